@@ -1,0 +1,151 @@
+//! Clinical events, keyed by the opaque `record_id` of the source record they came with.
+//!
+//! No table here carries an identifying field: these belong to the clinical zone.
+
+use chrono::NaiveDate;
+
+use crate::codes::{CodeSystem, DiagnosisOutcome, Setting};
+
+crate::table! {
+    /// A visit, stay or checkup at a facility.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Encounter : "encounters" {
+        /// Event id, unique within a source.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Facility (医療機関コード, 10 digits: prefecture + 点数表 + 7-digit code).
+        pub facility_code: String,
+        /// Care setting.
+        pub setting: Setting,
+        /// Department (診療科), free text of the source.
+        pub department: Option<String>,
+        /// First day.
+        pub start_date: NaiveDate,
+        /// Last day (discharge for stays; same as start for visits).
+        pub end_date: NaiveDate,
+    }
+}
+
+crate::table! {
+    /// A diagnosis (傷病名) as the source records it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Diagnosis : "diagnoses" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Encounter the diagnosis was recorded at, if the source links it.
+        pub encounter_id: Option<String>,
+        /// Start date of care for this diagnosis (診療開始日).
+        pub date: NaiveDate,
+        /// Code system of `code`.
+        pub code_system: CodeSystem,
+        /// Disease code.
+        pub code: String,
+        /// ICD-10 code where known.
+        pub icd10: Option<String>,
+        /// Name as written by the source.
+        pub name: Option<String>,
+        /// Suspected diagnosis (疑い).
+        pub suspected: bool,
+        /// Outcome (転帰), if ended.
+        pub outcome: Option<DiagnosisOutcome>,
+        /// Date of the outcome.
+        pub outcome_date: Option<NaiveDate>,
+    }
+}
+
+crate::table! {
+    /// A prescription or administration of a drug.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Prescription : "prescriptions" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Encounter of the prescription.
+        pub encounter_id: Option<String>,
+        /// Date prescribed.
+        pub date: NaiveDate,
+        /// Code system of `code`.
+        pub code_system: CodeSystem,
+        /// Drug code.
+        pub code: String,
+        /// Drug name.
+        pub name: Option<String>,
+        /// Quantity per day in `unit`.
+        pub daily_quantity: Option<f64>,
+        /// Unit of the quantity (錠, カプセル, 吸入, g ...).
+        pub unit: Option<String>,
+        /// Days supplied.
+        pub days: Option<i32>,
+    }
+}
+
+crate::table! {
+    /// A procedure, fee item or examination billed or recorded.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Procedure : "procedures" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Encounter of the procedure.
+        pub encounter_id: Option<String>,
+        /// Date performed.
+        pub date: NaiveDate,
+        /// Code system of `code`.
+        pub code_system: CodeSystem,
+        /// Procedure code.
+        pub code: String,
+        /// Procedure name.
+        pub name: Option<String>,
+        /// Points (点数) per performance, where billed.
+        pub points: Option<i32>,
+        /// Number of performances.
+        pub count: i32,
+    }
+}
+
+crate::table! {
+    /// A laboratory or checkup result.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct LabResult : "lab_results" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Encounter of the test.
+        pub encounter_id: Option<String>,
+        /// Date of specimen or measurement.
+        pub date: NaiveDate,
+        /// Code system of `code` (JLAC10 for standard items).
+        pub code_system: CodeSystem,
+        /// Item code.
+        pub code: String,
+        /// Item name.
+        pub name: Option<String>,
+        /// Numeric value.
+        pub value_num: Option<f64>,
+        /// Coded or text value.
+        pub value_text: Option<String>,
+        /// Unit.
+        pub unit: Option<String>,
+    }
+}
+
+crate::table! {
+    /// A death as a source records it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Death : "deaths" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record.
+        pub record_id: String,
+        /// Date of death.
+        pub date: NaiveDate,
+        /// Date the source recorded it (e.g. notification date), if known.
+        pub recorded_on: Option<NaiveDate>,
+    }
+}

@@ -1,0 +1,62 @@
+//! The identifying fields of one source record (identity zone only).
+
+use chrono::NaiveDate;
+
+use crate::codes::{InsuranceKind, Sex, SourceKind};
+
+crate::table! {
+    /// One source record's identifying fields, as the provider held them on `recorded_on`.
+    ///
+    /// Strings are stored as the source gives them after decoding; readers do not normalise (linkage
+    /// does). Addresses are split into prefecture / municipality (with its 6-digit local government
+    /// code) / 町名 / 丁目 / 番地. Insurance identifiers are 保険者番号, 記号, 番号 and 枝番.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct IdentityRecord : "identities" {
+        /// Opaque id of this record; clinical events carry it. Never derived from identifying values.
+        pub record_id: String,
+        /// Provider that holds the record.
+        pub provider_id: String,
+        /// Kind of source the record came from.
+        pub source_kind: SourceKind,
+        /// Provider-local patient id (カルテ番号, 住民票コード is never ingested).
+        pub local_patient_id: Option<String>,
+        /// Surname in kanji (姓).
+        pub surname_kanji: Option<String>,
+        /// Given name in kanji (名).
+        pub given_kanji: Option<String>,
+        /// Surname reading in full-width katakana.
+        pub surname_kana: Option<String>,
+        /// Given-name reading in full-width katakana.
+        pub given_kana: Option<String>,
+        /// Date of birth.
+        pub birth_date: Option<NaiveDate>,
+        /// Sex.
+        pub sex: Option<Sex>,
+        /// Prefecture (都道府県), e.g. 青森県.
+        pub prefecture: Option<String>,
+        /// 6-digit local government code of the municipality (全国地方公共団体コード).
+        pub municipality_code: Option<String>,
+        /// Municipality name (市区町村).
+        pub municipality: Option<String>,
+        /// Town or district (町名・大字).
+        pub town: Option<String>,
+        /// 丁目 number as written (may be absent where the town has none).
+        pub chome: Option<String>,
+        /// 番地 and 号, e.g. `12-3`.
+        pub banchi: Option<String>,
+        /// 7-digit postal code without hyphen.
+        pub postal_code: Option<String>,
+        /// Insurance scheme.
+        pub insurance_kind: Option<InsuranceKind>,
+        /// 保険者番号: 6 digits (市町村国保) or 8 digits, with check digit.
+        pub insurer_number: Option<String>,
+        /// 被保険者証 記号.
+        pub insured_symbol: Option<String>,
+        /// 被保険者証 番号.
+        pub insured_number: Option<String>,
+        /// 枝番 (2 digits).
+        pub insured_branch: Option<String>,
+        /// Date the identifying fields hold for (claim month start, visit, checkup, removal date).
+        pub recorded_on: NaiveDate,
+    }
+}

@@ -1,0 +1,556 @@
+//! Turns a simulated person into the records each provider holds, and into the truth tables.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rand::Rng;
+use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::truth::{
+    TruthAddress, TruthCondition, TruthCoverage, TruthNameChange, TruthPerson,
+};
+use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, SourceKind};
+
+use crate::care::{Checkup, ItemValue, Visit};
+use crate::dates::{month_of, plus_days};
+use crate::life::LifePerson;
+use crate::region::{ProviderKind, PREFECTURE};
+use crate::rng::SynthRng;
+use crate::Context;
+
+/// Which provider-local id a record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalId {
+    /// None (checkups are keyed by insurance identifiers).
+    None,
+    /// The facility's patient id (カルテ番号), shared by its EMR and claims.
+    Patient,
+    /// The municipality's resident number.
+    Resident,
+}
+
+/// Clinical events of one record. Event ids are left empty and encounter references hold the
+/// encounter's index within the record until the writer assigns ids.
+#[derive(Debug, Clone, Default)]
+pub struct Events {
+    /// Encounters.
+    pub encounters: Vec<Encounter>,
+    /// Diagnoses.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Prescriptions.
+    pub prescriptions: Vec<Prescription>,
+    /// Procedures.
+    pub procedures: Vec<Procedure>,
+    /// Lab and checkup results.
+    pub lab_results: Vec<LabResult>,
+    /// Deaths.
+    pub deaths: Vec<Death>,
+}
+
+/// One record a provider holds.
+#[derive(Debug, Clone)]
+pub struct EmittedRecord {
+    /// Provider index.
+    pub provider: usize,
+    /// Local id kind.
+    pub local: LocalId,
+    /// Identifying fields (record id and local id left empty).
+    pub identity: IdentityRecord,
+    /// Events.
+    pub events: Events,
+}
+
+/// Everything generated for one person.
+#[derive(Debug, Clone)]
+pub struct PersonOut {
+    /// Truth row (person id left empty).
+    pub person: TruthPerson,
+    /// Address history.
+    pub addresses: Vec<TruthAddress>,
+    /// Surname changes.
+    pub name_changes: Vec<TruthNameChange>,
+    /// Insurance history.
+    pub coverages: Vec<TruthCoverage>,
+    /// Conditions.
+    pub conditions: Vec<TruthCondition>,
+    /// Records, in a deterministic order.
+    pub records: Vec<EmittedRecord>,
+}
+
+struct Fields {
+    kanji: bool,
+    kana: bool,
+    address: bool,
+    insurance: bool,
+}
+
+fn identity(
+    ctx: &Context,
+    p: &LifePerson,
+    provider: usize,
+    kind: SourceKind,
+    on: NaiveDate,
+    f: Fields,
+) -> IdentityRecord {
+    let surname = p.surname_on(on);
+    let addr = p.address_on(on);
+    let muni = addr.municipality(&ctx.region);
+    let town = addr.town(&ctx.region);
+    let cov = if f.insurance { p.coverage_on(on) } else { None };
+    IdentityRecord {
+        record_id: String::new(),
+        provider_id: ctx.region.providers[provider].id.clone(),
+        source_kind: kind,
+        local_patient_id: None,
+        surname_kanji: f.kanji.then(|| surname.kanji.clone()),
+        given_kanji: f.kanji.then(|| p.given.kanji.clone()),
+        surname_kana: f.kana.then(|| surname.kana.clone()),
+        given_kana: f.kana.then(|| p.given.kana.clone()),
+        birth_date: Some(p.birth),
+        sex: Some(p.sex),
+        prefecture: f.address.then(|| PREFECTURE.to_string()),
+        municipality_code: f.address.then(|| muni.code6.clone()),
+        municipality: f.address.then(|| muni.name.clone()),
+        town: f.address.then(|| town.name.clone()),
+        chome: if f.address {
+            addr.chome.map(|c| c.to_string())
+        } else {
+            None
+        },
+        banchi: f.address.then(|| addr.banchi.clone()),
+        postal_code: f.address.then(|| town.postal.clone()),
+        insurance_kind: cov.map(|c| c.kind),
+        insurer_number: cov.map(|c| c.insurer.clone()),
+        insured_symbol: cov.and_then(|c| c.symbol.clone()),
+        insured_number: cov.map(|c| c.number.clone()),
+        insured_branch: cov.and_then(|c| c.branch.clone()),
+        recorded_on: on,
+    }
+}
+
+fn encounter(ctx: &Context, v: &Visit) -> Encounter {
+    Encounter {
+        event_id: String::new(),
+        record_id: String::new(),
+        facility_code: ctx.region.providers[v.provider]
+            .facility_code
+            .clone()
+            .unwrap_or_default(),
+        setting: v.setting,
+        department: Some(v.department.to_string()),
+        start_date: v.start,
+        end_date: v.end,
+    }
+}
+
+/// First date each (provider, disease) was cared for, and how it ended.
+struct DiseaseCourse {
+    first: BTreeMap<(usize, usize), NaiveDate>,
+    outcome: BTreeMap<(usize, usize), (DiagnosisOutcome, NaiveDate)>,
+}
+
+impl DiseaseCourse {
+    fn new(visits: &[Visit]) -> Self {
+        let mut first = BTreeMap::new();
+        let mut outcome = BTreeMap::new();
+        for v in visits {
+            for &(d, cured) in &v.diseases {
+                first.entry((v.provider, d)).or_insert(v.start);
+                if cured {
+                    outcome.insert((v.provider, d), (DiagnosisOutcome::Cured, v.end));
+                } else if v.died {
+                    outcome.insert((v.provider, d), (DiagnosisOutcome::Died, v.end));
+                } else {
+                    outcome.remove(&(v.provider, d));
+                }
+            }
+        }
+        DiseaseCourse { first, outcome }
+    }
+}
+
+fn diagnosis(
+    ctx: &Context,
+    course: &DiseaseCourse,
+    provider: usize,
+    disease: usize,
+    claims: bool,
+    within: Option<(NaiveDate, NaiveDate)>,
+) -> Diagnosis {
+    let d = &ctx.clinical.diseases[disease];
+    let first = course
+        .first
+        .get(&(provider, disease))
+        .copied()
+        .unwrap_or(ctx.period.start);
+    let outcome = course
+        .outcome
+        .get(&(provider, disease))
+        .filter(|(_, date)| within.is_none_or(|(from, to)| *date >= from && *date < to));
+    let (code_system, code) = if claims {
+        (CodeSystem::ReceiptDisease, d.receipt_code.clone())
+    } else {
+        (CodeSystem::Icd10, d.icd10.clone())
+    };
+    Diagnosis {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id: None,
+        date: first,
+        code_system,
+        code,
+        icd10: Some(d.icd10.clone()),
+        name: Some(d.name.clone()),
+        suspected: false,
+        outcome: outcome.map(|(o, _)| *o),
+        outcome_date: outcome.map(|(_, d)| *d),
+    }
+}
+
+fn visit_events(ctx: &Context, v: &Visit, enc_index: usize, claims: bool, ev: &mut Events) {
+    let enc = Some(enc_index.to_string());
+    for &(drug, days) in &v.drugs {
+        let d = &ctx.clinical.drugs[drug];
+        let (code_system, code) = if claims {
+            (CodeSystem::ReceiptDrug, d.receipt_code.clone())
+        } else {
+            (CodeSystem::YakkaCode, d.yakka_code.clone())
+        };
+        ev.prescriptions.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: enc.clone(),
+            date: v.start,
+            code_system,
+            code,
+            name: Some(d.name.clone()),
+            daily_quantity: Some(d.daily_dose),
+            unit: Some(d.unit.clone()),
+            days: Some(days),
+        });
+    }
+    if claims {
+        for &(pi, count) in &v.procedures {
+            let pdef = &ctx.clinical.procedures[pi];
+            ev.procedures.push(Procedure {
+                event_id: String::new(),
+                record_id: String::new(),
+                encounter_id: enc.clone(),
+                date: v.start,
+                code_system: CodeSystem::ReceiptProcedure,
+                code: pdef.code.clone(),
+                name: Some(pdef.name.clone()),
+                points: Some(pdef.points),
+                count,
+            });
+        }
+    } else {
+        for (item, value) in &v.labs {
+            ev.lab_results.push(LabResult {
+                event_id: String::new(),
+                record_id: String::new(),
+                encounter_id: enc.clone(),
+                date: v.end.min(plus_days(v.start, 1)),
+                code_system: CodeSystem::Jlac10,
+                code: item.code.to_string(),
+                name: Some(item.name.to_string()),
+                value_num: Some(*value),
+                value_text: None,
+                unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
+            });
+        }
+    }
+}
+
+/// Builds every record and truth row of one person.
+pub fn person_out(
+    ctx: &Context,
+    hh_index: u64,
+    p: &LifePerson,
+    visits: &[Visit],
+    checkups: &[Checkup],
+    rng: &mut SynthRng,
+) -> PersonOut {
+    let period = ctx.period;
+    let end = p.death.unwrap_or(plus_days(period.end, -1));
+    let course = DiseaseCourse::new(visits);
+    let mut records = Vec::new();
+
+    // EMR: one record per hospital, identity as at the last visit.
+    let mut by_hospital: BTreeMap<usize, Vec<&Visit>> = BTreeMap::new();
+    for v in visits {
+        if ctx.region.providers[v.provider].kind == ProviderKind::Hospital {
+            by_hospital.entry(v.provider).or_default().push(v);
+        }
+    }
+    for (&h, vs) in &by_hospital {
+        let last = vs.iter().map(|v| v.start).max().unwrap_or(period.start);
+        let mut ev = Events::default();
+        let mut diseases = Vec::new();
+        for (i, v) in vs.iter().enumerate() {
+            ev.encounters.push(encounter(ctx, v));
+            visit_events(ctx, v, i, false, &mut ev);
+            for &(d, _) in &v.diseases {
+                if !diseases.contains(&d) {
+                    diseases.push(d);
+                }
+            }
+            if v.died {
+                ev.deaths.push(Death {
+                    event_id: String::new(),
+                    record_id: String::new(),
+                    date: v.end,
+                    recorded_on: Some(v.end),
+                });
+            }
+        }
+        for d in diseases {
+            ev.diagnoses
+                .push(diagnosis(ctx, &course, h, d, false, None));
+        }
+        records.push(EmittedRecord {
+            provider: h,
+            local: LocalId::Patient,
+            identity: identity(
+                ctx,
+                p,
+                h,
+                SourceKind::Emr,
+                last,
+                Fields {
+                    kanji: true,
+                    kana: true,
+                    address: true,
+                    insurance: true,
+                },
+            ),
+            events: ev,
+        });
+    }
+
+    // Claims: one record per facility and month.
+    let mut by_claim: BTreeMap<(usize, NaiveDate), Vec<&Visit>> = BTreeMap::new();
+    for v in visits {
+        by_claim
+            .entry((v.provider, month_of(v.start)))
+            .or_default()
+            .push(v);
+    }
+    for (&(prov, month), vs) in &by_claim {
+        let mut ev = Events::default();
+        let mut diseases = Vec::new();
+        for (i, v) in vs.iter().enumerate() {
+            ev.encounters.push(encounter(ctx, v));
+            visit_events(ctx, v, i, true, &mut ev);
+            for &(d, _) in &v.diseases {
+                if !diseases.contains(&d) {
+                    diseases.push(d);
+                }
+            }
+        }
+        let next = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(period.end);
+        let window = Some((month, next));
+        for d in diseases {
+            ev.diagnoses
+                .push(diagnosis(ctx, &course, prov, d, true, window));
+        }
+        let on = vs.first().map(|v| v.start).unwrap_or(month);
+        records.push(EmittedRecord {
+            provider: prov,
+            local: LocalId::Patient,
+            identity: identity(
+                ctx,
+                p,
+                prov,
+                SourceKind::Claims,
+                on,
+                Fields {
+                    kanji: true,
+                    kana: rng.random::<f64>() < 0.9,
+                    address: false,
+                    insurance: true,
+                },
+            ),
+            events: ev,
+        });
+    }
+
+    // Specific health checkups: kana names only, insurance identifiers, address.
+    for c in checkups {
+        let mut ev = Events::default();
+        ev.encounters.push(Encounter {
+            event_id: String::new(),
+            record_id: String::new(),
+            facility_code: ctx.region.providers[ctx.region.kenshin_center_provider]
+                .facility_code
+                .clone()
+                .unwrap_or_default(),
+            setting: tokumei_model::Setting::Checkup,
+            department: None,
+            start_date: c.date,
+            end_date: c.date,
+        });
+        for (item, value) in &c.items {
+            let (value_num, value_text) = match value {
+                ItemValue::Num(x) => (Some(*x), None),
+                ItemValue::Code(s) => (None, Some(s.to_string())),
+            };
+            ev.lab_results.push(LabResult {
+                event_id: String::new(),
+                record_id: String::new(),
+                encounter_id: Some("0".into()),
+                date: c.date,
+                code_system: CodeSystem::Jlac10,
+                code: item.code.to_string(),
+                name: Some(item.name.to_string()),
+                value_num,
+                value_text,
+                unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
+            });
+        }
+        records.push(EmittedRecord {
+            provider: c.provider,
+            local: LocalId::None,
+            identity: identity(
+                ctx,
+                p,
+                c.provider,
+                SourceKind::Checkup,
+                c.date,
+                Fields {
+                    kanji: false,
+                    kana: true,
+                    address: true,
+                    insurance: true,
+                },
+            ),
+            events: ev,
+        });
+    }
+
+    // Death: the municipality's removed resident record (除票).
+    if let Some(death) = p.death {
+        let muni = p.address_on(death).muni as usize;
+        let provider = ctx.region.municipality_provider[muni];
+        let notified = plus_days(death, rng.random_range(1..=7));
+        let kokuho = p
+            .coverage_on(death)
+            .is_some_and(|c| c.kind == InsuranceKind::Kokuho);
+        let mut id = identity(
+            ctx,
+            p,
+            provider,
+            SourceKind::Death,
+            death,
+            Fields {
+                kanji: true,
+                kana: true,
+                address: true,
+                insurance: kokuho,
+            },
+        );
+        id.recorded_on = notified;
+        records.push(EmittedRecord {
+            provider,
+            local: LocalId::Resident,
+            identity: id,
+            events: Events {
+                deaths: vec![Death {
+                    event_id: String::new(),
+                    record_id: String::new(),
+                    date: death,
+                    recorded_on: Some(notified),
+                }],
+                ..Events::default()
+            },
+        });
+    }
+
+    // Truth.
+    let surname = p.surname_on(end);
+    let addr = p.address_on(end);
+    let town = addr.town(&ctx.region);
+    let person = TruthPerson {
+        person_id: String::new(),
+        household_id: format!("H{hh_index:08}"),
+        sex: p.sex,
+        birth_date: p.birth,
+        surname_kanji: surname.kanji.clone(),
+        given_kanji: p.given.kanji.clone(),
+        surname_kana: surname.kana.clone(),
+        given_kana: p.given.kana.clone(),
+        initial_surname_kanji: p.surname_on(period.start).kanji.clone(),
+        municipality_code: addr.municipality(&ctx.region).code6.clone(),
+        town: town.name.clone(),
+        chome: addr.chome.map(|c| c.to_string()),
+        banchi: addr.banchi.clone(),
+        postal_code: town.postal.clone(),
+        death_date: p.death,
+    };
+    let addresses = p
+        .addresses
+        .iter()
+        .enumerate()
+        .map(|(i, (from, a))| {
+            let t = a.town(&ctx.region);
+            TruthAddress {
+                person_id: String::new(),
+                valid_from: (*from).max(period.start),
+                valid_to: p.addresses.get(i + 1).map(|(d, _)| *d),
+                municipality_code: a.municipality(&ctx.region).code6.clone(),
+                town: t.name.clone(),
+                chome: a.chome.map(|c| c.to_string()),
+                banchi: a.banchi.clone(),
+                postal_code: t.postal.clone(),
+            }
+        })
+        .collect();
+    let name_changes = p
+        .surnames
+        .windows(2)
+        .map(|w| TruthNameChange {
+            person_id: String::new(),
+            date: w[1].0,
+            old_surname_kanji: w[0].1.kanji.clone(),
+            old_surname_kana: w[0].1.kana.clone(),
+            new_surname_kanji: w[1].1.kanji.clone(),
+            new_surname_kana: w[1].1.kana.clone(),
+        })
+        .collect();
+    let coverages = p
+        .coverages
+        .iter()
+        .enumerate()
+        .map(|(i, c)| TruthCoverage {
+            person_id: String::new(),
+            valid_from: c.from,
+            valid_to: p.coverages.get(i + 1).map(|n| n.from),
+            insurance_kind: c.kind,
+            insurer_number: c.insurer.clone(),
+            insured_symbol: c.symbol.clone(),
+            insured_number: c.number.clone(),
+            insured_branch: c.branch.clone(),
+            is_principal: c.principal,
+        })
+        .collect();
+    let conditions = p
+        .conditions
+        .iter()
+        .map(|c| TruthCondition {
+            person_id: String::new(),
+            condition: ctx.clinical.diseases[c.disease].key.clone(),
+            icd10: ctx.clinical.diseases[c.disease].icd10.clone(),
+            onset: c.onset,
+        })
+        .collect();
+    PersonOut {
+        person,
+        addresses,
+        name_changes,
+        coverages,
+        conditions,
+        records,
+    }
+}

@@ -1,0 +1,386 @@
+//! Streaming Parquet output: one buffered sink per table, flushed in row groups.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use rand::Rng;
+use rayon::prelude::*;
+use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::truth::{
+    RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthNameChange, TruthPerson,
+};
+use tokumei_model::Table;
+
+use crate::emit::{LocalId, PersonOut};
+use crate::rng::{rng_for, Stream, SynthRng};
+use crate::{Summary, SynthError};
+
+/// Maximum rows per row group.
+pub const ROW_GROUP: usize = 8192;
+
+/// Rows buffered over all tables before the largest buffers are written out.
+pub const BUFFER_BUDGET: usize = 262_144;
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build()
+}
+
+/// A Parquet file written in row groups as rows arrive.
+pub struct Sink<T: Table> {
+    path: PathBuf,
+    rows: Vec<T>,
+    writer: Option<ArrowWriter<File>>,
+    written: u64,
+}
+
+impl<T: Table> Sink<T> {
+    /// A sink writing `dir/<table>.parquet`.
+    pub fn new(dir: &Path) -> Self {
+        Sink {
+            path: dir.join(format!("{}.parquet", T::NAME)),
+            rows: Vec::new(),
+            writer: None,
+            written: 0,
+        }
+    }
+
+    /// Adds a row.
+    pub fn push(&mut self, row: T) -> Result<(), SynthError> {
+        self.rows.push(row);
+        Ok(())
+    }
+
+    fn writer(&mut self) -> Result<&mut ArrowWriter<File>, SynthError> {
+        if self.writer.is_none() {
+            let file = File::create(&self.path).map_err(|e| SynthError::io(&self.path, e))?;
+            self.writer = Some(ArrowWriter::try_new(file, T::schema(), Some(props()))?);
+        }
+        self.writer
+            .as_mut()
+            .ok_or(SynthError::Internal("writer not open"))
+    }
+
+    fn flush(&mut self) -> Result<(), SynthError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = T::to_batch(&self.rows)?;
+        self.written += self.rows.len() as u64;
+        self.rows.clear();
+        let w = self.writer()?;
+        w.write(&batch)?;
+        w.flush()?;
+        Ok(())
+    }
+
+    /// Writes what is left and closes the file (an empty table still gets its schema).
+    pub fn finish(mut self) -> Result<u64, SynthError> {
+        self.flush()?;
+        self.writer()?;
+        if let Some(w) = self.writer.take() {
+            w.close()?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// A sink seen without its row type, for flushing under the buffer budget.
+trait Buffered: Send {
+    fn buffered(&self) -> usize;
+    fn flush_rows(&mut self) -> Result<(), SynthError>;
+}
+
+impl<T: Table + Send> Buffered for Sink<T> {
+    fn buffered(&self) -> usize {
+        self.rows.len()
+    }
+    fn flush_rows(&mut self) -> Result<(), SynthError> {
+        self.flush()
+    }
+}
+
+/// The tables of one provider.
+pub struct ProviderSinks {
+    identities: Sink<IdentityRecord>,
+    encounters: Sink<Encounter>,
+    diagnoses: Sink<Diagnosis>,
+    prescriptions: Sink<Prescription>,
+    procedures: Sink<Procedure>,
+    lab_results: Sink<LabResult>,
+    deaths: Sink<Death>,
+}
+
+impl ProviderSinks {
+    fn new(dir: &Path) -> Self {
+        ProviderSinks {
+            identities: Sink::new(dir),
+            encounters: Sink::new(dir),
+            diagnoses: Sink::new(dir),
+            prescriptions: Sink::new(dir),
+            procedures: Sink::new(dir),
+            lab_results: Sink::new(dir),
+            deaths: Sink::new(dir),
+        }
+    }
+
+    fn all(&mut self) -> [&mut dyn Buffered; 7] {
+        [
+            &mut self.identities,
+            &mut self.encounters,
+            &mut self.diagnoses,
+            &mut self.prescriptions,
+            &mut self.procedures,
+            &mut self.lab_results,
+            &mut self.deaths,
+        ]
+    }
+
+    fn finish(self, counts: &mut BTreeMap<String, u64>) -> Result<(), SynthError> {
+        *counts.entry("identities".into()).or_default() += self.identities.finish()?;
+        *counts.entry("encounters".into()).or_default() += self.encounters.finish()?;
+        *counts.entry("diagnoses".into()).or_default() += self.diagnoses.finish()?;
+        *counts.entry("prescriptions".into()).or_default() += self.prescriptions.finish()?;
+        *counts.entry("procedures".into()).or_default() += self.procedures.finish()?;
+        *counts.entry("lab_results".into()).or_default() += self.lab_results.finish()?;
+        *counts.entry("deaths".into()).or_default() += self.deaths.finish()?;
+        Ok(())
+    }
+}
+
+/// Writes persons as they arrive, assigning ids in arrival order.
+pub struct Writer {
+    providers: Vec<ProviderSinks>,
+    persons: Sink<TruthPerson>,
+    links: Sink<RecordLink>,
+    addresses: Sink<TruthAddress>,
+    name_changes: Sink<TruthNameChange>,
+    coverages: Sink<TruthCoverage>,
+    conditions: Sink<TruthCondition>,
+    local_counters: Vec<u64>,
+    event_counter: u64,
+    id_rng: SynthRng,
+    pushed_since_check: u32,
+    /// Running summary.
+    pub summary: Summary,
+}
+
+impl Writer {
+    /// Creates the folder layout under `root` for `provider_ids`.
+    pub fn new(root: &Path, provider_ids: &[String], seed: u64) -> Result<Self, SynthError> {
+        let truth = root.join("truth");
+        std::fs::create_dir_all(&truth).map_err(|e| SynthError::io(&truth, e))?;
+        let mut providers = Vec::new();
+        for id in provider_ids {
+            let dir = root.join("sources").join(id);
+            std::fs::create_dir_all(&dir).map_err(|e| SynthError::io(&dir, e))?;
+            providers.push(ProviderSinks::new(&dir));
+        }
+        Ok(Writer {
+            local_counters: vec![0; providers.len()],
+            providers,
+            persons: Sink::new(&truth),
+            links: Sink::new(&truth),
+            addresses: Sink::new(&truth),
+            name_changes: Sink::new(&truth),
+            coverages: Sink::new(&truth),
+            conditions: Sink::new(&truth),
+            event_counter: 0,
+            id_rng: rng_for(seed, Stream::RecordIds, 0),
+            pushed_since_check: 0,
+            summary: Summary::default(),
+        })
+    }
+
+    /// Number of persons written so far.
+    pub fn persons_written(&self) -> u64 {
+        self.summary.people
+    }
+
+    fn event_id(&mut self) -> String {
+        self.event_counter += 1;
+        format!("E{:012}", self.event_counter)
+    }
+
+    /// Writes one person: truth rows, then each record with fresh ids.
+    pub fn write_person(
+        &mut self,
+        mut out: PersonOut,
+        age_at_start: i32,
+    ) -> Result<(), SynthError> {
+        self.summary.people += 1;
+        let person_id = format!("P{:09}", self.summary.people);
+        self.summary.add_person(&out, age_at_start);
+        let mut local_ids: BTreeMap<usize, String> = BTreeMap::new();
+        for mut rec in std::mem::take(&mut out.records) {
+            let record_id = format!("{:032x}", self.id_rng.random::<u128>());
+            let pi = rec.provider;
+            rec.identity.record_id = record_id.clone();
+            rec.identity.local_patient_id = match rec.local {
+                LocalId::None => None,
+                LocalId::Patient | LocalId::Resident => Some(
+                    local_ids
+                        .entry(pi)
+                        .or_insert_with(|| {
+                            self.local_counters[pi] += 1;
+                            match rec.local {
+                                LocalId::Resident => {
+                                    format!("{:010}", 1_000_000 + self.local_counters[pi] * 7)
+                                }
+                                _ => format!("{:08}", self.local_counters[pi]),
+                            }
+                        })
+                        .clone(),
+                ),
+            };
+            self.summary.add_record(rec.identity.source_kind);
+            self.links.push(RecordLink {
+                provider_id: rec.identity.provider_id.clone(),
+                source_kind: rec.identity.source_kind,
+                record_id: record_id.clone(),
+                person_id: person_id.clone(),
+            })?;
+            let ev = rec.events;
+            let mut enc_ids = Vec::with_capacity(ev.encounters.len());
+            for _ in 0..ev.encounters.len() {
+                enc_ids.push(self.event_id());
+            }
+            let enc_ref = |e: Option<String>| -> Option<String> {
+                e.and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| enc_ids.get(i).cloned())
+            };
+            let sinks = &mut self.providers[pi];
+            sinks.identities.push(rec.identity)?;
+            for (mut e, id) in ev.encounters.into_iter().zip(enc_ids.iter()) {
+                e.event_id = id.clone();
+                e.record_id = record_id.clone();
+                sinks.encounters.push(e)?;
+            }
+            let mut counter = self.event_counter;
+            let mut next_id = || {
+                counter += 1;
+                format!("E{counter:012}")
+            };
+            for mut e in ev.diagnoses {
+                e.event_id = next_id();
+                e.record_id = record_id.clone();
+                e.encounter_id = enc_ref(e.encounter_id.take());
+                sinks.diagnoses.push(e)?;
+            }
+            for mut e in ev.prescriptions {
+                e.event_id = next_id();
+                e.record_id = record_id.clone();
+                e.encounter_id = enc_ref(e.encounter_id.take());
+                sinks.prescriptions.push(e)?;
+            }
+            for mut e in ev.procedures {
+                e.event_id = next_id();
+                e.record_id = record_id.clone();
+                e.encounter_id = enc_ref(e.encounter_id.take());
+                sinks.procedures.push(e)?;
+            }
+            for mut e in ev.lab_results {
+                e.event_id = next_id();
+                e.record_id = record_id.clone();
+                e.encounter_id = enc_ref(e.encounter_id.take());
+                sinks.lab_results.push(e)?;
+            }
+            for mut e in ev.deaths {
+                e.event_id = next_id();
+                e.record_id = record_id.clone();
+                sinks.deaths.push(e)?;
+            }
+            self.event_counter = counter;
+        }
+        out.person.person_id = person_id.clone();
+        self.persons.push(out.person)?;
+        for mut r in out.addresses {
+            r.person_id = person_id.clone();
+            self.addresses.push(r)?;
+        }
+        for mut r in out.name_changes {
+            r.person_id = person_id.clone();
+            self.name_changes.push(r)?;
+        }
+        for mut r in out.coverages {
+            r.person_id = person_id.clone();
+            self.coverages.push(r)?;
+        }
+        for mut r in out.conditions {
+            r.person_id = person_id.clone();
+            self.conditions.push(r)?;
+        }
+        self.pushed_since_check += 1;
+        if self.pushed_since_check >= 64 {
+            self.pushed_since_check = 0;
+            self.enforce_budget()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the largest buffers while more than [`BUFFER_BUDGET`] rows are buffered.
+    fn enforce_budget(&mut self) -> Result<(), SynthError> {
+        let mut sinks: Vec<&mut dyn Buffered> = Vec::new();
+        for p in &mut self.providers {
+            sinks.extend(p.all());
+        }
+        sinks.push(&mut self.persons);
+        sinks.push(&mut self.links);
+        sinks.push(&mut self.addresses);
+        sinks.push(&mut self.name_changes);
+        sinks.push(&mut self.coverages);
+        sinks.push(&mut self.conditions);
+        let total: usize = sinks.iter().map(|s| s.buffered()).sum();
+        if total <= BUFFER_BUDGET {
+            return Ok(());
+        }
+        // Stable order: by size, then by position, so the output stays deterministic.
+        let mut order: Vec<(usize, usize)> = sinks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.buffered(), i))
+            .collect();
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut left = total;
+        let mut chosen = vec![false; sinks.len()];
+        for (n, i) in order {
+            if left <= BUFFER_BUDGET / 2 {
+                break;
+            }
+            chosen[i] = true;
+            left -= n;
+        }
+        // Each sink writes its own file: encode them in parallel.
+        sinks
+            .into_par_iter()
+            .zip(chosen)
+            .filter(|(_, c)| *c)
+            .try_for_each(|(s, _)| s.flush_rows())
+    }
+
+    /// Closes every file and returns the summary.
+    pub fn finish(self) -> Result<Summary, SynthError> {
+        let mut summary = self.summary;
+        for p in self.providers {
+            p.finish(&mut summary.rows)?;
+        }
+        for (name, n) in [
+            ("truth.persons", self.persons.finish()?),
+            ("truth.record_links", self.links.finish()?),
+            ("truth.addresses", self.addresses.finish()?),
+            ("truth.name_changes", self.name_changes.finish()?),
+            ("truth.coverages", self.coverages.finish()?),
+            ("truth.conditions", self.conditions.finish()?),
+        ] {
+            summary.rows.insert(name.into(), n);
+        }
+        Ok(summary)
+    }
+}
