@@ -229,7 +229,7 @@ fn perm8(x: u64) -> u64 {
 
 /// Annual probability of death by age and sex (Gompertz fit to Japanese life tables).
 fn annual_mortality(age: f64, sex: Sex) -> f64 {
-    let base = (-11.79 + 0.107 * age).exp().max(0.0004);
+    let base = (-12.3 + 0.107 * age).exp().max(0.0003);
     let f = match sex {
         Sex::Male => 1.35,
         Sex::Female => 0.7,

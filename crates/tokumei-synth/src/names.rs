@@ -155,7 +155,10 @@ const TAILS: &[(&str, &str, &str)] = &[
 ];
 
 /// Popular given names by birth cohort: (first birth year, sex, [(kanji, reading)]).
-const COHORT_NAMES: &[(i32, Sex, &[(&str, &str)])] = &[
+/// (kanji, reading) pairs.
+type NameList = &'static [(&'static str, &'static str)];
+
+const COHORT_NAMES: &[(i32, Sex, NameList)] = &[
     (
         1900,
         Sex::Male,
@@ -459,8 +462,7 @@ impl NameTables {
             let cohort = self
                 .cohorts
                 .iter()
-                .filter(|(from, s, _, _)| *s == sex && *from <= birth_year)
-                .next_back();
+                .rfind(|(from, s, _, _)| *s == sex && *from <= birth_year);
             if let Some((_, _, names, w)) = cohort {
                 return names[w.sample(rng)].clone();
             }

@@ -75,9 +75,9 @@ impl<T: Table> Sink<T> {
         let batch = T::to_batch(&self.rows)?;
         self.written += self.rows.len() as u64;
         self.rows.clear();
-        let w = self.writer()?;
-        w.write(&batch)?;
-        w.flush()?;
+        // The Arrow writer encodes the rows now and closes a row group every ROW_GROUP rows; between
+        // those it holds only encoded pages, far smaller than the rows themselves.
+        self.writer()?.write(&batch)?;
         Ok(())
     }
 
@@ -383,4 +383,34 @@ impl Writer {
         }
         Ok(summary)
     }
+}
+
+/// Reads every row of a table written by a [`Sink`].
+pub fn read_table<T: Table>(path: &Path) -> Result<Vec<T>, SynthError> {
+    let file = File::open(path).map_err(|e| SynthError::io(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(ROW_GROUP)
+        .build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| SynthError::Model(e.into()))?;
+        out.extend(T::from_batch(&batch)?);
+    }
+    Ok(out)
+}
+
+/// Reads one table of every provider under `root/sources`, in provider order.
+pub fn read_sources<T: Table>(root: &Path) -> Result<Vec<T>, SynthError> {
+    let sources = root.join("sources");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&sources)
+        .map_err(|e| SynthError::io(&sources, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for d in dirs {
+        out.extend(read_table::<T>(&d.join(format!("{}.parquet", T::NAME)))?);
+    }
+    Ok(out)
 }

@@ -1,0 +1,161 @@
+//! End-to-end tests of the `tokumei` binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn tokumei() -> Command {
+    Command::cargo_bin("tokumei").expect("binary")
+}
+
+/// Every file under `root` with its bytes, by relative path.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("prefix").to_path_buf();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+fn synth(out: &Path, seed: &str) {
+    tokumei()
+        .args(["synth", "--people", "1500", "--seed", seed, "--out"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
+#[test]
+fn same_seed_gives_byte_identical_output_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    synth(&a, "7");
+    synth(&b, "7");
+    synth(&c, "8");
+    let (ta, tb, tc) = (tree(&a), tree(&b), tree(&c));
+    assert!(ta.len() > 100, "only {} files", ta.len());
+    assert!(ta.contains_key(Path::new("truth/persons.parquet")));
+    assert!(ta.contains_key(Path::new("truth/record_links.parquet")));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, v) in &ta {
+        assert!(
+            tb[k] == *v,
+            "{} differs between two runs with one seed",
+            k.display()
+        );
+    }
+    assert_ne!(
+        ta[Path::new("truth/persons.parquet")],
+        tc[Path::new("truth/persons.parquet")]
+    );
+}
+
+#[test]
+fn bad_arguments_exit_with_code_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("x");
+    for args in [
+        vec!["synth", "--people", "-5", "--out"],
+        vec!["synth", "--people", "0", "--out"],
+        vec!["synth", "--people", "ten", "--out"],
+        vec!["synth", "--people", "10", "--months", "0", "--out"],
+        vec!["synth", "--people", "10", "--start", "2021-13", "--out"],
+    ] {
+        tokumei().args(&args).arg(&out).assert().code(2);
+    }
+    assert!(!out.exists(), "nothing is written on a usage error");
+}
+
+#[test]
+fn existing_non_empty_folder_needs_force_and_is_left_intact() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("x");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join("keep.txt"), "mine").expect("write");
+    let assert = tokumei()
+        .args(["synth", "--people", "50", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).expect("read"),
+        "mine"
+    );
+    tokumei()
+        .args(["synth", "--people", "50", "--force", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(!out.join("keep.txt").exists());
+    assert!(out.join("truth/persons.parquet").exists());
+    // No staging folder is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn unwritable_folder_is_a_clear_error_and_nothing_is_half_written() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let assert = tokumei()
+        .args(["synth", "--people", "50", "--out"])
+        .arg(file.join("out"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert_eq!(std::fs::read_dir(tmp.path()).expect("read").count(), 1);
+    // A path that is a file is refused too.
+    tokumei()
+        .args(["synth", "--people", "50", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn demo_runs_and_reruns_in_its_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    for _ in 0..2 {
+        let assert = tokumei()
+            .args(["demo", "--people", "300", "--dir"])
+            .arg(&dir)
+            .assert()
+            .success();
+        let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+        assert!(stdout.contains("people 300"), "{stdout}");
+        assert!(stdout.contains("demo finished"), "{stdout}");
+    }
+    // A folder holding something else is not replaced.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(other.join("notes.txt"), "keep").expect("write");
+    tokumei()
+        .args(["demo", "--people", "10", "--dir"])
+        .arg(&other)
+        .assert()
+        .code(2);
+    assert!(other.join("notes.txt").exists());
+}

@@ -1,0 +1,341 @@
+//! Acceptance checks on a generated region, made on the written files (not on internals).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use chrono::{Datelike, NaiveDate};
+use tokumei_model::checkdigit::insurer_number_is_valid;
+use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::truth::{RecordLink, TruthCoverage, TruthNameChange, TruthPerson};
+use tokumei_model::{InsuranceKind, SourceKind};
+use tokumei_synth::dates::age_on;
+use tokumei_synth::writer::{read_sources, read_table};
+use tokumei_synth::{generate, Config};
+
+const PEOPLE: u64 = 20_000;
+
+struct Region {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    start: NaiveDate,
+}
+
+fn region() -> &'static Region {
+    static R: OnceLock<Region> = OnceLock::new();
+    R.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("region");
+        let config = Config {
+            people: PEOPLE,
+            seed: 7,
+            out: root.clone(),
+            ..Config::default()
+        };
+        generate(&config, &|_| {}).expect("generate");
+        Region {
+            _dir: dir,
+            root,
+            start: NaiveDate::from_ymd_opt(2021, 4, 1).expect("date"),
+        }
+    })
+}
+
+fn persons() -> Vec<TruthPerson> {
+    read_table(&region().root.join("truth/persons.parquet")).expect("persons")
+}
+
+#[test]
+fn population_size_and_age_structure() {
+    let r = region();
+    let ps = persons();
+    assert_eq!(ps.len() as u64, PEOPLE);
+    let old = ps
+        .iter()
+        .filter(|p| age_on(p.birth_date, r.start) >= 65)
+        .count();
+    let share = old as f64 / ps.len() as f64;
+    assert!((0.30..=0.40).contains(&share), "65+ share {share}");
+    let children = ps
+        .iter()
+        .filter(|p| age_on(p.birth_date, r.start) < 15)
+        .count();
+    assert!(children > 0, "no children");
+    let ids: BTreeSet<_> = ps.iter().map(|p| &p.person_id).collect();
+    assert_eq!(ids.len(), ps.len(), "person ids are unique");
+}
+
+#[test]
+fn surnames_are_skewed_with_a_long_tail_and_same_names_occur() {
+    let ps = persons();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for p in &ps {
+        *counts.entry(p.initial_surname_kanji.as_str()).or_default() += 1;
+    }
+    let top = counts.values().copied().max().unwrap_or(0) as f64 / ps.len() as f64;
+    assert!(
+        (0.01..=0.03).contains(&top),
+        "commonest surname share {top}"
+    );
+    assert!(counts.len() > 500, "{} distinct surnames", counts.len());
+    let mut same: HashMap<(&str, &str, i32), usize> = HashMap::new();
+    for p in &ps {
+        *same
+            .entry((&p.surname_kanji, &p.given_kanji, p.birth_date.year()))
+            .or_default() += 1;
+    }
+    assert!(
+        same.values().any(|&n| n >= 2),
+        "no two people share full name and birth year"
+    );
+}
+
+#[test]
+fn every_insurer_number_passes_its_check_digit() {
+    let root = &region().root;
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let mut n = 0;
+    for r in &ids {
+        if let Some(num) = &r.insurer_number {
+            n += 1;
+            assert!(insurer_number_is_valid(num), "invalid insurer number {num}");
+            let expected_len = if r.insurance_kind == Some(InsuranceKind::Kokuho) {
+                6
+            } else {
+                8
+            };
+            assert_eq!(num.len(), expected_len);
+        }
+    }
+    assert!(n > 1000);
+    let covs: Vec<TruthCoverage> =
+        read_table(&root.join("truth/coverages.parquet")).expect("coverages");
+    assert!(covs
+        .iter()
+        .all(|c| insurer_number_is_valid(&c.insurer_number)));
+}
+
+#[test]
+fn every_record_maps_to_exactly_one_person() {
+    let root = &region().root;
+    check_links(root);
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let kinds: BTreeSet<SourceKind> = ids.iter().map(|r| r.source_kind).collect();
+    for k in [
+        SourceKind::Emr,
+        SourceKind::Claims,
+        SourceKind::Checkup,
+        SourceKind::Death,
+    ] {
+        assert!(kinds.contains(&k), "no {k} record");
+    }
+}
+
+fn check_links(root: &Path) {
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let links: Vec<RecordLink> =
+        read_table(&root.join("truth/record_links.parquet")).expect("links");
+    let persons: BTreeSet<String> = read_table::<TruthPerson>(&root.join("truth/persons.parquet"))
+        .expect("persons")
+        .into_iter()
+        .map(|p| p.person_id)
+        .collect();
+    let mut link_of: HashMap<&str, &RecordLink> = HashMap::new();
+    for l in &links {
+        assert!(
+            link_of.insert(l.record_id.as_str(), l).is_none(),
+            "record linked twice"
+        );
+        assert!(persons.contains(&l.person_id), "link to unknown person");
+    }
+    assert_eq!(ids.len(), links.len(), "links and records differ in number");
+    for r in &ids {
+        let l = link_of
+            .get(r.record_id.as_str())
+            .expect("record without link");
+        assert_eq!(l.provider_id, r.provider_id);
+        assert_eq!(l.source_kind, r.source_kind);
+    }
+    // Every event points at a record of its own provider.
+    let record_ids: BTreeSet<&str> = ids.iter().map(|r| r.record_id.as_str()).collect();
+    let encounters: Vec<Encounter> = read_sources(root).expect("encounters");
+    assert!(encounters
+        .iter()
+        .all(|e| record_ids.contains(e.record_id.as_str())));
+}
+
+fn person_of_record(root: &Path) -> HashMap<String, String> {
+    let links: Vec<RecordLink> =
+        read_table(&root.join("truth/record_links.parquet")).expect("links");
+    links
+        .into_iter()
+        .map(|l| (l.record_id, l.person_id))
+        .collect()
+}
+
+#[test]
+fn no_event_after_death() {
+    let root = &region().root;
+    assert!(persons().iter().any(|p| p.death_date.is_some()));
+    check_deaths(root);
+}
+
+fn check_deaths(root: &Path) {
+    let death: HashMap<String, NaiveDate> =
+        read_table::<TruthPerson>(&root.join("truth/persons.parquet"))
+            .expect("persons")
+            .into_iter()
+            .filter_map(|p| p.death_date.map(|d| (p.person_id, d)))
+            .collect();
+    let person = person_of_record(root);
+    let check = |record: &str, date: NaiveDate, what: &str| {
+        let p = &person[record];
+        if let Some(d) = death.get(p) {
+            assert!(date <= *d, "{what} on {date} after death on {d}");
+        }
+    };
+    for e in read_sources::<Encounter>(root).expect("encounters") {
+        check(&e.record_id, e.end_date, "encounter");
+        assert!(e.start_date <= e.end_date);
+    }
+    for e in read_sources::<Diagnosis>(root).expect("diagnoses") {
+        check(&e.record_id, e.date, "diagnosis");
+        if let Some(o) = e.outcome_date {
+            check(&e.record_id, o, "diagnosis outcome");
+        }
+    }
+    for e in read_sources::<Prescription>(root).expect("prescriptions") {
+        check(&e.record_id, e.date, "prescription");
+    }
+    for e in read_sources::<Procedure>(root).expect("procedures") {
+        check(&e.record_id, e.date, "procedure");
+    }
+    for e in read_sources::<LabResult>(root).expect("lab results") {
+        check(&e.record_id, e.date, "lab result");
+    }
+    let deaths: Vec<Death> = read_sources(root).expect("deaths");
+    for e in &deaths {
+        let p = &person[&e.record_id];
+        assert_eq!(
+            death.get(p),
+            Some(&e.date),
+            "death event disagrees with truth"
+        );
+    }
+    // Every death has its municipal removal record.
+    let recorded: BTreeSet<&String> = deaths.iter().map(|e| &person[&e.record_id]).collect();
+    assert!(death.keys().all(|p| recorded.contains(p)));
+}
+
+#[test]
+fn checkups_only_for_insured_aged_40_to_74() {
+    let n = check_checkups(&region().root);
+    assert!(n > 1000, "only {n} checkups");
+}
+
+fn check_checkups(root: &Path) -> usize {
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let mut n = 0;
+    for r in ids.iter().filter(|r| r.source_kind == SourceKind::Checkup) {
+        n += 1;
+        let birth = r.birth_date.expect("birth date");
+        let age = age_on(birth, r.recorded_on);
+        assert!((40..=74).contains(&age), "checkup at age {age}");
+        assert_ne!(r.insurance_kind, Some(InsuranceKind::Koki));
+        assert!(r.surname_kanji.is_none(), "checkups carry no kanji name");
+        assert!(r.insurer_number.is_some());
+    }
+    let labs: Vec<LabResult> = read_sources(root).expect("labs");
+    assert!(
+        labs.iter().all(|l| l.code.len() == 17),
+        "JLAC10 codes are 17 characters"
+    );
+    n
+}
+
+#[test]
+fn late_elderly_insurance_from_75_and_life_events_happen() {
+    let root = &region().root;
+    let births: HashMap<String, NaiveDate> = persons()
+        .into_iter()
+        .map(|p| (p.person_id, p.birth_date))
+        .collect();
+    let covs: Vec<TruthCoverage> =
+        read_table(&root.join("truth/coverages.parquet")).expect("coverages");
+    let mut switched = 0;
+    let mut by_person: BTreeMap<&str, Vec<&TruthCoverage>> = BTreeMap::new();
+    for c in &covs {
+        by_person.entry(&c.person_id).or_default().push(c);
+        let age = age_on(births[&c.person_id], c.valid_from);
+        assert_eq!(
+            c.insurance_kind == InsuranceKind::Koki,
+            age >= 75,
+            "koki at age {age}"
+        );
+    }
+    for list in by_person.values() {
+        if list.windows(2).any(|w| {
+            w[0].insurance_kind != InsuranceKind::Koki && w[1].insurance_kind == InsuranceKind::Koki
+        }) {
+            switched += 1;
+        }
+    }
+    assert!(switched > 50, "{switched} people switched to koki at 75");
+    let changes: Vec<TruthNameChange> =
+        read_table(&root.join("truth/name_changes.parquet")).expect("names");
+    assert!(!changes.is_empty(), "no marriage surname change");
+    assert!(changes
+        .iter()
+        .all(|c| c.old_surname_kanji != c.new_surname_kanji));
+    let addresses: Vec<tokumei_model::truth::TruthAddress> =
+        read_table(&root.join("truth/addresses.parquet")).expect("addresses");
+    let mut per_person: HashMap<&str, usize> = HashMap::new();
+    for a in &addresses {
+        *per_person.entry(a.person_id.as_str()).or_default() += 1;
+    }
+    let movers = per_person.values().filter(|&&n| n > 1).count();
+    let share = movers as f64 / PEOPLE as f64;
+    assert!((0.03..0.25).contains(&share), "movers {share}");
+}
+
+#[test]
+fn claims_carry_the_name_in_force_at_the_time() {
+    let root = &region().root;
+    let changes: Vec<TruthNameChange> =
+        read_table(&root.join("truth/name_changes.parquet")).expect("names");
+    let person = person_of_record(root);
+    let by_person: HashMap<&str, &TruthNameChange> =
+        changes.iter().map(|c| (c.person_id.as_str(), c)).collect();
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let mut checked = 0;
+    for r in ids.iter().filter(|r| r.source_kind == SourceKind::Claims) {
+        if let Some(c) = by_person.get(person[&r.record_id].as_str()) {
+            let expected = if r.recorded_on < c.date {
+                &c.old_surname_kanji
+            } else {
+                &c.new_surname_kanji
+            };
+            assert_eq!(r.surname_kanji.as_ref(), Some(expected));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// The structural invariants hold for any seed and period, not only the one above.
+    #[test]
+    fn invariants_hold_for_any_seed(seed in proptest::prelude::any::<u64>(), months in 1u32..30, people in 1u64..400) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("r");
+        let config = Config { people, seed, months, start: "2019-01".into(), out: root.clone(), force: false };
+        let summary = generate(&config, &|_| {}).expect("generate");
+        proptest::prop_assert_eq!(summary.people, people);
+        check_links(&root);
+        check_deaths(&root);
+        check_checkups(&root);
+    }
+}
