@@ -149,3 +149,47 @@ crate::table! {
         pub recorded_on: Option<NaiveDate>,
     }
 }
+
+/// The clinical events that came with one source record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventSet {
+    /// Encounters.
+    pub encounters: Vec<Encounter>,
+    /// Diagnoses.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Prescriptions.
+    pub prescriptions: Vec<Prescription>,
+    /// Procedures.
+    pub procedures: Vec<Procedure>,
+    /// Lab and checkup results.
+    pub lab_results: Vec<LabResult>,
+    /// Deaths.
+    pub deaths: Vec<Death>,
+}
+
+impl EventSet {
+    /// Total number of events.
+    pub fn len(&self) -> usize {
+        self.encounters.len()
+            + self.diagnoses.len()
+            + self.prescriptions.len()
+            + self.procedures.len()
+            + self.lab_results.len()
+            + self.deaths.len()
+    }
+
+    /// Whether there is no event.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One source record: its identifying fields and its clinical events. Readers produce these and
+/// writers consume them; the vault splits them into the identity and clinical zones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// Identifying fields.
+    pub identity: crate::identity::IdentityRecord,
+    /// Clinical events.
+    pub events: EventSet,
+}

@@ -74,7 +74,8 @@ pub struct Procs {
     ct: usize,
     ct_diag: usize,
     ecg: usize,
-    inpatient: usize,
+    /// The daily inpatient fee (billed once per day of a stay).
+    pub inpatient: usize,
 }
 
 impl Procs {

@@ -31,21 +31,7 @@ pub enum LocalId {
 
 /// Clinical events of one record. Event ids are left empty and encounter references hold the
 /// encounter's index within the record until the writer assigns ids.
-#[derive(Debug, Clone, Default)]
-pub struct Events {
-    /// Encounters.
-    pub encounters: Vec<Encounter>,
-    /// Diagnoses.
-    pub diagnoses: Vec<Diagnosis>,
-    /// Prescriptions.
-    pub prescriptions: Vec<Prescription>,
-    /// Procedures.
-    pub procedures: Vec<Procedure>,
-    /// Lab and checkup results.
-    pub lab_results: Vec<LabResult>,
-    /// Deaths.
-    pub deaths: Vec<Death>,
-}
+pub type Events = tokumei_model::events::EventSet;
 
 /// One record a provider holds.
 #[derive(Debug, Clone)]
@@ -207,56 +193,94 @@ fn diagnosis(
     }
 }
 
-fn visit_events(ctx: &Context, v: &Visit, enc_index: usize, claims: bool, ev: &mut Events) {
+/// EMR events of a visit: prescriptions (薬価基準 codes) and lab results with values.
+fn emr_events(ctx: &Context, v: &Visit, enc_index: usize, ev: &mut Events) {
     let enc = Some(enc_index.to_string());
     for &(drug, days) in &v.drugs {
         let d = &ctx.clinical.drugs[drug];
-        let (code_system, code) = if claims {
-            (CodeSystem::ReceiptDrug, d.receipt_code.clone())
-        } else {
-            (CodeSystem::YakkaCode, d.yakka_code.clone())
-        };
         ev.prescriptions.push(Prescription {
             event_id: String::new(),
             record_id: String::new(),
             encounter_id: enc.clone(),
             date: v.start,
-            code_system,
-            code,
+            code_system: CodeSystem::YakkaCode,
+            code: d.yakka_code.clone(),
             name: Some(d.name.clone()),
             daily_quantity: Some(d.daily_dose),
             unit: Some(d.unit.clone()),
             days: Some(days),
         });
     }
-    if claims {
-        for &(pi, count) in &v.procedures {
-            let pdef = &ctx.clinical.procedures[pi];
+    for (item, value) in &v.labs {
+        ev.lab_results.push(LabResult {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: enc.clone(),
+            date: v.end.min(plus_days(v.start, 1)),
+            code_system: CodeSystem::Jlac10,
+            code: item.code.to_string(),
+            name: Some(item.name.to_string()),
+            value_num: Some(*value),
+            value_text: None,
+            unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
+        });
+    }
+}
+
+/// The part of a visit billed in one month: the visit and its first and last day in that month.
+type ClaimPiece<'a> = (&'a Visit, NaiveDate, NaiveDate);
+
+/// Claims lines of the part `from..=to` of a visit: the daily inpatient fee once per day, everything
+/// else on the first day of the visit.
+fn claim_events(
+    ctx: &Context,
+    v: &Visit,
+    enc_index: usize,
+    from: NaiveDate,
+    to: NaiveDate,
+    ev: &mut Events,
+) {
+    let enc = Some(enc_index.to_string());
+    let first_piece = from == v.start;
+    for &(pi, count) in &v.procedures {
+        let pdef = &ctx.clinical.procedures[pi];
+        let mut push = |date: NaiveDate, count: i32| {
             ev.procedures.push(Procedure {
                 event_id: String::new(),
                 record_id: String::new(),
                 encounter_id: enc.clone(),
-                date: v.start,
+                date,
                 code_system: CodeSystem::ReceiptProcedure,
                 code: pdef.code.clone(),
                 name: Some(pdef.name.clone()),
                 points: Some(pdef.points),
                 count,
             });
+        };
+        if pi == ctx.procs.inpatient {
+            let mut d = from;
+            while d <= to {
+                push(d, 1);
+                d = plus_days(d, 1);
+            }
+        } else if first_piece {
+            push(v.start, count);
         }
-    } else {
-        for (item, value) in &v.labs {
-            ev.lab_results.push(LabResult {
+    }
+    if first_piece {
+        for &(drug, days) in &v.drugs {
+            let d = &ctx.clinical.drugs[drug];
+            ev.prescriptions.push(Prescription {
                 event_id: String::new(),
                 record_id: String::new(),
                 encounter_id: enc.clone(),
-                date: v.end.min(plus_days(v.start, 1)),
-                code_system: CodeSystem::Jlac10,
-                code: item.code.to_string(),
-                name: Some(item.name.to_string()),
-                value_num: Some(*value),
-                value_text: None,
-                unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
+                date: v.start,
+                code_system: CodeSystem::ReceiptDrug,
+                code: d.receipt_code.clone(),
+                name: Some(d.name.clone()),
+                daily_quantity: Some(d.daily_dose),
+                unit: Some(d.unit.clone()),
+                days: Some(days),
             });
         }
     }
@@ -289,7 +313,7 @@ pub fn person_out(
         let mut diseases = Vec::new();
         for (i, v) in vs.iter().enumerate() {
             ev.encounters.push(encounter(ctx, v));
-            visit_events(ctx, v, i, false, &mut ev);
+            emr_events(ctx, v, i, &mut ev);
             for &(d, _) in &v.diseases {
                 if !diseases.contains(&d) {
                     diseases.push(d);
@@ -328,20 +352,32 @@ pub fn person_out(
         });
     }
 
-    // Claims: one record per facility and month.
-    let mut by_claim: BTreeMap<(usize, NaiveDate), Vec<&Visit>> = BTreeMap::new();
+    // Claims: one record per facility and month; a stay across months is billed in each month.
+    let mut by_claim: BTreeMap<(usize, NaiveDate), Vec<ClaimPiece>> = BTreeMap::new();
     for v in visits {
-        by_claim
-            .entry((v.provider, month_of(v.start)))
-            .or_default()
-            .push(v);
+        let mut m = month_of(v.start);
+        while m <= v.end {
+            let next = m
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(period.end);
+            let from = v.start.max(m);
+            let to = v.end.min(plus_days(next, -1));
+            by_claim
+                .entry((v.provider, m))
+                .or_default()
+                .push((v, from, to));
+            m = next;
+        }
     }
-    for (&(prov, month), vs) in &by_claim {
+    for (&(prov, month), pieces) in &by_claim {
         let mut ev = Events::default();
         let mut diseases = Vec::new();
-        for (i, v) in vs.iter().enumerate() {
-            ev.encounters.push(encounter(ctx, v));
-            visit_events(ctx, v, i, true, &mut ev);
+        for (i, (v, from, to)) in pieces.iter().enumerate() {
+            let mut e = encounter(ctx, v);
+            e.start_date = *from;
+            e.end_date = *to;
+            ev.encounters.push(e);
+            claim_events(ctx, v, i, *from, *to, &mut ev);
             for &(d, _) in &v.diseases {
                 if !diseases.contains(&d) {
                     diseases.push(d);
@@ -356,7 +392,11 @@ pub fn person_out(
             ev.diagnoses
                 .push(diagnosis(ctx, &course, prov, d, true, window));
         }
-        let on = vs.first().map(|v| v.start).unwrap_or(month);
+        let on = pieces
+            .iter()
+            .map(|(_, from, _)| *from)
+            .min()
+            .unwrap_or(month);
         records.push(EmittedRecord {
             provider: prov,
             local: LocalId::Patient,

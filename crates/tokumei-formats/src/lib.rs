@@ -1,0 +1,151 @@
+//! Readers and writers of the source formats a certified operator receives.
+//!
+//! Every reader turns bytes into canonical [`SourceRecord`]s (identity + clinical events) and keeps the
+//! position (file, line, field) of everything it reports. Bad input never disappears silently: a record
+//! that cannot be read is reported as an error with its position and left out (to be quarantined by the
+//! caller) while every good record of the same file is still read; doubtful input is read and counted as
+//! a warning. Readers never panic and never trust a length field.
+//!
+//! Formats so far: レセプト電算 medical claims ([`uke`]).
+
+pub mod encoding;
+pub mod text;
+pub mod uke;
+
+use tokumei_model::events::SourceRecord;
+
+/// A supported source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// レセプト電算処理システム medical claims (`RECEIPTC.UKE`), Shift_JIS.
+    UkeMedical,
+}
+
+impl Format {
+    /// Human-readable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::UkeMedical => "レセ電 medical claims (RECEIPTC.UKE)",
+        }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Read, but doubtful (a failed check digit, totals that do not add up).
+    Warning,
+    /// Not read: the record it belongs to is left out.
+    Error,
+}
+
+/// Where something is in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line (or segment) number.
+    pub line: usize,
+    /// 0-based field index within the line, where one field is at fault.
+    pub field: Option<usize>,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field {
+            Some(i) => write!(f, "line {}, field {}", self.line, i),
+            None => write!(f, "line {}", self.line),
+        }
+    }
+}
+
+/// A warning or error found while reading. Messages never contain identifying values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Severity.
+    pub severity: Severity,
+    /// Position.
+    pub position: Position,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A record read from a file, with the lines it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedRecord {
+    /// The canonical record (ids empty: the vault assigns opaque ids).
+    pub record: SourceRecord,
+    /// First line.
+    pub first_line: usize,
+    /// Last line.
+    pub last_line: usize,
+}
+
+/// A record that could not be read: its lines go to quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// First line.
+    pub first_line: usize,
+    /// Last line.
+    pub last_line: usize,
+    /// Why (the first error found).
+    pub reason: String,
+}
+
+/// What a reader made of one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadReport {
+    /// Records read.
+    pub records: Vec<ParsedRecord>,
+    /// Records rejected.
+    pub rejected: Vec<Rejected>,
+    /// Every warning and error, in file order.
+    pub issues: Vec<Issue>,
+    /// Encoding detected.
+    pub encoding: Option<encoding::Detected>,
+    /// Count of lines by record type.
+    pub line_counts: std::collections::BTreeMap<String, usize>,
+}
+
+impl ReadReport {
+    /// Number of warnings.
+    pub fn warnings(&self) -> usize {
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count()
+    }
+
+    /// Number of errors.
+    pub fn errors(&self) -> usize {
+        self.issues
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    }
+
+    fn issue(
+        &mut self,
+        severity: Severity,
+        line: usize,
+        field: Option<usize>,
+        message: impl Into<String>,
+    ) {
+        self.issues.push(Issue {
+            severity,
+            position: Position { line, field },
+            message: message.into(),
+        });
+    }
+}
+
+/// Errors of writers.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// A value cannot be represented in the target format.
+    #[error("cannot write {what}: {reason}")]
+    Unrepresentable {
+        /// The field.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}

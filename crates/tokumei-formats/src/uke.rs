@@ -1,0 +1,1101 @@
+//! レセプト電算処理システム medical claims (`RECEIPTC.UKE`, 医科): reader and writer.
+//!
+//! One file holds one facility's claims for one billing month: `IR` (facility), then per receipt `RE`
+//! (patient and month) with `HO` (insurer), `KO` (public funding), `SN` (eligibility check, 枝番), `SY`
+//! (diagnoses), `SI`/`IY`/`TO`/`CO` (procedures, drugs, materials, comments), `SJ`; and `GO` (totals) last.
+//! Lines are comma-separated without quoting, end in CR LF, and are Shift_JIS (read as Windows-31J);
+//! the writer appends the EOF byte 0x1A, the reader accepts files with or without it.
+//!
+//! Dates are Gregorian (`YYYYMM`, `YYYYMMDD`) in current files and era-coded (`GYYMM`, `GYYMMDD`) in
+//! older ones; both are read, by length. The only day-level dates are the 31 day columns of
+//! `SI`/`IY`/`TO` (counts per day), `SY` 診療開始日 and `RE` 入院年月日.
+//!
+//! Uncertain points of the layout (no official specification at hand) are marked `[U]` below; the reader
+//! is lenient there and counts a warning.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use tokumei_model::checkdigit::{insurer_check_digit, insurer_number_is_valid};
+use tokumei_model::events::{
+    Diagnosis, Encounter, EventSet, Prescription, Procedure, SourceRecord,
+};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
+
+use crate::encoding::{decode_sjis_line, detect, Detected};
+use crate::text::{to_full_width, to_half_width_ascii};
+use crate::{FormatError, ParsedRecord, ReadReport, Rejected, Severity};
+
+/// Field counts of each record type (index 0 is the record id).
+pub fn field_count(record: &str) -> Option<usize> {
+    Some(match record {
+        "IR" => 10,
+        "RE" => 38,
+        "HO" => 15,
+        "KO" => 12,
+        "SN" => 9,
+        "SY" => 8,
+        "SI" | "IY" => 44,
+        "TO" => 48,
+        "CO" => 5,
+        "SJ" => 3,
+        "GO" => 4,
+        // [U] field layouts of JD (受診日等) and MF (窓口負担額) are not known here: accepted, not mapped.
+        "JD" | "MF" => return None,
+        _ => return None,
+    })
+}
+
+/// The claims code of a disease name that is not in the master (未コード化傷病名).
+pub const UNCODED: &str = "0000999";
+/// 修飾語 code for "suspected" (の疑い).
+pub const SUSPECTED: &str = "8002";
+/// First day column of SI / IY (day 1).
+const DAY1: usize = 13;
+/// First day column of TO.
+const TO_DAY1: usize = 17;
+
+/// The facility a file comes from (the `IR` record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facility {
+    /// 審査支払機関: 1 支払基金, 2 国保連.
+    pub payer: u8,
+    /// 2-digit prefecture code.
+    pub prefecture: String,
+    /// 点数表: 1 医科.
+    pub table: String,
+    /// 7-digit 医療機関コード.
+    pub code7: String,
+    /// Name.
+    pub name: String,
+}
+
+impl Facility {
+    /// The 10-digit facility code (prefecture + 点数表 + 7 digits).
+    pub fn code10(&self) -> String {
+        format!("{}{}{}", self.prefecture, self.table, self.code7)
+    }
+}
+
+fn era_base(g: u8) -> Option<i32> {
+    Some(match g {
+        b'1' => 1867,
+        b'2' => 1911,
+        b'3' => 1925,
+        b'4' => 1988,
+        b'5' => 2018,
+        _ => return None,
+    })
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parses a date: `YYYYMMDD` or era-coded `GYYMMDD`.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    if !digits(s) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
+    match s.len() {
+        8 => NaiveDate::from_ymd_opt(n(0..4)? as i32, n(4..6)?, n(6..8)?),
+        7 => NaiveDate::from_ymd_opt(
+            era_base(s.as_bytes()[0])? + n(1..3)? as i32,
+            n(3..5)?,
+            n(5..7)?,
+        ),
+        _ => None,
+    }
+}
+
+/// Parses a month: `YYYYMM` or era-coded `GYYMM`; returns its first day.
+pub fn parse_month(s: &str) -> Option<NaiveDate> {
+    if !digits(s) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
+    match s.len() {
+        6 => NaiveDate::from_ymd_opt(n(0..4)? as i32, n(4..6)?, 1),
+        5 => NaiveDate::from_ymd_opt(era_base(s.as_bytes()[0])? + n(1..3)? as i32, n(3..5)?, 1),
+        _ => None,
+    }
+}
+
+/// The insurance scheme implied by an insurer number (法別番号).
+pub fn insurance_kind(insurer: &str) -> Option<InsuranceKind> {
+    match insurer.len() {
+        6 => Some(InsuranceKind::Kokuho),
+        8 => match &insurer[..2] {
+            "01" => Some(InsuranceKind::Kyokai),
+            "06" => Some(InsuranceKind::Kumiai),
+            "31" | "32" | "33" | "34" => Some(InsuranceKind::Kyosai),
+            "39" => Some(InsuranceKind::Koki),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether a character can be written in a claims file: ASCII, half-width katakana, or a JIS X 0208
+/// character (Shift_JIS lead bytes 0x81–0x84, 0x88–0x9F, 0xE0–0xEA). NEC and IBM extensions of
+/// Windows-31J are excluded: claims may carry only JIS X 0201 and JIS X 0208.
+pub fn representable(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_control();
+    }
+    let mut buf = [0u8; 4];
+    let s = c.encode_utf8(&mut buf);
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(s);
+    if unmappable {
+        return false;
+    }
+    match bytes.as_ref() {
+        [b] => (0xA1..=0xDF).contains(b),
+        [lead, _] => matches!(lead, 0x81..=0x84 | 0x88..=0x9F | 0xE0..=0xEA),
+        _ => false,
+    }
+}
+
+/// Substitutes characters a claims file cannot carry, as vendors do: the standard glyph of a common
+/// variant kanji, else 〓 (geta). Returns the text and whether anything was substituted.
+pub fn substitute(s: &str) -> (String, bool) {
+    let mut changed = false;
+    let out = s
+        .chars()
+        .map(|c| {
+            if representable(c) {
+                return c;
+            }
+            changed = true;
+            match c {
+                '髙' => '高',
+                '﨑' => '崎',
+                '𠮷' => '吉',
+                '德' => '徳',
+                '濵' => '浜',
+                '邉' => '邊',
+                '栁' => '柳',
+                '塚' => '塚',
+                '隆' => '隆',
+                '神' => '神',
+                _ => '〓',
+            }
+        })
+        .collect();
+    (out, changed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+struct Line {
+    no: usize,
+    fields: Vec<String>,
+}
+
+struct Receipt {
+    lines: Vec<Line>,
+    error: Option<(usize, Option<usize>, String)>,
+}
+
+/// Reads a `RECEIPTC.UKE` file. `provider_id` is stored on every identity record.
+pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
+    let mut report = ReadReport::default();
+    let bytes = bytes.strip_suffix(&[0x1A]).unwrap_or(bytes);
+    let detected = detect(bytes);
+    report.encoding = Some(detected);
+    match detected {
+        Detected::Utf8 => {
+            report.issue(
+                Severity::Error,
+                1,
+                None,
+                "file is UTF-8; claims files are Shift_JIS",
+            );
+            return report;
+        }
+        Detected::Iso2022Jp => {
+            report.issue(
+                Severity::Error,
+                1,
+                None,
+                "file is ISO-2022-JP; claims files are Shift_JIS",
+            );
+            return report;
+        }
+        _ => {}
+    }
+    let mut facility: Option<Facility> = None;
+    let mut current: Option<Receipt> = None;
+    let mut receipts_seen = 0usize;
+    let mut go_seen = false;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let no = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.is_empty() {
+            continue;
+        }
+        let Some(text) = decode_sjis_line(raw) else {
+            report.issue(Severity::Error, no, None, "bytes that are not Shift_JIS");
+            match current.as_mut() {
+                Some(r) => fail(r, no, None, "bytes that are not Shift_JIS"),
+                None => {
+                    // Outside a receipt: nothing to attach it to, but it must not vanish.
+                    report.rejected.push(Rejected {
+                        first_line: no,
+                        last_line: no,
+                        reason: "bytes that are not Shift_JIS".into(),
+                    });
+                }
+            }
+            continue;
+        };
+        let fields: Vec<String> = text.split(',').map(str::to_string).collect();
+        let id = fields[0].clone();
+        *report.line_counts.entry(id.clone()).or_default() += 1;
+        if go_seen {
+            report.issue(Severity::Warning, no, None, "line after GO");
+        }
+        let expected = field_count(&id);
+        let count_error = match expected {
+            Some(n) if fields.len() < n => Some(format!(
+                "{id} has {} fields, expected {n} (truncated)",
+                fields.len()
+            )),
+            Some(n) if fields.len() > n => {
+                report.issue(
+                    Severity::Warning,
+                    no,
+                    None,
+                    format!("{id} has {} fields, expected {n}", fields.len()),
+                );
+                None
+            }
+            None if !matches!(id.as_str(), "JD" | "MF") => {
+                report.issue(
+                    Severity::Warning,
+                    no,
+                    Some(0),
+                    format!("unknown record type `{}` ignored", safe(&id)),
+                );
+                None
+            }
+            _ => None,
+        };
+        match id.as_str() {
+            "IR" => {
+                if let Some(e) = count_error {
+                    report.issue(Severity::Error, no, None, e);
+                    continue;
+                }
+                if facility.is_some() {
+                    report.issue(Severity::Warning, no, None, "second IR record");
+                }
+                let f = Facility {
+                    payer: fields[1].parse().unwrap_or(0),
+                    prefecture: fields[2].clone(),
+                    table: fields[3].clone(),
+                    code7: fields[4].clone(),
+                    name: fields[6].clone(),
+                };
+                if f.code7.len() != 7 || !digits(&f.code7) {
+                    report.issue(
+                        Severity::Error,
+                        no,
+                        Some(4),
+                        "医療機関コード is not 7 digits",
+                    );
+                } else if insurer_check_digit(&f.code7[..6]).map(|c| c.to_string())
+                    != Some(f.code7[6..].to_string())
+                {
+                    // [U] the check digit rule of the facility code is presumed to be the insurer one.
+                    report.issue(
+                        Severity::Warning,
+                        no,
+                        Some(4),
+                        "医療機関コード check digit does not match",
+                    );
+                }
+                facility = Some(f);
+            }
+            "RE" => {
+                if let Some(r) = current.take() {
+                    finish(&mut report, facility.as_ref(), r, provider_id);
+                }
+                receipts_seen += 1;
+                let mut r = Receipt {
+                    lines: Vec::new(),
+                    error: None,
+                };
+                if let Some(e) = count_error {
+                    report.issue(Severity::Error, no, None, e.clone());
+                    fail(&mut r, no, None, &e);
+                }
+                r.lines.push(Line { no, fields });
+                current = Some(r);
+            }
+            "GO" => {
+                if let Some(r) = current.take() {
+                    finish(&mut report, facility.as_ref(), r, provider_id);
+                }
+                go_seen = true;
+                if let Some(e) = count_error {
+                    report.issue(Severity::Error, no, None, e);
+                    continue;
+                }
+                if fields[1].parse::<usize>().ok() != Some(receipts_seen) {
+                    report.issue(
+                        Severity::Warning,
+                        no,
+                        Some(1),
+                        format!(
+                            "GO counts {} receipts, the file has {receipts_seen}",
+                            safe(&fields[1])
+                        ),
+                    );
+                }
+                let points: i64 = report
+                    .records
+                    .iter()
+                    .flat_map(|r| r.record.events.procedures.iter())
+                    .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+                    .sum();
+                if report.rejected.is_empty() && fields[2].parse::<i64>().ok() != Some(points) {
+                    report.issue(
+                        Severity::Warning,
+                        no,
+                        Some(2),
+                        "GO 総合計点数 does not match the receipts",
+                    );
+                }
+            }
+            _ => match current.as_mut() {
+                Some(r) => {
+                    if let Some(e) = count_error {
+                        report.issue(Severity::Error, no, None, e.clone());
+                        fail(r, no, None, &e);
+                    }
+                    r.lines.push(Line { no, fields });
+                }
+                None => {
+                    report.issue(
+                        Severity::Error,
+                        no,
+                        None,
+                        format!("{} record outside a receipt", safe(&id)),
+                    );
+                    report.rejected.push(Rejected {
+                        first_line: no,
+                        last_line: no,
+                        reason: "record outside a receipt".into(),
+                    });
+                }
+            },
+        }
+    }
+    if let Some(r) = current.take() {
+        finish(&mut report, facility.as_ref(), r, provider_id);
+    }
+    if facility.is_none() {
+        report.issue(Severity::Error, 1, None, "no IR record");
+    }
+    if !go_seen {
+        report.issue(Severity::Warning, 0, None, "no GO record");
+    }
+    report
+}
+
+/// Shortens a code-like value for a message; never used on names or other identifying fields.
+fn safe(s: &str) -> String {
+    s.chars()
+        .take(12)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+fn fail(r: &mut Receipt, line: usize, field: Option<usize>, msg: &str) {
+    if r.error.is_none() {
+        r.error = Some((line, field, msg.to_string()));
+    }
+}
+
+fn finish(report: &mut ReadReport, facility: Option<&Facility>, mut r: Receipt, provider_id: &str) {
+    let first = r.lines.first().map(|l| l.no).unwrap_or(0);
+    let last = r.lines.last().map(|l| l.no).unwrap_or(first);
+    if r.error.is_none() {
+        match build(report, facility, &r, provider_id) {
+            Ok(record) => {
+                report.records.push(ParsedRecord {
+                    record,
+                    first_line: first,
+                    last_line: last,
+                });
+                return;
+            }
+            Err((line, field, msg)) => {
+                report.issue(Severity::Error, line, field, msg.clone());
+                fail(&mut r, line, field, &msg);
+            }
+        }
+    }
+    let reason = r.error.map(|(_, _, m)| m).unwrap_or_default();
+    report.rejected.push(Rejected {
+        first_line: first,
+        last_line: last,
+        reason,
+    });
+}
+
+type BuildError = (usize, Option<usize>, String);
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn split_name(s: &str) -> (Option<String>, Option<String>) {
+    let s = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
+    if s.is_empty() {
+        return (None, None);
+    }
+    match s.split_once(['\u{3000}', ' ']) {
+        Some((a, b)) => (opt(a), opt(b)),
+        None => (Some(s.to_string()), None),
+    }
+}
+
+fn day_columns(
+    line: &Line,
+    first: usize,
+    month: NaiveDate,
+) -> Result<Vec<(NaiveDate, i32)>, BuildError> {
+    let mut out = Vec::new();
+    for d in 0..31 {
+        let f = &line.fields[first + d];
+        if f.is_empty() {
+            continue;
+        }
+        let n: i32 = f.parse().map_err(|_| {
+            (
+                line.no,
+                Some(first + d),
+                "day count is not a number".to_string(),
+            )
+        })?;
+        if n <= 0 {
+            continue;
+        }
+        let date = month.with_day(d as u32 + 1).ok_or((
+            line.no,
+            Some(first + d),
+            "day column beyond the end of the month".to_string(),
+        ))?;
+        out.push((date, n));
+    }
+    Ok(out)
+}
+
+fn build(
+    report: &mut ReadReport,
+    facility: Option<&Facility>,
+    r: &Receipt,
+    provider_id: &str,
+) -> Result<SourceRecord, BuildError> {
+    let re = &r.lines[0];
+    let f = &re.fields;
+    let month =
+        parse_month(&f[3]).ok_or((re.no, Some(3), "診療年月 is not a valid month".to_string()))?;
+    let birth =
+        parse_date(&f[6]).ok_or((re.no, Some(6), "生年月日 is not a valid date".to_string()))?;
+    let sex = match f[5].as_str() {
+        "1" => Sex::Male,
+        "2" => Sex::Female,
+        _ => return Err((re.no, Some(5), "男女区分 is neither 1 nor 2".into())),
+    };
+    let kind_code = f[2].as_bytes();
+    if kind_code.len() != 4 || !digits(&f[2]) {
+        return Err((re.no, Some(2), "レセプト種別 is not 4 digits".into()));
+    }
+    let inpatient = (kind_code[3] - b'0') % 2 == 1;
+    let admitted = if f[8].is_empty() {
+        None
+    } else {
+        Some(parse_date(&f[8]).ok_or((
+            re.no,
+            Some(8),
+            "入院年月日 is not a valid date".to_string(),
+        ))?)
+    };
+    let (surname_kanji, given_kanji) = split_name(&f[4]);
+    let (surname_kana, given_kana) = split_name(&f[36]);
+    let mut id = IdentityRecord {
+        record_id: String::new(),
+        provider_id: provider_id.to_string(),
+        source_kind: SourceKind::Claims,
+        local_patient_id: opt(&f[13]),
+        surname_kanji,
+        given_kanji,
+        surname_kana,
+        given_kana,
+        birth_date: Some(birth),
+        sex: Some(sex),
+        prefecture: None,
+        municipality_code: None,
+        municipality: None,
+        town: None,
+        chome: None,
+        banchi: None,
+        postal_code: None,
+        insurance_kind: None,
+        insurer_number: None,
+        insured_symbol: None,
+        insured_number: None,
+        insured_branch: None,
+        recorded_on: month,
+    };
+    let facility_code = facility.map(Facility::code10).unwrap_or_default();
+    let mut ev = EventSet::default();
+    let mut service_days: Vec<NaiveDate> = Vec::new();
+    for line in &r.lines[1..] {
+        let f = &line.fields;
+        match f[0].as_str() {
+            "HO" => {
+                let insurer = f[1].trim().to_string();
+                if !(insurer.len() == 6 || insurer.len() == 8) || !digits(&insurer) {
+                    return Err((line.no, Some(1), "保険者番号 is not 6 or 8 digits".into()));
+                }
+                if !insurer_number_is_valid(&insurer) {
+                    report.issue(
+                        Severity::Warning,
+                        line.no,
+                        Some(1),
+                        "保険者番号 check digit does not match",
+                    );
+                }
+                id.insurance_kind = insurance_kind(&insurer);
+                id.insurer_number = Some(insurer);
+                id.insured_symbol = opt(&to_half_width_ascii(&f[2]));
+                id.insured_number = opt(&to_half_width_ascii(&f[3]));
+            }
+            "SN" => {
+                id.insured_branch = opt(&to_half_width_ascii(&f[6]));
+            }
+            "SY" => {
+                let code = f[1].clone();
+                if code.len() != 7 || !digits(&code) {
+                    return Err((line.no, Some(1), "傷病名コード is not 7 digits".into()));
+                }
+                let date = parse_date(&f[2]).ok_or((
+                    line.no,
+                    Some(2),
+                    "診療開始日 is not a valid date".to_string(),
+                ))?;
+                let outcome = match f[3].as_str() {
+                    "" | "1" => Some(DiagnosisOutcome::Continuing),
+                    "2" => Some(DiagnosisOutcome::Cured),
+                    "3" => Some(DiagnosisOutcome::Died),
+                    "4" => Some(DiagnosisOutcome::Stopped),
+                    _ => return Err((line.no, Some(3), "転帰区分 is not 1–4".into())),
+                };
+                let suspected = f[4].as_bytes().chunks(4).any(|c| c == SUSPECTED.as_bytes());
+                ev.diagnoses.push(Diagnosis {
+                    event_id: String::new(),
+                    record_id: String::new(),
+                    encounter_id: None,
+                    date,
+                    code_system: CodeSystem::ReceiptDisease,
+                    name: (code == UNCODED)
+                        .then(|| f[5].clone())
+                        .filter(|n| !n.is_empty()),
+                    code,
+                    icd10: None,
+                    suspected,
+                    outcome,
+                    outcome_date: None,
+                });
+            }
+            "SI" => {
+                let code = f[3].clone();
+                if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
+                    return Err((
+                        line.no,
+                        Some(3),
+                        "診療行為コード is not 9 digits starting with 1".into(),
+                    ));
+                }
+                let points = if f[5].is_empty() {
+                    None
+                } else {
+                    Some(
+                        f[5].parse::<i32>()
+                            .map_err(|_| (line.no, Some(5), "点数 is not a number".to_string()))?,
+                    )
+                };
+                for (date, n) in day_columns(line, DAY1, month)? {
+                    service_days.push(date);
+                    ev.procedures.push(Procedure {
+                        event_id: String::new(),
+                        record_id: String::new(),
+                        encounter_id: None,
+                        date,
+                        code_system: CodeSystem::ReceiptProcedure,
+                        code: code.clone(),
+                        name: None,
+                        points,
+                        count: n,
+                    });
+                }
+            }
+            "IY" => {
+                let code = f[3].clone();
+                if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
+                    return Err((
+                        line.no,
+                        Some(3),
+                        "医薬品コード is not 9 digits starting with 6".into(),
+                    ));
+                }
+                let qty =
+                    if f[4].is_empty() {
+                        None
+                    } else {
+                        Some(f[4].parse::<f64>().map_err(|_| {
+                            (line.no, Some(4), "使用量 is not a number".to_string())
+                        })?)
+                    };
+                for (date, n) in day_columns(line, DAY1, month)? {
+                    service_days.push(date);
+                    ev.prescriptions.push(Prescription {
+                        event_id: String::new(),
+                        record_id: String::new(),
+                        encounter_id: None,
+                        date,
+                        code_system: CodeSystem::ReceiptDrug,
+                        code: code.clone(),
+                        name: None,
+                        daily_quantity: qty,
+                        unit: None,
+                        days: Some(n),
+                    });
+                }
+            }
+            "TO" => {
+                for (date, _) in day_columns(line, TO_DAY1, month)? {
+                    service_days.push(date);
+                }
+            }
+            _ => {}
+        }
+    }
+    service_days.sort();
+    service_days.dedup();
+    if inpatient {
+        let start = admitted
+            .map(|a| a.max(month))
+            .or(service_days.first().copied())
+            .unwrap_or(month);
+        let end = service_days.last().copied().unwrap_or(start).max(start);
+        ev.encounters
+            .push(encounter(&facility_code, Setting::Inpatient, start, end));
+    } else {
+        for d in &service_days {
+            ev.encounters
+                .push(encounter(&facility_code, Setting::Outpatient, *d, *d));
+        }
+    }
+    id.recorded_on = ev.encounters.first().map(|e| e.start_date).unwrap_or(month);
+    Ok(SourceRecord {
+        identity: id,
+        events: ev,
+    })
+}
+
+fn encounter(facility_code: &str, setting: Setting, start: NaiveDate, end: NaiveDate) -> Encounter {
+    Encounter {
+        event_id: String::new(),
+        record_id: String::new(),
+        facility_code: facility_code.to_string(),
+        setting,
+        department: None,
+        start_date: start,
+        end_date: end,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical form
+
+/// The canonical record as a claims file can carry it: what `read(write(r))` gives back.
+///
+/// Names lose characters outside JIS X 0208 (substituted); addresses, names of codes, units and ICD-10
+/// are not in claims; procedures and prescriptions are per day (same code and day summed); outpatient
+/// encounters are one per service day; `recorded_on` is the first service day; ids are empty.
+pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
+    let mut id = r.identity.clone();
+    id.record_id = String::new();
+    for s in [
+        &mut id.surname_kanji,
+        &mut id.given_kanji,
+        &mut id.surname_kana,
+        &mut id.given_kana,
+    ] {
+        if let Some(v) = s.as_mut() {
+            *v = substitute(v).0;
+        }
+    }
+    if id.surname_kanji.is_none() {
+        id.given_kanji = None;
+    }
+    if id.surname_kana.is_none() {
+        id.given_kana = None;
+    }
+    id.prefecture = None;
+    id.municipality_code = None;
+    id.municipality = None;
+    id.town = None;
+    id.chome = None;
+    id.banchi = None;
+    id.postal_code = None;
+    id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
+    let ev = &r.events;
+    let facility = ev
+        .encounters
+        .first()
+        .map(|e| e.facility_code.clone())
+        .unwrap_or_default();
+    let mut out = EventSet::default();
+    let mut procs: BTreeMap<(NaiveDate, String, Option<i32>), i32> = BTreeMap::new();
+    for p in &ev.procedures {
+        *procs.entry((p.date, p.code.clone(), p.points)).or_default() += p.count;
+    }
+    // Written order is by code, then by day.
+    let mut procs: Vec<_> = procs.into_iter().collect();
+    procs.sort_by(|a, b| (&a.0 .1, a.0 .2, a.0 .0).cmp(&(&b.0 .1, b.0 .2, b.0 .0)));
+    let mut days: Vec<NaiveDate> = Vec::new();
+    for ((date, code, points), count) in procs {
+        days.push(date);
+        out.procedures.push(Procedure {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptProcedure,
+            code,
+            name: None,
+            points,
+            count,
+        });
+    }
+    let mut drugs: BTreeMap<(String, u64, NaiveDate), i32> = BTreeMap::new();
+    let mut qty_of: BTreeMap<u64, Option<f64>> = BTreeMap::new();
+    for p in &ev.prescriptions {
+        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
+        qty_of.insert(q, p.daily_quantity);
+        *drugs.entry((p.code.clone(), q, p.date)).or_default() += p.days.unwrap_or(1);
+    }
+    for ((code, q, date), n) in drugs {
+        days.push(date);
+        out.prescriptions.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptDrug,
+            code,
+            name: None,
+            daily_quantity: qty_of.get(&q).copied().flatten(),
+            unit: None,
+            days: Some(n),
+        });
+    }
+    days.sort();
+    days.dedup();
+    let inpatient = ev
+        .encounters
+        .iter()
+        .any(|e| e.setting == Setting::Inpatient);
+    if inpatient {
+        let start = ev
+            .encounters
+            .iter()
+            .filter(|e| e.setting == Setting::Inpatient)
+            .map(|e| e.start_date)
+            .min();
+        if let Some(start) = start.or(days.first().copied()) {
+            let end = days.last().copied().unwrap_or(start).max(start);
+            out.encounters
+                .push(encounter(&facility, Setting::Inpatient, start, end));
+        }
+    } else {
+        for d in &days {
+            out.encounters
+                .push(encounter(&facility, Setting::Outpatient, *d, *d));
+        }
+    }
+    for d in &ev.diagnoses {
+        out.diagnoses.push(Diagnosis {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date: d.date,
+            code_system: CodeSystem::ReceiptDisease,
+            code: d.code.clone(),
+            icd10: None,
+            name: if d.code == UNCODED {
+                d.name
+                    .as_ref()
+                    .map(|n| substitute(n).0)
+                    .filter(|n| !n.is_empty())
+            } else {
+                None
+            },
+            suspected: d.suspected,
+            outcome: Some(d.outcome.unwrap_or(DiagnosisOutcome::Continuing)),
+            outcome_date: None,
+        });
+    }
+    if let Some(first) = out.encounters.first() {
+        id.recorded_on = first.start_date;
+    }
+    SourceRecord {
+        identity: id,
+        events: out,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+fn sjis(s: &str) -> Vec<u8> {
+    encoding_rs::SHIFT_JIS.encode(s).0.into_owned()
+}
+
+fn ymd(d: NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
+}
+
+/// 診療識別 of a procedure code (by its leading digits).
+fn shinryo_shikibetsu(code: &str) -> &'static str {
+    match code.get(0..3) {
+        Some("111") => "11",
+        Some("112") => "12",
+        Some("113") => "13",
+        Some("114") => "14",
+        Some("120") => "80",
+        Some("190") => "90",
+        _ => match code.get(0..2) {
+            Some("13") => "33",
+            Some("14") => "40",
+            Some("15") => "50",
+            Some("16") => "60",
+            Some("17") => "70",
+            Some("19") => "90",
+            _ => "80",
+        },
+    }
+}
+
+/// Counts by day of the month (1–31).
+type DayCounts = BTreeMap<u32, i32>;
+
+fn day_fields(counts: &DayCounts) -> Vec<String> {
+    (1..=31)
+        .map(|d| counts.get(&d).map(|n| n.to_string()).unwrap_or_default())
+        .collect()
+}
+
+/// Writes one facility's claims of one month (`month` is any day of the 診療年月) as `RECEIPTC.UKE`.
+///
+/// Records are written in order; each becomes one receipt. Names are substituted where a character is
+/// outside JIS X 0208 (see [`substitute`]).
+pub fn write(
+    facility: &Facility,
+    month: NaiveDate,
+    records: &[SourceRecord],
+) -> Result<Vec<u8>, FormatError> {
+    let month = month.with_day(1).unwrap_or(month);
+    let billing = month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(month);
+    let mut lines: Vec<String> = Vec::new();
+    lines.push(format!(
+        "IR,{},{},{},{},,{},{},00,",
+        facility.payer,
+        facility.prefecture,
+        facility.table,
+        facility.code7,
+        substitute(&facility.name).0,
+        billing.format("%Y%m")
+    ));
+    let mut total_points: i64 = 0;
+    for (seq, rec) in records.iter().enumerate() {
+        let c = canonicalize(rec);
+        let id = &c.identity;
+        let ev = &c.events;
+        let birth = id.birth_date.ok_or(FormatError::Unrepresentable {
+            what: "生年月日",
+            reason: "missing".into(),
+        })?;
+        let sex = id.sex.ok_or(FormatError::Unrepresentable {
+            what: "男女区分",
+            reason: "missing".into(),
+        })?;
+        let inpatient = ev
+            .encounters
+            .iter()
+            .any(|e| e.setting == Setting::Inpatient);
+        let age = month.year() - birth.year();
+        let principal = matches!(
+            id.insurance_kind,
+            Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki)
+        ) || id.insured_branch.as_deref() == Some("00");
+        let d2 = if id.insurance_kind == Some(InsuranceKind::Koki) {
+            '3'
+        } else {
+            '1'
+        };
+        // [U] the 4th digit: 本人 1/2, 未就学 3/4, 家族 5/6, 高齢 7/8; odd for inpatient.
+        let d4 = match () {
+            _ if age >= 70 => 7,
+            _ if age < 6 => 3,
+            _ if principal => 1,
+            _ => 5,
+        } + u8::from(!inpatient);
+        let join = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => format!("{a}\u{3000}{b}"),
+            (Some(a), None) => a.clone(),
+            _ => String::new(),
+        };
+        let mut re = vec![String::new(); 38];
+        re[0] = "RE".into();
+        re[1] = (seq + 1).to_string();
+        re[2] = format!("1{d2}1{d4}");
+        re[3] = month.format("%Y%m").to_string();
+        re[4] = join(&id.surname_kanji, &id.given_kanji);
+        re[5] = sex.jp_code().to_string();
+        re[6] = ymd(birth);
+        if inpatient {
+            if let Some(e) = ev.encounters.first() {
+                re[8] = ymd(e.start_date);
+            }
+        }
+        re[13] = id.local_patient_id.clone().unwrap_or_default();
+        // [U] samples write the kana name without a space; a full-width space keeps 姓 and 名 apart.
+        re[36] = join(&id.surname_kana, &id.given_kana);
+        for (i, v) in re.iter().enumerate() {
+            if v.contains(',') || v.contains('\n') || v.contains('\r') {
+                return Err(FormatError::Unrepresentable {
+                    what: "RE field",
+                    reason: format!("field {i} contains a separator"),
+                });
+            }
+        }
+        lines.push(re.join(","));
+        let points: i64 = ev
+            .procedures
+            .iter()
+            .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+            .sum();
+        total_points += points;
+        let real_days = ev
+            .procedures
+            .iter()
+            .map(|p| p.date)
+            .chain(ev.prescriptions.iter().map(|p| p.date))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if let Some(ins) = &id.insurer_number {
+            let ins = if ins.len() == 6 {
+                format!("  {ins}")
+            } else {
+                ins.clone()
+            };
+            lines.push(format!(
+                "HO,{ins},{},{},{real_days},{points},,,,,,,,,",
+                to_full_width(id.insured_symbol.as_deref().unwrap_or("")),
+                to_full_width(id.insured_number.as_deref().unwrap_or(""))
+            ));
+            lines.push(format!(
+                "SN,1,01,,,,{},,",
+                id.insured_branch.as_deref().unwrap_or("")
+            ));
+        }
+        for (i, d) in ev.diagnoses.iter().enumerate() {
+            let outcome = match d.outcome {
+                Some(DiagnosisOutcome::Cured) => "2",
+                Some(DiagnosisOutcome::Died) => "3",
+                Some(DiagnosisOutcome::Stopped) => "4",
+                _ => "1",
+            };
+            let name = if d.code == UNCODED {
+                d.name.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                "SY,{},{},{outcome},{},{name},{},",
+                d.code,
+                ymd(d.date),
+                if d.suspected { SUSPECTED } else { "" },
+                if i == 0 { "01" } else { "" }
+            ));
+        }
+        // Procedures: one SI line per (code, points), day columns with counts.
+        let mut si: BTreeMap<(String, Option<i32>), BTreeMap<u32, i32>> = BTreeMap::new();
+        for p in &ev.procedures {
+            *si.entry((p.code.clone(), p.points))
+                .or_default()
+                .entry(p.date.day())
+                .or_default() += p.count;
+        }
+        let mut last_kind = "";
+        for ((code, points), days) in &si {
+            let kind = shinryo_shikibetsu(code);
+            let shown = if kind == last_kind { "" } else { kind };
+            last_kind = kind;
+            let total: i32 = days.values().sum();
+            lines.push(format!(
+                "SI,{shown},1,{code},,{},{total},,,,,,,{}",
+                points.map(|p| p.to_string()).unwrap_or_default(),
+                day_fields(days).join(",")
+            ));
+        }
+        let mut iy: BTreeMap<(String, u64), (Option<f64>, DayCounts)> = BTreeMap::new();
+        for p in &ev.prescriptions {
+            let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
+            let e = iy
+                .entry((p.code.clone(), q))
+                .or_insert((p.daily_quantity, BTreeMap::new()));
+            *e.1.entry(p.date.day()).or_default() += p.days.unwrap_or(1);
+        }
+        let mut first_iy = true;
+        for ((code, _), (qty, days)) in &iy {
+            let total: i32 = days.values().sum();
+            lines.push(format!(
+                "IY,{},1,{code},{},,{total},,,,,,,{}",
+                if first_iy { "21" } else { "" },
+                qty.map(fmt_qty).unwrap_or_default(),
+                day_fields(days).join(",")
+            ));
+            first_iy = false;
+        }
+    }
+    lines.push(format!("GO,{},{total_points},99", records.len()));
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend(sjis(&l));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.push(0x1A);
+    Ok(out)
+}
+
+fn fmt_qty(q: f64) -> String {
+    if q.fract() == 0.0 && q.abs() < 1e15 {
+        format!("{}", q as i64)
+    } else {
+        format!("{q}")
+    }
+}
