@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokumei_synth::{Config, Summary, SynthError};
 
+mod inspect;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -36,6 +38,19 @@ enum Command {
     Synth(SynthArgs),
     /// Run the main job on the embedded default: a synthetic region through the pipeline.
     Demo(DemoArgs),
+    /// Read source files (or every file under a folder) and report format, encoding, counts, warnings
+    /// and errors with their positions. Exits 1 if any file has an error.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// Files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Issues printed per file (all are counted).
+    #[arg(long, default_value_t = 50)]
+    max_issues: usize,
 }
 
 #[derive(clap::Args)]
@@ -84,6 +99,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Synth(a) => run_synth(a),
         Command::Demo(a) => run_demo(a),
+        Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
     }
 }
 

@@ -159,3 +159,34 @@ fn demo_runs_and_reruns_in_its_folder() {
         .code(2);
     assert!(other.join("notes.txt").exists());
 }
+
+#[test]
+fn inspect_reports_format_counts_and_errors_with_positions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let good = tmp.path().join("RECEIPTC.UKE");
+    std::fs::write(
+        &good,
+        include_bytes!("../../tokumei-formats/tests/fixtures/RECEIPTC.UKE"),
+    )
+    .expect("write");
+    let assert = tokumei().arg("inspect").arg(&good).assert().success();
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(out.contains("レセ電"), "{out}");
+    assert!(out.contains("Shift_JIS"), "{out}");
+    assert!(out.contains("1 read, 0 rejected"), "{out}");
+    assert!(out.contains("SI 5"), "{out}");
+
+    let utf8 = tmp.path().join("bad").join("RECEIPTC.UKE");
+    std::fs::create_dir(tmp.path().join("bad")).expect("mkdir");
+    std::fs::write(
+        &utf8,
+        include_bytes!("../../tokumei-formats/tests/fixtures/RECEIPTC.UKE.utf8.txt"),
+    )
+    .expect("write");
+    let assert = tokumei().arg("inspect").arg(tmp.path()).assert().code(1);
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(out.contains("line 1: file is UTF-8"), "{out}");
+    assert!(out.contains("2 files inspected"), "{out}");
+    // No name from the file appears in the report.
+    assert!(!out.contains("試験"), "{out}");
+}

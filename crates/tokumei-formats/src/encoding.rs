@@ -31,12 +31,22 @@ impl Detected {
     }
 }
 
+fn has_iso2022_escape(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == 0x1b)
+        .any(|(i, _)| {
+            matches!(
+                bytes.get(i + 1..i + 3),
+                Some(b"$B") | Some(b"$@") | Some(b"(J")
+            )
+        })
+}
+
 /// Detects the encoding of a whole file.
 pub fn detect(bytes: &[u8]) -> Detected {
-    if bytes
-        .windows(3)
-        .any(|w| w == b"\x1b$B" || w == b"\x1b$@" || w == b"\x1b(J")
-    {
+    if has_iso2022_escape(bytes) {
         return Detected::Iso2022Jp;
     }
     if bytes.is_ascii() {
@@ -70,6 +80,20 @@ pub fn detect(bytes: &[u8]) -> Detected {
         Detected::ShiftJis
     } else {
         Detected::Unknown
+    }
+}
+
+/// A cheap first look for line-oriented readers: ISO-2022-JP escapes, ASCII, valid UTF-8, or else
+/// presumed Shift_JIS (each line is then decoded and checked on its own).
+pub fn quick(bytes: &[u8]) -> Detected {
+    if has_iso2022_escape(bytes) {
+        Detected::Iso2022Jp
+    } else if bytes.is_ascii() {
+        Detected::Ascii
+    } else if std::str::from_utf8(bytes).is_ok() {
+        Detected::Utf8
+    } else {
+        Detected::ShiftJis
     }
 }
 

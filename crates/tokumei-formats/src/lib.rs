@@ -6,8 +6,9 @@
 //! caller) while every good record of the same file is still read; doubtful input is read and counted as
 //! a warning. Readers never panic and never trust a length field.
 //!
-//! Formats so far: レセプト電算 medical claims ([`uke`]).
+//! Formats so far: レセプト電算 medical claims ([`uke`]) and municipal death records ([`death`]).
 
+pub mod death;
 pub mod encoding;
 pub mod text;
 pub mod uke;
@@ -19,6 +20,8 @@ use tokumei_model::events::SourceRecord;
 pub enum Format {
     /// レセプト電算処理システム medical claims (`RECEIPTC.UKE`), Shift_JIS.
     UkeMedical,
+    /// Municipal death records (住民票の除票) as CSV.
+    DeathCsv,
 }
 
 impl Format {
@@ -26,7 +29,29 @@ impl Format {
     pub fn name(&self) -> &'static str {
         match self {
             Format::UkeMedical => "レセ電 medical claims (RECEIPTC.UKE)",
+            Format::DeathCsv => "municipal death records (除票 CSV)",
         }
+    }
+}
+
+/// Recognises the format of a file from its name and first bytes.
+pub fn sniff(file_name: &str, head: &[u8]) -> Option<Format> {
+    let upper = file_name.to_ascii_uppercase();
+    if upper.ends_with(".UKE") || head.starts_with(b"IR,") {
+        return Some(Format::UkeMedical);
+    }
+    let head_text = String::from_utf8_lossy(head);
+    if upper.ends_with(".CSV") && head_text.contains("name_kanji") {
+        return Some(Format::DeathCsv);
+    }
+    None
+}
+
+/// Reads a file of a known format.
+pub fn read(format: Format, bytes: &[u8], provider_id: &str) -> ReadReport {
+    match format {
+        Format::UkeMedical => uke::read(bytes, provider_id),
+        Format::DeathCsv => death::read(bytes, provider_id),
     }
 }
 

@@ -23,7 +23,7 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
 
-use crate::encoding::{decode_sjis_line, detect, Detected};
+use crate::encoding::{decode_sjis_line, quick, Detected};
 use crate::text::{to_full_width, to_half_width_ascii};
 use crate::{FormatError, ParsedRecord, ReadReport, Rejected, Severity};
 
@@ -190,13 +190,21 @@ pub fn substitute(s: &str) -> (String, bool) {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
-struct Line {
+struct Line<'a> {
     no: usize,
-    fields: Vec<String>,
+    /// The decoded line (borrowed from the input when it is ASCII); fields are split when the receipt
+    /// is built.
+    text: std::borrow::Cow<'a, str>,
 }
 
-struct Receipt {
-    lines: Vec<Line>,
+impl Line<'_> {
+    fn fields(&self) -> Vec<&str> {
+        self.text.split(',').collect()
+    }
+}
+
+struct Receipt<'a> {
+    lines: Vec<Line<'a>>,
     error: Option<(usize, Option<usize>, String)>,
 }
 
@@ -204,7 +212,7 @@ struct Receipt {
 pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
     let mut report = ReadReport::default();
     let bytes = bytes.strip_suffix(&[0x1A]).unwrap_or(bytes);
-    let detected = detect(bytes);
+    let detected = quick(bytes);
     report.encoding = Some(detected);
     match detected {
         Detected::Utf8 => {
@@ -252,39 +260,43 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
             }
             continue;
         };
-        let fields: Vec<String> = text.split(',').map(str::to_string).collect();
-        let id = fields[0].clone();
-        *report.line_counts.entry(id.clone()).or_default() += 1;
+        let id: &str = text.split(',').next().unwrap_or("");
+        let field_total = text.bytes().filter(|&b| b == b',').count() + 1;
+        match report.line_counts.get_mut(id) {
+            Some(n) => *n += 1,
+            None => {
+                report.line_counts.insert(id.to_string(), 1);
+            }
+        }
         if go_seen {
             report.issue(Severity::Warning, no, None, "line after GO");
         }
-        let expected = field_count(&id);
+        let expected = field_count(id);
         let count_error = match expected {
-            Some(n) if fields.len() < n => Some(format!(
-                "{id} has {} fields, expected {n} (truncated)",
-                fields.len()
+            Some(n) if field_total < n => Some(format!(
+                "{id} has {field_total} fields, expected {n} (truncated)"
             )),
-            Some(n) if fields.len() > n => {
+            Some(n) if field_total > n => {
                 report.issue(
                     Severity::Warning,
                     no,
                     None,
-                    format!("{id} has {} fields, expected {n}", fields.len()),
+                    format!("{id} has {field_total} fields, expected {n}"),
                 );
                 None
             }
-            None if !matches!(id.as_str(), "JD" | "MF") => {
+            None if !matches!(id, "JD" | "MF") => {
                 report.issue(
                     Severity::Warning,
                     no,
                     Some(0),
-                    format!("unknown record type `{}` ignored", safe(&id)),
+                    format!("unknown record type `{}` ignored", safe(id)),
                 );
                 None
             }
             _ => None,
         };
-        match id.as_str() {
+        match id {
             "IR" => {
                 if let Some(e) = count_error {
                     report.issue(Severity::Error, no, None, e);
@@ -293,12 +305,13 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                 if facility.is_some() {
                     report.issue(Severity::Warning, no, None, "second IR record");
                 }
+                let fields: Vec<&str> = text.split(',').collect();
                 let f = Facility {
                     payer: fields[1].parse().unwrap_or(0),
-                    prefecture: fields[2].clone(),
-                    table: fields[3].clone(),
-                    code7: fields[4].clone(),
-                    name: fields[6].clone(),
+                    prefecture: fields[2].to_string(),
+                    table: fields[3].to_string(),
+                    code7: fields[4].to_string(),
+                    name: fields[6].to_string(),
                 };
                 if f.code7.len() != 7 || !digits(&f.code7) {
                     report.issue(
@@ -333,7 +346,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                     report.issue(Severity::Error, no, None, e.clone());
                     fail(&mut r, no, None, &e);
                 }
-                r.lines.push(Line { no, fields });
+                r.lines.push(Line { no, text });
                 current = Some(r);
             }
             "GO" => {
@@ -345,6 +358,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                     report.issue(Severity::Error, no, None, e);
                     continue;
                 }
+                let fields: Vec<&str> = text.split(',').collect();
                 if fields[1].parse::<usize>().ok() != Some(receipts_seen) {
                     report.issue(
                         Severity::Warning,
@@ -352,7 +366,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                         Some(1),
                         format!(
                             "GO counts {} receipts, the file has {receipts_seen}",
-                            safe(&fields[1])
+                            safe(fields[1])
                         ),
                     );
                 }
@@ -377,14 +391,14 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                         report.issue(Severity::Error, no, None, e.clone());
                         fail(r, no, None, &e);
                     }
-                    r.lines.push(Line { no, fields });
+                    r.lines.push(Line { no, text });
                 }
                 None => {
                     report.issue(
                         Severity::Error,
                         no,
                         None,
-                        format!("{} record outside a receipt", safe(&id)),
+                        format!("{} record outside a receipt", safe(id)),
                     );
                     report.rejected.push(Rejected {
                         first_line: no,
@@ -468,12 +482,13 @@ fn split_name(s: &str) -> (Option<String>, Option<String>) {
 
 fn day_columns(
     line: &Line,
+    fields: &[&str],
     first: usize,
     month: NaiveDate,
 ) -> Result<Vec<(NaiveDate, i32)>, BuildError> {
     let mut out = Vec::new();
     for d in 0..31 {
-        let f = &line.fields[first + d];
+        let f = fields[first + d];
         if f.is_empty() {
             continue;
         }
@@ -504,37 +519,37 @@ fn build(
     provider_id: &str,
 ) -> Result<SourceRecord, BuildError> {
     let re = &r.lines[0];
-    let f = &re.fields;
+    let f = re.fields();
     let month =
-        parse_month(&f[3]).ok_or((re.no, Some(3), "診療年月 is not a valid month".to_string()))?;
+        parse_month(f[3]).ok_or((re.no, Some(3), "診療年月 is not a valid month".to_string()))?;
     let birth =
-        parse_date(&f[6]).ok_or((re.no, Some(6), "生年月日 is not a valid date".to_string()))?;
-    let sex = match f[5].as_str() {
+        parse_date(f[6]).ok_or((re.no, Some(6), "生年月日 is not a valid date".to_string()))?;
+    let sex = match f[5] {
         "1" => Sex::Male,
         "2" => Sex::Female,
         _ => return Err((re.no, Some(5), "男女区分 is neither 1 nor 2".into())),
     };
     let kind_code = f[2].as_bytes();
-    if kind_code.len() != 4 || !digits(&f[2]) {
+    if kind_code.len() != 4 || !digits(f[2]) {
         return Err((re.no, Some(2), "レセプト種別 is not 4 digits".into()));
     }
     let inpatient = (kind_code[3] - b'0') % 2 == 1;
     let admitted = if f[8].is_empty() {
         None
     } else {
-        Some(parse_date(&f[8]).ok_or((
+        Some(parse_date(f[8]).ok_or((
             re.no,
             Some(8),
             "入院年月日 is not a valid date".to_string(),
         ))?)
     };
-    let (surname_kanji, given_kanji) = split_name(&f[4]);
-    let (surname_kana, given_kana) = split_name(&f[36]);
+    let (surname_kanji, given_kanji) = split_name(f[4]);
+    let (surname_kana, given_kana) = split_name(f[36]);
     let mut id = IdentityRecord {
         record_id: String::new(),
         provider_id: provider_id.to_string(),
         source_kind: SourceKind::Claims,
-        local_patient_id: opt(&f[13]),
+        local_patient_id: opt(f[13]),
         surname_kanji,
         given_kanji,
         surname_kana,
@@ -559,8 +574,8 @@ fn build(
     let mut ev = EventSet::default();
     let mut service_days: Vec<NaiveDate> = Vec::new();
     for line in &r.lines[1..] {
-        let f = &line.fields;
-        match f[0].as_str() {
+        let f = line.fields();
+        match f[0] {
             "HO" => {
                 let insurer = f[1].trim().to_string();
                 if !(insurer.len() == 6 || insurer.len() == 8) || !digits(&insurer) {
@@ -576,23 +591,23 @@ fn build(
                 }
                 id.insurance_kind = insurance_kind(&insurer);
                 id.insurer_number = Some(insurer);
-                id.insured_symbol = opt(&to_half_width_ascii(&f[2]));
-                id.insured_number = opt(&to_half_width_ascii(&f[3]));
+                id.insured_symbol = opt(&to_half_width_ascii(f[2]));
+                id.insured_number = opt(&to_half_width_ascii(f[3]));
             }
             "SN" => {
-                id.insured_branch = opt(&to_half_width_ascii(&f[6]));
+                id.insured_branch = opt(&to_half_width_ascii(f[6]));
             }
             "SY" => {
-                let code = f[1].clone();
+                let code = f[1].to_string();
                 if code.len() != 7 || !digits(&code) {
                     return Err((line.no, Some(1), "傷病名コード is not 7 digits".into()));
                 }
-                let date = parse_date(&f[2]).ok_or((
+                let date = parse_date(f[2]).ok_or((
                     line.no,
                     Some(2),
                     "診療開始日 is not a valid date".to_string(),
                 ))?;
-                let outcome = match f[3].as_str() {
+                let outcome = match f[3] {
                     "" | "1" => Some(DiagnosisOutcome::Continuing),
                     "2" => Some(DiagnosisOutcome::Cured),
                     "3" => Some(DiagnosisOutcome::Died),
@@ -607,7 +622,7 @@ fn build(
                     date,
                     code_system: CodeSystem::ReceiptDisease,
                     name: (code == UNCODED)
-                        .then(|| f[5].clone())
+                        .then(|| f[5].to_string())
                         .filter(|n| !n.is_empty()),
                     code,
                     icd10: None,
@@ -617,7 +632,7 @@ fn build(
                 });
             }
             "SI" => {
-                let code = f[3].clone();
+                let code = f[3].to_string();
                 if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
                     return Err((
                         line.no,
@@ -633,7 +648,7 @@ fn build(
                             .map_err(|_| (line.no, Some(5), "点数 is not a number".to_string()))?,
                     )
                 };
-                for (date, n) in day_columns(line, DAY1, month)? {
+                for (date, n) in day_columns(line, &f, DAY1, month)? {
                     service_days.push(date);
                     ev.procedures.push(Procedure {
                         event_id: String::new(),
@@ -649,7 +664,7 @@ fn build(
                 }
             }
             "IY" => {
-                let code = f[3].clone();
+                let code = f[3].to_string();
                 if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
                     return Err((
                         line.no,
@@ -665,7 +680,7 @@ fn build(
                             (line.no, Some(4), "使用量 is not a number".to_string())
                         })?)
                     };
-                for (date, n) in day_columns(line, DAY1, month)? {
+                for (date, n) in day_columns(line, &f, DAY1, month)? {
                     service_days.push(date);
                     ev.prescriptions.push(Prescription {
                         event_id: String::new(),
@@ -682,7 +697,7 @@ fn build(
                 }
             }
             "TO" => {
-                for (date, _) in day_columns(line, TO_DAY1, month)? {
+                for (date, _) in day_columns(line, &f, TO_DAY1, month)? {
                     service_days.push(date);
                 }
             }
