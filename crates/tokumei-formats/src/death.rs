@@ -18,7 +18,7 @@ use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{InsuranceKind, Sex, SourceKind};
 
 use crate::encoding::{detect, Detected};
-use crate::text::to_half_width_ascii;
+use crate::text::{join_name, split_name, to_half_width_ascii};
 use crate::uke::insurance_kind;
 use crate::{FormatError, ParsedRecord, ReadReport, Rejected, Severity};
 
@@ -178,20 +178,6 @@ pub fn format_address(id: &IdentityRecord) -> String {
         s.push_str(&fw(b));
     }
     s
-}
-
-fn split_name(s: &str) -> (Option<String>, Option<String>) {
-    let s = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
-    if s.is_empty() {
-        return (None, None);
-    }
-    match s.split_once(['\u{3000}', ' ']) {
-        Some((a, b)) => (
-            Some(a.trim().to_string()).filter(|x| !x.is_empty()),
-            Some(b.trim().to_string()).filter(|x| !x.is_empty()),
-        ),
-        None => (Some(s.to_string()), None),
-    }
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -479,11 +465,6 @@ pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, Fo
         let c = canonicalize(r);
         let id = &c.identity;
         let death = c.events.deaths.first();
-        let join = |a: &Option<String>, b: &Option<String>| match (a, b) {
-            (Some(a), Some(b)) => format!("{a}\u{3000}{b}"),
-            (Some(a), None) => a.clone(),
-            _ => String::new(),
-        };
         let date = |d: Option<NaiveDate>| {
             d.map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_default()
@@ -502,8 +483,8 @@ pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, Fo
         let row: Vec<String> = vec![
             id.municipality_code.clone().unwrap_or_default(),
             "除票".into(),
-            join(&id.surname_kanji, &id.given_kanji),
-            join(&id.surname_kana, &id.given_kana),
+            join_name(&id.surname_kanji, &id.given_kanji),
+            join_name(&id.surname_kana, &id.given_kana),
             date(id.birth_date),
             id.sex.map(|s| s.jp_code().to_string()).unwrap_or_default(),
             format_address(id),

@@ -24,7 +24,7 @@ use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
 
 use crate::encoding::{decode_sjis_line, quick, Detected};
-use crate::text::{to_full_width, to_half_width_ascii};
+use crate::text::{join_name, split_name, to_full_width, to_half_width_ascii};
 use crate::{FormatError, ParsedRecord, ReadReport, Rejected, Severity};
 
 /// Field counts of each record type (index 0 is the record id).
@@ -483,17 +483,6 @@ type BuildError = (usize, Option<usize>, String);
 fn opt(s: &str) -> Option<String> {
     let t = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
     (!t.is_empty()).then(|| t.to_string())
-}
-
-fn split_name(s: &str) -> (Option<String>, Option<String>) {
-    let s = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
-    if s.is_empty() {
-        return (None, None);
-    }
-    match s.split_once(['\u{3000}', ' ']) {
-        Some((a, b)) => (opt(a), opt(b)),
-        None => (Some(s.to_string()), None),
-    }
 }
 
 fn day_columns(
@@ -994,17 +983,12 @@ pub fn write(
             _ if principal => 1,
             _ => 5,
         } + u8::from(!inpatient);
-        let join = |a: &Option<String>, b: &Option<String>| match (a, b) {
-            (Some(a), Some(b)) => format!("{a}\u{3000}{b}"),
-            (Some(a), None) => a.clone(),
-            _ => String::new(),
-        };
         let mut re = vec![String::new(); 38];
         re[0] = "RE".into();
         re[1] = (seq + 1).to_string();
         re[2] = format!("1{d2}1{d4}");
         re[3] = month.format("%Y%m").to_string();
-        re[4] = join(&id.surname_kanji, &id.given_kanji);
+        re[4] = join_name(&id.surname_kanji, &id.given_kanji);
         re[5] = sex.jp_code().to_string();
         re[6] = ymd(birth);
         if inpatient {
@@ -1014,7 +998,7 @@ pub fn write(
         }
         re[13] = id.local_patient_id.clone().unwrap_or_default();
         // [U] samples write the kana name without a space; a full-width space keeps 姓 and 名 apart.
-        re[36] = join(&id.surname_kana, &id.given_kana);
+        re[36] = join_name(&id.surname_kana, &id.given_kana);
         for (i, v) in re.iter().enumerate() {
             if v.contains(',') || v.contains('\n') || v.contains('\r') {
                 return Err(FormatError::Unrepresentable {

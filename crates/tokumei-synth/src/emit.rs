@@ -193,23 +193,41 @@ fn diagnosis(
     }
 }
 
+/// A prescription of `drug`, coded for claims (医薬品コード) or for the EMR (薬価基準コード).
+fn prescription(
+    ctx: &Context,
+    drug: usize,
+    days: i32,
+    date: NaiveDate,
+    enc: &Option<String>,
+    claims: bool,
+) -> Prescription {
+    let d = &ctx.clinical.drugs[drug];
+    let (code_system, code) = if claims {
+        (CodeSystem::ReceiptDrug, d.receipt_code.clone())
+    } else {
+        (CodeSystem::YakkaCode, d.yakka_code.clone())
+    };
+    Prescription {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id: enc.clone(),
+        date,
+        code_system,
+        code,
+        name: Some(d.name.clone()),
+        daily_quantity: Some(d.daily_dose),
+        unit: Some(d.unit.clone()),
+        days: Some(days),
+    }
+}
+
 /// EMR events of a visit: prescriptions (薬価基準 codes) and lab results with values.
 fn emr_events(ctx: &Context, v: &Visit, enc_index: usize, ev: &mut Events) {
     let enc = Some(enc_index.to_string());
     for &(drug, days) in &v.drugs {
-        let d = &ctx.clinical.drugs[drug];
-        ev.prescriptions.push(Prescription {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: enc.clone(),
-            date: v.start,
-            code_system: CodeSystem::YakkaCode,
-            code: d.yakka_code.clone(),
-            name: Some(d.name.clone()),
-            daily_quantity: Some(d.daily_dose),
-            unit: Some(d.unit.clone()),
-            days: Some(days),
-        });
+        ev.prescriptions
+            .push(prescription(ctx, drug, days, v.start, &enc, false));
     }
     for (item, value) in &v.labs {
         ev.lab_results.push(LabResult {
@@ -269,19 +287,8 @@ fn claim_events(
     }
     if first_piece {
         for &(drug, days) in &v.drugs {
-            let d = &ctx.clinical.drugs[drug];
-            ev.prescriptions.push(Prescription {
-                event_id: String::new(),
-                record_id: String::new(),
-                encounter_id: enc.clone(),
-                date: v.start,
-                code_system: CodeSystem::ReceiptDrug,
-                code: d.receipt_code.clone(),
-                name: Some(d.name.clone()),
-                daily_quantity: Some(d.daily_dose),
-                unit: Some(d.unit.clone()),
-                days: Some(days),
-            });
+            ev.prescriptions
+                .push(prescription(ctx, drug, days, v.start, &enc, true));
         }
     }
 }
