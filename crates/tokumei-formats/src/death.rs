@@ -451,64 +451,77 @@ pub enum Encoding {
     ShiftJis,
 }
 
-/// Writes death records as CSV. Records without a death event are written with reason 転出.
-pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, FormatError> {
+fn csv_line(fields: &[String]) -> Result<Vec<u8>, FormatError> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    let err = |e: csv::Error| FormatError::Unrepresentable {
+    w.write_record(fields)
+        .map_err(|e| FormatError::Unrepresentable {
+            what: "CSV row",
+            reason: e.to_string(),
+        })?;
+    w.into_inner().map_err(|e| FormatError::Unrepresentable {
         what: "CSV row",
         reason: e.to_string(),
+    })
+}
+
+/// The header line (UTF-8, CR LF).
+pub fn header_line() -> Result<Vec<u8>, FormatError> {
+    csv_line(&COLUMNS.map(str::to_string))
+}
+
+/// One record as a CSV line (UTF-8, CR LF).
+pub fn row_line(r: &SourceRecord) -> Result<Vec<u8>, FormatError> {
+    let c = canonicalize(r);
+    let id = &c.identity;
+    let death = c.events.deaths.first();
+    let date = |d: Option<NaiveDate>| {
+        d.map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
     };
-    w.write_record(COLUMNS).map_err(err)?;
-    for r in records {
-        let c = canonicalize(r);
-        let id = &c.identity;
-        let death = c.events.deaths.first();
-        let date = |d: Option<NaiveDate>| {
-            d.map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        };
-        let postal = id
-            .postal_code
-            .as_ref()
-            .map(|p| {
-                if p.len() == 7 {
-                    format!("{}-{}", &p[..3], &p[3..])
-                } else {
-                    p.clone()
-                }
-            })
-            .unwrap_or_default();
-        let row: Vec<String> = vec![
-            id.municipality_code.clone().unwrap_or_default(),
-            "除票".into(),
-            join_name(&id.surname_kanji, &id.given_kanji),
-            join_name(&id.surname_kana, &id.given_kana),
-            date(id.birth_date),
-            id.sex.map(|s| s.jp_code().to_string()).unwrap_or_default(),
-            format_address(id),
-            postal,
-            if death.is_some() {
-                "死亡".into()
+    let postal = id
+        .postal_code
+        .as_ref()
+        .map(|p| {
+            if p.len() == 7 {
+                format!("{}-{}", &p[..3], &p[3..])
             } else {
-                "転出".into()
-            },
-            date(death.map(|d| d.date)),
-            date(death.map(|d| d.date)),
-            date(death.and_then(|d| d.recorded_on)),
-            id.insurer_number.clone().unwrap_or_default(),
-            id.insured_symbol.clone().unwrap_or_default(),
-            id.insured_number.clone().unwrap_or_default(),
-            id.insured_branch.clone().unwrap_or_default(),
-            id.local_patient_id.clone().unwrap_or_default(),
-        ];
-        w.write_record(&row).map_err(err)?;
+                p.clone()
+            }
+        })
+        .unwrap_or_default();
+    csv_line(&[
+        id.municipality_code.clone().unwrap_or_default(),
+        "除票".into(),
+        join_name(&id.surname_kanji, &id.given_kanji),
+        join_name(&id.surname_kana, &id.given_kana),
+        date(id.birth_date),
+        id.sex.map(|s| s.jp_code().to_string()).unwrap_or_default(),
+        format_address(id),
+        postal,
+        if death.is_some() {
+            "死亡".into()
+        } else {
+            "転出".into()
+        },
+        date(death.map(|d| d.date)),
+        date(death.map(|d| d.date)),
+        date(death.and_then(|d| d.recorded_on)),
+        id.insurer_number.clone().unwrap_or_default(),
+        id.insured_symbol.clone().unwrap_or_default(),
+        id.insured_number.clone().unwrap_or_default(),
+        id.insured_branch.clone().unwrap_or_default(),
+        id.local_patient_id.clone().unwrap_or_default(),
+    ])
+}
+
+/// Writes death records as CSV. Records without a death event are written with reason 転出.
+pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, FormatError> {
+    let mut bytes = header_line()?;
+    for r in records {
+        bytes.extend(row_line(r)?);
     }
-    let bytes = w.into_inner().map_err(|e| FormatError::Unrepresentable {
-        what: "CSV",
-        reason: e.to_string(),
-    })?;
     Ok(match encoding {
         Encoding::Utf8 => bytes,
         Encoding::ShiftJis => {

@@ -926,6 +926,215 @@ fn day_fields(counts: &DayCounts) -> Vec<String> {
         .collect()
 }
 
+/// The `IR` line of a file: `month` is any day of the 診療年月 (the 請求年月 written is the next month).
+pub fn header_line(facility: &Facility, month: NaiveDate) -> String {
+    let month = month.with_day(1).unwrap_or(month);
+    let billing = month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(month);
+    format!(
+        "IR,{},{},{},{},,{},{},00,",
+        facility.payer,
+        facility.prefecture,
+        facility.table,
+        facility.code7,
+        substitute(&facility.name).0,
+        billing.format("%Y%m")
+    )
+}
+
+/// The `GO` line closing a file.
+pub fn trailer_line(receipts: usize, points: i64) -> String {
+    format!("GO,{receipts},{points},99")
+}
+
+/// One receipt, ready to be numbered: the `RE` line without its leading `RE,<number>`, the other
+/// lines, and the receipt's points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptLines {
+    /// The RE line after `RE,<number>` (it starts with a comma).
+    pub re_tail: String,
+    /// The HO, SN, SY, SI and IY lines.
+    pub rest: Vec<String>,
+    /// Points (HO 合計点数).
+    pub points: i64,
+}
+
+impl ReceiptLines {
+    /// The receipt's lines with its number in the file.
+    pub fn numbered(&self, seq: usize) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.rest.len() + 1);
+        out.push(format!("RE,{seq}{}", self.re_tail));
+        out.extend(self.rest.iter().cloned());
+        out
+    }
+
+    /// The receipt as Shift_JIS bytes with CR LF line ends.
+    pub fn to_bytes(&self, seq: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in self.numbered(seq) {
+            out.extend(sjis(&l));
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+}
+
+/// Builds the lines of one receipt of `month` from a canonical record.
+pub fn receipt_lines(month: NaiveDate, rec: &SourceRecord) -> Result<ReceiptLines, FormatError> {
+    let month = month.with_day(1).unwrap_or(month);
+    let mut lines: Vec<String> = Vec::new();
+    let c = canonicalize(rec);
+    let id = &c.identity;
+    let ev = &c.events;
+    let birth = id.birth_date.ok_or(FormatError::Unrepresentable {
+        what: "生年月日",
+        reason: "missing".into(),
+    })?;
+    let sex = id.sex.ok_or(FormatError::Unrepresentable {
+        what: "男女区分",
+        reason: "missing".into(),
+    })?;
+    let inpatient = ev
+        .encounters
+        .iter()
+        .any(|e| e.setting == Setting::Inpatient);
+    let age = month.year() - birth.year();
+    let principal = matches!(
+        id.insurance_kind,
+        Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki)
+    ) || id.insured_branch.as_deref() == Some("00");
+    let d2 = if id.insurance_kind == Some(InsuranceKind::Koki) {
+        '3'
+    } else {
+        '1'
+    };
+    // [U] the 4th digit: 本人 1/2, 未就学 3/4, 家族 5/6, 高齢 7/8; odd for inpatient.
+    let d4 = match () {
+        _ if age >= 70 => 7,
+        _ if age < 6 => 3,
+        _ if principal => 1,
+        _ => 5,
+    } + u8::from(!inpatient);
+    let mut re = vec![String::new(); 38];
+    re[0] = "RE".into();
+    re[2] = format!("1{d2}1{d4}");
+    re[3] = month.format("%Y%m").to_string();
+    re[4] = join_name(&id.surname_kanji, &id.given_kanji);
+    re[5] = sex.jp_code().to_string();
+    re[6] = ymd(birth);
+    if inpatient {
+        if let Some(e) = ev.encounters.first() {
+            re[8] = ymd(e.start_date);
+        }
+    }
+    re[13] = id.local_patient_id.clone().unwrap_or_default();
+    // [U] samples write the kana name without a space; a full-width space keeps 姓 and 名 apart.
+    re[36] = join_name(&id.surname_kana, &id.given_kana);
+    for (i, v) in re.iter().enumerate() {
+        if v.contains(',') || v.contains('\n') || v.contains('\r') {
+            return Err(FormatError::Unrepresentable {
+                what: "RE field",
+                reason: format!("field {i} contains a separator"),
+            });
+        }
+    }
+    let re_line = re.join(",");
+    let re_tail = re_line["RE,".len()..].to_string();
+    let points: i64 = ev
+        .procedures
+        .iter()
+        .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+        .sum();
+    let real_days = ev
+        .procedures
+        .iter()
+        .map(|p| p.date)
+        .chain(ev.prescriptions.iter().map(|p| p.date))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if let Some(ins) = &id.insurer_number {
+        let ins = if ins.len() == 6 {
+            format!("  {ins}")
+        } else {
+            ins.clone()
+        };
+        lines.push(format!(
+            "HO,{ins},{},{},{real_days},{points},,,,,,,,,",
+            to_full_width(id.insured_symbol.as_deref().unwrap_or("")),
+            to_full_width(id.insured_number.as_deref().unwrap_or(""))
+        ));
+        lines.push(format!(
+            "SN,1,01,,,,{},,",
+            id.insured_branch.as_deref().unwrap_or("")
+        ));
+    }
+    for (i, d) in ev.diagnoses.iter().enumerate() {
+        let outcome = match d.outcome {
+            Some(DiagnosisOutcome::Cured) => "2",
+            Some(DiagnosisOutcome::Died) => "3",
+            Some(DiagnosisOutcome::Stopped) => "4",
+            _ => "1",
+        };
+        let name = if d.code == UNCODED {
+            d.name.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "SY,{},{},{outcome},{},{name},{},",
+            d.code,
+            ymd(d.date),
+            if d.suspected { SUSPECTED } else { "" },
+            if i == 0 { "01" } else { "" }
+        ));
+    }
+    // Procedures: one SI line per (code, points), day columns with counts.
+    let mut si: BTreeMap<(String, Option<i32>), BTreeMap<u32, i32>> = BTreeMap::new();
+    for p in &ev.procedures {
+        *si.entry((p.code.clone(), p.points))
+            .or_default()
+            .entry(p.date.day())
+            .or_default() += p.count;
+    }
+    let mut last_kind = "";
+    for ((code, points), days) in &si {
+        let kind = shinryo_shikibetsu(code);
+        let shown = if kind == last_kind { "" } else { kind };
+        last_kind = kind;
+        let total: i32 = days.values().sum();
+        lines.push(format!(
+            "SI,{shown},1,{code},,{},{total},,,,,,,{}",
+            points.map(|p| p.to_string()).unwrap_or_default(),
+            day_fields(days).join(",")
+        ));
+    }
+    let mut iy: BTreeMap<(String, u64), (Option<f64>, DayCounts)> = BTreeMap::new();
+    for p in &ev.prescriptions {
+        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
+        let e = iy
+            .entry((p.code.clone(), q))
+            .or_insert((p.daily_quantity, BTreeMap::new()));
+        *e.1.entry(p.date.day()).or_default() += p.days.unwrap_or(1);
+    }
+    let mut first_iy = true;
+    for ((code, _), (qty, days)) in &iy {
+        let total: i32 = days.values().sum();
+        lines.push(format!(
+            "IY,{},1,{code},{},,{total},,,,,,,{}",
+            if first_iy { "21" } else { "" },
+            qty.map(fmt_qty).unwrap_or_default(),
+            day_fields(days).join(",")
+        ));
+        first_iy = false;
+    }
+    Ok(ReceiptLines {
+        re_tail,
+        rest: lines,
+        points,
+    })
+}
+
 /// Writes one facility's claims of one month (`month` is any day of the 診療年月) as `RECEIPTC.UKE`.
 ///
 /// Records are written in order; each becomes one receipt. Names are substituted where a character is
@@ -935,175 +1144,16 @@ pub fn write(
     month: NaiveDate,
     records: &[SourceRecord],
 ) -> Result<Vec<u8>, FormatError> {
-    let month = month.with_day(1).unwrap_or(month);
-    let billing = month
-        .checked_add_months(chrono::Months::new(1))
-        .unwrap_or(month);
-    let mut lines: Vec<String> = Vec::new();
-    lines.push(format!(
-        "IR,{},{},{},{},,{},{},00,",
-        facility.payer,
-        facility.prefecture,
-        facility.table,
-        facility.code7,
-        substitute(&facility.name).0,
-        billing.format("%Y%m")
-    ));
+    let mut out = sjis(&header_line(facility, month));
+    out.extend_from_slice(b"\r\n");
     let mut total_points: i64 = 0;
     for (seq, rec) in records.iter().enumerate() {
-        let c = canonicalize(rec);
-        let id = &c.identity;
-        let ev = &c.events;
-        let birth = id.birth_date.ok_or(FormatError::Unrepresentable {
-            what: "生年月日",
-            reason: "missing".into(),
-        })?;
-        let sex = id.sex.ok_or(FormatError::Unrepresentable {
-            what: "男女区分",
-            reason: "missing".into(),
-        })?;
-        let inpatient = ev
-            .encounters
-            .iter()
-            .any(|e| e.setting == Setting::Inpatient);
-        let age = month.year() - birth.year();
-        let principal = matches!(
-            id.insurance_kind,
-            Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki)
-        ) || id.insured_branch.as_deref() == Some("00");
-        let d2 = if id.insurance_kind == Some(InsuranceKind::Koki) {
-            '3'
-        } else {
-            '1'
-        };
-        // [U] the 4th digit: 本人 1/2, 未就学 3/4, 家族 5/6, 高齢 7/8; odd for inpatient.
-        let d4 = match () {
-            _ if age >= 70 => 7,
-            _ if age < 6 => 3,
-            _ if principal => 1,
-            _ => 5,
-        } + u8::from(!inpatient);
-        let mut re = vec![String::new(); 38];
-        re[0] = "RE".into();
-        re[1] = (seq + 1).to_string();
-        re[2] = format!("1{d2}1{d4}");
-        re[3] = month.format("%Y%m").to_string();
-        re[4] = join_name(&id.surname_kanji, &id.given_kanji);
-        re[5] = sex.jp_code().to_string();
-        re[6] = ymd(birth);
-        if inpatient {
-            if let Some(e) = ev.encounters.first() {
-                re[8] = ymd(e.start_date);
-            }
-        }
-        re[13] = id.local_patient_id.clone().unwrap_or_default();
-        // [U] samples write the kana name without a space; a full-width space keeps 姓 and 名 apart.
-        re[36] = join_name(&id.surname_kana, &id.given_kana);
-        for (i, v) in re.iter().enumerate() {
-            if v.contains(',') || v.contains('\n') || v.contains('\r') {
-                return Err(FormatError::Unrepresentable {
-                    what: "RE field",
-                    reason: format!("field {i} contains a separator"),
-                });
-            }
-        }
-        lines.push(re.join(","));
-        let points: i64 = ev
-            .procedures
-            .iter()
-            .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
-            .sum();
-        total_points += points;
-        let real_days = ev
-            .procedures
-            .iter()
-            .map(|p| p.date)
-            .chain(ev.prescriptions.iter().map(|p| p.date))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        if let Some(ins) = &id.insurer_number {
-            let ins = if ins.len() == 6 {
-                format!("  {ins}")
-            } else {
-                ins.clone()
-            };
-            lines.push(format!(
-                "HO,{ins},{},{},{real_days},{points},,,,,,,,,",
-                to_full_width(id.insured_symbol.as_deref().unwrap_or("")),
-                to_full_width(id.insured_number.as_deref().unwrap_or(""))
-            ));
-            lines.push(format!(
-                "SN,1,01,,,,{},,",
-                id.insured_branch.as_deref().unwrap_or("")
-            ));
-        }
-        for (i, d) in ev.diagnoses.iter().enumerate() {
-            let outcome = match d.outcome {
-                Some(DiagnosisOutcome::Cured) => "2",
-                Some(DiagnosisOutcome::Died) => "3",
-                Some(DiagnosisOutcome::Stopped) => "4",
-                _ => "1",
-            };
-            let name = if d.code == UNCODED {
-                d.name.clone().unwrap_or_default()
-            } else {
-                String::new()
-            };
-            lines.push(format!(
-                "SY,{},{},{outcome},{},{name},{},",
-                d.code,
-                ymd(d.date),
-                if d.suspected { SUSPECTED } else { "" },
-                if i == 0 { "01" } else { "" }
-            ));
-        }
-        // Procedures: one SI line per (code, points), day columns with counts.
-        let mut si: BTreeMap<(String, Option<i32>), BTreeMap<u32, i32>> = BTreeMap::new();
-        for p in &ev.procedures {
-            *si.entry((p.code.clone(), p.points))
-                .or_default()
-                .entry(p.date.day())
-                .or_default() += p.count;
-        }
-        let mut last_kind = "";
-        for ((code, points), days) in &si {
-            let kind = shinryo_shikibetsu(code);
-            let shown = if kind == last_kind { "" } else { kind };
-            last_kind = kind;
-            let total: i32 = days.values().sum();
-            lines.push(format!(
-                "SI,{shown},1,{code},,{},{total},,,,,,,{}",
-                points.map(|p| p.to_string()).unwrap_or_default(),
-                day_fields(days).join(",")
-            ));
-        }
-        let mut iy: BTreeMap<(String, u64), (Option<f64>, DayCounts)> = BTreeMap::new();
-        for p in &ev.prescriptions {
-            let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
-            let e = iy
-                .entry((p.code.clone(), q))
-                .or_insert((p.daily_quantity, BTreeMap::new()));
-            *e.1.entry(p.date.day()).or_default() += p.days.unwrap_or(1);
-        }
-        let mut first_iy = true;
-        for ((code, _), (qty, days)) in &iy {
-            let total: i32 = days.values().sum();
-            lines.push(format!(
-                "IY,{},1,{code},{},,{total},,,,,,,{}",
-                if first_iy { "21" } else { "" },
-                qty.map(fmt_qty).unwrap_or_default(),
-                day_fields(days).join(",")
-            ));
-            first_iy = false;
-        }
+        let r = receipt_lines(month, rec)?;
+        total_points += r.points;
+        out.extend(r.to_bytes(seq + 1));
     }
-    lines.push(format!("GO,{},{total_points},99", records.len()));
-    let mut out = Vec::new();
-    for l in lines {
-        out.extend(sjis(&l));
-        out.extend_from_slice(b"\r\n");
-    }
-    out.push(0x1A);
+    out.extend(sjis(&trailer_line(records.len(), total_points)));
+    out.extend_from_slice(b"\r\n\x1A");
     Ok(out)
 }
 
