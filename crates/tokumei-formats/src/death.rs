@@ -246,11 +246,25 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
             return report;
         }
     }
+    // Line numbers are counted here from byte offsets: the CSV reader's own count lags on CR LF files.
+    let text_bytes = text.as_bytes();
+    let mut counted_to = 0usize;
+    let mut counted_lines = 1usize;
+    // On CR LF files the reader reports a record as starting at the LF that ends the previous line,
+    // so the byte at the reported offset is counted too.
+    let mut line_at = |byte: u64| -> usize {
+        let byte = (byte as usize + 1).min(text_bytes.len());
+        if byte >= counted_to {
+            counted_lines += memchr::memchr_iter(b'\n', &text_bytes[counted_to..byte]).count();
+            counted_to = byte;
+        }
+        counted_lines
+    };
     for result in rdr.records() {
         let rec = match result {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                let line = e.position().map(|p| line_at(p.byte())).unwrap_or(0);
                 report.issue(Severity::Error, line, None, "malformed CSV row");
                 report.rejected.push(Rejected {
                     first_line: line,
@@ -260,7 +274,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                 continue;
             }
         };
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let line = rec.position().map(|p| line_at(p.byte())).unwrap_or(0);
         *report.line_counts.entry("row".into()).or_default() += 1;
         let get = |name: &str| -> &str {
             COLUMNS
@@ -535,6 +549,16 @@ pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, Fo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_hold_for_lf_and_crlf() {
+        let sample = "name_kanji,birth_date,sex,removal_reason,death_date,last_address\n試験,1980-04-12,2,死亡,2030-02-03,東京都千代田区架空町１\n試験,1980-04-1x,2,死亡,2030-02-03,東京都千代田区架空町１\n";
+        for text in [sample.to_string(), sample.replace('\n', "\r\n")] {
+            let r = read(text.as_bytes(), "M");
+            assert_eq!(r.records[0].first_line, 2);
+            assert_eq!(r.rejected[0].first_line, 3);
+        }
+    }
 
     #[test]
     fn addresses_split_into_parts() {

@@ -892,6 +892,11 @@ fn sjis(s: &str) -> Vec<u8> {
     encoding_rs::SHIFT_JIS.encode(s).0.into_owned()
 }
 
+/// Encodes a line as Shift_JIS (characters outside it must have been substituted).
+pub fn to_sjis(s: &str) -> Vec<u8> {
+    sjis(s)
+}
+
 fn ymd(d: NaiveDate) -> String {
     d.format("%Y%m%d").to_string()
 }

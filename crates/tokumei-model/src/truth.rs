@@ -140,3 +140,22 @@ crate::table! {
         pub onset: NaiveDate,
     }
 }
+
+crate::table! {
+    /// Where a record stands in its provider's native file (claims receipts, death-record rows).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NativeLink : "native_links" {
+        /// Provider holding the file.
+        pub provider_id: String,
+        /// Kind of source.
+        pub source_kind: SourceKind,
+        /// File path relative to the region folder.
+        pub path: String,
+        /// First line of the record in the file (1-based).
+        pub first_line: i64,
+        /// Last line of the record.
+        pub last_line: i64,
+        /// Record id of the canonical record it was written from.
+        pub record_id: String,
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use rand::Rng;
+use tokumei_model::events::SourceRecord;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{
@@ -13,20 +14,25 @@ use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, SourceKind};
 
 use crate::care::{Checkup, ItemValue, Visit};
 use crate::dates::{month_of, plus_days};
-use crate::life::LifePerson;
+use crate::life::{patient_number, resident_number, LifePerson};
 use crate::region::{ProviderKind, PREFECTURE};
 use crate::rng::SynthRng;
 use crate::Context;
 
-/// Which provider-local id a record carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalId {
-    /// None (checkups are keyed by insurance identifiers).
-    None,
-    /// The facility's patient id (カルテ番号), shared by its EMR and claims.
-    Patient,
-    /// The municipality's resident number.
-    Resident,
+/// A record in the provider's native file format, ready to append.
+#[derive(Debug, Clone)]
+pub enum Native {
+    /// A claims receipt of a facility's file for one month and one payer (1 支払基金, 2 国保連).
+    Claims {
+        /// First day of the 診療年月.
+        month: NaiveDate,
+        /// 審査支払機関.
+        payer: u8,
+        /// The receipt's lines.
+        receipt: tokumei_formats::uke::ReceiptLines,
+    },
+    /// A row of the municipality's death-record CSV (UTF-8 with CR LF).
+    Death(Vec<u8>),
 }
 
 /// Clinical events of one record. Event ids are left empty and encounter references hold the
@@ -38,8 +44,8 @@ pub type Events = tokumei_model::events::EventSet;
 pub struct EmittedRecord {
     /// Provider index.
     pub provider: usize,
-    /// Local id kind.
-    pub local: LocalId,
+    /// The record in its native format, where the provider's format has a writer.
+    pub native: Option<Native>,
     /// Identifying fields (record id and local id left empty).
     pub identity: IdentityRecord,
     /// Events.
@@ -293,6 +299,39 @@ fn claim_events(
     }
 }
 
+/// The record in its provider's native format, where a writer exists (claims, death records).
+fn native(rec: &mut EmittedRecord) -> Option<Native> {
+    let kind = rec.identity.source_kind;
+    if !matches!(kind, SourceKind::Claims | SourceKind::Death) {
+        return None;
+    }
+    let sr = SourceRecord {
+        identity: rec.identity.clone(),
+        events: std::mem::take(&mut rec.events),
+    };
+    let out = match kind {
+        SourceKind::Claims => {
+            let month = month_of(sr.identity.recorded_on);
+            let payer = match sr.identity.insurance_kind {
+                Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki) => 2,
+                _ => 1,
+            };
+            tokumei_formats::uke::receipt_lines(month, &sr)
+                .ok()
+                .map(|receipt| Native::Claims {
+                    month,
+                    payer,
+                    receipt,
+                })
+        }
+        _ => tokumei_formats::death::row_line(&sr)
+            .ok()
+            .map(Native::Death),
+    };
+    rec.events = sr.events;
+    out
+}
+
 /// Builds every record and truth row of one person.
 pub fn person_out(
     ctx: &Context,
@@ -341,7 +380,7 @@ pub fn person_out(
         }
         records.push(EmittedRecord {
             provider: h,
-            local: LocalId::Patient,
+            native: None,
             identity: identity(
                 ctx,
                 p,
@@ -406,7 +445,7 @@ pub fn person_out(
             .unwrap_or(month);
         records.push(EmittedRecord {
             provider: prov,
-            local: LocalId::Patient,
+            native: None,
             identity: identity(
                 ctx,
                 p,
@@ -459,7 +498,7 @@ pub fn person_out(
         }
         records.push(EmittedRecord {
             provider: c.provider,
-            local: LocalId::None,
+            native: None,
             identity: identity(
                 ctx,
                 p,
@@ -501,7 +540,7 @@ pub fn person_out(
         id.recorded_on = notified;
         records.push(EmittedRecord {
             provider,
-            local: LocalId::Resident,
+            native: None,
             identity: id,
             events: Events {
                 deaths: vec![Death {
@@ -513,6 +552,18 @@ pub fn person_out(
                 ..Events::default()
             },
         });
+    }
+
+    // Provider-local ids, and each record in its provider's native format.
+    for rec in &mut records {
+        match rec.identity.source_kind {
+            SourceKind::Emr | SourceKind::Claims => {
+                rec.identity.local_patient_id = Some(patient_number(p.key, rec.provider));
+            }
+            SourceKind::Death => rec.identity.local_patient_id = Some(resident_number(p.key)),
+            _ => {}
+        }
+        rec.native = native(rec);
     }
 
     // Truth.

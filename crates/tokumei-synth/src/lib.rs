@@ -204,6 +204,8 @@ pub struct Summary {
     pub rows: BTreeMap<String, u64>,
     /// Providers.
     pub providers: u64,
+    /// Native files written (claims files, death-record files).
+    pub native_files: u64,
     #[serde(skip)]
     last_household: Option<String>,
 }
@@ -390,7 +392,22 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
     let staging = Staging::new(&config.out, config.force)?;
     let ctx = Context::new(config.seed, period)?;
     let ids: Vec<String> = ctx.region.providers.iter().map(|p| p.id.clone()).collect();
-    let mut writer = writer::Writer::new(&staging.tmp, &ids, config.seed)?;
+    let facilities = ctx
+        .region
+        .providers
+        .iter()
+        .map(|p| {
+            let code = p.facility_code.as_deref()?;
+            Some(tokumei_formats::uke::Facility {
+                payer: 1,
+                prefecture: code.get(0..2)?.to_string(),
+                table: code.get(2..3)?.to_string(),
+                code7: code.get(3..10)?.to_string(),
+                name: p.name.clone(),
+            })
+        })
+        .collect();
+    let mut writer = writer::Writer::new(&staging.tmp, &ids, facilities, config.seed)?;
     let target = config.people;
 
     let (tx, rx) = sync_channel::<Vec<HouseholdOut>>(1);

@@ -227,6 +227,26 @@ fn perm8(x: u64) -> u64 {
     (x.wrapping_mul(76_543_211).wrapping_add(12_345_678)) % 100_000_000
 }
 
+/// A facility's patient number (カルテ番号) for a person: 8 digits, distinct for distinct persons of one
+/// facility (a bijection of the person key shifted by the facility), not sequential.
+pub fn patient_number(person_key: u64, provider: usize) -> String {
+    format!(
+        "{:08}",
+        perm8(person_key.wrapping_add(provider as u64 * 7919) % 100_000_000)
+    )
+}
+
+/// A municipality's resident number for a person: 10 digits, distinct for distinct persons.
+pub fn resident_number(person_key: u64) -> String {
+    format!(
+        "{:010}",
+        (person_key
+            .wrapping_mul(7_654_321_019)
+            .wrapping_add(1_234_567_891))
+            % 10_000_000_000
+    )
+}
+
 /// Annual probability of death by age and sex (Gompertz fit to Japanese life tables).
 fn annual_mortality(age: f64, sex: Sex) -> f64 {
     let base = (-12.3 + 0.107 * age).exp().max(0.0003);

@@ -9,14 +9,16 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use rand::Rng;
 use rayon::prelude::*;
+use tokumei_formats::uke::Facility;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{
-    RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthNameChange, TruthPerson,
+    NativeLink, RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthNameChange,
+    TruthPerson,
 };
 use tokumei_model::Table;
 
-use crate::emit::{LocalId, PersonOut};
+use crate::emit::{Native, PersonOut};
 use crate::rng::{rng_for, Stream, SynthRng};
 use crate::{Summary, SynthError};
 
@@ -164,7 +166,8 @@ pub struct Writer {
     name_changes: Sink<TruthNameChange>,
     coverages: Sink<TruthCoverage>,
     conditions: Sink<TruthCondition>,
-    local_counters: Vec<u64>,
+    native_links: Sink<NativeLink>,
+    native: NativeFiles,
     event_counter: u64,
     id_rng: SynthRng,
     pushed_since_check: u32,
@@ -174,7 +177,12 @@ pub struct Writer {
 
 impl Writer {
     /// Creates the folder layout under `root` for `provider_ids`.
-    pub fn new(root: &Path, provider_ids: &[String], seed: u64) -> Result<Self, SynthError> {
+    pub fn new(
+        root: &Path,
+        provider_ids: &[String],
+        facilities: Vec<Option<Facility>>,
+        seed: u64,
+    ) -> Result<Self, SynthError> {
         let truth = root.join("truth");
         std::fs::create_dir_all(&truth).map_err(|e| SynthError::io(&truth, e))?;
         let mut providers = Vec::new();
@@ -184,7 +192,8 @@ impl Writer {
             providers.push(ProviderSinks::new(&dir));
         }
         Ok(Writer {
-            local_counters: vec![0; providers.len()],
+            native_links: Sink::new(&truth),
+            native: NativeFiles::new(root, provider_ids, facilities),
             providers,
             persons: Sink::new(&truth),
             links: Sink::new(&truth),
@@ -218,28 +227,21 @@ impl Writer {
         self.summary.people += 1;
         let person_id = format!("P{:09}", self.summary.people);
         self.summary.add_person(&out, age_at_start);
-        let mut local_ids: BTreeMap<usize, String> = BTreeMap::new();
         for mut rec in std::mem::take(&mut out.records) {
             let record_id = format!("{:032x}", self.id_rng.random::<u128>());
             let pi = rec.provider;
             rec.identity.record_id = record_id.clone();
-            rec.identity.local_patient_id = match rec.local {
-                LocalId::None => None,
-                LocalId::Patient | LocalId::Resident => Some(
-                    local_ids
-                        .entry(pi)
-                        .or_insert_with(|| {
-                            self.local_counters[pi] += 1;
-                            match rec.local {
-                                LocalId::Resident => {
-                                    format!("{:010}", 1_000_000 + self.local_counters[pi] * 7)
-                                }
-                                _ => format!("{:08}", self.local_counters[pi]),
-                            }
-                        })
-                        .clone(),
-                ),
-            };
+            if let Some(native) = rec.native.take() {
+                let (path, first_line, last_line) = self.native.append(pi, native)?;
+                self.native_links.push(NativeLink {
+                    provider_id: rec.identity.provider_id.clone(),
+                    source_kind: rec.identity.source_kind,
+                    path,
+                    first_line: first_line as i64,
+                    last_line: last_line as i64,
+                    record_id: record_id.clone(),
+                })?;
+            }
             self.summary.add_record(rec.identity.source_kind);
             self.links.push(RecordLink {
                 provider_id: rec.identity.provider_id.clone(),
@@ -368,6 +370,7 @@ impl Writer {
     /// Closes every file and returns the summary.
     pub fn finish(self) -> Result<Summary, SynthError> {
         let mut summary = self.summary;
+        summary.native_files = self.native.finish()?;
         for p in self.providers {
             p.finish(&mut summary.rows)?;
         }
@@ -378,6 +381,7 @@ impl Writer {
             ("truth.name_changes", self.name_changes.finish()?),
             ("truth.coverages", self.coverages.finish()?),
             ("truth.conditions", self.conditions.finish()?),
+            ("truth.native_links", self.native_links.finish()?),
         ] {
             summary.rows.insert(name.into(), n);
         }
@@ -413,4 +417,158 @@ pub fn read_sources<T: Table>(root: &Path) -> Result<Vec<T>, SynthError> {
         out.extend(read_table::<T>(&d.join(format!("{}.parquet", T::NAME)))?);
     }
     Ok(out)
+}
+
+/// Bytes of a native file kept in memory before they are appended to its part file.
+const NATIVE_BUFFER: usize = 32 * 1024;
+
+/// A native file being written: its body is streamed to a part file, its header and trailer are
+/// added when it closes (a claims file's trailer holds totals known only at the end).
+struct NativeFile {
+    rel: String,
+    facility: Option<Facility>,
+    month: Option<chrono::NaiveDate>,
+    records: usize,
+    points: i64,
+    lines: usize,
+    buf: Vec<u8>,
+    part_written: bool,
+}
+
+/// The native files of every provider, keyed by (provider, month, payer) for claims and by provider
+/// for death records.
+pub struct NativeFiles {
+    root: PathBuf,
+    ids: Vec<String>,
+    facilities: Vec<Option<Facility>>,
+    files: BTreeMap<(usize, Option<chrono::NaiveDate>, u8), NativeFile>,
+}
+
+impl NativeFiles {
+    fn new(root: &Path, ids: &[String], facilities: Vec<Option<Facility>>) -> Self {
+        NativeFiles {
+            root: root.to_path_buf(),
+            ids: ids.to_vec(),
+            facilities,
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn part_path(&self, rel: &str) -> PathBuf {
+        self.root.join(format!("{rel}.part"))
+    }
+
+    /// Appends one record; returns the file (relative path) and the record's first and last line.
+    fn append(
+        &mut self,
+        provider: usize,
+        native: Native,
+    ) -> Result<(String, usize, usize), SynthError> {
+        let key = match &native {
+            Native::Claims { month, payer, .. } => (provider, Some(*month), *payer),
+            Native::Death(_) => (provider, None, 0),
+        };
+        let id = self.ids.get(provider).cloned().unwrap_or_default();
+        let facility = self.facilities.get(provider).cloned().flatten();
+        let file = self.files.entry(key).or_insert_with(|| {
+            let rel = match &native {
+                Native::Claims { month, payer, .. } => format!(
+                    "sources/{id}/uke/{}/{}/RECEIPTC.UKE",
+                    month.format("%Y%m"),
+                    if *payer == 2 { "kokuho" } else { "shaho" }
+                ),
+                Native::Death(_) => format!("sources/{id}/death/deaths.csv"),
+            };
+            NativeFile {
+                rel,
+                facility: facility.map(|mut f| {
+                    f.payer = key.2;
+                    f
+                }),
+                month: key.1,
+                records: 0,
+                points: 0,
+                lines: 1,
+                buf: Vec::new(),
+                part_written: false,
+            }
+        });
+        let first = file.lines + 1;
+        match native {
+            Native::Claims { receipt, .. } => {
+                file.records += 1;
+                file.points += receipt.points;
+                file.buf.extend(receipt.to_bytes(file.records));
+                file.lines += 1 + receipt.rest.len();
+            }
+            Native::Death(row) => {
+                file.records += 1;
+                file.buf.extend(row);
+                file.lines += 1;
+            }
+        }
+        let out = (file.rel.clone(), first, file.lines);
+        if file.buf.len() >= NATIVE_BUFFER {
+            let rel = file.rel.clone();
+            let path = self.part_path(&rel);
+            if let Some(file) = self.files.get_mut(&key) {
+                append_file(&path, &file.buf)?;
+                file.buf.clear();
+                file.part_written = true;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes every file (header, body, trailer) and returns how many were written.
+    fn finish(self) -> Result<u64, SynthError> {
+        let mut n = 0;
+        for file in self.files.values() {
+            let path = self.root.join(&file.rel);
+            let part = self.part_path(&file.rel);
+            let mut out = Vec::new();
+            match (&file.facility, file.month) {
+                (Some(f), Some(month)) => {
+                    out.extend(tokumei_formats::uke::to_sjis(
+                        &tokumei_formats::uke::header_line(f, month),
+                    ));
+                    out.extend_from_slice(b"\r\n");
+                }
+                _ => out.extend(
+                    tokumei_formats::death::header_line()
+                        .map_err(|_| SynthError::Internal("death header"))?,
+                ),
+            }
+            if file.part_written {
+                out.extend(std::fs::read(&part).map_err(|e| SynthError::io(&part, e))?);
+                std::fs::remove_file(&part).map_err(|e| SynthError::io(&part, e))?;
+            }
+            out.extend_from_slice(&file.buf);
+            if file.month.is_some() {
+                out.extend(tokumei_formats::uke::to_sjis(
+                    &tokumei_formats::uke::trailer_line(file.records, file.points),
+                ));
+                out.extend_from_slice(b"\r\n\x1A");
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+            }
+            std::fs::write(&path, out).map_err(|e| SynthError::io(&path, e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn append_file(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| SynthError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| SynthError::io(path, e))
 }

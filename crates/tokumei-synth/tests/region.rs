@@ -339,3 +339,117 @@ proptest::proptest! {
         check_checkups(&root);
     }
 }
+
+#[test]
+fn native_files_read_back_as_the_canonical_records() {
+    use tokumei_model::events::{EventSet, SourceRecord};
+    use tokumei_model::truth::NativeLink;
+    let root = &region().root;
+    let links: Vec<NativeLink> =
+        read_table(&root.join("truth/native_links.parquet")).expect("native links");
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let claims = ids
+        .iter()
+        .filter(|r| r.source_kind == SourceKind::Claims)
+        .count();
+    let deaths = ids
+        .iter()
+        .filter(|r| r.source_kind == SourceKind::Death)
+        .count();
+    assert_eq!(
+        links
+            .iter()
+            .filter(|l| l.source_kind == SourceKind::Claims)
+            .count(),
+        claims,
+        "every claims record is in a native file"
+    );
+    assert_eq!(
+        links
+            .iter()
+            .filter(|l| l.source_kind == SourceKind::Death)
+            .count(),
+        deaths
+    );
+
+    // The canonical records, by record id.
+    let mut records: HashMap<String, SourceRecord> = ids
+        .into_iter()
+        .filter(|r| matches!(r.source_kind, SourceKind::Claims | SourceKind::Death))
+        .map(|r| {
+            (
+                r.record_id.clone(),
+                SourceRecord {
+                    identity: r,
+                    events: EventSet::default(),
+                },
+            )
+        })
+        .collect();
+    for e in read_sources::<Encounter>(root).expect("encounters") {
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.encounters.push(e);
+        }
+    }
+    for e in read_sources::<Diagnosis>(root).expect("diagnoses") {
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.diagnoses.push(e);
+        }
+    }
+    for e in read_sources::<Procedure>(root).expect("procedures") {
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.procedures.push(e);
+        }
+    }
+    for e in read_sources::<Prescription>(root).expect("prescriptions") {
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.prescriptions.push(e);
+        }
+    }
+    for e in read_sources::<Death>(root).expect("deaths") {
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.deaths.push(e);
+        }
+    }
+
+    let mut files: BTreeMap<&str, Vec<&NativeLink>> = BTreeMap::new();
+    for l in &links {
+        files.entry(l.path.as_str()).or_default().push(l);
+    }
+    let mut compared = 0;
+    for (path, file_links) in files {
+        let bytes = std::fs::read(root.join(path)).expect("native file");
+        let provider = &file_links[0].provider_id;
+        let report = if path.ends_with(".UKE") {
+            tokumei_formats::uke::read(&bytes, provider)
+        } else {
+            tokumei_formats::death::read(&bytes, provider)
+        };
+        assert_eq!(report.errors(), 0, "{path}: {:?}", report.issues.first());
+        assert_eq!(report.warnings(), 0, "{path}: {:?}", report.issues.first());
+        assert_eq!(report.records.len(), file_links.len(), "{path}");
+        let at: HashMap<i64, &tokumei_formats::ParsedRecord> = report
+            .records
+            .iter()
+            .map(|r| (r.first_line as i64, r))
+            .collect();
+        for l in file_links {
+            let got = at.get(&l.first_line).expect("a record at the linked line");
+            assert_eq!(got.last_line as i64, l.last_line);
+            let want = &records[&l.record_id];
+            let want = if path.ends_with(".UKE") {
+                tokumei_formats::uke::canonicalize(want)
+            } else {
+                tokumei_formats::death::canonicalize(want)
+            };
+            assert_eq!(
+                got.record.identity, want.identity,
+                "{path}:{}",
+                l.first_line
+            );
+            assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}
