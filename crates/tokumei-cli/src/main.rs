@@ -73,6 +73,9 @@ struct SynthArgs {
     /// Replace a non-empty output folder.
     #[arg(long)]
     force: bool,
+    /// Scale of the injected data-entry noise: 0 for none, 1 for the default rates.
+    #[arg(long, default_value_t = 1.0)]
+    noise: f64,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +170,7 @@ fn run_synth(a: SynthArgs) -> ExitCode {
         months: a.months,
         out: a.out,
         force: a.force,
+        noise: a.noise,
     };
     match generate(&config) {
         Ok((s, secs)) => {

@@ -159,3 +159,20 @@ crate::table! {
         pub record_id: String,
     }
 }
+
+crate::table! {
+    /// A deviation injected into a record (data-entry noise or a malformed native record).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TruthNoise : "noise" {
+        /// Record id.
+        pub record_id: String,
+        /// Provider holding the record.
+        pub provider_id: String,
+        /// Kind of source.
+        pub source_kind: SourceKind,
+        /// Kind of noise (`stale-surname`, `kana-half-width`, `malformed-date` ...).
+        pub kind: String,
+        /// Field affected.
+        pub field: String,
+    }
+}

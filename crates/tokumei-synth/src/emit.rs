@@ -46,6 +46,8 @@ pub struct EmittedRecord {
     pub provider: usize,
     /// The record in its native format, where the provider's format has a writer.
     pub native: Option<Native>,
+    /// Noise injected into this record (recorded in the truth).
+    pub noise: Vec<crate::noise::Noise>,
     /// Identifying fields (record id and local id left empty).
     pub identity: IdentityRecord,
     /// Events.
@@ -381,6 +383,7 @@ pub fn person_out(
         records.push(EmittedRecord {
             provider: h,
             native: None,
+            noise: Vec::new(),
             identity: identity(
                 ctx,
                 p,
@@ -446,6 +449,7 @@ pub fn person_out(
         records.push(EmittedRecord {
             provider: prov,
             native: None,
+            noise: Vec::new(),
             identity: identity(
                 ctx,
                 p,
@@ -499,6 +503,7 @@ pub fn person_out(
         records.push(EmittedRecord {
             provider: c.provider,
             native: None,
+            noise: Vec::new(),
             identity: identity(
                 ctx,
                 p,
@@ -541,6 +546,7 @@ pub fn person_out(
         records.push(EmittedRecord {
             provider,
             native: None,
+            noise: Vec::new(),
             identity: id,
             events: Events {
                 deaths: vec![Death {
@@ -563,7 +569,15 @@ pub fn person_out(
             SourceKind::Death => rec.identity.local_patient_id = Some(resident_number(p.key)),
             _ => {}
         }
+        rec.noise = crate::noise::identity_noise(ctx, p, rec, rng);
         rec.native = native(rec);
+        if let Some(n) = rec
+            .native
+            .as_mut()
+            .and_then(|n| crate::noise::malformed(ctx, n, rng))
+        {
+            rec.noise.push(n);
+        }
     }
 
     // Truth.

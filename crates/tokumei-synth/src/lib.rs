@@ -30,6 +30,7 @@ pub mod dates;
 pub mod emit;
 pub mod life;
 pub mod names;
+pub mod noise;
 pub mod region;
 pub mod rng;
 mod tsv;
@@ -129,6 +130,8 @@ pub struct Config {
     pub out: PathBuf,
     /// Replace a non-empty output folder.
     pub force: bool,
+    /// Scale of the data-entry noise (0 for none, 1 for the default rates).
+    pub noise: f64,
 }
 
 impl Default for Config {
@@ -140,6 +143,7 @@ impl Default for Config {
             months: 36,
             out: PathBuf::from("synth-out"),
             force: false,
+            noise: 1.0,
         }
     }
 }
@@ -162,6 +166,8 @@ pub struct Context {
     pub pyramid: life::AgePyramid,
     /// Household kinds.
     pub household_kinds: Weighted,
+    /// Noise scale.
+    pub noise: f64,
 }
 
 impl Context {
@@ -177,6 +183,7 @@ impl Context {
             clinical,
             pyramid: life::AgePyramid::default(),
             household_kinds: life::kind_weights().ok_or(SynthError::Internal("household kinds"))?,
+            noise: 1.0,
         })
     }
 }
@@ -267,6 +274,11 @@ pub fn validate(config: &Config) -> Result<Period, SynthError> {
     if config.people > 100_000_000 {
         return Err(SynthError::InvalidArgument(
             "--people must be at most 100000000".into(),
+        ));
+    }
+    if !(0.0..=100.0).contains(&config.noise) {
+        return Err(SynthError::InvalidArgument(
+            "--noise must be between 0 and 100".into(),
         ));
     }
     if config.months == 0 || config.months > 240 {
@@ -390,7 +402,8 @@ struct MuniJson<'a> {
 pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary, SynthError> {
     let period = validate(config)?;
     let staging = Staging::new(&config.out, config.force)?;
-    let ctx = Context::new(config.seed, period)?;
+    let mut ctx = Context::new(config.seed, period)?;
+    ctx.noise = config.noise;
     let ids: Vec<String> = ctx.region.providers.iter().map(|p| p.id.clone()).collect();
     let facilities = ctx
         .region

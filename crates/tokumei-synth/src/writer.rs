@@ -14,7 +14,7 @@ use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{
     NativeLink, RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthNameChange,
-    TruthPerson,
+    TruthNoise, TruthPerson,
 };
 use tokumei_model::Table;
 
@@ -167,6 +167,7 @@ pub struct Writer {
     coverages: Sink<TruthCoverage>,
     conditions: Sink<TruthCondition>,
     native_links: Sink<NativeLink>,
+    noise: Sink<TruthNoise>,
     native: NativeFiles,
     event_counter: u64,
     id_rng: SynthRng,
@@ -193,6 +194,7 @@ impl Writer {
         }
         Ok(Writer {
             native_links: Sink::new(&truth),
+            noise: Sink::new(&truth),
             native: NativeFiles::new(root, provider_ids, facilities),
             providers,
             persons: Sink::new(&truth),
@@ -231,6 +233,15 @@ impl Writer {
             let record_id = format!("{:032x}", self.id_rng.random::<u128>());
             let pi = rec.provider;
             rec.identity.record_id = record_id.clone();
+            for n in std::mem::take(&mut rec.noise) {
+                self.noise.push(TruthNoise {
+                    record_id: record_id.clone(),
+                    provider_id: rec.identity.provider_id.clone(),
+                    source_kind: rec.identity.source_kind,
+                    kind: n.kind.to_string(),
+                    field: n.field.to_string(),
+                })?;
+            }
             if let Some(native) = rec.native.take() {
                 let (path, first_line, last_line) = self.native.append(pi, native)?;
                 self.native_links.push(NativeLink {
@@ -339,6 +350,8 @@ impl Writer {
         sinks.push(&mut self.name_changes);
         sinks.push(&mut self.coverages);
         sinks.push(&mut self.conditions);
+        sinks.push(&mut self.native_links);
+        sinks.push(&mut self.noise);
         let total: usize = sinks.iter().map(|s| s.buffered()).sum();
         if total <= BUFFER_BUDGET {
             return Ok(());
@@ -382,6 +395,7 @@ impl Writer {
             ("truth.coverages", self.coverages.finish()?),
             ("truth.conditions", self.conditions.finish()?),
             ("truth.native_links", self.native_links.finish()?),
+            ("truth.noise", self.noise.finish()?),
         ] {
             summary.rows.insert(name.into(), n);
         }

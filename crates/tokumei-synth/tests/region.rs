@@ -165,6 +165,16 @@ fn check_links(root: &Path) {
         .all(|e| record_ids.contains(e.record_id.as_str())));
 }
 
+/// Record ids with injected noise of a kind starting with `prefix`.
+fn noisy(root: &Path, prefix: &str) -> BTreeSet<String> {
+    read_table::<tokumei_model::truth::TruthNoise>(&root.join("truth/noise.parquet"))
+        .expect("noise")
+        .into_iter()
+        .filter(|n| n.kind.starts_with(prefix))
+        .map(|n| n.record_id)
+        .collect()
+}
+
 fn person_of_record(root: &Path) -> HashMap<String, String> {
     let links: Vec<RecordLink> =
         read_table(&root.join("truth/record_links.parquet")).expect("links");
@@ -236,8 +246,12 @@ fn checkups_only_for_insured_aged_40_to_74() {
 
 fn check_checkups(root: &Path) -> usize {
     let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let transposed = noisy(root, "birth-");
     let mut n = 0;
-    for r in ids.iter().filter(|r| r.source_kind == SourceKind::Checkup) {
+    for r in ids
+        .iter()
+        .filter(|r| r.source_kind == SourceKind::Checkup && !transposed.contains(&r.record_id))
+    {
         n += 1;
         let birth = r.birth_date.expect("birth date");
         let age = age_on(birth, r.recorded_on);
@@ -308,8 +322,17 @@ fn claims_carry_the_name_in_force_at_the_time() {
     let by_person: HashMap<&str, &TruthNameChange> =
         changes.iter().map(|c| (c.person_id.as_str(), c)).collect();
     let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let mut stale = noisy(root, "stale-surname");
+    assert!(
+        !stale.is_empty(),
+        "some records keep the surname from before marriage"
+    );
+    stale.extend(noisy(root, "variant-kanji"));
     let mut checked = 0;
-    for r in ids.iter().filter(|r| r.source_kind == SourceKind::Claims) {
+    for r in ids
+        .iter()
+        .filter(|r| r.source_kind == SourceKind::Claims && !stale.contains(&r.record_id))
+    {
         if let Some(c) = by_person.get(person[&r.record_id].as_str()) {
             let expected = if r.recorded_on < c.date {
                 &c.old_surname_kanji
@@ -331,7 +354,7 @@ proptest::proptest! {
     fn invariants_hold_for_any_seed(seed in proptest::prelude::any::<u64>(), months in 1u32..30, people in 1u64..400) {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("r");
-        let config = Config { people, seed, months, start: "2019-01".into(), out: root.clone(), force: false };
+        let config = Config { people, seed, months, start: "2019-01".into(), out: root.clone(), force: false, noise: 5.0 };
         let summary = generate(&config, &|_| {}).expect("generate");
         proptest::prop_assert_eq!(summary.people, people);
         check_links(&root);
@@ -412,6 +435,11 @@ fn native_files_read_back_as_the_canonical_records() {
         }
     }
 
+    let malformed = noisy(root, "malformed-");
+    assert!(
+        !malformed.is_empty(),
+        "some native records are malformed on purpose"
+    );
     let mut files: BTreeMap<&str, Vec<&NativeLink>> = BTreeMap::new();
     for l in &links {
         files.entry(l.path.as_str()).or_default().push(l);
@@ -425,15 +453,29 @@ fn native_files_read_back_as_the_canonical_records() {
         } else {
             tokumei_formats::death::read(&bytes, provider)
         };
-        assert_eq!(report.errors(), 0, "{path}: {:?}", report.issues.first());
+        let bad: Vec<&&NativeLink> = file_links
+            .iter()
+            .filter(|l| malformed.contains(&l.record_id))
+            .collect();
         assert_eq!(report.warnings(), 0, "{path}: {:?}", report.issues.first());
-        assert_eq!(report.records.len(), file_links.len(), "{path}");
+        assert_eq!(report.errors(), bad.len(), "{path}: {:?}", report.issues);
+        assert_eq!(report.rejected.len(), bad.len(), "{path}");
+        for (rejected, link) in report.rejected.iter().zip(&bad) {
+            assert_eq!(
+                rejected.first_line as i64, link.first_line,
+                "{path}: rejected where injected"
+            );
+        }
+        assert_eq!(report.records.len() + bad.len(), file_links.len(), "{path}");
         let at: HashMap<i64, &tokumei_formats::ParsedRecord> = report
             .records
             .iter()
             .map(|r| (r.first_line as i64, r))
             .collect();
-        for l in file_links {
+        for l in file_links
+            .iter()
+            .filter(|l| !malformed.contains(&l.record_id))
+        {
             let got = at.get(&l.first_line).expect("a record at the linked line");
             assert_eq!(got.last_line as i64, l.last_line);
             let want = &records[&l.record_id];
@@ -452,4 +494,46 @@ fn native_files_read_back_as_the_canonical_records() {
         }
     }
     assert!(compared > 1000, "{compared}");
+}
+
+#[test]
+fn noise_of_every_kind_is_injected_and_recorded() {
+    let root = &region().root;
+    let noise: Vec<tokumei_model::truth::TruthNoise> =
+        read_table(&root.join("truth/noise.parquet")).expect("noise");
+    let kinds: BTreeSet<&str> = noise.iter().map(|n| n.kind.as_str()).collect();
+    for k in [
+        "stale-surname",
+        "stale-address",
+        "variant-kanji",
+        "kana-missing",
+        "kana-typo",
+        "kana-half-width",
+        "kana-hiragana",
+        "birth-day-month-transposed",
+        "branch-missing",
+        "branch-mistyped",
+        "malformed-truncated",
+        "malformed-date",
+        "malformed-code",
+    ] {
+        assert!(kinds.contains(k), "no {k} noise");
+    }
+    // Noise changes what the provider holds: a half-width kana record really is half-width.
+    let half: BTreeSet<&str> = noise
+        .iter()
+        .filter(|n| n.kind == "kana-half-width")
+        .map(|n| n.record_id.as_str())
+        .collect();
+    let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
+    let mut seen = 0;
+    for r in ids.iter().filter(|r| half.contains(r.record_id.as_str())) {
+        let kana = r.surname_kana.as_deref().unwrap_or("");
+        assert!(
+            kana.chars().all(|c| ('\u{FF61}'..='\u{FF9F}').contains(&c)),
+            "{kana}"
+        );
+        seen += 1;
+    }
+    assert!(seen > 0);
 }
