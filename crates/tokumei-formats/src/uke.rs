@@ -976,11 +976,53 @@ impl ReceiptLines {
 
     /// The receipt as Shift_JIS bytes with CR LF line ends.
     pub fn to_bytes(&self, seq: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        for l in self.numbered(seq) {
-            out.extend(sjis(&l));
-            out.extend_from_slice(b"\r\n");
+        self.encode().numbered(seq)
+    }
+
+    /// Encodes the receipt to Shift_JIS once, leaving only its number to be written.
+    pub fn encode(&self) -> EncodedReceipt {
+        let mut rest = Vec::new();
+        for l in &self.rest {
+            rest.extend(sjis(l));
+            rest.extend_from_slice(b"\r\n");
         }
+        let mut re_tail = sjis(&self.re_tail);
+        re_tail.extend_from_slice(b"\r\n");
+        EncodedReceipt {
+            re_tail,
+            rest,
+            lines: 1 + self.rest.len(),
+            points: self.points,
+        }
+    }
+}
+
+/// A receipt already encoded as Shift_JIS, waiting for its number in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedReceipt {
+    /// The RE line after `RE,<number>`, with its CR LF.
+    pub re_tail: Vec<u8>,
+    /// The other lines, each with its CR LF.
+    pub rest: Vec<u8>,
+    /// Number of lines.
+    pub lines: usize,
+    /// Points.
+    pub points: i64,
+}
+
+impl EncodedReceipt {
+    /// Appends the numbered receipt to `out`.
+    pub fn write_numbered(&self, seq: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"RE,");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(&self.re_tail);
+        out.extend_from_slice(&self.rest);
+    }
+
+    /// The numbered receipt.
+    pub fn numbered(&self, seq: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.re_tail.len() + self.rest.len() + 12);
+        self.write_numbered(seq, &mut out);
         out
     }
 }

@@ -28,8 +28,10 @@ pub enum Native {
         month: NaiveDate,
         /// 審査支払機関.
         payer: u8,
-        /// The receipt's lines.
+        /// The receipt's lines (malformed on purpose by noise before they are encoded).
         receipt: tokumei_formats::uke::ReceiptLines,
+        /// The receipt encoded, once its noise is applied.
+        encoded: Option<tokumei_formats::uke::EncodedReceipt>,
     },
     /// A row of the municipality's death-record CSV (UTF-8 with CR LF).
     Death(Vec<u8>),
@@ -324,6 +326,7 @@ fn native(rec: &mut EmittedRecord) -> Option<Native> {
                     month,
                     payer,
                     receipt,
+                    encoded: None,
                 })
         }
         _ => tokumei_formats::death::row_line(&sr)

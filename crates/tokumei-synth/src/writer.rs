@@ -509,11 +509,14 @@ impl NativeFiles {
         });
         let first = file.lines + 1;
         match native {
-            Native::Claims { receipt, .. } => {
+            Native::Claims {
+                receipt, encoded, ..
+            } => {
+                let encoded = encoded.unwrap_or_else(|| receipt.encode());
                 file.records += 1;
-                file.points += receipt.points;
-                file.buf.extend(receipt.to_bytes(file.records));
-                file.lines += 1 + receipt.rest.len();
+                file.points += encoded.points;
+                encoded.write_numbered(file.records, &mut file.buf);
+                file.lines += encoded.lines;
             }
             Native::Death(row) => {
                 file.records += 1;
