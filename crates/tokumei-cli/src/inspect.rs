@@ -20,6 +20,42 @@ fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Totals of reading every supported file under a folder.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Files read.
+    pub files: usize,
+    /// Records read.
+    pub records: usize,
+    /// Records rejected.
+    pub rejected: usize,
+    /// Warnings.
+    pub warnings: usize,
+}
+
+/// Reads every supported file under `root` without printing.
+pub fn read_all(root: &Path) -> std::io::Result<Totals> {
+    let mut files = Vec::new();
+    files_under(root, &mut files)?;
+    let mut t = Totals::default();
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let bytes = std::fs::read(&f)?;
+        let Some(format) = sniff(&name, &bytes[..bytes.len().min(64)]) else {
+            continue;
+        };
+        let r = read(format, &bytes, "demo");
+        t.files += 1;
+        t.records += r.records.len();
+        t.rejected += r.rejected.len();
+        t.warnings += r.warnings();
+    }
+    Ok(t)
+}
+
 /// Inspects every file under `paths`; exit 0 when no file has an error, 1 otherwise, 2 for a path
 /// that cannot be read.
 pub fn run(paths: &[PathBuf], max_issues: usize) -> ExitCode {

@@ -195,7 +195,7 @@ fn run_demo(a: DemoArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     println!(
-        "tokumei demo: step 1/1, synthetic region ({} people, seed {})",
+        "tokumei demo: step 1/2, synthetic region ({} people, seed {})",
         a.people, a.seed
     );
     let config = Config {
@@ -208,6 +208,22 @@ fn run_demo(a: DemoArgs) -> ExitCode {
     match generate(&config) {
         Ok((s, secs)) => {
             print_summary(&config.out, &s, secs);
+            println!("tokumei demo: step 2/2, reading back every provider's native files");
+            let started = Instant::now();
+            match inspect::read_all(&config.out.join("sources")) {
+                Ok(t) => println!(
+                    "  {} files, {} records read, {} rejected (malformed on purpose, see truth/noise), {} warnings, {:.1} s",
+                    t.files,
+                    t.records,
+                    t.rejected,
+                    t.warnings,
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => {
+                    eprintln!("error: cannot read back {}: {e}", config.out.display());
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            }
             println!(
                 "demo finished: the region's sources are in {}/sources, the answer key in {}/truth",
                 config.out.display(),

@@ -146,6 +146,8 @@ fn demo_runs_and_reruns_in_its_folder() {
             .success();
         let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
         assert!(stdout.contains("people 300"), "{stdout}");
+        assert!(stdout.contains("step 2/2"), "{stdout}");
+        assert!(stdout.contains("records read"), "{stdout}");
         assert!(stdout.contains("demo finished"), "{stdout}");
     }
     // A folder holding something else is not replaced.
