@@ -497,12 +497,9 @@ pub fn row_line(r: &SourceRecord) -> Result<Vec<u8>, FormatError> {
     let postal = id
         .postal_code
         .as_ref()
-        .map(|p| {
-            if p.len() == 7 {
-                format!("{}-{}", &p[..3], &p[3..])
-            } else {
-                p.clone()
-            }
+        .map(|p| match (p.get(..3), p.get(3..)) {
+            (Some(a), Some(b)) if p.len() == 7 => format!("{a}-{b}"),
+            _ => p.clone(),
         })
         .unwrap_or_default();
     csv_line(&[

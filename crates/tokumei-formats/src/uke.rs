@@ -125,9 +125,12 @@ pub fn parse_month(s: &str) -> Option<NaiveDate> {
 
 /// The insurance scheme implied by an insurer number (法別番号).
 pub fn insurance_kind(insurer: &str) -> Option<InsuranceKind> {
+    if !digits(insurer) {
+        return None;
+    }
     match insurer.len() {
         6 => Some(InsuranceKind::Kokuho),
-        8 => match &insurer[..2] {
+        8 => match insurer.get(..2)? {
             "01" => Some(InsuranceKind::Kyokai),
             "06" => Some(InsuranceKind::Kumiai),
             "31" | "32" | "33" | "34" => Some(InsuranceKind::Kyosai),

@@ -159,3 +159,16 @@ proptest! {
         let _ = read(&bytes, "M");
     }
 }
+
+/// Regression: a fuzzer-found file whose insurer column holds non-ASCII text made the reader slice
+/// inside a character.
+#[test]
+fn fuzz_regression_non_ascii_insurer_number() {
+    let bytes = include_bytes!("fixtures/fuzz/death-insurer-non-ascii.csv");
+    let r = read(bytes, "M");
+    assert!(r
+        .records
+        .iter()
+        .all(|rec| rec.record.identity.insurance_kind.is_none()));
+    assert_eq!(tokumei_formats::uke::insurance_kind("k騒梔e01"), None);
+}
