@@ -9,6 +9,9 @@
 //! Formats so far: レセプト電算 medical claims ([`uke`]) and municipal death records ([`death`]).
 
 pub mod death;
+pub mod fhir;
+pub mod kenshin;
+pub mod ssmix2;
 pub mod encoding;
 pub mod text;
 pub mod uke;
