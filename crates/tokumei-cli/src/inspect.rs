@@ -20,6 +20,14 @@ fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Reads a ZIP archive of SS-MIX2 storage; `None` when it is not one.
+fn read_archive(name: &str, bytes: &[u8]) -> Option<Vec<tokumei_formats::ssmix2::PatientReport>> {
+    if !name.to_ascii_lowercase().contains("ssmix2") {
+        return None;
+    }
+    tokumei_formats::ssmix2::read_zip(std::io::Cursor::new(bytes), "inspect").ok()
+}
+
 /// Totals of reading every supported file under a folder.
 #[derive(Debug, Default)]
 pub struct Totals {
@@ -44,6 +52,17 @@ pub fn read_all(root: &Path) -> std::io::Result<Totals> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let bytes = std::fs::read(&f)?;
+        if tokumei_formats::archive::is_zip(&bytes) {
+            if let Some(reports) = read_archive(&name, &bytes) {
+                t.files += 1;
+                for r in reports {
+                    t.records += usize::from(r.record.is_some());
+                    t.rejected += r.files.iter().map(|(_, f)| f.rejected.len()).sum::<usize>();
+                    t.warnings += r.warnings();
+                }
+            }
+            continue;
+        }
         let Some(format) = sniff(&name, &bytes[..bytes.len().min(64)]) else {
             continue;
         };
@@ -79,6 +98,52 @@ pub fn run(paths: &[PathBuf], max_issues: usize) -> ExitCode {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        if tokumei_formats::archive::is_zip(&bytes) {
+            let Some(reports) = read_archive(&name, &bytes) else {
+                skipped += 1;
+                continue;
+            };
+            inspected += 1;
+            let patients = reports.len();
+            let read = reports.iter().filter(|r| r.record.is_some()).count();
+            let messages: usize = reports.iter().map(|r| r.files.len()).sum();
+            let not_current: usize = reports.iter().map(|r| r.not_current).sum();
+            let warnings: usize = reports.iter().map(|r| r.warnings()).sum();
+            let errors: usize = reports.iter().map(|r| r.errors()).sum();
+            println!("{}", f.display());
+            println!("  format    SS-MIX2 storage (ZIP archive)");
+            println!(
+                "  messages  {messages} in {patients} patient folders ({not_current} not current)"
+            );
+            println!("  records   {read} read; {warnings} warnings, {errors} errors");
+            let mut shown = 0;
+            for r in &reports {
+                for (path, fr) in &r.files {
+                    for i in &fr.issues {
+                        if shown < max_issues {
+                            let sev = match i.severity {
+                                Severity::Warning => "warning",
+                                Severity::Error => "error",
+                            };
+                            println!(
+                                "  {sev:7}   {}#{path}:{}: {}",
+                                f.display(),
+                                i.position,
+                                i.message
+                            );
+                        }
+                        shown += 1;
+                    }
+                }
+            }
+            if shown > max_issues {
+                println!("  ... and {} more", shown - max_issues);
+            }
+            if errors > 0 {
+                with_errors += 1;
+            }
+            continue;
+        }
         let Some(format) = sniff(&name, &bytes[..bytes.len().min(64)]) else {
             skipped += 1;
             continue;

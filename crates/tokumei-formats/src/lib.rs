@@ -6,13 +6,15 @@
 //! caller) while every good record of the same file is still read; doubtful input is read and counted as
 //! a warning. Readers never panic and never trust a length field.
 //!
-//! Formats so far: レセプト電算 medical claims ([`uke`]) and municipal death records ([`death`]).
+//! Formats: レセプト電算 medical claims ([`uke`]), municipal death records ([`death`]), SS-MIX2
+//! standardized storage ([`ssmix2`]), 特定健診 CDA XML ([`kenshin`]) and JP Core FHIR ([`fhir`]).
 
+pub mod archive;
 pub mod death;
+pub mod encoding;
 pub mod fhir;
 pub mod kenshin;
 pub mod ssmix2;
-pub mod encoding;
 pub mod text;
 pub mod uke;
 
@@ -25,6 +27,8 @@ pub enum Format {
     UkeMedical,
     /// Municipal death records (住民票の除票) as CSV.
     DeathCsv,
+    /// One SS-MIX2 message (HL7 v2.5, ISO-2022-JP).
+    Ssmix2,
 }
 
 impl Format {
@@ -33,6 +37,7 @@ impl Format {
         match self {
             Format::UkeMedical => "レセ電 medical claims (RECEIPTC.UKE)",
             Format::DeathCsv => "municipal death records (除票 CSV)",
+            Format::Ssmix2 => "SS-MIX2 message (HL7 v2.5)",
         }
     }
 }
@@ -42,6 +47,9 @@ pub fn sniff(file_name: &str, head: &[u8]) -> Option<Format> {
     let upper = file_name.to_ascii_uppercase();
     if upper.ends_with(".UKE") || head.starts_with(b"IR,") {
         return Some(Format::UkeMedical);
+    }
+    if head.starts_with(b"MSH") && head.len() > 3 && !head[3].is_ascii_alphanumeric() {
+        return Some(Format::Ssmix2);
     }
     let head_text = String::from_utf8_lossy(head);
     if upper.ends_with(".CSV") && head_text.contains("name_kanji") {
@@ -55,6 +63,7 @@ pub fn read(format: Format, bytes: &[u8], provider_id: &str) -> ReadReport {
     match format {
         Format::UkeMedical => uke::read(bytes, provider_id),
         Format::DeathCsv => death::read(bytes, provider_id),
+        Format::Ssmix2 => ssmix2::read(bytes, provider_id),
     }
 }
 

@@ -35,6 +35,18 @@ pub enum Native {
     },
     /// A row of the municipality's death-record CSV (UTF-8 with CR LF).
     Death(Vec<u8>),
+    /// Entries of a ZIP archive under `sources/<provider>/`: an SS-MIX2 patient folder (one file per
+    /// message) in the hospital's storage archive, a checkup XML document in a submission archive.
+    Files {
+        /// What the entries are (`ssmix2`, `kenshin`).
+        sub: &'static str,
+        /// Archive path relative to the provider's folder, e.g. `ssmix2.zip`.
+        archive: String,
+        /// Entry path (or folder) inside the archive that the truth links the record to.
+        link: String,
+        /// `(entry path, bytes)`.
+        files: Vec<(String, Vec<u8>)>,
+    },
 }
 
 /// Clinical events of one record. Event ids are left empty and encounter references hold the
@@ -306,6 +318,29 @@ fn claim_events(
 /// The record in its provider's native format, where a writer exists (claims, death records).
 fn native(rec: &mut EmittedRecord) -> Option<Native> {
     let kind = rec.identity.source_kind;
+    if kind == SourceKind::Emr {
+        let sr = SourceRecord {
+            identity: rec.identity.clone(),
+            events: std::mem::take(&mut rec.events),
+        };
+        let out = tokumei_formats::ssmix2::write_patient(&sr)
+            .ok()
+            .map(|files| {
+                // The patient folder: the first three parts of any file's path.
+                let link = files
+                    .first()
+                    .map(|(p, _)| p.splitn(4, '/').take(3).collect::<Vec<_>>().join("/"))
+                    .unwrap_or_default();
+                Native::Files {
+                    sub: "ssmix2",
+                    archive: "ssmix2.zip".into(),
+                    link,
+                    files,
+                }
+            });
+        rec.events = sr.events;
+        return out;
+    }
     if !matches!(kind, SourceKind::Claims | SourceKind::Death) {
         return None;
     }

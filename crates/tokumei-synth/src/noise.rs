@@ -249,7 +249,12 @@ pub fn identity_noise(
 
 /// Corrupts a native record now and then: a truncated line, an impossible date or an invalid code.
 pub fn malformed(ctx: &Context, native: &mut Native, rng: &mut SynthRng) -> Option<Noise> {
-    if !chance(rng, (MALFORMED * ctx.noise).min(1.0)) {
+    // A record spread over many messages or documents has as many chances to go wrong.
+    let scale = match native {
+        Native::Files { files, .. } => files.len().clamp(1, 20) as f64,
+        _ => 1.0,
+    };
+    if !chance(rng, (MALFORMED * scale * ctx.noise).min(1.0)) {
         return None;
     }
     match native {
@@ -291,6 +296,8 @@ pub fn malformed(ctx: &Context, native: &mut Native, rng: &mut SynthRng) -> Opti
                 })
             }
         },
+        Native::Files { sub, files, .. } if *sub == "ssmix2" => ssmix2_malformed(files, rng),
+        Native::Files { .. } => None,
         Native::Death(row) => {
             let text = String::from_utf8(row.clone()).ok()?;
             let mut f: Vec<String> = text.trim_end().split(',').map(str::to_string).collect();
@@ -306,6 +313,66 @@ pub fn malformed(ctx: &Context, native: &mut Native, rng: &mut SynthRng) -> Opti
             })
         }
     }
+}
+
+/// Corrupts one message of an SS-MIX2 patient folder: the profile (ADT-00) cut inside its PID
+/// segment, an impossible birth date in PID-7, a lab code cut short in OBX-3, or the profile written
+/// in Shift_JIS instead of ISO-2022-JP.
+fn ssmix2_malformed(files: &mut [(String, Vec<u8>)], rng: &mut SynthRng) -> Option<Noise> {
+    let iso = encoding_rs::ISO_2022_JP;
+    let decode = |b: &[u8]| iso.decode_without_bom_handling(b).0.into_owned();
+    let kind = rng.random_range(0..4);
+    let (needle, kind_name, field) = match kind {
+        0 => ("/ADT-00/", "malformed-truncated", "message"),
+        1 => ("/ADT-00/", "malformed-date", "birth_date"),
+        2 => ("/OML-11/", "malformed-code", "lab_code"),
+        _ => ("/ADT-00/", "malformed-encoding", "file"),
+    };
+    let (_, bytes) = files.iter_mut().find(|(p, _)| p.contains(needle))?;
+    let text = decode(bytes);
+    let new = match kind {
+        0 => {
+            let at = text.find("\rPID|")?;
+            text[..at + 3].to_string()
+        }
+        1 => {
+            let mut segs: Vec<String> = text.split('\r').map(str::to_string).collect();
+            let pid = segs.iter_mut().find(|s| s.starts_with("PID|"))?;
+            let mut f: Vec<String> = pid.split('|').map(str::to_string).collect();
+            let birth = f.get_mut(7)?;
+            if birth.len() != 8 {
+                return None;
+            }
+            birth.replace_range(4..6, "13");
+            *pid = f.join("|");
+            segs.join("\r")
+        }
+        2 => {
+            let mut segs: Vec<String> = text.split('\r').map(str::to_string).collect();
+            let obx = segs.iter_mut().find(|s| s.starts_with("OBX|"))?;
+            let mut f: Vec<String> = obx.split('|').map(str::to_string).collect();
+            let code = f.get_mut(3)?;
+            let cut = code.find('^').unwrap_or(code.len());
+            if cut < 17 {
+                return None;
+            }
+            code.replace_range(6..cut, "");
+            *obx = f.join("|");
+            segs.join("\r")
+        }
+        _ => {
+            *bytes = encoding_rs::SHIFT_JIS.encode(&text).0.into_owned();
+            return Some(Noise {
+                kind: kind_name,
+                field,
+            });
+        }
+    };
+    *bytes = iso.encode(&new).0.into_owned();
+    Some(Noise {
+        kind: kind_name,
+        field,
+    })
 }
 
 #[cfg(test)]

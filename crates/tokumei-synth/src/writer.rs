@@ -456,6 +456,10 @@ pub struct NativeFiles {
     ids: Vec<String>,
     facilities: Vec<Option<Facility>>,
     files: BTreeMap<(usize, Option<chrono::NaiveDate>, u8), NativeFile>,
+    /// ZIP archives being written, by path relative to the region folder.
+    archives: BTreeMap<String, zip::ZipWriter<std::io::BufWriter<File>>>,
+    /// Entries written to archives.
+    archive_entries: u64,
 }
 
 impl NativeFiles {
@@ -465,6 +469,8 @@ impl NativeFiles {
             ids: ids.to_vec(),
             facilities,
             files: BTreeMap::new(),
+            archives: BTreeMap::new(),
+            archive_entries: 0,
         }
     }
 
@@ -478,11 +484,44 @@ impl NativeFiles {
         provider: usize,
         native: Native,
     ) -> Result<(String, usize, usize), SynthError> {
+        let id = self.ids.get(provider).cloned().unwrap_or_default();
         let key = match &native {
             Native::Claims { month, payer, .. } => (provider, Some(*month), *payer),
             Native::Death(_) => (provider, None, 0),
+            Native::Files {
+                archive,
+                link,
+                files,
+                ..
+            } => {
+                // Archive entries: appended now, linked as `ARCHIVE#ENTRY` (lines 0).
+                let rel = format!("sources/{id}/{archive}");
+                let path = self.root.join(&rel);
+                let zip = match self.archives.entry(rel.clone()) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        if let Some(dir) = path.parent() {
+                            std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+                        }
+                        let f = File::create(&path).map_err(|e| SynthError::io(&path, e))?;
+                        v.insert(zip::ZipWriter::new(std::io::BufWriter::with_capacity(
+                            1 << 20,
+                            f,
+                        )))
+                    }
+                };
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored)
+                    .last_modified_time(zip::DateTime::default());
+                for (name, bytes) in files {
+                    zip.start_file(name.as_str(), options)
+                        .map_err(|e| SynthError::io(&path, std::io::Error::other(e)))?;
+                    std::io::Write::write_all(zip, bytes).map_err(|e| SynthError::io(&path, e))?;
+                    self.archive_entries += 1;
+                }
+                return Ok((format!("{rel}#{link}"), 0, 0));
+            }
         };
-        let id = self.ids.get(provider).cloned().unwrap_or_default();
         let facility = self.facilities.get(provider).cloned().flatten();
         let file = self.files.entry(key).or_insert_with(|| {
             let rel = match &native {
@@ -491,7 +530,7 @@ impl NativeFiles {
                     month.format("%Y%m"),
                     if *payer == 2 { "kokuho" } else { "shaho" }
                 ),
-                Native::Death(_) => format!("sources/{id}/death/deaths.csv"),
+                _ => format!("sources/{id}/death/deaths.csv"),
             };
             NativeFile {
                 rel,
@@ -523,6 +562,7 @@ impl NativeFiles {
                 file.buf.extend(row);
                 file.lines += 1;
             }
+            Native::Files { .. } => {}
         }
         let out = (file.rel.clone(), first, file.lines);
         if file.buf.len() >= NATIVE_BUFFER {
@@ -538,8 +578,16 @@ impl NativeFiles {
     }
 
     /// Writes every file (header, body, trailer) and returns how many were written.
-    fn finish(self) -> Result<u64, SynthError> {
+    fn finish(mut self) -> Result<u64, SynthError> {
         let mut n = 0;
+        for (rel, zip) in std::mem::take(&mut self.archives) {
+            let path = self.root.join(&rel);
+            let mut inner = zip
+                .finish()
+                .map_err(|e| SynthError::io(&path, std::io::Error::other(e)))?;
+            std::io::Write::flush(&mut inner).map_err(|e| SynthError::io(&path, e))?;
+            n += 1;
+        }
         for file in self.files.values() {
             let path = self.root.join(&file.rel);
             let part = self.part_path(&file.rel);

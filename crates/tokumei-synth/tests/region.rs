@@ -363,42 +363,13 @@ proptest::proptest! {
     }
 }
 
-#[test]
-fn native_files_read_back_as_the_canonical_records() {
+/// The canonical records of the region by record id, with encounter references turned into the
+/// encounter's index within its record (as readers give them).
+fn canonical_records(root: &Path) -> HashMap<String, tokumei_model::events::SourceRecord> {
     use tokumei_model::events::{EventSet, SourceRecord};
-    use tokumei_model::truth::NativeLink;
-    let root = &region().root;
-    let links: Vec<NativeLink> =
-        read_table(&root.join("truth/native_links.parquet")).expect("native links");
     let ids: Vec<IdentityRecord> = read_sources(root).expect("identities");
-    let claims = ids
-        .iter()
-        .filter(|r| r.source_kind == SourceKind::Claims)
-        .count();
-    let deaths = ids
-        .iter()
-        .filter(|r| r.source_kind == SourceKind::Death)
-        .count();
-    assert_eq!(
-        links
-            .iter()
-            .filter(|l| l.source_kind == SourceKind::Claims)
-            .count(),
-        claims,
-        "every claims record is in a native file"
-    );
-    assert_eq!(
-        links
-            .iter()
-            .filter(|l| l.source_kind == SourceKind::Death)
-            .count(),
-        deaths
-    );
-
-    // The canonical records, by record id.
     let mut records: HashMap<String, SourceRecord> = ids
         .into_iter()
-        .filter(|r| matches!(r.source_kind, SourceKind::Claims | SourceKind::Death))
         .map(|r| {
             (
                 r.record_id.clone(),
@@ -409,24 +380,38 @@ fn native_files_read_back_as_the_canonical_records() {
             )
         })
         .collect();
+    let mut enc_index: HashMap<String, String> = HashMap::new();
     for e in read_sources::<Encounter>(root).expect("encounters") {
         if let Some(r) = records.get_mut(&e.record_id) {
+            enc_index.insert(e.event_id.clone(), r.events.encounters.len().to_string());
             r.events.encounters.push(e);
         }
     }
-    for e in read_sources::<Diagnosis>(root).expect("diagnoses") {
+    let idx = |e: &mut Option<String>| {
+        *e = e.as_ref().and_then(|id| enc_index.get(id).cloned());
+    };
+    for mut e in read_sources::<Diagnosis>(root).expect("diagnoses") {
+        idx(&mut e.encounter_id);
         if let Some(r) = records.get_mut(&e.record_id) {
             r.events.diagnoses.push(e);
         }
     }
-    for e in read_sources::<Procedure>(root).expect("procedures") {
+    for mut e in read_sources::<Procedure>(root).expect("procedures") {
+        idx(&mut e.encounter_id);
         if let Some(r) = records.get_mut(&e.record_id) {
             r.events.procedures.push(e);
         }
     }
-    for e in read_sources::<Prescription>(root).expect("prescriptions") {
+    for mut e in read_sources::<Prescription>(root).expect("prescriptions") {
+        idx(&mut e.encounter_id);
         if let Some(r) = records.get_mut(&e.record_id) {
             r.events.prescriptions.push(e);
+        }
+    }
+    for mut e in read_sources::<LabResult>(root).expect("lab results") {
+        idx(&mut e.encounter_id);
+        if let Some(r) = records.get_mut(&e.record_id) {
+            r.events.lab_results.push(e);
         }
     }
     for e in read_sources::<Death>(root).expect("deaths") {
@@ -434,20 +419,84 @@ fn native_files_read_back_as_the_canonical_records() {
             r.events.deaths.push(e);
         }
     }
+    records
+}
+
+#[test]
+fn native_files_read_back_as_the_canonical_records() {
+    use tokumei_model::truth::NativeLink;
+    let root = &region().root;
+    let links: Vec<NativeLink> =
+        read_table(&root.join("truth/native_links.parquet")).expect("native links");
+    let records = canonical_records(root);
+    for kind in [SourceKind::Claims, SourceKind::Death, SourceKind::Emr] {
+        assert_eq!(
+            links.iter().filter(|l| l.source_kind == kind).count(),
+            records
+                .values()
+                .filter(|r| r.identity.source_kind == kind)
+                .count(),
+            "every {kind} record is in a native file"
+        );
+    }
 
     let malformed = noisy(root, "malformed-");
+    let wrong_encoding = noisy(root, "malformed-encoding");
     assert!(
         !malformed.is_empty(),
         "some native records are malformed on purpose"
     );
     let mut files: BTreeMap<&str, Vec<&NativeLink>> = BTreeMap::new();
     for l in &links {
-        files.entry(l.path.as_str()).or_default().push(l);
+        let file = l.path.split('#').next().unwrap_or(&l.path);
+        files.entry(file).or_default().push(l);
     }
-    let mut compared = 0;
+    let mut compared = BTreeMap::<SourceKind, usize>::new();
     for (path, file_links) in files {
         let bytes = std::fs::read(root.join(path)).expect("native file");
         let provider = &file_links[0].provider_id;
+        if path.ends_with("ssmix2.zip") {
+            // One patient folder per record.
+            let reports = tokumei_formats::ssmix2::read_zip(std::io::Cursor::new(&bytes), provider)
+                .expect("archive");
+            assert_eq!(reports.len(), file_links.len(), "{path}");
+            let by_folder: HashMap<String, &tokumei_formats::ssmix2::PatientReport> = reports
+                .iter()
+                .filter_map(|r| {
+                    let f = r.files.first()?;
+                    Some((tokumei_formats::ssmix2::patient_folder(&f.0).to_string(), r))
+                })
+                .collect();
+            for l in file_links {
+                let folder = l.path.split('#').nth(1).expect("entry");
+                let rep = by_folder[folder];
+                if wrong_encoding.contains(&l.record_id) {
+                    assert!(
+                        rep.warnings() > 0,
+                        "{}: wrong encoding not reported",
+                        l.path
+                    );
+                    assert_eq!(rep.errors(), 0, "{}", l.path);
+                } else if malformed.contains(&l.record_id) {
+                    assert!(rep.errors() > 0, "{}: malformed not reported", l.path);
+                    continue;
+                } else {
+                    assert_eq!(
+                        rep.errors() + rep.warnings(),
+                        0,
+                        "{}: {:?}",
+                        l.path,
+                        rep.files
+                    );
+                }
+                let got = rep.record.as_ref().expect("record");
+                let want = tokumei_formats::ssmix2::canonicalize(&records[&l.record_id]);
+                assert_eq!(got.identity, want.identity, "{}", l.path);
+                assert_eq!(got.events, want.events, "{}", l.path);
+                *compared.entry(SourceKind::Emr).or_default() += 1;
+            }
+            continue;
+        }
         let report = if path.ends_with(".UKE") {
             tokumei_formats::uke::read(&bytes, provider)
         } else {
@@ -490,10 +539,12 @@ fn native_files_read_back_as_the_canonical_records() {
                 l.first_line
             );
             assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
-            compared += 1;
+            *compared.entry(l.source_kind).or_default() += 1;
         }
     }
-    assert!(compared > 1000, "{compared}");
+    assert!(compared[&SourceKind::Claims] > 1000, "{compared:?}");
+    assert!(compared[&SourceKind::Death] > 100, "{compared:?}");
+    assert!(compared[&SourceKind::Emr] > 1000, "{compared:?}");
 }
 
 #[test]
@@ -516,6 +567,7 @@ fn noise_of_every_kind_is_injected_and_recorded() {
         "malformed-truncated",
         "malformed-date",
         "malformed-code",
+        "malformed-encoding",
     ] {
         assert!(kinds.contains(k), "no {k} noise");
     }
