@@ -32,16 +32,12 @@ impl Detected {
 }
 
 fn has_iso2022_escape(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == 0x1b)
-        .any(|(i, _)| {
-            matches!(
-                bytes.get(i + 1..i + 3),
-                Some(b"$B") | Some(b"$@") | Some(b"(J")
-            )
-        })
+    memchr::memchr_iter(0x1b, bytes).any(|i| {
+        matches!(
+            bytes.get(i + 1..i + 3),
+            Some(b"$B") | Some(b"$@") | Some(b"(J")
+        )
+    })
 }
 
 /// Detects the encoding of a whole file.

@@ -29,6 +29,10 @@ pub enum Format {
     DeathCsv,
     /// One SS-MIX2 message (HL7 v2.5, ISO-2022-JP).
     Ssmix2,
+    /// 特定健診 result document (HL7 CDA R2, hc08).
+    Kenshin,
+    /// JP Core FHIR R4 JSON: a Bundle, NDJSON of Bundles, or a Patient.
+    Fhir,
 }
 
 impl Format {
@@ -38,6 +42,8 @@ impl Format {
             Format::UkeMedical => "レセ電 medical claims (RECEIPTC.UKE)",
             Format::DeathCsv => "municipal death records (除票 CSV)",
             Format::Ssmix2 => "SS-MIX2 message (HL7 v2.5)",
+            Format::Kenshin => "特定健診 result (HL7 CDA R2)",
+            Format::Fhir => "JP Core FHIR R4 (JSON)",
         }
     }
 }
@@ -52,6 +58,19 @@ pub fn sniff(file_name: &str, head: &[u8]) -> Option<Format> {
         return Some(Format::Ssmix2);
     }
     let head_text = String::from_utf8_lossy(head);
+    // The only XML format read: a CDA document (the reader says so when it is not one).
+    if upper.ends_with(".XML") || head_text.contains("<ClinicalDocument") {
+        return Some(Format::Kenshin);
+    }
+    if (upper.ends_with(".JSON") || upper.ends_with(".NDJSON"))
+        || (head_text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('{')
+            && head_text.contains("resourceType"))
+    {
+        return Some(Format::Fhir);
+    }
     if upper.ends_with(".CSV") && head_text.contains("name_kanji") {
         return Some(Format::DeathCsv);
     }
@@ -64,6 +83,8 @@ pub fn read(format: Format, bytes: &[u8], provider_id: &str) -> ReadReport {
         Format::UkeMedical => uke::read(bytes, provider_id),
         Format::DeathCsv => death::read(bytes, provider_id),
         Format::Ssmix2 => ssmix2::read(bytes, provider_id),
+        Format::Kenshin => kenshin::read(bytes, provider_id),
+        Format::Fhir => fhir::read(bytes, provider_id),
     }
 }
 

@@ -195,31 +195,60 @@ pub fn substitute(s: &str) -> (String, bool) {
 
 struct Line<'a> {
     no: usize,
-    /// The decoded line (borrowed from the input when it is ASCII); fields are split when the receipt
-    /// is built.
+    /// The decoded line (borrowed from the input when it is ASCII).
     text: std::borrow::Cow<'a, str>,
+    /// Where this line's field starts begin in the receipt's `starts` arena.
+    at: usize,
+    /// Number of fields.
+    n: usize,
 }
 
-impl Line<'_> {
-    fn fields(&self) -> Vec<&str> {
-        split_fields(&self.text)
+/// The fields of one line: `starts[i]` is where field `i` begins; field `i` ends one byte before
+/// `starts[i + 1]` (the comma). A field beyond the last reads as empty.
+struct Fields<'x> {
+    text: &'x str,
+    starts: &'x [u32],
+}
+
+impl<'x> Fields<'x> {
+    fn at(&self, i: usize) -> &'x str {
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.text.get(a as usize..b as usize - 1).unwrap_or(""),
+            _ => "",
+        }
     }
 }
 
-/// Splits a line on commas in one pass over its bytes (fields never contain a comma: no quoting).
+/// Splits a line on commas (fields never contain a comma: no quoting).
 fn split_fields(text: &str) -> Vec<&str> {
-    let mut out = Vec::with_capacity(48);
-    let mut start = 0;
-    for i in memchr::memchr_iter(b',', text.as_bytes()) {
-        out.push(&text[start..i]);
-        start = i + 1;
+    text.split(',').collect()
+}
+
+/// Appends the field starts of `text` (0, then one past every comma, then `len + 1`) to `out`;
+/// returns the number of fields.
+fn field_starts(text: &[u8], out: &mut Vec<u32>) -> usize {
+    let before = out.len();
+    out.push(0);
+    for (i, &b) in text.iter().enumerate() {
+        if b == b',' {
+            out.push(i as u32 + 1);
+        }
     }
-    out.push(&text[start..]);
-    out
+    out.push(text.len() as u32 + 1);
+    out.len() - before - 1
+}
+
+fn fields<'x>(starts: &'x [u32], line: &'x Line<'_>) -> Fields<'x> {
+    Fields {
+        text: &line.text,
+        starts: starts.get(line.at..line.at + line.n + 1).unwrap_or(&[]),
+    }
 }
 
 struct Receipt<'a> {
     lines: Vec<Line<'a>>,
+    /// Field starts of every line (see [`Fields`]).
+    starts: Vec<u32>,
     error: Option<(usize, Option<usize>, String)>,
 }
 
@@ -254,33 +283,66 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
     let mut current: Option<Receipt> = None;
     let mut receipts_seen = 0usize;
     let mut go_seen = false;
-    let mut line_start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
-    for (i, end) in ends.enumerate() {
-        let raw = &bytes[line_start.min(end)..end];
-        line_start = end + 1;
-        let no = i + 1;
+    // One pass over each line's bytes finds its end, its commas and whether it is ASCII; only
+    // non-ASCII lines (names) are decoded and split again.
+    let mut tmp: Vec<u32> = Vec::with_capacity(64);
+    let mut pos = 0usize;
+    let mut no = 0usize;
+    while pos < bytes.len() {
+        no += 1;
+        tmp.clear();
+        tmp.push(0);
+        let mut high = 0u8;
+        let mut i = pos;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'\n' {
+                break;
+            }
+            high |= b;
+            if b == b',' {
+                tmp.push((i - pos + 1) as u32);
+            }
+            i += 1;
+        }
+        let raw = &bytes[pos..i];
+        pos = i + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             continue;
         }
-        let Some(text) = decode_sjis_line(raw) else {
-            report.issue(Severity::Error, no, None, "bytes that are not Shift_JIS");
-            match current.as_mut() {
-                Some(r) => fail(r, no, None, "bytes that are not Shift_JIS"),
+        let text: std::borrow::Cow<'_, str> = if high < 0x80 {
+            match std::str::from_utf8(raw) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => continue,
+            }
+        } else {
+            match decode_sjis_line(raw) {
+                Some(t) => {
+                    tmp.clear();
+                    field_starts(t.as_bytes(), &mut tmp);
+                    tmp.pop();
+                    t
+                }
                 None => {
-                    // Outside a receipt: nothing to attach it to, but it must not vanish.
-                    report.rejected.push(Rejected {
-                        first_line: no,
-                        last_line: no,
-                        reason: "bytes that are not Shift_JIS".into(),
-                    });
+                    report.issue(Severity::Error, no, None, "bytes that are not Shift_JIS");
+                    match current.as_mut() {
+                        Some(r) => fail(r, no, None, "bytes that are not Shift_JIS"),
+                        None => {
+                            // Outside a receipt: nothing to attach it to, but it must not vanish.
+                            report.rejected.push(Rejected {
+                                first_line: no,
+                                last_line: no,
+                                reason: "bytes that are not Shift_JIS".into(),
+                            });
+                        }
+                    }
+                    continue;
                 }
             }
-            continue;
         };
-        let id: &str = &text[..memchr::memchr(b',', text.as_bytes()).unwrap_or(text.len())];
-        let field_total = memchr::memchr_iter(b',', text.as_bytes()).count() + 1;
+        tmp.push(text.len() as u32 + 1);
+        let field_total = tmp.len() - 1;
+        let id: &str = text.get(..tmp[1] as usize - 1).unwrap_or("");
         match report.line_counts.get_mut(id) {
             Some(n) => *n += 1,
             None => {
@@ -358,14 +420,22 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                 }
                 receipts_seen += 1;
                 let mut r = Receipt {
-                    lines: Vec::new(),
+                    lines: Vec::with_capacity(16),
+                    starts: Vec::with_capacity(16 * 48),
                     error: None,
                 };
                 if let Some(e) = count_error {
                     report.issue(Severity::Error, no, None, e.clone());
                     fail(&mut r, no, None, &e);
                 }
-                r.lines.push(Line { no, text });
+                let at = r.starts.len();
+                r.starts.extend_from_slice(&tmp);
+                r.lines.push(Line {
+                    no,
+                    text,
+                    at,
+                    n: field_total,
+                });
                 current = Some(r);
             }
             "GO" => {
@@ -410,7 +480,14 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                         report.issue(Severity::Error, no, None, e.clone());
                         fail(r, no, None, &e);
                     }
-                    r.lines.push(Line { no, text });
+                    let at = r.starts.len();
+                    r.starts.extend_from_slice(&tmp);
+                    r.lines.push(Line {
+                        no,
+                        text,
+                        at,
+                        n: field_total,
+                    });
                 }
                 None => {
                     report.issue(
@@ -488,18 +565,24 @@ fn opt(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// Calls `push(date, count)` for every day column with a positive count.
 fn day_columns(
     line: &Line,
-    fields: &[&str],
+    fields: &Fields<'_>,
     first: usize,
     month: NaiveDate,
-) -> Result<Vec<(NaiveDate, i32)>, BuildError> {
-    let mut out = Vec::new();
+    mut push: impl FnMut(NaiveDate, i32),
+) -> Result<(), BuildError> {
     for d in 0..31 {
-        let f = fields[first + d];
-        if f.is_empty() {
-            continue;
+        // Most day columns are empty: decided from the field starts alone.
+        match (
+            fields.starts.get(first + d),
+            fields.starts.get(first + d + 1),
+        ) {
+            (Some(a), Some(b)) if b - a > 1 => {}
+            _ => continue,
         }
+        let f = fields.at(first + d);
         let n: i32 = f.parse().map_err(|_| {
             (
                 line.no,
@@ -515,9 +598,9 @@ fn day_columns(
             Some(first + d),
             "day column beyond the end of the month".to_string(),
         ))?;
-        out.push((date, n));
+        push(date, n);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn build(
@@ -526,38 +609,43 @@ fn build(
     r: &Receipt,
     provider_id: &str,
 ) -> Result<SourceRecord, BuildError> {
-    let re = &r.lines[0];
-    let f = re.fields();
-    let month =
-        parse_month(f[3]).ok_or((re.no, Some(3), "診療年月 is not a valid month".to_string()))?;
+    let Some(re) = r.lines.first() else {
+        return Err((0, None, "empty receipt".into()));
+    };
+    let f = fields(&r.starts, re);
+    let month = parse_month(f.at(3)).ok_or((
+        re.no,
+        Some(3),
+        "診療年月 is not a valid month".to_string(),
+    ))?;
     let birth =
-        parse_date(f[6]).ok_or((re.no, Some(6), "生年月日 is not a valid date".to_string()))?;
-    let sex = match f[5] {
+        parse_date(f.at(6)).ok_or((re.no, Some(6), "生年月日 is not a valid date".to_string()))?;
+    let sex = match f.at(5) {
         "1" => Sex::Male,
         "2" => Sex::Female,
         _ => return Err((re.no, Some(5), "男女区分 is neither 1 nor 2".into())),
     };
-    let kind_code = f[2].as_bytes();
-    if kind_code.len() != 4 || !digits(f[2]) {
+    let kind_code = f.at(2).as_bytes();
+    if kind_code.len() != 4 || !digits(f.at(2)) {
         return Err((re.no, Some(2), "レセプト種別 is not 4 digits".into()));
     }
     let inpatient = (kind_code[3] - b'0') % 2 == 1;
-    let admitted = if f[8].is_empty() {
+    let admitted = if f.at(8).is_empty() {
         None
     } else {
-        Some(parse_date(f[8]).ok_or((
+        Some(parse_date(f.at(8)).ok_or((
             re.no,
             Some(8),
             "入院年月日 is not a valid date".to_string(),
         ))?)
     };
-    let (surname_kanji, given_kanji) = split_name(f[4]);
-    let (surname_kana, given_kana) = split_name(f[36]);
+    let (surname_kanji, given_kanji) = split_name(f.at(4));
+    let (surname_kana, given_kana) = split_name(f.at(36));
     let mut id = IdentityRecord {
         record_id: String::new(),
         provider_id: provider_id.to_string(),
         source_kind: SourceKind::Claims,
-        local_patient_id: opt(f[13]),
+        local_patient_id: opt(f.at(13)),
         surname_kanji,
         given_kanji,
         surname_kana,
@@ -582,10 +670,10 @@ fn build(
     let mut ev = EventSet::default();
     let mut service_days: Vec<NaiveDate> = Vec::new();
     for line in &r.lines[1..] {
-        let f = line.fields();
-        match f[0] {
+        let f = fields(&r.starts, line);
+        match f.at(0) {
             "HO" => {
-                let insurer = f[1].trim().to_string();
+                let insurer = f.at(1).trim().to_string();
                 if !(insurer.len() == 6 || insurer.len() == 8) || !digits(&insurer) {
                     return Err((line.no, Some(1), "保険者番号 is not 6 or 8 digits".into()));
                 }
@@ -599,30 +687,34 @@ fn build(
                 }
                 id.insurance_kind = insurance_kind(&insurer);
                 id.insurer_number = Some(insurer);
-                id.insured_symbol = opt(&to_half_width_ascii(f[2]));
-                id.insured_number = opt(&to_half_width_ascii(f[3]));
+                id.insured_symbol = opt(&to_half_width_ascii(f.at(2)));
+                id.insured_number = opt(&to_half_width_ascii(f.at(3)));
             }
             "SN" => {
-                id.insured_branch = opt(&to_half_width_ascii(f[6]));
+                id.insured_branch = opt(&to_half_width_ascii(f.at(6)));
             }
             "SY" => {
-                let code = f[1].to_string();
+                let code = f.at(1).to_string();
                 if code.len() != 7 || !digits(&code) {
                     return Err((line.no, Some(1), "傷病名コード is not 7 digits".into()));
                 }
-                let date = parse_date(f[2]).ok_or((
+                let date = parse_date(f.at(2)).ok_or((
                     line.no,
                     Some(2),
                     "診療開始日 is not a valid date".to_string(),
                 ))?;
-                let outcome = match f[3] {
+                let outcome = match f.at(3) {
                     "" | "1" => Some(DiagnosisOutcome::Continuing),
                     "2" => Some(DiagnosisOutcome::Cured),
                     "3" => Some(DiagnosisOutcome::Died),
                     "4" => Some(DiagnosisOutcome::Stopped),
                     _ => return Err((line.no, Some(3), "転帰区分 is not 1–4".into())),
                 };
-                let suspected = f[4].as_bytes().chunks(4).any(|c| c == SUSPECTED.as_bytes());
+                let suspected = f
+                    .at(4)
+                    .as_bytes()
+                    .chunks(4)
+                    .any(|c| c == SUSPECTED.as_bytes());
                 ev.diagnoses.push(Diagnosis {
                     event_id: String::new(),
                     record_id: String::new(),
@@ -630,7 +722,7 @@ fn build(
                     date,
                     code_system: CodeSystem::ReceiptDisease,
                     name: (code == UNCODED)
-                        .then(|| f[5].to_string())
+                        .then(|| f.at(5).to_string())
                         .filter(|n| !n.is_empty()),
                     code,
                     icd10: None,
@@ -640,7 +732,7 @@ fn build(
                 });
             }
             "SI" => {
-                let code = f[3].to_string();
+                let code = f.at(3).to_string();
                 if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
                     return Err((
                         line.no,
@@ -648,15 +740,16 @@ fn build(
                         "診療行為コード is not 9 digits starting with 1".into(),
                     ));
                 }
-                let points = if f[5].is_empty() {
+                let points = if f.at(5).is_empty() {
                     None
                 } else {
                     Some(
-                        f[5].parse::<i32>()
+                        f.at(5)
+                            .parse::<i32>()
                             .map_err(|_| (line.no, Some(5), "点数 is not a number".to_string()))?,
                     )
                 };
-                for (date, n) in day_columns(line, &f, DAY1, month)? {
+                day_columns(line, &f, DAY1, month, |date, n| {
                     service_days.push(date);
                     ev.procedures.push(Procedure {
                         event_id: String::new(),
@@ -669,10 +762,10 @@ fn build(
                         points,
                         count: n,
                     });
-                }
+                })?;
             }
             "IY" => {
-                let code = f[3].to_string();
+                let code = f.at(3).to_string();
                 if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
                     return Err((
                         line.no,
@@ -681,14 +774,14 @@ fn build(
                     ));
                 }
                 let qty =
-                    if f[4].is_empty() {
+                    if f.at(4).is_empty() {
                         None
                     } else {
-                        Some(f[4].parse::<f64>().map_err(|_| {
+                        Some(f.at(4).parse::<f64>().map_err(|_| {
                             (line.no, Some(4), "使用量 is not a number".to_string())
                         })?)
                     };
-                for (date, n) in day_columns(line, &f, DAY1, month)? {
+                day_columns(line, &f, DAY1, month, |date, n| {
                     service_days.push(date);
                     ev.prescriptions.push(Prescription {
                         event_id: String::new(),
@@ -702,12 +795,10 @@ fn build(
                         unit: None,
                         days: Some(n),
                     });
-                }
+                })?;
             }
             "TO" => {
-                for (date, _) in day_columns(line, &f, TO_DAY1, month)? {
-                    service_days.push(date);
-                }
+                day_columns(line, &f, TO_DAY1, month, |date, _| service_days.push(date))?;
             }
             _ => {}
         }
