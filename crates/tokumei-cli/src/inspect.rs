@@ -20,12 +20,77 @@ fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads a ZIP archive of SS-MIX2 storage; `None` when it is not one.
-fn read_archive(name: &str, bytes: &[u8]) -> Option<Vec<tokumei_formats::ssmix2::PatientReport>> {
-    if !name.to_ascii_lowercase().contains("ssmix2") {
-        return None;
+/// What was read from a ZIP archive of source files.
+struct ArchiveRead {
+    /// What the archive holds.
+    kind: &'static str,
+    /// Entries (messages, documents) read.
+    entries: usize,
+    /// Records read (SS-MIX2: patients).
+    records: usize,
+    /// Records or messages rejected.
+    rejected: usize,
+    /// Issues, each with the entry it is in.
+    issues: Vec<(String, tokumei_formats::Issue)>,
+}
+
+impl ArchiveRead {
+    fn count(&self, severity: Severity) -> usize {
+        self.issues
+            .iter()
+            .filter(|(_, i)| i.severity == severity)
+            .count()
     }
-    tokumei_formats::ssmix2::read_zip(std::io::Cursor::new(bytes), "inspect").ok()
+}
+
+/// Reads a ZIP archive: SS-MIX2 storage (name contains `ssmix2`) patient by patient, anything else
+/// entry by entry in the entry's own format; `None` when it is not a readable archive.
+fn read_archive(name: &str, bytes: &[u8]) -> Option<ArchiveRead> {
+    let cursor = std::io::Cursor::new(bytes);
+    if name.to_ascii_lowercase().contains("ssmix2") {
+        let reports = tokumei_formats::ssmix2::read_zip(cursor, "inspect").ok()?;
+        let mut out = ArchiveRead {
+            kind: "SS-MIX2 storage (ZIP archive)",
+            entries: 0,
+            records: 0,
+            rejected: 0,
+            issues: Vec::new(),
+        };
+        for r in reports {
+            out.records += usize::from(r.record.is_some());
+            for (path, fr) in r.files {
+                out.entries += 1;
+                out.rejected += fr.rejected.len();
+                out.issues
+                    .extend(fr.issues.into_iter().map(|i| (path.clone(), i)));
+            }
+        }
+        return Some(out);
+    }
+    let mut out = ArchiveRead {
+        kind: "ZIP archive of source files",
+        entries: 0,
+        records: 0,
+        rejected: 0,
+        issues: Vec::new(),
+    };
+    tokumei_formats::archive::for_each_entry(cursor, |entry, data| {
+        let file = entry.rsplit('/').next().unwrap_or(entry);
+        let Some(format) = sniff(file, &data[..data.len().min(64)]) else {
+            return;
+        };
+        if format == tokumei_formats::Format::Kenshin {
+            out.kind = "特定健診 submission archive (CDA documents)";
+        }
+        let r = read(format, &data, "inspect");
+        out.entries += 1;
+        out.records += r.records.len();
+        out.rejected += r.rejected.len();
+        out.issues
+            .extend(r.issues.into_iter().map(|i| (entry.to_string(), i)));
+    })
+    .ok()?;
+    Some(out)
 }
 
 /// Totals of reading every supported file under a folder.
@@ -53,13 +118,11 @@ pub fn read_all(root: &Path) -> std::io::Result<Totals> {
             .unwrap_or_default();
         let bytes = std::fs::read(&f)?;
         if tokumei_formats::archive::is_zip(&bytes) {
-            if let Some(reports) = read_archive(&name, &bytes) {
+            if let Some(a) = read_archive(&name, &bytes) {
                 t.files += 1;
-                for r in reports {
-                    t.records += usize::from(r.record.is_some());
-                    t.rejected += r.files.iter().map(|(_, f)| f.rejected.len()).sum::<usize>();
-                    t.warnings += r.warnings();
-                }
+                t.records += a.records;
+                t.rejected += a.rejected;
+                t.warnings += a.count(Severity::Warning);
             }
             continue;
         }
@@ -99,45 +162,33 @@ pub fn run(paths: &[PathBuf], max_issues: usize) -> ExitCode {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         if tokumei_formats::archive::is_zip(&bytes) {
-            let Some(reports) = read_archive(&name, &bytes) else {
+            let Some(a) = read_archive(&name, &bytes) else {
                 skipped += 1;
                 continue;
             };
             inspected += 1;
-            let patients = reports.len();
-            let read = reports.iter().filter(|r| r.record.is_some()).count();
-            let messages: usize = reports.iter().map(|r| r.files.len()).sum();
-            let not_current: usize = reports.iter().map(|r| r.not_current).sum();
-            let warnings: usize = reports.iter().map(|r| r.warnings()).sum();
-            let errors: usize = reports.iter().map(|r| r.errors()).sum();
+            let (warnings, errors) = (a.count(Severity::Warning), a.count(Severity::Error));
             println!("{}", f.display());
-            println!("  format    SS-MIX2 storage (ZIP archive)");
+            println!("  format    {}", a.kind);
+            println!("  entries   {}", a.entries);
             println!(
-                "  messages  {messages} in {patients} patient folders ({not_current} not current)"
+                "  records   {} read, {} rejected; {warnings} warnings, {errors} errors",
+                a.records, a.rejected
             );
-            println!("  records   {read} read; {warnings} warnings, {errors} errors");
-            let mut shown = 0;
-            for r in &reports {
-                for (path, fr) in &r.files {
-                    for i in &fr.issues {
-                        if shown < max_issues {
-                            let sev = match i.severity {
-                                Severity::Warning => "warning",
-                                Severity::Error => "error",
-                            };
-                            println!(
-                                "  {sev:7}   {}#{path}:{}: {}",
-                                f.display(),
-                                i.position,
-                                i.message
-                            );
-                        }
-                        shown += 1;
-                    }
-                }
+            for (entry, i) in a.issues.iter().take(max_issues) {
+                let sev = match i.severity {
+                    Severity::Warning => "warning",
+                    Severity::Error => "error",
+                };
+                println!(
+                    "  {sev:7}   {}#{entry}:{}: {}",
+                    f.display(),
+                    i.position,
+                    i.message
+                );
             }
-            if shown > max_issues {
-                println!("  ... and {} more", shown - max_issues);
+            if a.issues.len() > max_issues {
+                println!("  ... and {} more", a.issues.len() - max_issues);
             }
             if errors > 0 {
                 with_errors += 1;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 use tokumei_model::events::SourceRecord;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
@@ -15,7 +15,7 @@ use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, SourceKind};
 use crate::care::{Checkup, ItemValue, Visit};
 use crate::dates::{month_of, plus_days};
 use crate::life::{patient_number, resident_number, LifePerson};
-use crate::region::{ProviderKind, PREFECTURE};
+use crate::region::{EmrExport, ProviderKind, PREFECTURE};
 use crate::rng::SynthRng;
 use crate::Context;
 
@@ -35,6 +35,8 @@ pub enum Native {
     },
     /// A row of the municipality's death-record CSV (UTF-8 with CR LF).
     Death(Vec<u8>),
+    /// A JP Core FHIR bundle: one line of the hospital's NDJSON export.
+    Fhir(Vec<u8>),
     /// Entries of a ZIP archive under `sources/<provider>/`: an SS-MIX2 patient folder (one file per
     /// message) in the hospital's storage archive, a checkup XML document in a submission archive.
     Files {
@@ -341,6 +343,58 @@ fn native(rec: &mut EmittedRecord) -> Option<Native> {
         rec.events = sr.events;
         return out;
     }
+    if kind == SourceKind::Fhir {
+        let sr = SourceRecord {
+            identity: rec.identity.clone(),
+            events: std::mem::take(&mut rec.events),
+        };
+        let out = tokumei_formats::fhir::write_bundle(&sr)
+            .ok()
+            .map(|mut line| {
+                line.push(b'\n');
+                Native::Fhir(line)
+            });
+        rec.events = sr.events;
+        return out;
+    }
+    if kind == SourceKind::Checkup {
+        let sr = SourceRecord {
+            identity: rec.identity.clone(),
+            events: std::mem::take(&mut rec.events),
+        };
+        let out = tokumei_formats::kenshin::write(&sr).ok().map(|doc| {
+            // One submission archive per insurer and fiscal year (送付用ファイルアーカイブ), named
+            // like its root folder; documents are numbered by the writer ({serial}).
+            let on = sr.identity.recorded_on;
+            let fy = if on.month() >= 4 {
+                on.year()
+            } else {
+                on.year() - 1
+            };
+            let sender = sr
+                .events
+                .encounters
+                .first()
+                .map(|e| e.facility_code.clone())
+                .unwrap_or_default();
+            let insurer = format!(
+                "{:0>8}",
+                sr.identity.insurer_number.as_deref().unwrap_or("")
+            );
+            let root = format!("{sender}_{insurer}_{}03311_1", fy + 1);
+            let name = tokumei_formats::kenshin::file_name(&sender, on, 1, 0);
+            let name = format!("{}{{serial}}.xml", &name[..name.len() - "000000.xml".len()]);
+            let entry = format!("{root}/DATA/{name}");
+            Native::Files {
+                sub: "kenshin",
+                archive: format!("kenshin/{root}.zip"),
+                link: entry.clone(),
+                files: vec![(entry, doc)],
+            }
+        });
+        rec.events = sr.events;
+        return out;
+    }
     if !matches!(kind, SourceKind::Claims | SourceKind::Death) {
         return None;
     }
@@ -426,7 +480,11 @@ pub fn person_out(
                 ctx,
                 p,
                 h,
-                SourceKind::Emr,
+                if ctx.region.providers[h].emr_export == Some(EmrExport::JpCoreFhir) {
+                    SourceKind::Fhir
+                } else {
+                    SourceKind::Emr
+                },
                 last,
                 Fields {
                     kanji: true,
@@ -601,7 +659,7 @@ pub fn person_out(
     // Provider-local ids, and each record in its provider's native format.
     for rec in &mut records {
         match rec.identity.source_kind {
-            SourceKind::Emr | SourceKind::Claims => {
+            SourceKind::Emr | SourceKind::Fhir | SourceKind::Claims => {
                 rec.identity.local_patient_id = Some(patient_number(p.key, rec.provider));
             }
             SourceKind::Death => rec.identity.local_patient_id = Some(resident_number(p.key)),

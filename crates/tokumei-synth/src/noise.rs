@@ -297,7 +297,8 @@ pub fn malformed(ctx: &Context, native: &mut Native, rng: &mut SynthRng) -> Opti
             }
         },
         Native::Files { sub, files, .. } if *sub == "ssmix2" => ssmix2_malformed(files, rng),
-        Native::Files { .. } => None,
+        Native::Files { files, .. } => kenshin_malformed(files.first_mut()?, rng),
+        Native::Fhir(line) => fhir_malformed(line, rng),
         Native::Death(row) => {
             let text = String::from_utf8(row.clone()).ok()?;
             let mut f: Vec<String> = text.trim_end().split(',').map(str::to_string).collect();
@@ -373,6 +374,107 @@ fn ssmix2_malformed(files: &mut [(String, Vec<u8>)], rng: &mut SynthRng) -> Opti
         kind: kind_name,
         field,
     })
+}
+
+/// Corrupts a checkup document: cut in half, an impossible birth date, an item code cut short, or
+/// the document re-encoded as Shift_JIS while it still declares UTF-8.
+fn kenshin_malformed(file: &mut (String, Vec<u8>), rng: &mut SynthRng) -> Option<Noise> {
+    let text = String::from_utf8(file.1.clone()).ok()?;
+    let (kind, field, new) = match rng.random_range(0..4) {
+        0 => {
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            ("malformed-truncated", "document", text[..cut].to_string())
+        }
+        1 => {
+            let at = text.find("<birthTime value=\"")? + "<birthTime value=\"".len();
+            let mut t = text.clone();
+            t.replace_range(at + 4..at + 6, "13");
+            ("malformed-date", "birth_date", t)
+        }
+        2 => {
+            let key = "codeSystem=\"1.2.392.200119.6.1005\"";
+            let end = text.find(key)?;
+            let start = text[..end].rfind("code=\"")? + "code=\"".len();
+            let mut t = text.clone();
+            t.replace_range(start..start + 17, "9N00");
+            ("malformed-code", "lab_code", t)
+        }
+        _ => {
+            file.1 = encoding_rs::SHIFT_JIS.encode(&text).0.into_owned();
+            return Some(Noise {
+                kind: "malformed-encoding",
+                field: "file",
+            });
+        }
+    };
+    file.1 = new.into_bytes();
+    Some(Noise { kind, field })
+}
+
+/// Corrupts a FHIR bundle line: cut short, an impossible birth date, an Observation without its
+/// code, or the line in Shift_JIS.
+fn fhir_malformed(line: &mut Vec<u8>, rng: &mut SynthRng) -> Option<Noise> {
+    let text = String::from_utf8(line.clone()).ok()?;
+    let body = text.trim_end();
+    let (kind, field, new) = match rng.random_range(0..4) {
+        0 => {
+            let mut cut = body.len() * 2 / 3;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            ("malformed-truncated", "line", body[..cut].to_string())
+        }
+        1 | 2 => {
+            let mut v: serde_json::Value = serde_json::from_str(body).ok()?;
+            let entries = v.get_mut("entry")?.as_array_mut()?;
+            let date = rng.random_range(0..2) == 0;
+            let target = if date { "Patient" } else { "Observation" };
+            let res = entries
+                .iter_mut()
+                .filter_map(|e| e.get_mut("resource"))
+                .find(|r| r.get("resourceType").and_then(|t| t.as_str()) == Some(target))?;
+            let obj = res.as_object_mut()?;
+            if date {
+                let b = obj.get("birthDate")?.as_str()?.to_string();
+                if b.len() != 10 {
+                    return None;
+                }
+                obj.insert(
+                    "birthDate".into(),
+                    serde_json::Value::String(format!("{}13{}", &b[..5], &b[7..])),
+                );
+                (
+                    "malformed-date",
+                    "birth_date",
+                    serde_json::to_string(&v).ok()?,
+                )
+            } else {
+                obj.remove("code")?;
+                (
+                    "malformed-code",
+                    "lab_code",
+                    serde_json::to_string(&v).ok()?,
+                )
+            }
+        }
+        _ => {
+            let mut b = encoding_rs::SHIFT_JIS.encode(body).0.into_owned();
+            if b.is_ascii() {
+                return None;
+            }
+            b.push(b'\n');
+            *line = b;
+            return Some(Noise {
+                kind: "malformed-encoding",
+                field: "line",
+            });
+        }
+    };
+    *line = format!("{new}\n").into_bytes();
+    Some(Noise { kind, field })
 }
 
 #[cfg(test)]

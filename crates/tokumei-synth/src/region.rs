@@ -93,7 +93,24 @@ pub struct Provider {
     /// Medical areas it serves as the area hospital.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub serves_areas: Vec<String>,
+    /// For hospitals: how the electronic medical record is exported (SS-MIX2 storage, or JP Core FHIR
+    /// bundles from newer systems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emr_export: Option<EmrExport>,
 }
+
+/// How a hospital exports its electronic medical record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmrExport {
+    /// SS-MIX2 standardized storage (HL7 v2.5), as one ZIP archive of the storage tree.
+    Ssmix2,
+    /// JP Core FHIR R4 bundles, one per patient, as NDJSON.
+    JpCoreFhir,
+}
+
+/// Hospitals (by index in the list) whose newer systems export JP Core FHIR instead of SS-MIX2.
+const FHIR_HOSPITALS: &[usize] = &[5, 6];
 
 /// An insurer of employees' health insurance.
 #[derive(Debug, Clone)]
@@ -292,6 +309,11 @@ impl Region {
                 facility_code: next_facility(),
                 hospital_role: Some(*role),
                 serves_areas: areas.iter().map(|a| a.to_string()).collect(),
+                emr_export: Some(if FHIR_HOSPITALS.contains(&i) {
+                    EmrExport::JpCoreFhir
+                } else {
+                    EmrExport::Ssmix2
+                }),
             });
         }
         let university_hospital = providers
@@ -323,6 +345,7 @@ impl Region {
                     facility_code: next_facility(),
                     hospital_role: None,
                     serves_areas: Vec::new(),
+                    emr_export: None,
                 });
             }
         }
@@ -337,6 +360,7 @@ impl Region {
                 facility_code: None,
                 hospital_role: None,
                 serves_areas: Vec::new(),
+                emr_export: None,
             });
         }
         let kyokai_provider = providers.len();
@@ -348,6 +372,7 @@ impl Region {
             facility_code: None,
             hospital_role: None,
             serves_areas: Vec::new(),
+            emr_export: None,
         });
         let kenshin_center_provider = providers.len();
         providers.push(Provider {
@@ -358,6 +383,7 @@ impl Region {
             facility_code: next_facility(),
             hospital_role: None,
             serves_areas: Vec::new(),
+            emr_export: None,
         });
 
         use tokumei_model::InsuranceKind::*;

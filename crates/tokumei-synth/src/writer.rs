@@ -460,6 +460,8 @@ pub struct NativeFiles {
     archives: BTreeMap<String, zip::ZipWriter<std::io::BufWriter<File>>>,
     /// Entries written to archives.
     archive_entries: u64,
+    /// Last document number given in each archive.
+    archive_serials: BTreeMap<String, u64>,
 }
 
 impl NativeFiles {
@@ -471,6 +473,7 @@ impl NativeFiles {
             files: BTreeMap::new(),
             archives: BTreeMap::new(),
             archive_entries: 0,
+            archive_serials: BTreeMap::new(),
         }
     }
 
@@ -488,6 +491,7 @@ impl NativeFiles {
         let key = match &native {
             Native::Claims { month, payer, .. } => (provider, Some(*month), *payer),
             Native::Death(_) => (provider, None, 0),
+            Native::Fhir(_) => (provider, None, 3),
             Native::Files {
                 archive,
                 link,
@@ -513,7 +517,18 @@ impl NativeFiles {
                 let options = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Stored)
                     .last_modified_time(zip::DateTime::default());
+                let serial = self.archive_serials.entry(rel.clone()).or_default();
+                let mut link = link.clone();
                 for (name, bytes) in files {
+                    // Document numbers within the archive, given in order ({serial}, 6 digits).
+                    let name = if name.contains("{serial}") {
+                        *serial += 1;
+                        let n = format!("{:06}", *serial % 1_000_000);
+                        link = link.replace("{serial}", &n);
+                        name.replace("{serial}", &n)
+                    } else {
+                        name.clone()
+                    };
                     zip.start_file(name.as_str(), options)
                         .map_err(|e| SynthError::io(&path, std::io::Error::other(e)))?;
                     std::io::Write::write_all(zip, bytes).map_err(|e| SynthError::io(&path, e))?;
@@ -530,6 +545,7 @@ impl NativeFiles {
                     month.format("%Y%m"),
                     if *payer == 2 { "kokuho" } else { "shaho" }
                 ),
+                Native::Fhir(_) => format!("sources/{id}/fhir/bundles.ndjson"),
                 _ => format!("sources/{id}/death/deaths.csv"),
             };
             NativeFile {
@@ -541,7 +557,8 @@ impl NativeFiles {
                 month: key.1,
                 records: 0,
                 points: 0,
-                lines: 1,
+                // Claims and death files start with a header line; NDJSON has none.
+                lines: usize::from(!matches!(native, Native::Fhir(_))),
                 buf: Vec::new(),
                 part_written: false,
             }
@@ -560,6 +577,11 @@ impl NativeFiles {
             Native::Death(row) => {
                 file.records += 1;
                 file.buf.extend(row);
+                file.lines += 1;
+            }
+            Native::Fhir(line) => {
+                file.records += 1;
+                file.buf.extend(line);
                 file.lines += 1;
             }
             Native::Files { .. } => {}
@@ -599,6 +621,7 @@ impl NativeFiles {
                     ));
                     out.extend_from_slice(b"\r\n");
                 }
+                _ if file.rel.ends_with(".ndjson") => {}
                 _ => out.extend(
                     tokumei_formats::death::header_line()
                         .map_err(|_| SynthError::Internal("death header"))?,

@@ -124,6 +124,7 @@ fn every_record_maps_to_exactly_one_person() {
     let kinds: BTreeSet<SourceKind> = ids.iter().map(|r| r.source_kind).collect();
     for k in [
         SourceKind::Emr,
+        SourceKind::Fhir,
         SourceKind::Claims,
         SourceKind::Checkup,
         SourceKind::Death,
@@ -429,7 +430,13 @@ fn native_files_read_back_as_the_canonical_records() {
     let links: Vec<NativeLink> =
         read_table(&root.join("truth/native_links.parquet")).expect("native links");
     let records = canonical_records(root);
-    for kind in [SourceKind::Claims, SourceKind::Death, SourceKind::Emr] {
+    for kind in [
+        SourceKind::Claims,
+        SourceKind::Death,
+        SourceKind::Emr,
+        SourceKind::Fhir,
+        SourceKind::Checkup,
+    ] {
         assert_eq!(
             links.iter().filter(|l| l.source_kind == kind).count(),
             records
@@ -497,6 +504,68 @@ fn native_files_read_back_as_the_canonical_records() {
             }
             continue;
         }
+        if path.ends_with(".zip") {
+            // A checkup submission archive: one document per record.
+            let mut docs: HashMap<String, Vec<u8>> = HashMap::new();
+            tokumei_formats::archive::for_each_entry(std::io::Cursor::new(&bytes), |n, b| {
+                docs.insert(n.to_string(), b);
+            })
+            .expect("archive");
+            assert_eq!(docs.len(), file_links.len(), "{path}");
+            for l in file_links {
+                let entry = l.path.split('#').nth(1).expect("entry");
+                let report = tokumei_formats::kenshin::read(&docs[entry], provider);
+                if malformed.contains(&l.record_id) {
+                    assert!(report.errors() > 0, "{}: malformed not reported", l.path);
+                    continue;
+                }
+                assert_eq!(report.errors(), 0, "{}: {:?}", l.path, report.issues);
+                let want = tokumei_formats::kenshin::canonicalize(&records[&l.record_id]);
+                let got = &report.records[0].record;
+                assert_eq!(got.identity, want.identity, "{}", l.path);
+                assert_eq!(got.events, want.events, "{}", l.path);
+                *compared.entry(SourceKind::Checkup).or_default() += 1;
+            }
+            continue;
+        }
+        if path.ends_with(".ndjson") {
+            let report = tokumei_formats::fhir::read(&bytes, provider);
+            let at: HashMap<i64, &tokumei_formats::ParsedRecord> = report
+                .records
+                .iter()
+                .map(|r| (r.first_line as i64, r))
+                .collect();
+            let error_lines: BTreeSet<i64> = report
+                .issues
+                .iter()
+                .filter(|i| i.severity == tokumei_formats::Severity::Error)
+                .map(|i| i.position.line as i64)
+                .collect();
+            let bad_lines: BTreeSet<i64> = file_links
+                .iter()
+                .filter(|l| malformed.contains(&l.record_id))
+                .map(|l| l.first_line)
+                .collect();
+            assert_eq!(
+                error_lines, bad_lines,
+                "{path}: errors exactly where injected"
+            );
+            for l in file_links {
+                if malformed.contains(&l.record_id) {
+                    continue;
+                }
+                let got = at.get(&l.first_line).expect("a record at the linked line");
+                let want = tokumei_formats::fhir::canonicalize(&records[&l.record_id]);
+                assert_eq!(
+                    got.record.identity, want.identity,
+                    "{path}:{}",
+                    l.first_line
+                );
+                assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
+                *compared.entry(SourceKind::Fhir).or_default() += 1;
+            }
+            continue;
+        }
         let report = if path.ends_with(".UKE") {
             tokumei_formats::uke::read(&bytes, provider)
         } else {
@@ -545,6 +614,8 @@ fn native_files_read_back_as_the_canonical_records() {
     assert!(compared[&SourceKind::Claims] > 1000, "{compared:?}");
     assert!(compared[&SourceKind::Death] > 100, "{compared:?}");
     assert!(compared[&SourceKind::Emr] > 1000, "{compared:?}");
+    assert!(compared[&SourceKind::Fhir] > 300, "{compared:?}");
+    assert!(compared[&SourceKind::Checkup] > 5000, "{compared:?}");
 }
 
 #[test]
