@@ -17,6 +17,7 @@ use tokumei_model::events::{Death, EventSet, SourceRecord};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{InsuranceKind, Sex, SourceKind};
 
+use crate::dates::DateStyle;
 use crate::encoding::{detect, Detected};
 use crate::text::{join_name, split_name, to_half_width_ascii};
 use crate::uke::insurance_kind;
@@ -456,6 +457,32 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     }
 }
 
+/// The canonical record as a CSV in `encoding` carries it: as [`canonicalize`], and for Shift_JIS
+/// with every text field substituted as [`encode`] does.
+pub fn canonicalize_for(r: &SourceRecord, encoding: Encoding) -> SourceRecord {
+    let mut c = canonicalize(r);
+    if encoding == Encoding::ShiftJis {
+        let id = &mut c.identity;
+        for v in [
+            &mut id.surname_kanji,
+            &mut id.given_kanji,
+            &mut id.surname_kana,
+            &mut id.given_kana,
+            &mut id.prefecture,
+            &mut id.municipality,
+            &mut id.town,
+            &mut id.insured_symbol,
+            &mut id.insured_number,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *v = crate::uke::substitute(v).0;
+        }
+    }
+    c
+}
+
 /// Text encoding of a written file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -487,12 +514,22 @@ pub fn header_line() -> Result<Vec<u8>, FormatError> {
 
 /// One record as a CSV line (UTF-8, CR LF).
 pub fn row_line(r: &SourceRecord) -> Result<Vec<u8>, FormatError> {
+    row_line_with(r, DateStyle::Gregorian)
+}
+
+/// [`row_line`] with dates in `style` (`YYYY-MM-DD` or era-coded `GYYMMDD` as legacy systems write).
+pub fn row_line_with(r: &SourceRecord, style: DateStyle) -> Result<Vec<u8>, FormatError> {
     let c = canonicalize(r);
     let id = &c.identity;
     let death = c.events.deaths.first();
     let date = |d: Option<NaiveDate>| {
-        d.map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
+        d.map(|d| match style {
+            DateStyle::Era => {
+                crate::dates::era_ymd(d).unwrap_or_else(|| d.format("%Y-%m-%d").to_string())
+            }
+            DateStyle::Gregorian => d.format("%Y-%m-%d").to_string(),
+        })
+        .unwrap_or_default()
     };
     let postal = id
         .postal_code
@@ -529,18 +566,40 @@ pub fn row_line(r: &SourceRecord) -> Result<Vec<u8>, FormatError> {
 
 /// Writes death records as CSV. Records without a death event are written with reason 転出.
 pub fn write(records: &[SourceRecord], encoding: Encoding) -> Result<Vec<u8>, FormatError> {
+    write_with(records, encoding, DateStyle::Gregorian)
+}
+
+/// [`write`] with dates in `style`.
+pub fn write_with(
+    records: &[SourceRecord],
+    encoding: Encoding,
+    style: DateStyle,
+) -> Result<Vec<u8>, FormatError> {
     let mut bytes = header_line()?;
     for r in records {
-        bytes.extend(row_line(r)?);
+        bytes.extend(row_line_with(r, style)?);
     }
-    Ok(match encoding {
+    Ok(encode(bytes, encoding))
+}
+
+/// Re-encodes UTF-8 CSV bytes in `encoding`; characters Shift_JIS cannot carry are substituted
+/// (see [`crate::uke::substitute`]) instead of letting the encoder write `&#NNNN;`.
+pub fn encode(bytes: Vec<u8>, encoding: Encoding) -> Vec<u8> {
+    match encoding {
         Encoding::Utf8 => bytes,
         Encoding::ShiftJis => {
-            // Substitute what Shift_JIS cannot carry instead of letting the encoder write &#NNNN;.
-            let text = crate::uke::substitute(&String::from_utf8_lossy(&bytes)).0;
-            encoding_rs::SHIFT_JIS.encode(&text).0.into_owned()
+            // Line ends are kept; only the text between them is substituted.
+            let text = String::from_utf8_lossy(&bytes);
+            let text: Vec<String> = text
+                .split("\r\n")
+                .map(|line| crate::uke::substitute(line).0)
+                .collect();
+            encoding_rs::SHIFT_JIS
+                .encode(&text.join("\r\n"))
+                .0
+                .into_owned()
         }
-    })
+    }
 }
 
 #[cfg(test)]

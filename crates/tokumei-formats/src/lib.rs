@@ -10,6 +10,7 @@
 //! standardized storage ([`ssmix2`]), 特定健診 CDA XML ([`kenshin`]) and JP Core FHIR ([`fhir`]).
 
 pub mod archive;
+pub mod dates;
 pub mod death;
 pub mod encoding;
 pub mod fhir;

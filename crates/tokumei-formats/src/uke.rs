@@ -23,6 +23,7 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
 
+use crate::dates::DateStyle;
 use crate::encoding::{decode_sjis_line, quick, Detected};
 use crate::text::{join_name, split_name, to_full_width, to_half_width_ascii};
 use crate::{FormatError, ParsedRecord, ReadReport, Rejected, Severity};
@@ -254,7 +255,24 @@ struct Receipt<'a> {
 
 /// Reads a `RECEIPTC.UKE` file. `provider_id` is stored on every identity record.
 pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
+    let mut records = Vec::new();
+    let mut report = read_each(bytes, provider_id, &mut |r| records.push(r));
+    report.records = records;
+    report
+}
+
+/// Reads a `RECEIPTC.UKE` file, handing each record to `on_record` as soon as its receipt is read
+/// (so that a large file is ingested in constant memory); the report returned has no records.
+pub fn read_each(
+    bytes: &[u8],
+    provider_id: &str,
+    on_record: &mut dyn FnMut(ParsedRecord),
+) -> ReadReport {
     let mut report = ReadReport::default();
+    let mut sink = Sink {
+        on_record,
+        points: 0,
+    };
     let bytes = bytes.strip_suffix(&[0x1A]).unwrap_or(bytes);
     let detected = quick(bytes);
     report.encoding = Some(detected);
@@ -280,6 +298,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
         _ => {}
     }
     let mut facility: Option<Facility> = None;
+    let mut facility_code = String::new();
     let mut current: Option<Receipt> = None;
     let mut receipts_seen = 0usize;
     let mut go_seen = false;
@@ -290,22 +309,29 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
     let mut no = 0usize;
     while pos < bytes.len() {
         no += 1;
-        tmp.clear();
-        tmp.push(0);
-        let mut high = 0u8;
-        let mut i = pos;
-        while let Some(&b) = bytes.get(i) {
-            if b == b'\n' {
-                break;
-            }
-            high |= b;
+        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+        let raw = &bytes[pos..end];
+        pos = end + 1;
+        // Field starts in a fixed array (registers, no capacity checks); a line with more fields
+        // than it holds is split again into the vector.
+        let mut local = [0u32; 64];
+        let mut n = 1usize;
+        for (i, &b) in raw.iter().enumerate() {
             if b == b',' {
-                tmp.push((i - pos + 1) as u32);
+                if n < local.len() {
+                    local[n] = i as u32 + 1;
+                }
+                n += 1;
             }
-            i += 1;
         }
-        let raw = &bytes[pos..i];
-        pos = i + 1;
+        tmp.clear();
+        if n < local.len() {
+            tmp.extend_from_slice(&local[..n]);
+        } else {
+            field_starts(raw, &mut tmp);
+            tmp.pop();
+        }
+        let high: u8 = if raw.is_ascii() { 0 } else { 0x80 };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             continue;
@@ -412,11 +438,12 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                         "医療機関コード check digit does not match",
                     );
                 }
+                facility_code = f.code10();
                 facility = Some(f);
             }
             "RE" => {
                 if let Some(r) = current.take() {
-                    finish(&mut report, facility.as_ref(), r, provider_id);
+                    finish(&mut report, &mut sink, &facility_code, r, provider_id);
                 }
                 receipts_seen += 1;
                 let mut r = Receipt {
@@ -440,7 +467,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
             }
             "GO" => {
                 if let Some(r) = current.take() {
-                    finish(&mut report, facility.as_ref(), r, provider_id);
+                    finish(&mut report, &mut sink, &facility_code, r, provider_id);
                 }
                 go_seen = true;
                 if let Some(e) = count_error {
@@ -459,12 +486,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
                         ),
                     );
                 }
-                let points: i64 = report
-                    .records
-                    .iter()
-                    .flat_map(|r| r.record.events.procedures.iter())
-                    .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
-                    .sum();
+                let points = sink.points;
                 if report.rejected.is_empty() && fields[2].parse::<i64>().ok() != Some(points) {
                     report.issue(
                         Severity::Warning,
@@ -506,7 +528,7 @@ pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
         }
     }
     if let Some(r) = current.take() {
-        finish(&mut report, facility.as_ref(), r, provider_id);
+        finish(&mut report, &mut sink, &facility_code, r, provider_id);
     }
     if facility.is_none() {
         report.issue(Severity::Error, 1, None, "no IR record");
@@ -531,13 +553,31 @@ fn fail(r: &mut Receipt, line: usize, field: Option<usize>, msg: &str) {
     }
 }
 
-fn finish(report: &mut ReadReport, facility: Option<&Facility>, mut r: Receipt, provider_id: &str) {
+/// Where read records go, and the running total of their points (checked against GO).
+struct Sink<'s> {
+    on_record: &'s mut dyn FnMut(ParsedRecord),
+    points: i64,
+}
+
+fn finish(
+    report: &mut ReadReport,
+    sink: &mut Sink<'_>,
+    facility_code: &str,
+    mut r: Receipt,
+    provider_id: &str,
+) {
     let first = r.lines.first().map(|l| l.no).unwrap_or(0);
     let last = r.lines.last().map(|l| l.no).unwrap_or(first);
     if r.error.is_none() {
-        match build(report, facility, &r, provider_id) {
+        match build(report, facility_code, &r, provider_id) {
             Ok(record) => {
-                report.records.push(ParsedRecord {
+                sink.points += record
+                    .events
+                    .procedures
+                    .iter()
+                    .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+                    .sum::<i64>();
+                (sink.on_record)(ParsedRecord {
                     record,
                     first_line: first,
                     last_line: last,
@@ -605,7 +645,7 @@ fn day_columns(
 
 fn build(
     report: &mut ReadReport,
-    facility: Option<&Facility>,
+    facility_code: &str,
     r: &Receipt,
     provider_id: &str,
 ) -> Result<SourceRecord, BuildError> {
@@ -666,7 +706,6 @@ fn build(
         insured_branch: None,
         recorded_on: month,
     };
-    let facility_code = facility.map(Facility::code10).unwrap_or_default();
     let mut ev = EventSet::default();
     let mut service_days: Vec<NaiveDate> = Vec::new();
     for line in &r.lines[1..] {
@@ -812,11 +851,11 @@ fn build(
             .unwrap_or(month);
         let end = service_days.last().copied().unwrap_or(start).max(start);
         ev.encounters
-            .push(encounter(&facility_code, Setting::Inpatient, start, end));
+            .push(encounter(facility_code, Setting::Inpatient, start, end));
     } else {
         for d in &service_days {
             ev.encounters
-                .push(encounter(&facility_code, Setting::Outpatient, *d, *d));
+                .push(encounter(facility_code, Setting::Outpatient, *d, *d));
         }
     }
     id.recorded_on = ev.encounters.first().map(|e| e.start_date).unwrap_or(month);
@@ -1025,8 +1064,29 @@ fn day_fields(counts: &DayCounts) -> Vec<String> {
         .collect()
 }
 
+/// A date as `style` spells it (era dates fall back to Gregorian before 明治).
+fn date_in(d: NaiveDate, style: DateStyle) -> String {
+    match style {
+        DateStyle::Era => crate::dates::era_ymd(d).unwrap_or_else(|| ymd(d)),
+        DateStyle::Gregorian => ymd(d),
+    }
+}
+
+/// A month as `style` spells it.
+fn month_in(d: NaiveDate, style: DateStyle) -> String {
+    match style {
+        DateStyle::Era => crate::dates::era_ym(d).unwrap_or_else(|| d.format("%Y%m").to_string()),
+        DateStyle::Gregorian => d.format("%Y%m").to_string(),
+    }
+}
+
 /// The `IR` line of a file: `month` is any day of the 診療年月 (the 請求年月 written is the next month).
 pub fn header_line(facility: &Facility, month: NaiveDate) -> String {
+    header_line_with(facility, month, DateStyle::Gregorian)
+}
+
+/// [`header_line`] with dates in `style`.
+pub fn header_line_with(facility: &Facility, month: NaiveDate, style: DateStyle) -> String {
     let month = month.with_day(1).unwrap_or(month);
     let billing = month
         .checked_add_months(chrono::Months::new(1))
@@ -1038,7 +1098,7 @@ pub fn header_line(facility: &Facility, month: NaiveDate) -> String {
         facility.table,
         facility.code7,
         substitute(&facility.name).0,
-        billing.format("%Y%m")
+        month_in(billing, style)
     )
 }
 
@@ -1123,6 +1183,15 @@ impl EncodedReceipt {
 
 /// Builds the lines of one receipt of `month` from a canonical record.
 pub fn receipt_lines(month: NaiveDate, rec: &SourceRecord) -> Result<ReceiptLines, FormatError> {
+    receipt_lines_with(month, rec, DateStyle::Gregorian)
+}
+
+/// [`receipt_lines`] with dates in `style` (era-coded as in files before the 2020 revision).
+pub fn receipt_lines_with(
+    month: NaiveDate,
+    rec: &SourceRecord,
+    style: DateStyle,
+) -> Result<ReceiptLines, FormatError> {
     let month = month.with_day(1).unwrap_or(month);
     let mut lines: Vec<String> = Vec::new();
     let c = canonicalize(rec);
@@ -1160,13 +1229,13 @@ pub fn receipt_lines(month: NaiveDate, rec: &SourceRecord) -> Result<ReceiptLine
     let mut re = vec![String::new(); 38];
     re[0] = "RE".into();
     re[2] = format!("1{d2}1{d4}");
-    re[3] = month.format("%Y%m").to_string();
+    re[3] = month_in(month, style);
     re[4] = join_name(&id.surname_kanji, &id.given_kanji);
     re[5] = sex.jp_code().to_string();
-    re[6] = ymd(birth);
+    re[6] = date_in(birth, style);
     if inpatient {
         if let Some(e) = ev.encounters.first() {
-            re[8] = ymd(e.start_date);
+            re[8] = date_in(e.start_date, style);
         }
     }
     re[13] = id.local_patient_id.clone().unwrap_or_default();
@@ -1225,7 +1294,7 @@ pub fn receipt_lines(month: NaiveDate, rec: &SourceRecord) -> Result<ReceiptLine
         lines.push(format!(
             "SY,{},{},{outcome},{},{name},{},",
             d.code,
-            ymd(d.date),
+            date_in(d.date, style),
             if d.suspected { SUSPECTED } else { "" },
             if i == 0 { "01" } else { "" }
         ));
@@ -1285,11 +1354,21 @@ pub fn write(
     month: NaiveDate,
     records: &[SourceRecord],
 ) -> Result<Vec<u8>, FormatError> {
-    let mut out = sjis(&header_line(facility, month));
+    write_with(facility, month, records, DateStyle::Gregorian)
+}
+
+/// [`write`] with dates in `style`.
+pub fn write_with(
+    facility: &Facility,
+    month: NaiveDate,
+    records: &[SourceRecord],
+    style: DateStyle,
+) -> Result<Vec<u8>, FormatError> {
+    let mut out = sjis(&header_line_with(facility, month, style));
     out.extend_from_slice(b"\r\n");
     let mut total_points: i64 = 0;
     for (seq, rec) in records.iter().enumerate() {
-        let r = receipt_lines(month, rec)?;
+        let r = receipt_lines_with(month, rec, style)?;
         total_points += r.points;
         out.extend(r.to_bytes(seq + 1));
     }

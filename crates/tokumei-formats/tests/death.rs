@@ -2,7 +2,8 @@
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
-use tokumei_formats::death::{canonicalize, read, write, Encoding};
+use tokumei_formats::dates::DateStyle;
+use tokumei_formats::death::{canonicalize, canonicalize_for, read, write_with, Encoding};
 use tokumei_formats::encoding::Detected;
 use tokumei_formats::Severity;
 use tokumei_model::events::{Death, EventSet, SourceRecord};
@@ -144,8 +145,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn write_then_read_gives_back_the_canonical_records(records in prop::collection::vec(death_record(), 1..6)) {
-        let bytes = write(&records, Encoding::Utf8).expect("write");
+    fn write_then_read_gives_back_the_canonical_records(records in prop::collection::vec(death_record(), 1..6), era in any::<bool>()) {
+        let style = if era { DateStyle::Era } else { DateStyle::Gregorian };
+        let bytes = write_with(&records, Encoding::Utf8, style).expect("write");
+        // The same file as a legacy system writes it: Shift_JIS, substituted.
+        let sjis = write_with(&records, Encoding::ShiftJis, style).expect("write");
+        let r = read(&sjis, "M");
+        prop_assert_eq!(r.errors(), 0, "{:?}", r.issues);
+        prop_assert_eq!(r.records.len(), records.len());
+        for (got, want) in r.records.iter().zip(&records) {
+            prop_assert_eq!(&got.record, &canonicalize_for(want, Encoding::ShiftJis));
+        }
         let r = read(&bytes, "M");
         prop_assert_eq!(r.errors(), 0, "{:?}", r.issues);
         prop_assert_eq!(r.records.len(), records.len());

@@ -2,8 +2,9 @@
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
+use tokumei_formats::dates::DateStyle;
 use tokumei_formats::encoding::Detected;
-use tokumei_formats::uke::{canonicalize, read, write, Facility};
+use tokumei_formats::uke::{canonicalize, read, write, write_with, Facility};
 use tokumei_formats::Severity;
 use tokumei_model::checkdigit::with_insurer_check_digit;
 use tokumei_model::events::{
@@ -298,7 +299,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn write_then_read_gives_back_the_canonical_records(records in prop::collection::vec(claims_record(), 1..5)) {
+    fn write_then_read_gives_back_the_canonical_records(records in prop::collection::vec(claims_record(), 1..5), era in any::<bool>()) {
         // One file holds one month: move every record to the month of the first.
         let month = records[0].identity.recorded_on;
         let records: Vec<SourceRecord> = records.into_iter().map(|mut r| {
@@ -309,7 +310,16 @@ proptest! {
             for e in &mut r.events.encounters { e.start_date = shift(e.start_date); e.end_date = shift(e.end_date); }
             r
         }).collect();
-        let bytes = write(&facility(), month, &records).expect("write");
+        let style = if era { DateStyle::Era } else { DateStyle::Gregorian };
+        let bytes = write_with(&facility(), month, &records, style).expect("write");
+        if era {
+            // Era-coded: 診療年月 is 5 digits, 生年月日 7.
+            let text = String::from_utf8_lossy(&bytes);
+            let re = text.lines().find(|l| l.starts_with("RE,")).unwrap_or_default();
+            let f: Vec<&str> = re.split(',').collect();
+            prop_assert_eq!(f[3].len(), 5);
+            prop_assert_eq!(f[6].len(), 7);
+        }
         let report = read(&bytes, "P");
         prop_assert_eq!(report.errors(), 0, "{:?}", report.issues);
         prop_assert_eq!(report.records.len(), records.len());

@@ -318,7 +318,7 @@ fn claim_events(
 }
 
 /// The record in its provider's native format, where a writer exists (claims, death records).
-fn native(rec: &mut EmittedRecord) -> Option<Native> {
+fn native(ctx: &Context, rec: &mut EmittedRecord) -> Option<Native> {
     let kind = rec.identity.source_kind;
     if kind == SourceKind::Emr {
         let sr = SourceRecord {
@@ -418,12 +418,31 @@ fn native(rec: &mut EmittedRecord) -> Option<Native> {
                     encoded: None,
                 })
         }
-        _ => tokumei_formats::death::row_line(&sr)
-            .ok()
-            .map(Native::Death),
+        _ => {
+            // Legacy municipal systems write era-coded dates (and Shift_JIS, applied by the writer
+            // to the whole file).
+            let provider = &ctx.region.providers[rec.provider];
+            let style = if legacy_municipality(Some(&provider.municipality_code)) {
+                tokumei_formats::dates::DateStyle::Era
+            } else {
+                tokumei_formats::dates::DateStyle::Gregorian
+            };
+            tokumei_formats::death::row_line_with(&sr, style)
+                .ok()
+                .map(Native::Death)
+        }
     };
     rec.events = sr.events;
     out
+}
+
+/// Whether a municipality still runs a legacy resident-record system: its death export is
+/// Shift_JIS with era-coded dates (about one municipality in four, fixed by its code).
+pub fn legacy_municipality(code6: Option<&str>) -> bool {
+    code6
+        .and_then(|c| c.get(2..5))
+        .and_then(|c| c.parse::<u32>().ok())
+        .is_some_and(|n| n % 4 == 1)
 }
 
 /// Builds every record and truth row of one person.
@@ -666,7 +685,7 @@ pub fn person_out(
             _ => {}
         }
         rec.noise = crate::noise::identity_noise(ctx, p, rec, rng);
-        rec.native = native(rec);
+        rec.native = native(ctx, rec);
         if let Some(n) = rec
             .native
             .as_mut()

@@ -420,7 +420,14 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
             })
         })
         .collect();
-    let mut writer = writer::Writer::new(&staging.tmp, &ids, facilities, config.seed)?;
+    let municipalities: Vec<String> = ctx
+        .region
+        .providers
+        .iter()
+        .map(|p| p.municipality_code.clone())
+        .collect();
+    let mut writer =
+        writer::Writer::new(&staging.tmp, &ids, facilities, municipalities, config.seed)?;
     let target = config.people;
 
     let (tx, rx) = sync_channel::<Vec<HouseholdOut>>(1);

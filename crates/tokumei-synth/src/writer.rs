@@ -182,6 +182,7 @@ impl Writer {
         root: &Path,
         provider_ids: &[String],
         facilities: Vec<Option<Facility>>,
+        municipalities: Vec<String>,
         seed: u64,
     ) -> Result<Self, SynthError> {
         let truth = root.join("truth");
@@ -195,7 +196,7 @@ impl Writer {
         Ok(Writer {
             native_links: Sink::new(&truth),
             noise: Sink::new(&truth),
-            native: NativeFiles::new(root, provider_ids, facilities),
+            native: NativeFiles::new(root, provider_ids, facilities, municipalities),
             providers,
             persons: Sink::new(&truth),
             links: Sink::new(&truth),
@@ -447,6 +448,8 @@ struct NativeFile {
     lines: usize,
     buf: Vec<u8>,
     part_written: bool,
+    /// Written in Shift_JIS (a legacy municipal system).
+    legacy: bool,
 }
 
 /// The native files of every provider, keyed by (provider, month, payer) for claims and by provider
@@ -454,6 +457,8 @@ struct NativeFile {
 pub struct NativeFiles {
     root: PathBuf,
     ids: Vec<String>,
+    /// Municipality code of each provider.
+    municipalities: Vec<String>,
     facilities: Vec<Option<Facility>>,
     files: BTreeMap<(usize, Option<chrono::NaiveDate>, u8), NativeFile>,
     /// ZIP archives being written, by path relative to the region folder.
@@ -465,10 +470,16 @@ pub struct NativeFiles {
 }
 
 impl NativeFiles {
-    fn new(root: &Path, ids: &[String], facilities: Vec<Option<Facility>>) -> Self {
+    fn new(
+        root: &Path,
+        ids: &[String],
+        facilities: Vec<Option<Facility>>,
+        municipalities: Vec<String>,
+    ) -> Self {
         NativeFiles {
             root: root.to_path_buf(),
             ids: ids.to_vec(),
+            municipalities,
             facilities,
             files: BTreeMap::new(),
             archives: BTreeMap::new(),
@@ -538,6 +549,11 @@ impl NativeFiles {
             }
         };
         let facility = self.facilities.get(provider).cloned().flatten();
+        let municipality = self
+            .municipalities
+            .get(provider)
+            .cloned()
+            .unwrap_or_default();
         let file = self.files.entry(key).or_insert_with(|| {
             let rel = match &native {
                 Native::Claims { month, payer, .. } => format!(
@@ -561,6 +577,8 @@ impl NativeFiles {
                 lines: usize::from(!matches!(native, Native::Fhir(_))),
                 buf: Vec::new(),
                 part_written: false,
+                legacy: matches!(native, Native::Death(_))
+                    && crate::emit::legacy_municipality(Some(&municipality)),
             }
         });
         let first = file.lines + 1;
@@ -637,6 +655,10 @@ impl NativeFiles {
                     &tokumei_formats::uke::trailer_line(file.records, file.points),
                 ));
                 out.extend_from_slice(b"\r\n\x1A");
+            }
+            if file.rel.ends_with("deaths.csv") && file.legacy {
+                out =
+                    tokumei_formats::death::encode(out, tokumei_formats::death::Encoding::ShiftJis);
             }
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;

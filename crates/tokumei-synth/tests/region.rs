@@ -459,6 +459,7 @@ fn native_files_read_back_as_the_canonical_records() {
         files.entry(file).or_default().push(l);
     }
     let mut compared = BTreeMap::<SourceKind, usize>::new();
+    let mut legacy_deaths = 0;
     for (path, file_links) in files {
         let bytes = std::fs::read(root.join(path)).expect("native file");
         let provider = &file_links[0].provider_id;
@@ -599,6 +600,12 @@ fn native_files_read_back_as_the_canonical_records() {
             let want = &records[&l.record_id];
             let want = if path.ends_with(".UKE") {
                 tokumei_formats::uke::canonicalize(want)
+            } else if report.encoding == Some(tokumei_formats::encoding::Detected::ShiftJis) {
+                legacy_deaths += 1;
+                tokumei_formats::death::canonicalize_for(
+                    want,
+                    tokumei_formats::death::Encoding::ShiftJis,
+                )
             } else {
                 tokumei_formats::death::canonicalize(want)
             };
@@ -613,6 +620,10 @@ fn native_files_read_back_as_the_canonical_records() {
     }
     assert!(compared[&SourceKind::Claims] > 1000, "{compared:?}");
     assert!(compared[&SourceKind::Death] > 100, "{compared:?}");
+    assert!(
+        legacy_deaths > 20,
+        "legacy (Shift_JIS, era-dated) death exports: {legacy_deaths}"
+    );
     assert!(compared[&SourceKind::Emr] > 1000, "{compared:?}");
     assert!(compared[&SourceKind::Fhir] > 300, "{compared:?}");
     assert!(compared[&SourceKind::Checkup] > 5000, "{compared:?}");
