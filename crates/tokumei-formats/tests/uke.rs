@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use tokumei_formats::dates::DateStyle;
 use tokumei_formats::encoding::Detected;
-use tokumei_formats::uke::{canonicalize, read, write, write_with, Facility};
+use tokumei_formats::uke::{canonicalize, read, write_with, Facility};
 use tokumei_formats::Severity;
 use tokumei_model::checkdigit::with_insurer_check_digit;
 use tokumei_model::events::{
