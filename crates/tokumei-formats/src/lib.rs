@@ -52,7 +52,11 @@ impl Format {
 /// Recognises the format of a file from its name and first bytes.
 pub fn sniff(file_name: &str, head: &[u8]) -> Option<Format> {
     let upper = file_name.to_ascii_uppercase();
-    if upper.ends_with(".UKE") || head.starts_with(b"IR,") {
+    if upper.ends_with(".UKE")
+        || upper.ends_with(".CYO")
+        || head.starts_with(b"IR,")
+        || head.starts_with(b"YK,")
+    {
         return Some(Format::UkeMedical);
     }
     if head.starts_with(b"MSH") && head.len() > 3 && !head[3].is_ascii_alphanumeric() {

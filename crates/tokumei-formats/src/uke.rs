@@ -44,9 +44,33 @@ pub fn field_count(record: &str) -> Option<usize> {
         "GO" => 4,
         // [U] field layouts of JD (受診日等) and MF (窓口負担額) are not known here: accepted, not mapped.
         "JD" | "MF" => return None,
+        // Pharmacy (調剤, RECEIPTY.CYO) header, read like IR [U: its field layout is presumed].
+        "YK" => 10,
         _ => return None,
     })
 }
+
+/// Record types of the DPC (`RECEIPTD.UKE`), dental and pharmacy (`RECEIPTY.CYO`) variants whose
+/// names are known but whose field layouts are not specified here [U]: accepted, counted and warned
+/// once per file, not mapped.
+pub const VARIANT_RECORDS: &[(&str, &str)] = &[
+    ("BU", "DPC 診断群分類"),
+    ("SB", "DPC 傷病"),
+    ("KK", "DPC 患者基礎"),
+    ("SK", "DPC 診療関連"),
+    ("GA", "DPC 外泊"),
+    ("HH", "DPC 包括評価"),
+    ("GT", "DPC 合計調整"),
+    ("GR", "DPC 包括評価対象外理由"),
+    ("CD", "DPC コーディングデータ"),
+    ("HS", "歯科 傷病名部位"),
+    ("SS", "歯科 診療行為"),
+    ("SH", "調剤 処方基本"),
+    ("CZ", "調剤 調剤情報"),
+    ("TK", "調剤 摘要"),
+    ("KI", "調剤 基本料・薬学管理料"),
+    ("ST", "調剤 分割技術料"),
+];
 
 /// The claims code of a disease name that is not in the master (未コード化傷病名).
 pub const UNCODED: &str = "0000999";
@@ -299,6 +323,8 @@ pub fn read_each(
     }
     let mut facility: Option<Facility> = None;
     let mut facility_code = String::new();
+    let mut variants_warned = std::collections::BTreeSet::new();
+    let mut pharmacy = false;
     let mut current: Option<Receipt> = None;
     let mut receipts_seen = 0usize;
     let mut go_seen = false;
@@ -392,6 +418,24 @@ pub fn read_each(
                 );
                 None
             }
+            None if VARIANT_RECORDS.iter().any(|(r, _)| *r == id) => {
+                if variants_warned.insert(id.to_string()) {
+                    let what = VARIANT_RECORDS
+                        .iter()
+                        .find(|(r, _)| *r == id)
+                        .map(|(_, w)| *w)
+                        .unwrap_or("");
+                    report.issue(
+                        Severity::Warning,
+                        no,
+                        Some(0),
+                        format!(
+                            "{id} ({what}) records: layout not specified here, counted but not mapped"
+                        ),
+                    );
+                }
+                None
+            }
             None if !matches!(id, "JD" | "MF") => {
                 report.issue(
                     Severity::Warning,
@@ -404,7 +448,17 @@ pub fn read_each(
             _ => None,
         };
         match id {
-            "IR" => {
+            "IR" | "YK" => {
+                if id == "YK" {
+                    pharmacy = true;
+                    report.issue(
+                        Severity::Warning,
+                        no,
+                        None,
+                        "pharmacy claims (調剤): patients and insurance are read; dispensing lines \
+                         (layout not specified here) are not mapped",
+                    );
+                }
                 if let Some(e) = count_error {
                     report.issue(Severity::Error, no, None, e);
                     continue;
@@ -496,6 +550,8 @@ pub fn read_each(
                     );
                 }
             }
+            // Pharmacy receipts: only the patient and insurance lines are mapped.
+            _ if pharmacy && !matches!(id, "HO" | "KO" | "SN") => {}
             _ => match current.as_mut() {
                 Some(r) => {
                     if let Some(e) = count_error {

@@ -345,3 +345,44 @@ proptest! {
         let _ = read(&bytes, "P");
     }
 }
+
+/// DPC and pharmacy variants: record types whose layouts are not specified here are counted and
+/// warned once, patients and insurance still read, nothing rejected.
+#[test]
+fn dpc_and_pharmacy_variants_are_read_leniently_and_loudly() {
+    let text = std::str::from_utf8(SAMPLE_UTF8).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    // DPC: BU and SB lines after the RE line.
+    let mut dpc: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let re = dpc.iter().position(|l| l.starts_with("RE,")).expect("RE");
+    dpc.insert(re + 1, "BU,040081xx99x0xx,20250501,20250510".into());
+    dpc.insert(re + 2, "SB,J189,4809004,01".into());
+    dpc.insert(re + 3, "SB,E119,2500013,02".into());
+    let bytes = tokumei_formats::uke::to_sjis(&dpc.join("\r\n"));
+    let r = read(&bytes, "P");
+    assert_eq!(r.errors(), 0, "{:?}", r.issues);
+    assert_eq!(r.records.len(), 1);
+    assert_eq!(r.line_counts.get("SB"), Some(&2));
+    let variant_warnings: Vec<_> = r
+        .issues
+        .iter()
+        .filter(|i| i.message.contains("layout not specified"))
+        .collect();
+    assert_eq!(
+        variant_warnings.len(),
+        2,
+        "one per record type: {variant_warnings:?}"
+    );
+    assert!(!r.records[0].record.events.procedures.is_empty());
+    // Pharmacy: YK header; identity and insurance read, dispensing lines not mapped.
+    let mut cyo: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    cyo[0] = cyo[0].replacen("IR,", "YK,", 1);
+    let bytes = tokumei_formats::uke::to_sjis(&cyo.join("\r\n"));
+    let r = read(&bytes, "Y");
+    assert_eq!(r.errors(), 0, "{:?}", r.issues);
+    let rec = &r.records[0].record;
+    assert!(rec.identity.insurer_number.is_some());
+    assert!(rec.identity.birth_date.is_some());
+    assert!(rec.events.procedures.is_empty());
+    assert!(r.issues.iter().any(|i| i.message.contains("pharmacy")));
+}
