@@ -41,6 +41,55 @@ enum Command {
     /// Read source files (or every file under a folder) and report format, encoding, counts, warnings
     /// and errors with their positions. Exits 1 if any file has an error.
     Inspect(InspectArgs),
+    /// Create an operator home: keys (age receiving key, Ed25519 audit key, a data key wrapped by the
+    /// passphrase from TOKUMEI_PASSPHRASE or --passphrase-file), configuration, empty vault and audit log.
+    Init(InitArgs),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Folder of the new home (absent or empty).
+    #[arg(long)]
+    home: PathBuf,
+    /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// scrypt work factor (log2 N) of the passphrase wrapping; by default about one second of work.
+    #[arg(long, hide = true)]
+    scrypt_log_n: Option<u8>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the whole log; exits 0 only on an intact log, 1 naming the first bad entry otherwise.
+    Verify {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Export one provider's entries with inclusion proofs and the signed tree head (JSON).
+    Export {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Provider id.
+        #[arg(long)]
+        provider: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a provider export with nothing but the operator's audit public key.
+    VerifyExport {
+        /// The export (JSON).
+        export: PathBuf,
+        /// File holding the operator's audit public key (hex), e.g. H/audit.pub.
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -103,6 +152,137 @@ fn main() -> ExitCode {
         Command::Synth(a) => run_synth(a),
         Command::Demo(a) => run_demo(a),
         Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
+        Command::Init(a) => run_init(a),
+        Command::Audit(a) => run_audit(a),
+    }
+}
+
+/// The passphrase from a file or TOKUMEI_PASSPHRASE.
+fn passphrase(file: Option<&PathBuf>) -> Result<String, String> {
+    match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| format!("cannot read the passphrase file {}: {e}", f.display())),
+        None => std::env::var("TOKUMEI_PASSPHRASE").map_err(|_| {
+            "no passphrase: set TOKUMEI_PASSPHRASE or pass --passphrase-file".to_string()
+        }),
+    }
+}
+
+fn run_init(a: InitArgs) -> ExitCode {
+    let pass = match passphrase(a.passphrase_file.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match tokumei_vault::home::init(&a.home, &pass, a.scrypt_log_n) {
+        Ok(s) => {
+            println!("operator home created at {}", a.home.display());
+            println!("  receiving recipient (give to providers): {}", s.recipient);
+            println!(
+                "  audit public key (publish):              {}",
+                s.audit_public_key
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                tokumei_vault::VaultError::Exists(_) | tokumei_vault::VaultError::Passphrase(_) => {
+                    ExitCode::from(EXIT_USAGE)
+                }
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+fn run_audit(a: AuditCommand) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_FAILURE)
+    };
+    match a {
+        AuditCommand::Verify { home } => {
+            let home = match tokumei_vault::open(&home) {
+                Ok(h) => h,
+                Err(e) => return fail(&e),
+            };
+            let key = match home.audit_public_key() {
+                Ok(k) => k,
+                Err(e) => return fail(&e),
+            };
+            match tokumei_audit::verify(&home.audit_dir(), &key) {
+                Ok(v) => {
+                    println!(
+                        "audit log intact: {} entries, tree head {}",
+                        v.entries,
+                        v.head.map(|h| h.root).unwrap_or_default()
+                    );
+                    if v.incomplete_tail {
+                        println!("  (a last line cut short by an interrupted write was ignored)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("audit log does not verify: {e}")),
+            }
+        }
+        AuditCommand::Export {
+            home,
+            provider,
+            out,
+        } => {
+            let result = (|| -> Result<usize, String> {
+                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
+                let key = home.audit_public_key().map_err(|e| e.to_string())?;
+                let export = tokumei_audit::export_provider(&home.audit_dir(), &key, &provider)
+                    .map_err(|e| e.to_string())?;
+                let json = serde_json::to_vec_pretty(&export).map_err(|e| e.to_string())?;
+                std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
+                let mut log = home.audit().map_err(|e| e.to_string())?;
+                log.append(tokumei_audit::Entry::now(
+                    "operator",
+                    "auditor",
+                    "audit.export",
+                    &format!("{} entries", export.entries.len()),
+                    "ok",
+                    Some(&provider),
+                ))
+                .map_err(|e| e.to_string())?;
+                Ok(export.entries.len())
+            })();
+            match result {
+                Ok(n) => {
+                    println!("{n} entries of {provider} exported to {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        AuditCommand::VerifyExport {
+            export,
+            operator_key,
+        } => {
+            let result = (|| -> Result<usize, String> {
+                let text = std::fs::read_to_string(&operator_key)
+                    .map_err(|e| format!("{}: {e}", operator_key.display()))?;
+                let key = tokumei_audit::public_key_from_hex(&text).map_err(|e| e.to_string())?;
+                let bytes =
+                    std::fs::read(&export).map_err(|e| format!("{}: {e}", export.display()))?;
+                let export: tokumei_audit::ProviderExport =
+                    serde_json::from_slice(&bytes).map_err(|e| format!("not an export: {e}"))?;
+                tokumei_audit::verify_export(&export, &key).map_err(|e| e.to_string())
+            })();
+            match result {
+                Ok(n) => {
+                    println!("export verified: {n} entries proven in the operator's signed log");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("export does not verify: {e}")),
+            }
+        }
     }
 }
 

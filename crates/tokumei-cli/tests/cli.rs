@@ -192,3 +192,92 @@ fn inspect_reports_format_counts_and_errors_with_positions() {
     // No name from the file appears in the report.
     assert!(!out.contains("試験"), "{out}");
 }
+
+/// `init` creates a home whose audit log verifies; tampering makes `audit verify` fail naming the
+/// entry; a provider export verifies standalone and fails when altered.
+#[test]
+fn init_and_audit_verify_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let tokumei = || {
+        let mut c = Command::cargo_bin("tokumei").expect("binary");
+        c.env("TOKUMEI_PASSPHRASE", "correct horse battery staple");
+        c
+    };
+    tokumei()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let recipient = std::fs::read_to_string(home.join("operator.recipient")).expect("recipient");
+    assert!(recipient.starts_with("age1"));
+    // A second init on the same folder is refused (usage error), and so is a missing passphrase.
+    tokumei()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .assert()
+        .code(2);
+    Command::cargo_bin("tokumei")
+        .expect("binary")
+        .env_remove("TOKUMEI_PASSPHRASE")
+        .args(["init", "--home"])
+        .arg(dir.path().join("other"))
+        .assert()
+        .code(2);
+    tokumei()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let export = dir.path().join("export.json");
+    tokumei()
+        .args(["audit", "export", "--provider", "H01", "--out"])
+        .arg(&export)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    tokumei()
+        .args(["audit", "export", "--provider", "H01", "--out"])
+        .arg(dir.path().join("export2.json"))
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let export2 = dir.path().join("export2.json");
+    tokumei()
+        .args(["audit", "verify-export"])
+        .arg(&export2)
+        .arg("--operator-key")
+        .arg(home.join("audit.pub"))
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&export2).expect("export");
+    std::fs::write(&export2, text.replace("\"ok\"", "\"refused\"")).expect("write");
+    tokumei()
+        .args(["audit", "verify-export"])
+        .arg(&export2)
+        .arg("--operator-key")
+        .arg(home.join("audit.pub"))
+        .assert()
+        .code(1);
+    // Tamper with the second entry of the log.
+    let log = home.join("audit/entries.jsonl");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let tampered = format!(
+        "{}\n{}\n{}\n",
+        lines[0],
+        lines[1].replace("audit.export", "audit.exporT"),
+        lines[2]
+    );
+    std::fs::write(&log, tampered).expect("write");
+    let out = tokumei()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("audit entry 1"), "{stderr}");
+}

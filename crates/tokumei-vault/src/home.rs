@@ -1,0 +1,358 @@
+//! The operator home: the folder that holds an operator's keys, configuration, catalog, vault, received
+//! packages, quarantine and audit log.
+//!
+//! ```text
+//! H/config.toml                 version, notice wait (days), creation time
+//! H/operator.recipient          age X25519 recipient providers encrypt packages to (public)
+//! H/audit.pub                   Ed25519 public key of the audit log (public, hex)
+//! H/keys/operator.identity      age X25519 identity (owner-only)
+//! H/keys/audit.key              Ed25519 signing key of the audit log (owner-only, hex)
+//! H/keys/data.key.age           the data-encryption key, age-encrypted with the operator's passphrase
+//!                               (scrypt) (owner-only)
+//! H/vault/identity/             identifying fields, encrypted at rest under the data key
+//! H/vault/clinical/             clinical events (Parquet, keyed by opaque record ids)
+//! H/packages/                   original packages as received (immutable)
+//! H/quarantine/                 records that could not be read, with file, line and reason
+//! H/audit/entries.jsonl         the audit log (see tokumei-audit)
+//! ```
+//!
+//! `init` builds the home in a staging folder and renames it into place, so a failed `init` leaves
+//! nothing behind.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use age::secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokumei_audit::{AuditError, AuditLog, Entry};
+
+/// Shortest passphrase accepted (a random passphrase of 13 or more characters needs no periodic
+/// change under the MHLW guideline).
+pub const MIN_PASSPHRASE: usize = 13;
+/// Version of the home layout.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Errors of the operator home.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// `init` on a folder that is not empty.
+    #[error("{0} exists and is not empty; an operator home is created in a new folder")]
+    Exists(PathBuf),
+    /// Not an operator home.
+    #[error("{0} is not an operator home (no config.toml); create one with `tokumei init --home`")]
+    NotAHome(PathBuf),
+    /// The passphrase is missing or too short.
+    #[error("passphrase: {0}")]
+    Passphrase(String),
+    /// A key could not be made or used (wrong passphrase, damaged key file).
+    #[error("key: {0}")]
+    Key(String),
+    /// The configuration is malformed.
+    #[error("config.toml: {0}")]
+    Config(String),
+    /// The audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+fn io(path: &Path, source: std::io::Error) -> VaultError {
+    VaultError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The home's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Layout version.
+    pub version: u32,
+    /// Days after a provider's notice start (or a patient's first visit after it) before the
+    /// patient's records may be received (RULES §4 item 37; 30 by default).
+    pub notice_wait_days: u32,
+    /// When the home was created (UTC, RFC 3339).
+    pub created: String,
+}
+
+/// An opened operator home.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// Its folder.
+    pub root: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+}
+
+/// Folders of a home.
+const DIRS: [&str; 7] = [
+    "keys",
+    "vault/identity",
+    "vault/clinical",
+    "packages",
+    "quarantine",
+    "audit",
+    "catalog",
+];
+
+fn make_dir(path: &Path) -> Result<(), VaultError> {
+    std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Writes a new file readable and writable by its owner only.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    std::fs::write(path, bytes).map_err(|e| io(path, e))
+}
+
+/// Checks a passphrase is long enough.
+pub fn check_passphrase(p: &str) -> Result<(), VaultError> {
+    if p.chars().count() < MIN_PASSPHRASE {
+        return Err(VaultError::Passphrase(format!(
+            "at least {MIN_PASSPHRASE} characters are required"
+        )));
+    }
+    Ok(())
+}
+
+/// What `init` made.
+#[derive(Debug, Clone)]
+pub struct InitSummary {
+    /// The home.
+    pub home: Home,
+    /// The operator's age recipient (give it to providers).
+    pub recipient: String,
+    /// The audit public key, hex (publish it to providers and auditors).
+    pub audit_public_key: String,
+}
+
+/// Creates an operator home at `root` (absent or empty). `scrypt_log_n` overrides the passphrase
+/// work factor (tests use a low one; `None` lets age target about one second).
+pub fn init(
+    root: &Path,
+    passphrase: &str,
+    scrypt_log_n: Option<u8>,
+) -> Result<InitSummary, VaultError> {
+    check_passphrase(passphrase)?;
+    if root.exists() {
+        let empty = std::fs::read_dir(root)
+            .map_err(|e| io(root, e))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(VaultError::Exists(root.to_path_buf()));
+        }
+    }
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "home".into());
+    let staging = root.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = build(&staging, passphrase, scrypt_log_n);
+    match result {
+        Ok((recipient, audit_public_key)) => {
+            if root.exists() {
+                std::fs::remove_dir(root).map_err(|e| io(root, e))?;
+            }
+            std::fs::rename(&staging, root).map_err(|e| io(root, e))?;
+            let home = open(root)?;
+            Ok(InitSummary {
+                home,
+                recipient,
+                audit_public_key,
+            })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn build(
+    dir: &Path,
+    passphrase: &str,
+    scrypt_log_n: Option<u8>,
+) -> Result<(String, String), VaultError> {
+    make_dir(dir)?;
+    for d in DIRS {
+        make_dir(&dir.join(d))?;
+    }
+    // Operator receiving key (age / X25519).
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    write_secret(
+        &dir.join("keys/operator.identity"),
+        format!("{}\n", identity.to_string().expose_secret()).as_bytes(),
+    )?;
+    write_public(
+        &dir.join("operator.recipient"),
+        format!("{recipient}\n").as_bytes(),
+    )?;
+    // Audit signing key (Ed25519).
+    let audit_key = tokumei_audit::generate_key()?;
+    let audit_public = hex::encode(audit_key.verifying_key().to_bytes());
+    write_secret(
+        &dir.join("keys/audit.key"),
+        format!("{}\n", tokumei_audit::key_to_hex(&audit_key)).as_bytes(),
+    )?;
+    write_public(
+        &dir.join("audit.pub"),
+        format!("{audit_public}\n").as_bytes(),
+    )?;
+    // Data-encryption key, wrapped by the passphrase (age scrypt recipient).
+    let mut data_key = [0u8; 32];
+    getrandom::fill(&mut data_key).map_err(|e| VaultError::Key(e.to_string()))?;
+    let mut scrypt = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
+    if let Some(n) = scrypt_log_n {
+        scrypt.set_work_factor(n);
+    }
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&scrypt as &dyn age::Recipient))
+            .map_err(|e| VaultError::Key(e.to_string()))?;
+    let mut wrapped = Vec::new();
+    let mut w = encryptor
+        .wrap_output(&mut wrapped)
+        .map_err(|e| VaultError::Key(e.to_string()))?;
+    w.write_all(&data_key)
+        .map_err(|e| VaultError::Key(e.to_string()))?;
+    w.finish().map_err(|e| VaultError::Key(e.to_string()))?;
+    data_key.fill(0);
+    write_secret(&dir.join("keys/data.key.age"), &wrapped)?;
+    let config = Config {
+        version: LAYOUT_VERSION,
+        notice_wait_days: 30,
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let text = toml::to_string(&config).map_err(|e| VaultError::Config(e.to_string()))?;
+    write_public(&dir.join("config.toml"), text.as_bytes())?;
+    let mut log = AuditLog::open(&dir.join("audit"), audit_key)?;
+    log.append(Entry::now(
+        "system",
+        "system",
+        "home.init",
+        "operator home",
+        "ok",
+        None,
+    ))?;
+    Ok((recipient, audit_public))
+}
+
+/// Opens an existing operator home.
+pub fn open(root: &Path) -> Result<Home, VaultError> {
+    let path = root.join("config.toml");
+    if !path.is_file() {
+        return Err(VaultError::NotAHome(root.to_path_buf()));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+    let config: Config = toml::from_str(&text).map_err(|e| VaultError::Config(e.to_string()))?;
+    if config.version != LAYOUT_VERSION {
+        return Err(VaultError::Config(format!(
+            "layout version {} is not supported (expected {LAYOUT_VERSION})",
+            config.version
+        )));
+    }
+    Ok(Home {
+        root: root.to_path_buf(),
+        config,
+    })
+}
+
+impl Home {
+    /// The audit log, opened for appending with the home's signing key.
+    pub fn audit(&self) -> Result<AuditLog, VaultError> {
+        let path = self.root.join("keys/audit.key");
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        let key = tokumei_audit::key_from_hex(&text)?;
+        Ok(AuditLog::open(&self.root.join("audit"), key)?)
+    }
+
+    /// Folder of the audit log.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.root.join("audit")
+    }
+
+    /// The audit public key.
+    pub fn audit_public_key(&self) -> Result<ed25519_dalek::VerifyingKey, VaultError> {
+        let path = self.root.join("audit.pub");
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        Ok(tokumei_audit::public_key_from_hex(&text)?)
+    }
+
+    /// The operator's age recipient.
+    pub fn recipient(&self) -> Result<String, VaultError> {
+        let path = self.root.join("operator.recipient");
+        Ok(std::fs::read_to_string(&path)
+            .map_err(|e| io(&path, e))?
+            .trim()
+            .to_string())
+    }
+
+    /// Unlocks the data-encryption key with the passphrase.
+    pub fn unlock_data_key(&self, passphrase: &str) -> Result<DataKey, VaultError> {
+        let path = self.root.join("keys/data.key.age");
+        let wrapped = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let decryptor = age::Decryptor::new_buffered(wrapped.as_slice())
+            .map_err(|e| VaultError::Key(e.to_string()))?;
+        let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
+        let mut reader = decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .map_err(|_| VaultError::Key("the passphrase does not unlock the data key".into()))?;
+        let mut key = Vec::with_capacity(32);
+        reader
+            .read_to_end(&mut key)
+            .map_err(|e| VaultError::Key(e.to_string()))?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| VaultError::Key("the data key file is damaged".into()))?;
+        Ok(DataKey(key))
+    }
+}
+
+/// The data-encryption key (identity vault at rest). Zeroed when dropped.
+pub struct DataKey([u8; 32]);
+
+impl DataKey {
+    /// The key bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl Drop for DataKey {
+    fn drop(&mut self) {
+        self.0.fill(0);
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
