@@ -47,6 +47,108 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Data providers: their signing keys (provider side) and their registration (operator side).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Provider side: seal an extract into a package (manifest with hashes and record counts, signed by
+    /// the provider, encrypted to the operator).
+    Package(PackageArgs),
+    /// Operator side: receive packages (decrypt, verify signature and hashes, refuse replays and unknown
+    /// providers, keep the original, record the receipt); every outcome is audited.
+    Receive(ReceiveArgs),
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Create a provider's signing key pair: DIR/<id>.key (owner-only) and DIR/<id>.pub.
+    Init {
+        /// Provider id.
+        #[arg(long)]
+        id: String,
+        /// Folder for the key files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Register a provider at the operator with its public key and the legally required details.
+    Add(ProviderAddArgs),
+}
+
+#[derive(clap::Args)]
+struct ProviderAddArgs {
+    /// Operator home.
+    #[arg(long)]
+    home: PathBuf,
+    /// Provider id.
+    #[arg(long)]
+    id: String,
+    /// The provider's public key file (<id>.pub).
+    #[arg(long)]
+    public_key: PathBuf,
+    /// Name (名称).
+    #[arg(long)]
+    name: String,
+    /// Address (住所).
+    #[arg(long)]
+    address: String,
+    /// Representative (代表者).
+    #[arg(long)]
+    representative: String,
+    /// How the provider acquired the data (取得の経緯).
+    #[arg(long)]
+    acquisition: String,
+    /// Reference of the notice filing with the minister.
+    #[arg(long)]
+    notice_filing: Option<String>,
+    /// Date the notice to patients began (YYYY-MM-DD).
+    #[arg(long)]
+    notice_start: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct PackageArgs {
+    /// The provider's signing key (<id>.key); the provider id is its file stem unless --provider.
+    #[arg(long)]
+    provider_key: PathBuf,
+    /// Provider id (default: the key file's stem).
+    #[arg(long)]
+    provider: Option<String>,
+    /// The operator's age recipient (age1...).
+    #[arg(long)]
+    to: String,
+    /// Folder of the extract.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// Package file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Extraction date (YYYY-MM-DD; default today).
+    #[arg(long)]
+    extracted_on: Option<String>,
+    /// First day covered (YYYY-MM-DD).
+    #[arg(long)]
+    period_from: Option<String>,
+    /// Last day covered (YYYY-MM-DD).
+    #[arg(long)]
+    period_to: Option<String>,
+    /// The provider's notice filing reference.
+    #[arg(long)]
+    notice_filing: Option<String>,
+    /// Date the provider's notice to patients began (YYYY-MM-DD).
+    #[arg(long)]
+    notice_start: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ReceiveArgs {
+    /// Operator home.
+    #[arg(long)]
+    home: PathBuf,
+    /// Package files.
+    #[arg(required = true)]
+    packages: Vec<PathBuf>,
+    /// Operator user receiving (recorded in the audit log).
+    #[arg(long, default_value = "operator")]
+    user: String,
 }
 
 #[derive(clap::Args)]
@@ -154,6 +256,155 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
         Command::Init(a) => run_init(a),
         Command::Audit(a) => run_audit(a),
+        Command::Provider(a) => run_provider(a),
+        Command::Package(a) => run_package(a),
+        Command::Receive(a) => run_receive(a),
+    }
+}
+
+fn run_provider(a: ProviderCommand) -> ExitCode {
+    match a {
+        ProviderCommand::Init { id, out } => {
+            match tokumei_vault::package::provider_init(&id, &out) {
+                Ok((key, public)) => {
+                    println!("provider key: {} (keep it secret)", key.display());
+                    println!(
+                        "public key:   {} (give it to the operator)",
+                        public.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
+        ProviderCommand::Add(a) => {
+            let result = (|| -> Result<(), String> {
+                let home = tokumei_vault::open(&a.home).map_err(|e| e.to_string())?;
+                let public = std::fs::read_to_string(&a.public_key)
+                    .map_err(|e| format!("{}: {e}", a.public_key.display()))?;
+                tokumei_audit::public_key_from_hex(&public).map_err(|e| e.to_string())?;
+                let catalog = tokumei_vault::catalog::Catalog::open(
+                    &home.root.join("catalog/catalog.sqlite"),
+                )
+                .map_err(|e| e.to_string())?;
+                catalog
+                    .add_provider(&tokumei_vault::catalog::Provider {
+                        id: a.id.clone(),
+                        public_key: public.trim().to_string(),
+                        name: a.name.clone(),
+                        address: a.address.clone(),
+                        representative: a.representative.clone(),
+                        acquisition: a.acquisition.clone(),
+                        notice_filing: a.notice_filing.clone(),
+                        notice_start: a.notice_start.clone(),
+                    })
+                    .map_err(|e| e.to_string())?;
+                let mut log = home.audit().map_err(|e| e.to_string())?;
+                log.append(tokumei_audit::Entry::now(
+                    "operator",
+                    "provider-admin",
+                    "provider.add",
+                    &format!("provider {}", a.id),
+                    "ok",
+                    Some(&a.id),
+                ))
+                .map_err(|e| e.to_string())?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => {
+                    println!("provider {} registered", a.id);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
+    }
+}
+
+fn run_package(a: PackageArgs) -> ExitCode {
+    let result = (|| -> Result<tokumei_vault::package::Manifest, String> {
+        let text = std::fs::read_to_string(&a.provider_key)
+            .map_err(|e| format!("{}: {e}", a.provider_key.display()))?;
+        let key = tokumei_audit::key_from_hex(&text).map_err(|e| e.to_string())?;
+        let provider = a.provider.clone().unwrap_or_else(|| {
+            a.provider_key
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        });
+        let opts = tokumei_vault::package::PackageOptions {
+            extracted_on: a.extracted_on.clone(),
+            period_from: a.period_from.clone(),
+            period_to: a.period_to.clone(),
+            notice_filing: a.notice_filing.clone(),
+            notice_start: a.notice_start.clone(),
+            package_id: None,
+        };
+        tokumei_vault::package::package(&key, &provider, &a.to, &a.input, &a.out, &opts)
+            .map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(m) => {
+            println!(
+                "package {} of {}: {} files, {} records, sealed to {}",
+                m.package_id,
+                m.provider_id,
+                m.files.len(),
+                m.records(),
+                a.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn run_receive(a: ReceiveArgs) -> ExitCode {
+    let home = match tokumei_vault::open(&a.home) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut failed = 0;
+    for p in &a.packages {
+        match tokumei_vault::receive::receive(&home, p, &a.user) {
+            Ok(tokumei_vault::receive::Outcome::Received { manifest, .. }) => println!(
+                "{}: received package {} of {} ({} files, {} records)",
+                p.display(),
+                manifest.package_id,
+                manifest.provider_id,
+                manifest.files.len(),
+                manifest.records()
+            ),
+            Ok(tokumei_vault::receive::Outcome::AlreadyReceived {
+                package_id,
+                received_at,
+            }) => println!(
+                "{}: package {package_id} was already received on {received_at}; nothing to do",
+                p.display()
+            ),
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

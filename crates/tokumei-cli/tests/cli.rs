@@ -281,3 +281,98 @@ fn init_and_audit_verify_through_the_cli() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("audit entry 1"), "{stderr}");
 }
+
+/// The end-to-end interface: provider keys, registration, package, receive (once), refusal of an
+/// unregistered provider, and an audit log that verifies.
+#[test]
+fn package_and_receive_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    let tokumei = || {
+        let mut c = Command::cargo_bin("tokumei").expect("binary");
+        c.env("TOKUMEI_PASSPHRASE", "correct horse battery staple");
+        c
+    };
+    tokumei()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    for id in ["H01", "H02"] {
+        tokumei()
+            .args(["provider", "init", "--id", id, "--out"])
+            .arg(&keys)
+            .assert()
+            .success();
+    }
+    tokumei()
+        .args([
+            "provider",
+            "add",
+            "--id",
+            "H01",
+            "--name",
+            "架空病院",
+            "--address",
+            "青森県青森市",
+        ])
+        .args([
+            "--representative",
+            "院長",
+            "--acquisition",
+            "診療の過程で取得",
+        ])
+        .arg("--home")
+        .arg(&home)
+        .arg("--public-key")
+        .arg(keys.join("H01.pub"))
+        .assert()
+        .success();
+    let source = dir.path().join("extract");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tokumei-formats/tests/fixtures/RECEIPTC.UKE"),
+        source.join("RECEIPTC.UKE"),
+    )
+    .expect("copy");
+    let recipient = std::fs::read_to_string(home.join("operator.recipient")).expect("recipient");
+    for id in ["H01", "H02"] {
+        tokumei()
+            .args(["package", "--to", recipient.trim(), "--provider-key"])
+            .arg(keys.join(format!("{id}.key")))
+            .arg("--in")
+            .arg(&source)
+            .arg("--out")
+            .arg(dir.path().join(format!("{id}.tkm")))
+            .assert()
+            .success();
+    }
+    let out = tokumei()
+        .args(["receive", "--home"])
+        .arg(&home)
+        .arg(dir.path().join("H01.tkm"))
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("1 records"));
+    let out = tokumei()
+        .args(["receive", "--home"])
+        .arg(&home)
+        .arg(dir.path().join("H01.tkm"))
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("already received"));
+    let out = tokumei()
+        .args(["receive", "--home"])
+        .arg(&home)
+        .arg(dir.path().join("H02.tkm"))
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("not registered"));
+    tokumei()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+}

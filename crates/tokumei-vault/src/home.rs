@@ -61,6 +61,12 @@ pub enum VaultError {
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The catalog database failed.
+    #[error("catalog: {0}")]
+    Catalog(String),
+    /// A package or request was refused (the reason names no identifying value).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 fn io(path: &Path, source: std::io::Error) -> VaultError {

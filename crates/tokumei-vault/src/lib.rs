@@ -2,6 +2,9 @@
 //! lands in increments — sealed receipt of provider packages, the identity vault, the clinical store
 //! and the opt-out registry.
 
+pub mod catalog;
 pub mod home;
+pub mod package;
+pub mod receive;
 
 pub use home::{init, open, Home, VaultError};

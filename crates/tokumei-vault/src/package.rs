@@ -1,0 +1,282 @@
+//! Sealed packages: what a provider sends. A package is an age-encrypted tar holding `manifest.json`
+//! (package id, provider id, extraction date, period, notice filing and start, per-file SHA-256, size,
+//! format and record count), `manifest.sig` (the provider's Ed25519 signature of the manifest bytes,
+//! hex) and the extract under `files/`.
+
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use ed25519_dalek::{Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::home::{write_secret, VaultError};
+
+/// Format tag of the manifest.
+pub const MANIFEST_FORMAT: &str = "tokumei-package-1";
+
+/// One file of the extract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    /// Path inside the extract (forward slashes, relative).
+    pub path: String,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Format recognised by the provider's side, if any.
+    pub format: Option<String>,
+    /// Records the file holds, as counted when packaging.
+    pub records: Option<u64>,
+}
+
+/// The manifest of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// Random id of the package (replays are refused by it).
+    pub package_id: String,
+    /// The provider.
+    pub provider_id: String,
+    /// Date of extraction (YYYY-MM-DD).
+    pub extracted_on: String,
+    /// First day covered (YYYY-MM-DD), if stated.
+    pub period_from: Option<String>,
+    /// Last day covered (YYYY-MM-DD), if stated.
+    pub period_to: Option<String>,
+    /// The provider's notice filing reference with the minister.
+    pub notice_filing: Option<String>,
+    /// The date the provider's notice to patients began (YYYY-MM-DD).
+    pub notice_start: Option<String>,
+    /// Files of the extract.
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// Records over all files.
+    pub fn records(&self) -> u64 {
+        self.files.iter().filter_map(|f| f.records).sum()
+    }
+}
+
+/// Details a provider states when packaging.
+#[derive(Debug, Clone, Default)]
+pub struct PackageOptions {
+    /// Extraction date (YYYY-MM-DD); today when empty.
+    pub extracted_on: Option<String>,
+    /// Period covered.
+    pub period_from: Option<String>,
+    /// Period covered.
+    pub period_to: Option<String>,
+    /// Notice filing reference.
+    pub notice_filing: Option<String>,
+    /// Notice start date.
+    pub notice_start: Option<String>,
+    /// A fixed package id (a provider re-sending a package under its original id); random otherwise.
+    pub package_id: Option<String>,
+}
+
+fn io(path: &Path, source: std::io::Error) -> VaultError {
+    VaultError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates a provider's signing key pair: `DIR/<id>.key` (owner-only, hex seed) and `DIR/<id>.pub`.
+pub fn provider_init(id: &str, dir: &Path) -> Result<(PathBuf, PathBuf), VaultError> {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(VaultError::Refused(
+            "a provider id is letters, digits, - and _".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let key = tokumei_audit::generate_key()?;
+    let key_path = dir.join(format!("{id}.key"));
+    let pub_path = dir.join(format!("{id}.pub"));
+    write_secret(
+        &key_path,
+        format!("{}\n", tokumei_audit::key_to_hex(&key)).as_bytes(),
+    )?;
+    std::fs::write(
+        &pub_path,
+        format!("{}\n", hex::encode(key.verifying_key().to_bytes())),
+    )
+    .map_err(|e| io(&pub_path, e))?;
+    Ok((key_path, pub_path))
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), VaultError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_under(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Hashes a file.
+pub fn sha256_file(path: &Path) -> Result<(String, u64), VaultError> {
+    let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(|e| io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// Recognises a file's format and counts its records (source formats the readers know).
+fn count_records(name: &str, path: &Path) -> Result<(Option<String>, Option<u64>), VaultError> {
+    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    if tokumei_formats::archive::is_zip(&bytes) {
+        let cursor = std::io::Cursor::new(&bytes);
+        if name.contains("ssmix2") {
+            let reports = tokumei_formats::ssmix2::read_zip(cursor, "package")
+                .map_err(|e| VaultError::Refused(format!("{name}: {e}")))?;
+            let n = reports.iter().filter(|r| r.record.is_some()).count() as u64;
+            return Ok((Some("ssmix2-zip".into()), Some(n)));
+        }
+        let mut n = 0u64;
+        tokumei_formats::archive::for_each_entry(cursor, |entry, data| {
+            let file = entry.rsplit('/').next().unwrap_or(entry);
+            if let Some(f) = tokumei_formats::sniff(file, &data[..data.len().min(64)]) {
+                n += tokumei_formats::read(f, &data, "package").records.len() as u64;
+            }
+        })
+        .map_err(|e| VaultError::Refused(format!("{name}: {e}")))?;
+        return Ok((Some("zip".into()), Some(n)));
+    }
+    let file = name.rsplit('/').next().unwrap_or(name);
+    match tokumei_formats::sniff(file, &bytes[..bytes.len().min(64)]) {
+        Some(f) => {
+            let r = tokumei_formats::read(f, &bytes, "package");
+            Ok((
+                Some(format!("{f:?}")),
+                Some((r.records.len() + r.rejected.len()) as u64),
+            ))
+        }
+        None => Ok((None, None)),
+    }
+}
+
+/// Builds a package of everything under `source` for the operator whose age recipient is
+/// `recipient`, signed with the provider's key, written to `out` (through a temporary file).
+pub fn package(
+    key: &SigningKey,
+    provider_id: &str,
+    recipient: &str,
+    source: &Path,
+    out: &Path,
+    opts: &PackageOptions,
+) -> Result<Manifest, VaultError> {
+    let recipient: age::x25519::Recipient = recipient
+        .trim()
+        .parse()
+        .map_err(|e| VaultError::Key(format!("operator recipient: {e}")))?;
+    let mut paths = Vec::new();
+    files_under(source, &mut paths)?;
+    let mut files = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let rel = p
+            .strip_prefix(source)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let (sha256, bytes) = sha256_file(p)?;
+        let (format, records) = count_records(&rel, p)?;
+        files.push(ManifestFile {
+            path: rel,
+            sha256,
+            bytes,
+            format,
+            records,
+        });
+    }
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| VaultError::Key(e.to_string()))?;
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        package_id: opts.package_id.clone().unwrap_or_else(|| hex::encode(id)),
+        provider_id: provider_id.into(),
+        extracted_on: opts
+            .extracted_on
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string()),
+        period_from: opts.period_from.clone(),
+        period_to: opts.period_to.clone(),
+        notice_filing: opts.notice_filing.clone(),
+        notice_start: opts.notice_start.clone(),
+        files,
+    };
+    let manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| VaultError::Refused(e.to_string()))?;
+    let signature = hex::encode(key.sign(&manifest_bytes).to_bytes());
+
+    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| -> Result<(), VaultError> {
+        let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .map_err(|e| VaultError::Key(e.to_string()))?;
+        let writer = encryptor
+            .wrap_output(std::io::BufWriter::new(file))
+            .map_err(|e| io(&tmp, e))?;
+        let mut tar = tar::Builder::new(writer);
+        let mut add = |name: &str, data: &[u8]| -> Result<(), VaultError> {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o600);
+            h.set_mtime(0);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).map_err(|e| io(&tmp, e))
+        };
+        add("manifest.json", &manifest_bytes)?;
+        add("manifest.sig", signature.as_bytes())?;
+        for (p, f) in paths.iter().zip(&manifest.files) {
+            let mut src = std::fs::File::open(p).map_err(|e| io(p, e))?;
+            let mut h = tar::Header::new_gnu();
+            h.set_size(f.bytes);
+            h.set_mode(0o600);
+            h.set_mtime(0);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("files/{}", f.path), &mut src)
+                .map_err(|e| io(p, e))?;
+        }
+        let writer = tar.into_inner().map_err(|e| io(&tmp, e))?;
+        let mut inner = writer.finish().map_err(|e| io(&tmp, e))?;
+        inner.flush().map_err(|e| io(&tmp, e))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
+    Ok(manifest)
+}
+
+/// Whether a path inside a package is safe to extract (relative, no `..`).
+pub fn safe_path(p: &Path) -> bool {
+    p.components().all(|c| matches!(c, Component::Normal(_)))
+}
