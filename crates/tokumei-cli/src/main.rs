@@ -53,6 +53,10 @@ enum Command {
     /// Provider side: seal an extract into a package (manifest with hashes and record counts, signed by
     /// the provider, encrypted to the operator).
     Package(PackageArgs),
+    /// Requests to stop (停止の求め): recorded as keyed hashes of the identifiers only (needs the
+    /// passphrase, TOKUMEI_PASSPHRASE).
+    #[command(subcommand)]
+    Optout(OptoutCommand),
     /// Operator side: receive packages (decrypt, verify signature and hashes, refuse replays and unknown
     /// providers, keep the original, record the receipt); every outcome is audited.
     Receive(ReceiveArgs),
@@ -136,6 +140,58 @@ struct PackageArgs {
     /// Date the provider's notice to patients began (YYYY-MM-DD).
     #[arg(long)]
     notice_start: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum OptoutCommand {
+    /// Record one request, by provider + local patient id or by insurance identifiers.
+    Add(Box<OptoutAddArgs>),
+    /// Record every request of a CSV file (header: provider_id, local_patient_id, insurer_number,
+    /// symbol, number, branch, requester, received_on, confirmed_on).
+    Import {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct OptoutAddArgs {
+    /// Operator home.
+    #[arg(long)]
+    home: PathBuf,
+    /// Provider of the local patient id.
+    #[arg(long, requires = "patient_id")]
+    provider: Option<String>,
+    /// The provider's local patient id.
+    #[arg(long, requires = "provider")]
+    patient_id: Option<String>,
+    /// 保険者番号.
+    #[arg(long, requires = "number", conflicts_with = "patient_id")]
+    insurer: Option<String>,
+    /// 記号.
+    #[arg(long)]
+    symbol: Option<String>,
+    /// 番号.
+    #[arg(long, requires = "insurer")]
+    number: Option<String>,
+    /// 枝番.
+    #[arg(long)]
+    branch: Option<String>,
+    /// Who asked: self, guardian or bereaved.
+    #[arg(long)]
+    requester: String,
+    /// Date the request was received (YYYY-MM-DD).
+    #[arg(long)]
+    received: String,
+    /// Date its receipt was confirmed to the requester (YYYY-MM-DD).
+    #[arg(long)]
+    confirmed: Option<String>,
+    /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -259,6 +315,88 @@ fn main() -> ExitCode {
         Command::Provider(a) => run_provider(a),
         Command::Package(a) => run_package(a),
         Command::Receive(a) => run_receive(a),
+        Command::Optout(a) => run_optout(a),
+    }
+}
+
+fn run_optout(a: OptoutCommand) -> ExitCode {
+    use tokumei_vault::optout::{parse_csv, IndexKey, Request, Requester, Subject};
+    let (home_path, pass_file) = match &a {
+        OptoutCommand::Add(x) => (x.home.clone(), x.passphrase_file.clone()),
+        OptoutCommand::Import { home, .. } => (home.clone(), None),
+    };
+    let result = (|| -> Result<usize, (u8, String)> {
+        let fail = |e: &dyn std::fmt::Display| (EXIT_FAILURE, e.to_string());
+        let pass = passphrase(pass_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+        let home = tokumei_vault::open(&home_path).map_err(|e| fail(&e))?;
+        let key = IndexKey::derive(&home.unlock_data_key(&pass).map_err(|e| fail(&e))?);
+        let requests = match &a {
+            OptoutCommand::Add(x) => {
+                let subject = match (&x.provider, &x.patient_id, &x.insurer, &x.number) {
+                    (Some(p), Some(l), _, _) => Subject::Patient {
+                        provider_id: p.clone(),
+                        local_patient_id: l.clone(),
+                    },
+                    (_, _, Some(i), Some(n)) => Subject::Insured {
+                        insurer_number: i.clone(),
+                        symbol: x.symbol.clone(),
+                        number: n.clone(),
+                        branch: x.branch.clone(),
+                    },
+                    _ => return Err((
+                        EXIT_USAGE,
+                        "name the patient: --provider and --patient-id, or --insurer and --number"
+                            .into(),
+                    )),
+                };
+                let requester = Requester::parse(&x.requester).ok_or((
+                    EXIT_USAGE,
+                    "--requester is self, guardian or bereaved".to_string(),
+                ))?;
+                vec![Request {
+                    subject,
+                    requester,
+                    received_on: x.received.clone(),
+                    confirmed_on: x.confirmed.clone(),
+                }]
+            }
+            OptoutCommand::Import { file, .. } => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| (EXIT_FAILURE, format!("{}: {e}", file.display())))?;
+                parse_csv(&text).map_err(|e| fail(&e))?
+            }
+        };
+        let catalog =
+            tokumei_vault::catalog::Catalog::open(&home.root.join("catalog/catalog.sqlite"))
+                .map_err(|e| fail(&e))?;
+        let mut log = home.audit().map_err(|e| fail(&e))?;
+        for r in &requests {
+            let id = catalog.add_optout(&key, r).map_err(|e| fail(&e))?;
+            let provider = match &r.subject {
+                Subject::Patient { provider_id, .. } => Some(provider_id.as_str()),
+                Subject::Insured { .. } => None,
+            };
+            log.append(tokumei_audit::Entry::now(
+                "operator",
+                "technician",
+                "optout.add",
+                &format!("request {id} ({})", r.requester.code()),
+                "ok",
+                provider,
+            ))
+            .map_err(|e| fail(&e))?;
+        }
+        Ok(requests.len())
+    })();
+    match result {
+        Ok(n) => {
+            println!("{n} request(s) to stop recorded");
+            ExitCode::SUCCESS
+        }
+        Err((code, e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code)
+        }
     }
 }
 

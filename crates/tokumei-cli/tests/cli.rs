@@ -376,3 +376,76 @@ fn package_and_receive_through_the_cli() {
         .assert()
         .success();
 }
+
+/// Requests to stop through the CLI: one by patient id, a file by insurance; bad input is a usage
+/// error; every request is audited and the log verifies.
+#[test]
+fn optout_add_and_import_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let tokumei = || {
+        let mut c = Command::cargo_bin("tokumei").expect("binary");
+        c.env("TOKUMEI_PASSPHRASE", "correct horse battery staple");
+        c
+    };
+    tokumei()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    tokumei()
+        .args([
+            "optout",
+            "add",
+            "--provider",
+            "H01",
+            "--patient-id",
+            "00012345",
+        ])
+        .args(["--requester", "self", "--received", "2025-04-01", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    tokumei()
+        .args([
+            "optout",
+            "add",
+            "--provider",
+            "H01",
+            "--patient-id",
+            "00012345",
+        ])
+        .args([
+            "--requester",
+            "someone",
+            "--received",
+            "2025-04-01",
+            "--home",
+        ])
+        .arg(&home)
+        .assert()
+        .code(2);
+    let csv = dir.path().join("optouts.csv");
+    std::fs::write(
+        &csv,
+        "provider_id,local_patient_id,insurer_number,symbol,number,branch,requester,received_on,confirmed_on\n\
+         ,,022012,05,1234567,00,bereaved,2025-02-01,2025-02-03\n\
+         M022012,0123456789,,,,,guardian,2025-02-02,\n",
+    )
+    .expect("write");
+    let out = tokumei()
+        .args(["optout", "import", "--home"])
+        .arg(&home)
+        .arg(&csv)
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("2 request"));
+    let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
+    assert_eq!(log.matches("optout.add").count(), 3);
+    assert!(!log.contains("00012345") && !log.contains("1234567"));
+    tokumei()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+}

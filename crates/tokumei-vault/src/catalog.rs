@@ -180,6 +180,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// The connection (for the registry modules of this crate).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Number of receipts.
     pub fn receipts(&self) -> Result<i64, VaultError> {
         self.conn

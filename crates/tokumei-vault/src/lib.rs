@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod home;
+pub mod optout;
 pub mod package;
 pub mod receive;
 
