@@ -205,6 +205,9 @@ struct ReceiveArgs {
     /// Operator user receiving (recorded in the audit log).
     #[arg(long, default_value = "operator")]
     user: String,
+    /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -515,16 +518,37 @@ fn run_receive(a: ReceiveArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    let pass = match passphrase(a.passphrase_file.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let key = match home.unlock_data_key(&pass) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let mut failed = 0;
     for p in &a.packages {
-        match tokumei_vault::receive::receive(&home, p, &a.user) {
-            Ok(tokumei_vault::receive::Outcome::Received { manifest, .. }) => println!(
-                "{}: received package {} of {} ({} files, {} records)",
+        match tokumei_vault::receive::receive(&home, p, &a.user, &key) {
+            Ok(tokumei_vault::receive::Outcome::Received {
+                manifest, report, ..
+            }) => println!(
+                "{}: received package {} of {} ({} files, {} records in the manifest): {} records \
+                 stored, {} quarantined, {} refused by opt-out, {} refused by the notice period",
                 p.display(),
                 manifest.package_id,
                 manifest.provider_id,
                 manifest.files.len(),
-                manifest.records()
+                manifest.records(),
+                report.stored,
+                report.quarantined,
+                report.refusals.opted_out,
+                report.refusals.too_early
             ),
             Ok(tokumei_vault::receive::Outcome::AlreadyReceived {
                 package_id,

@@ -322,6 +322,8 @@ fn package_and_receive_through_the_cli() {
             "院長",
             "--acquisition",
             "診療の過程で取得",
+            "--notice-start",
+            "2025-01-06",
         ])
         .arg("--home")
         .arg(&home)
@@ -355,7 +357,7 @@ fn package_and_receive_through_the_cli() {
         .arg(dir.path().join("H01.tkm"))
         .assert()
         .success();
-    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("1 records"));
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("1 records stored"));
     let out = tokumei()
         .args(["receive", "--home"])
         .arg(&home)

@@ -64,6 +64,9 @@ pub enum VaultError {
     /// The catalog database failed.
     #[error("catalog: {0}")]
     Catalog(String),
+    /// Writing or reading the vault's tables failed.
+    #[error("store: {0}")]
+    Store(String),
     /// A package or request was refused (the reason names no identifying value).
     #[error("refused: {0}")]
     Refused(String),

@@ -7,5 +7,6 @@ pub mod home;
 pub mod optout;
 pub mod package;
 pub mod receive;
+pub mod store;
 
 pub use home::{init, open, Home, VaultError};

@@ -121,17 +121,19 @@ impl IndexKey {
                 provider_id,
                 local_patient_id,
             } => self.mac(&["patient", provider_id.trim(), &norm(local_patient_id)]),
+            // Matched on 保険者番号 + 記号 + 番号 only: the 枝番 is often missing or mistyped, so a
+            // request also withholds the records of family members under the same card number (the
+            // safe side).
             Subject::Insured {
                 insurer_number,
                 symbol,
                 number,
-                branch,
+                ..
             } => self.mac(&[
                 "insured",
                 &norm(insurer_number),
                 &norm(symbol.as_deref().unwrap_or("")),
                 &norm(number),
-                &norm(branch.as_deref().unwrap_or("")),
             ]),
         }
     }

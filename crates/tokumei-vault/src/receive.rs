@@ -17,12 +17,18 @@ use ed25519_dalek::{Signature, Verifier};
 use sha2::{Digest, Sha256};
 use tokumei_audit::Entry;
 
+use tokumei_model::events::SourceRecord;
+
 use crate::catalog::{Catalog, Receipt};
-use crate::home::{Home, VaultError};
+use crate::home::{DataKey, Home, VaultError};
+use crate::optout::{IndexKey, Subject};
 use crate::package::{safe_path, Manifest, MANIFEST_FORMAT};
+use crate::store::{self, Quarantined, Refusals};
 
 /// Largest manifest or signature read (16 MiB).
 const MAX_META: u64 = 16 << 20;
+/// Largest file of a package read (4 GiB).
+const MAX_FILE: u64 = 4 << 30;
 /// Most entries in a package.
 const MAX_ENTRIES: usize = 10_000_000;
 
@@ -35,6 +41,8 @@ pub enum Outcome {
         manifest: Box<Manifest>,
         /// Where the original is kept.
         kept: PathBuf,
+        /// What landed where.
+        report: ReceiveReport,
     },
     /// Received before, with the same bytes: nothing was done.
     AlreadyReceived {
@@ -45,6 +53,23 @@ pub enum Outcome {
     },
 }
 
+/// What a received package put into the home.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiveReport {
+    /// Records read from the files.
+    pub read: usize,
+    /// Records stored in the vault.
+    pub stored: usize,
+    /// Records (or messages) quarantined, with file, line and reason.
+    pub quarantined: usize,
+    /// Records refused by the opt-out registry and the notice period.
+    pub refusals: Refusals,
+    /// Clinical events stored.
+    pub events: usize,
+    /// Warnings of the readers.
+    pub warnings: usize,
+}
+
 fn io(path: &Path, source: std::io::Error) -> VaultError {
     VaultError::Io {
         path: path.to_path_buf(),
@@ -52,24 +77,53 @@ fn io(path: &Path, source: std::io::Error) -> VaultError {
     }
 }
 
-/// Receives one package file into the home; every outcome and refusal is audited.
-pub fn receive(home: &Home, package: &Path, actor: &str) -> Result<Outcome, VaultError> {
+/// Receives one package file into the home; every outcome and refusal is audited. The data key
+/// encrypts the identity vault and the quarantine.
+pub fn receive(
+    home: &Home,
+    package: &Path,
+    actor: &str,
+    key: &DataKey,
+) -> Result<Outcome, VaultError> {
     let mut log = home.audit()?;
+    // A package interrupted before its receipt was recorded left files behind: remove them first.
+    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))?;
+    let cleaned = store::recover(home, &|id| Ok(catalog.receipt(id)?.is_some()))?;
+    drop(catalog);
+    if cleaned > 0 {
+        log.append(Entry::now(
+            actor,
+            "technician",
+            "receive.recover",
+            &format!("{cleaned} interrupted package(s) removed"),
+            "ok",
+            None,
+        ))?;
+    }
     let object = package
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    match receive_inner(home, package) {
+    match receive_inner(home, package, key) {
         Ok((outcome, provider)) => {
             let (obj, result) = match &outcome {
-                Outcome::Received { manifest, .. } => (
+                Outcome::Received {
+                    manifest, report, ..
+                } => (
                     format!(
-                        "package {} ({} files, {} records)",
+                        "package {} ({} files, {} records in the manifest)",
                         manifest.package_id,
                         manifest.files.len(),
                         manifest.records()
                     ),
-                    "ok".to_string(),
+                    format!(
+                        "ok: {} records stored, {} quarantined, {} refused (opt-out), {} refused \
+                         (notice period)",
+                        report.stored,
+                        report.quarantined,
+                        report.refusals.opted_out,
+                        report.refusals.too_early
+                    ),
                 ),
                 Outcome::AlreadyReceived { package_id, .. } => (
                     format!("package {package_id}"),
@@ -112,7 +166,7 @@ fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
     )
 }
 
-fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Failed> {
+fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome, String), Failed> {
     let bytes = std::fs::read(package).map_err(|e| (io(package, e), None))?;
     let batch_hash = hex::encode(Sha256::digest(&bytes));
     let identity_path = home.root.join("keys/operator.identity");
@@ -133,8 +187,13 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|_| not_ours())?;
 
-    // Read the tar stream, hashing every file; nothing of the extract is written in plain text.
-    let (manifest_bytes, signature, hashes) = unpack(reader)?;
+    // Read the tar stream into memory, hashing every file; nothing of the extract is written in
+    // plain text.
+    let (manifest_bytes, signature, files) = unpack(reader)?;
+    let hashes: Vec<(String, String)> = files
+        .iter()
+        .map(|(p, b)| (p.clone(), hex::encode(Sha256::digest(b))))
+        .collect();
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| refuse(format!("the manifest is not readable: {e}"), None))?;
     if manifest.format != MANIFEST_FORMAT {
@@ -152,12 +211,12 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
             None,
         ));
     };
-    let key = tokumei_audit::public_key_from_hex(&provider.public_key)
+    let provider_key = tokumei_audit::public_key_from_hex(&provider.public_key)
         .map_err(|e| (VaultError::Audit(e), Some(pid.clone())))?;
     let sig = hex::decode(signature.trim())
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok());
-    let signed = sig.is_some_and(|s| key.verify(&manifest_bytes, &s).is_ok());
+    let signed = sig.is_some_and(|s| provider_key.verify(&manifest_bytes, &s).is_ok());
     if !signed {
         return Err(refuse(
             format!(
@@ -218,22 +277,96 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
             Some(&pid),
         ));
     }
-    // Keep the original, read-only, then record the receipt.
-    let kept = home
-        .root
-        .join(format!("packages/{}.age", manifest.package_id));
-    let tmp = kept.with_extension("age.tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| (io(&tmp, e), Some(pid.clone())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o400))
-            .map_err(|e| (io(&tmp, e), Some(pid.clone())))?;
+    // The notice period must be known: the provider's registration or the manifest states it.
+    let notice_start = provider
+        .notice_start
+        .clone()
+        .or_else(|| manifest.notice_start.clone());
+    let Some(notice_start) = notice_start
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    else {
+        return Err(refuse(
+            format!(
+                "no notice start date is known for provider {} (register it with --notice-start)",
+                safe_id(&pid)
+            ),
+            Some(&pid),
+        ));
+    };
+    let extracted_on = chrono::NaiveDate::parse_from_str(&manifest.extracted_on, "%Y-%m-%d")
+        .map_err(|_| {
+            refuse(
+                "the manifest's extraction date is not YYYY-MM-DD",
+                Some(&pid),
+            )
+        })?;
+
+    // Read every file with the format readers.
+    let (records, quarantine, originals, warnings) = parse_files(&files, &pid);
+    let read = records.len();
+    // Opt-out registry and notice period.
+    let index = IndexKey::derive(key);
+    let wait = chrono::Days::new(u64::from(home.config.notice_wait_days));
+    let mut refusals = Refusals::default();
+    let mut kept_records = Vec::with_capacity(records.len());
+    for r in records {
+        let id = &r.identity;
+        let mut subjects = Vec::new();
+        if let Some(l) = &id.local_patient_id {
+            subjects.push(Subject::Patient {
+                provider_id: pid.clone(),
+                local_patient_id: l.clone(),
+            });
+        }
+        if let (Some(ins), Some(num)) = (&id.insurer_number, &id.insured_number) {
+            subjects.push(Subject::Insured {
+                insurer_number: ins.clone(),
+                symbol: id.insured_symbol.clone(),
+                number: num.clone(),
+                branch: id.insured_branch.clone(),
+            });
+        }
+        let mut opted = false;
+        for sub in &subjects {
+            if catalog
+                .opted_out(&index, sub, None)
+                .map_err(|e| (e, Some(pid.clone())))?
+            {
+                opted = true;
+            }
+        }
+        if opted {
+            refusals.opted_out += 1;
+            continue;
+        }
+        // RULES §4 item 37: extraction on or after max(notice start, first visit after it) + wait.
+        let first_visit = r
+            .events
+            .encounters
+            .iter()
+            .map(|e| e.start_date)
+            .filter(|d| *d >= notice_start)
+            .min()
+            .unwrap_or(notice_start);
+        let threshold = first_visit.max(notice_start).checked_add_days(wait);
+        if threshold.is_none_or(|t| extracted_on < t) {
+            refusals.too_early += 1;
+            continue;
+        }
+        kept_records.push(r);
     }
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| (io(&tmp, e), Some(pid.clone())))?;
-    std::fs::rename(&tmp, &kept).map_err(|e| (io(&kept, e), Some(pid.clone())))?;
+    let landed = store::land(
+        home,
+        key,
+        &manifest.package_id,
+        kept_records,
+        &quarantine,
+        &originals,
+        &bytes,
+    )
+    .map_err(|e| (e, Some(pid.clone())))?;
+    let kept = store::PackagePaths::of(home, &manifest.package_id).original;
     let confirmed = format!(
         "name={}; address={}; representative={}; acquisition={}; notice_filing={}; notice_start={}",
         provider.name,
@@ -241,7 +374,7 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
         provider.representative,
         provider.acquisition,
         manifest.notice_filing.clone().unwrap_or_default(),
-        manifest.notice_start.clone().unwrap_or_default()
+        notice_start
     );
     catalog
         .add_receipt(&Receipt {
@@ -250,7 +383,7 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
             received_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             batch_hash,
             files: manifest.files.len() as i64,
-            records: manifest.records() as i64,
+            records: landed.records as i64,
             confirmed,
         })
         .map_err(|e| (e, Some(pid.clone())))?;
@@ -258,9 +391,141 @@ fn receive_inner(home: &Home, package: &Path) -> Result<(Outcome, String), Faile
         Outcome::Received {
             manifest: Box::new(manifest),
             kept,
+            report: ReceiveReport {
+                read,
+                stored: landed.records,
+                quarantined: landed.quarantined,
+                refusals,
+                events: landed.events,
+                warnings,
+            },
         },
         pid,
     ))
+}
+
+type Parsed = (
+    Vec<SourceRecord>,
+    Vec<Quarantined>,
+    Vec<(String, Vec<u8>)>,
+    usize,
+);
+
+/// Reads every file of a package with the format readers: records read, what could not be read
+/// (file, lines, reason), the originals of files with quarantined records, and the warnings.
+fn parse_files(files: &[(String, Vec<u8>)], provider_id: &str) -> Parsed {
+    let mut records = Vec::new();
+    let mut quarantine = Vec::new();
+    let mut originals = Vec::new();
+    let mut warnings = 0usize;
+    for (name, bytes) in files {
+        let before = quarantine.len();
+        let file_name = name.rsplit('/').next().unwrap_or(name);
+        if tokumei_formats::archive::is_zip(bytes) {
+            let cursor = std::io::Cursor::new(bytes);
+            if name.contains("ssmix2") {
+                match tokumei_formats::ssmix2::read_zip(cursor, provider_id) {
+                    Ok(reports) => {
+                        for p in reports {
+                            for (path, fr) in &p.files {
+                                warnings += fr.warnings();
+                                for r in &fr.rejected {
+                                    quarantine.push(Quarantined {
+                                        file: format!("{name}#{path}"),
+                                        first_line: r.first_line,
+                                        last_line: r.last_line,
+                                        reason: r.reason.clone(),
+                                    });
+                                }
+                            }
+                            if let Some(rec) = p.record {
+                                records.push(rec);
+                            }
+                        }
+                    }
+                    Err(e) => quarantine.push(Quarantined {
+                        file: name.clone(),
+                        first_line: 0,
+                        last_line: 0,
+                        reason: e.to_string(),
+                    }),
+                }
+            } else {
+                let result = tokumei_formats::archive::for_each_entry(cursor, |entry, data| {
+                    let f = entry.rsplit('/').next().unwrap_or(entry);
+                    match tokumei_formats::sniff(f, &data[..data.len().min(64)]) {
+                        Some(format) => {
+                            let r = tokumei_formats::read(format, &data, provider_id);
+                            warnings += r.warnings();
+                            for q in &r.rejected {
+                                quarantine.push(Quarantined {
+                                    file: format!("{name}#{entry}"),
+                                    first_line: q.first_line,
+                                    last_line: q.last_line,
+                                    reason: q.reason.clone(),
+                                });
+                            }
+                            records.extend(r.records.into_iter().map(|p| p.record));
+                        }
+                        None => quarantine.push(Quarantined {
+                            file: format!("{name}#{entry}"),
+                            first_line: 0,
+                            last_line: 0,
+                            reason: "not a supported format".into(),
+                        }),
+                    }
+                });
+                if let Err(e) = result {
+                    quarantine.push(Quarantined {
+                        file: name.clone(),
+                        first_line: 0,
+                        last_line: 0,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        } else {
+            match tokumei_formats::sniff(file_name, &bytes[..bytes.len().min(64)]) {
+                Some(format) => {
+                    let r = tokumei_formats::read(format, bytes, provider_id);
+                    warnings += r.warnings();
+                    for q in &r.rejected {
+                        quarantine.push(Quarantined {
+                            file: name.clone(),
+                            first_line: q.first_line,
+                            last_line: q.last_line,
+                            reason: q.reason.clone(),
+                        });
+                    }
+                    // A file with errors but nothing rejected (an unreadable encoding) is
+                    // quarantined whole.
+                    if r.records.is_empty() && r.rejected.is_empty() && r.errors() > 0 {
+                        quarantine.push(Quarantined {
+                            file: name.clone(),
+                            first_line: 0,
+                            last_line: 0,
+                            reason: r
+                                .issues
+                                .first()
+                                .map(|i| i.message.clone())
+                                .unwrap_or_default(),
+                        });
+                    }
+                    records.extend(r.records.into_iter().map(|p| p.record));
+                }
+                None => quarantine.push(Quarantined {
+                    file: name.clone(),
+                    first_line: 0,
+                    last_line: 0,
+                    reason: "not a supported format".into(),
+                }),
+            }
+        }
+        if quarantine.len() > before {
+            originals.push((name.clone(), bytes.clone()));
+        }
+    }
+    (records, quarantine, originals, warnings)
 }
 
 /// An id for a message: letters, digits, `-` and `_` only, at most 64 characters.
@@ -271,7 +536,7 @@ fn safe_id(s: &str) -> String {
         .collect()
 }
 
-type Unpacked = (Vec<u8>, String, Vec<(String, String)>);
+type Unpacked = (Vec<u8>, String, Vec<(String, Vec<u8>)>);
 
 /// Reads the tar stream: the manifest and its signature into memory (bounded), the SHA-256 of every
 /// file under `files/`.
@@ -315,16 +580,15 @@ fn unpack<R: Read>(reader: R) -> Result<Unpacked, Failed> {
                 let Some(rel) = name.strip_prefix("files/") else {
                     return Err(refuse("the package holds a file outside files/", None));
                 };
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let k = entry.read(&mut buf).map_err(|e| damaged(e.to_string()))?;
-                    if k == 0 {
-                        break;
-                    }
-                    h.update(&buf[..k]);
+                let mut data = Vec::with_capacity(entry.size().min(1 << 30) as usize);
+                (&mut entry)
+                    .take(MAX_FILE + 1)
+                    .read_to_end(&mut data)
+                    .map_err(|e| damaged(e.to_string()))?;
+                if data.len() as u64 > MAX_FILE {
+                    return Err(refuse("a file of the package is too large", None));
                 }
-                hashes.push((rel.to_string(), hex::encode(h.finalize())));
+                hashes.push((rel.to_string(), data));
             }
         }
     }

@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 use tokumei_vault::catalog::{Catalog, Provider};
 use tokumei_vault::home::{init, Home};
 use tokumei_vault::package::{package, provider_init, PackageOptions};
-use tokumei_vault::receive::{receive, Outcome};
+use tokumei_vault::receive::{receive as receive_with, Outcome};
 use tokumei_vault::VaultError;
 
 const PASS: &str = "correct horse battery staple";
 /// A surname that must never appear in plain text under the home.
 const SURNAME: &str = "試験";
+
+fn receive(home: &Home, package: &Path, actor: &str) -> Result<Outcome, VaultError> {
+    let key = home.unlock_data_key(PASS).expect("unlock");
+    receive_with(home, package, actor, &key)
+}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -24,9 +29,10 @@ fn extract(dir: &Path) -> PathBuf {
     let source = dir.join("extract");
     std::fs::create_dir_all(source.join("death")).expect("mkdir");
     let csv = format!(
-        "municipality_code,record_kind,name_kanji,name_kana,birth_date,sex,last_address,postal_code,removal_reason,removal_date,death_date,notified_date\r\n\
-         022012,除票,{SURNAME}　花子,シケン　ハナコ,1940-04-12,2,青森県青森市新町１丁目２－３,030-0801,死亡,2024-02-03,2024-02-03,2024-02-05\r\n\
-         022012,除票,{SURNAME}　太郎,シケン　タロウ,1938-01-02,1,青森県青森市新町１丁目２－３,030-0801,死亡,2024-03-01,2024-03-01,2024-03-04\r\n"
+        "municipality_code,record_kind,name_kanji,name_kana,birth_date,sex,last_address,postal_code,removal_reason,removal_date,death_date,notified_date,resident_number\r\n\
+         022012,除票,{SURNAME}　花子,シケン　ハナコ,1940-04-12,2,青森県青森市新町１丁目２－３,030-0801,死亡,2024-02-03,2024-02-03,2024-02-05,0000000001\r\n\
+         022012,除票,{SURNAME}　太郎,シケン　タロウ,1938-01-02,1,青森県青森市新町１丁目２－３,030-0801,死亡,2024-03-01,2024-03-01,2024-03-04,0000000002\r\n\
+         022012,除票,{SURNAME}　次郎,シケン　ジロウ,1938-13-02,1,青森県青森市新町１丁目２－３,030-0801,死亡,2024-03-01,2024-03-01,2024-03-04,0000000003\r\n"
     );
     std::fs::write(source.join("death/deaths.csv"), csv).expect("write");
     source
@@ -119,13 +125,57 @@ fn a_package_is_received_once_and_kept() {
     let s = setup();
     let recipient = s.home.recipient().expect("recipient");
     let pkg = make(&s, &s.key, &recipient, "p1.tkm", &PackageOptions::default());
-    let Outcome::Received { manifest, kept } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    let Outcome::Received {
+        manifest,
+        kept,
+        report,
+    } = receive(&s.home, &pkg, "tech-1").expect("receive")
     else {
         panic!("not received");
     };
     assert_eq!(manifest.provider_id, "M022012");
     assert_eq!(manifest.files.len(), 1);
-    assert_eq!(manifest.records(), 2);
+    // Three rows: two read and stored, one quarantined with its line.
+    assert_eq!(manifest.records(), 3);
+    assert_eq!((report.read, report.stored, report.quarantined), (2, 2, 1));
+    let q: Vec<tokumei_vault::store::Quarantined> = serde_json::from_slice(
+        &std::fs::read(
+            s.home
+                .root
+                .join(format!("quarantine/{}.json", manifest.package_id)),
+        )
+        .expect("quarantine"),
+    )
+    .expect("json");
+    assert_eq!(
+        (q[0].file.as_str(), q[0].first_line),
+        ("death/deaths.csv", 4)
+    );
+    // The identity vault decrypts with the data key only, and its records join the clinical store.
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let sealed = std::fs::read(s.home.root.join(format!(
+        "vault/identity/{}.parquet.enc",
+        manifest.package_id
+    )))
+    .expect("vault");
+    let ids: Vec<tokumei_model::identity::IdentityRecord> = tokumei_vault::store::read_parquet(
+        tokumei_vault::store::open_sealed(&key, &sealed).expect("open"),
+    )
+    .expect("identities");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0].surname_kanji.as_deref(), Some(SURNAME));
+    let deaths: Vec<tokumei_model::events::Death> = tokumei_vault::store::read_parquet(
+        std::fs::read(s.home.root.join(format!(
+            "vault/clinical/{}/deaths.parquet",
+            manifest.package_id
+        )))
+        .expect("deaths"),
+    )
+    .expect("deaths");
+    assert_eq!(deaths.len(), 2);
+    assert!(deaths
+        .iter()
+        .all(|d| ids.iter().any(|i| i.record_id == d.record_id)));
     assert_eq!(
         std::fs::read(&kept).expect("kept"),
         std::fs::read(&pkg).expect("pkg")
@@ -147,6 +197,7 @@ fn a_package_is_received_once_and_kept() {
     // Nothing identifying in plain text under the home, and the log verifies.
     assert!(grep_home(&s.home.root, SURNAME.as_bytes()).is_empty());
     assert!(grep_home(&s.home.root, b"1940-04-12").is_empty());
+    assert!(grep_home(&s.home.root, b"0000000002").is_empty());
     tokumei_audit::verify(
         &s.home.audit_dir(),
         &s.home.audit_public_key().expect("pub"),
@@ -230,4 +281,87 @@ fn foreign_damaged_unsigned_and_replayed_packages_are_refused_and_audited() {
         &s.home.audit_public_key().expect("pub"),
     )
     .expect("audit verifies");
+}
+
+#[test]
+fn opted_out_and_too_early_patients_are_refused_at_receipt() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let index = tokumei_vault::optout::IndexKey::derive(&key);
+    let catalog = Catalog::open(&s.home.root.join("catalog/catalog.sqlite")).expect("catalog");
+    catalog
+        .add_optout(
+            &index,
+            &tokumei_vault::optout::Request {
+                subject: tokumei_vault::optout::Subject::Patient {
+                    provider_id: "M022012".into(),
+                    local_patient_id: "0000000002".into(),
+                },
+                requester: tokumei_vault::optout::Requester::Bereaved,
+                received_on: "2025-06-01".into(),
+                confirmed_on: None,
+            },
+        )
+        .expect("optout");
+    let pkg = make(&s, &s.key, &recipient, "p.tkm", &PackageOptions::default());
+    let Outcome::Received { report, .. } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    assert_eq!((report.stored, report.refusals.opted_out), (1, 1));
+    // Extracted before the notice start (2025-01-06) + 30 days: every record refused.
+    let early = PackageOptions {
+        extracted_on: Some("2025-01-20".into()),
+        ..PackageOptions::default()
+    };
+    let pkg = make(&s, &s.key, &recipient, "early.tkm", &early);
+    let Outcome::Received { report, .. } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    // The opted-out patient is refused as such; the other is too early.
+    assert_eq!(
+        (
+            report.stored,
+            report.refusals.too_early,
+            report.refusals.opted_out
+        ),
+        (0, 1, 1)
+    );
+}
+
+#[test]
+fn files_left_by_an_interrupted_receipt_are_removed() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    // Leftovers of a package whose receipt was never recorded.
+    let orphan = "ffffffffffffffffffffffffffffffff";
+    std::fs::write(
+        s.home
+            .root
+            .join(format!("vault/identity/{orphan}.parquet.enc")),
+        b"x",
+    )
+    .expect("write");
+    std::fs::create_dir_all(
+        s.home
+            .root
+            .join(format!("vault/clinical/.staging-{orphan}")),
+    )
+    .expect("mkdir");
+    let pkg = make(&s, &s.key, &recipient, "p.tkm", &PackageOptions::default());
+    receive(&s.home, &pkg, "tech-1").expect("receive");
+    assert!(!s
+        .home
+        .root
+        .join(format!("vault/identity/{orphan}.parquet.enc"))
+        .exists());
+    assert!(!s
+        .home
+        .root
+        .join(format!("vault/clinical/.staging-{orphan}"))
+        .exists());
+    let log = std::fs::read_to_string(s.home.root.join("audit/entries.jsonl")).expect("log");
+    assert!(log.contains("receive.recover"));
 }

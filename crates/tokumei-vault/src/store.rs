@@ -1,0 +1,345 @@
+//! Where received records land: the identity vault (identifying fields, encrypted at rest with
+//! XChaCha20-Poly1305 under the data key), the clinical store (events as Parquet, keyed by opaque
+//! record ids) and the quarantine (what could not be read: file, lines and reason in the clear, the
+//! original bytes encrypted).
+//!
+//! Files of one package are written under staging names and moved into place before the receipt is
+//! recorded in the catalog; the receipt is the commit point. [`recover`] removes what a package left
+//! behind when its receipt was never recorded (a crash), so a home always holds a package whole or
+//! not at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use parquet::arrow::ArrowWriter;
+use tokumei_model::events::{
+    Death, Diagnosis, Encounter, LabResult, Prescription, Procedure, SourceRecord,
+};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::table::Table;
+
+use crate::home::{DataKey, Home, VaultError};
+
+fn io(path: &Path, source: std::io::Error) -> VaultError {
+    VaultError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Encrypts bytes under the data key: a random 24-byte nonce, then the ciphertext with its tag.
+pub fn seal(key: &DataKey, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let cipher = XChaCha20Poly1305::new(key.bytes().into());
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce).map_err(|e| VaultError::Key(e.to_string()))?;
+    let ct = cipher
+        .encrypt(XNonce::from_slice(&nonce), plain)
+        .map_err(|_| VaultError::Key("encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend(ct);
+    Ok(out)
+}
+
+/// Decrypts what [`seal`] wrote; fails on any change.
+pub fn open_sealed(key: &DataKey, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+    if sealed.len() < 24 {
+        return Err(VaultError::Key("sealed data too short".into()));
+    }
+    let cipher = XChaCha20Poly1305::new(key.bytes().into());
+    cipher
+        .decrypt(XNonce::from_slice(&sealed[..24]), &sealed[24..])
+        .map_err(|_| {
+            VaultError::Key("sealed data does not decrypt (altered or another key)".into())
+        })
+}
+
+/// A table as Parquet bytes.
+pub fn parquet_bytes<T: Table>(rows: &[T]) -> Result<Vec<u8>, VaultError> {
+    let batch = T::to_batch(rows).map_err(|e| VaultError::Store(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, Arc::clone(&batch.schema()), None)
+        .map_err(|e| VaultError::Store(e.to_string()))?;
+    w.write(&batch)
+        .map_err(|e| VaultError::Store(e.to_string()))?;
+    w.close().map_err(|e| VaultError::Store(e.to_string()))?;
+    Ok(out)
+}
+
+/// Reads a table back from Parquet bytes.
+pub fn read_parquet<T: Table>(bytes: Vec<u8>) -> Result<Vec<T>, VaultError> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .and_then(|b| b.build())
+    .map_err(|e| VaultError::Store(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| VaultError::Store(e.to_string()))?;
+        out.extend(T::from_batch(&batch).map_err(|e| VaultError::Store(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// A record that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quarantined {
+    /// File in the package.
+    pub file: String,
+    /// First line (or segment) of the record; 0 for a whole archive entry.
+    pub first_line: usize,
+    /// Last line.
+    pub last_line: usize,
+    /// Why (the reader's message; it names no identifying value).
+    pub reason: String,
+}
+
+/// Records refused at receipt (opt-out, notice period), counted for the report and the audit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusals {
+    /// Records of patients who asked to stop.
+    pub opted_out: usize,
+    /// Records extracted before the notice period had run.
+    pub too_early: usize,
+}
+
+/// What one package put into the vault.
+#[derive(Debug, Clone, Default)]
+pub struct Landed {
+    /// Records stored.
+    pub records: usize,
+    /// Clinical events stored.
+    pub events: usize,
+    /// Records quarantined.
+    pub quarantined: usize,
+}
+
+/// Paths of a package's files in the home.
+pub struct PackagePaths {
+    /// Encrypted identity table.
+    pub identity: PathBuf,
+    /// Clinical tables folder.
+    pub clinical: PathBuf,
+    /// Quarantine report.
+    pub quarantine: PathBuf,
+    /// Encrypted originals of files with quarantined records.
+    pub quarantine_files: PathBuf,
+    /// The original package.
+    pub original: PathBuf,
+}
+
+impl PackagePaths {
+    /// The paths of package `id` in `home`.
+    pub fn of(home: &Home, id: &str) -> PackagePaths {
+        PackagePaths {
+            identity: home.root.join(format!("vault/identity/{id}.parquet.enc")),
+            clinical: home.root.join(format!("vault/clinical/{id}")),
+            quarantine: home.root.join(format!("quarantine/{id}.json")),
+            quarantine_files: home.root.join(format!("quarantine/{id}")),
+            original: home.root.join(format!("packages/{id}.age")),
+        }
+    }
+}
+
+fn staged(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".staging-{name}"))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    std::io::Write::write_all(&mut f, bytes).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+/// Writes a package's records, quarantine and original into the home under staging names, then moves
+/// them into place (the caller records the receipt afterwards).
+pub fn land(
+    home: &Home,
+    key: &DataKey,
+    package_id: &str,
+    records: Vec<SourceRecord>,
+    quarantine: &[Quarantined],
+    quarantine_originals: &[(String, Vec<u8>)],
+    original: &[u8],
+) -> Result<Landed, VaultError> {
+    let paths = PackagePaths::of(home, package_id);
+    let mut landed = Landed {
+        quarantined: quarantine.len(),
+        ..Landed::default()
+    };
+    let mut identities: Vec<IdentityRecord> = Vec::with_capacity(records.len());
+    let mut encounters: Vec<Encounter> = Vec::new();
+    let mut diagnoses: Vec<Diagnosis> = Vec::new();
+    let mut prescriptions: Vec<Prescription> = Vec::new();
+    let mut procedures: Vec<Procedure> = Vec::new();
+    let mut labs: Vec<LabResult> = Vec::new();
+    let mut deaths: Vec<Death> = Vec::new();
+    let mut counter = 0u64;
+    for r in records {
+        let mut id_bytes = [0u8; 16];
+        getrandom::fill(&mut id_bytes).map_err(|e| VaultError::Key(e.to_string()))?;
+        let record_id = hex::encode(id_bytes);
+        let mut next = || {
+            counter += 1;
+            format!("{package_id}-{counter}")
+        };
+        let enc_ids: Vec<String> = r.events.encounters.iter().map(|_| next()).collect();
+        let enc_ref = |e: Option<String>| {
+            e.and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| enc_ids.get(i).cloned())
+        };
+        landed.events += r.events.len();
+        for (mut e, id) in r.events.encounters.into_iter().zip(&enc_ids) {
+            e.event_id = id.clone();
+            e.record_id = record_id.clone();
+            encounters.push(e);
+        }
+        for mut e in r.events.diagnoses {
+            e.event_id = next();
+            e.record_id = record_id.clone();
+            e.encounter_id = enc_ref(e.encounter_id.take());
+            diagnoses.push(e);
+        }
+        for mut e in r.events.prescriptions {
+            e.event_id = next();
+            e.record_id = record_id.clone();
+            e.encounter_id = enc_ref(e.encounter_id.take());
+            prescriptions.push(e);
+        }
+        for mut e in r.events.procedures {
+            e.event_id = next();
+            e.record_id = record_id.clone();
+            e.encounter_id = enc_ref(e.encounter_id.take());
+            procedures.push(e);
+        }
+        for mut e in r.events.lab_results {
+            e.event_id = next();
+            e.record_id = record_id.clone();
+            e.encounter_id = enc_ref(e.encounter_id.take());
+            labs.push(e);
+        }
+        for mut e in r.events.deaths {
+            e.event_id = next();
+            e.record_id = record_id.clone();
+            deaths.push(e);
+        }
+        let mut id = r.identity;
+        id.record_id = record_id;
+        identities.push(id);
+    }
+    landed.records = identities.len();
+
+    // Identity zone: one encrypted Parquet table.
+    let sealed = seal(key, &parquet_bytes(&identities)?)?;
+    write_file(&staged(&paths.identity), &sealed)?;
+    // Clinical zone.
+    let clinical = staged(&paths.clinical);
+    let _ = std::fs::remove_dir_all(&clinical);
+    std::fs::create_dir_all(&clinical).map_err(|e| io(&clinical, e))?;
+    write_file(
+        &clinical.join("encounters.parquet"),
+        &parquet_bytes(&encounters)?,
+    )?;
+    write_file(
+        &clinical.join("diagnoses.parquet"),
+        &parquet_bytes(&diagnoses)?,
+    )?;
+    write_file(
+        &clinical.join("prescriptions.parquet"),
+        &parquet_bytes(&prescriptions)?,
+    )?;
+    write_file(
+        &clinical.join("procedures.parquet"),
+        &parquet_bytes(&procedures)?,
+    )?;
+    write_file(
+        &clinical.join("lab_results.parquet"),
+        &parquet_bytes(&labs)?,
+    )?;
+    write_file(&clinical.join("deaths.parquet"), &parquet_bytes(&deaths)?)?;
+    // Quarantine: the report in the clear, the originals encrypted.
+    let report =
+        serde_json::to_vec_pretty(quarantine).map_err(|e| VaultError::Store(e.to_string()))?;
+    write_file(&staged(&paths.quarantine), &report)?;
+    let qdir = staged(&paths.quarantine_files);
+    let _ = std::fs::remove_dir_all(&qdir);
+    std::fs::create_dir_all(&qdir).map_err(|e| io(&qdir, e))?;
+    for (i, (_, bytes)) in quarantine_originals.iter().enumerate() {
+        write_file(&qdir.join(format!("{i}.enc")), &seal(key, bytes)?)?;
+    }
+    // The original package, read-only.
+    let orig = staged(&paths.original);
+    write_file(&orig, original)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&orig, std::fs::Permissions::from_mode(0o400))
+            .map_err(|e| io(&orig, e))?;
+    }
+    // Into place.
+    for (from, to) in [
+        (staged(&paths.identity), &paths.identity),
+        (clinical, &paths.clinical),
+        (staged(&paths.quarantine), &paths.quarantine),
+        (qdir, &paths.quarantine_files),
+        (orig, &paths.original),
+    ] {
+        if to.is_dir() {
+            std::fs::remove_dir_all(to).map_err(|e| io(to, e))?;
+        }
+        std::fs::rename(&from, to).map_err(|e| io(to, e))?;
+    }
+    Ok(landed)
+}
+
+/// Removes every file a package left without a recorded receipt (staging names, and packages whose
+/// receipt is missing); returns how many packages were cleaned.
+pub fn recover(
+    home: &Home,
+    received: &dyn Fn(&str) -> Result<bool, VaultError>,
+) -> Result<usize, VaultError> {
+    let mut cleaned = std::collections::BTreeSet::new();
+    for dir in ["vault/identity", "vault/clinical", "quarantine", "packages"] {
+        let d = home.root.join(dir);
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            let stem = name
+                .trim_start_matches(".staging-")
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let orphan = name.starts_with(".staging-")
+                || name.starts_with(".incoming")
+                || name.ends_with(".tmp")
+                || (!stem.is_empty() && !received(&stem)?);
+            if orphan {
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
+                } else {
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ =
+                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+                    }
+                    std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+                }
+                cleaned.insert(stem);
+            }
+        }
+    }
+    Ok(cleaned.len())
+}
