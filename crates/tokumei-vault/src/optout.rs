@@ -255,6 +255,17 @@ impl Catalog {
         Ok(n > 0)
     }
 
+    /// Every blind index in the registry (loaded once per package at receipt).
+    pub fn optout_indexes(&self) -> Result<std::collections::HashSet<String>, VaultError> {
+        self.ensure_optouts()?;
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT blind_index FROM optouts")
+            .map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     /// Number of requests recorded.
     pub fn optouts(&self) -> Result<i64, VaultError> {
         self.ensure_optouts()?;

@@ -308,6 +308,9 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
     // Opt-out registry and notice period.
     let index = IndexKey::derive(key);
     let wait = chrono::Days::new(u64::from(home.config.notice_wait_days));
+    let opted_out = catalog
+        .optout_indexes()
+        .map_err(|e| (e, Some(pid.clone())))?;
     let mut refusals = Refusals::default();
     let mut kept_records = Vec::with_capacity(records.len());
     for r in records {
@@ -327,16 +330,10 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
                 branch: id.insured_branch.clone(),
             });
         }
-        let mut opted = false;
-        for sub in &subjects {
-            if catalog
-                .opted_out(&index, sub, None)
-                .map_err(|e| (e, Some(pid.clone())))?
-            {
-                opted = true;
-            }
-        }
-        if opted {
+        if subjects
+            .iter()
+            .any(|sub| opted_out.contains(&index.index(sub)))
+        {
             refusals.opted_out += 1;
             continue;
         }
