@@ -47,10 +47,8 @@
 //! * Encounter class: `AMB` → outpatient, `IMP` → inpatient; other codes are read as outpatient with a
 //!   warning. The writer writes checkups as `AMB`.
 //!
-//! Floats: serde_json is built without `float_roundtrip`, so its parser rounds some 17-digit decimals
-//! to a neighbouring value. The writer picks, among equivalent decimal spellings of a value, one that
-//! this parser reads back exactly (the shortest one first); for the rare value no spelling reaches,
-//! [`canonicalize`] gives what the parser returns.
+//! Floats are written in their shortest round-trip spelling; serde_json is built with
+//! `float_roundtrip`, so every finite value reads back exactly (NaN and infinities are not written).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -393,65 +391,10 @@ fn reparse_f64(s: &str) -> Option<f64> {
     serde_json::from_str::<Value>(s).ok()?.as_f64()
 }
 
-fn reads_back(s: &str, x: f64) -> bool {
-    reparse_f64(s).map(f64::to_bits) == Some(x.to_bits())
-}
-
-/// A JSON spelling of `x` that serde_json reads back as `x` where one is found (the shortest spelling
-/// first, then `M e E` with `M` an exactly representable integer, then 16- to 19-digit neighbours of the
-/// correctly rounded decimal); otherwise the shortest spelling. `None` for NaN and infinities.
+/// The JSON spelling of `x`: Rust's shortest round-trip form, which serde_json (built with
+/// `float_roundtrip`) reads back exactly. `None` for NaN and infinities.
 fn json_f64(x: f64) -> Option<String> {
-    if !x.is_finite() {
-        return None;
-    }
-    let shortest = format!("{x:?}");
-    if reads_back(&shortest, x) {
-        return Some(shortest);
-    }
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    let a = x.abs();
-    // 2^53 ..= 2^64: integers the parser holds exactly in its u64 significand and as an f64.
-    let (lo, hi) = (
-        9_007_199_254_740_992.0_f64,
-        18_446_744_073_709_551_616.0_f64,
-    );
-    for e in -22i32..=22 {
-        let t = a / 10f64.powi(e);
-        if !(lo..hi).contains(&t) {
-            continue;
-        }
-        for j in [0i64, 1, -1, 2, -2, 3, -3, 4, -4] {
-            let m = f64::from_bits(t.to_bits().wrapping_add_signed(j));
-            if !(lo..hi).contains(&m) {
-                continue;
-            }
-            let c = format!("{sign}{m:.0}e{e}");
-            if reads_back(&c, x) {
-                return Some(c);
-            }
-        }
-    }
-    for digits in 16usize..=19 {
-        let s = format!("{:.*e}", digits - 1, a);
-        let Some((m, e)) = s.split_once('e') else {
-            continue;
-        };
-        let ds: String = m.chars().filter(char::is_ascii_digit).collect();
-        let (Ok(n), Ok(e)) = (ds.parse::<i128>(), e.parse::<i32>()) else {
-            continue;
-        };
-        for d in 0..=40i128 {
-            let k = if d % 2 == 0 { n + d / 2 } else { n - d / 2 - 1 };
-            if k <= 0 || k > i128::from(u64::MAX) {
-                continue;
-            }
-            let c = format!("{sign}{k}e{}", e - (digits as i32 - 1));
-            if reads_back(&c, x) {
-                return Some(c);
-            }
-        }
-    }
-    Some(shortest)
+    x.is_finite().then(|| format!("{x:?}"))
 }
 
 /// What a float becomes through the writer and the reader.
@@ -2621,6 +2564,10 @@ mod tests {
             (t.as_deref(), c.as_deref(), b.as_deref()),
             (Some("新町"), Some("3"), Some("5"))
         );
+    }
+
+    fn reads_back(s: &str, x: f64) -> bool {
+        reparse_f64(s).map(f64::to_bits) == Some(x.to_bits())
     }
 
     #[test]

@@ -1602,6 +1602,26 @@ fn group_key(date: NaiveDate, enc: &Option<String>) -> (NaiveDate, u64) {
     )
 }
 
+/// Runs of consecutive items with the same key (items are in key order after canonicalization).
+fn groups<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<&T>)> {
+    let mut out: Vec<(K, Vec<&T>)> = Vec::new();
+    for it in items {
+        let k = key(it);
+        match out.last_mut() {
+            Some((gk, v)) if *gk == k => v.push(it),
+            _ => out.push((k, vec![it])),
+        }
+    }
+    out
+}
+
+/// The encounter an event refers to (by its index), with that index.
+fn visit<'e>(encounters: &'e [Encounter], id: &Option<String>) -> Option<(usize, &'e Encounter)> {
+    id.as_deref()
+        .and_then(|e| e.parse::<usize>().ok())
+        .and_then(|i| encounters.get(i).map(|en| (i, en)))
+}
+
 /// Writes a record as the message files of one patient directory: `(path relative to the storage
 /// root, bytes)`. The record must have a local patient id (PID-3); it is canonicalized first.
 pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatError> {
@@ -1728,16 +1748,8 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
     }
 
     // OMP-01: one prescription order per (date, visit).
-    let mut groups: Vec<((NaiveDate, u64), Vec<&Prescription>)> = Vec::new();
-    for p in &ev.prescriptions {
-        let k = group_key(p.date, &p.encounter_id);
-        match groups.last_mut() {
-            Some((gk, v)) if *gk == k => v.push(p),
-            _ => groups.push((k, vec![p])),
-        }
-    }
     let mut order_no = 0u64;
-    for ((date, _), ps) in groups {
+    for ((date, _), ps) in groups(&ev.prescriptions, |p| group_key(p.date, &p.encounter_id)) {
         order_no += 1;
         let order = format!("{order_no:015}");
         let mut out = Out {
@@ -1745,12 +1757,7 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
         };
         w.msh(&mut out, date, "RDE^O11^RDE_O11");
         w.pid(&mut out, false, None);
-        let enc = ps[0]
-            .encounter_id
-            .as_deref()
-            .and_then(|e| e.parse::<usize>().ok())
-            .and_then(|i| ev.encounters.get(i).map(|en| (i, en)));
-        w.pv1(&mut out, enc, false);
+        w.pv1(&mut out, visit(&ev.encounters, &ps[0].encounter_id), false);
         for p in ps {
             out.seg(&seg_of(
                 "ORC",
@@ -1794,15 +1801,7 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
     }
 
     // OML-11: one result report per (date, visit).
-    let mut groups: Vec<((NaiveDate, u64), Vec<&LabResult>)> = Vec::new();
-    for l in &ev.lab_results {
-        let k = group_key(l.date, &l.encounter_id);
-        match groups.last_mut() {
-            Some((gk, v)) if *gk == k => v.push(l),
-            _ => groups.push((k, vec![l])),
-        }
-    }
-    for ((date, _), ls) in groups {
+    for ((date, _), ls) in groups(&ev.lab_results, |l| group_key(l.date, &l.encounter_id)) {
         order_no += 1;
         let order = format!("{order_no:015}");
         let mut out = Out {
@@ -1810,12 +1809,7 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
         };
         w.msh(&mut out, date, "OUL^R22^OUL_R22");
         w.pid(&mut out, false, None);
-        let enc = ls[0]
-            .encounter_id
-            .as_deref()
-            .and_then(|e| e.parse::<usize>().ok())
-            .and_then(|i| ev.encounters.get(i).map(|en| (i, en)));
-        w.pv1(&mut out, enc, false);
+        w.pv1(&mut out, visit(&ev.encounters, &ls[0].encounter_id), false);
         out.seg(&seg_of(
             "SPM",
             vec![(1, "1".into()), (17, format!("{}0900", dtm(date)))],
