@@ -1,0 +1,598 @@
+//! Comparison levels and string similarity.
+
+use std::borrow::Cow;
+
+use crate::prepare::{FxMap, Prepared, Side, NULL};
+use crate::settings::{ComparisonSpec, Transform};
+
+/// What a level tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
+    Null,
+    Exact,
+    JaroWinkler(f64),
+    Levenshtein(usize),
+    Swapped,
+    DateTransposed,
+    DateTypo,
+    DateWithin(i64),
+    Numeric(f64),
+    Else,
+}
+
+/// A compiled level.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    pub kind: Kind,
+    pub feats: Vec<usize>,
+    pub differ: Vec<usize>,
+    pub label: String,
+    pub fixed_m: Option<f64>,
+    pub fixed_u: Option<f64>,
+}
+
+/// Term frequencies of the exact level's values.
+pub(crate) struct Tf {
+    pub level: usize,
+    pub feat: usize,
+    pub freq: FxMap<u32, f64>,
+    pub min_u: f64,
+}
+
+/// A compiled comparison.
+pub(crate) struct Comparison {
+    pub name: String,
+    pub levels: Vec<Level>,
+    pub tf: Option<Tf>,
+    /// Smallest Jaro-Winkler threshold of the levels (for the quick upper-bound test).
+    pub jw_min: f64,
+    /// Largest Levenshtein bound of the levels (the distance is computed once per pair).
+    pub lev_max: usize,
+}
+
+fn default_label(kind: Kind) -> String {
+    match kind {
+        Kind::Null => "null".into(),
+        Kind::Exact => "exact".into(),
+        Kind::JaroWinkler(t) => format!("jw>={t}"),
+        Kind::Levenshtein(d) => format!("lev<={d}"),
+        Kind::Swapped => "swapped".into(),
+        Kind::DateTransposed => "day_month_swapped".into(),
+        Kind::DateTypo => "one_digit".into(),
+        Kind::DateWithin(d) => format!("within_{d}_days"),
+        Kind::Numeric(t) => format!("within_{t}"),
+        Kind::Else => "else".into(),
+    }
+}
+
+/// Compiles the comparisons (settings were validated) and computes term frequencies.
+pub(crate) fn compile(specs: &[ComparisonSpec], prep: &Prepared) -> Vec<Comparison> {
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let mut levels = Vec::new();
+        for l in &spec.levels {
+            let cols = l.columns.as_ref().unwrap_or(&spec.columns);
+            let feats = cols
+                .iter()
+                .map(|c| prep.feature(c, Transform::Value))
+                .collect();
+            let kind = match l.kind.as_str() {
+                "null" => Kind::Null,
+                "exact" => Kind::Exact,
+                "jaro_winkler" => Kind::JaroWinkler(l.threshold.unwrap_or(1.0)),
+                "levenshtein" => Kind::Levenshtein(l.max.unwrap_or(0.0).max(0.0) as usize),
+                "swapped" => Kind::Swapped,
+                "date_transposed" => Kind::DateTransposed,
+                "date_typo" => Kind::DateTypo,
+                "date_within_days" => Kind::DateWithin(l.max.unwrap_or(0.0) as i64),
+                "numeric" => Kind::Numeric(l.max.unwrap_or(0.0)),
+                _ => Kind::Else,
+            };
+            let differ = l
+                .differ
+                .iter()
+                .flatten()
+                .map(|c| prep.feature(c, Transform::Value))
+                .collect();
+            levels.push(Level {
+                kind,
+                feats,
+                differ,
+                label: l.label.clone().unwrap_or_else(|| default_label(kind)),
+                fixed_m: l.m,
+                fixed_u: l.u,
+            });
+        }
+        if levels.last().map(|l| l.kind) != Some(Kind::Else) {
+            levels.push(Level {
+                kind: Kind::Else,
+                feats: Vec::new(),
+                differ: Vec::new(),
+                label: "else".into(),
+                fixed_m: None,
+                fixed_u: None,
+            });
+        }
+        let tf = if spec.tf_adjust {
+            levels
+                .iter()
+                .position(|l| l.kind == Kind::Exact)
+                .map(|level| {
+                    let feat = levels[level].feats[0];
+                    let mut counts: FxMap<u32, f64> = FxMap::default();
+                    let mut total: f64 = 0.0;
+                    // Counted over records (not profiles) of every side.
+                    for side in &prep.sides {
+                        for row_node in &side.node_of_row {
+                            let id = side.get(feat, *row_node as usize);
+                            if id != NULL {
+                                *counts.entry(id).or_insert(0.0) += 1.0;
+                                total += 1.0;
+                            }
+                        }
+                    }
+                    for v in counts.values_mut() {
+                        *v /= total.max(1.0);
+                    }
+                    Tf {
+                        level,
+                        feat,
+                        freq: counts,
+                        min_u: spec.tf_minimum_u.unwrap_or(1e-9),
+                    }
+                })
+        } else {
+            None
+        };
+        let jw_min = levels
+            .iter()
+            .filter_map(|l| match l.kind {
+                Kind::JaroWinkler(t) => Some(t),
+                _ => None,
+            })
+            .fold(1.0f64, f64::min);
+        let lev_max = levels
+            .iter()
+            .filter_map(|l| match l.kind {
+                Kind::Levenshtein(d) => Some(d),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        out.push(Comparison {
+            name: spec.name.clone(),
+            levels,
+            tf,
+            jw_min,
+            lev_max,
+        });
+    }
+    out
+}
+
+/// Similarities computed once per pair and comparison.
+#[derive(Default)]
+struct Cache<'l> {
+    jw: Option<(&'l [usize], f64)>,
+    lev: Option<(&'l [usize], usize)>,
+}
+
+/// The two records of a pair and where their values live.
+pub(crate) struct PairCtx<'a> {
+    pub prep: &'a Prepared,
+    pub left: &'a Side,
+    pub right: &'a Side,
+}
+
+impl PairCtx<'_> {
+    #[inline]
+    fn lv(&self, f: usize, a: u32) -> u32 {
+        self.left.get(f, a as usize)
+    }
+    #[inline]
+    fn rv(&self, f: usize, b: u32) -> u32 {
+        self.right.get(f, b as usize)
+    }
+
+    fn text(&self, feats: &[usize], side_left: bool, node: u32) -> Option<String> {
+        let mut out = String::new();
+        for f in feats {
+            let id = if side_left {
+                self.lv(*f, node)
+            } else {
+                self.rv(*f, node)
+            };
+            if id != NULL {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(self.prep.dict.get(id));
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn holds<'l>(
+        &self,
+        comp: &Comparison,
+        level: &'l Level,
+        a: u32,
+        b: u32,
+        cache: &mut Cache<'l>,
+    ) -> bool {
+        let f = &level.feats;
+        match level.kind {
+            Kind::Else => true,
+            Kind::Null => f
+                .iter()
+                .all(|x| self.lv(*x, a) == NULL || self.rv(*x, b) == NULL),
+            Kind::Exact => f.iter().all(|x| {
+                let l = self.lv(*x, a);
+                l != NULL && l == self.rv(*x, b)
+            }),
+            Kind::Swapped => {
+                let (l0, l1) = (self.lv(f[0], a), self.lv(f[1], a));
+                let (r0, r1) = (self.rv(f[0], b), self.rv(f[1], b));
+                l0 != NULL && l1 != NULL && l0 == r1 && l1 == r0
+            }
+            _ => {
+                let (sa, sb) = if f.len() == 1 {
+                    let (l, r) = (self.lv(f[0], a), self.rv(f[0], b));
+                    if l == NULL || r == NULL {
+                        return false;
+                    }
+                    if l == r {
+                        return !matches!(level.kind, Kind::DateTransposed | Kind::DateTypo);
+                    }
+                    (
+                        Cow::Borrowed(self.prep.dict.get(l)),
+                        Cow::Borrowed(self.prep.dict.get(r)),
+                    )
+                } else {
+                    match (self.text(f, true, a), self.text(f, false, b)) {
+                        (Some(x), Some(y)) => (Cow::Owned(x), Cow::Owned(y)),
+                        _ => return false,
+                    }
+                };
+                match level.kind {
+                    Kind::JaroWinkler(t) => {
+                        let v = match cache.jw {
+                            Some((feats, v)) if feats == f.as_slice() => v,
+                            _ => {
+                                let ub = jaro_winkler_upper_bound(&sa, &sb);
+                                let v = if ub < comp.jw_min {
+                                    ub
+                                } else {
+                                    jaro_winkler(&sa, &sb)
+                                };
+                                cache.jw = Some((f.as_slice(), v));
+                                v
+                            }
+                        };
+                        v >= t
+                    }
+                    Kind::Levenshtein(d) => {
+                        let dist = match cache.lev {
+                            Some((feats, v)) if feats == f.as_slice() => v,
+                            _ => {
+                                let v = levenshtein_bounded(&sa, &sb, comp.lev_max);
+                                cache.lev = Some((f.as_slice(), v));
+                                v
+                            }
+                        };
+                        dist <= d
+                    }
+                    Kind::DateTransposed => day_month_swapped(&sa, &sb),
+                    Kind::DateTypo => one_digit_apart(&sa, &sb),
+                    Kind::DateWithin(d) => match (day_number(&sa), day_number(&sb)) {
+                        (Some(x), Some(y)) => (x - y).abs() <= d,
+                        _ => false,
+                    },
+                    Kind::Numeric(t) => {
+                        match (sa.trim().parse::<f64>(), sb.trim().parse::<f64>()) {
+                            (Ok(x), Ok(y)) => (x - y).abs() <= t,
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// The level index of every comparison for the pair (a on the left, b on the right).
+    pub fn levels(&self, comps: &[Comparison], a: u32, b: u32, out: &mut [u8]) {
+        for (c, o) in comps.iter().zip(out.iter_mut()) {
+            let mut g = c.levels.len() - 1;
+            let mut cache = Cache::default();
+            for (i, l) in c.levels.iter().enumerate() {
+                if self.holds(c, l, a, b, &mut cache)
+                    && l.differ.iter().all(|f| {
+                        let (x, y) = (self.lv(*f, a), self.rv(*f, b));
+                        x != NULL && y != NULL && x != y
+                    })
+                {
+                    g = i;
+                    break;
+                }
+            }
+            *o = g as u8;
+        }
+    }
+
+    /// Term frequency of the left value of a comparison's tf feature.
+    pub fn tf(&self, tf: &Tf, a: u32) -> Option<f64> {
+        let id = self.lv(tf.feat, a);
+        tf.freq.get(&id).copied()
+    }
+}
+
+/// Both 8-digit `YYYYMMDD` with the same year and day and month exchanged.
+fn day_month_swapped(a: &str, b: &str) -> bool {
+    a.len() == 8
+        && b.len() == 8
+        && a != b
+        && a[..4] == b[..4]
+        && a[4..6] == b[6..8]
+        && a[6..8] == b[4..6]
+}
+
+/// Same length, differing in one character or by one exchange of neighbours.
+fn one_digit_apart(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() || a == b {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|i| a[*i] != b[*i]).collect();
+    match diff.len() {
+        1 => true,
+        2 => diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]],
+        _ => false,
+    }
+}
+
+/// Days since 0000-03-01 of a `YYYYMMDD` string.
+fn day_number(s: &str) -> Option<i64> {
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let y: i64 = s[..4].parse().ok()?;
+    let m: i64 = s[4..6].parse().ok()?;
+    let d: i64 = s[6..8].parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    Some(365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d - 1)
+}
+
+fn jaro<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut a_m = [false; 64];
+    let mut b_m = [false; 64];
+    if a.len() > 64 || b.len() > 64 {
+        return if a == b { 1.0 } else { 0.0 };
+    }
+    let mut matches = 0usize;
+    for i in 0..a.len() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(b.len());
+        for j in lo..hi {
+            if !b_m[j] && a[i] == b[j] {
+                a_m[i] = true;
+                b_m[j] = true;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut t = 0usize;
+    let mut k = 0usize;
+    for i in 0..a.len() {
+        if a_m[i] {
+            while !b_m[k] {
+                k += 1;
+            }
+            if a[i] != b[k] {
+                t += 1;
+            }
+            k += 1;
+        }
+    }
+    let m = matches as f64;
+    (m / a.len() as f64 + m / b.len() as f64 + (m - (t / 2) as f64) / m) / 3.0
+}
+
+fn jw_slices<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
+    let j = jaro(a, b);
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
+    j + prefix as f64 * 0.1 * (1.0 - j)
+}
+
+/// Jaro-Winkler similarity (prefix scale 0.1, prefix up to 4), by character.
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    if a.is_ascii() && b.is_ascii() {
+        jw_slices(a.as_bytes(), b.as_bytes())
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        jw_slices(&a, &b)
+    }
+}
+
+/// Levenshtein distance, or `max + 1` when it exceeds `max`.
+fn lev_slices<T: PartialEq>(a: &[T], b: &[T], max: usize) -> usize {
+    if a.len().abs_diff(b.len()) > max {
+        return max + 1;
+    }
+    if b.len() >= 64 {
+        return if a == b { 0 } else { max + 1 };
+    }
+    let mut prev = [0usize; 65];
+    let mut cur = [0usize; 65];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max {
+            return max + 1;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()].min(max + 1)
+}
+
+/// Levenshtein distance by character, or `max + 1` when it exceeds `max`.
+pub fn levenshtein_bounded(a: &str, b: &str, max: usize) -> usize {
+    if a.is_ascii() && b.is_ascii() {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len().abs_diff(b.len()) > max {
+            return max + 1;
+        }
+        if !a.is_empty() && a.len() <= 64 {
+            return myers(a, b).min(max + 1);
+        }
+        lev_slices(a, b, max)
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        lev_slices(&a, &b, max)
+    }
+}
+
+/// Levenshtein distance by Myers' bit-vector algorithm (`a` non-empty, at most 64 bytes).
+fn myers(a: &[u8], b: &[u8]) -> usize {
+    let m = a.len();
+    let mut peq = [0u64; 128];
+    for (i, c) in a.iter().enumerate() {
+        peq[(*c & 0x7F) as usize] |= 1u64 << i;
+    }
+    let mask = if m == 64 { u64::MAX } else { (1u64 << m) - 1 };
+    let top = 1u64 << (m - 1);
+    let (mut pv, mut mv, mut score) = (mask, 0u64, m);
+    for c in b {
+        let eq = peq[(*c & 0x7F) as usize];
+        let xv = eq | mv;
+        let xh = (((eq & pv).wrapping_add(pv)) ^ pv) | eq;
+        let mut ph = mv | !(xh | pv);
+        let mut mh = pv & xh;
+        if ph & top != 0 {
+            score += 1;
+        } else if mh & top != 0 {
+            score -= 1;
+        }
+        ph = (ph << 1) | 1;
+        mh <<= 1;
+        pv = (mh | !(xv | ph)) & mask;
+        mv = ph & xv & mask;
+    }
+    score
+}
+
+/// Whether the Levenshtein distance (by character) is at most `max`.
+pub fn levenshtein_within(a: &str, b: &str, max: usize) -> bool {
+    levenshtein_bounded(a, b, max) <= max
+}
+
+/// An upper bound of the Jaro-Winkler similarity from the characters the values share (ASCII only; 1
+/// otherwise), cheap enough to skip most comparisons of unrelated values.
+fn jaro_winkler_upper_bound(a: &str, b: &str) -> f64 {
+    if !a.is_ascii() || !b.is_ascii() || a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut counts = [0u16; 128];
+    for c in a {
+        counts[*c as usize] += 1;
+    }
+    let mut common = 0usize;
+    for c in b {
+        let k = &mut counts[*c as usize];
+        if *k > 0 {
+            *k -= 1;
+            common += 1;
+        }
+    }
+    if common == 0 {
+        return 0.0;
+    }
+    let m = common as f64;
+    let jaro = (m / a.len() as f64 + m / b.len() as f64 + 1.0) / 3.0;
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
+    jaro + prefix as f64 * 0.1 * (1.0 - jaro)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity() {
+        assert!((jaro_winkler("martha", "marhta") - 0.9611).abs() < 1e-3);
+        assert!((jaro_winkler("dixon", "dicksonx") - 0.8133).abs() < 1e-3);
+        assert_eq!(jaro_winkler("abc", "abc"), 1.0);
+        assert!(jaro_winkler("サトウ", "サイトウ") > 0.85);
+        assert!(levenshtein_within("kitten", "sitting", 3));
+        assert!(!levenshtein_within("kitten", "sitting", 2));
+        assert!(levenshtein_within("髙橋", "高橋", 1));
+    }
+
+    #[test]
+    fn myers_agrees_with_dynamic_programming() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "kitten",
+            "sitting",
+            "19800305",
+            "19803005",
+            "1683994",
+            "6683994",
+            "smith",
+            "smyth",
+            "jonathan",
+            "johnathan",
+            "x",
+            "aaaa",
+            "aaab",
+        ];
+        for a in words {
+            for b in words {
+                let dp = lev_slices(a.as_bytes(), b.as_bytes(), 100);
+                assert_eq!(levenshtein_bounded(a, b, 100), dp, "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert!(day_month_swapped("19800305", "19800503"));
+        assert!(!day_month_swapped("19800305", "19800305"));
+        assert!(one_digit_apart("19800305", "19800306"));
+        assert!(one_digit_apart("19800305", "19803005"));
+        assert!(!one_digit_apart("19800305", "19810306"));
+        assert_eq!(
+            day_number("20000301").unwrap() - day_number("20000228").unwrap(),
+            2
+        );
+    }
+}
