@@ -9,6 +9,7 @@
 //! Formats: レセプト電算 medical claims ([`uke`]), municipal death records ([`death`]), SS-MIX2
 //! standardized storage ([`ssmix2`]), 特定健診 CDA XML ([`kenshin`]) and JP Core FHIR ([`fhir`]).
 
+pub mod any;
 pub mod archive;
 pub mod dates;
 pub mod death;

@@ -60,3 +60,63 @@ crate::table! {
         pub recorded_on: NaiveDate,
     }
 }
+
+impl IdentityRecord {
+    /// Column names of the identity table, in schema order.
+    pub const COLUMNS: [&'static str; 23] = [
+        "record_id",
+        "provider_id",
+        "source_kind",
+        "local_patient_id",
+        "surname_kanji",
+        "given_kanji",
+        "surname_kana",
+        "given_kana",
+        "birth_date",
+        "sex",
+        "prefecture",
+        "municipality_code",
+        "municipality",
+        "town",
+        "chome",
+        "banchi",
+        "postal_code",
+        "insurance_kind",
+        "insurer_number",
+        "insured_symbol",
+        "insured_number",
+        "insured_branch",
+        "recorded_on",
+    ];
+
+    /// The value of a column as text (codes as their codes, dates as YYYY-MM-DD); `None` for an
+    /// empty value or an unknown column.
+    pub fn column_text(&self, column: &str) -> Option<String> {
+        match column {
+            "record_id" => Some(self.record_id.clone()),
+            "provider_id" => Some(self.provider_id.clone()),
+            "source_kind" => Some(self.source_kind.code().to_string()),
+            "local_patient_id" => self.local_patient_id.clone(),
+            "surname_kanji" => self.surname_kanji.clone(),
+            "given_kanji" => self.given_kanji.clone(),
+            "surname_kana" => self.surname_kana.clone(),
+            "given_kana" => self.given_kana.clone(),
+            "birth_date" => self.birth_date.map(|d| d.to_string()),
+            "sex" => self.sex.map(|s| s.code().to_string()),
+            "prefecture" => self.prefecture.clone(),
+            "municipality_code" => self.municipality_code.clone(),
+            "municipality" => self.municipality.clone(),
+            "town" => self.town.clone(),
+            "chome" => self.chome.clone(),
+            "banchi" => self.banchi.clone(),
+            "postal_code" => self.postal_code.clone(),
+            "insurance_kind" => self.insurance_kind.map(|k| k.code().to_string()),
+            "insurer_number" => self.insurer_number.clone(),
+            "insured_symbol" => self.insured_symbol.clone(),
+            "insured_number" => self.insured_number.clone(),
+            "insured_branch" => self.insured_branch.clone(),
+            "recorded_on" => Some(self.recorded_on.to_string()),
+            _ => None,
+        }
+    }
+}

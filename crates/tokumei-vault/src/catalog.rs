@@ -185,6 +185,16 @@ impl Catalog {
         &self.conn
     }
 
+    /// Ids of every package received, in order of receipt.
+    pub fn receipt_ids(&self) -> Result<Vec<String>, VaultError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT package_id FROM receipts ORDER BY received_at, package_id")
+            .map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     /// Number of receipts.
     pub fn receipts(&self) -> Result<i64, VaultError> {
         self.conn

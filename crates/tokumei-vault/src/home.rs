@@ -9,6 +9,8 @@
 //! H/keys/audit.key              Ed25519 signing key of the audit log (owner-only, hex)
 //! H/keys/data.key.age           the data-encryption key, age-encrypted with the operator's passphrase
 //!                               (scrypt) (owner-only)
+//! H/keys/users/<name>.key       the first technician's key, wrapped by the passphrase (owner-only)
+//! H/catalog/catalog.sqlite      providers, receipts, users, opt-out registry, export requests
 //! H/vault/identity/             identifying fields, encrypted at rest under the data key
 //! H/vault/clinical/             clinical events (Parquet, keyed by opaque record ids)
 //! H/packages/                   original packages as received (immutable)
@@ -70,6 +72,9 @@ pub enum VaultError {
     /// A package or request was refused (the reason names no identifying value).
     #[error("refused: {0}")]
     Refused(String),
+    /// The user may not do this (no registered key, revoked grant, wrong role, two-person rule).
+    #[error("denied: {0}")]
+    Denied(String),
 }
 
 fn io(path: &Path, source: std::io::Error) -> VaultError {
@@ -89,6 +94,10 @@ pub struct Config {
     pub notice_wait_days: u32,
     /// When the home was created (UTC, RFC 3339).
     pub created: String,
+    /// The first technician, registered by `init`; its key file is `keys/users/<name>.key`, wrapped
+    /// by the home passphrase.
+    #[serde(default)]
+    pub default_user: Option<String>,
 }
 
 /// An opened operator home.
@@ -168,7 +177,22 @@ pub fn init(
     passphrase: &str,
     scrypt_log_n: Option<u8>,
 ) -> Result<InitSummary, VaultError> {
+    init_with_user(root, passphrase, scrypt_log_n, "operator")
+}
+
+/// [`init`], naming the first technician `user` (registered with its key in the home).
+pub fn init_with_user(
+    root: &Path,
+    passphrase: &str,
+    scrypt_log_n: Option<u8>,
+    user: &str,
+) -> Result<InitSummary, VaultError> {
     check_passphrase(passphrase)?;
+    if !crate::access::valid_name(user) {
+        return Err(VaultError::Refused(
+            "a user name is 1–64 letters, digits, '.', '-' or '_'".into(),
+        ));
+    }
     if root.exists() {
         let empty = std::fs::read_dir(root)
             .map_err(|e| io(root, e))?
@@ -183,7 +207,7 @@ pub fn init(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "home".into());
     let staging = root.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = build(&staging, passphrase, scrypt_log_n);
+    let result = build(&staging, passphrase, scrypt_log_n, user);
     match result {
         Ok((recipient, audit_public_key)) => {
             if root.exists() {
@@ -208,6 +232,7 @@ fn build(
     dir: &Path,
     passphrase: &str,
     scrypt_log_n: Option<u8>,
+    user: &str,
 ) -> Result<(String, String), VaultError> {
     make_dir(dir)?;
     for d in DIRS {
@@ -254,10 +279,29 @@ fn build(
     w.finish().map_err(|e| VaultError::Key(e.to_string()))?;
     data_key.fill(0);
     write_secret(&dir.join("keys/data.key.age"), &wrapped)?;
+    // The first technician.
+    make_dir(&dir.join("keys/users"))?;
+    let (wrapped, public) = crate::access::new_user_key(passphrase, scrypt_log_n)?;
+    write_secret(&dir.join(format!("keys/users/{user}.key")), &wrapped)?;
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    crate::catalog::Catalog::open(&dir.join("catalog/catalog.sqlite"))?.add_user(
+        &crate::access::User {
+            name: user.to_string(),
+            role: crate::access::Role::Technician,
+            provider_id: None,
+            public_key: public,
+            requested_by: "init".into(),
+            approved_by: "init".into(),
+            granted_at: created.clone(),
+            reviewed_at: created.clone(),
+            revoked_at: None,
+        },
+    )?;
     let config = Config {
         version: LAYOUT_VERSION,
         notice_wait_days: 30,
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        created,
+        default_user: Some(user.to_string()),
     };
     let text = toml::to_string(&config).map_err(|e| VaultError::Config(e.to_string()))?;
     write_public(&dir.join("config.toml"), text.as_bytes())?;
@@ -267,6 +311,14 @@ fn build(
         "system",
         "home.init",
         "operator home",
+        "ok",
+        None,
+    ))?;
+    log.append(Entry::now(
+        "system",
+        "system",
+        "user.add",
+        &format!("user {user} (technician)"),
         "ok",
         None,
     ))?;
@@ -300,6 +352,19 @@ impl Home {
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
         let key = tokumei_audit::key_from_hex(&text)?;
         Ok(AuditLog::open(&self.root.join("audit"), key)?)
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> Result<crate::catalog::Catalog, VaultError> {
+        crate::catalog::Catalog::open(&self.root.join("catalog/catalog.sqlite"))
+    }
+
+    /// The key file of the home's first technician, if `init` made one.
+    pub fn default_user_key(&self) -> Option<PathBuf> {
+        self.config
+            .default_user
+            .as_ref()
+            .map(|u| self.root.join(format!("keys/users/{u}.key")))
     }
 
     /// Folder of the audit log.

@@ -1,11 +1,15 @@
-//! The operator side of Tokumei: the operator home (keys, configuration, audit), and — as the issue
-//! lands in increments — sealed receipt of provider packages, the identity vault, the clinical store
-//! and the opt-out registry.
+//! The operator side of Tokumei: the operator home (keys, configuration, audit, users and roles),
+//! sealed receipt of provider packages, the identity vault, the clinical store, the opt-out registry
+//! with purges of held records, and exports from the identified zone under the two-person rule.
 
+pub mod access;
 pub mod catalog;
+pub mod export;
 pub mod home;
+pub mod mpi;
 pub mod optout;
 pub mod package;
+pub mod purge;
 pub mod receive;
 pub mod store;
 

@@ -139,6 +139,64 @@ impl IndexKey {
     }
 }
 
+/// The subjects a held or received record can be matched on: its provider's local patient id, and
+/// its insurance identifiers.
+pub fn subjects_of(
+    provider_id: &str,
+    id: &tokumei_model::identity::IdentityRecord,
+) -> Vec<Subject> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(l) = &id.local_patient_id {
+        out.push(Subject::Patient {
+            provider_id: provider_id.to_string(),
+            local_patient_id: l.clone(),
+        });
+    }
+    if let (Some(ins), Some(num)) = (&id.insurer_number, &id.insured_number) {
+        out.push(Subject::Insured {
+            insurer_number: ins.clone(),
+            symbol: id.insured_symbol.clone(),
+            number: num.clone(),
+            branch: id.insured_branch.clone(),
+        });
+    }
+    out
+}
+
+impl IndexKey {
+    /// The fingerprint of a person who asked to stop: a keyed hash of a normalized name (of `kind`,
+    /// e.g. `kana` or `kanji`) with the birth date. Kept after the person's records are purged, so
+    /// records of the person that arrive later from other providers are recognised when linked.
+    pub fn fingerprint(&self, kind: &str, normalized_name: &str, birth_date: &str) -> String {
+        self.mac(&["person", kind, normalized_name, birth_date])
+    }
+}
+
+/// A person's fingerprints: keyed hashes of the normalized reading and of the normalized kanji name,
+/// each with the birth date (what a request to stop leaves behind once the records are gone).
+pub fn person_fingerprints(
+    index: &IndexKey,
+    r: &tokumei_model::identity::IdentityRecord,
+) -> Vec<String> {
+    let Some(birth) = r.birth_date.map(|d| d.to_string()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let (Some(s), Some(g)) = (&r.surname_kana, &r.given_kana) {
+        let name = tokumei_linkage::normalize::kana(&format!("{s}{g}"));
+        if !name.is_empty() {
+            out.push(index.fingerprint("kana", &name, &birth));
+        }
+    }
+    if let (Some(s), Some(g)) = (&r.surname_kanji, &r.given_kanji) {
+        let name = tokumei_linkage::normalize::name(&format!("{s}{g}"));
+        if !name.is_empty() {
+            out.push(index.fingerprint("kanji", &name, &birth));
+        }
+    }
+    out
+}
+
 impl Drop for IndexKey {
     fn drop(&mut self) {
         self.0.fill(0);
@@ -170,7 +228,11 @@ impl Catalog {
                      confirmed_on TEXT,
                      recorded_at TEXT NOT NULL
                  );
-                 CREATE INDEX IF NOT EXISTS optouts_index ON optouts(blind_index);",
+                 CREATE INDEX IF NOT EXISTS optouts_index ON optouts(blind_index);
+                 CREATE TABLE IF NOT EXISTS optout_persons (
+                     fingerprint TEXT PRIMARY KEY,
+                     recorded_at TEXT NOT NULL
+                 );",
             )
             .map_err(db)
     }
@@ -261,6 +323,32 @@ impl Catalog {
         let mut stmt = self
             .connection()
             .prepare("SELECT blind_index FROM optouts")
+            .map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Keeps the fingerprint of a person who asked to stop.
+    pub fn add_optout_fingerprint(&self, fingerprint: &str) -> Result<(), VaultError> {
+        self.ensure_optouts()?;
+        self.connection()
+            .execute(
+                "INSERT OR IGNORE INTO optout_persons (fingerprint, recorded_at) VALUES (?1, ?2)",
+                params![
+                    fingerprint,
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Every fingerprint of persons who asked to stop.
+    pub fn optout_fingerprints(&self) -> Result<std::collections::HashSet<String>, VaultError> {
+        self.ensure_optouts()?;
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT fingerprint FROM optout_persons")
             .map_err(db)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)

@@ -77,6 +77,9 @@ pub struct PackageOptions {
     pub notice_start: Option<String>,
     /// A fixed package id (a provider re-sending a package under its original id); random otherwise.
     pub package_id: Option<String>,
+    /// File extensions (without the dot) left out of the package, e.g. `parquet` for a folder that
+    /// also holds a system's own tables.
+    pub exclude_extensions: Vec<String>,
 }
 
 fn io(path: &Path, source: std::io::Error) -> VaultError {
@@ -149,35 +152,12 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), VaultError> {
 /// Recognises a file's format and counts its records (source formats the readers know).
 fn count_records(name: &str, path: &Path) -> Result<(Option<String>, Option<u64>), VaultError> {
     let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-    if tokumei_formats::archive::is_zip(&bytes) {
-        let cursor = std::io::Cursor::new(&bytes);
-        if name.contains("ssmix2") {
-            let reports = tokumei_formats::ssmix2::read_zip(cursor, "package")
-                .map_err(|e| VaultError::Refused(format!("{name}: {e}")))?;
-            let n = reports.iter().filter(|r| r.record.is_some()).count() as u64;
-            return Ok((Some("ssmix2-zip".into()), Some(n)));
-        }
-        let mut n = 0u64;
-        tokumei_formats::archive::for_each_entry(cursor, |entry, data| {
-            let file = entry.rsplit('/').next().unwrap_or(entry);
-            if let Some(f) = tokumei_formats::sniff(file, &data[..data.len().min(64)]) {
-                n += tokumei_formats::read(f, &data, "package").records.len() as u64;
-            }
-        })
-        .map_err(|e| VaultError::Refused(format!("{name}: {e}")))?;
-        return Ok((Some("zip".into()), Some(n)));
-    }
-    let file = name.rsplit('/').next().unwrap_or(name);
-    match tokumei_formats::sniff(file, &bytes[..bytes.len().min(64)]) {
-        Some(f) => {
-            let r = tokumei_formats::read(f, &bytes, "package");
-            Ok((
-                Some(format!("{f:?}")),
-                Some((r.records.len() + r.rejected.len()) as u64),
-            ))
-        }
-        None => Ok((None, None)),
-    }
+    Ok(
+        match tokumei_formats::any::read_file(name, &bytes, "package") {
+            Some(r) => (Some(r.kind.code().to_string()), Some(r.units() as u64)),
+            None => (None, None),
+        },
+    )
 }
 
 /// Builds a package of everything under `source` for the operator whose age recipient is
@@ -196,6 +176,13 @@ pub fn package(
         .map_err(|e| VaultError::Key(format!("operator recipient: {e}")))?;
     let mut paths = Vec::new();
     files_under(source, &mut paths)?;
+    paths.retain(|p| {
+        !p.extension().is_some_and(|e| {
+            opts.exclude_extensions
+                .iter()
+                .any(|x| e.eq_ignore_ascii_case(x))
+        })
+    });
     let mut files = Vec::with_capacity(paths.len());
     for p in &paths {
         let rel = p

@@ -7,8 +7,10 @@
 //! package reusing the id is a replay). The original encrypted package is then kept read-only under
 //! `packages/`, and the receipt recorded (Art 55: date, provider, confirmed items, batch hash).
 //!
-//! Reading the extract with the format readers and splitting it into the identity vault and the
-//! clinical store follows in the next increment.
+//! The files are then read with the format readers (in parallel; each file's records read plus
+//! quarantined are checked against the count its manifest states), each record is checked against
+//! the opt-out registry and the notice period, and the rest land: identifying fields in the identity
+//! vault, clinical events in the clinical store, unreadable records in the quarantine.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ use tokumei_model::events::SourceRecord;
 
 use crate::catalog::{Catalog, Receipt};
 use crate::home::{DataKey, Home, VaultError};
-use crate::optout::{IndexKey, Subject};
+use crate::optout::IndexKey;
 use crate::package::{safe_path, Manifest, MANIFEST_FORMAT};
 use crate::store::{self, Quarantined, Refusals};
 
@@ -68,6 +70,40 @@ pub struct ReceiveReport {
     pub events: usize,
     /// Warnings of the readers.
     pub warnings: usize,
+    /// Each file's counts, in package order.
+    pub files: Vec<FileCount>,
+    /// Files whose units read differ from the count their manifest states (audited).
+    pub mismatched: Vec<String>,
+}
+
+/// What was read from one file of a package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCount {
+    /// Path in the package.
+    pub path: String,
+    /// Records read.
+    pub read: u64,
+    /// Records (or messages, or the whole file) quarantined.
+    pub quarantined: u64,
+}
+
+/// Where a receipt is, for progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Decrypting and checking the package (bytes of the encrypted package).
+    Opening {
+        /// Size of the package file.
+        bytes: u64,
+    },
+    /// Reading the files with the format readers.
+    Reading {
+        /// Files read so far.
+        done: usize,
+        /// Files in the package.
+        total: usize,
+    },
+    /// Writing into the vault.
+    Landing,
 }
 
 fn io(path: &Path, source: std::io::Error) -> VaultError {
@@ -84,6 +120,17 @@ pub fn receive(
     package: &Path,
     actor: &str,
     key: &DataKey,
+) -> Result<Outcome, VaultError> {
+    receive_with(home, package, actor, key, &|_| {})
+}
+
+/// [`receive`], reporting progress to `progress` (called from several threads).
+pub fn receive_with(
+    home: &Home,
+    package: &Path,
+    actor: &str,
+    key: &DataKey,
+    progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<Outcome, VaultError> {
     let mut log = home.audit()?;
     // A package interrupted before its receipt was recorded left files behind: remove them first.
@@ -104,7 +151,7 @@ pub fn receive(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    match receive_inner(home, package, key) {
+    match receive_inner(home, package, key, progress) {
         Ok((outcome, provider)) => {
             let (obj, result) = match &outcome {
                 Outcome::Received {
@@ -118,11 +165,19 @@ pub fn receive(
                     ),
                     format!(
                         "ok: {} records stored, {} quarantined, {} refused (opt-out), {} refused \
-                         (notice period)",
+                         (notice period){}",
                         report.stored,
                         report.quarantined,
                         report.refusals.opted_out,
-                        report.refusals.too_early
+                        report.refusals.too_early,
+                        if report.mismatched.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; {} file(s) differ from their manifest count",
+                                report.mismatched.len()
+                            )
+                        }
                     ),
                 ),
                 Outcome::AlreadyReceived { package_id, .. } => (
@@ -166,8 +221,16 @@ fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
     )
 }
 
-fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome, String), Failed> {
+fn receive_inner(
+    home: &Home,
+    package: &Path,
+    key: &DataKey,
+    progress: &(dyn Fn(Stage) + Sync),
+) -> Result<(Outcome, String), Failed> {
     let bytes = std::fs::read(package).map_err(|e| (io(package, e), None))?;
+    progress(Stage::Opening {
+        bytes: bytes.len() as u64,
+    });
     let batch_hash = hex::encode(Sha256::digest(&bytes));
     let identity_path = home.root.join("keys/operator.identity");
     let identity: age::x25519::Identity = std::fs::read_to_string(&identity_path)
@@ -303,8 +366,32 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
         })?;
 
     // Read every file with the format readers.
-    let (records, quarantine, originals, warnings) = parse_files(&files, &pid);
+    progress(Stage::Reading {
+        done: 0,
+        total: files.len(),
+    });
+    let Parsed {
+        records,
+        quarantine,
+        originals,
+        warnings,
+        counts,
+    } = parse_files(&files, &pid, progress);
+    drop(files);
     let read = records.len();
+    // Each file's units (records read + quarantined) against the count its manifest states.
+    let mismatched: Vec<String> = counts
+        .iter()
+        .filter(|c| {
+            manifest
+                .files
+                .iter()
+                .find(|f| f.path == c.path)
+                .and_then(|f| f.records)
+                .is_some_and(|n| n != c.read + c.quarantined)
+        })
+        .map(|c| c.path.clone())
+        .collect();
     // Opt-out registry and notice period.
     let index = IndexKey::derive(key);
     let wait = chrono::Days::new(u64::from(home.config.notice_wait_days));
@@ -312,29 +399,17 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
         .optout_indexes()
         .map_err(|e| (e, Some(pid.clone())))?;
     let mut refusals = Refusals::default();
+    let mut fingerprints = std::collections::BTreeSet::new();
     let mut kept_records = Vec::with_capacity(records.len());
     for r in records {
-        let id = &r.identity;
-        let mut subjects = Vec::new();
-        if let Some(l) = &id.local_patient_id {
-            subjects.push(Subject::Patient {
-                provider_id: pid.clone(),
-                local_patient_id: l.clone(),
-            });
-        }
-        if let (Some(ins), Some(num)) = (&id.insurer_number, &id.insured_number) {
-            subjects.push(Subject::Insured {
-                insurer_number: ins.clone(),
-                symbol: id.insured_symbol.clone(),
-                number: num.clone(),
-                branch: id.insured_branch.clone(),
-            });
-        }
+        let subjects = crate::optout::subjects_of(&pid, &r.identity);
         if subjects
             .iter()
             .any(|sub| opted_out.contains(&index.index(sub)))
         {
             refusals.opted_out += 1;
+            // The person's fingerprints: their records from other providers are purged when linked.
+            fingerprints.extend(crate::optout::person_fingerprints(&index, &r.identity));
             continue;
         }
         // RULES §4 item 37: extraction on or after max(notice start, first visit after it) + wait.
@@ -353,6 +428,7 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
         }
         kept_records.push(r);
     }
+    progress(Stage::Landing);
     let landed = store::land(
         home,
         key,
@@ -373,6 +449,11 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
         manifest.notice_filing.clone().unwrap_or_default(),
         notice_start
     );
+    for f in &fingerprints {
+        catalog
+            .add_optout_fingerprint(f)
+            .map_err(|e| (e, Some(pid.clone())))?;
+    }
     catalog
         .add_receipt(&Receipt {
             package_id: manifest.package_id.clone(),
@@ -395,134 +476,88 @@ fn receive_inner(home: &Home, package: &Path, key: &DataKey) -> Result<(Outcome,
                 refusals,
                 events: landed.events,
                 warnings,
+                files: counts,
+                mismatched,
             },
         },
         pid,
     ))
 }
 
-type Parsed = (
-    Vec<SourceRecord>,
-    Vec<Quarantined>,
-    Vec<(String, Vec<u8>)>,
-    usize,
-);
+/// What the readers made of a package's files.
+struct Parsed {
+    records: Vec<SourceRecord>,
+    quarantine: Vec<Quarantined>,
+    originals: Vec<(String, Vec<u8>)>,
+    warnings: usize,
+    counts: Vec<FileCount>,
+}
 
-/// Reads every file of a package with the format readers: records read, what could not be read
-/// (file, lines, reason), the originals of files with quarantined records, and the warnings.
-fn parse_files(files: &[(String, Vec<u8>)], provider_id: &str) -> Parsed {
-    let mut records = Vec::new();
-    let mut quarantine = Vec::new();
-    let mut originals = Vec::new();
-    let mut warnings = 0usize;
-    for (name, bytes) in files {
-        let before = quarantine.len();
-        let file_name = name.rsplit('/').next().unwrap_or(name);
-        if tokumei_formats::archive::is_zip(bytes) {
-            let cursor = std::io::Cursor::new(bytes);
-            if name.contains("ssmix2") {
-                match tokumei_formats::ssmix2::read_zip(cursor, provider_id) {
-                    Ok(reports) => {
-                        for p in reports {
-                            for (path, fr) in &p.files {
-                                warnings += fr.warnings();
-                                for r in &fr.rejected {
-                                    quarantine.push(Quarantined {
-                                        file: format!("{name}#{path}"),
-                                        first_line: r.first_line,
-                                        last_line: r.last_line,
-                                        reason: r.reason.clone(),
-                                    });
-                                }
-                            }
-                            if let Some(rec) = p.record {
-                                records.push(rec);
-                            }
-                        }
-                    }
-                    Err(e) => quarantine.push(Quarantined {
-                        file: name.clone(),
-                        first_line: 0,
-                        last_line: 0,
-                        reason: e.to_string(),
-                    }),
-                }
-            } else {
-                let result = tokumei_formats::archive::for_each_entry(cursor, |entry, data| {
-                    let f = entry.rsplit('/').next().unwrap_or(entry);
-                    match tokumei_formats::sniff(f, &data[..data.len().min(64)]) {
-                        Some(format) => {
-                            let r = tokumei_formats::read(format, &data, provider_id);
-                            warnings += r.warnings();
-                            for q in &r.rejected {
-                                quarantine.push(Quarantined {
-                                    file: format!("{name}#{entry}"),
-                                    first_line: q.first_line,
-                                    last_line: q.last_line,
-                                    reason: q.reason.clone(),
-                                });
-                            }
-                            records.extend(r.records.into_iter().map(|p| p.record));
-                        }
-                        None => quarantine.push(Quarantined {
-                            file: format!("{name}#{entry}"),
-                            first_line: 0,
-                            last_line: 0,
-                            reason: "not a supported format".into(),
-                        }),
-                    }
-                });
-                if let Err(e) = result {
-                    quarantine.push(Quarantined {
-                        file: name.clone(),
-                        first_line: 0,
-                        last_line: 0,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        } else {
-            match tokumei_formats::sniff(file_name, &bytes[..bytes.len().min(64)]) {
-                Some(format) => {
-                    let r = tokumei_formats::read(format, bytes, provider_id);
-                    warnings += r.warnings();
-                    for q in &r.rejected {
-                        quarantine.push(Quarantined {
-                            file: name.clone(),
-                            first_line: q.first_line,
-                            last_line: q.last_line,
-                            reason: q.reason.clone(),
-                        });
-                    }
-                    // A file with errors but nothing rejected (an unreadable encoding) is
-                    // quarantined whole.
-                    if r.records.is_empty() && r.rejected.is_empty() && r.errors() > 0 {
-                        quarantine.push(Quarantined {
-                            file: name.clone(),
-                            first_line: 0,
-                            last_line: 0,
-                            reason: r
-                                .issues
-                                .first()
-                                .map(|i| i.message.clone())
-                                .unwrap_or_default(),
-                        });
-                    }
-                    records.extend(r.records.into_iter().map(|p| p.record));
-                }
-                None => quarantine.push(Quarantined {
-                    file: name.clone(),
-                    first_line: 0,
-                    last_line: 0,
-                    reason: "not a supported format".into(),
-                }),
-            }
+/// Reads every file of a package with the format readers (files in parallel, results in package
+/// order): records read, what could not be read (file, lines, reason), the originals of files with
+/// quarantined records, the warnings and each file's counts.
+fn parse_files(
+    files: &[(String, Vec<u8>)],
+    provider_id: &str,
+    progress: &(dyn Fn(Stage) + Sync),
+) -> Parsed {
+    use rayon::prelude::*;
+    let total = files.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let reads: Vec<Option<tokumei_formats::any::FileRead>> = files
+        .par_iter()
+        .map(|(name, bytes)| {
+            let r = tokumei_formats::any::read_file(name, bytes, provider_id);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(Stage::Reading { done: n, total });
+            r
+        })
+        .collect();
+    let mut out = Parsed {
+        records: Vec::new(),
+        quarantine: Vec::new(),
+        originals: Vec::new(),
+        warnings: 0,
+        counts: Vec::with_capacity(files.len()),
+    };
+    for ((name, bytes), read) in files.iter().zip(reads) {
+        let Some(r) = read else {
+            out.quarantine.push(Quarantined {
+                file: name.clone(),
+                first_line: 0,
+                last_line: 0,
+                reason: "not a supported format".into(),
+            });
+            out.originals.push((name.clone(), bytes.clone()));
+            out.counts.push(FileCount {
+                path: name.clone(),
+                read: 0,
+                quarantined: 1,
+            });
+            continue;
+        };
+        out.warnings += r.warnings();
+        out.counts.push(FileCount {
+            path: name.clone(),
+            read: r.records.len() as u64,
+            quarantined: r.rejected.len() as u64,
+        });
+        if !r.rejected.is_empty() {
+            out.originals.push((name.clone(), bytes.clone()));
         }
-        if quarantine.len() > before {
-            originals.push((name.clone(), bytes.clone()));
-        }
+        out.quarantine
+            .extend(r.rejected.into_iter().map(|q| Quarantined {
+                file: match q.entry {
+                    Some(e) => format!("{name}#{e}"),
+                    None => name.clone(),
+                },
+                first_line: q.rejected.first_line,
+                last_line: q.rejected.last_line,
+                reason: q.rejected.reason,
+            }));
+        out.records.extend(r.records);
     }
-    (records, quarantine, originals, warnings)
+    out
 }
 
 /// An id for a message: letters, digits, `-` and `_` only, at most 64 characters.

@@ -121,7 +121,7 @@ pub struct PackagePaths {
     pub identity: PathBuf,
     /// Clinical tables folder.
     pub clinical: PathBuf,
-    /// Quarantine report.
+    /// Quarantine report (encrypted: entry names of SS-MIX2 storage carry patient ids).
     pub quarantine: PathBuf,
     /// Encrypted originals of files with quarantined records.
     pub quarantine_files: PathBuf,
@@ -135,7 +135,7 @@ impl PackagePaths {
         PackagePaths {
             identity: home.root.join(format!("vault/identity/{id}.parquet.enc")),
             clinical: home.root.join(format!("vault/clinical/{id}")),
-            quarantine: home.root.join(format!("quarantine/{id}.json")),
+            quarantine: home.root.join(format!("quarantine/{id}.json.enc")),
             quarantine_files: home.root.join(format!("quarantine/{id}")),
             original: home.root.join(format!("packages/{id}.age")),
         }
@@ -265,13 +265,20 @@ pub fn land(
         &parquet_bytes(&labs)?,
     )?;
     write_file(&clinical.join("deaths.parquet"), &parquet_bytes(&deaths)?)?;
-    // Quarantine: the report in the clear, the originals encrypted.
+    // Quarantine: the report and the originals, encrypted (file and entry names of SS-MIX2 storage
+    // carry patient ids).
     let report =
         serde_json::to_vec_pretty(quarantine).map_err(|e| VaultError::Store(e.to_string()))?;
-    write_file(&staged(&paths.quarantine), &report)?;
+    write_file(&staged(&paths.quarantine), &seal(key, &report)?)?;
     let qdir = staged(&paths.quarantine_files);
     let _ = std::fs::remove_dir_all(&qdir);
     std::fs::create_dir_all(&qdir).map_err(|e| io(&qdir, e))?;
+    let names: Vec<&str> = quarantine_originals
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let names = serde_json::to_vec(&names).map_err(|e| VaultError::Store(e.to_string()))?;
+    write_file(&qdir.join("names.json.enc"), &seal(key, &names)?)?;
     for (i, (_, bytes)) in quarantine_originals.iter().enumerate() {
         write_file(&qdir.join(format!("{i}.enc")), &seal(key, bytes)?)?;
     }
@@ -300,6 +307,49 @@ pub fn land(
     Ok(landed)
 }
 
+/// A package's quarantine report (decrypted).
+pub fn read_quarantine(
+    home: &Home,
+    key: &DataKey,
+    package_id: &str,
+) -> Result<Vec<Quarantined>, VaultError> {
+    let path = PackagePaths::of(home, package_id).quarantine;
+    let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    serde_json::from_slice(&open_sealed(key, &sealed)?)
+        .map_err(|e| VaultError::Store(e.to_string()))
+}
+
+/// The original files of a package that hold quarantined records: (path in the package, bytes).
+pub fn read_quarantine_files(
+    home: &Home,
+    key: &DataKey,
+    package_id: &str,
+) -> Result<Vec<(String, Vec<u8>)>, VaultError> {
+    let dir = PackagePaths::of(home, package_id).quarantine_files;
+    let index = dir.join("names.json.enc");
+    let sealed = std::fs::read(&index).map_err(|e| io(&index, e))?;
+    let names: Vec<String> = serde_json::from_slice(&open_sealed(key, &sealed)?)
+        .map_err(|e| VaultError::Store(e.to_string()))?;
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.into_iter().enumerate() {
+        let path = dir.join(format!("{i}.enc"));
+        let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        out.push((name, open_sealed(key, &sealed)?));
+    }
+    Ok(out)
+}
+
+/// The identity table of a package (decrypted).
+pub fn read_identities(
+    home: &Home,
+    key: &DataKey,
+    package_id: &str,
+) -> Result<Vec<IdentityRecord>, VaultError> {
+    let path = PackagePaths::of(home, package_id).identity;
+    let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    read_parquet(open_sealed(key, &sealed)?)
+}
+
 /// Removes every file a package left without a recorded receipt (staging names, and packages whose
 /// receipt is missing); returns how many packages were cleaned.
 pub fn recover(
@@ -322,6 +372,7 @@ pub fn recover(
                 .unwrap_or("")
                 .to_string();
             let orphan = name.starts_with(".staging-")
+                || name.starts_with(".purge-")
                 || name.starts_with(".incoming")
                 || name.ends_with(".tmp")
                 || (!stem.is_empty() && !received(&stem)?);

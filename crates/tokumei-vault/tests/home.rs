@@ -20,6 +20,7 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
         "keys/operator.identity",
         "keys/audit.key",
         "keys/data.key.age",
+        "keys/users/operator.key",
     ] {
         let meta = std::fs::metadata(root.join(secret)).expect(secret);
         #[cfg(unix)]
@@ -39,7 +40,24 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
     ));
     let v = tokumei_audit::verify(&home.audit_dir(), &home.audit_public_key().expect("pub"))
         .expect("verify");
-    assert_eq!(v.entries, 1);
+    // home.init and the first technician's registration.
+    assert_eq!(v.entries, 2);
+    // The first technician opens a session with the home passphrase.
+    let user_key =
+        tokumei_vault::access::open_user_key(&home.default_user_key().expect("default user"), PASS)
+            .expect("user key");
+    let session = tokumei_vault::access::authenticate(&home, &user_key).expect("session");
+    assert_eq!(session.user, "operator");
+    assert_eq!(session.role, tokumei_vault::access::Role::Technician);
+    // A key nobody registered opens nothing, and the refusal is audited.
+    let stranger = tokumei_audit::generate_key().expect("key");
+    assert!(matches!(
+        tokumei_vault::access::authenticate(&home, &stranger),
+        Err(VaultError::Denied(_))
+    ));
+    let v = tokumei_audit::verify(&home.audit_dir(), &home.audit_public_key().expect("pub"))
+        .expect("verify");
+    assert_eq!(v.entries, 3);
     // No staging folder is left beside the home.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")

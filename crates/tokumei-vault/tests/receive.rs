@@ -138,21 +138,22 @@ fn a_package_is_received_once_and_kept() {
     // Three rows: two read and stored, one quarantined with its line.
     assert_eq!(manifest.records(), 3);
     assert_eq!((report.read, report.stored, report.quarantined), (2, 2, 1));
-    let q: Vec<tokumei_vault::store::Quarantined> = serde_json::from_slice(
-        &std::fs::read(
-            s.home
-                .root
-                .join(format!("quarantine/{}.json", manifest.package_id)),
-        )
-        .expect("quarantine"),
-    )
-    .expect("json");
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let q = tokumei_vault::store::read_quarantine(&s.home, &key, &manifest.package_id)
+        .expect("quarantine");
+    let originals =
+        tokumei_vault::store::read_quarantine_files(&s.home, &key, &manifest.package_id)
+            .expect("originals");
+    assert_eq!(originals.len(), 1);
+    assert_eq!(originals[0].0, "death/deaths.csv");
+    assert_eq!(report.files.len(), 1);
+    assert_eq!((report.files[0].read, report.files[0].quarantined), (2, 1));
+    assert!(report.mismatched.is_empty());
     assert_eq!(
         (q[0].file.as_str(), q[0].first_line),
         ("death/deaths.csv", 4)
     );
     // The identity vault decrypts with the data key only, and its records join the clinical store.
-    let key = s.home.unlock_data_key(PASS).expect("unlock");
     let sealed = std::fs::read(s.home.root.join(format!(
         "vault/identity/{}.parquet.enc",
         manifest.package_id
