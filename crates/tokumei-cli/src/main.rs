@@ -8,7 +8,13 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokumei_synth::{Config, Summary, SynthError};
 
+mod anonymize;
+mod demo;
 mod inspect;
+mod link;
+mod linkage;
+mod operator;
+mod review;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,6 +40,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Anonymize a table: generalize and suppress quasi-identifiers under privacy models (k-anonymity,
+    /// l-diversity, t-closeness, risk thresholds), choosing the transformation with the least information
+    /// loss; writes the table, report.json and report.html.
+    Anonymize(anonymize::AnonymizeArgs),
+    /// Assess the re-identification risk of a table over given quasi-identifiers without changing it.
+    Risk(anonymize::RiskArgs),
     /// Generate a synthetic region (modelled on 青森県) with ground truth.
     Synth(SynthArgs),
     /// Run the main job on the embedded default: a synthetic region through the pipeline.
@@ -58,8 +70,38 @@ enum Command {
     #[command(subcommand)]
     Optout(OptoutCommand),
     /// Operator side: receive packages (decrypt, verify signature and hashes, refuse replays and unknown
-    /// providers, keep the original, record the receipt); every outcome is audited.
+    /// providers, keep the original, record the receipt); every outcome is audited. Needs a
+    /// technician.
     Receive(ReceiveArgs),
+    /// Operator users and their roles (technician, committee, researcher, auditor, provider-admin).
+    #[command(subcommand)]
+    User(operator::UserCommand),
+    /// Exports from the identified zone: requested by one technician, approved by a second, run
+    /// once, encrypted to the named recipient.
+    #[command(subcommand)]
+    Export(operator::ExportCommand),
+    /// Records that could not be read, with file, lines and reason.
+    #[command(subcommand)]
+    Quarantine(operator::QuarantineCommand),
+    /// Link every record of the vault into the master person index (名寄せ; identified zone only);
+    /// `link review` for the clerical review of uncertain pairs. Needs a technician.
+    Link(link::LinkArgs),
+    /// Research applications: submit, list, show, withdraw.
+    #[command(subcommand)]
+    Application(review::ApplicationCommand),
+    /// The review committee: roster, meetings, conflicts of interest, votes, decisions.
+    #[command(subcommand)]
+    Committee(review::CommitteeCommand),
+    /// Releases and the provision ledger.
+    #[command(subcommand)]
+    Release(review::ReleaseCommand),
+    /// The re-identification battery on a built release: k and uniqueness, prosecutor / journalist /
+    /// marketer risk, a simulated linkage attack with a population register, trajectory uniqueness.
+    /// Exits 1 when a threshold is broken.
+    ReidTest(review::ReidArgs),
+    /// Record linkage (名寄せ): link two CSV tables or deduplicate one under a settings file, and
+    /// evaluate the result against ground truth.
+    Linkage(linkage::LinkageArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,23 +130,39 @@ struct ProviderAddArgs {
     /// The provider's public key file (<id>.pub).
     #[arg(long)]
     public_key: PathBuf,
+    /// A TOML file with the details below (keys name, address, representative, acquisition,
+    /// notice_filing, notice_start); a flag given too overrides the file.
+    #[arg(long)]
+    details: Option<PathBuf>,
     /// Name (名称).
     #[arg(long)]
-    name: String,
+    name: Option<String>,
     /// Address (住所).
     #[arg(long)]
-    address: String,
+    address: Option<String>,
     /// Representative (代表者).
     #[arg(long)]
-    representative: String,
+    representative: Option<String>,
     /// How the provider acquired the data (取得の経緯).
     #[arg(long)]
-    acquisition: String,
+    acquisition: Option<String>,
     /// Reference of the notice filing with the minister.
     #[arg(long)]
     notice_filing: Option<String>,
     /// Date the notice to patients began (YYYY-MM-DD).
     #[arg(long)]
+    notice_start: Option<String>,
+}
+
+/// A provider's details in a TOML file (`provider add --details`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderDetails {
+    name: Option<String>,
+    address: Option<String>,
+    representative: Option<String>,
+    acquisition: Option<String>,
+    notice_filing: Option<String>,
     notice_start: Option<String>,
 }
 
@@ -144,16 +202,35 @@ struct PackageArgs {
 
 #[derive(Subcommand)]
 enum OptoutCommand {
-    /// Record one request, by provider + local patient id or by insurance identifiers.
+    /// Record one request, by provider + local patient id or by insurance identifiers, and purge the
+    /// patient's records already held. Needs a technician.
     Add(Box<OptoutAddArgs>),
     /// Record every request of a CSV file (header: provider_id, local_patient_id, insurer_number,
-    /// symbol, number, branch, requester, received_on, confirmed_on).
+    /// symbol, number, branch, requester, received_on, confirmed_on) and purge the records already
+    /// held. Needs a technician.
     Import {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
         /// The CSV file.
         file: PathBuf,
+        /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        user: operator::UserKeyArgs,
+    },
+    /// Purge held records of every patient in the registry (recording a request does this already;
+    /// run it to finish an interrupted purge).
+    Purge {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        user: operator::UserKeyArgs,
     },
 }
 
@@ -192,6 +269,8 @@ struct OptoutAddArgs {
     /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    user: operator::UserKeyArgs,
 }
 
 #[derive(clap::Args)]
@@ -202,12 +281,11 @@ struct ReceiveArgs {
     /// Package files.
     #[arg(required = true)]
     packages: Vec<PathBuf>,
-    /// Operator user receiving (recorded in the audit log).
-    #[arg(long, default_value = "operator")]
-    user: String,
     /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    user: operator::UserKeyArgs,
 }
 
 #[derive(clap::Args)]
@@ -218,6 +296,9 @@ struct InitArgs {
     /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
+    /// Name of the first technician (its key is kept in the home, wrapped by the passphrase).
+    #[arg(long, default_value = "operator")]
+    user: String,
     /// scrypt work factor (log2 N) of the passphrase wrapping; by default about one second of work.
     #[arg(long, hide = true)]
     scrypt_log_n: Option<u8>,
@@ -310,6 +391,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Anonymize(a) => anonymize::run_anonymize(a),
+        Command::Risk(a) => anonymize::run_risk(a),
         Command::Synth(a) => run_synth(a),
         Command::Demo(a) => run_demo(a),
         Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
@@ -319,20 +402,45 @@ fn main() -> ExitCode {
         Command::Package(a) => run_package(a),
         Command::Receive(a) => run_receive(a),
         Command::Optout(a) => run_optout(a),
+        Command::User(c) => operator::run_user(c),
+        Command::Export(c) => operator::run_export(c),
+        Command::Quarantine(c) => operator::run_quarantine(c),
+        Command::Link(a) => link::run(a),
+        Command::Application(c) => review::run_application(c),
+        Command::Committee(c) => review::run_committee(c),
+        Command::Release(c) => review::run_release(c),
+        Command::ReidTest(a) => review::run_reid(a),
+        Command::Linkage(a) => linkage::run(a),
     }
 }
 
 fn run_optout(a: OptoutCommand) -> ExitCode {
+    use tokumei_vault::access::Role;
     use tokumei_vault::optout::{parse_csv, IndexKey, Request, Requester, Subject};
-    let (home_path, pass_file) = match &a {
-        OptoutCommand::Add(x) => (x.home.clone(), x.passphrase_file.clone()),
-        OptoutCommand::Import { home, .. } => (home.clone(), None),
+    let (home_path, pass_file, user) = match &a {
+        OptoutCommand::Add(x) => (x.home.clone(), x.passphrase_file.clone(), x.user.clone()),
+        OptoutCommand::Import {
+            home,
+            passphrase_file,
+            user,
+            ..
+        }
+        | OptoutCommand::Purge {
+            home,
+            passphrase_file,
+            user,
+        } => (home.clone(), passphrase_file.clone(), user.clone()),
     };
-    let result = (|| -> Result<usize, (u8, String)> {
-        let fail = |e: &dyn std::fmt::Display| (EXIT_FAILURE, e.to_string());
+    let result = (|| -> Result<(usize, tokumei_vault::purge::PurgeReport), (u8, String)> {
         let pass = passphrase(pass_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
-        let home = tokumei_vault::open(&home_path).map_err(|e| fail(&e))?;
-        let key = IndexKey::derive(&home.unlock_data_key(&pass).map_err(|e| fail(&e))?);
+        let home = tokumei_vault::open(&home_path).map_err(operator::fail)?;
+        let action = match &a {
+            OptoutCommand::Purge { .. } => "optout.purge",
+            _ => "optout.add",
+        };
+        let session = operator::session(&home, &user, Some(&pass), action, &[Role::Technician])?;
+        let data_key = home.unlock_data_key(&pass).map_err(operator::fail)?;
+        let key = IndexKey::derive(&data_key);
         let requests = match &a {
             OptoutCommand::Add(x) => {
                 let subject = match (&x.provider, &x.patient_id, &x.insurer, &x.number) {
@@ -366,34 +474,50 @@ fn run_optout(a: OptoutCommand) -> ExitCode {
             OptoutCommand::Import { file, .. } => {
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| (EXIT_FAILURE, format!("{}: {e}", file.display())))?;
-                parse_csv(&text).map_err(|e| fail(&e))?
+                parse_csv(&text).map_err(operator::fail)?
             }
+            OptoutCommand::Purge { .. } => Vec::new(),
         };
-        let catalog =
-            tokumei_vault::catalog::Catalog::open(&home.root.join("catalog/catalog.sqlite"))
-                .map_err(|e| fail(&e))?;
-        let mut log = home.audit().map_err(|e| fail(&e))?;
+        let catalog = home.catalog().map_err(operator::fail)?;
+        let mut log = home.audit().map_err(operator::fail)?;
         for r in &requests {
-            let id = catalog.add_optout(&key, r).map_err(|e| fail(&e))?;
+            let id = catalog.add_optout(&key, r).map_err(operator::fail)?;
             let provider = match &r.subject {
                 Subject::Patient { provider_id, .. } => Some(provider_id.as_str()),
                 Subject::Insured { .. } => None,
             };
             log.append(tokumei_audit::Entry::now(
-                "operator",
-                "technician",
+                &session.user,
+                session.role.code(),
                 "optout.add",
                 &format!("request {id} ({})", r.requester.code()),
                 "ok",
                 provider,
             ))
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
         }
-        Ok(requests.len())
+        drop(log);
+        // Held records of the patients named: purged now (the whole registry for `purge`).
+        let indexes: std::collections::HashSet<String> = match &a {
+            OptoutCommand::Purge { .. } => catalog.optout_indexes().map_err(operator::fail)?,
+            _ => requests.iter().map(|r| key.index(&r.subject)).collect(),
+        };
+        let identities = link::all_identities(&home, &data_key)?;
+        let direct = link::matching_records(&data_key, &identities, &indexes);
+        let purged = link::purge_persons(&home, &session, &data_key, &identities, &direct)?;
+        Ok((requests.len(), purged))
     })();
     match result {
-        Ok(n) => {
-            println!("{n} request(s) to stop recorded");
+        Ok((n, purged)) => {
+            if !matches!(a, OptoutCommand::Purge { .. }) {
+                println!("{n} request(s) to stop recorded");
+            }
+            println!(
+                "{} record(s) and {} event(s) already held were purged from {} package(s)",
+                purged.records,
+                purged.events,
+                purged.touched.len()
+            );
             ExitCode::SUCCESS
         }
         Err((code, e)) => {
@@ -427,22 +551,44 @@ fn run_provider(a: ProviderCommand) -> ExitCode {
                 let public = std::fs::read_to_string(&a.public_key)
                     .map_err(|e| format!("{}: {e}", a.public_key.display()))?;
                 tokumei_audit::public_key_from_hex(&public).map_err(|e| e.to_string())?;
+                let file = match &a.details {
+                    Some(f) => {
+                        let text = std::fs::read_to_string(f)
+                            .map_err(|e| format!("{}: {e}", f.display()))?;
+                        toml::from_str::<ProviderDetails>(&text)
+                            .map_err(|e| format!("{}: {e}", f.display()))?
+                    }
+                    None => ProviderDetails::default(),
+                };
+                let need = |flag: &Option<String>, file: Option<String>, what: &str| {
+                    flag.clone()
+                        .or(file)
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| {
+                            format!(
+                                "the provider's {what} is required (--{what} or `{what}` in --details)"
+                            )
+                        })
+                };
+                let provider = tokumei_vault::catalog::Provider {
+                    id: a.id.clone(),
+                    public_key: public.trim().to_string(),
+                    name: need(&a.name, file.name, "name")?,
+                    address: need(&a.address, file.address, "address")?,
+                    representative: need(&a.representative, file.representative, "representative")?,
+                    acquisition: need(&a.acquisition, file.acquisition, "acquisition")?,
+                    notice_filing: a.notice_filing.clone().or(file.notice_filing),
+                    notice_start: a.notice_start.clone().or(file.notice_start),
+                };
+                if let Some(d) = &provider.notice_start {
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map_err(|_| "the notice start is not a YYYY-MM-DD date".to_string())?;
+                }
                 let catalog = tokumei_vault::catalog::Catalog::open(
                     &home.root.join("catalog/catalog.sqlite"),
                 )
                 .map_err(|e| e.to_string())?;
-                catalog
-                    .add_provider(&tokumei_vault::catalog::Provider {
-                        id: a.id.clone(),
-                        public_key: public.trim().to_string(),
-                        name: a.name.clone(),
-                        address: a.address.clone(),
-                        representative: a.representative.clone(),
-                        acquisition: a.acquisition.clone(),
-                        notice_filing: a.notice_filing.clone(),
-                        notice_start: a.notice_start.clone(),
-                    })
-                    .map_err(|e| e.to_string())?;
+                catalog.add_provider(&provider).map_err(|e| e.to_string())?;
                 let mut log = home.audit().map_err(|e| e.to_string())?;
                 log.append(tokumei_audit::Entry::now(
                     "operator",
@@ -487,6 +633,7 @@ fn run_package(a: PackageArgs) -> ExitCode {
             notice_filing: a.notice_filing.clone(),
             notice_start: a.notice_start.clone(),
             package_id: None,
+            exclude_extensions: Vec::new(),
         };
         tokumei_vault::package::package(&key, &provider, &a.to, &a.input, &a.out, &opts)
             .map_err(|e| e.to_string())
@@ -511,46 +658,80 @@ fn run_package(a: PackageArgs) -> ExitCode {
 }
 
 fn run_receive(a: ReceiveArgs) -> ExitCode {
-    let home = match tokumei_vault::open(&a.home) {
-        Ok(h) => h,
-        Err(e) => {
+    use tokumei_vault::receive::{Outcome, Stage};
+    let prepared = (|| -> Result<_, operator::Failure> {
+        let pass = passphrase(a.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+        let home = tokumei_vault::open(&a.home).map_err(operator::fail)?;
+        let session = operator::session(
+            &home,
+            &a.user,
+            Some(&pass),
+            "receive",
+            &[tokumei_vault::access::Role::Technician],
+        )?;
+        let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
+        Ok((home, session, key))
+    })();
+    let (home, session, key) = match prepared {
+        Ok(x) => x,
+        Err((code, e)) => {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    let pass = match passphrase(a.passphrase_file.as_ref()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let key = match home.unlock_data_key(&pass) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(code);
         }
     };
     let mut failed = 0;
     for p in &a.packages {
-        match tokumei_vault::receive::receive(&home, p, &a.user, &key) {
-            Ok(tokumei_vault::receive::Outcome::Received {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {msg} [{bar:30}] {pos}/{len}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let progress = |stage: Stage| match stage {
+            Stage::Opening { bytes } => {
+                bar.set_message(format!("{name}: decrypting and checking {bytes} bytes"));
+                bar.tick();
+            }
+            Stage::Reading { done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(format!("{name}: reading files"));
+            }
+            Stage::Landing => bar.set_message(format!("{name}: writing into the vault")),
+        };
+        let outcome =
+            tokumei_vault::receive::receive_with(&home, p, &session.user, &key, &progress);
+        bar.finish_and_clear();
+        match outcome {
+            Ok(Outcome::Received {
                 manifest, report, ..
-            }) => println!(
-                "{}: received package {} of {} ({} files, {} records in the manifest): {} records \
-                 stored, {} quarantined, {} refused by opt-out, {} refused by the notice period",
-                p.display(),
-                manifest.package_id,
-                manifest.provider_id,
-                manifest.files.len(),
-                manifest.records(),
-                report.stored,
-                report.quarantined,
-                report.refusals.opted_out,
-                report.refusals.too_early
-            ),
-            Ok(tokumei_vault::receive::Outcome::AlreadyReceived {
+            }) => {
+                println!(
+                    "{}: received package {} of {} ({} files, {} records in the manifest): {} \
+                     records stored, {} quarantined, {} refused by opt-out, {} refused by the notice \
+                     period",
+                    p.display(),
+                    manifest.package_id,
+                    manifest.provider_id,
+                    manifest.files.len(),
+                    manifest.records(),
+                    report.stored,
+                    report.quarantined,
+                    report.refusals.opted_out,
+                    report.refusals.too_early
+                );
+                for f in &report.mismatched {
+                    println!(
+                        "  warning: {f}: the records read differ from the count in the manifest"
+                    );
+                }
+            }
+            Ok(Outcome::AlreadyReceived {
                 package_id,
                 received_at,
             }) => println!(
@@ -590,9 +771,13 @@ fn run_init(a: InitArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match tokumei_vault::home::init(&a.home, &pass, a.scrypt_log_n) {
+    match tokumei_vault::home::init_with_user(&a.home, &pass, a.scrypt_log_n, &a.user) {
         Ok(s) => {
             println!("operator home created at {}", a.home.display());
+            println!(
+                "  first technician:                        {} (key in keys/users/, opened with the passphrase)",
+                a.user
+            );
             println!("  receiving recipient (give to providers): {}", s.recipient);
             println!(
                 "  audit public key (publish):              {}",
@@ -708,6 +893,18 @@ fn report(e: &SynthError) -> ExitCode {
     }
 }
 
+/// A progress bar over `total` items named `what`.
+fn progress_bar_of(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what} (eta {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -788,7 +985,7 @@ fn run_demo(a: DemoArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     println!(
-        "tokumei demo: step 1/2, synthetic region ({} people, seed {})",
+        "tokumei demo: step 1/7, synthetic region ({} people, seed {})",
         a.people, a.seed
     );
     let config = Config {
@@ -801,26 +998,14 @@ fn run_demo(a: DemoArgs) -> ExitCode {
     match generate(&config) {
         Ok((s, secs)) => {
             print_summary(&config.out, &s, secs);
-            println!("tokumei demo: step 2/2, reading back every provider's native files");
-            let started = Instant::now();
-            match inspect::read_all(&config.out.join("sources")) {
-                Ok(t) => println!(
-                    "  {} files, {} records read, {} rejected (malformed on purpose, see truth/noise), {} warnings, {:.1} s",
-                    t.files,
-                    t.records,
-                    t.rejected,
-                    t.warnings,
-                    started.elapsed().as_secs_f64()
-                ),
-                Err(e) => {
-                    eprintln!("error: cannot read back {}: {e}", config.out.display());
-                    return ExitCode::from(EXIT_FAILURE);
-                }
+            if let Err(e) = demo::pipeline(&a.dir, &config.out) {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
             }
             println!(
-                "demo finished: the region's sources are in {}/sources, the answer key in {}/truth",
+                "demo finished: the region is in {}, the operator home in {}",
                 config.out.display(),
-                config.out.display()
+                a.dir.join("home").display()
             );
             ExitCode::SUCCESS
         }

@@ -1,0 +1,1291 @@
+//! The operator pipeline end to end through the binary: synth → package per provider → receive,
+//! with the opt-out registry, the notice period, the quarantine, purges, users and roles, the
+//! two-person rule for exports, crash safety under SIGKILL and the plain-text check of the home.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tokumei_model::identity::IdentityRecord;
+use tokumei_model::truth::{NativeLink, RecordLink, TruthNoise};
+
+const PASS: &str = "correct horse battery staple";
+const TECH_B_PASS: &str = "second technician passphrase";
+const AUDITOR_PASS: &str = "auditor passphrase 2026";
+
+fn cmd() -> Command {
+    let mut c = Command::cargo_bin("tokumei").expect("binary");
+    c.env("TOKUMEI_PASSPHRASE", PASS)
+        .env_remove("TOKUMEI_USER_KEY")
+        .env_remove("TOKUMEI_USER_PASSPHRASE");
+    c
+}
+
+/// As another user: their key file and passphrase.
+fn as_user(key: &Path, pass: &str) -> Command {
+    let mut c = cmd();
+    c.env("TOKUMEI_USER_KEY", key)
+        .env("TOKUMEI_USER_PASSPHRASE", pass);
+    c
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).to_string()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).to_string()
+}
+
+/// Every file under `root` with its bytes, by relative path.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("prefix").to_path_buf();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// Copies a provider's native files (not its canonical Parquet tables) into an extract folder.
+fn native_extract(region: &Path, provider: &str, out: &Path) {
+    let src = region.join("sources").join(provider);
+    for (rel, bytes) in tree(&src) {
+        if rel.extension().is_some_and(|e| e == "parquet") {
+            continue;
+        }
+        let to = out.join(&rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::write(to, bytes).expect("write");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let t = to.join(&rel);
+        std::fs::create_dir_all(t.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&t, bytes).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(from.join(&rel))
+                .expect("meta")
+                .permissions()
+                .mode();
+            std::fs::set_permissions(&t, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+    }
+    for d in [
+        "vault/identity",
+        "vault/clinical",
+        "packages",
+        "quarantine",
+        "audit",
+    ] {
+        std::fs::create_dir_all(to.join(d)).expect("mkdir");
+    }
+}
+
+/// `N records in the manifest): S records stored, Q quarantined, O refused by opt-out, T refused by
+/// the notice period` → (N, S, Q, O, T).
+fn counts(line: &str) -> (u64, u64, u64, u64, u64) {
+    let num_before = |marker: &str| -> u64 {
+        let at = line
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {line}"));
+        line[..at]
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .find(|s| !s.is_empty())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("a number before {marker} in {line}"))
+    };
+    (
+        num_before(" records in the manifest"),
+        num_before(" records stored"),
+        num_before(" quarantined"),
+        num_before(" refused by opt-out"),
+        num_before(" refused by the notice period"),
+    )
+}
+
+fn receipt_ids(home: &Path) -> Vec<String> {
+    tokumei_vault::catalog::Catalog::open(&home.join("catalog/catalog.sqlite"))
+        .expect("catalog")
+        .receipt_ids()
+        .expect("receipts")
+}
+
+/// Whether every file of a received package is in place.
+fn package_whole(home: &Path, id: &str) -> bool {
+    let clinical = home.join(format!("vault/clinical/{id}"));
+    home.join(format!("vault/identity/{id}.parquet.enc"))
+        .is_file()
+        && home.join(format!("packages/{id}.age")).is_file()
+        && home.join(format!("quarantine/{id}.json.enc")).is_file()
+        && [
+            "encounters",
+            "diagnoses",
+            "prescriptions",
+            "procedures",
+            "lab_results",
+            "deaths",
+        ]
+        .iter()
+        .all(|t| clinical.join(format!("{t}.parquet")).is_file())
+}
+
+/// Final (not staging) files and folders of packages in the home (five per package).
+fn final_files(home: &Path) -> usize {
+    ["vault/identity", "vault/clinical", "packages", "quarantine"]
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(home.join(d))
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A small deterministic generator for kill points (the seed is fixed: failures replay).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+fn vault_identities(home: &Path, package: &str) -> Vec<IdentityRecord> {
+    let h = tokumei_vault::open(home).expect("home");
+    let key = h.unlock_data_key(PASS).expect("key");
+    tokumei_vault::store::read_identities(&h, &key, package).expect("identities")
+}
+
+#[test]
+fn synth_package_receive_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let region = dir.path().join("region");
+    cmd()
+        .args(["synth", "--people", "1500", "--seed", "7", "--out"])
+        .arg(&region)
+        .assert()
+        .success();
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    cmd()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let recipient = std::fs::read_to_string(home.join("operator.recipient")).expect("recipient");
+
+    // Users: a second technician and an auditor, each with a key file and a passphrase.
+    let user_keys = dir.path().join("users");
+    for (name, role, pass) in [
+        ("tech-b", "technician", TECH_B_PASS),
+        ("aud", "auditor", AUDITOR_PASS),
+    ] {
+        cmd()
+            .env("TOKUMEI_NEW_USER_PASSPHRASE", pass)
+            .args([
+                "user",
+                "add",
+                "--scrypt-log-n",
+                "10",
+                "--name",
+                name,
+                "--role",
+                role,
+            ])
+            .args(["--requested-by", "情報管理部", "--approved-by", "部長"])
+            .arg("--out")
+            .arg(&user_keys)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    let tech_b = user_keys.join("tech-b.key");
+    let aud = user_keys.join("aud.key");
+    let listed = stdout(
+        &cmd()
+            .args(["user", "list", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(
+        listed.contains("tech-b") && listed.contains("auditor"),
+        "{listed}"
+    );
+
+    // Providers. H06 began its notice five days ago: none of its patients may be received yet.
+    let today = chrono::Utc::now().date_naive();
+    let recent = (today - chrono::Days::new(5)).to_string();
+    let providers = ["H01", "H06", "K02", "M022012"];
+    for p in providers {
+        cmd()
+            .args(["provider", "init", "--id", p, "--out"])
+            .arg(&keys)
+            .assert()
+            .success();
+        let details = dir.path().join(format!("{p}.toml"));
+        std::fs::write(
+            &details,
+            format!(
+                "name = \"架空 {p}\"\naddress = \"青森県青森市\"\nrepresentative = \"代表者\"\n\
+                 acquisition = \"業務の過程で取得\"\nnotice_filing = \"届出-{p}\"\n\
+                 notice_start = \"{}\"\n",
+                if p == "H06" {
+                    recent.as_str()
+                } else {
+                    "2020-01-06"
+                }
+            ),
+        )
+        .expect("details");
+        cmd()
+            .args(["provider", "add", "--id", p, "--details"])
+            .arg(&details)
+            .arg("--home")
+            .arg(&home)
+            .arg("--public-key")
+            .arg(keys.join(format!("{p}.pub")))
+            .assert()
+            .success();
+    }
+    // A details file missing a required item is refused, naming it.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\naddress = \"y\"\nrepresentative = \"z\"\n",
+    )
+    .expect("w");
+    let out = cmd()
+        .args(["provider", "add", "--id", "X01", "--details"])
+        .arg(&bad)
+        .arg("--home")
+        .arg(&home)
+        .arg("--public-key")
+        .arg(keys.join("H01.pub"))
+        .assert()
+        .code(1);
+    assert!(stderr(&out).contains("acquisition"), "{}", stderr(&out));
+
+    // Truth of the region.
+    let identities: Vec<IdentityRecord> =
+        tokumei_synth::writer::read_sources(&region).expect("identities");
+    let links: Vec<NativeLink> =
+        tokumei_synth::writer::read_table(&region.join("truth/native_links.parquet"))
+            .expect("links");
+    let malformed: HashSet<String> =
+        tokumei_synth::writer::read_table::<TruthNoise>(&region.join("truth/noise.parquet"))
+            .expect("noise")
+            .into_iter()
+            .filter(|n| n.kind.starts_with("malformed-"))
+            .map(|n| n.record_id)
+            .collect();
+
+    // A request to stop that arrives before the receipt: an H01 patient who also has records at
+    // K02 or M022012 (those are purged once linked to the refused record's person).
+    let truth: HashMap<String, String> =
+        tokumei_synth::writer::read_table::<RecordLink>(&region.join("truth/record_links.parquet"))
+            .expect("record links")
+            .into_iter()
+            .map(|l| (l.record_id, l.person_id))
+            .collect();
+    let elsewhere: HashSet<&String> = identities
+        .iter()
+        .filter(|r| {
+            (r.provider_id == "K02" || r.provider_id == "M022012")
+                && !malformed.contains(&r.record_id)
+                && r.surname_kana.is_some()
+        })
+        .filter_map(|r| truth.get(&r.record_id))
+        .collect();
+    let (opted, opted_person) = identities
+        .iter()
+        .filter(|r| r.provider_id == "H01" && !malformed.contains(&r.record_id))
+        .find_map(|r| {
+            let p = truth.get(&r.record_id)?;
+            let l = r.local_patient_id.clone()?;
+            (elsewhere.contains(p) && r.surname_kana.is_some()).then(|| (l, p.clone()))
+        })
+        .expect("an H01 patient with records elsewhere");
+    cmd()
+        .args(["optout", "add", "--provider", "H01", "--patient-id", &opted])
+        .args(["--requester", "self", "--received", "2025-01-10", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+
+    let mut packages = Vec::new();
+    for p in providers {
+        let extract = dir.path().join(format!("extract-{p}"));
+        native_extract(&region, p, &extract);
+        let pkg = dir.path().join(format!("{p}.tkm"));
+        cmd()
+            .args(["package", "--to", recipient.trim(), "--provider-key"])
+            .arg(keys.join(format!("{p}.key")))
+            .arg("--in")
+            .arg(&extract)
+            .arg("--out")
+            .arg(&pkg)
+            .assert()
+            .success();
+        packages.push(pkg);
+    }
+
+    // Crash safety: copies of the home, each receiving the largest package and killed at a random
+    // point. Afterwards the package is either whole with its receipt or absent once the next
+    // receipt has cleaned up, and the audit log verifies.
+    let base = dir.path().join("base");
+    copy_dir(&home, &base);
+    let started = std::time::Instant::now();
+    let probe = dir.path().join("probe");
+    copy_dir(&base, &probe);
+    cmd()
+        .args(["receive", "--home"])
+        .arg(&probe)
+        .arg(&packages[0])
+        .assert()
+        .success();
+    let full_ms = (started.elapsed().as_millis() as u64).max(50);
+    let mut rng = Lcg(2026);
+    let mut whole = 0;
+    for i in 0..8 {
+        let h = dir.path().join(format!("crash-{i}"));
+        copy_dir(&base, &h);
+        let delay = rng.below(full_ms + full_ms / 4);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokumei"))
+            .env("TOKUMEI_PASSPHRASE", PASS)
+            .env_remove("TOKUMEI_USER_KEY")
+            .args(["receive", "--home"])
+            .arg(&h)
+            .arg(&packages[0])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        cmd()
+            .args(["audit", "verify", "--home"])
+            .arg(&h)
+            .assert()
+            .success();
+        let ids = receipt_ids(&h);
+        assert!(ids.len() <= 1, "kill after {delay} ms: {ids:?}");
+        if let Some(id) = ids.first() {
+            assert!(
+                package_whole(&h, id),
+                "kill after {delay} ms: receipt without files"
+            );
+            whole += 1;
+        }
+        // The next receipt completes (or finds it done), leaving exactly one whole package.
+        let out = stdout(
+            &cmd()
+                .args(["receive", "--home"])
+                .arg(&h)
+                .arg(&packages[0])
+                .assert()
+                .success(),
+        );
+        assert!(
+            out.contains("records stored") || out.contains("already received"),
+            "{out}"
+        );
+        let ids = receipt_ids(&h);
+        assert_eq!(ids.len(), 1);
+        assert!(package_whole(&h, &ids[0]));
+        assert_eq!(final_files(&h), 5, "kill after {delay} ms: leftovers");
+        cmd()
+            .args(["audit", "verify", "--home"])
+            .arg(&h)
+            .assert()
+            .success();
+        std::fs::remove_dir_all(&h).expect("cleanup");
+    }
+    eprintln!("crash runs: {whole} of 8 killed after the receipt (full receipt {full_ms} ms)");
+
+    // The real receipts: every unit the manifest counts is stored, quarantined or refused.
+    let mut by_provider: BTreeMap<&str, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+    for (p, pkg) in providers.iter().zip(&packages) {
+        let out = stdout(
+            &cmd()
+                .args(["receive", "--home"])
+                .arg(&home)
+                .arg(pkg)
+                .assert()
+                .success(),
+        );
+        assert!(!out.contains("warning"), "{out}");
+        let c = counts(&out);
+        assert_eq!(c.0, c.1 + c.2 + c.3 + c.4, "{p}: {out}");
+        by_provider.insert(p, c);
+    }
+    // Line-based sources count one unit per record: the manifest equals the region's truth.
+    for p in ["H06", "K02", "M022012"] {
+        let truth = links.iter().filter(|l| l.provider_id == p).count() as u64;
+        assert_eq!(by_provider[p].0, truth, "{p}: manifest count vs truth");
+    }
+    assert!(
+        by_provider["H01"].3 >= 1,
+        "the opted-out H01 patient is refused"
+    );
+    let h06 = by_provider["H06"];
+    assert_eq!(h06.1, 0, "H06: nobody is past the notice period");
+    assert_eq!(h06.4, h06.0 - h06.2);
+    // Again: nothing to do.
+    for pkg in &packages {
+        let out = stdout(
+            &cmd()
+                .args(["receive", "--home"])
+                .arg(&home)
+                .arg(pkg)
+                .assert()
+                .success(),
+        );
+        assert!(out.contains("already received"), "{out}");
+    }
+    let ids = receipt_ids(&home);
+    assert_eq!(ids.len(), providers.len());
+    let package_of = |p: &str| -> String {
+        let cat = tokumei_vault::catalog::Catalog::open(&home.join("catalog/catalog.sqlite"))
+            .expect("catalog");
+        ids.iter()
+            .find(|id| cat.receipt(id).expect("receipt").expect("r").provider_id == p)
+            .expect("package")
+            .clone()
+    };
+
+    // Opted-out and too-early patients are absent from the vault.
+    let h01 = vault_identities(&home, &package_of("H01"));
+    assert!(!h01.is_empty());
+    assert!(h01
+        .iter()
+        .all(|r| r.local_patient_id.as_deref() != Some(opted.as_str())));
+    assert!(vault_identities(&home, &package_of("H06")).is_empty());
+
+    // The quarantine lists every record broken on purpose, at its line.
+    let listed = stdout(
+        &cmd()
+            .args(["quarantine", "list", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    let entries: Vec<(String, u64)> = listed
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 4).then(|| {
+                let first = f[2].split('-').next().and_then(|n| n.parse().ok());
+                (f[1].to_string(), first.unwrap_or(u64::MAX))
+            })
+        })
+        .collect();
+    let quarantined: u64 = by_provider.values().map(|c| c.2).sum();
+    assert_eq!(entries.len() as u64, quarantined, "{listed}");
+    let mut checked = 0;
+    for l in links
+        .iter()
+        .filter(|l| providers.contains(&l.provider_id.as_str()) && malformed.contains(&l.record_id))
+    {
+        let rel = l
+            .path
+            .strip_prefix(&format!("sources/{}/", l.provider_id))
+            .expect("a source path");
+        let found = if rel.contains('#') {
+            entries.iter().any(|(f, _)| f.starts_with(rel))
+        } else {
+            entries
+                .iter()
+                .any(|(f, line)| f == rel && (*line == l.first_line as u64 || *line == 0))
+        };
+        assert!(found, "{rel}:{} is not in the quarantine", l.first_line);
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "the region has malformed records of these providers"
+    );
+
+    // Linkage (名寄せ) of everything held into the master person index, scored against the truth
+    // for the records whose truth person is known by (provider, kind, date, birth date, ids).
+    type Key = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let key_of = |r: &IdentityRecord| -> Key {
+        (
+            r.provider_id.clone(),
+            r.source_kind.code().to_string(),
+            r.recorded_on.to_string(),
+            r.birth_date.map(|d| d.to_string()),
+            r.local_patient_id.clone(),
+            r.insured_number.clone(),
+            r.insured_branch.clone(),
+        )
+    };
+    let mut person_by_key: HashMap<Key, Option<String>> = HashMap::new();
+    for r in &identities {
+        let p = truth.get(&r.record_id).cloned();
+        person_by_key
+            .entry(key_of(r))
+            .and_modify(|q| {
+                if *q != p {
+                    *q = None;
+                }
+            })
+            .or_insert(p);
+    }
+    let out = stdout(&cmd().args(["link", "--home"]).arg(&home).assert().success());
+    assert!(out.contains("master person index"), "{out}");
+    let mpi = {
+        let h = tokumei_vault::open(&home).expect("home");
+        let key = h.unlock_data_key(PASS).expect("key");
+        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+    };
+    let held: Vec<IdentityRecord> = receipt_ids(&home)
+        .iter()
+        .flat_map(|id| vault_identities(&home, id))
+        .collect();
+    assert_eq!(
+        mpi.person_of.len(),
+        held.len(),
+        "every record held is in the index"
+    );
+    let known: Vec<(&str, String)> = held
+        .iter()
+        .filter_map(|r| {
+            person_by_key
+                .get(&key_of(r))
+                .cloned()
+                .flatten()
+                .map(|p| (r.record_id.as_str(), p))
+        })
+        .collect();
+    assert!(
+        known.len() * 10 > held.len() * 9,
+        "{} of {}",
+        known.len(),
+        held.len()
+    );
+    let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
+    for i in 0..known.len() {
+        for j in i + 1..known.len() {
+            let same_truth = known[i].1 == known[j].1;
+            let same_mpi = mpi.person_of[known[i].0] == mpi.person_of[known[j].0];
+            match (same_truth, same_mpi) {
+                (true, true) => tp += 1,
+                (false, true) => fp += 1,
+                (true, false) => fneg += 1,
+                _ => {}
+            }
+        }
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fneg).max(1) as f64;
+    eprintln!("vault linkage: {tp} true pairs, {fp} false, {fneg} missed; precision {precision:.4}, recall {recall:.4}");
+    assert!(tp > 1000, "{tp}");
+    assert!(
+        precision >= 0.99 && recall >= 0.98,
+        "precision {precision}, recall {recall}"
+    );
+    // The H01 patient who asked to stop is gone everywhere, including at the other providers.
+    assert!(
+        !held.iter().any(|r| {
+            person_by_key.get(&key_of(r)).cloned().flatten().as_ref() == Some(&opted_person)
+        }),
+        "records of the opted-out person remain"
+    );
+    // Linking again changes nothing: person ids are stable.
+    let again = stdout(&cmd().args(["link", "--home"]).arg(&home).assert().success());
+    assert!(
+        again.contains("0 persons created, 0 merges, 0 splits"),
+        "{again}"
+    );
+
+    // A request to stop after receipt, by insurance card, from a K02 checkup: every record of the
+    // person, at every provider, is purged (the person is found through the index).
+    let k02_pkg = package_of("K02");
+    let k02 = vault_identities(&home, &k02_pkg);
+    let victim = k02
+        .iter()
+        .filter(|r| r.insurer_number.is_some() && r.insured_number.is_some())
+        .max_by_key(|r| mpi.records_of(&mpi.person_of[&r.record_id]).len())
+        .expect("a K02 record with insurance")
+        .clone();
+    let victim_person = mpi.person_of[&victim.record_id].clone();
+    let linked: HashSet<String> = mpi.records_of(&victim_person).into_iter().collect();
+    assert!(
+        held.iter()
+            .any(|r| linked.contains(&r.record_id) && r.provider_id != "K02"),
+        "the chosen person has records at another provider"
+    );
+    let same_card = |r: &IdentityRecord| {
+        r.insurer_number == victim.insurer_number
+            && r.insured_symbol == victim.insured_symbol
+            && r.insured_number == victim.insured_number
+    };
+    let removed: HashSet<String> = k02
+        .iter()
+        .filter(|r| same_card(r) || linked.contains(&r.record_id))
+        .map(|r| r.record_id.clone())
+        .collect();
+    let mut add = cmd();
+    add.args([
+        "optout",
+        "add",
+        "--requester",
+        "bereaved",
+        "--received",
+        "2025-06-01",
+    ])
+    .args([
+        "--insurer",
+        victim.insurer_number.as_deref().expect("insurer"),
+    ])
+    .args([
+        "--number",
+        victim.insured_number.as_deref().expect("number"),
+    ]);
+    if let Some(s) = &victim.insured_symbol {
+        add.args(["--symbol", s]);
+    }
+    let out = stdout(&add.arg("--home").arg(&home).assert().success());
+    assert!(out.contains("purged"), "{out}");
+    let after = vault_identities(&home, &k02_pkg);
+    assert_eq!(after.len(), k02.len() - removed.len());
+    assert!(!after.iter().any(same_card));
+    let still: Vec<IdentityRecord> = receipt_ids(&home)
+        .iter()
+        .flat_map(|id| vault_identities(&home, id))
+        .collect();
+    assert!(
+        !still.iter().any(|r| linked.contains(&r.record_id)),
+        "every record of the person is purged"
+    );
+    let encounters: Vec<tokumei_model::events::Encounter> = {
+        let bytes =
+            std::fs::read(home.join(format!("vault/clinical/{k02_pkg}/encounters.parquet")))
+                .expect("encounters");
+        tokumei_vault::store::read_parquet(bytes).expect("parquet")
+    };
+    assert!(!encounters.is_empty());
+    assert!(encounters.iter().all(|e| !removed.contains(&e.record_id)));
+    // Purging again finds nothing more.
+    let out = stdout(
+        &cmd()
+            .args(["optout", "purge", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(out.contains("0 record(s)"), "{out}");
+
+    // Roles: an auditor may not receive.
+    let out = as_user(&aud, AUDITOR_PASS)
+        .args(["receive", "--home"])
+        .arg(&home)
+        .arg(&packages[0])
+        .assert()
+        .code(1);
+    assert!(stderr(&out).contains("denied"), "{}", stderr(&out));
+
+    // The two-person rule: an export from the identified zone.
+    let other = dir.path().join("other");
+    cmd()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&other)
+        .assert()
+        .success();
+    let to = std::fs::read_to_string(other.join("operator.recipient")).expect("recipient");
+    let h01_pkg = package_of("H01");
+    let out = stdout(
+        &cmd()
+            .args([
+                "export",
+                "request",
+                "--kind",
+                "quarantine",
+                "--package",
+                &h01_pkg,
+            ])
+            .args([
+                "--to",
+                to.trim(),
+                "--purpose",
+                "return broken records to H01",
+            ])
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    let id: String = out
+        .split_whitespace()
+        .nth(2)
+        .expect("request id")
+        .to_string();
+    let file = dir.path().join("export.age");
+    let run = |c: &mut Command| {
+        c.args(["export", "run", &id, "--out"])
+            .arg(&file)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+    };
+    let approve = |c: &mut Command| {
+        c.args(["export", "approve", &id, "--home"])
+            .arg(&home)
+            .assert()
+    };
+    let out = run(&mut cmd()).code(1);
+    assert!(stderr(&out).contains("two-person"), "{}", stderr(&out));
+    let out = approve(&mut cmd()).code(1);
+    assert!(stderr(&out).contains("two-person"), "{}", stderr(&out));
+    let out = approve(&mut as_user(&aud, AUDITOR_PASS)).code(1);
+    assert!(stderr(&out).contains("technician"), "{}", stderr(&out));
+    approve(&mut as_user(&tech_b, TECH_B_PASS)).success();
+    run(&mut as_user(&aud, AUDITOR_PASS)).code(1);
+    assert!(!file.exists());
+    run(&mut cmd()).success();
+    run(&mut cmd()).code(1);
+    // The export opens with the named recipient's key only, and holds the report and originals.
+    let identity: age::x25519::Identity =
+        std::fs::read_to_string(other.join("keys/operator.identity"))
+            .expect("identity")
+            .trim()
+            .parse()
+            .expect("parse");
+    let sealed = std::fs::read(&file).expect("export");
+    let decryptor = age::Decryptor::new_buffered(sealed.as_slice()).expect("age");
+    let reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .expect("decrypts to the named recipient");
+    let mut names = BTreeSet::new();
+    let mut archive = tar::Archive::new(reader);
+    for e in archive.entries().expect("tar") {
+        names.insert(
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .to_string(),
+        );
+    }
+    assert!(names.contains("quarantine.json"), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("files/")), "{names:?}");
+
+    // An application, the committee and two releases.
+    for (name, role) in [
+        ("chair", "committee"),
+        ("ext", "committee"),
+        ("m3", "committee"),
+        ("res", "researcher"),
+    ] {
+        cmd()
+            .env(
+                "TOKUMEI_NEW_USER_PASSPHRASE",
+                format!("{name} passphrase 2026"),
+            )
+            .args([
+                "user",
+                "add",
+                "--scrypt-log-n",
+                "10",
+                "--name",
+                name,
+                "--role",
+                role,
+            ])
+            .args([
+                "--requested-by",
+                "事務局",
+                "--approved-by",
+                "理事長",
+                "--out",
+            ])
+            .arg(&user_keys)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    let user = |name: &str| {
+        as_user(
+            &user_keys.join(format!("{name}.key")),
+            &format!("{name} passphrase 2026"),
+        )
+    };
+    for (name, flags) in [
+        ("chair", vec!["--chair"]),
+        ("ext", vec!["--external"]),
+        ("m3", vec![]),
+    ] {
+        cmd()
+            .args([
+                "committee",
+                "add-member",
+                "--member",
+                name,
+                "--display-name",
+                name,
+            ])
+            .args(["--affiliation", "架空大学", "--field", "medical"])
+            .args(flags)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    let application = dir.path().join("application.toml");
+    std::fs::write(
+        &application,
+        format!(
+            "title = \"Release test\"\nkind = \"anonymized\"\npurpose = \"test\"\n\
+             period_from = \"2021-04-01\"\nperiod_to = \"2024-03-31\"\n\
+             contract_expiry = \"2099-03-31\"\nrecipient_key = \"{}\"\nsecurity_plan = \"x\"\n\
+             [applicant]\norganisation = \"架空大学\"\ncertification = \"none\"\n\
+             responsible_researcher = \"r\"\n\
+             [[items]]\ntable = \"persons\"\ncolumns = [\"sex\", \"age\", \"municipality\"]\n\
+             [[items]]\ntable = \"diagnoses\"\ncolumns = [\"icd10\", \"date\"]\n",
+            to.trim()
+        ),
+    )
+    .expect("application");
+    for _ in 0..2 {
+        user("res")
+            .args(["application", "submit", "--file"])
+            .arg(&application)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    // A2 is never decided: it yields no release.
+    let out = cmd()
+        .args(["release", "build", "--application", "A-0002", "--out"])
+        .arg(dir.path().join("never"))
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .code(1);
+    assert!(stderr(&out).contains("not decided"), "{}", stderr(&out));
+    assert!(!dir.path().join("never").exists());
+    let meeting = stdout(
+        &user("chair")
+            .args([
+                "committee",
+                "meeting",
+                "--date",
+                "2026-06-01",
+                "--present",
+                "chair,ext,m3",
+            ])
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    let m = meeting
+        .split_whitespace()
+        .nth(1)
+        .expect("meeting")
+        .to_string();
+    for name in ["chair", "ext", "m3"] {
+        user(name)
+            .args([
+                "committee",
+                "vote",
+                "--meeting",
+                &m,
+                "--application",
+                "A-0001",
+                "approve",
+            ])
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    user("chair")
+        .args([
+            "committee",
+            "decide",
+            "--meeting",
+            &m,
+            "--application",
+            "A-0001",
+        ])
+        .args([
+            "--decision",
+            "approve",
+            "--reason",
+            "ok",
+            "--drop-item",
+            "persons.municipality",
+        ])
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let mut pseudonym_sets = Vec::new();
+    for i in 0..2 {
+        let out_dir = dir.path().join(format!("release-{i}"));
+        let built = stdout(
+            &cmd()
+                .args(["release", "build", "--application", "A-0001", "--k", "5"])
+                .args(["--suppression-limit", "0.1", "--max-prosecutor-risk", "0.2"])
+                .args(["--max-linkage-success", "0.1", "--evaluation-key"])
+                .arg(dir.path().join(format!("key-{i}.csv")))
+                .arg("--out")
+                .arg(&out_dir)
+                .arg("--home")
+                .arg(&home)
+                .assert()
+                .success(),
+        );
+        assert!(built.contains("persons"), "{built}");
+        let persons = std::fs::read_to_string(out_dir.join("tables/persons.csv")).expect("persons");
+        let header = persons.lines().next().expect("header");
+        assert_eq!(header, "pseudonym,sex,age", "only approved items: {header}");
+        assert!(!out_dir.join("tables/prescriptions.csv").exists());
+        let set: HashSet<String> = persons
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap_or("").to_string())
+            .collect();
+        assert!(set.len() > 200, "{}", set.len());
+        // Every class of (sex, age) holds at least k = 5 persons; dates are year-month.
+        let mut classes: HashMap<String, usize> = HashMap::new();
+        for l in persons.lines().skip(1) {
+            *classes
+                .entry(l.split_once(',').map(|x| x.1).unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+        assert!(classes.values().all(|n| *n >= 5), "{classes:?}");
+        let diagnoses = std::fs::read_to_string(out_dir.join("tables/diagnoses.csv")).expect("dx");
+        assert!(diagnoses
+            .lines()
+            .skip(1)
+            .all(|l| l.rsplit(',').next().is_some_and(|d| d.len() == 7)));
+        // The package opens with the recipient's key only.
+        let pkg = std::fs::read_dir(&out_dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.age"))
+            .expect("package");
+        let sealed = std::fs::read(&pkg).expect("package");
+        let reader = age::Decryptor::new_buffered(sealed.as_slice())
+            .expect("age")
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .expect("decrypts to the recipient");
+        let mut archive = tar::Archive::new(reader);
+        let names: BTreeSet<String> = archive
+            .entries()
+            .expect("tar")
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .to_string_lossy()
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            names.contains("tables/persons.parquet") && names.contains("manifest.json"),
+            "{names:?}"
+        );
+        pseudonym_sets.push(set);
+    }
+    assert!(
+        pseudonym_sets[0].is_disjoint(&pseudonym_sets[1]),
+        "two releases share no pseudonym"
+    );
+    // Another preset, as data: HIPAA Safe Harbor releases years only.
+    let hipaa = dir.path().join("release-hipaa");
+    cmd()
+        .args([
+            "release",
+            "build",
+            "--application",
+            "A-0001",
+            "--preset",
+            "hipaa-safe-harbor",
+        ])
+        .arg("--out")
+        .arg(&hipaa)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let dx = std::fs::read_to_string(hipaa.join("tables/diagnoses.csv")).expect("dx");
+    assert!(
+        dx.lines()
+            .skip(1)
+            .all(|l| l.rsplit(',').next().is_some_and(|d| d.len() == 4)),
+        "years only"
+    );
+    let out = cmd()
+        .args([
+            "release",
+            "build",
+            "--application",
+            "A-0001",
+            "--preset",
+            "jp-pseudonymized",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("release-wrong-kind"))
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .code(1);
+    assert!(
+        stderr(&out).contains("pseudonymized releases"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The re-identification battery: an intruder holding the region's population register (the
+    // synthetic truth) re-identifies at most 5 % of the release, and most of the same persons
+    // when their sex, birth year-month and municipality are given unprocessed.
+    let mpi_now = {
+        let h = tokumei_vault::open(&home).expect("home");
+        let key = h.unlock_data_key(PASS).expect("key");
+        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+    };
+    let mut truth_of_person: HashMap<String, String> = HashMap::new();
+    for r in &held {
+        if let (Some(p), Some(t)) = (
+            mpi_now.person_of.get(&r.record_id),
+            person_by_key.get(&key_of(r)).cloned().flatten(),
+        ) {
+            truth_of_person.entry(p.clone()).or_insert(t);
+        }
+    }
+    let eval_key = std::fs::read_to_string(dir.path().join("key-0.csv")).expect("evaluation key");
+    let mut truth_csv = String::from("pseudonym,person_id\n");
+    let mut cohort_truth = Vec::new();
+    for line in eval_key.lines().skip(1) {
+        let (ps, p) = line.split_once(',').expect("pair");
+        if let Some(t) = truth_of_person.get(p) {
+            truth_csv.push_str(&format!("{ps},{t}\n"));
+            cohort_truth.push((ps.to_string(), t.clone()));
+        }
+    }
+    assert!(cohort_truth.len() > 200, "{}", cohort_truth.len());
+    let truth_file = dir.path().join("truth.csv");
+    std::fs::write(&truth_file, &truth_csv).expect("truth");
+    let population = region.join("truth/persons.parquet");
+    let reid = |release: &Path, code: i32| -> serde_json::Value {
+        let out = cmd()
+            .args(["reid-test", "--release"])
+            .arg(release)
+            .arg("--population")
+            .arg(&population)
+            .arg("--truth")
+            .arg(&truth_file)
+            .args(["--max-prosecutor-risk", "0.2"])
+            .assert()
+            .code(code);
+        serde_json::from_str(&stdout(&out)).expect("json")
+    };
+    let released = reid(&dir.path().join("release-0"), 0);
+    let success = released["attack_success"].as_f64().expect("success");
+    // The unprocessed cohort: the same persons with exact quasi-identifiers.
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(raw.join("tables")).expect("mkdir");
+    std::fs::copy(
+        dir.path().join("release-0/manifest.json"),
+        raw.join("manifest.json"),
+    )
+    .expect("copy");
+    let people: HashMap<String, tokumei_model::truth::TruthPerson> =
+        tokumei_synth::writer::read_table::<tokumei_model::truth::TruthPerson>(&population)
+            .expect("persons")
+            .into_iter()
+            .map(|p| (p.person_id.clone(), p))
+            .collect();
+    let mut raw_csv = String::from("pseudonym,sex,birth_year_month,municipality\n");
+    for (ps, t) in &cohort_truth {
+        let p = &people[t];
+        raw_csv.push_str(&format!(
+            "{ps},{},{},{}\n",
+            p.sex.code(),
+            p.birth_date.format("%Y-%m"),
+            p.municipality_code
+        ));
+    }
+    std::fs::write(raw.join("tables/persons.csv"), raw_csv).expect("raw");
+    let unprocessed = reid(&raw, 1);
+    let raw_success = unprocessed["attack_success"].as_f64().expect("success");
+    eprintln!("linkage attack: {success:.4} of the release re-identified, {raw_success:.4} of the unprocessed cohort");
+    assert!(success <= 0.05, "{released}");
+    assert!(raw_success > 0.5, "{unprocessed}");
+    let ledger = stdout(
+        &cmd()
+            .args(["release", "list", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert_eq!(ledger.matches("A-0001").count(), 3, "{ledger}");
+    let first = ledger
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a release id")
+        .to_string();
+    let certificate = dir.path().join("certificate.pdf");
+    std::fs::write(&certificate, b"%PDF certificate of destruction").expect("write");
+    cmd()
+        .args(["release", "destroyed", "--release", &first, "--certificate"])
+        .arg(&certificate)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let ledger = stdout(
+        &cmd()
+            .args(["release", "list", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(
+        !ledger.lines().nth(1).unwrap_or("").contains(" - "),
+        "{ledger}"
+    );
+
+    // A revoked user opens no session.
+    cmd()
+        .args(["user", "revoke", "--name", "tech-b", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let out = as_user(&tech_b, TECH_B_PASS)
+        .args(["quarantine", "list", "--home"])
+        .arg(&home)
+        .assert()
+        .code(1);
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+
+    // Everything was audited, and the log verifies.
+    cmd()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
+    for action in [
+        "user.add",
+        "optout.add",
+        "optout.purge",
+        "receive",
+        "quarantine.list",
+        "export.request",
+        "export.approve",
+        "export.run",
+        "user.revoke",
+        "session.open",
+        "link.run",
+        "release.build",
+        "release.provide",
+        "release.destroyed",
+        "committee.decide",
+    ] {
+        assert!(
+            log.contains(&format!("\"{action}\"")),
+            "{action} is audited"
+        );
+    }
+    assert!(log.contains("denied"));
+
+    // No name, reading, birth date, address, insurance number or patient id of the region appears
+    // in plain text anywhere under the home. Numbers are looked for outside the clinical Parquet
+    // files, whose code columns (disease, drug, procedure, facility codes) may hold the same digits.
+    let test_dates: HashSet<String> = ["2025-01-10", "2025-06-01", "2020-01-06", recent.as_str()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut words: BTreeSet<String> = BTreeSet::new();
+    let mut numbers: BTreeSet<String> = BTreeSet::new();
+    for r in identities
+        .iter()
+        .filter(|r| providers.contains(&r.provider_id.as_str()))
+    {
+        if let (Some(s), Some(g)) = (&r.surname_kanji, &r.given_kanji) {
+            words.insert(format!("{s}\u{3000}{g}"));
+            words.insert(format!("{s}{g}"));
+        }
+        if let (Some(s), Some(g)) = (&r.surname_kana, &r.given_kana) {
+            words.insert(format!("{s}{g}"));
+        }
+        if let Some(b) = r.birth_date.map(|b| b.to_string()) {
+            if !test_dates.contains(&b) {
+                words.insert(b);
+            }
+        }
+        if let (Some(t), Some(c)) = (&r.town, &r.chome) {
+            words.insert(format!("{t}{c}"));
+        }
+        if let Some(l) = &r.local_patient_id {
+            numbers.insert(l.clone());
+        }
+        if let Some(n) = r.insured_number.as_ref().filter(|n| n.chars().count() >= 6) {
+            numbers.insert(n.clone());
+        }
+    }
+    assert!(
+        words.len() > 500 && numbers.len() > 200,
+        "{} {}",
+        words.len(),
+        numbers.len()
+    );
+    let files = tree(&home);
+    for (n, numeric) in words
+        .iter()
+        .map(|w| (w, false))
+        .chain(numbers.iter().map(|n| (n, true)))
+    {
+        let finder = memchr::memmem::Finder::new(n.as_bytes());
+        for (path, bytes) in &files {
+            if numeric && path.extension().is_some_and(|e| e == "parquet") {
+                continue;
+            }
+            assert!(
+                finder.find(bytes).is_none(),
+                "an identifying value appears in plain text in {}",
+                path.display()
+            );
+        }
+    }
+}

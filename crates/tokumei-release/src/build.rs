@@ -1,0 +1,1126 @@
+//! The release build.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::identity::IdentityRecord;
+use tokumei_review::{ReleaseKind, Review, Scope};
+use tokumei_vault::access::{Role, Session};
+use tokumei_vault::home::DataKey;
+use tokumei_vault::mpi::Mpi;
+use tokumei_vault::optout::{person_fingerprints, subjects_of, IndexKey};
+use tokumei_vault::store::{read_identities, read_parquet, seal};
+use tokumei_vault::Home;
+
+use crate::checks::{self, Table, CODE_COLUMNS, FREE_TEXT, PERSON_QIS};
+use crate::preset::{Birth, Dates, Geography, Preset};
+use crate::ReleaseError;
+
+/// Parameters of a build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The policy preset (by default the release kind's: `jp-anonymized` or `jp-pseudonymized`).
+    pub preset: Option<Preset>,
+    /// The build date (contract and certification are checked against it).
+    pub today: NaiveDate,
+    /// For evaluation on synthetic data only: write the pseudonym → person id map here (owner-only).
+    pub evaluation_key: Option<PathBuf>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            preset: None,
+            today: chrono::Utc::now().date_naive(),
+            evaluation_key: None,
+        }
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Release {
+    /// Release id (`R-` + 12 hex).
+    pub release_id: String,
+    /// Application.
+    pub application_id: String,
+    /// Kind.
+    pub kind: String,
+    /// The preset applied.
+    pub preset: String,
+    /// Persons in the cohort before the rules.
+    pub cohort: usize,
+    /// Persons left out because they asked to stop.
+    pub opted_out: usize,
+    /// Persons suppressed to reach k.
+    pub suppressed: usize,
+    /// Persons released.
+    pub persons: usize,
+    /// Rows per table.
+    pub rows: BTreeMap<String, usize>,
+    /// Generalization level of the person quasi-identifiers chosen (0 = as released by the kind).
+    pub level: usize,
+    /// Smallest equivalence class before and after.
+    pub min_class: (usize, usize),
+    /// Share of persons unique on the quasi-identifiers before and after.
+    pub unique_share: (f64, f64),
+    /// Highest prosecutor risk (1 / smallest class) before and after.
+    pub max_risk: (f64, f64),
+    /// Code values generalized and suppressed.
+    pub codes_generalized: usize,
+    /// Code values suppressed.
+    pub codes_suppressed: usize,
+    /// Columns approved but removed by the rules (free text).
+    pub removed_columns: Vec<String>,
+    /// The re-identification battery against the vault's population as the intruder's register.
+    pub reid: crate::reid::ReidReport,
+    /// The period end the ages refer to.
+    pub period_to: String,
+    /// The encrypted package.
+    #[serde(skip)]
+    pub package: PathBuf,
+    /// Its SHA-256.
+    #[serde(skip)]
+    pub package_sha256: String,
+}
+
+/// One person of the linked vault.
+#[derive(Debug, Clone, Default)]
+struct Person {
+    id: String,
+    sex: Option<String>,
+    birth: Option<NaiveDate>,
+    municipality: Option<String>,
+    death: Option<NaiveDate>,
+}
+
+fn mode<T: Ord + Clone>(values: impl Iterator<Item = T>) -> Option<T> {
+    let mut count: BTreeMap<T, usize> = BTreeMap::new();
+    for v in values {
+        *count.entry(v).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(v, _)| v)
+}
+
+fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
+    let mut a = day.year() - birth.year();
+    if (day.month(), day.day()) < (birth.month(), birth.day()) {
+        a -= 1;
+    }
+    a.max(0) as u32
+}
+
+fn ym(d: NaiveDate) -> String {
+    format!("{:04}-{:02}", d.year(), d.month())
+}
+
+fn day(s: &str) -> Result<NaiveDate, ReleaseError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ReleaseError::Output(format!("{s} is not a YYYY-MM-DD date")))
+}
+
+/// All clinical tables of the vault.
+#[derive(Default)]
+struct Clinical {
+    encounters: Vec<Encounter>,
+    diagnoses: Vec<Diagnosis>,
+    prescriptions: Vec<Prescription>,
+    procedures: Vec<Procedure>,
+    labs: Vec<LabResult>,
+    deaths: Vec<Death>,
+}
+
+fn read_table<T: tokumei_model::table::Table>(path: &Path) -> Result<Vec<T>, ReleaseError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(read_parquet(b)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ReleaseError::Output(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// The person-level quasi-identifier values at a generalization level of the ladder: 0 as the kind
+/// releases them; 1 birth year instead of year-month, 5-year age bands, death year; 2 municipality to
+/// prefecture, 10-year age bands, 5-year birth bands; 3 20-year age bands, 10-year birth bands.
+fn person_qi(
+    column: &str,
+    p: &Person,
+    end: NaiveDate,
+    level: usize,
+    preset: &Preset,
+) -> Option<String> {
+    let age = p.birth.map(|b| age_on(b, p.death.unwrap_or(end).min(end)));
+    let top = preset.top_code_age;
+    let old = top > 0 && age.is_some_and(|a| a >= top);
+    let top_label = format!("{top}+");
+    let band = |a: u32, w: u32| {
+        let lo = a / w * w;
+        let hi = lo + w - 1;
+        format!("{lo}-{}", if top > 0 { hi.min(top - 1) } else { hi })
+    };
+    let year_band = |y: i32, w: i32| {
+        let lo = y.div_euclid(w) * w;
+        format!("{lo}-{}", lo + w - 1)
+    };
+    // The preset's own granularity is level 0; the ladder coarsens from there.
+    let birth_level = level + usize::from(preset.birth == Birth::Year);
+    match column {
+        "sex" => p.sex.clone(),
+        "age" => age.map(|a| match (level, old) {
+            (_, true) => top_label.clone(),
+            (0, _) => a.to_string(),
+            (1, _) => band(a, 5),
+            (2, _) => band(a, 10),
+            _ => band(a, 20),
+        }),
+        "birth_year_month" | "birth_year" => {
+            if old {
+                None
+            } else {
+                let l = if column == "birth_year" {
+                    birth_level.max(1)
+                } else {
+                    birth_level
+                };
+                p.birth.map(|b| match l {
+                    0 => ym(b),
+                    1 => b.year().to_string(),
+                    2 => year_band(b.year(), 5),
+                    _ => year_band(b.year(), 10),
+                })
+            }
+        }
+        "municipality" => {
+            if level >= 2 || preset.geography == Geography::Prefecture {
+                prefecture_code(p)
+            } else {
+                p.municipality.clone()
+            }
+        }
+        "prefecture" => prefecture_code(p),
+        "death_month" => p.death.map(|d| {
+            if level >= 1 || preset.dates == Dates::Year {
+                d.year().to_string()
+            } else {
+                ym(d)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The prefecture's code (JIS X 0401, the first two digits of the municipality code).
+fn prefecture_code(p: &Person) -> Option<String> {
+    p.municipality
+        .as_deref()
+        .filter(|m| m.len() >= 2 && m.is_char_boundary(2))
+        .map(|m| m[..2].to_string())
+}
+
+fn classes(rows: &[Vec<Option<String>>]) -> HashMap<&[Option<String>], usize> {
+    let mut c: HashMap<&[Option<String>], usize> = HashMap::new();
+    for r in rows {
+        *c.entry(r.as_slice()).or_default() += 1;
+    }
+    c
+}
+
+fn risk(rows: &[Vec<Option<String>>]) -> (usize, f64, f64) {
+    if rows.is_empty() {
+        return (0, 0.0, 0.0);
+    }
+    let c = classes(rows);
+    let min = c.values().copied().min().unwrap_or(0);
+    let unique = c.values().filter(|n| **n == 1).count();
+    (
+        min,
+        unique as f64 / rows.len() as f64,
+        1.0 / min.max(1) as f64,
+    )
+}
+
+/// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
+/// the recipient and records the provision. Needs a technician.
+pub fn build(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    scope: &Scope,
+    out: &Path,
+    opts: &BuildOptions,
+) -> Result<Release, ReleaseError> {
+    s.require(home, "release.build", &[Role::Technician])?;
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| ReleaseError::Output(format!("{}: {e}", out.display())))?
+            .next()
+            .is_some()
+    {
+        return Err(ReleaseError::Output(format!(
+            "{} exists and is not empty",
+            out.display()
+        )));
+    }
+    let app = &scope.application;
+    let kind = app.kind;
+    let preset = match &opts.preset {
+        Some(p) => p.clone(),
+        None => Preset::for_kind(kind)?,
+    };
+    if preset.kind != kind.code() {
+        return Err(ReleaseError::Output(format!(
+            "preset {} is for {} releases; the application asks for {}",
+            preset.name,
+            preset.kind,
+            kind.code()
+        )));
+    }
+    let from = day(&app.period_from)?;
+    let end = day(&app.period_to)?;
+
+    // The linked vault.
+    let mpi = Mpi::read(home, key)?;
+    if mpi.person_of.is_empty() {
+        return Err(ReleaseError::Empty(
+            "the master person index is empty: run `tokumei link` first".into(),
+        ));
+    }
+    let catalog = home.catalog()?;
+    let packages = catalog.receipt_ids()?;
+    let mut identities: Vec<IdentityRecord> = Vec::new();
+    let mut clinical = Clinical::default();
+    for id in &packages {
+        identities.extend(read_identities(home, key, id)?);
+        let dir = home.root.join(format!("vault/clinical/{id}"));
+        clinical
+            .encounters
+            .extend(read_table::<Encounter>(&dir.join("encounters.parquet"))?);
+        clinical
+            .diagnoses
+            .extend(read_table::<Diagnosis>(&dir.join("diagnoses.parquet"))?);
+        clinical.prescriptions.extend(read_table::<Prescription>(
+            &dir.join("prescriptions.parquet"),
+        )?);
+        clinical
+            .procedures
+            .extend(read_table::<Procedure>(&dir.join("procedures.parquet"))?);
+        clinical
+            .labs
+            .extend(read_table::<LabResult>(&dir.join("lab_results.parquet"))?);
+        clinical
+            .deaths
+            .extend(read_table::<Death>(&dir.join("deaths.parquet"))?);
+    }
+    let person_of = |record: &str| mpi.person_of.get(record).cloned();
+
+    // Persons who asked to stop: any record in the registry or with a stopped fingerprint.
+    let index = IndexKey::derive(key);
+    let registry = catalog.optout_indexes()?;
+    let stopped = catalog.optout_fingerprints()?;
+    let mut excluded: HashSet<String> = HashSet::new();
+    let mut by_person: HashMap<String, Vec<&IdentityRecord>> = HashMap::new();
+    for r in &identities {
+        let Some(p) = person_of(&r.record_id) else {
+            continue;
+        };
+        let hit = subjects_of(&r.provider_id, r)
+            .iter()
+            .any(|x| registry.contains(&index.index(x)))
+            || person_fingerprints(&index, r)
+                .iter()
+                .any(|f| stopped.contains(f));
+        if hit {
+            excluded.insert(p.clone());
+        }
+        by_person.entry(p).or_default().push(r);
+    }
+    let deaths: HashMap<String, NaiveDate> = clinical
+        .deaths
+        .iter()
+        .filter_map(|d| person_of(&d.record_id).map(|p| (p, d.date)))
+        .collect();
+    let mut persons: BTreeMap<String, Person> = BTreeMap::new();
+    for (p, recs) in &by_person {
+        let latest = recs
+            .iter()
+            .filter(|r| r.municipality_code.is_some())
+            .max_by_key(|r| r.recorded_on);
+        persons.insert(
+            p.clone(),
+            Person {
+                id: p.clone(),
+                sex: mode(
+                    recs.iter()
+                        .filter_map(|r| r.sex.map(|s| s.code().to_string())),
+                ),
+                birth: mode(recs.iter().filter_map(|r| r.birth_date)),
+                municipality: latest.and_then(|r| r.municipality_code.clone()),
+                death: deaths.get(p).copied(),
+            },
+        );
+    }
+
+    // The cohort.
+    let c = &app.cohort;
+    let with_code: HashSet<String> = if c.icd10.is_empty() {
+        persons.keys().cloned().collect()
+    } else {
+        clinical
+            .diagnoses
+            .iter()
+            .filter(|d| d.date <= end)
+            .filter(|d| {
+                d.icd10
+                    .as_deref()
+                    .is_some_and(|i| c.icd10.iter().any(|p| i.starts_with(p.as_str())))
+            })
+            .filter_map(|d| person_of(&d.record_id))
+            .collect()
+    };
+    let mut cohort: Vec<&Person> = persons
+        .values()
+        .filter(|p| with_code.contains(&p.id))
+        .filter(|p| {
+            let age = p.birth.map(|b| age_on(b, end));
+            c.age_min.is_none_or(|m| age.is_some_and(|a| a >= m))
+                && c.age_max.is_none_or(|m| age.is_some_and(|a| a <= m))
+        })
+        .filter(|p| c.sex.as_ref().is_none_or(|s| p.sex.as_ref() == Some(s)))
+        .filter(|p| {
+            c.municipalities.is_empty()
+                || p.municipality
+                    .as_ref()
+                    .is_some_and(|m| c.municipalities.contains(m))
+        })
+        .collect();
+    let cohort_size = cohort.len();
+    cohort.retain(|p| !excluded.contains(&p.id));
+    let opted_out = cohort_size - cohort.len();
+    if cohort.is_empty() {
+        return Err(ReleaseError::Empty("the cohort is empty".into()));
+    }
+
+    // Approved items per table; free text is removed whatever was approved.
+    let mut approved: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut removed_columns = Vec::new();
+    for item in &scope.decision.approved_items {
+        let Some((t, col)) = item.split_once('.') else {
+            continue;
+        };
+        if FREE_TEXT.contains(&col) {
+            removed_columns.push(item.clone());
+            continue;
+        }
+        approved
+            .entry(t.to_string())
+            .or_default()
+            .push(col.to_string());
+    }
+    let person_cols: Vec<String> = approved
+        .get("persons")
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| PERSON_QIS.contains(&c.as_str()))
+        .collect();
+
+    // k-anonymity over the person quasi-identifiers (anonymized releases): the lowest level of the
+    // ladder whose suppression stays within the limit, then suppression of smaller classes.
+    let qi_rows = |level: usize, cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
+        cohort
+            .iter()
+            .map(|p| {
+                person_cols
+                    .iter()
+                    .map(|c| person_qi(c, p, end, level, &preset))
+                    .collect()
+            })
+            .collect()
+    };
+    let before = risk(&qi_rows(0, &cohort));
+    let mut level = 0;
+    let mut suppressed: HashSet<String> = HashSet::new();
+    if preset.k > 0 && !person_cols.is_empty() {
+        let limit = (preset.suppression_limit * cohort.len() as f64).floor() as usize;
+        let small_at = |level: usize| -> Vec<usize> {
+            let rows = qi_rows(level, &cohort);
+            let c = classes(&rows);
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| c[r.as_slice()] < preset.k)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let mut chosen = None;
+        for l in 0..=3 {
+            let small = small_at(l);
+            if small.len() <= limit {
+                chosen = Some((l, small));
+                break;
+            }
+        }
+        let (l, small) = match chosen {
+            Some(x) => x,
+            None => (3, small_at(3)),
+        };
+        level = l;
+        suppressed = small.into_iter().map(|i| cohort[i].id.clone()).collect();
+        if suppressed.len() > limit {
+            return Err(ReleaseError::Check(format!(
+                "k = {} needs {} of {} persons suppressed even at the coarsest level, above the \
+                 limit of {:.0} %",
+                preset.k,
+                suppressed.len(),
+                cohort.len(),
+                preset.suppression_limit * 100.0
+            )));
+        }
+        cohort.retain(|p| !suppressed.contains(&p.id));
+    }
+    if cohort.is_empty() {
+        return Err(ReleaseError::Empty(
+            "every person of the cohort was suppressed".into(),
+        ));
+    }
+    let after = risk(&qi_rows(level, &cohort));
+
+    // Per-release pseudonyms.
+    let mut release_key = [0u8; 32];
+    getrandom::fill(&mut release_key).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    let mut rid = [0u8; 6];
+    getrandom::fill(&mut rid).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    let release_id = format!("R-{}", hex::encode(rid));
+    let mut pseudonym: HashMap<String, String> = HashMap::new();
+    let mut used = HashSet::new();
+    for p in &cohort {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&release_key)
+            .map_err(|e| ReleaseError::Output(e.to_string()))?;
+        mac.update(p.id.as_bytes());
+        let ps = format!("P{}", &hex::encode(mac.finalize().into_bytes())[..20]);
+        if !used.insert(ps.clone()) {
+            return Err(ReleaseError::Output(
+                "two persons drew one pseudonym".into(),
+            ));
+        }
+        pseudonym.insert(p.id.clone(), ps);
+    }
+    // Date shifts (presets that shift): a consistent offset per person in ±182 days.
+    let mut shift: HashMap<String, i64> = HashMap::new();
+    if preset.dates == Dates::Shift {
+        for p in &cohort {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&release_key)
+                .map_err(|e| ReleaseError::Output(e.to_string()))?;
+            mac.update(b"date-shift");
+            mac.update(p.id.as_bytes());
+            let b = mac.finalize().into_bytes();
+            let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            shift.insert(p.id.clone(), (v % 365) as i64 - 182);
+        }
+    }
+    // The key is processing-method information: sealed in the keys zone, never in the release.
+    let key_dir = home.root.join("keys/releases");
+    std::fs::create_dir_all(&key_dir).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    tokumei_vault::home::write_secret(
+        &key_dir.join(format!("{release_id}.key.enc")),
+        &seal(key, &release_key)?,
+    )?;
+    release_key.fill(0);
+
+    // Tables.
+    let date_out = |record: &str, d: NaiveDate| match preset.dates {
+        Dates::Month => ym(d),
+        Dates::Year => d.year().to_string(),
+        Dates::Day => d.to_string(),
+        Dates::Shift => {
+            let off = person_of(record)
+                .and_then(|p| shift.get(&p).copied())
+                .unwrap_or(0);
+            (d + chrono::Duration::days(off)).to_string()
+        }
+    };
+    let in_period = |d: NaiveDate| d >= from && d <= end;
+    let mut tables: Vec<Table> = Vec::new();
+    let mut persons_table = Table {
+        name: "persons".into(),
+        columns: std::iter::once("pseudonym".to_string())
+            .chain(person_cols.iter().cloned())
+            .collect(),
+        rows: Vec::new(),
+    };
+    for p in &cohort {
+        let mut row = vec![Some(pseudonym[&p.id].clone())];
+        row.extend(
+            person_cols
+                .iter()
+                .map(|c| person_qi(c, p, end, level, &preset)),
+        );
+        persons_table.rows.push(row);
+    }
+    persons_table.rows.sort();
+    tables.push(persons_table);
+    let ps_of = |record: &str| -> Option<String> {
+        person_of(record).and_then(|p| pseudonym.get(&p).cloned())
+    };
+    let num = |v: Option<f64>| v.map(|x| format!("{x}"));
+    macro_rules! event_table {
+        ($name:literal, $rows:expr, $date:expr, $get:expr) => {
+            if let Some(cols) = approved.get($name) {
+                let mut t = Table {
+                    name: $name.into(),
+                    columns: std::iter::once("pseudonym".to_string())
+                        .chain(cols.iter().cloned())
+                        .collect(),
+                    rows: Vec::new(),
+                };
+                for e in $rows.iter().filter(|e| in_period($date(e))) {
+                    let Some(ps) = ps_of(&e.record_id) else {
+                        continue;
+                    };
+                    let mut row = vec![Some(ps)];
+                    for c in cols {
+                        row.push($get(e, c.as_str()));
+                    }
+                    t.rows.push(row);
+                }
+                t.rows.sort();
+                tables.push(t);
+            }
+        };
+    }
+    event_table!(
+        "encounters",
+        clinical.encounters,
+        |e: &Encounter| e.start_date,
+        |e: &Encounter, c: &str| match c {
+            "setting" => Some(e.setting.code().to_string()),
+            "start_date" => Some(date_out(&e.record_id, e.start_date)),
+            "end_date" => Some(date_out(&e.record_id, e.end_date)),
+            _ => None,
+        }
+    );
+    event_table!(
+        "diagnoses",
+        clinical.diagnoses,
+        |e: &Diagnosis| e.date,
+        |e: &Diagnosis, c: &str| match c {
+            "icd10" => e.icd10.clone(),
+            "code" => Some(e.code.clone()),
+            "date" => Some(date_out(&e.record_id, e.date)),
+            "outcome" => e.outcome.map(|o| o.code().to_string()),
+            _ => None,
+        }
+    );
+    event_table!(
+        "prescriptions",
+        clinical.prescriptions,
+        |e: &Prescription| e.date,
+        |e: &Prescription, c: &str| match c {
+            "code" => Some(e.code.clone()),
+            "daily_quantity" => num(e.daily_quantity),
+            "unit" => e.unit.clone(),
+            "days" => e.days.map(|d| d.to_string()),
+            "date" => Some(date_out(&e.record_id, e.date)),
+            _ => None,
+        }
+    );
+    event_table!(
+        "procedures",
+        clinical.procedures,
+        |e: &Procedure| e.date,
+        |e: &Procedure, c: &str| match c {
+            "code" => Some(e.code.clone()),
+            "points" => e.points.map(|d| d.to_string()),
+            "count" => Some(e.count.to_string()),
+            "date" => Some(date_out(&e.record_id, e.date)),
+            _ => None,
+        }
+    );
+    event_table!(
+        "lab_results",
+        clinical.labs,
+        |e: &LabResult| e.date,
+        |e: &LabResult, c: &str| match c {
+            "code" => Some(e.code.clone()),
+            "value_num" => num(e.value_num),
+            "unit" => e.unit.clone(),
+            "date" => Some(date_out(&e.record_id, e.date)),
+            _ => None,
+        }
+    );
+    event_table!(
+        "deaths",
+        clinical.deaths,
+        |e: &Death| e.date,
+        |e: &Death, c: &str| match c {
+            "date" => Some(date_out(&e.record_id, e.date)),
+            _ => None,
+        }
+    );
+
+    // Anonymized: numeric values clipped to the 1st–99th percentile, rare codes generalized or
+    // suppressed.
+    let (mut generalized, mut code_suppressed) = (0, 0);
+    if preset.clip_percentile > 0 {
+        for t in tables.iter_mut() {
+            for col in ["daily_quantity", "days", "points", "count", "value_num"] {
+                clip(t, col, preset.clip_percentile as usize);
+            }
+        }
+    }
+    if preset.rare_code_persons > 0 {
+        for (table, column) in CODE_COLUMNS {
+            let Some(t) = tables.iter_mut().find(|t| t.name == *table) else {
+                continue;
+            };
+            let Some(i) = t.col(column) else {
+                continue;
+            };
+            let (g, s) = rare_codes(t, i, *column == "icd10", preset.rare_code_persons);
+            generalized += g;
+            code_suppressed += s;
+        }
+    }
+
+    // The machine checks: a release that fails is not written.
+    let violations = checks::check(&preset, &tables);
+    if !violations.is_empty() {
+        return Err(ReleaseError::Check(violations.join("; ")));
+    }
+
+    // The re-identification battery, with the vault's population (every linked person) as the
+    // register an intruder would hold; an anonymized release that breaks a threshold is not written.
+    let register: Vec<crate::reid::RegisterPerson> = persons
+        .values()
+        .map(|p| crate::reid::RegisterPerson {
+            id: p.id.clone(),
+            sex: p.sex.clone(),
+            birth: p.birth,
+            municipality: p.municipality.clone(),
+        })
+        .collect();
+    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, None);
+    if kind == ReleaseKind::Anonymized
+        && (reid.prosecutor_max > preset.max_prosecutor_risk
+            || reid.marketer > preset.max_linkage_success)
+    {
+        return Err(ReleaseError::Check(format!(
+            "re-identification test: prosecutor risk {:.4} (at most {}), linkage success {:.4} (at \
+             most {})",
+            reid.prosecutor_max, preset.max_prosecutor_risk, reid.marketer, preset.max_linkage_success
+        )));
+    }
+    if let Some(path) = &opts.evaluation_key {
+        let mut text = String::from("pseudonym,person_id\n");
+        let mut pairs: Vec<(&String, &String)> = pseudonym.iter().map(|(p, ps)| (ps, p)).collect();
+        pairs.sort();
+        for (ps, p) in pairs {
+            text.push_str(&format!("{ps},{p}\n"));
+        }
+        let _ = std::fs::remove_file(path);
+        tokumei_vault::home::write_secret(path, text.as_bytes())?;
+    }
+
+    let mut release = Release {
+        release_id: release_id.clone(),
+        application_id: scope.application_id.clone(),
+        kind: kind.code().to_string(),
+        preset: preset.name.clone(),
+        cohort: cohort_size,
+        opted_out,
+        suppressed: suppressed.len(),
+        persons: cohort.len(),
+        rows: tables
+            .iter()
+            .map(|t| (t.name.clone(), t.rows.len()))
+            .collect(),
+        level,
+        min_class: (before.0, after.0),
+        unique_share: (before.1, after.1),
+        max_risk: (before.2, after.2),
+        codes_generalized: generalized,
+        codes_suppressed: code_suppressed,
+        removed_columns,
+        reid,
+        period_to: app.period_to.clone(),
+        package: PathBuf::new(),
+        package_sha256: String::new(),
+    };
+    write_release(home, s, scope, &preset, &tables, out, &mut release)?;
+    Ok(release)
+}
+
+/// Clips a numeric column to its 1st–99th percentile.
+fn clip(t: &mut Table, column: &str, percentile: usize) {
+    let Some(i) = t.col(column) else {
+        return;
+    };
+    let mut values: Vec<f64> = t
+        .rows
+        .iter()
+        .filter_map(|r| r[i].as_deref().and_then(|v| v.parse().ok()))
+        .collect();
+    if values.len() < 100 {
+        return;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let lo = values[values.len() * percentile / 100];
+    let hi = values[values.len() - 1 - values.len() * percentile / 100];
+    for r in t.rows.iter_mut() {
+        if let Some(v) = r[i].as_deref().and_then(|v| v.parse::<f64>().ok()) {
+            let c = v.clamp(lo, hi);
+            if c != v {
+                r[i] = Some(format!("{c}"));
+            }
+        }
+    }
+}
+
+/// Generalizes codes held by fewer than `min` persons (ICD-10: 3 characters, then the chapter
+/// letter) and suppresses (`*`) what is still rare; returns (generalized, suppressed) values.
+fn rare_codes(t: &mut Table, i: usize, icd10: bool, min: usize) -> (usize, usize) {
+    let count = |t: &Table| {
+        let mut persons: HashMap<String, HashSet<String>> = HashMap::new();
+        for r in &t.rows {
+            if let (Some(c), Some(p)) = (&r[i], &r[0]) {
+                persons.entry(c.clone()).or_default().insert(p.clone());
+            }
+        }
+        persons
+            .into_iter()
+            .map(|(c, s)| (c, s.len()))
+            .collect::<HashMap<String, usize>>()
+    };
+    let (mut generalized, mut suppressed) = (0, 0);
+    if icd10 {
+        for width in [3usize, 1] {
+            let n = count(t);
+            for r in t.rows.iter_mut() {
+                if let Some(c) = r[i].clone() {
+                    if c != "*" && n.get(&c).is_some_and(|k| *k < min) && c.chars().count() > width
+                    {
+                        r[i] = Some(c.chars().take(width).collect());
+                        generalized += 1;
+                    }
+                }
+            }
+        }
+    }
+    let n = count(t);
+    for r in t.rows.iter_mut() {
+        if let Some(c) = r[i].clone() {
+            if c != "*" && n.get(&c).is_some_and(|k| *k < min) {
+                r[i] = Some("*".into());
+                suppressed += 1;
+            }
+        }
+    }
+    (generalized, suppressed)
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ReleaseError {
+    ReleaseError::Output(format!("{}: {e}", path.display()))
+}
+
+fn csv_bytes(t: &Table) -> Result<Vec<u8>, ReleaseError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&t.columns)
+        .map_err(|e| ReleaseError::Output(e.to_string()))?;
+    for r in &t.rows {
+        w.write_record(r.iter().map(|v| v.as_deref().unwrap_or("")))
+            .map_err(|e| ReleaseError::Output(e.to_string()))?;
+    }
+    w.into_inner()
+        .map_err(|e| ReleaseError::Output(e.to_string()))
+}
+
+fn parquet_bytes(t: &Table) -> Result<Vec<u8>, ReleaseError> {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(
+        t.columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..t.columns.len())
+        .map(|i| {
+            Arc::new(StringArray::from(
+                t.rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            )) as ArrayRef
+        })
+        .collect();
+    let e = |e: &dyn std::fmt::Display| ReleaseError::Output(e.to_string());
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|x| e(&x))?;
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).map_err(|x| e(&x))?;
+    w.write(&batch).map_err(|x| e(&x))?;
+    w.close().map_err(|x| e(&x))?;
+    Ok(out)
+}
+
+/// What each released column means.
+fn dictionary(tables: &[Table], preset: &Preset, level: usize) -> serde_json::Value {
+    let date = match preset.dates {
+        Dates::Month => "year-month (YYYY-MM)",
+        Dates::Year => "year (YYYY)",
+        Dates::Day => "day (YYYY-MM-DD)",
+        Dates::Shift => {
+            "day (YYYY-MM-DD), shifted by a consistent random offset per person (±182 days)"
+        }
+    };
+    let describe = |t: &str, c: &str| -> String {
+        match (t, c) {
+            (_, "pseudonym") => {
+                "per-release pseudonym of the person (never shared with another release)".into()
+            }
+            ("persons", "sex") => "sex (M/F)".into(),
+            ("persons", "age") => format!(
+                "age at the end of the period (or at death){}",
+                match level {
+                    0 => ", 90+ top-coded",
+                    1 => " in 5-year bands, 90+ top-coded",
+                    2 => " in 10-year bands, 90+ top-coded",
+                    _ => " in 20-year bands, 90+ top-coded",
+                }
+            ),
+            ("persons", "birth_year_month") => format!(
+                "birth, {}; empty for persons aged 90+",
+                ["year-month", "year", "5-year band", "10-year band"][level.min(3)]
+            ),
+            ("persons", "birth_year") => {
+                "birth year (banded at coarser levels); empty for 90+".into()
+            }
+            ("persons", "municipality") => {
+                if level >= 2 {
+                    "prefecture (generalized from the municipality)".into()
+                } else {
+                    "municipality code (全国地方公共団体コード, 6 digits)".into()
+                }
+            }
+            ("persons", "prefecture") => "prefecture code (JIS X 0401)".into(),
+            ("persons", "death_month") => "month of death (year at coarser levels)".into(),
+            (_, "date" | "start_date" | "end_date") => format!("date, {date}"),
+            (_, "icd10") => {
+                "ICD-10 code (rare codes generalized to 3 characters or the chapter letter, or `*`)"
+                    .into()
+            }
+            (_, "code") => "code of the source's master (rare codes `*`)".into(),
+            (_, c) => c.replace('_', " "),
+        }
+    };
+    serde_json::json!(tables
+        .iter()
+        .map(|t| serde_json::json!({
+            "table": t.name,
+            "rows": t.rows.len(),
+            "columns": t.columns.iter().map(|c| serde_json::json!({"name": c, "meaning": describe(&t.name, c)})).collect::<Vec<_>>(),
+        }))
+        .collect::<Vec<_>>())
+}
+
+fn report_html(r: &Release, scope: &Scope) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut rows = String::new();
+    for (t, n) in &r.rows {
+        rows.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", esc(t)));
+    }
+    let bar = |label: &str, v: f64| {
+        let w = (v.clamp(0.0, 1.0) * 300.0).round();
+        format!(
+            "<div><span style=\"display:inline-block;width:16em\">{}</span><svg width=\"310\" height=\"14\"><rect width=\"{w}\" height=\"12\" fill=\"#2e86c1\"/></svg> {:.4}</div>",
+            esc(label),
+            v
+        )
+    };
+    format!(
+        r#"<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>{id}</title>
+<style>body{{font-family:system-ui,"Noto Sans JP",sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:2px 8px}}table{{border-collapse:collapse}}</style></head><body>
+<h1>匿名加工レポート / Anonymization report — {id}</h1>
+<p>Application {app} ({kind}), decision sha256 <code>{sha}</code>.</p>
+<h2>1. 直接識別子 / Direct identifiers</h2><p>Names, readings, birth dates, addresses below the municipality, insurance numbers, patient ids and source record ids are not released; each person carries a per-release pseudonym. Removed by the rules although approved: {removed}.</p>
+<h2>2. 間接識別子 / Quasi-identifiers</h2><p>Person quasi-identifiers released at generalization level {level} of the ladder (0: as released by the kind; 1: birth year, 5-year ages; 2: prefecture, 10-year ages; 3: 20-year ages). Event dates: {dates}.</p>
+<h2>3. 参照集団 / Reference population</h2><p>The cohort of the application in the linked vault: {cohort} persons; {opted} left out because they asked to stop.</p>
+<h2>4. リスク / Risk (initial, target, residual)</h2>
+{b1}{b2}{b3}{b4}
+<p>Smallest equivalence class: {min0} before, {min1} after. Target: k ≥ 10 (prosecutor risk ≤ 0.1) for anonymized releases.</p>
+<h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Marketer risk (expected share re-identified) {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}; trajectories (month, code) unique in the release: {tu}. Trajectory uniqueness is reported, not yet bounded.</p>
+<h2>5. 有用性 / Utility</h2><p>{persons} persons released, {supp} suppressed; {gen} code values generalized, {csupp} suppressed.</p>
+<table><tr><th>table</th><th>rows</th></tr>{rows}</table>
+</body></html>"#,
+        id = esc(&r.release_id),
+        app = esc(&r.application_id),
+        kind = esc(&r.kind),
+        sha = esc(&scope.decision_sha256),
+        removed = if r.removed_columns.is_empty() {
+            "none".to_string()
+        } else {
+            esc(&r.removed_columns.join(", "))
+        },
+        level = r.level,
+        dates = if r.kind == "anonymized" {
+            "year-month"
+        } else {
+            "day"
+        },
+        cohort = r.cohort,
+        opted = r.opted_out,
+        b1 = bar("unique before / 一意 (前)", r.unique_share.0),
+        b2 = bar("unique after / 一意 (後)", r.unique_share.1),
+        b3 = bar("max risk before / 最大リスク (前)", r.max_risk.0),
+        b4 = bar("max risk after / 最大リスク (後)", r.max_risk.1),
+        min0 = r.min_class.0,
+        min1 = r.min_class.1,
+        persons = r.persons,
+        supp = r.suppressed,
+        gen = r.codes_generalized,
+        csupp = r.codes_suppressed,
+        mk = r.reid.marketer,
+        jr = r.reid.journalist_max,
+        um = r.reid.unmatched,
+        tu = r
+            .reid
+            .trajectory_unique
+            .map(|t| format!("{:.1} %", t * 100.0))
+            .unwrap_or_else(|| "—".into()),
+    )
+}
+
+fn write_release(
+    home: &Home,
+    s: &Session,
+    scope: &Scope,
+    preset: &Preset,
+    tables: &[Table],
+    out: &Path,
+    r: &mut Release,
+) -> Result<(), ReleaseError> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for t in tables {
+        files.push((format!("tables/{}.csv", t.name), csv_bytes(t)?));
+        files.push((format!("tables/{}.parquet", t.name), parquet_bytes(t)?));
+    }
+    let dict = serde_json::to_vec_pretty(&dictionary(tables, preset, r.level))
+        .map_err(|e| ReleaseError::Output(e.to_string()))?;
+    files.push(("dictionary.json".into(), dict));
+    files.push(("report.html".into(), report_html(r, scope).into_bytes()));
+    let report = serde_json::to_vec_pretty(&*r).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    files.push(("report.json".into(), report));
+    let manifest = serde_json::json!({
+        "release_id": r.release_id,
+        "application_id": r.application_id,
+        "decision_sha256": scope.decision_sha256,
+        "kind": r.kind,
+        "period_from": scope.application.period_from,
+        "period_to": scope.application.period_to,
+        "recipient": scope.application.applicant.organisation,
+        "files": files.iter().map(|(n, b)| serde_json::json!({"path": n, "sha256": hex::encode(Sha256::digest(b)), "bytes": b.len()})).collect::<Vec<_>>(),
+    });
+    files.push((
+        "manifest.json".into(),
+        serde_json::to_vec_pretty(&manifest).map_err(|e| ReleaseError::Output(e.to_string()))?,
+    ));
+    // The release zone: the tables as released (for the re-identification test) and the package.
+    let staging = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        out.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<(String, PathBuf), ReleaseError> {
+        for (name, bytes) in &files {
+            let p = staging.join(name);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+            }
+            std::fs::write(&p, bytes).map_err(|e| io_err(&p, e))?;
+        }
+        let recipient: age::x25519::Recipient = scope
+            .application
+            .recipient_key
+            .trim()
+            .parse()
+            .map_err(|_| ReleaseError::Output("the recipient key is not an age key".into()))?;
+        let pkg_name = format!("{}.tar.age", r.release_id);
+        let pkg = staging.join(&pkg_name);
+        let file = std::fs::File::create(&pkg).map_err(|e| io_err(&pkg, e))?;
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .map_err(|e| ReleaseError::Output(e.to_string()))?;
+        let w = encryptor
+            .wrap_output(std::io::BufWriter::new(file))
+            .map_err(|e| io_err(&pkg, e))?;
+        let mut tar = tar::Builder::new(w);
+        for (name, bytes) in &files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_cksum();
+            tar.append_data(&mut h, name, bytes.as_slice())
+                .map_err(|e| io_err(&pkg, e))?;
+        }
+        let w = tar.into_inner().map_err(|e| io_err(&pkg, e))?;
+        let mut buf = w.finish().map_err(|e| io_err(&pkg, e))?;
+        buf.flush().map_err(|e| io_err(&pkg, e))?;
+        drop(buf);
+        let bytes = std::fs::read(&pkg).map_err(|e| io_err(&pkg, e))?;
+        Ok((hex::encode(Sha256::digest(&bytes)), out.join(pkg_name)))
+    })();
+    let (sha, pkg) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
+    }
+    std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
+    r.package = pkg;
+    r.package_sha256 = sha.clone();
+    let review = Review::open(home)?;
+    review.record_provision(
+        s,
+        &tokumei_review::Provision {
+            release_id: r.release_id.clone(),
+            application_id: r.application_id.clone(),
+            decision_sha256: scope.decision_sha256.clone(),
+            recipient: scope.application.applicant.organisation.clone(),
+            kind: r.kind.clone(),
+            package_sha256: sha,
+            provided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            contract_expiry: scope.application.contract_expiry.clone(),
+            destroyed_at: None,
+            destruction_certificate_sha256: None,
+        },
+    )?;
+    home.audit()?.append(tokumei_audit::Entry::now(
+        &s.user,
+        s.role.code(),
+        "release.build",
+        &format!(
+            "release {} of application {}: {} persons, {} suppressed, {} opted out",
+            r.release_id, r.application_id, r.persons, r.suppressed, r.opted_out
+        ),
+        &format!(
+            "ok: level {}, smallest class {} → {}, package sha256 {}",
+            r.level, r.min_class.0, r.min_class.1, r.package_sha256
+        ),
+        None,
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! Machine checks of a release against its kind's rules (RULES §11), run on the tables as written.
+
+use std::collections::{HashMap, HashSet};
+
+/// A release table: column names and string cells (`None` for empty).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    /// Table name.
+    pub name: String,
+    /// Column names; the first is always `pseudonym`.
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Table {
+    /// Index of a column.
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+}
+
+/// Columns that are never released (direct identifiers, contact and source ids).
+pub const FORBIDDEN: &[&str] = &[
+    "record_id",
+    "local_patient_id",
+    "surname_kanji",
+    "given_kanji",
+    "surname_kana",
+    "given_kana",
+    "birth_date",
+    "town",
+    "chome",
+    "banchi",
+    "postal_code",
+    "insurer_number",
+    "insured_symbol",
+    "insured_number",
+    "insured_branch",
+    "facility_code",
+    "event_id",
+    "encounter_id",
+];
+
+/// Free-text columns (removed in every release kind).
+pub const FREE_TEXT: &[&str] = &["department", "value_text", "name"];
+
+/// Date columns of event tables.
+pub const DATE_COLUMNS: &[&str] = &["date", "start_date", "end_date"];
+
+/// Person quasi-identifiers.
+pub const PERSON_QIS: &[&str] = &[
+    "sex",
+    "birth_year",
+    "birth_year_month",
+    "age",
+    "municipality",
+    "prefecture",
+    "death_month",
+];
+
+/// Code columns checked for rare values.
+pub const CODE_COLUMNS: &[(&str, &str)] = &[
+    ("diagnoses", "icd10"),
+    ("diagnoses", "code"),
+    ("prescriptions", "code"),
+    ("procedures", "code"),
+    ("lab_results", "code"),
+];
+
+fn is_year_month(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[5..].iter().all(u8::is_ascii_digit)
+}
+
+fn is_year(v: &str) -> bool {
+    v.len() == 4 && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_day(v: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
+}
+
+/// Checks a release against its preset; returns every violation found (empty when it passes).
+pub fn check(preset: &crate::preset::Preset, tables: &[Table]) -> Vec<String> {
+    use crate::preset::Dates;
+    let mut v = common(tables);
+    let (ok, what): (fn(&str) -> bool, &str) = match preset.dates {
+        Dates::Month => (is_year_month, "year-month"),
+        Dates::Year => (is_year, "year"),
+        Dates::Day | Dates::Shift => (is_day, "day"),
+    };
+    v.extend(dates(tables, ok, what));
+    if preset.top_code_age > 0 {
+        v.extend(top_coded(tables, preset.top_code_age));
+    }
+    if preset.k > 0 {
+        v.extend(k_anonymous(tables, preset.k));
+    }
+    if preset.rare_code_persons > 0 {
+        v.extend(rare_codes(tables, preset.rare_code_persons));
+    }
+    v
+}
+
+/// Checks of the `jp-anonymized` rules with explicit k and rare-code floor.
+pub fn jp_anonymized(tables: &[Table], k: usize, rare: usize) -> Vec<String> {
+    let mut v = common(tables);
+    v.extend(dates(tables, is_year_month, "year-month"));
+    for t in tables {
+        for (i, c) in t.columns.iter().enumerate() {
+            if (c == "birth_year_month" || c == "death_month")
+                && t.rows
+                    .iter()
+                    .filter_map(|r| r[i].as_deref())
+                    .any(|x| !is_year_month(x) && !is_year(x) && !x.contains('-'))
+            {
+                v.push(format!("{}.{c}: finer than year-month", t.name));
+            }
+        }
+    }
+    v.extend(top_coded(tables, 90));
+    v.extend(k_anonymous(tables, k));
+    v.extend(rare_codes(tables, rare));
+    v
+}
+
+/// Event dates of every table have the granularity `ok` accepts.
+fn dates(tables: &[Table], ok: fn(&str) -> bool, what: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for t in tables {
+        for (i, c) in t.columns.iter().enumerate() {
+            if DATE_COLUMNS.contains(&c.as_str())
+                && t.rows
+                    .iter()
+                    .filter_map(|r| r[i].as_deref())
+                    .any(|x| !ok(x))
+            {
+                v.push(format!("{}.{c}: a date finer or other than {what}", t.name));
+            }
+        }
+    }
+    v
+}
+
+/// Ages at or above `top` must be top-coded (`top+`), with the birth removed.
+fn top_coded(tables: &[Table], top: u32) -> Vec<String> {
+    let mut v = Vec::new();
+    let label = format!("{top}+");
+    for t in tables {
+        if let Some(i) = t.col("age") {
+            let over = t
+                .rows
+                .iter()
+                .filter_map(|r| r[i].as_deref())
+                .any(|x| x.parse::<u32>().is_ok_and(|a| a >= top));
+            if over {
+                v.push(format!(
+                    "{}.age: an age of {top} or more is not top-coded",
+                    t.name
+                ));
+            }
+            for b in ["birth_year_month", "birth_year"] {
+                if let Some(j) = t.col(b) {
+                    if t.rows
+                        .iter()
+                        .any(|r| r[i].as_deref() == Some(label.as_str()) && r[j].is_some())
+                    {
+                        v.push(format!("{}.{b}: kept for a person aged {top}+", t.name));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Every equivalence class over the person quasi-identifiers holds at least `k` persons.
+fn k_anonymous(tables: &[Table], k: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = tables.iter().find(|t| t.name == "persons") {
+        let qis: Vec<usize> = PERSON_QIS.iter().filter_map(|q| p.col(q)).collect();
+        if !qis.is_empty() {
+            let mut classes: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
+            for r in &p.rows {
+                *classes
+                    .entry(qis.iter().map(|&i| r[i].as_deref()).collect())
+                    .or_default() += 1;
+            }
+            if let Some(min) = classes.values().min() {
+                if *min < k {
+                    v.push(format!(
+                        "persons: an equivalence class of {min} persons (k = {k} required)"
+                    ));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// No released code is held by fewer than `rare` persons.
+fn rare_codes(tables: &[Table], rare: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    for (table, column) in CODE_COLUMNS {
+        let Some(t) = tables.iter().find(|t| t.name == *table) else {
+            continue;
+        };
+        let Some(i) = t.col(column) else {
+            continue;
+        };
+        let mut persons: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for r in &t.rows {
+            if let (Some(code), Some(p)) = (r[i].as_deref(), r[0].as_deref()) {
+                if code != "*" {
+                    persons.entry(code).or_default().insert(p);
+                }
+            }
+        }
+        if persons.values().any(|s| s.len() < rare) {
+            v.push(format!(
+                "{table}.{column}: a code held by fewer than {rare} persons"
+            ));
+        }
+    }
+    v
+}
+
+/// Checks of the `jp-pseudonymized` rules.
+pub fn jp_pseudonymized(tables: &[Table]) -> Vec<String> {
+    common(tables)
+}
+
+/// Checks every release kind shares: no forbidden or free-text column, a pseudonym on every row,
+/// pseudonyms of the persons table unique.
+fn common(tables: &[Table]) -> Vec<String> {
+    let mut v = Vec::new();
+    for t in tables {
+        if t.columns.first().map(String::as_str) != Some("pseudonym") {
+            v.push(format!("{}: the first column is not the pseudonym", t.name));
+        }
+        for c in &t.columns {
+            if FORBIDDEN.contains(&c.as_str()) {
+                v.push(format!("{}.{c}: a direct identifier or source id", t.name));
+            }
+            if FREE_TEXT.contains(&c.as_str()) {
+                v.push(format!("{}.{c}: free text", t.name));
+            }
+        }
+        if t.rows.iter().any(|r| r.first().is_none_or(|p| p.is_none())) {
+            v.push(format!("{}: a row without a pseudonym", t.name));
+        }
+    }
+    if let Some(p) = tables.iter().find(|t| t.name == "persons") {
+        let mut seen = HashSet::new();
+        if !p.rows.iter().all(|r| seen.insert(r[0].clone())) {
+            v.push("persons: a pseudonym appears twice".into());
+        }
+        let known: HashSet<&Option<String>> = p.rows.iter().map(|r| &r[0]).collect();
+        for t in tables.iter().filter(|t| t.name != "persons") {
+            if t.rows.iter().any(|r| !known.contains(&r[0])) {
+                v.push(format!("{}: a pseudonym not in persons", t.name));
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn persons(rows: &[(&str, &str, &str)]) -> Table {
+        Table {
+            name: "persons".into(),
+            columns: vec!["pseudonym".into(), "sex".into(), "age".into()],
+            rows: rows
+                .iter()
+                .map(|(p, s, a)| {
+                    vec![
+                        Some(p.to_string()),
+                        Some(s.to_string()),
+                        Some(a.to_string()),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn small_classes_and_uncoded_ages_fail() {
+        let t = persons(&[("a", "M", "40"), ("b", "M", "40"), ("c", "F", "91")]);
+        let v = jp_anonymized(&[t], 2, 1);
+        assert!(
+            v.iter().any(|m| m.contains("equivalence class of 1")),
+            "{v:?}"
+        );
+        assert!(v.iter().any(|m| m.contains("90 or more")), "{v:?}");
+    }
+
+    #[test]
+    fn identifiers_and_fine_dates_fail() {
+        let mut t = persons(&[("a", "M", "40"), ("b", "M", "40")]);
+        t.columns.push("surname_kana".into());
+        for r in &mut t.rows {
+            r.push(Some("x".into()));
+        }
+        let e = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "date".into()],
+            rows: vec![vec![Some("a".into()), Some("2024-01-15".into())]],
+        };
+        let v = jp_anonymized(&[t, e], 2, 1);
+        assert!(v.iter().any(|m| m.contains("surname_kana")), "{v:?}");
+        assert!(
+            v.iter()
+                .any(|m| m.contains("finer or other than year-month")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_clean_release_passes() {
+        let t = persons(&[("a", "M", "40"), ("b", "M", "40")]);
+        let e = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "date".into(), "icd10".into()],
+            rows: vec![
+                vec![Some("a".into()), Some("2024-01".into()), Some("E11".into())],
+                vec![Some("b".into()), Some("2024-02".into()), Some("E11".into())],
+            ],
+        };
+        assert_eq!(jp_anonymized(&[t, e], 2, 2), Vec::<String>::new());
+    }
+}

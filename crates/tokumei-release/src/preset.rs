@@ -1,0 +1,169 @@
+//! Policy presets as data: each preset is a TOML file (`presets/*.toml`, RULES §11) that the release
+//! build reads; nothing of a preset is a code path of its own.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ReleaseError;
+
+/// Granularity of released event dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dates {
+    /// YYYY-MM-DD.
+    Day,
+    /// YYYY-MM.
+    Month,
+    /// YYYY.
+    Year,
+    /// YYYY-MM-DD shifted by a consistent random offset per person (±182 days).
+    Shift,
+}
+
+/// Granularity of the released birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Birth {
+    /// YYYY-MM.
+    YearMonth,
+    /// YYYY.
+    Year,
+}
+
+/// The finest geography released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Geography {
+    /// Municipality code (6 digits).
+    Municipality,
+    /// Prefecture code (2 digits).
+    Prefecture,
+}
+
+/// A policy preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Name.
+    pub name: String,
+    /// `anonymized` or `pseudonymized`.
+    pub kind: String,
+    /// Event dates.
+    pub dates: Dates,
+    /// Birth.
+    pub birth: Birth,
+    /// Ages at or above are released as `N+` with the birth removed; 0 for none.
+    pub top_code_age: u32,
+    /// Finest geography.
+    pub geography: Geography,
+    /// `remove` (the only policy: free text never leaves).
+    pub free_text: String,
+    /// Smallest equivalence class over the person quasi-identifiers; 0 for none.
+    pub k: usize,
+    /// Largest share of the cohort suppressed to reach k.
+    pub suppression_limit: f64,
+    /// Smallest number of persons holding a released code; 0 for none.
+    pub rare_code_persons: usize,
+    /// Numeric values clipped to [Pn, P(100-n)]; 0 for none.
+    pub clip_percentile: u32,
+    /// Highest prosecutor risk of the re-identification test.
+    pub max_prosecutor_risk: f64,
+    /// Highest linkage-attack success of the re-identification test.
+    pub max_linkage_success: f64,
+}
+
+/// The presets shipped.
+pub const PRESETS: &[(&str, &str)] = &[
+    (
+        "jp-anonymized",
+        include_str!("../presets/jp-anonymized.toml"),
+    ),
+    (
+        "jp-pseudonymized",
+        include_str!("../presets/jp-pseudonymized.toml"),
+    ),
+    (
+        "hipaa-safe-harbor",
+        include_str!("../presets/hipaa-safe-harbor.toml"),
+    ),
+    ("ema-0070", include_str!("../presets/ema-0070.toml")),
+];
+
+impl Preset {
+    /// Parses a preset file and checks it.
+    pub fn parse(text: &str, file: &str) -> Result<Preset, ReleaseError> {
+        let p: Preset = toml::from_str(text)
+            .map_err(|e| ReleaseError::Output(format!("{file}: {}", e.message())))?;
+        let bad = |what: &str| Err(ReleaseError::Output(format!("{file}: {what}")));
+        if p.kind != "anonymized" && p.kind != "pseudonymized" {
+            return bad("kind is anonymized or pseudonymized");
+        }
+        if p.free_text != "remove" {
+            return bad("free_text is remove (free text never leaves)");
+        }
+        if !(0.0..=1.0).contains(&p.suppression_limit) {
+            return bad("suppression_limit is between 0 and 1");
+        }
+        if p.clip_percentile >= 50 {
+            return bad("clip_percentile is below 50");
+        }
+        if !(0.0..=1.0).contains(&p.max_prosecutor_risk)
+            || !(0.0..=1.0).contains(&p.max_linkage_success)
+        {
+            return bad("risk thresholds are between 0 and 1");
+        }
+        Ok(p)
+    }
+
+    /// A shipped preset by name.
+    pub fn named(name: &str) -> Result<Preset, ReleaseError> {
+        let (_, text) = PRESETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            ReleaseError::Output(format!(
+                "no preset {name} (presets: {})",
+                PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        Preset::parse(text, name)
+    }
+
+    /// The default preset of a release kind.
+    pub fn for_kind(kind: tokumei_review::ReleaseKind) -> Result<Preset, ReleaseError> {
+        Preset::named(match kind {
+            tokumei_review::ReleaseKind::Anonymized => "jp-anonymized",
+            tokumei_review::ReleaseKind::Pseudonymized => "jp-pseudonymized",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_preset_parses() {
+        for (name, _) in PRESETS {
+            let p = Preset::named(name).expect(name);
+            assert_eq!(&p.name, name);
+        }
+        let jp = Preset::named("jp-anonymized").expect("jp");
+        assert_eq!((jp.k, jp.rare_code_persons, jp.top_code_age), (10, 10, 90));
+        assert_eq!(jp.dates, Dates::Month);
+    }
+
+    #[test]
+    fn bad_presets_name_the_problem() {
+        let text = include_str!("../presets/jp-anonymized.toml");
+        let e = Preset::parse(&text.replace("k = 10", "k = 10\nextra = 1"), "x.toml")
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("x.toml"), "{e}");
+        let e = Preset::parse(
+            &text.replace("suppression_limit = 0.05", "suppression_limit = 2"),
+            "x",
+        )
+        .expect_err("range");
+        assert!(e.to_string().contains("suppression_limit"), "{e}");
+    }
+}

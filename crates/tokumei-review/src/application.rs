@@ -1,0 +1,392 @@
+//! Research applications: what a recipient asks for, checked against the catalogue of releasable
+//! items before it reaches the committee.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ReviewError;
+
+/// The kind of release asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseKind {
+    /// 匿名加工医療情報: to any recipient under contract.
+    Anonymized,
+    /// 仮名加工医療情報: to certified users (認定仮名加工医療情報利用事業者) only.
+    Pseudonymized,
+}
+
+impl ReleaseKind {
+    /// Code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReleaseKind::Anonymized => "anonymized",
+            ReleaseKind::Pseudonymized => "pseudonymized",
+        }
+    }
+}
+
+/// The applicant's certification under the Act (RULES §1 item 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certification {
+    /// No certification (may receive anonymized data under contract).
+    None,
+    /// 認定仮名加工医療情報利用事業者 (Art 41): may receive pseudonymized data.
+    PseudoUser,
+    /// Another certified creator of the same kind.
+    Creator,
+}
+
+/// Who applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicant {
+    /// Organisation (法人).
+    pub organisation: String,
+    /// Certification type.
+    pub certification: Certification,
+    /// Certification id, when certified.
+    #[serde(default)]
+    pub certification_id: Option<String>,
+    /// Last day the certification is valid (YYYY-MM-DD), when certified.
+    #[serde(default)]
+    pub certification_valid_until: Option<String>,
+    /// Responsible researcher (研究責任者).
+    pub responsible_researcher: String,
+    /// Contact (organisational, not a patient's).
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// One requested table and its columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Items {
+    /// Table of the release.
+    pub table: String,
+    /// Columns.
+    pub columns: Vec<String>,
+}
+
+/// Which persons the cohort holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cohort {
+    /// ICD-10 code prefixes, any of which a person must carry (empty: everybody).
+    #[serde(default)]
+    pub icd10: Vec<String>,
+    /// Youngest age at the end of the period.
+    #[serde(default)]
+    pub age_min: Option<u32>,
+    /// Oldest age at the end of the period.
+    #[serde(default)]
+    pub age_max: Option<u32>,
+    /// `M` or `F`.
+    #[serde(default)]
+    pub sex: Option<String>,
+    /// Municipality codes (6 digits) of residence (empty: the whole region).
+    #[serde(default)]
+    pub municipalities: Vec<String>,
+}
+
+/// An application as submitted (the TOML file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    /// Title.
+    pub title: String,
+    /// Anonymized or pseudonymized.
+    pub kind: ReleaseKind,
+    /// Purpose of use (medical R&D).
+    pub purpose: String,
+    /// First day of the period asked for (YYYY-MM-DD).
+    pub period_from: String,
+    /// Last day.
+    pub period_to: String,
+    /// The contract's expiry (YYYY-MM-DD): no release after it.
+    pub contract_expiry: String,
+    /// The recipient's age public key (releases are encrypted to it).
+    pub recipient_key: String,
+    /// The recipient's security plan (usage mode and measures the contract fixes).
+    pub security_plan: String,
+    /// Dimensions of aggregate tables asked for (0 for record-level data).
+    #[serde(default)]
+    pub aggregate_dimensions: u32,
+    /// An earlier application this one revises.
+    #[serde(default)]
+    pub revises: Option<String>,
+    /// Who applies.
+    pub applicant: Applicant,
+    /// Which persons.
+    #[serde(default)]
+    pub cohort: Cohort,
+    /// Which tables and columns.
+    pub items: Vec<Items>,
+}
+
+/// Releasable tables and their columns. Direct identifiers (names, readings, addresses below the
+/// municipality, insurance numbers, patient ids) are not releasable at all and are not listed.
+pub const CATALOGUE: &[(&str, &[&str])] = &[
+    (
+        "persons",
+        &[
+            "sex",
+            "birth_year",
+            "birth_year_month",
+            "age",
+            "municipality",
+            "prefecture",
+            "death_month",
+        ],
+    ),
+    (
+        "encounters",
+        &["setting", "department", "start_date", "end_date"],
+    ),
+    ("diagnoses", &["icd10", "code", "date", "outcome"]),
+    (
+        "prescriptions",
+        &["code", "name", "daily_quantity", "unit", "days", "date"],
+    ),
+    ("procedures", &["code", "points", "count", "date"]),
+    (
+        "lab_results",
+        &["code", "value_num", "value_text", "unit", "date"],
+    ),
+    ("deaths", &["date"]),
+];
+
+fn date(field: &str, s: &str) -> Result<chrono::NaiveDate, ReviewError> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| ReviewError::Invalid(format!("{field} is not a YYYY-MM-DD date")))
+}
+
+fn required(field: &str, s: &str) -> Result<(), ReviewError> {
+    if s.trim().is_empty() {
+        return Err(ReviewError::Invalid(format!("{field} is required")));
+    }
+    Ok(())
+}
+
+impl Application {
+    /// Parses and checks an application file.
+    pub fn from_toml(text: &str) -> Result<Application, ReviewError> {
+        let a: Application =
+            toml::from_str(text).map_err(|e| ReviewError::Invalid(e.message().to_string()))?;
+        a.check()?;
+        Ok(a)
+    }
+
+    /// Every requested item as `table.column`.
+    pub fn item_names(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .flat_map(|i| i.columns.iter().map(move |c| format!("{}.{c}", i.table)))
+            .collect()
+    }
+
+    /// Checks the application: required fields, dates, the catalogue, the recipient key, and that a
+    /// pseudonymized release goes to a certified user (RULES §1 item 5).
+    pub fn check(&self) -> Result<(), ReviewError> {
+        required("title", &self.title)?;
+        required("purpose", &self.purpose)?;
+        required("security_plan", &self.security_plan)?;
+        required("applicant.organisation", &self.applicant.organisation)?;
+        required(
+            "applicant.responsible_researcher",
+            &self.applicant.responsible_researcher,
+        )?;
+        let from = date("period_from", &self.period_from)?;
+        let to = date("period_to", &self.period_to)?;
+        if to < from {
+            return Err(ReviewError::Invalid(
+                "period_to is before period_from".into(),
+            ));
+        }
+        date("contract_expiry", &self.contract_expiry)?;
+        self.recipient_key
+            .trim()
+            .parse::<age::x25519::Recipient>()
+            .map_err(|_| {
+                ReviewError::Invalid("recipient_key is not an age public key (age1…)".into())
+            })?;
+        if self.items.is_empty() {
+            return Err(ReviewError::Invalid("no items are requested".into()));
+        }
+        for i in &self.items {
+            let Some((_, columns)) = CATALOGUE.iter().find(|(t, _)| *t == i.table) else {
+                return Err(ReviewError::Invalid(format!(
+                    "table {} is not releasable (releasable: {})",
+                    i.table,
+                    CATALOGUE
+                        .iter()
+                        .map(|(t, _)| *t)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            if i.columns.is_empty() {
+                return Err(ReviewError::Invalid(format!(
+                    "table {} names no columns",
+                    i.table
+                )));
+            }
+            for c in &i.columns {
+                if !columns.contains(&c.as_str()) {
+                    return Err(ReviewError::Invalid(format!(
+                        "{}.{c} is not a releasable item (releasable in {}: {})",
+                        i.table,
+                        i.table,
+                        columns.join(", ")
+                    )));
+                }
+            }
+        }
+        if self.aggregate_dimensions > 3 {
+            return Err(ReviewError::Invalid(
+                "aggregate tables are limited to 3 dimensions (RULES §6 item 47); the committee \
+                 grants exceptions in its conditions, not the application"
+                    .into(),
+            ));
+        }
+        if let Some(s) = &self.cohort.sex {
+            if s != "M" && s != "F" {
+                return Err(ReviewError::Invalid("cohort.sex is M or F".into()));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.cohort.age_min, self.cohort.age_max) {
+            if a > b {
+                return Err(ReviewError::Invalid(
+                    "cohort.age_min is above cohort.age_max".into(),
+                ));
+            }
+        }
+        if self.kind == ReleaseKind::Pseudonymized {
+            if self.applicant.certification != Certification::PseudoUser {
+                return Err(ReviewError::Invalid(
+                    "a pseudonymized release goes only to a certified user (認定仮名加工医療情報利用事業者): \
+                     applicant.certification must be pseudo-user"
+                        .into(),
+                ));
+            }
+            required(
+                "applicant.certification_id",
+                self.applicant.certification_id.as_deref().unwrap_or(""),
+            )?;
+            date(
+                "applicant.certification_valid_until",
+                self.applicant
+                    .certification_valid_until
+                    .as_deref()
+                    .unwrap_or(""),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Whether the applicant may receive this kind of release on `day` (certification valid).
+    pub fn recipient_eligible_on(&self, day: chrono::NaiveDate) -> bool {
+        match self.kind {
+            ReleaseKind::Anonymized => true,
+            ReleaseKind::Pseudonymized => {
+                self.applicant.certification == Certification::PseudoUser
+                    && self
+                        .applicant
+                        .certification_valid_until
+                        .as_deref()
+                        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                        .is_some_and(|until| day <= until)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SAMPLE: &str = r#"
+title = "2型糖尿病の処方実態 / Prescribing in type 2 diabetes"
+kind = "anonymized"
+purpose = "Describe first-line prescribing for type 2 diabetes"
+period_from = "2021-04-01"
+period_to = "2024-03-31"
+contract_expiry = "2030-03-31"
+recipient_key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+security_plan = "Analysis on an isolated workstation; no copies; destruction at contract end"
+
+[applicant]
+organisation = "架空大学 医学部"
+certification = "none"
+responsible_researcher = "研究 責任者"
+
+[cohort]
+icd10 = ["E11"]
+age_min = 40
+
+[[items]]
+table = "persons"
+columns = ["sex", "birth_year_month", "municipality"]
+
+[[items]]
+table = "prescriptions"
+columns = ["code", "date"]
+"#;
+
+    #[test]
+    fn a_valid_application_parses() {
+        let a = Application::from_toml(SAMPLE).expect("valid");
+        assert_eq!(a.kind, ReleaseKind::Anonymized);
+        assert_eq!(
+            a.item_names(),
+            vec![
+                "persons.sex",
+                "persons.birth_year_month",
+                "persons.municipality",
+                "prescriptions.code",
+                "prescriptions.date"
+            ]
+        );
+    }
+
+    #[test]
+    fn identifiers_and_unknown_items_are_refused() {
+        let bad = SAMPLE.replace("\"sex\", \"birth_year_month\"", "\"surname_kanji\"");
+        let e = Application::from_toml(&bad).expect_err("refused");
+        assert!(e.to_string().contains("persons.surname_kanji"), "{e}");
+        let bad = SAMPLE.replace("table = \"prescriptions\"", "table = \"identities\"");
+        assert!(Application::from_toml(&bad)
+            .expect_err("refused")
+            .to_string()
+            .contains("not releasable"));
+    }
+
+    #[test]
+    fn pseudonymized_needs_a_certified_user() {
+        let bad = SAMPLE.replace("kind = \"anonymized\"", "kind = \"pseudonymized\"");
+        let e = Application::from_toml(&bad).expect_err("refused");
+        assert!(e.to_string().contains("certified user"), "{e}");
+        let ok = bad.replace(
+            "certification = \"none\"",
+            "certification = \"pseudo-user\"\ncertification_id = \"PU-0001\"\ncertification_valid_until = \"2029-03-31\"",
+        );
+        let a = Application::from_toml(&ok).expect("valid");
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        assert!(a.recipient_eligible_on(day("2029-03-31")));
+        assert!(!a.recipient_eligible_on(day("2029-04-01")));
+    }
+
+    #[test]
+    fn bad_dates_and_keys_name_the_field() {
+        let bad = SAMPLE.replace("2021-04-01", "2021/04/01");
+        assert!(Application::from_toml(&bad)
+            .expect_err("refused")
+            .to_string()
+            .contains("period_from"));
+        let bad = SAMPLE.replace("age1ql3", "xyz");
+        assert!(Application::from_toml(&bad)
+            .expect_err("refused")
+            .to_string()
+            .contains("recipient_key"));
+    }
+}
