@@ -18,7 +18,7 @@ use tokumei_model::identity::IdentityRecord;
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
 use tokumei_vault::mpi::{assign, Mpi, ReviewPair};
-use tokumei_vault::optout::IndexKey;
+use tokumei_vault::optout::{person_fingerprints, IndexKey};
 use tokumei_vault::Home;
 
 use crate::operator::{fail, report, session, Failure, UserKeyArgs};
@@ -86,16 +86,7 @@ pub struct RunSummary {
 
 /// Every identity record held, in package order.
 pub fn all_identities(home: &Home, key: &DataKey) -> Result<Vec<IdentityRecord>, Failure> {
-    let ids = home.catalog().and_then(|c| c.receipt_ids()).map_err(fail)?;
-    let mut out = Vec::new();
-    for id in ids {
-        out.extend(tokumei_vault::store::read_identities(home, key, &id).map_err(fail)?);
-    }
-    Ok(out)
-}
-
-fn fingerprints(index: &IndexKey, r: &IdentityRecord) -> Vec<String> {
-    tokumei_vault::optout::person_fingerprints(index, r)
+    tokumei_vault::store::read_all_identities(home, key).map_err(fail)
 }
 
 fn audit(
@@ -130,7 +121,7 @@ pub fn purge_persons(
     let index = IndexKey::derive(key);
     let catalog = home.catalog().map_err(fail)?;
     for r in identities.iter().filter(|r| doomed.contains(&r.record_id)) {
-        for f in fingerprints(&index, r) {
+        for f in person_fingerprints(&index, r) {
             catalog.add_optout_fingerprint(&f).map_err(fail)?;
         }
     }
@@ -253,7 +244,9 @@ pub fn run_link(
                 tokumei_vault::optout::subjects_of(&r.provider_id, r)
                     .iter()
                     .any(|s| registry.contains(&index.index(s)))
-                    || fingerprints(&index, r).iter().any(|f| stopped.contains(f))
+                    || person_fingerprints(&index, r)
+                        .iter()
+                        .any(|f| stopped.contains(f))
             })
         });
         if hit {

@@ -57,3 +57,13 @@ pub enum ModelError {
         value: String,
     },
 }
+
+/// Completed years of age on `on` for someone born on `birth`.
+pub fn age_on(birth: chrono::NaiveDate, on: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    let mut age = on.year() - birth.year();
+    if (on.month(), on.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}

@@ -111,12 +111,9 @@ fn mode<T: Ord + Clone>(values: impl Iterator<Item = T>) -> Option<T> {
         .map(|(v, _)| v)
 }
 
+/// Completed years of age, never negative.
 fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
-    let mut a = day.year() - birth.year();
-    if (day.month(), day.day()) < (birth.month(), birth.day()) {
-        a -= 1;
-    }
-    a.max(0) as u32
+    tokumei_model::age_on(birth, day).max(0) as u32
 }
 
 fn ym(d: NaiveDate) -> String {

@@ -106,28 +106,6 @@ pub fn check(preset: &crate::preset::Preset, tables: &[Table]) -> Vec<String> {
     v
 }
 
-/// Checks of the `jp-anonymized` rules with explicit k and rare-code floor.
-pub fn jp_anonymized(tables: &[Table], k: usize, rare: usize) -> Vec<String> {
-    let mut v = common(tables);
-    v.extend(dates(tables, is_year_month, "year-month"));
-    for t in tables {
-        for (i, c) in t.columns.iter().enumerate() {
-            if (c == "birth_year_month" || c == "death_month")
-                && t.rows
-                    .iter()
-                    .filter_map(|r| r[i].as_deref())
-                    .any(|x| !is_year_month(x) && !is_year(x) && !x.contains('-'))
-            {
-                v.push(format!("{}.{c}: finer than year-month", t.name));
-            }
-        }
-    }
-    v.extend(top_coded(tables, 90));
-    v.extend(k_anonymous(tables, k));
-    v.extend(rare_codes(tables, rare));
-    v
-}
-
 /// Event dates of every table have the granularity `ok` accepts.
 fn dates(tables: &[Table], ok: fn(&str) -> bool, what: &str) -> Vec<String> {
     let mut v = Vec::new();
@@ -229,11 +207,6 @@ fn rare_codes(tables: &[Table], rare: usize) -> Vec<String> {
     v
 }
 
-/// Checks of the `jp-pseudonymized` rules.
-pub fn jp_pseudonymized(tables: &[Table]) -> Vec<String> {
-    common(tables)
-}
-
 /// Checks every release kind shares: no forbidden or free-text column, a pseudonym on every row,
 /// pseudonyms of the persons table unique.
 fn common(tables: &[Table]) -> Vec<String> {
@@ -272,6 +245,14 @@ fn common(tables: &[Table]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The jp-anonymized preset with a small k and rare-code floor for tiny tables.
+    fn jp_anonymized(tables: &[Table], k: usize, rare: usize) -> Vec<String> {
+        let mut p = crate::preset::Preset::named("jp-anonymized").expect("preset");
+        p.k = k;
+        p.rare_code_persons = rare;
+        check(&p, tables)
+    }
 
     fn persons(rows: &[(&str, &str, &str)]) -> Table {
         Table {

@@ -55,14 +55,6 @@ pub struct ReidReport {
 /// A person's events as (month, code), sorted and deduplicated.
 type Trajectory<'a> = Vec<(Option<&'a str>, Option<&'a str>)>;
 
-fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
-    let mut a = day.year() - birth.year();
-    if (day.month(), day.day()) < (birth.month(), birth.day()) {
-        a -= 1;
-    }
-    a
-}
-
 /// Whether a register person agrees with a released (possibly generalized) value.
 fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool {
     let range = |v: &str| -> Option<(i32, i32)> {
@@ -78,7 +70,7 @@ fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool
         "sex" => p.sex.as_deref() == Some(value),
         "age" => {
             let Some(b) = p.birth else { return false };
-            let a = age_on(b, end);
+            let a = tokumei_model::age_on(b, end);
             range(value).is_some_and(|(lo, hi)| a >= lo && a <= hi)
         }
         "birth_year_month" | "birth_year" => {

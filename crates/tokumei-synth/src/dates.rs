@@ -39,14 +39,7 @@ impl Period {
     }
 }
 
-/// Completed years of age on `on` for someone born on `birth`.
-pub fn age_on(birth: NaiveDate, on: NaiveDate) -> i32 {
-    let mut age = on.year() - birth.year();
-    if (on.month(), on.day()) < (birth.month(), birth.day()) {
-        age -= 1;
-    }
-    age
-}
+pub use tokumei_model::age_on;
 
 /// Age in fractional years.
 pub fn age_years(birth: NaiveDate, on: NaiveDate) -> f64 {

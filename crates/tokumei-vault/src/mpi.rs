@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::home::{DataKey, Home, VaultError};
-use crate::store::{open_sealed, seal};
+use crate::store::{open_sealed, replace_file, seal};
 
 /// A pair of records the linkage could not decide on, for a technician.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,15 +68,8 @@ impl Mpi {
 
     /// Writes the index (staging file, sync, rename).
     pub fn write(&self, home: &Home, key: &DataKey) -> Result<(), VaultError> {
-        let p = path(home);
-        let tmp = p.with_file_name(".staging-mpi.json.enc");
         let bytes = serde_json::to_vec(self).map_err(|e| VaultError::Store(e.to_string()))?;
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-            std::io::Write::write_all(&mut f, &seal(key, &bytes)?).map_err(|e| io(&tmp, e))?;
-            f.sync_all().map_err(|e| io(&tmp, e))?;
-        }
-        std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))
+        replace_file(&path(home), &seal(key, &bytes)?)
     }
 
     /// Records of a person.

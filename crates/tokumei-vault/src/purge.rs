@@ -19,7 +19,7 @@ use tokumei_model::table::Table;
 
 use crate::home::{DataKey, Home, VaultError};
 use crate::optout::{subjects_of, IndexKey};
-use crate::store::{open_sealed, parquet_bytes, read_parquet, seal, PackagePaths};
+use crate::store::{open_sealed, parquet_bytes, read_parquet, replace_file, seal, PackagePaths};
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,21 +41,6 @@ fn io(path: &Path, source: std::io::Error) -> VaultError {
     }
 }
 
-/// Writes `bytes` to `path` through a staging file and a rename (synced before the rename).
-fn replace(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".purge-{name}"));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        std::io::Write::write_all(&mut f, bytes).map_err(|e| io(&tmp, e))?;
-        f.sync_all().map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-}
-
 /// Rewrites one clinical table without the events of `gone`; returns how many were removed.
 fn filter_table<T: Table>(
     path: &Path,
@@ -73,7 +58,7 @@ fn filter_table<T: Table>(
         .collect();
     let removed = before - kept.len();
     if removed > 0 {
-        replace(path, &parquet_bytes(&kept)?)?;
+        replace_file(path, &parquet_bytes(&kept)?)?;
     }
     Ok(removed)
 }
@@ -154,7 +139,7 @@ fn purge_where(
             .into_iter()
             .filter(|r| !gone.contains(&r.record_id))
             .collect();
-        replace(&paths.identity, &seal(key, &parquet_bytes(&kept)?)?)?;
+        replace_file(&paths.identity, &seal(key, &parquet_bytes(&kept)?)?)?;
         report.records += gone.len();
         report.events += events;
         report.touched.push((id, gone.len(), events));

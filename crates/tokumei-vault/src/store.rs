@@ -350,6 +350,26 @@ pub fn read_identities(
     read_parquet(open_sealed(key, &sealed)?)
 }
 
+/// Every identity record of every package received, in order of receipt.
+pub fn read_all_identities(home: &Home, key: &DataKey) -> Result<Vec<IdentityRecord>, VaultError> {
+    let mut out = Vec::new();
+    for id in home.catalog()?.receipt_ids()? {
+        out.extend(read_identities(home, key, &id)?);
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a staging file beside it, synced, then renamed into place.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".staging-{name}"));
+    write_file(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
 /// Removes every file a package left without a recorded receipt (staging names, and packages whose
 /// receipt is missing); returns how many packages were cleaned.
 pub fn recover(
@@ -372,7 +392,6 @@ pub fn recover(
                 .unwrap_or("")
                 .to_string();
             let orphan = name.starts_with(".staging-")
-                || name.starts_with(".purge-")
                 || name.starts_with(".incoming")
                 || name.ends_with(".tmp")
                 || (!stem.is_empty() && !received(&stem)?);
