@@ -1281,8 +1281,17 @@ fn synth_package_receive_end_to_end() {
             if numeric && path.extension().is_some_and(|e| e == "parquet") {
                 continue;
             }
+            // A number counts only as a whole token: the same digits inside a hex digest or an
+            // opaque id are chance, not a leak.
+            let leaked = finder.find_iter(bytes).any(|at| {
+                !numeric
+                    || (!bytes[..at].last().is_some_and(u8::is_ascii_alphanumeric)
+                        && !bytes
+                            .get(at + n.len())
+                            .is_some_and(u8::is_ascii_alphanumeric))
+            });
             assert!(
-                finder.find(bytes).is_none(),
+                !leaked,
                 "an identifying value appears in plain text in {}",
                 path.display()
             );
