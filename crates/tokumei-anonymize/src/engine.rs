@@ -877,6 +877,16 @@ impl Prepared {
         }
         let mut hists: Vec<Vec<u64>> = self.sens.iter().map(|s| vec![0u64; s.card]).collect();
         let mut touched: Vec<Vec<u32>> = self.sens.iter().map(|_| Vec::new()).collect();
+        let grassberger = self.checks.iter().any(|c| {
+            matches!(
+                c,
+                Check::Entropy {
+                    est: EntropyEstimator::Grassberger,
+                    ..
+                }
+            )
+        });
+        let mut first: Vec<u32> = vec![0; self.sens.iter().map(|s| s.card).max().unwrap_or(0)];
         let mut freq: Vec<u64> = Vec::new();
         for c in 0..nc {
             if !kept[c] || class_count[c] == 0 {
@@ -888,11 +898,19 @@ impl Prepared {
                     if cnt == 0 {
                         continue;
                     }
-                    let v = self.tup_sens[s][cells.rep[y as usize] as usize] as usize;
+                    let rep = cells.rep[y as usize];
+                    let v = self.tup_sens[s][rep as usize] as usize;
                     if h[v] == 0 {
                         tl.push(v as u32);
+                        first[v] = rep;
+                    } else if rep < first[v] {
+                        first[v] = rep;
                     }
                     h[v] += cnt;
+                }
+                if grassberger {
+                    // Values in the order their first record appears (tuple ids follow the data's order).
+                    tl.sort_unstable_by_key(|&v| first[v as usize]);
                 }
             }
             let total = class_count[c];
@@ -929,14 +947,11 @@ impl Prepared {
                                     log2(tf) - sum / tf
                                 }
                                 EntropyEstimator::Grassberger => {
-                                    let sum: f64 = touched[s]
-                                        .iter()
-                                        .map(|&v| {
-                                            let f = h[v as usize] as f64;
-                                            f * grassberger_g(h[v as usize])
-                                        })
-                                        .sum();
-                                    (tf.ln() - sum / tf) / std::f64::consts::LN_2
+                                    if grassberger_diverse(&touched[s], h, total, l, &mut freq) {
+                                        f64::INFINITY
+                                    } else {
+                                        f64::NEG_INFINITY
+                                    }
                                 }
                             };
                             e >= log2(l)
@@ -1200,25 +1215,61 @@ fn normalize_loss(r: f64, domain: f64, n: f64, g: f64) -> f64 {
     round10(if v >= 0.0 { v } else { 0.0 })
 }
 
-/// Grassberger's correction term G(n) = ψ(n) + ½ (−1)^n (ψ((n+1)/2) − ψ(n/2)), in nats.
-fn grassberger_g(n: u64) -> f64 {
-    let nf = n as f64;
-    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
-    digamma(nf) + 0.5 * sign * (digamma((nf + 1.0) / 2.0) - digamma(nf / 2.0))
+/// Entropy l-diversity of one class under Grassberger's estimator, evaluated as ARX evaluates it: the class is
+/// diverse when Σ n·G(n) ≤ N·(G(N) − ln l), the sum taken over the class's values in the order of ARX's
+/// open-addressing frequency table (home bucket `code mod capacity`, linear probing, capacity 8 doubled past a
+/// 0.75 load) and abandoned as soon as a partial sum exceeds the bound. G(1) is negative, so that early exit
+/// can reject a class whose full sum would pass; reproducing it keeps results identical to ARX's.
+fn grassberger_diverse(
+    values: &[u32],
+    hist: &[u64],
+    total: u64,
+    l: f64,
+    slots: &mut Vec<u64>,
+) -> bool {
+    let mut capacity = 8usize;
+    while values.len() * 4 > capacity * 3 {
+        capacity *= 2;
+    }
+    const EMPTY: u64 = u64::MAX;
+    slots.clear();
+    slots.resize(capacity, EMPTY);
+    for &v in values {
+        let mut i = v as usize & (capacity - 1);
+        while slots[i] != EMPTY {
+            i = (i + 1) & (capacity - 1);
+        }
+        slots[i] = u64::from(v);
+    }
+    let bound = total as f64 * (grassberger_g(total) - l.ln());
+    let mut sum = 0.0;
+    for &v in slots.iter().filter(|&&v| v != EMPTY) {
+        let f = hist[v as usize];
+        sum += f as f64 * grassberger_g(f);
+        if bound < sum {
+            return false;
+        }
+    }
+    true
 }
 
-/// The digamma function for positive arguments (recurrence to x ≥ 6, then the asymptotic series).
-pub(crate) fn digamma(mut x: f64) -> f64 {
-    let mut r = 0.0;
-    while x < 6.0 {
-        r -= 1.0 / x;
-        x += 1.0;
+/// Grassberger's (2003) correction term in nats: G(2m) = −γ − ln 2 + Σ_{k=1..m} 2/(2k−1) and G(2m+1) = G(2m),
+/// which equals ψ(n) + ½ (−1)^n (ψ((n+1)/2) − ψ(n/2)); beyond n = 100 its expansion at infinity,
+/// ln n + 1/24·m − 7/960·m² + 31/8064·m³ with m = (n/2)^−2 (n even), as ARX evaluates it.
+fn grassberger_g(n: u64) -> f64 {
+    const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+    let even = n - n % 2;
+    if even == 0 {
+        return -EULER_GAMMA - std::f64::consts::LN_2;
     }
-    let f = 1.0 / (x * x);
-    r + x.ln()
-        - 0.5 / x
-        - f * (1.0 / 12.0
-            - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f * (1.0 / 132.0)))))
+    if even <= 100 {
+        let half = even / 2;
+        let series: f64 = (1..=half).map(|k| 2.0 / (2 * k - 1) as f64).sum();
+        return -EULER_GAMMA - std::f64::consts::LN_2 + series;
+    }
+    let half = (even / 2) as f64;
+    let m = 1.0 / (half * half);
+    (even as f64).ln() + m * (1.0 / 24.0 - m * (7.0 / 960.0 - m * (31.0 / 8064.0)))
 }
 
 /// Earth mover's distance with the hierarchical ground distance (Li, Li, Venkatasubramanian 2007), as ARX

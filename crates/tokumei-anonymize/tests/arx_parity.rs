@@ -163,7 +163,16 @@ fn close(a: &Score, b: &Score) -> bool {
 enum Outcome {
     Pass,
     Skip(String),
+    /// The transformation is ARX's; the loss differs for a documented reason.
+    Known(String),
     Fail(String),
+}
+
+fn relative_gap(a: &Score, b: &Score) -> Option<f64> {
+    match (a, b) {
+        (Score::Scalar(x), Score::Scalar(y)) if *y != 0.0 => Some(((x - y) / y).abs()),
+        _ => None,
+    }
 }
 
 fn check(row: &Row, table: &tokumei_anonymize::Table) -> Outcome {
@@ -230,6 +239,19 @@ fn check(row: &Row, table: &tokumei_anonymize::Table) -> Outcome {
                     row.transformation
                 ));
             }
+            if !close(&score, &expected)
+                && row.models.contains("GRASSBERGER")
+                && row.transformation.replace(' ', "") == format!("{levels:?}").replace(' ', "")
+                && relative_gap(&score, &expected).is_some_and(|g| g < 1e-3)
+            {
+                // ARX sums n·G(n) over its hash table's buckets and stops as soon as the partial sum exceeds
+                // the bound; G(1) < 0, so that early exit depends on the table's insertion order, which in
+                // ARX follows its history cache. We emulate a fresh table filled in data order: the optimal
+                // transformation is ARX's, the suppressed count (and so the loss) can differ slightly.
+                return Outcome::Known(format!(
+                    "same transformation {levels:?}; loss {score:?} vs ARX {expected:?} (ARX's order-dependent early exit)"
+                ));
+            }
             if !close(&score, &expected) {
                 return Outcome::Fail(format!(
                     "loss {score:?} at {levels:?}, ARX {expected:?} at {}",
@@ -278,24 +300,20 @@ fn arx_expected_results_on_adult() {
         match outcome {
             Outcome::Pass => pass.push(row.id.clone()),
             Outcome::Skip(r) => skip.push(format!("{}: {r}", row.id)),
-            // Known divergence: ARX's Grassberger entropy estimator differs from Grassberger's (2003) formula
-            // implemented here; ARX's results are stricter than ours on these two rows.
-            Outcome::Fail(r) if row.models.contains("GRASSBERGER") => {
-                known.push(format!("{}: {r}", row.id))
-            }
+            Outcome::Known(r) => known.push(format!("{}: {r}", row.id)),
             Outcome::Fail(r) => fail.push(format!("{}: {r}", row.id)),
         }
     }
     println!(
-        "ARX parity on Adult: {} reproduced, {} skipped, {} known divergences, {} failing (of {})",
+        "ARX parity on Adult: {} reproduced, {} same transformation with a loss gap, {} skipped, {} failing (of {})",
         pass.len(),
-        skip.len(),
         known.len(),
+        skip.len(),
         fail.len(),
         rows.len()
     );
     for k in &known {
-        println!("  DIVERGES (known) {k}");
+        println!("  loss gap {k}");
     }
     for s in &skip {
         println!("  skipped {s}");
@@ -305,7 +323,7 @@ fn arx_expected_results_on_adult() {
     }
     if only.is_none() {
         assert_eq!(
-            pass.len() + skip.len() + known.len() + fail.len(),
+            pass.len() + known.len() + skip.len() + fail.len(),
             rows.len()
         );
     }
