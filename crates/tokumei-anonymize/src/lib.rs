@@ -122,6 +122,8 @@ pub struct Outcome {
     pub output: Table,
     /// The report.
     pub report: Report,
+    /// Whether each input row was suppressed (its quasi-identifiers are `*` in the output).
+    pub suppressed_rows: Vec<bool>,
 }
 
 /// A validated, encoded anonymization problem.
@@ -409,7 +411,12 @@ impl<'a> Anonymizer<'a> {
             risk_after,
             search: stats,
         };
-        Outcome { output, report }
+        let suppressed_rows = (0..self.table.rows()).map(supp_row).collect();
+        Outcome {
+            output,
+            report,
+            suppressed_rows,
+        }
     }
 }
 

@@ -345,7 +345,8 @@ columns = ["code", "date", "days"]
         Ok(r) => {
             println!(
                 "  {}: {} persons of {} in the cohort ({} suppressed for k = {}, {} opted out); \
-                 smallest class {} → {}; linkage-attack risk {:.4}; {:.1} s",
+                 smallest class {} → {}; linkage attack re-identifies {:.2} % (unprocessed: {:.2} %); \
+                 membership-inference advantage {:.4}; unique trajectories {:.2} %; {:.1} s",
                 r.release_id,
                 r.persons,
                 r.cohort,
@@ -354,7 +355,10 @@ columns = ["code", "date", "days"]
                 r.opted_out,
                 r.min_class.0,
                 r.min_class.1,
-                r.reid.marketer,
+                r.reid.attack_success.unwrap_or(r.reid.marketer) * 100.0,
+                r.reid_initial.attack_success.unwrap_or(r.reid_initial.marketer) * 100.0,
+                r.reid.membership_advantage.unwrap_or(0.0),
+                r.reid.trajectory_unique.unwrap_or(0.0) * 100.0,
                 started.elapsed().as_secs_f64()
             );
             println!(

@@ -503,6 +503,13 @@ pub enum ReleaseCommand {
         /// Overrides the preset's highest linkage-attack success of the re-identification test.
         #[arg(long)]
         max_linkage_success: Option<f64>,
+        /// Overrides the preset's highest membership-inference advantage.
+        #[arg(long)]
+        max_membership_advantage: Option<f64>,
+        /// Overrides the preset's highest share of persons with a unique event trajectory (the
+        /// build coarsens and truncates trajectories until it holds).
+        #[arg(long)]
+        max_trajectory_unique: Option<f64>,
         /// For evaluation on synthetic data only: write the pseudonym → person id map here.
         #[arg(long, hide = true)]
         evaluation_key: Option<PathBuf>,
@@ -549,6 +556,8 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             suppression_limit,
             max_prosecutor_risk,
             max_linkage_success,
+            max_membership_advantage,
+            max_trajectory_unique,
             evaluation_key,
             passphrase_file,
             user,
@@ -586,6 +595,8 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                     (suppression_limit, &mut p.suppression_limit),
                     (max_prosecutor_risk, &mut p.max_prosecutor_risk),
                     (max_linkage_success, &mut p.max_linkage_success),
+                    (max_membership_advantage, &mut p.max_membership_advantage),
+                    (max_trajectory_unique, &mut p.max_trajectory_unique),
                 ] {
                     if let Some(v) = v {
                         if !(0.0..=1.0).contains(&v) {
@@ -622,6 +633,21 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                 for (t, n) in &r.rows {
                     println!("  {t}: {n} rows");
                 }
+                let pct = |v: Option<f64>| {
+                    v.map(|v| format!("{:.2} %", v * 100.0))
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "  re-identification test: linkage attack {} (unprocessed {}), membership \
+                     advantage {}, unique trajectories {}",
+                    pct(r.reid.attack_success),
+                    pct(r.reid_initial.attack_success),
+                    r.reid
+                        .membership_advantage
+                        .map(|a| format!("{a:.4}"))
+                        .unwrap_or_else(|| "-".into()),
+                    pct(r.reid.trajectory_unique)
+                );
             },
         ),
     }
@@ -679,6 +705,20 @@ pub struct ReidArgs {
     /// Highest share of persons the linkage attack may re-identify.
     #[arg(long, default_value_t = 0.05)]
     max_linkage_success: f64,
+    /// Highest membership-inference advantage allowed (needs `--truth`); unchecked when absent.
+    #[arg(long, requires = "truth")]
+    max_membership_advantage: Option<f64>,
+    /// Highest share, in any coded event table, of persons with a unique trajectory; unchecked
+    /// when absent.
+    #[arg(long)]
+    max_trajectory_unique: Option<f64>,
+    /// Another release folder (same layout) to test cross-release linkability against; the JSON
+    /// printed becomes `{"battery": ..., "cross_release": ...}`.
+    #[arg(long)]
+    against: Option<PathBuf>,
+    /// For evaluation: the `pseudonym,person_id` CSV of the `--against` release.
+    #[arg(long, requires = "against")]
+    against_truth: Option<PathBuf>,
 }
 
 fn read_csv_table(
@@ -710,8 +750,45 @@ fn read_csv_table(
 }
 
 pub fn run_reid(a: ReidArgs) -> ExitCode {
-    use tokumei_release::reid::{run, RegisterPerson};
-    let result = (|| -> Result<tokumei_release::reid::ReidReport, Failure> {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use tokumei_release::checks::Table;
+    use tokumei_release::reid::{
+        cross_release_linkability, run, Linkability, RegisterPerson, ReidReport,
+    };
+    /// The JSON printed with `--against`.
+    #[derive(serde::Serialize)]
+    struct WithCrossRelease<'a> {
+        battery: &'a ReidReport,
+        cross_release: &'a Linkability,
+    }
+    // A release folder's tables: persons first, then the event tables it has.
+    let read_release = |dir: &Path| -> Result<Vec<Table>, Failure> {
+        let mut tables = vec![read_csv_table(&dir.join("tables/persons.csv"), "persons")?];
+        for t in [
+            "diagnoses",
+            "prescriptions",
+            "procedures",
+            "lab_results",
+            "encounters",
+            "deaths",
+        ] {
+            let p = dir.join(format!("tables/{t}.csv"));
+            if p.exists() {
+                tables.push(read_csv_table(&p, t)?);
+            }
+        }
+        Ok(tables)
+    };
+    // A `pseudonym,person_id` CSV.
+    let read_truth = |p: &Path| -> Result<HashMap<String, String>, Failure> {
+        let t = read_csv_table(p, "truth")?;
+        Ok(t.rows
+            .iter()
+            .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
+            .collect())
+    };
+    let result = (|| -> Result<(ReidReport, Option<Linkability>), Failure> {
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(a.release.join("manifest.json"))
                 .map_err(|e| (EXIT_USAGE, format!("{}: {e}", a.release.display())))?,
@@ -721,20 +798,7 @@ pub fn run_reid(a: ReidArgs) -> ExitCode {
             .as_str()
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             .ok_or((EXIT_FAILURE, "manifest.json names no period_to".to_string()))?;
-        let persons = read_csv_table(&a.release.join("tables/persons.csv"), "persons")?;
-        let mut events = Vec::new();
-        for t in [
-            "diagnoses",
-            "prescriptions",
-            "procedures",
-            "lab_results",
-            "encounters",
-        ] {
-            let p = a.release.join(format!("tables/{t}.csv"));
-            if p.exists() {
-                events.push(read_csv_table(&p, t)?);
-            }
-        }
+        let tables = read_release(&a.release)?;
         let register: Vec<RegisterPerson> =
             if a.population.extension().is_some_and(|e| e == "parquet") {
                 tokumei_synth::writer::read_table::<tokumei_model::truth::TruthPerson>(
@@ -777,30 +841,56 @@ pub fn run_reid(a: ReidArgs) -> ExitCode {
                     })
                     .collect()
             };
-        let truth = match &a.truth {
-            Some(p) => {
-                let t = read_csv_table(p, "truth")?;
-                Some(
-                    t.rows
-                        .iter()
-                        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
-                        .collect::<std::collections::HashMap<String, String>>(),
-                )
+        let truth = a.truth.as_deref().map(read_truth).transpose()?;
+        let report = run(&tables[0], &tables[1..], &register, end, truth.as_ref());
+        let cross = match &a.against {
+            Some(dir) => {
+                if !dir.join("tables/persons.csv").is_file() {
+                    return Err((
+                        EXIT_USAGE,
+                        format!("{}: no tables/persons.csv", dir.display()),
+                    ));
+                }
+                let other = read_release(dir)?;
+                let other_truth = a.against_truth.as_deref().map(read_truth).transpose()?;
+                Some(cross_release_linkability(
+                    &tables,
+                    &other,
+                    truth.as_ref(),
+                    other_truth.as_ref(),
+                ))
             }
             None => None,
         };
-        Ok(run(&persons, &events, &register, end, truth.as_ref()))
+        Ok((report, cross))
     })();
     match result {
-        Ok(r) => {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            let success = r.attack_success.unwrap_or(r.marketer);
-            if r.prosecutor_max > a.max_prosecutor_risk || success > a.max_linkage_success {
+        Ok((r, cross)) => {
+            let json = match &cross {
+                Some(c) => serde_json::to_string_pretty(&WithCrossRelease {
+                    battery: &r,
+                    cross_release: c,
+                }),
+                None => serde_json::to_string_pretty(&r),
+            };
+            println!("{}", json.unwrap_or_default());
+            if a.max_membership_advantage.is_some() && r.membership_advantage.is_none() {
                 eprintln!(
-                    "the release breaks its thresholds: prosecutor risk {:.4} (at most {}), linkage \
-                     success {:.4} (at most {})",
-                    r.prosecutor_max, a.max_prosecutor_risk, success, a.max_linkage_success
+                    "note: no membership-inference advantage (the register holds no member or no \
+                     non-member of the release)"
                 );
+            }
+            let breaches = r.breaches(&tokumei_release::reid::Thresholds {
+                prosecutor: a.max_prosecutor_risk,
+                linkage: a.max_linkage_success,
+                membership: a.max_membership_advantage,
+                trajectory: a.max_trajectory_unique,
+            });
+            for b in &breaches {
+                eprintln!("the release breaks its thresholds: {b}");
+            }
+            let broken = !breaches.is_empty();
+            if broken {
                 ExitCode::from(EXIT_FAILURE)
             } else {
                 ExitCode::SUCCESS

@@ -1053,6 +1053,44 @@ fn synth_package_receive_end_to_end() {
             .all(|l| l.rsplit(',').next().is_some_and(|d| d.len() == 4)),
         "years only"
     );
+    // A preset file of the operator's own: event dates as days since each person's index date.
+    let relative_preset = dir.path().join("relative.toml");
+    std::fs::write(
+        &relative_preset,
+        "name = \"relative-days\"\nkind = \"anonymized\"\ndates = \"relative\"\n\
+         birth = \"year-month\"\ntop_code_age = 90\ngeography = \"municipality\"\n\
+         free_text = \"remove\"\nk = 5\nsuppression_limit = 0.1\nrare_code_persons = 5\n\
+         clip_percentile = 1\nmax_prosecutor_risk = 0.2\nmax_linkage_success = 0.1\n",
+    )
+    .expect("preset");
+    let relative = dir.path().join("release-relative");
+    cmd()
+        .args(["release", "build", "--application", "A-0001", "--preset"])
+        .arg(&relative_preset)
+        .arg("--out")
+        .arg(&relative)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let dx = std::fs::read_to_string(relative.join("tables/diagnoses.csv")).expect("dx");
+    let days: Vec<i64> = dx
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .and_then(|d| d.parse().ok())
+                .expect("a day offset")
+        })
+        .collect();
+    assert!(
+        !days.is_empty() && days.iter().all(|d| (0..=1100).contains(d)),
+        "{dx}"
+    );
+    assert!(days.iter().any(|d| *d > 0), "offsets vary");
+    let dictionary = std::fs::read_to_string(relative.join("dictionary.json")).expect("dict");
+    assert!(dictionary.contains("days since"), "{dictionary}");
     let out = cmd()
         .args([
             "release",
@@ -1102,6 +1140,29 @@ fn synth_package_receive_end_to_end() {
         }
     }
     assert!(cohort_truth.len() > 200, "{}", cohort_truth.len());
+    // Persons who asked to stop are in no release built after, although the application's cohort
+    // (no criteria) would take everyone: the H01 patient refused at receipt, and the K02 person
+    // purged after receipt, whose person id the index held before the purge.
+    let victim_truth = person_by_key
+        .get(&key_of(&victim))
+        .cloned()
+        .flatten()
+        .expect("the purged person's truth");
+    for release_key in ["key-0.csv", "key-1.csv"] {
+        let text = std::fs::read_to_string(dir.path().join(release_key)).expect("key");
+        assert!(
+            text.lines()
+                .skip(1)
+                .all(|l| l.split_once(',').is_some_and(|(_, p)| p != victim_person)),
+            "the purged person is in {release_key}"
+        );
+    }
+    assert!(
+        !cohort_truth
+            .iter()
+            .any(|(_, t)| *t == victim_truth || *t == opted_person),
+        "a person who asked to stop is in the release"
+    );
     let truth_file = dir.path().join("truth.csv");
     std::fs::write(&truth_file, &truth_csv).expect("truth");
     let population = region.join("truth/persons.parquet");
@@ -1120,6 +1181,25 @@ fn synth_package_receive_end_to_end() {
     };
     let released = reid(&dir.path().join("release-0"), 0);
     let success = released["attack_success"].as_f64().expect("success");
+    // Cross-release linkability: release-0 and release-1 of the same cohort joined on every value
+    // but the pseudonym.
+    let out = cmd()
+        .args(["reid-test", "--release"])
+        .arg(dir.path().join("release-0"))
+        .arg("--against")
+        .arg(dir.path().join("release-1"))
+        .arg("--population")
+        .arg(&population)
+        .args(["--max-prosecutor-risk", "0.2"])
+        .assert()
+        .success();
+    let joined: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let linkable = joined["cross_release"]["share"].as_f64().expect("share");
+    eprintln!(
+        "cross-release linkability: {linkable:.4} of release-0 joined to exactly one person of release-1"
+    );
+    assert!(joined["battery"]["persons"].as_u64().is_some(), "{joined}");
+    assert!(linkable <= 0.05, "{joined}");
     // The unprocessed cohort: the same persons with exact quasi-identifiers.
     let raw = dir.path().join("raw");
     std::fs::create_dir_all(raw.join("tables")).expect("mkdir");
@@ -1157,7 +1237,7 @@ fn synth_package_receive_end_to_end() {
             .assert()
             .success(),
     );
-    assert_eq!(ledger.matches("A-0001").count(), 3, "{ledger}");
+    assert_eq!(ledger.matches("A-0001").count(), 4, "{ledger}");
     let first = ledger
         .lines()
         .nth(1)

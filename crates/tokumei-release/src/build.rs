@@ -64,8 +64,8 @@ pub struct Release {
     pub persons: usize,
     /// Rows per table.
     pub rows: BTreeMap<String, usize>,
-    /// Generalization level of the person quasi-identifiers chosen (0 = as released by the kind).
-    pub level: usize,
+    /// The granularity chosen for each person quasi-identifier (the engine's optimum).
+    pub transformation: BTreeMap<String, String>,
     /// Smallest equivalence class before and after.
     pub min_class: (usize, usize),
     /// Share of persons unique on the quasi-identifiers before and after.
@@ -76,10 +76,15 @@ pub struct Release {
     pub codes_generalized: usize,
     /// Code values suppressed.
     pub codes_suppressed: usize,
+    /// What bounding trajectory uniqueness changed.
+    pub trajectory: TrajectoryProtection,
     /// Columns approved but removed by the rules (free text).
     pub removed_columns: Vec<String>,
     /// The re-identification battery against the vault's population as the intruder's register.
     pub reid: crate::reid::ReidReport,
+    /// The same battery on the released persons with unprocessed quasi-identifiers (sex, birth
+    /// date, municipality): the initial risk.
+    pub reid_initial: crate::reid::ReidReport,
     /// The period end the ages refer to.
     pub period_to: String,
     /// The encrypted package.
@@ -242,6 +247,134 @@ fn risk(rows: &[Vec<Option<String>>]) -> (usize, f64, f64) {
         unique as f64 / rows.len() as f64,
         1.0 / min.max(1) as f64,
     )
+}
+
+/// The rungs of a person quasi-identifier's hierarchy: the ladder levels of [`person_qi`] that change
+/// some person's value (level 0 always), `*` above the last.
+fn ladder(column: &str, cohort: &[&Person], end: NaiveDate, preset: &Preset) -> Vec<usize> {
+    let mut kept = vec![0usize];
+    for level in 1..=3 {
+        let last = kept[kept.len() - 1];
+        if cohort.iter().any(|p| {
+            person_qi(column, p, end, level, preset) != person_qi(column, p, end, last, preset)
+        }) {
+            kept.push(level);
+        }
+    }
+    kept
+}
+
+/// A readable name of the granularity a rung releases.
+fn rung_name(column: &str, ladder: &[usize], rung: usize, preset: &Preset) -> String {
+    let Some(&level) = ladder.get(rung) else {
+        return "* (not released)".into();
+    };
+    let birth = level + usize::from(preset.birth == Birth::Year);
+    match column {
+        "sex" => "as recorded".into(),
+        "age" => ["years", "5-year bands", "10-year bands", "20-year bands"][level.min(3)].into(),
+        "birth_year_month" => {
+            ["year-month", "year", "5-year bands", "10-year bands"][birth.min(3)].into()
+        }
+        "birth_year" => ["year", "year", "5-year bands", "10-year bands"][birth.min(3)].into(),
+        "municipality" if level >= 2 || preset.geography == Geography::Prefecture => {
+            "prefecture".into()
+        }
+        "municipality" => "municipality".into(),
+        "death_month" if level >= 1 || preset.dates == Dates::Year => "year".into(),
+        "death_month" => "year-month".into(),
+        _ => format!("level {level}"),
+    }
+}
+
+/// A value's generalization function as chosen by a rung.
+type QiValue<'a> = dyn Fn(usize, &Person, usize) -> Option<String> + 'a;
+
+/// The optimal rungs for k-anonymity within the suppression limit (ARX's Loss, global optimum over the
+/// lattice of the columns' hierarchies) and the cohort indexes to suppress.
+fn optimal_rungs(
+    columns: &[String],
+    ladders: &[Vec<usize>],
+    cohort: &[&Person],
+    value: &QiValue<'_>,
+    preset: &Preset,
+) -> Result<(Vec<usize>, Vec<usize>), ReleaseError> {
+    use tokumei_anonymize as anon;
+    const MISSING: &str = "";
+    let engine_err = |e: anon::AnonError| ReleaseError::Check(format!("anonymization: {e}"));
+    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = cohort
+        .iter()
+        .map(|p| {
+            (0..columns.len())
+                .map(|c| value(c, p, 0).unwrap_or_else(|| MISSING.to_string()))
+                .collect()
+        })
+        .collect();
+    let table = anon::Table::from_rows(&names, &rows).map_err(engine_err)?;
+    let mut config = anon::Config::default()
+        .model(anon::PrivacyModel::KAnonymity { k: preset.k as u64 })
+        .suppression(preset.suppression_limit);
+    config.search = anon::Search::Optimal;
+    for (c, name) in columns.iter().enumerate() {
+        // One hierarchy row per distinct released value: its value at every rung, `*` on top.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut h_rows: Vec<Vec<String>> = Vec::new();
+        for p in cohort {
+            let base = value(c, p, 0).unwrap_or_else(|| MISSING.to_string());
+            if !seen.insert(base.clone()) {
+                continue;
+            }
+            let mut row = vec![base];
+            for rung in 1..ladders[c].len() {
+                row.push(value(c, p, rung).unwrap_or_else(|| MISSING.to_string()));
+            }
+            row.push("*".to_string());
+            h_rows.push(row);
+        }
+        config = config.qi(
+            name,
+            anon::Hierarchy::from_rows(name, h_rows).map_err(engine_err)?,
+        );
+    }
+    if cohort.len() < preset.k {
+        return Err(ReleaseError::Check(format!(
+            "k = {} is larger than the cohort of {} persons",
+            preset.k,
+            cohort.len()
+        )));
+    }
+    let anonymizer = anon::Anonymizer::new(&table, &config).map_err(engine_err)?;
+    let outcome = match anonymizer.run() {
+        Ok(o) => o,
+        Err(anon::AnonError::NoSolution(_)) => {
+            return Err(ReleaseError::Check(format!(
+                "k = {} cannot be reached within the suppression limit of {:.0} % on {} persons",
+                preset.k,
+                preset.suppression_limit * 100.0,
+                cohort.len()
+            )))
+        }
+        Err(e) => return Err(engine_err(e)),
+    };
+    let order = anonymizer.quasi_identifiers();
+    let rungs = columns
+        .iter()
+        .map(|c| {
+            order
+                .iter()
+                .position(|q| q == c)
+                .and_then(|i| outcome.report.transformation_vector.get(i))
+                .map_or(0, |&l| l as usize)
+        })
+        .collect();
+    let dropped = outcome
+        .suppressed_rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &s)| s.then_some(i))
+        .collect();
+    Ok((rungs, dropped))
 }
 
 /// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
@@ -429,57 +562,36 @@ pub fn build(
         .filter(|c| PERSON_QIS.contains(&c.as_str()))
         .collect();
 
-    // k-anonymity over the person quasi-identifiers (anonymized releases): the lowest level of the
-    // ladder whose suppression stays within the limit, then suppression of smaller classes.
-    let qi_rows = |level: usize, cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
+    // k-anonymity over the person quasi-identifiers (anonymized releases): the anonymization engine's
+    // optimal search over every column's own hierarchy (the preset's granularity at level 0, coarser
+    // rungs above, `*` at the top), minimizing ARX's Loss within the preset's suppression limit.
+    let ladders: Vec<Vec<usize>> = person_cols
+        .iter()
+        .map(|c| ladder(c, &cohort, end, &preset))
+        .collect();
+    let qi_value = |col: usize, p: &Person, rung: usize| -> Option<String> {
+        match ladders[col].get(rung) {
+            Some(&level) => person_qi(&person_cols[col], p, end, level, &preset),
+            None => Some("*".to_string()),
+        }
+    };
+    let qi_rows = |rungs: &[usize], cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
         cohort
             .iter()
             .map(|p| {
-                person_cols
-                    .iter()
-                    .map(|c| person_qi(c, p, end, level, &preset))
+                (0..person_cols.len())
+                    .map(|c| qi_value(c, p, rungs[c]))
                     .collect()
             })
             .collect()
     };
-    let before = risk(&qi_rows(0, &cohort));
-    let mut level = 0;
+    let mut rungs = vec![0usize; person_cols.len()];
+    let before = risk(&qi_rows(&rungs, &cohort));
     let mut suppressed: HashSet<String> = HashSet::new();
     if preset.k > 0 && !person_cols.is_empty() {
-        let limit = (preset.suppression_limit * cohort.len() as f64).floor() as usize;
-        let small_at = |level: usize| -> Vec<usize> {
-            let rows = qi_rows(level, &cohort);
-            let c = classes(&rows);
-            rows.iter()
-                .enumerate()
-                .filter(|(_, r)| c[r.as_slice()] < preset.k)
-                .map(|(i, _)| i)
-                .collect()
-        };
-        let mut chosen = None;
-        for l in 0..=3 {
-            let small = small_at(l);
-            if small.len() <= limit {
-                chosen = Some((l, small));
-                break;
-            }
-        }
-        let (l, small) = match chosen {
-            Some(x) => x,
-            None => (3, small_at(3)),
-        };
-        level = l;
-        suppressed = small.into_iter().map(|i| cohort[i].id.clone()).collect();
-        if suppressed.len() > limit {
-            return Err(ReleaseError::Check(format!(
-                "k = {} needs {} of {} persons suppressed even at the coarsest level, above the \
-                 limit of {:.0} %",
-                preset.k,
-                suppressed.len(),
-                cohort.len(),
-                preset.suppression_limit * 100.0
-            )));
-        }
+        let (chosen, dropped) = optimal_rungs(&person_cols, &ladders, &cohort, &qi_value, &preset)?;
+        rungs = chosen;
+        suppressed = dropped.into_iter().map(|i| cohort[i].id.clone()).collect();
         cohort.retain(|p| !suppressed.contains(&p.id));
     }
     if cohort.is_empty() {
@@ -487,7 +599,12 @@ pub fn build(
             "every person of the cohort was suppressed".into(),
         ));
     }
-    let after = risk(&qi_rows(level, &cohort));
+    let after = risk(&qi_rows(&rungs, &cohort));
+    let transformation: BTreeMap<String, String> = person_cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), rung_name(c, &ladders[i], rungs[i], &preset)))
+        .collect();
 
     // Per-release pseudonyms.
     let mut release_key = [0u8; 32];
@@ -531,8 +648,41 @@ pub fn build(
     )?;
     release_key.fill(0);
 
+    // Index dates (presets with relative days): the person's first event in the release period.
+    let mut index_date: HashMap<String, NaiveDate> = HashMap::new();
+    if preset.dates == Dates::Relative {
+        let in_period = |d: NaiveDate| d >= from && d <= end;
+        let events = clinical
+            .encounters
+            .iter()
+            .map(|e| (&e.record_id, e.start_date))
+            .chain(clinical.diagnoses.iter().map(|e| (&e.record_id, e.date)))
+            .chain(
+                clinical
+                    .prescriptions
+                    .iter()
+                    .map(|e| (&e.record_id, e.date)),
+            )
+            .chain(clinical.procedures.iter().map(|e| (&e.record_id, e.date)))
+            .chain(clinical.labs.iter().map(|e| (&e.record_id, e.date)))
+            .chain(clinical.deaths.iter().map(|e| (&e.record_id, e.date)));
+        for (record, d) in events.filter(|(_, d)| in_period(*d)) {
+            if let Some(p) = person_of(record).filter(|p| pseudonym.contains_key(p)) {
+                let slot = index_date.entry(p).or_insert(d);
+                if d < *slot {
+                    *slot = d;
+                }
+            }
+        }
+    }
     // Tables.
     let date_out = |record: &str, d: NaiveDate| match preset.dates {
+        Dates::Relative => {
+            let index = person_of(record)
+                .and_then(|p| index_date.get(&p).copied())
+                .unwrap_or(d);
+            (d - index).num_days().to_string()
+        }
         Dates::Month => ym(d),
         Dates::Year => d.year().to_string(),
         Dates::Day => d.to_string(),
@@ -554,11 +704,7 @@ pub fn build(
     };
     for p in &cohort {
         let mut row = vec![Some(pseudonym[&p.id].clone())];
-        row.extend(
-            person_cols
-                .iter()
-                .map(|c| person_qi(c, p, end, level, &preset)),
-        );
+        row.extend((0..person_cols.len()).map(|c| qi_value(c, p, rungs[c])));
         persons_table.rows.push(row);
     }
     persons_table.rows.sort();
@@ -672,7 +818,10 @@ pub fn build(
             }
         }
     }
-    if preset.rare_code_persons > 0 {
+    let rare_pass = |tables: &mut Vec<Table>, generalized: &mut usize, suppressed: &mut usize| {
+        if preset.rare_code_persons == 0 {
+            return;
+        }
         for (table, column) in CODE_COLUMNS {
             let Some(t) = tables.iter_mut().find(|t| t.name == *table) else {
                 continue;
@@ -681,9 +830,30 @@ pub fn build(
                 continue;
             };
             let (g, s) = rare_codes(t, i, *column == "icd10", preset.rare_code_persons);
-            generalized += g;
-            code_suppressed += s;
+            *generalized += g;
+            *suppressed += s;
         }
+    };
+    rare_pass(&mut tables, &mut generalized, &mut code_suppressed);
+
+    // Trajectories (rule 72.6): in every coded event table, the share of persons whose set of (date,
+    // code) events, together with their quasi-identifiers, is unique is bounded: ICD-10 codes go to 3
+    // characters, unique persons keep only their first event, and those still unique lose their
+    // events in that table. Rows removed can leave a
+    // code with too few persons, so rare codes are treated again; that only merges values, so no
+    // trajectory becomes unique again.
+    let mut trajectory = TrajectoryProtection::default();
+    if preset.max_trajectory_unique < 1.0 {
+        let (persons_table, events) = tables.split_at_mut(1);
+        for t in events.iter_mut() {
+            bound_trajectories(
+                &persons_table[0],
+                t,
+                preset.max_trajectory_unique,
+                &mut trajectory,
+            );
+        }
+        rare_pass(&mut tables, &mut generalized, &mut code_suppressed);
     }
 
     // The machine checks: a release that fails is not written.
@@ -703,16 +873,46 @@ pub fn build(
             municipality: p.municipality.clone(),
         })
         .collect();
-    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, None);
-    if kind == ReleaseKind::Anonymized
-        && (reid.prosecutor_max > preset.max_prosecutor_risk
-            || reid.marketer > preset.max_linkage_success)
-    {
-        return Err(ReleaseError::Check(format!(
-            "re-identification test: prosecutor risk {:.4} (at most {}), linkage success {:.4} (at \
-             most {})",
-            reid.prosecutor_max, preset.max_prosecutor_risk, reid.marketer, preset.max_linkage_success
-        )));
+    // The builder knows who is in the release, so the attack and the membership game are scored
+    // against the truth: the register's ids are the vault's person ids.
+    let truth: HashMap<String, String> = pseudonym
+        .iter()
+        .map(|(p, ps)| (ps.clone(), p.clone()))
+        .collect();
+    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, Some(&truth));
+    // The initial risk: the same attack on the same persons with their quasi-identifiers unprocessed
+    // (sex, birth date, municipality), as EMA's report asks.
+    let unprocessed = Table {
+        name: "persons".into(),
+        columns: ["pseudonym", "sex", "birth_date", "municipality"]
+            .map(String::from)
+            .to_vec(),
+        rows: cohort
+            .iter()
+            .map(|p| {
+                vec![
+                    Some(pseudonym[&p.id].clone()),
+                    p.sex.clone(),
+                    p.birth.map(|b| b.to_string()),
+                    p.municipality.clone(),
+                ]
+            })
+            .collect(),
+    };
+    let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
+    if kind == ReleaseKind::Anonymized {
+        let broken = reid.breaches(&crate::reid::Thresholds {
+            prosecutor: preset.max_prosecutor_risk,
+            linkage: preset.max_linkage_success,
+            membership: Some(preset.max_membership_advantage),
+            trajectory: Some(preset.max_trajectory_unique),
+        });
+        if !broken.is_empty() {
+            return Err(ReleaseError::Check(format!(
+                "re-identification test: {}",
+                broken.join(", ")
+            )));
+        }
     }
     if let Some(path) = &opts.evaluation_key {
         let mut text = String::from("pseudonym,person_id\n");
@@ -738,14 +938,16 @@ pub fn build(
             .iter()
             .map(|t| (t.name.clone(), t.rows.len()))
             .collect(),
-        level,
+        transformation,
         min_class: (before.0, after.0),
         unique_share: (before.1, after.1),
         max_risk: (before.2, after.2),
         codes_generalized: generalized,
         codes_suppressed: code_suppressed,
+        trajectory,
         removed_columns,
         reid,
+        reid_initial,
         period_to: app.period_to.clone(),
         package: PathBuf::new(),
         package_sha256: String::new(),
@@ -822,6 +1024,78 @@ fn rare_codes(t: &mut Table, i: usize, icd10: bool, min: usize) -> (usize, usize
     (generalized, suppressed)
 }
 
+/// What bounding trajectory uniqueness changed in a release.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrajectoryProtection {
+    /// Tables whose ICD-10 codes were cut to 3 characters for it.
+    pub icd10_to_3_characters: Vec<String>,
+    /// Persons whose events in a table were cut to their first event (counted per table).
+    pub truncated: usize,
+    /// Persons whose events in a table were all dropped (counted per table).
+    pub dropped: usize,
+    /// Event rows removed.
+    pub rows_removed: usize,
+}
+
+/// Bounds the share of persons of one event table whose quasi-identifiers together with their
+/// trajectory are unique (so their trajectory alone is bounded too; see [`TrajectoryProtection`]).
+fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut TrajectoryProtection) {
+    let above = |t: &Table| -> Option<HashSet<String>> {
+        let (n, unique) = crate::reid::unique_records(persons, t)?;
+        (n > 0 && unique.len() as f64 > bound * n as f64).then(|| unique.into_iter().collect())
+    };
+    if above(t).is_none() {
+        return;
+    }
+    if let Some(i) = t.col("icd10") {
+        for r in t.rows.iter_mut() {
+            if let Some(c) = r[i].as_mut() {
+                if c != "*" && c.chars().count() > 3 {
+                    *c = c.chars().take(3).collect();
+                }
+            }
+        }
+        done.icd10_to_3_characters.push(t.name.clone());
+    }
+    let Some(unique) = above(t) else { return };
+    // Unique persons keep their first event (earliest row; rows are sorted by pseudonym then columns).
+    let before = t.rows.len();
+    let mut kept: HashSet<String> = HashSet::new();
+    let date = t.col("date").or(t.col("start_date"));
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for (i, r) in t.rows.iter().enumerate() {
+        if let Some(p) = r[0].as_ref().filter(|p| unique.contains(*p)) {
+            let better = first.get(p).is_none_or(|&j| {
+                let key = |row: &Vec<Option<String>>| date.and_then(|d| row[d].clone());
+                key(r) < key(&t.rows[j])
+            });
+            if better {
+                first.insert(p.clone(), i);
+            }
+        }
+    }
+    let keep_rows: HashSet<usize> = first.values().copied().collect();
+    let mut i = 0;
+    t.rows.retain(|r| {
+        let keep = match &r[0] {
+            Some(p) if unique.contains(p) => keep_rows.contains(&i),
+            _ => true,
+        };
+        i += 1;
+        keep
+    });
+    kept.extend(unique.iter().cloned());
+    done.truncated += kept.len();
+    // Persons still unique lose their events in this table. A unique person shares their key with
+    // nobody, so dropping them leaves no one else unique: the bound then holds.
+    if let Some(unique) = above(t) {
+        done.dropped += unique.len();
+        t.rows
+            .retain(|r| r[0].as_ref().is_none_or(|p| !unique.contains(p)));
+    }
+    done.rows_removed += before - t.rows.len();
+}
+
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ReleaseError {
     ReleaseError::Output(format!("{}: {e}", path.display()))
 }
@@ -864,7 +1138,11 @@ fn parquet_bytes(t: &Table) -> Result<Vec<u8>, ReleaseError> {
 }
 
 /// What each released column means.
-fn dictionary(tables: &[Table], preset: &Preset, level: usize) -> serde_json::Value {
+fn dictionary(
+    tables: &[Table],
+    preset: &Preset,
+    transformation: &BTreeMap<String, String>,
+) -> serde_json::Value {
     let date = match preset.dates {
         Dates::Month => "year-month (YYYY-MM)",
         Dates::Year => "year (YYYY)",
@@ -872,6 +1150,13 @@ fn dictionary(tables: &[Table], preset: &Preset, level: usize) -> serde_json::Va
         Dates::Shift => {
             "day (YYYY-MM-DD), shifted by a consistent random offset per person (±182 days)"
         }
+        Dates::Relative => "days since the person's index date (their first event in the period)",
+    };
+    let granularity = |c: &str| -> String {
+        transformation
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| "as recorded".into())
     };
     let describe = |t: &str, c: &str| -> String {
         match (t, c) {
@@ -880,30 +1165,21 @@ fn dictionary(tables: &[Table], preset: &Preset, level: usize) -> serde_json::Va
             }
             ("persons", "sex") => "sex (M/F)".into(),
             ("persons", "age") => format!(
-                "age at the end of the period (or at death){}",
-                match level {
-                    0 => ", 90+ top-coded",
-                    1 => " in 5-year bands, 90+ top-coded",
-                    2 => " in 10-year bands, 90+ top-coded",
-                    _ => " in 20-year bands, 90+ top-coded",
-                }
+                "age at the end of the period (or at death), {}, {}+ top-coded",
+                granularity("age"),
+                preset.top_code_age
             ),
-            ("persons", "birth_year_month") => format!(
-                "birth, {}; empty for persons aged 90+",
-                ["year-month", "year", "5-year band", "10-year band"][level.min(3)]
+            ("persons", "birth_year_month" | "birth_year") => format!(
+                "birth, {}; empty for persons aged {}+",
+                granularity(c),
+                preset.top_code_age
             ),
-            ("persons", "birth_year") => {
-                "birth year (banded at coarser levels); empty for 90+".into()
-            }
-            ("persons", "municipality") => {
-                if level >= 2 {
-                    "prefecture (generalized from the municipality)".into()
-                } else {
-                    "municipality code (全国地方公共団体コード, 6 digits)".into()
-                }
-            }
+            ("persons", "municipality") => format!(
+                "residence: {} (全国地方公共団体コード, 6 digits; prefecture: JIS X 0401, 2 digits)",
+                granularity("municipality")
+            ),
             ("persons", "prefecture") => "prefecture code (JIS X 0401)".into(),
-            ("persons", "death_month") => "month of death (year at coarser levels)".into(),
+            ("persons", "death_month") => format!("death, {}", granularity("death_month")),
             (_, "date" | "start_date" | "end_date") => format!("date, {date}"),
             (_, "icd10") => {
                 "ICD-10 code (rare codes generalized to 3 characters or the chapter letter, or `*`)"
@@ -947,12 +1223,12 @@ fn report_html(r: &Release, scope: &Scope) -> String {
 <h1>匿名加工レポート / Anonymization report — {id}</h1>
 <p>Application {app} ({kind}), decision sha256 <code>{sha}</code>.</p>
 <h2>1. 直接識別子 / Direct identifiers</h2><p>Names, readings, birth dates, addresses below the municipality, insurance numbers, patient ids and source record ids are not released; each person carries a per-release pseudonym. Removed by the rules although approved: {removed}.</p>
-<h2>2. 間接識別子 / Quasi-identifiers</h2><p>Person quasi-identifiers released at generalization level {level} of the ladder (0: as released by the kind; 1: birth year, 5-year ages; 2: prefecture, 10-year ages; 3: 20-year ages). Event dates: {dates}.</p>
+<h2>2. 間接識別子 / Quasi-identifiers</h2><p>Person quasi-identifiers as chosen by the anonymization engine's optimal search (ARX Loss, k over the person quasi-identifiers, within the suppression limit): {level}. Event dates: {dates}.</p>
 <h2>3. 参照集団 / Reference population</h2><p>The cohort of the application in the linked vault: {cohort} persons; {opted} left out because they asked to stop.</p>
 <h2>4. リスク / Risk (initial, target, residual)</h2>
 {b1}{b2}{b3}{b4}
 <p>Smallest equivalence class: {min0} before, {min1} after. Target: k ≥ 10 (prosecutor risk ≤ 0.1) for anonymized releases.</p>
-<h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Marketer risk (expected share re-identified) {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}; trajectories (month, code) unique in the release: {tu}. Trajectory uniqueness is reported, not yet bounded.</p>
+<h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Linkage attack, share of release persons re-identified correctly: {att} (the same persons with sex, birth date and municipality unprocessed: {att0}); marketer risk {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}. Membership inference, advantage over the base rate (TPR − FPR of the best threshold): {mia}. Persons with a unique event trajectory (date, code), highest over the event tables: {tu}; to bound it, ICD-10 cut to 3 characters in {tcut}, {ttr} persons' events truncated to their first, {tdr} persons' events dropped ({trows} rows).</p>
 <h2>5. 有用性 / Utility</h2><p>{persons} persons released, {supp} suppressed; {gen} code values generalized, {csupp} suppressed.</p>
 <table><tr><th>table</th><th>rows</th></tr>{rows}</table>
 </body></html>"#,
@@ -965,7 +1241,12 @@ fn report_html(r: &Release, scope: &Scope) -> String {
         } else {
             esc(&r.removed_columns.join(", "))
         },
-        level = r.level,
+        level = esc(&r
+            .transformation
+            .iter()
+            .map(|(c, g)| format!("{c}: {g}"))
+            .collect::<Vec<_>>()
+            .join("; ")),
         dates = if r.kind == "anonymized" {
             "year-month"
         } else {
@@ -984,6 +1265,29 @@ fn report_html(r: &Release, scope: &Scope) -> String {
         gen = r.codes_generalized,
         csupp = r.codes_suppressed,
         mk = r.reid.marketer,
+        att = r
+            .reid
+            .attack_success
+            .map(|a| format!("{:.2} %", a * 100.0))
+            .unwrap_or_else(|| "—".into()),
+        att0 = r
+            .reid_initial
+            .attack_success
+            .map(|a| format!("{:.2} %", a * 100.0))
+            .unwrap_or_else(|| "—".into()),
+        mia = r
+            .reid
+            .membership_advantage
+            .map(|a| format!("{a:.4}"))
+            .unwrap_or_else(|| "—".into()),
+        tcut = if r.trajectory.icd10_to_3_characters.is_empty() {
+            "no table".to_string()
+        } else {
+            esc(&r.trajectory.icd10_to_3_characters.join(", "))
+        },
+        ttr = r.trajectory.truncated,
+        tdr = r.trajectory.dropped,
+        trows = r.trajectory.rows_removed,
         jr = r.reid.journalist_max,
         um = r.reid.unmatched,
         tu = r
@@ -1008,7 +1312,7 @@ fn write_release(
         files.push((format!("tables/{}.csv", t.name), csv_bytes(t)?));
         files.push((format!("tables/{}.parquet", t.name), parquet_bytes(t)?));
     }
-    let dict = serde_json::to_vec_pretty(&dictionary(tables, preset, r.level))
+    let dict = serde_json::to_vec_pretty(&dictionary(tables, preset, &r.transformation))
         .map_err(|e| ReleaseError::Output(e.to_string()))?;
     files.push(("dictionary.json".into(), dict));
     files.push(("report.html".into(), report_html(r, scope).into_bytes()));
@@ -1114,10 +1418,108 @@ fn write_release(
             r.release_id, r.application_id, r.persons, r.suppressed, r.opted_out
         ),
         &format!(
-            "ok: level {}, smallest class {} → {}, package sha256 {}",
-            r.level, r.min_class.0, r.min_class.1, r.package_sha256
+            "ok: {}, smallest class {} → {}, package sha256 {}",
+            r.transformation
+                .iter()
+                .map(|(c, g)| format!("{c} {g}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.min_class.0,
+            r.min_class.1,
+            r.package_sha256
         ),
         None,
     ))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    /// 60 persons in six classes of ten; every person has a few diagnoses, most of them unique sets.
+    fn release() -> (Table, Table) {
+        let persons = Table {
+            name: "persons".into(),
+            columns: vec!["pseudonym".into(), "sex".into(), "age".into()],
+            rows: (0..60)
+                .map(|i| {
+                    vec![
+                        s(&format!("P{i:03}")),
+                        s(if i % 2 == 0 { "M" } else { "F" }),
+                        s(["40-49", "50-59", "60-69"][i % 3]),
+                    ]
+                })
+                .collect(),
+        };
+        let mut rows = Vec::new();
+        for i in 0..60usize {
+            for j in 0..(1 + i % 4) {
+                rows.push(vec![
+                    s(&format!("P{i:03}")),
+                    s(&format!("E1{}.{}", (i + j) % 10, j % 3)),
+                    s(&format!("2022-{:02}", 1 + (i * 7 + j) % 12)),
+                ]);
+            }
+        }
+        // Ten persons share one common trajectory.
+        for i in 60..70usize {
+            rows.push(vec![s(&format!("Q{i:03}")), s("E11.9"), s("2022-01")]);
+        }
+        let diagnoses = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "icd10".into(), "date".into()],
+            rows,
+        };
+        (persons, diagnoses)
+    }
+
+    #[test]
+    fn trajectories_are_bounded_with_the_quasi_identifiers() {
+        let (persons, mut dx) = release();
+        let (n, unique) = crate::reid::unique_records(&persons, &dx).expect("coded");
+        assert!(
+            unique.len() as f64 > 0.5 * n as f64,
+            "{} of {n}",
+            unique.len()
+        );
+        let mut done = TrajectoryProtection::default();
+        bound_trajectories(&persons, &mut dx, 0.01, &mut done);
+        let (n, unique) = crate::reid::unique_records(&persons, &dx).expect("coded");
+        assert!(
+            unique.len() as f64 <= 0.01 * n as f64,
+            "{} of {n}",
+            unique.len()
+        );
+        let (_, alone) = crate::reid::unique_trajectories(&dx).expect("coded");
+        assert!(alone.len() as f64 <= 0.01 * n as f64);
+        assert_eq!(done.icd10_to_3_characters, vec!["diagnoses".to_string()]);
+        assert!(dx
+            .rows
+            .iter()
+            .all(|r| r[1].as_deref().is_some_and(|c| c.len() <= 3)));
+        assert!(done.truncated > 0 && done.rows_removed > 0, "{done:?}");
+        // The ten persons sharing a trajectory keep their events.
+        assert_eq!(
+            dx.rows
+                .iter()
+                .filter(|r| r[0].as_deref().is_some_and(|p| p.starts_with('Q')))
+                .count(),
+            10
+        );
+    }
+
+    #[test]
+    fn a_bound_already_met_changes_nothing() {
+        let (persons, mut dx) = release();
+        let before = dx.clone();
+        let mut done = TrajectoryProtection::default();
+        bound_trajectories(&persons, &mut dx, 1.0, &mut done);
+        assert_eq!(dx, before);
+        assert_eq!(done.rows_removed, 0);
+    }
 }

@@ -80,6 +80,14 @@ fn is_year(v: &str) -> bool {
     v.len() == 4 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
+fn is_relative_day(v: &str) -> bool {
+    !v.is_empty()
+        && v.strip_prefix('-')
+            .unwrap_or(v)
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+}
+
 fn is_day(v: &str) -> bool {
     chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
 }
@@ -92,6 +100,7 @@ pub fn check(preset: &crate::preset::Preset, tables: &[Table]) -> Vec<String> {
         Dates::Month => (is_year_month, "year-month"),
         Dates::Year => (is_year, "year"),
         Dates::Day | Dates::Shift => (is_day, "day"),
+        Dates::Relative => (is_relative_day, "days since the index date"),
     };
     v.extend(dates(tables, ok, what));
     if preset.top_code_age > 0 {

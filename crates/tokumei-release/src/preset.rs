@@ -17,6 +17,8 @@ pub enum Dates {
     Year,
     /// YYYY-MM-DD shifted by a consistent random offset per person (±182 days).
     Shift,
+    /// Days since the person's index date (their first event in the release period), an integer.
+    Relative,
 }
 
 /// Granularity of the released birth.
@@ -69,6 +71,18 @@ pub struct Preset {
     pub max_prosecutor_risk: f64,
     /// Highest linkage-attack success of the re-identification test.
     pub max_linkage_success: f64,
+    /// Highest membership-inference advantage of the re-identification test (1 for none).
+    #[serde(default = "one")]
+    pub max_membership_advantage: f64,
+    /// Highest share of persons with a unique event trajectory (month, code) in any coded event table;
+    /// the build coarsens codes, truncates and finally drops the events of unique persons until it holds
+    /// (1 for none).
+    #[serde(default = "one")]
+    pub max_trajectory_unique: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// The presets shipped.
@@ -108,6 +122,8 @@ impl Preset {
         }
         if !(0.0..=1.0).contains(&p.max_prosecutor_risk)
             || !(0.0..=1.0).contains(&p.max_linkage_success)
+            || !(0.0..=1.0).contains(&p.max_membership_advantage)
+            || !(0.0..=1.0).contains(&p.max_trajectory_unique)
         {
             return bad("risk thresholds are between 0 and 1");
         }

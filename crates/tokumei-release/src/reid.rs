@@ -1,7 +1,21 @@
-//! The re-identification test battery (RULES §10) on a release's persons table and event tables:
-//! k and uniqueness, prosecutor / journalist / marketer risk against a population register, a
-//! simulated linkage attack by an intruder holding that register (name, sex, birth date, address: only
-//! sex, birth date and municipality can meet the release), and the uniqueness of event trajectories.
+//! The re-identification test battery (RULES §10 rule 72) on a release's persons table and event
+//! tables:
+//!
+//! - k and uniqueness over the quasi-identifiers (every persons column but the pseudonym);
+//! - prosecutor, journalist and marketer risk against a population register;
+//! - a simulated linkage attack by an intruder holding that register (name, sex, birth date,
+//!   address: only sex, birth date and municipality can meet the release), scored exactly with a
+//!   truth key;
+//! - membership inference (PWS Cup style, rule 72.5): with a truth key, the advantage (highest
+//!   true-positive rate minus false-positive rate over every threshold) of an attacker who knows a
+//!   register person's quasi-identifiers and scores them by the release persons per look-alike in
+//!   the classes they agree with;
+//! - trajectory uniqueness (rule 72.6): per event table with a code and a date column, the share of
+//!   persons whose set of (date, code) events is unique in that table ([`unique_trajectories`]);
+//!   the report keeps each table's share and the highest;
+//! - cross-release linkability (rule 72.7, [`cross_release_linkability`]): two releases joined on
+//!   every non-pseudonym value a person carries (persons row and event rows), counting persons of
+//!   the first release matched to exactly one person of the second.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,15 +62,38 @@ pub struct ReidReport {
     /// With a truth key: the share of release persons the simulated attack re-identifies correctly
     /// (expected, the intruder picking uniformly among the register persons matching).
     pub attack_success: Option<f64>,
-    /// Share of persons whose trajectory (sequence of month and code) is unique in the release.
+    /// With a truth key: the membership-inference advantage the release adds over the base rate
+    /// public statistics give, `max(0, release − public)` of the two attackers' advantages below.
+    /// An attacker's advantage is the highest (true-positive rate − false-positive rate) over every
+    /// threshold of claiming "member" for the register persons whose score reaches it; the release
+    /// attacker scores a person by the highest release persons / register look-alikes over the
+    /// released classes they agree with. `None` without a truth key or when the register has no
+    /// member or no non-member.
+    pub membership_advantage: Option<f64>,
+    /// The advantage of the attacker holding the release alone (before subtracting what public
+    /// statistics tell).
+    pub membership_advantage_release: Option<f64>,
+    /// The advantage of an attacker holding only public statistics: the membership rate per sex and
+    /// 10-year age band.
+    pub membership_advantage_public: Option<f64>,
+    /// With a truth key: the share of register persons who are in the release (members).
+    pub membership_base_rate: Option<f64>,
+    /// The highest share, over the event tables with a code and a date column, of the persons
+    /// (with an event in the table) whose trajectory (set of date and code) is unique in it.
     pub trajectory_unique: Option<f64>,
+    /// That share per event table with a code and a date column.
+    pub trajectory_unique_by_table: BTreeMap<String, f64>,
 }
 
-/// A person's events as (month, code), sorted and deduplicated.
+/// A person's events as (date, code), sorted and deduplicated.
 type Trajectory<'a> = Vec<(Option<&'a str>, Option<&'a str>)>;
 
 /// Whether a register person agrees with a released (possibly generalized) value.
 fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool {
+    if value == "*" {
+        // Generalized to the top of its hierarchy: anyone agrees.
+        return true;
+    }
     let range = |v: &str| -> Option<(i32, i32)> {
         if let Some(lo) = v.strip_suffix('+') {
             return lo.parse().ok().map(|lo| (lo, i32::MAX));
@@ -73,6 +110,7 @@ fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool
             let a = tokumei_model::age_on(b, end);
             range(value).is_some_and(|(lo, hi)| a >= lo && a <= hi)
         }
+        "birth_date" => p.birth.is_some_and(|b| b.to_string() == value),
         "birth_year_month" | "birth_year" => {
             let Some(b) = p.birth else { return false };
             if value.len() == 7 && value.as_bytes()[4] == b'-' {
@@ -89,8 +127,163 @@ fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool
     }
 }
 
+/// The trajectories of an event table's persons (keyed by pseudonym), or `None` when the table has
+/// no code column (`icd10`, else `code`) or no date column (`date`, else `start_date`).
+fn trajectories(t: &Table) -> Option<BTreeMap<&str, Trajectory<'_>>> {
+    let code = t.col("icd10").or_else(|| t.col("code"))?;
+    let date = t.col("date").or_else(|| t.col("start_date"))?;
+    let mut traj: BTreeMap<&str, Trajectory> = BTreeMap::new();
+    for row in &t.rows {
+        if let Some(p) = row.first().and_then(|p| p.as_deref()) {
+            traj.entry(p).or_default().push((
+                row.get(date).and_then(|v| v.as_deref()),
+                row.get(code).and_then(|v| v.as_deref()),
+            ));
+        }
+    }
+    for v in traj.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    Some(traj)
+}
+
+/// Uniqueness of a person's quasi-identifiers together with their trajectory in one event table: the
+/// number of persons with at least one event in `t` and the pseudonyms (sorted) of those whose
+/// (persons row without the pseudonym, trajectory) no other person shares. It bounds the trajectory
+/// uniqueness of [`unique_trajectories`] (a unique trajectory is unique with any quasi-identifiers)
+/// and what joining two releases of the same persons on every value finds through this table.
+pub fn unique_records(persons: &Table, t: &Table) -> Option<(usize, Vec<String>)> {
+    let traj = trajectories(t)?;
+    let qi: HashMap<&str, &[Option<String>]> = persons
+        .rows
+        .iter()
+        .filter_map(|r| Some((r.first()?.as_deref()?, r.get(1..).unwrap_or(&[]))))
+        .collect();
+    let empty: &[Option<String>] = &[];
+    type Key<'a> = (&'a [Option<String>], &'a Trajectory<'a>);
+    let keys: Vec<(&str, Key)> = traj
+        .iter()
+        .map(|(p, v)| (*p, (qi.get(p).copied().unwrap_or(empty), v)))
+        .collect();
+    let mut count: HashMap<&Key, usize> = HashMap::new();
+    for (_, k) in &keys {
+        *count.entry(k).or_default() += 1;
+    }
+    let unique = keys
+        .iter()
+        .filter(|(_, k)| count.get(k).copied() == Some(1))
+        .map(|(p, _)| (*p).to_string())
+        .collect();
+    Some((traj.len(), unique))
+}
+
+/// Trajectory uniqueness in one event table: the number of persons with at least one event in it
+/// and the pseudonyms (sorted) of those whose trajectory, the set of (date, code) of their events,
+/// no other person of the table shares. The code column is `icd10`, else `code`; the date column
+/// `date`, else `start_date`. `None` when the table has no code or no date column.
+pub fn unique_trajectories(t: &Table) -> Option<(usize, Vec<String>)> {
+    let traj = trajectories(t)?;
+    let mut count: HashMap<&Trajectory, usize> = HashMap::new();
+    for v in traj.values() {
+        *count.entry(v).or_default() += 1;
+    }
+    let unique = traj
+        .iter()
+        .filter(|(_, v)| count.get(v).copied() == Some(1))
+        .map(|(p, _)| (*p).to_string())
+        .collect();
+    Some((traj.len(), unique))
+}
+
+/// The membership-inference advantage: the highest (TPR − FPR) over thresholds τ of the attacker
+/// claiming "member" when `score ≥ τ`, ties taken together (τ above every score gives 0). `None`
+/// when there is no member or no non-member.
+fn advantage(scored: &mut [(f64, bool)]) -> Option<f64> {
+    let members = scored.iter().filter(|(_, m)| *m).count();
+    let others = scored.len() - members;
+    if members == 0 || others == 0 {
+        return None;
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut best) = (0usize, 0usize, 0.0f64);
+    let mut i = 0;
+    while i < scored.len() {
+        let s = scored[i].0;
+        while i < scored.len() && scored[i].0.total_cmp(&s).is_eq() {
+            if scored[i].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        best = best.max(tp as f64 / members as f64 - fp as f64 / others as f64);
+    }
+    Some(best)
+}
+
+/// The limits a release's battery is held to (a preset's re-identification thresholds); `None` leaves
+/// a figure unchecked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Highest prosecutor risk.
+    pub prosecutor: f64,
+    /// Highest linkage-attack success (the marketer risk without a truth key).
+    pub linkage: f64,
+    /// Highest membership-inference advantage.
+    pub membership: Option<f64>,
+    /// Highest share of persons with a unique trajectory in any event table.
+    pub trajectory: Option<f64>,
+}
+
+impl ReidReport {
+    /// Every figure above its threshold, described (empty when the release passes).
+    pub fn breaches(&self, t: &Thresholds) -> Vec<String> {
+        let mut broken = Vec::new();
+        if self.prosecutor_max > t.prosecutor {
+            broken.push(format!(
+                "prosecutor risk {:.4} (at most {})",
+                self.prosecutor_max, t.prosecutor
+            ));
+        }
+        let success = self.attack_success.unwrap_or(self.marketer);
+        if success > t.linkage {
+            broken.push(format!(
+                "linkage-attack success {success:.4} (at most {})",
+                t.linkage
+            ));
+        }
+        if let (Some(max), Some(a)) = (t.membership, self.membership_advantage) {
+            if a > max {
+                broken.push(format!(
+                    "membership-inference advantage {a:.4} (at most {max})"
+                ));
+            }
+        }
+        if let Some(max) = t.trajectory {
+            for (table, share) in self
+                .trajectory_unique_by_table
+                .iter()
+                .filter(|(_, s)| **s > max)
+            {
+                broken.push(format!(
+                    "unique trajectories in {table} {share:.4} (at most {max})"
+                ));
+            }
+        }
+        broken
+    }
+}
+
+/// A row's value in a column (`None` when empty or out of range).
+fn value(row: &[Option<String>], i: usize) -> Option<&str> {
+    row.get(i).and_then(|v| v.as_deref())
+}
+
 /// Runs the battery. `end` is the period end the release's ages refer to; `truth` maps release
-/// pseudonyms to register ids when known (tests on synthetic data).
+/// pseudonyms to register ids when known (tests on synthetic data, or the vault's person ids in a
+/// build).
 pub fn run(
     persons: &Table,
     events: &[Table],
@@ -110,13 +303,47 @@ pub fn run(
         quasi_identifiers: qis.iter().map(|(_, c)| c.clone()).collect(),
         ..Default::default()
     };
+    // Trajectories, per event table with a code and a date column.
+    for t in events {
+        if let Some((n, unique)) = unique_trajectories(t) {
+            let share = unique.len() as f64 / n.max(1) as f64;
+            let e = r
+                .trajectory_unique_by_table
+                .entry(t.name.clone())
+                .or_default();
+            *e = e.max(share);
+        }
+    }
+    r.trajectory_unique = r
+        .trajectory_unique_by_table
+        .values()
+        .copied()
+        .reduce(f64::max);
+    // Membership: the register persons a truth key names.
+    let members: Option<Vec<bool>> = truth.map(|t| {
+        let ids: std::collections::HashSet<&str> = t.values().map(String::as_str).collect();
+        register
+            .iter()
+            .map(|p| ids.contains(p.id.as_str()))
+            .collect()
+    });
+    if let Some(m) = &members {
+        if !register.is_empty() {
+            r.membership_base_rate =
+                Some(m.iter().filter(|x| **x).count() as f64 / register.len() as f64);
+        }
+    }
     if persons.rows.is_empty() {
+        if let Some(m) = &members {
+            let mut scored: Vec<(f64, bool)> = m.iter().map(|x| (0.0, *x)).collect();
+            r.membership_advantage = advantage(&mut scored);
+        }
         return r;
     }
     let mut classes: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
     for row in &persons.rows {
         *classes
-            .entry(qis.iter().map(|(i, _)| row[*i].as_deref()).collect())
+            .entry(qis.iter().map(|(i, _)| value(row, *i)).collect())
             .or_default() += 1;
     }
     r.min_class = classes.values().copied().min().unwrap_or(0);
@@ -124,24 +351,26 @@ pub fn run(
         classes.values().filter(|n| **n == 1).count() as f64 / persons.rows.len() as f64;
     r.prosecutor_max = 1.0 / r.min_class.max(1) as f64;
     r.prosecutor_avg = classes.len() as f64 / persons.rows.len() as f64;
-    // Register groups per released class.
-    let mut group: HashMap<Vec<Option<&str>>, Vec<&RegisterPerson>> = HashMap::new();
+    // Register groups per released class: the indexes of the register persons agreeing with it.
+    let mut group: HashMap<&Vec<Option<&str>>, Vec<usize>> = HashMap::new();
     for key in classes.keys() {
-        let members: Vec<&RegisterPerson> = register
+        let members: Vec<usize> = register
             .iter()
-            .filter(|p| {
+            .enumerate()
+            .filter(|(_, p)| {
                 qis.iter()
                     .zip(key)
                     .all(|((_, c), v)| v.is_none_or(|v| agrees(c, v, p, end)))
             })
+            .map(|(i, _)| i)
             .collect();
-        group.insert(key.clone(), members);
+        group.insert(key, members);
     }
     let (mut marketer, mut unmatched, mut min_group) = (0.0, 0usize, usize::MAX);
     let mut success = 0.0;
     for row in &persons.rows {
-        let key: Vec<Option<&str>> = qis.iter().map(|(i, _)| row[*i].as_deref()).collect();
-        let g = &group[&key];
+        let key: Vec<Option<&str>> = qis.iter().map(|(i, _)| value(row, *i)).collect();
+        let g: &[usize] = group.get(&key).map_or(&[], Vec::as_slice);
         if g.is_empty() {
             unmatched += 1;
             continue;
@@ -149,8 +378,8 @@ pub fn run(
         min_group = min_group.min(g.len());
         marketer += 1.0 / g.len() as f64;
         if let Some(t) = truth {
-            if let Some(id) = row[0].as_ref().and_then(|p| t.get(p)) {
-                if g.iter().any(|p| &p.id == id) {
+            if let Some(id) = value(row, 0).and_then(|p| t.get(p)) {
+                if g.iter().any(|i| &register[*i].id == id) {
                     success += 1.0 / g.len() as f64;
                 }
             }
@@ -165,32 +394,200 @@ pub fn run(
         1.0 / min_group as f64
     };
     r.attack_success = truth.map(|_| success / n);
-    // Trajectories: the sequence of (month, code) per person in the first event table with a code.
-    if let Some(t) = events
-        .iter()
-        .find(|t| t.col("code").or(t.col("icd10")).is_some())
-    {
-        let code = t.col("icd10").or(t.col("code"));
-        let date = t.col("date").or(t.col("start_date"));
-        let mut traj: BTreeMap<&str, Trajectory> = BTreeMap::new();
-        for row in &t.rows {
-            if let Some(p) = row[0].as_deref() {
-                traj.entry(p).or_default().push((
-                    date.and_then(|i| row[i].as_deref()),
-                    code.and_then(|i| row[i].as_deref()),
-                ));
+    // Membership inference: a register person's score is the highest |K| / |G(K)| over the
+    // released classes K they agree with (0 when none).
+    if let Some(m) = &members {
+        let mut score = vec![0.0f64; register.len()];
+        for (key, size) in &classes {
+            let Some(g) = group.get(key).filter(|g| !g.is_empty()) else {
+                continue;
+            };
+            let ratio = *size as f64 / g.len() as f64;
+            for i in g {
+                score[*i] = score[*i].max(ratio);
             }
         }
-        let mut count: HashMap<Trajectory, usize> = HashMap::new();
-        for v in traj.values_mut() {
-            v.sort();
-            v.dedup();
-            *count.entry(v.clone()).or_default() += 1;
+        let mut scored: Vec<(f64, bool)> = score.into_iter().zip(m.iter().copied()).collect();
+        r.membership_advantage_release = advantage(&mut scored);
+        // What public statistics already tell: the membership rate per sex and 10-year age band
+        // (the cells of national prevalence tables). The release's own advantage is what it adds.
+        let cell = |p: &RegisterPerson| {
+            (
+                p.sex.clone(),
+                p.birth
+                    .map(|b| (tokumei_model::age_on(b, end).max(0) / 10).min(9)),
+            )
+        };
+        let mut rate: HashMap<(Option<String>, Option<i32>), (usize, usize)> = HashMap::new();
+        for (p, &is_member) in register.iter().zip(m) {
+            let e = rate.entry(cell(p)).or_default();
+            e.0 += usize::from(is_member);
+            e.1 += 1;
         }
-        let unique = traj.values().filter(|v| count[*v] == 1).count();
-        r.trajectory_unique = Some(unique as f64 / traj.len().max(1) as f64);
+        let mut public: Vec<(f64, bool)> = register
+            .iter()
+            .zip(m)
+            .map(|(p, &is_member)| {
+                let (k, n) = rate[&cell(p)];
+                (k as f64 / n as f64, is_member)
+            })
+            .collect();
+        r.membership_advantage_public = advantage(&mut public);
+        r.membership_advantage = match (
+            r.membership_advantage_release,
+            r.membership_advantage_public,
+        ) {
+            (Some(a), Some(b)) => Some((a - b).max(0.0)),
+            (a, _) => a,
+        };
     }
     r
+}
+
+/// Cross-release linkability (rule 72.7) of release A to release B.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Linkability {
+    /// Persons in A.
+    pub persons_a: usize,
+    /// Persons in B.
+    pub persons_b: usize,
+    /// Persons of A whose values are unique in A and match exactly one person of B.
+    pub linked: usize,
+    /// `linked / persons_a`.
+    pub share: f64,
+    /// With both truth keys: the links joining two pseudonyms of the same register person.
+    pub correct: Option<usize>,
+    /// With both truth keys: `correct / persons_a`.
+    pub correct_share: Option<f64>,
+}
+
+/// A person's values in one release: their persons-row values (the shared persons columns) and the
+/// sorted multiset of their event rows (every column but the pseudonym, tagged with the table).
+type LinkKey<'a> = (Vec<Option<&'a str>>, Vec<(&'a str, Vec<Option<&'a str>>)>);
+
+/// The link keys of a release's persons, in persons-table order, with their pseudonyms.
+fn link_keys<'a>(
+    tables: &'a [Table],
+    person_columns: &[&str],
+    shared: &[&str],
+) -> Vec<(Option<&'a str>, LinkKey<'a>)> {
+    let Some(persons) = tables.first() else {
+        return Vec::new();
+    };
+    let cols: Vec<Option<usize>> = person_columns.iter().map(|c| persons.col(c)).collect();
+    let mut keys: Vec<(Option<&str>, LinkKey)> = persons
+        .rows
+        .iter()
+        .map(|row| {
+            let values = cols
+                .iter()
+                .map(|i| i.and_then(|i| row.get(i)).and_then(|v| v.as_deref()))
+                .collect();
+            (row.first().and_then(|v| v.as_deref()), (values, Vec::new()))
+        })
+        .collect();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, (p, _)) in keys.iter().enumerate() {
+        if let Some(p) = p {
+            index.entry(*p).or_insert(i);
+        }
+    }
+    for t in tables.iter().skip(1) {
+        if !shared.contains(&t.name.as_str()) {
+            continue;
+        }
+        for row in &t.rows {
+            let Some(&i) = row
+                .first()
+                .and_then(|p| p.as_deref())
+                .and_then(|p| index.get(p))
+            else {
+                continue;
+            };
+            let values = row.iter().skip(1).map(|v| v.as_deref()).collect();
+            keys[i].1 .1.push((t.name.as_str(), values));
+        }
+    }
+    for (_, (_, ev)) in keys.iter_mut() {
+        ev.sort_unstable();
+    }
+    keys
+}
+
+/// Cross-release linkability (rule 72.7): an attacker joins two releases on every value a person
+/// carries but the pseudonym. `a[0]` and `b[0]` are the persons tables (column 0 the pseudonym), the
+/// rest event tables. A person's key is their values in the persons columns both releases have
+/// (by name, in A's order) and the sorted multiset of their rows (every column but the pseudonym,
+/// tagged with the table) in the event tables both releases have under the same name with
+/// identical columns. A person of A is linked when their key is unique in A and matches exactly
+/// one person of B. With both truth keys (pseudonym → register id), a link is correct when the two
+/// pseudonyms map to the same register id.
+pub fn cross_release_linkability(
+    a: &[Table],
+    b: &[Table],
+    truth_a: Option<&HashMap<String, String>>,
+    truth_b: Option<&HashMap<String, String>>,
+) -> Linkability {
+    let person_columns: Vec<&str> = match (a.first(), b.first()) {
+        (Some(pa), Some(pb)) => pa
+            .columns
+            .iter()
+            .skip(1)
+            .filter(|c| pb.columns.iter().skip(1).any(|d| d == *c))
+            .map(String::as_str)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let shared: Vec<&str> = a
+        .iter()
+        .skip(1)
+        .filter(|t| {
+            b.iter()
+                .skip(1)
+                .find(|u| u.name == t.name)
+                .is_some_and(|u| u.columns == t.columns)
+        })
+        .map(|t| t.name.as_str())
+        .collect();
+    let keys_a = link_keys(a, &person_columns, &shared);
+    let keys_b = link_keys(b, &person_columns, &shared);
+    let mut count_a: HashMap<&LinkKey, usize> = HashMap::new();
+    for (_, k) in &keys_a {
+        *count_a.entry(k).or_default() += 1;
+    }
+    let mut in_b: HashMap<&LinkKey, (usize, Option<&str>)> = HashMap::new();
+    for (p, k) in &keys_b {
+        let e = in_b.entry(k).or_insert((0, *p));
+        e.0 += 1;
+    }
+    let both = truth_a.zip(truth_b);
+    let (mut linked, mut correct) = (0usize, 0usize);
+    for (p, k) in &keys_a {
+        if count_a.get(k).copied() != Some(1) {
+            continue;
+        }
+        let Some((1, q)) = in_b.get(k).copied() else {
+            continue;
+        };
+        linked += 1;
+        if let Some((ta, tb)) = both {
+            let ida = p.and_then(|p| ta.get(p));
+            let idb = q.and_then(|q| tb.get(q));
+            if ida.is_some() && ida == idb {
+                correct += 1;
+            }
+        }
+    }
+    let persons_a = keys_a.len();
+    let share = |x: usize| x as f64 / persons_a.max(1) as f64;
+    Linkability {
+        persons_a,
+        persons_b: keys_b.len(),
+        linked,
+        share: share(linked),
+        correct: both.map(|_| correct),
+        correct_share: both.map(|_| share(correct)),
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +668,298 @@ mod tests {
         );
         assert_eq!(r.min_class, 20);
         assert!((r.prosecutor_max - 0.05).abs() < 1e-12);
+    }
+
+    fn table(name: &str, columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Table {
+        Table {
+            name: name.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+        }
+    }
+
+    fn row(values: &[&str]) -> Vec<Option<String>> {
+        values
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| v.to_string()))
+            .collect()
+    }
+
+    fn exact_row(pseudonym: String, p: &RegisterPerson) -> Vec<Option<String>> {
+        let b = p.birth.expect("birth");
+        vec![
+            Some(pseudonym),
+            p.sex.clone(),
+            Some(format!("{:04}-{:02}", b.year(), b.month())),
+            p.municipality.clone(),
+        ]
+    }
+
+    #[test]
+    fn membership_advantage_is_one_when_the_release_is_a_municipality() {
+        let reg = register();
+        let end = d("2024-03-31");
+        // Every register person of 022012 (p0..p19) and no one else.
+        let truth: HashMap<String, String> = (0..20)
+            .map(|i| (format!("r{i}"), format!("p{i}")))
+            .collect();
+        let exact = table(
+            "persons",
+            &["pseudonym", "sex", "birth_year_month", "municipality"],
+            reg.iter()
+                .take(20)
+                .enumerate()
+                .map(|(i, p)| exact_row(format!("r{i}"), p))
+                .collect(),
+        );
+        let r = run(&exact, &[], &reg, end, Some(&truth));
+        assert!(
+            (r.membership_advantage_release.expect("advantage") - 1.0).abs() < 1e-12,
+            "{r:?}"
+        );
+        // The members are also the older half of the register, which public statistics by age
+        // band partly tell; the release's own advantage is what is left.
+        let public = r.membership_advantage_public.expect("public");
+        assert!(public > 0.0 && public < 1.0, "{r:?}");
+        assert!(
+            (r.membership_advantage.expect("advantage") - (1.0 - public)).abs() < 1e-12,
+            "{r:?}"
+        );
+        assert!((r.membership_base_rate.expect("base rate") - 0.5).abs() < 1e-12);
+        // Coarse classes still give the municipality away.
+        let coarse = table(
+            "persons",
+            &["pseudonym", "sex", "age", "municipality"],
+            reg.iter()
+                .take(20)
+                .enumerate()
+                .map(|(i, p)| {
+                    vec![
+                        Some(format!("r{i}")),
+                        p.sex.clone(),
+                        Some("60-79".into()),
+                        p.municipality.clone(),
+                    ]
+                })
+                .collect(),
+        );
+        let r = run(&coarse, &[], &reg, end, Some(&truth));
+        assert!(
+            r.membership_advantage_release.expect("advantage") > 0.99,
+            "{r:?}"
+        );
+        // Without a truth key there is no membership figure.
+        let r = run(&coarse, &[], &reg, end, None);
+        assert_eq!(r.membership_advantage, None);
+        assert_eq!(r.membership_base_rate, None);
+    }
+
+    #[test]
+    fn membership_advantage_is_small_for_an_alternating_release_with_coarse_classes() {
+        let end = d("2024-03-31");
+        let reg: Vec<RegisterPerson> = (0..200u64)
+            .map(|i| RegisterPerson {
+                id: format!("p{i}"),
+                sex: Some(if (i / 2) % 2 == 0 { "M" } else { "F" }.into()),
+                birth: Some(d("1940-01-01") + chrono::Days::new(i * 97)),
+                municipality: Some(["022012", "022021", "022039"][(i % 3) as usize].into()),
+            })
+            .collect();
+        let band = |p: &RegisterPerson| {
+            let a = tokumei_model::age_on(p.birth.expect("birth"), end);
+            let lo = a / 10 * 10;
+            format!("{lo}-{}", lo + 9)
+        };
+        let released: Vec<&RegisterPerson> = reg.iter().step_by(2).collect();
+        let truth: HashMap<String, String> = released
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("r{i}"), p.id.clone()))
+            .collect();
+        let persons = table(
+            "persons",
+            &["pseudonym", "sex", "age", "prefecture"],
+            released
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    vec![
+                        Some(format!("r{i}")),
+                        p.sex.clone(),
+                        Some(band(p)),
+                        Some("02".into()),
+                    ]
+                })
+                .collect(),
+        );
+        let r = run(&persons, &[], &reg, end, Some(&truth));
+        let adv = r.membership_advantage.expect("advantage");
+        assert!((0.0..=0.1).contains(&adv), "{r:?}");
+        assert!((r.membership_base_rate.expect("base rate") - 0.5).abs() < 1e-12);
+        // The same persons with exact quasi-identifiers: every member scores 1, every
+        // non-member 0 (nobody shares a birth month and municipality here).
+        let exact = table(
+            "persons",
+            &["pseudonym", "sex", "birth_year_month", "municipality"],
+            released
+                .iter()
+                .enumerate()
+                .map(|(i, p)| exact_row(format!("r{i}"), p))
+                .collect(),
+        );
+        let r = run(&exact, &[], &reg, end, Some(&truth));
+        assert!(r.membership_advantage.expect("advantage") > 0.9, "{r:?}");
+    }
+
+    #[test]
+    fn advantage_groups_ties_and_needs_both_sides() {
+        // Two members and two non-members tied at 0.5: no threshold separates them.
+        let mut tied = vec![(0.5, true), (0.5, false), (0.5, true), (0.5, false)];
+        assert_eq!(advantage(&mut tied), Some(0.0));
+        let mut split = vec![(0.2, false), (0.9, true), (0.5, true), (0.5, false)];
+        assert_eq!(advantage(&mut split), Some(0.5));
+        assert_eq!(advantage(&mut [(1.0, true)]), None);
+        assert_eq!(advantage(&mut [(1.0, false)]), None);
+    }
+
+    #[test]
+    fn trajectories_are_measured_per_coded_table() {
+        let diagnoses = table(
+            "diagnoses",
+            &["pseudonym", "icd10", "code", "date"],
+            vec![
+                // r0 and r1 share their trajectory through icd10 (preferred over code).
+                row(&["r0", "A00", "111", "2020-01"]),
+                row(&["r1", "A00", "222", "2020-01"]),
+                // r2's duplicate rows count once; r2 and r3 differ only in order: shared.
+                row(&["r2", "B00", "333", "2020-02"]),
+                row(&["r2", "B00", "333", "2020-02"]),
+                row(&["r2", "C00", "333", "2020-03"]),
+                row(&["r3", "C00", "333", "2020-03"]),
+                row(&["r3", "B00", "333", "2020-02"]),
+                // r4 is alone.
+                row(&["r4", "A00", "111", "2020-02"]),
+            ],
+        );
+        let (n, unique) = unique_trajectories(&diagnoses).expect("coded");
+        assert_eq!(n, 5);
+        assert_eq!(unique, vec!["r4".to_string()]);
+        let prescriptions = table(
+            "prescriptions",
+            &["pseudonym", "code", "days", "date"],
+            vec![
+                row(&["r0", "610", "7", "2020-01"]),
+                row(&["r1", "620", "7", "2020-01"]),
+            ],
+        );
+        let encounters = table(
+            "encounters",
+            &["pseudonym", "setting", "start_date"],
+            vec![row(&["r0", "O", "2020-01"])],
+        );
+        let undated = table(
+            "procedures",
+            &["pseudonym", "code"],
+            vec![row(&["r0", "140"])],
+        );
+        assert_eq!(unique_trajectories(&encounters), None);
+        assert_eq!(unique_trajectories(&undated), None);
+        let persons = table(
+            "persons",
+            &["pseudonym", "sex"],
+            (0..5).map(|i| row(&[&format!("r{i}"), "M"])).collect(),
+        );
+        let r = run(
+            &persons,
+            &[encounters, diagnoses, prescriptions, undated],
+            &register(),
+            d("2024-03-31"),
+            None,
+        );
+        assert_eq!(
+            r.trajectory_unique_by_table.keys().collect::<Vec<_>>(),
+            ["diagnoses", "prescriptions"]
+        );
+        assert!((r.trajectory_unique_by_table["diagnoses"] - 0.2).abs() < 1e-12);
+        assert!((r.trajectory_unique_by_table["prescriptions"] - 1.0).abs() < 1e-12);
+        assert_eq!(r.trajectory_unique, Some(1.0));
+        // No coded table: no trajectory figure.
+        let r = run(&persons, &[], &register(), d("2024-03-31"), None);
+        assert_eq!(r.trajectory_unique, None);
+        assert!(r.trajectory_unique_by_table.is_empty());
+    }
+
+    /// A release of the register's 40 persons under `prefix` pseudonyms: persons 0 and 1 look
+    /// the same and have no event, every third person from 3 on has diagnoses.
+    fn release(prefix: &str, coarse_dates: bool) -> (Vec<Table>, HashMap<String, String>) {
+        let reg = register();
+        let mut persons: Vec<Vec<Option<String>>> = reg
+            .iter()
+            .enumerate()
+            .map(|(i, p)| exact_row(format!("{prefix}{i}"), p))
+            .collect();
+        persons[1] = exact_row(format!("{prefix}1"), &reg[0]);
+        let mut diagnoses = Vec::new();
+        for i in (3..40).step_by(3) {
+            for m in [1 + i % 12, 1 + (i * 5) % 12] {
+                let date = if coarse_dates {
+                    "2020".to_string()
+                } else {
+                    format!("2020-{m:02}")
+                };
+                diagnoses.push(row(&[&format!("{prefix}{i}"), "E11", &date]));
+            }
+        }
+        // Another order of rows than the persons' order.
+        diagnoses.reverse();
+        persons.reverse();
+        let truth = (0..40)
+            .map(|i| (format!("{prefix}{i}"), format!("p{i}")))
+            .collect();
+        (
+            vec![
+                table(
+                    "persons",
+                    &["pseudonym", "sex", "birth_year_month", "municipality"],
+                    persons,
+                ),
+                table("diagnoses", &["pseudonym", "icd10", "date"], diagnoses),
+            ],
+            truth,
+        )
+    }
+
+    #[test]
+    fn cross_release_links_the_unique_persons_of_identical_releases() {
+        let (a, truth_a) = release("a", false);
+        let (b, truth_b) = release("b", false);
+        let l = cross_release_linkability(&a, &b, Some(&truth_a), Some(&truth_b));
+        let unique = run(&a[0], &a[1..], &register(), d("2024-03-31"), None).sample_unique;
+        assert_eq!((l.persons_a, l.persons_b), (40, 40));
+        assert_eq!(l.linked, 38);
+        assert!((l.share - unique).abs() < 1e-12, "{l:?} {unique}");
+        assert_eq!(l.correct, Some(l.linked));
+        assert_eq!(l.correct_share, Some(l.share));
+        // Without both truth keys there is no correctness figure.
+        let l = cross_release_linkability(&a, &b, Some(&truth_a), None);
+        assert_eq!((l.linked, l.correct, l.correct_share), (38, None, None));
+    }
+
+    #[test]
+    fn cross_release_links_fewer_persons_when_dates_are_coarsened() {
+        let (a, truth_a) = release("a", false);
+        let (b, truth_b) = release("b", false);
+        let (c, truth_c) = release("c", true);
+        let exact = cross_release_linkability(&a, &b, Some(&truth_a), Some(&truth_b));
+        let coarse = cross_release_linkability(&a, &c, Some(&truth_a), Some(&truth_c));
+        assert!(coarse.linked < exact.linked, "{coarse:?} {exact:?}");
+        // Those without events still link, and correctly.
+        assert_eq!(coarse.linked, 38 - 13);
+        assert_eq!(coarse.correct, Some(coarse.linked));
+        // A table whose columns differ is left out of the key: only the persons rows are joined.
+        let mut d = c.clone();
+        d[1].columns[2] = "month".into();
+        let persons_only = cross_release_linkability(&a, &d, None, None);
+        assert_eq!(persons_only.linked, 38);
     }
 }
