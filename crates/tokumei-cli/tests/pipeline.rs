@@ -1091,6 +1091,119 @@ fn synth_package_receive_end_to_end() {
     assert!(days.iter().any(|d| *d > 0), "offsets vary");
     let dictionary = std::fs::read_to_string(relative.join("dictionary.json")).expect("dict");
     assert!(dictionary.contains("days since"), "{dictionary}");
+
+    // A pseudonymized release (仮名加工医療情報) goes to a certified user only: an uncertified applicant
+    // cannot even submit one; a certified user's approved application yields day-level dates and birth
+    // year-month without k, rare codes kept, under per-release pseudonyms.
+    let pseudo_app = |certification: &str| {
+        format!(
+            "title = \"Pseudonymized test\"\nkind = \"pseudonymized\"\npurpose = \"drug safety\"\n\
+             period_from = \"2021-04-01\"\nperiod_to = \"2024-03-31\"\n\
+             contract_expiry = \"2099-03-31\"\nrecipient_key = \"{}\"\nsecurity_plan = \"x\"\n\
+             [applicant]\norganisation = \"架空製薬\"\n{certification}\nresponsible_researcher = \"r\"\n\
+             [[items]]\ntable = \"persons\"\ncolumns = [\"sex\", \"birth_year_month\", \"municipality\"]\n\
+             [[items]]\ntable = \"diagnoses\"\ncolumns = [\"icd10\", \"date\"]\n",
+            to.trim()
+        )
+    };
+    let uncertified = dir.path().join("pseudo-uncertified.toml");
+    std::fs::write(&uncertified, pseudo_app("certification = \"none\"")).expect("app");
+    let out = user("res")
+        .args(["application", "submit", "--file"])
+        .arg(&uncertified)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .failure();
+    assert!(stderr(&out).contains("certified user"), "{}", stderr(&out));
+    let certified = dir.path().join("pseudo.toml");
+    std::fs::write(
+        &certified,
+        pseudo_app(
+            "certification = \"pseudo-user\"\ncertification_id = \"PU-0001\"\n\
+             certification_valid_until = \"2099-03-31\"",
+        ),
+    )
+    .expect("app");
+    let submitted = stdout(
+        &user("res")
+            .args(["application", "submit", "--file"])
+            .arg(&certified)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(submitted.contains("A-0003"), "{submitted}");
+    for name in ["chair", "ext", "m3"] {
+        user(name)
+            .args([
+                "committee",
+                "vote",
+                "--meeting",
+                &m,
+                "--application",
+                "A-0003",
+            ])
+            .arg("approve")
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    user("chair")
+        .args([
+            "committee",
+            "decide",
+            "--meeting",
+            &m,
+            "--application",
+            "A-0003",
+        ])
+        .args([
+            "--decision",
+            "approve",
+            "--reason",
+            "certified user, drug safety",
+        ])
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let pseudo = dir.path().join("release-pseudo");
+    let built = stdout(
+        &cmd()
+            .args(["release", "build", "--application", "A-0003", "--out"])
+            .arg(&pseudo)
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(built.contains("re-identification test"), "{built}");
+    let persons = std::fs::read_to_string(pseudo.join("tables/persons.csv")).expect("persons");
+    assert_eq!(
+        persons.lines().next(),
+        Some("pseudonym,sex,birth_year_month,municipality")
+    );
+    assert!(persons.lines().skip(1).all(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        f.len() == 4 && (f[2].is_empty() || f[2].len() == 7) && (f[3].is_empty() || f[3].len() == 6)
+    }));
+    let dx = std::fs::read_to_string(pseudo.join("tables/diagnoses.csv")).expect("dx");
+    assert!(
+        dx.lines()
+            .skip(1)
+            .all(|l| l.rsplit(',').next().is_some_and(|d| d.len() == 10)),
+        "day-level dates"
+    );
+    let pseudo_set: HashSet<String> = persons
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect();
+    assert!(pseudo_set.len() > 200);
+    assert!(pseudonym_sets.iter().all(|s| s.is_disjoint(&pseudo_set)));
     let out = cmd()
         .args([
             "release",

@@ -1,7 +1,6 @@
 //! The release build.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -85,6 +84,8 @@ pub struct Release {
     /// The same battery on the released persons with unprocessed quasi-identifiers (sex, birth
     /// date, municipality): the initial risk.
     pub reid_initial: crate::reid::ReidReport,
+    /// What the released event dates mean.
+    pub dates: String,
     /// The period end the ages refer to.
     pub period_to: String,
     /// The encrypted package.
@@ -208,6 +209,9 @@ fn person_qi(
             }
         }
         "prefecture" => prefecture_code(p),
+        // Under relative days an absolute death month would anchor the person's index date; the
+        // deaths table carries the death as days since it instead.
+        "death_month" if preset.dates == Dates::Relative => None,
         "death_month" => p.death.map(|d| {
             if level >= 1 || preset.dates == Dates::Year {
                 d.year().to_string()
@@ -281,6 +285,9 @@ fn rung_name(column: &str, ladder: &[usize], rung: usize, preset: &Preset) -> St
             "prefecture".into()
         }
         "municipality" => "municipality".into(),
+        "death_month" if preset.dates == Dates::Relative => {
+            "not released (dates are relative)".into()
+        }
         "death_month" if level >= 1 || preset.dates == Dates::Year => "year".into(),
         "death_month" => "year-month".into(),
         _ => format!("level {level}"),
@@ -948,6 +955,7 @@ pub fn build(
         removed_columns,
         reid,
         reid_initial,
+        dates: dates_meaning(preset.dates).to_string(),
         period_to: app.period_to.clone(),
         package: PathBuf::new(),
         package_sha256: String::new(),
@@ -1138,12 +1146,9 @@ fn parquet_bytes(t: &Table) -> Result<Vec<u8>, ReleaseError> {
 }
 
 /// What each released column means.
-fn dictionary(
-    tables: &[Table],
-    preset: &Preset,
-    transformation: &BTreeMap<String, String>,
-) -> serde_json::Value {
-    let date = match preset.dates {
+/// What released event dates mean under a preset's date rule.
+fn dates_meaning(dates: Dates) -> &'static str {
+    match dates {
         Dates::Month => "year-month (YYYY-MM)",
         Dates::Year => "year (YYYY)",
         Dates::Day => "day (YYYY-MM-DD)",
@@ -1151,7 +1156,15 @@ fn dictionary(
             "day (YYYY-MM-DD), shifted by a consistent random offset per person (±182 days)"
         }
         Dates::Relative => "days since the person's index date (their first event in the period)",
-    };
+    }
+}
+
+fn dictionary(
+    tables: &[Table],
+    preset: &Preset,
+    transformation: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    let date = dates_meaning(preset.dates);
     let granularity = |c: &str| -> String {
         transformation
             .get(c)
@@ -1247,11 +1260,7 @@ fn report_html(r: &Release, scope: &Scope) -> String {
             .map(|(c, g)| format!("{c}: {g}"))
             .collect::<Vec<_>>()
             .join("; ")),
-        dates = if r.kind == "anonymized" {
-            "year-month"
-        } else {
-            "day"
-        },
+        dates = esc(&r.dates),
         cohort = r.cohort,
         opted = r.opted_out,
         b1 = bar("unique before / 一意 (前)", r.unique_share.0),
@@ -1356,27 +1365,14 @@ fn write_release(
             .map_err(|_| ReleaseError::Output("the recipient key is not an age key".into()))?;
         let pkg_name = format!("{}.tar.age", r.release_id);
         let pkg = staging.join(&pkg_name);
-        let file = std::fs::File::create(&pkg).map_err(|e| io_err(&pkg, e))?;
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                .map_err(|e| ReleaseError::Output(e.to_string()))?;
-        let w = encryptor
-            .wrap_output(std::io::BufWriter::new(file))
+        let mut sealed = tokumei_vault::sealed::SealedTar::create(&pkg, &recipient, 0o644)
             .map_err(|e| io_err(&pkg, e))?;
-        let mut tar = tar::Builder::new(w);
         for (name, bytes) in &files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(0);
-            h.set_cksum();
-            tar.append_data(&mut h, name, bytes.as_slice())
+            sealed
+                .append_bytes(name, bytes)
                 .map_err(|e| io_err(&pkg, e))?;
         }
-        let w = tar.into_inner().map_err(|e| io_err(&pkg, e))?;
-        let mut buf = w.finish().map_err(|e| io_err(&pkg, e))?;
-        buf.flush().map_err(|e| io_err(&pkg, e))?;
-        drop(buf);
+        sealed.finish().map_err(|e| io_err(&pkg, e))?;
         let bytes = std::fs::read(&pkg).map_err(|e| io_err(&pkg, e))?;
         Ok((hex::encode(Sha256::digest(&bytes)), out.join(pkg_name)))
     })();

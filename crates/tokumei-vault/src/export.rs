@@ -9,7 +9,6 @@
 //! quarantine report (to return them to the provider for correction), and a package's identity table
 //! (for a provider's correction query).
 
-use std::io::Write;
 use std::path::Path;
 
 use rusqlite::{params, OptionalExtension};
@@ -324,29 +323,11 @@ pub fn run(
             path: tmp.clone(),
             source: e,
         };
-        let file = std::fs::File::create(&tmp).map_err(io)?;
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                .map_err(|e| VaultError::Key(e.to_string()))?;
-        let w = encryptor
-            .wrap_output(std::io::BufWriter::new(file))
-            .map_err(|e| VaultError::Key(e.to_string()))?;
-        let mut tar = tar::Builder::new(w);
+        let mut sealed = crate::sealed::SealedTar::create(&tmp, &recipient, 0o600).map_err(io)?;
         for (name, bytes) in &files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o600);
-            h.set_mtime(0);
-            h.set_cksum();
-            tar.append_data(&mut h, name, bytes.as_slice())
-                .map_err(io)?;
+            sealed.append_bytes(name, bytes).map_err(io)?;
         }
-        let w = tar.into_inner().map_err(io)?;
-        let mut buf = w.finish().map_err(io)?;
-        buf.flush().map_err(io)?;
-        let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        Ok(file.metadata().map_err(io)?.len())
+        sealed.finish().map_err(io)
     })();
     let bytes = match written {
         Ok(b) => b,

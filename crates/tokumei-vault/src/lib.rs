@@ -11,6 +11,7 @@ pub mod optout;
 pub mod package;
 pub mod purge;
 pub mod receive;
+pub mod sealed;
 pub mod store;
 
 pub use home::{init, open, Home, VaultError};

@@ -3,7 +3,7 @@
 //! format and record count), `manifest.sig` (the provider's Ed25519 signature of the manifest bytes,
 //! hex) and the extract under `files/`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -222,37 +222,21 @@ pub fn package(
 
     let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
     let result = (|| -> Result<(), VaultError> {
-        let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                .map_err(|e| VaultError::Key(e.to_string()))?;
-        let writer = encryptor
-            .wrap_output(std::io::BufWriter::new(file))
+        let mut sealed =
+            crate::sealed::SealedTar::create(&tmp, &recipient, 0o600).map_err(|e| io(&tmp, e))?;
+        sealed
+            .append_bytes("manifest.json", &manifest_bytes)
             .map_err(|e| io(&tmp, e))?;
-        let mut tar = tar::Builder::new(writer);
-        let mut add = |name: &str, data: &[u8]| -> Result<(), VaultError> {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o600);
-            h.set_mtime(0);
-            h.set_cksum();
-            tar.append_data(&mut h, name, data).map_err(|e| io(&tmp, e))
-        };
-        add("manifest.json", &manifest_bytes)?;
-        add("manifest.sig", signature.as_bytes())?;
+        sealed
+            .append_bytes("manifest.sig", signature.as_bytes())
+            .map_err(|e| io(&tmp, e))?;
         for (p, f) in paths.iter().zip(&manifest.files) {
-            let mut src = std::fs::File::open(p).map_err(|e| io(p, e))?;
-            let mut h = tar::Header::new_gnu();
-            h.set_size(f.bytes);
-            h.set_mode(0o600);
-            h.set_mtime(0);
-            h.set_cksum();
-            tar.append_data(&mut h, format!("files/{}", f.path), &mut src)
+            let src = std::fs::File::open(p).map_err(|e| io(p, e))?;
+            sealed
+                .append(&format!("files/{}", f.path), f.bytes, src)
                 .map_err(|e| io(p, e))?;
         }
-        let writer = tar.into_inner().map_err(|e| io(&tmp, e))?;
-        let mut inner = writer.finish().map_err(|e| io(&tmp, e))?;
-        inner.flush().map_err(|e| io(&tmp, e))?;
+        sealed.finish().map_err(|e| io(&tmp, e))?;
         Ok(())
     })();
     if let Err(e) = result {
