@@ -190,10 +190,27 @@ pub fn run_link(
         data.push_row(&refs)
             .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
     }
-    let out = tokumei_linkage::link(settings, &data, None)
+    let mut mpi = Mpi::read(home, key).map_err(fail)?;
+    // Pairs a technician rejected are never linked again, directly or through other records.
+    let row_of_id: HashMap<&str, u32> = identities
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.record_id.as_str(), i as u32))
+        .collect();
+    let rejected: Vec<(u32, u32)> = mpi
+        .review
+        .iter()
+        .filter(|p| p.status == "rejected")
+        .filter_map(|p| {
+            Some((
+                *row_of_id.get(p.left.as_str())?,
+                *row_of_id.get(p.right.as_str())?,
+            ))
+        })
+        .collect();
+    let out = tokumei_linkage::link_constrained(settings, &data, None, None, &rejected)
         .map_err(|e| (EXIT_FAILURE, format!("linkage: {e}")))?;
     summary.candidates = out.candidates;
-    let mut mpi = Mpi::read(home, key).map_err(fail)?;
     // Clusters, joined where a technician accepted a pair.
     let n = out.left_ids.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -216,10 +233,21 @@ pub fn run_link(
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
+    // An accepted pair joins its two clusters unless that would join a rejected pair.
+    let rejected_rows: Vec<(usize, usize)> = rejected
+        .iter()
+        .map(|&(a, b)| (a as usize, b as usize))
+        .collect();
     for p in mpi.review.iter().filter(|p| p.status == "accepted") {
         if let (Some(&a), Some(&b)) = (row_of.get(p.left.as_str()), row_of.get(p.right.as_str())) {
             let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-            parent[rb] = ra;
+            let joins_rejected = rejected_rows.iter().any(|&(x, y)| {
+                let (rx, ry) = (find(&mut parent, x), find(&mut parent, y));
+                (rx == ra && ry == rb) || (rx == rb && ry == ra)
+            });
+            if !joins_rejected {
+                parent[rb] = ra;
+            }
         }
     }
     let mut clusters: BTreeMap<usize, Vec<String>> = BTreeMap::new();

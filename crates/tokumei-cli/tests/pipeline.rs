@@ -630,6 +630,66 @@ fn synth_package_receive_end_to_end() {
         "{again}"
     );
 
+    // Clerical review: a pair the engine linked and a technician rejects is never linked again, not
+    // even through other records; a pair it left apart and a technician accepts is joined.
+    let read_mpi = || {
+        let h = tokumei_vault::open(&home).expect("home");
+        let key = h.unlock_data_key(PASS).expect("key");
+        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+    };
+    let before = read_mpi();
+    let pending = |same: bool| {
+        before
+            .review
+            .iter()
+            .filter(|p| p.status == "pending")
+            .find(|p| (before.person_of.get(&p.left) == before.person_of.get(&p.right)) == same)
+            .cloned()
+    };
+    let listing = stdout(
+        &cmd()
+            .args(["link", "review", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    let (joined, apart) = (pending(true), pending(false));
+    assert!(joined.is_some() || apart.is_some(), "{listing}");
+    if let Some(p) = &joined {
+        assert!(listing.contains(&format!("pair {} ", p.id)), "{listing}");
+        cmd()
+            .args(["link", "review", "--reject", &p.id.to_string(), "--home"])
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    if let Some(p) = &apart {
+        cmd()
+            .args(["link", "review", "--accept", &p.id.to_string(), "--home"])
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    cmd().args(["link", "--home"]).arg(&home).assert().success();
+    let after = read_mpi();
+    if let Some(p) = &joined {
+        assert_ne!(
+            after.person_of[&p.left], after.person_of[&p.right],
+            "a rejected pair is linked again"
+        );
+    }
+    if let Some(p) = &apart {
+        assert_eq!(
+            after.person_of[&p.left], after.person_of[&p.right],
+            "an accepted pair stays apart"
+        );
+    }
+    eprintln!(
+        "clerical review: rejected a linked pair: {}, accepted a pair left apart: {}",
+        joined.is_some(),
+        apart.is_some()
+    );
+
     // A request to stop after receipt, by insurance card, from a K02 checkup: every record of the
     // person, at every provider, is purged (the person is found through the index).
     let k02_pkg = package_of("K02");

@@ -135,6 +135,19 @@ pub fn link_seeded(
     right: Option<&Dataset>,
     seed: Option<u64>,
 ) -> Result<LinkOutput, LinkageError> {
+    link_constrained(settings, left, right, seed, &[])
+}
+
+/// [`link_seeded`] with pairs that must never end in one cluster (for example pairs a clerk rejected),
+/// as (left row, right row) in link mode or (row, row) in dedupe mode. Clustering refuses every merge that
+/// would join them, directly or through other records.
+pub fn link_constrained(
+    settings: &Settings,
+    left: &Dataset,
+    right: Option<&Dataset>,
+    seed: Option<u64>,
+    cannot_link: &[(u32, u32)],
+) -> Result<LinkOutput, LinkageError> {
     let dedupe = settings.link_type == LinkType::Dedupe;
     let right = match (dedupe, right) {
         (true, Some(r)) => return Err(LinkageError::Input {
@@ -492,7 +505,22 @@ pub fn link_seeded(
             negative.push(pack(x.min(y), x.max(y)));
         }
     }
+    // Rows to graph nodes (identical records share a node and cannot be kept apart).
+    let right_nodes = if dedupe { &lside } else { &rside };
+    for &(a, b) in cannot_link {
+        let (Some(&na), Some(&nb)) = (
+            lside.node_of_row.get(a as usize),
+            right_nodes.node_of_row.get(b as usize),
+        ) else {
+            continue;
+        };
+        let (x, y) = graph(na, nb);
+        if x != y {
+            negative.push(pack(x.min(y), x.max(y)));
+        }
+    }
     negative.par_sort_unstable();
+    negative.dedup();
     let feat = |c: &String| prep.feature(c, Transform::Value);
     let conflicts = cluster::Conflicts {
         all_differ: cl.conflict_if_all_differ.iter().map(feat).collect(),

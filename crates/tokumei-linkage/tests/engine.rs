@@ -262,3 +262,34 @@ fn shipped_settings_parse() {
         Settings::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
 }
+
+#[test]
+fn cannot_link_pairs_stay_apart_directly_and_through_others() {
+    let settings = Settings::parse(PEOPLE, "<test>").expect("settings");
+    let ds = people(&[
+        ["p1", "さとう はなこ", "昭和50年1月2日", "女", "1234567"],
+        ["p2", "ｻﾄｳﾊﾅｺ", "1975-01-02", "F", ""],
+        // The same record as p1 once normalized: one node with it.
+        ["p3", "サトーハナコ", "S50.1.2", "2", "1234567"],
+        // Like both, without sex or card.
+        ["p4", "サトウ ハナコ", "1975-01-02", "", ""],
+    ]);
+    let row = |id: &str| -> u32 {
+        (0..ds.len())
+            .find(|&r| ds.require("id").ok().and_then(|c| c.get(r)) == Some(id))
+            .expect("row") as u32
+    };
+    // Unconstrained, the four are one person.
+    let free = tokumei_linkage::link_seeded(&settings, &ds, None, Some(1)).expect("link");
+    for id in ["p2", "p3", "p4"] {
+        assert_eq!(cluster_of(&free, "p1"), cluster_of(&free, id), "{id}");
+    }
+    // A clerk rejected p1–p2: they end apart, p3 stays with p1, and p4 (like both) joins one side only.
+    let out =
+        tokumei_linkage::link_constrained(&settings, &ds, None, Some(1), &[(row("p1"), row("p2"))])
+            .expect("link");
+    assert_ne!(cluster_of(&out, "p1"), cluster_of(&out, "p2"));
+    assert_eq!(cluster_of(&out, "p1"), cluster_of(&out, "p3"));
+    let p4 = cluster_of(&out, "p4");
+    assert!(p4 == cluster_of(&out, "p1") || p4 == cluster_of(&out, "p2"));
+}
