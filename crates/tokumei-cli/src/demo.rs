@@ -283,7 +283,7 @@ age_min = 40
 
 [[items]]
 table = "persons"
-columns = ["sex", "age", "municipality"]
+columns = ["sex", "birth_year_month", "municipality"]
 
 [[items]]
 table = "diagnoses"

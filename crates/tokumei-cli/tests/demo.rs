@@ -111,10 +111,17 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
         }
     }
     if let Some(b) = col("birth_year_month") {
-        assert!(persons
-            .iter()
-            .filter_map(|r| r[b].as_deref())
-            .all(|v| v.len() <= 7));
+        // Year-month at the finest (or a year, or a band of years), never a day.
+        let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+        for v in persons.iter().filter_map(|r| r[b].as_deref()) {
+            let band = v
+                .split_once('-')
+                .is_some_and(|(a, z)| a.len() == 4 && z.len() == 4 && digits(a) && digits(z));
+            assert!(
+                v == "*" || is_year_month(v) || (v.len() == 4 && digits(v)) || band,
+                "{v}"
+            );
+        }
     }
     for table in ["diagnoses", "prescriptions"] {
         let (cols, rows) = parquet(&release.join(format!("tables/{table}.parquet")));
