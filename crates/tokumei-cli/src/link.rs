@@ -169,7 +169,17 @@ pub fn run_link(
     key: &DataKey,
     settings: &Settings,
 ) -> Result<RunSummary, Failure> {
-    let identities = all_identities(home, key)?;
+    let mut identities = all_identities(home, key)?;
+    // Records in an order fixed by their content (vault record ids are random and packages arrive
+    // in any order): the same records link the same way on every run and every machine.
+    identities.sort_by_cached_key(|r| {
+        let content: Vec<Option<String>> = IdentityRecord::COLUMNS
+            .iter()
+            .filter(|c| **c != "record_id")
+            .map(|c| r.column_text(c))
+            .collect();
+        (content, r.record_id.clone())
+    });
     let mut summary = RunSummary::default();
     if identities.is_empty() {
         audit(home, s, "link.run", "0 records", "ok: nothing to link")?;

@@ -351,20 +351,54 @@ pub fn run(
         classes.values().filter(|n| **n == 1).count() as f64 / persons.rows.len() as f64;
     r.prosecutor_max = 1.0 / r.min_class.max(1) as f64;
     r.prosecutor_avg = classes.len() as f64 / persons.rows.len() as f64;
-    // Register groups per released class: the indexes of the register persons agreeing with it.
-    let mut group: HashMap<&Vec<Option<&str>>, Vec<usize>> = HashMap::new();
+    // Register groups per released class: the indexes of the register persons agreeing with it. Per
+    // column, a register person agrees with few of the released values (and with an empty one), so
+    // their classes are found by enumerating those combinations: O(register × combinations), not
+    // O(register × classes).
+    let mut distinct: Vec<Vec<Option<&str>>> = vec![Vec::new(); qis.len()];
     for key in classes.keys() {
-        let members: Vec<usize> = register
+        for (c, v) in key.iter().enumerate() {
+            if !distinct[c].contains(v) {
+                distinct[c].push(*v);
+            }
+        }
+    }
+    let mut group: HashMap<&Vec<Option<&str>>, Vec<usize>> =
+        classes.keys().map(|k| (k, Vec::new())).collect();
+    let mut candidate: Vec<Option<&str>> = vec![None; qis.len()];
+    for (i, p) in register.iter().enumerate() {
+        let options: Vec<Vec<Option<&str>>> = qis
             .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                qis.iter()
-                    .zip(key)
-                    .all(|((_, c), v)| v.is_none_or(|v| agrees(c, v, p, end)))
+            .zip(&distinct)
+            .map(|((_, c), values)| {
+                values
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_none_or(|v| agrees(c, v, p, end)))
+                    .collect()
             })
-            .map(|(i, _)| i)
             .collect();
-        group.insert(key, members);
+        if options.iter().any(Vec::is_empty) {
+            continue;
+        }
+        // Odometer over the per-column options.
+        let mut at = vec![0usize; options.len()];
+        'combos: loop {
+            for (c, o) in options.iter().enumerate() {
+                candidate[c] = o[at[c]];
+            }
+            if let Some(g) = group.get_mut(&candidate) {
+                g.push(i);
+            }
+            for c in (0..at.len()).rev() {
+                at[c] += 1;
+                if at[c] < options[c].len() {
+                    continue 'combos;
+                }
+                at[c] = 0;
+            }
+            break;
+        }
     }
     let (mut marketer, mut unmatched, mut min_group) = (0.0, 0usize, usize::MAX);
     let mut success = 0.0;
