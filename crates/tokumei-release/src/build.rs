@@ -86,6 +86,8 @@ pub struct Release {
     pub reid_initial: crate::reid::ReidReport,
     /// What the released event dates mean.
     pub dates: String,
+    /// The preset's targets, in words.
+    pub target: String,
     /// The period end the ages refer to.
     pub period_to: String,
     /// The encrypted package.
@@ -956,6 +958,17 @@ pub fn build(
         reid,
         reid_initial,
         dates: dates_meaning(preset.dates).to_string(),
+        target: format!(
+            "k ≥ {}, at most {:.0} % suppressed, prosecutor risk ≤ {}, linkage-attack success ≤ {}, \
+             membership-inference advantage ≤ {}, unique trajectories ≤ {}, codes held by ≥ {} persons",
+            preset.k,
+            preset.suppression_limit * 100.0,
+            preset.max_prosecutor_risk,
+            preset.max_linkage_success,
+            preset.max_membership_advantage,
+            preset.max_trajectory_unique,
+            preset.rare_code_persons
+        ),
         period_to: app.period_to.clone(),
         package: PathBuf::new(),
         package_sha256: String::new(),
@@ -1240,7 +1253,7 @@ fn report_html(r: &Release, scope: &Scope) -> String {
 <h2>3. 参照集団 / Reference population</h2><p>The cohort of the application in the linked vault: {cohort} persons; {opted} left out because they asked to stop.</p>
 <h2>4. リスク / Risk (initial, target, residual)</h2>
 {b1}{b2}{b3}{b4}
-<p>Smallest equivalence class: {min0} before, {min1} after. Target: k ≥ 10 (prosecutor risk ≤ 0.1) for anonymized releases.</p>
+<p>Smallest equivalence class: {min0} before, {min1} after. Target of the preset {preset}: {target}.</p>
 <h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Linkage attack, share of release persons re-identified correctly: {att} (the same persons with sex, birth date and municipality unprocessed: {att0}); marketer risk {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}. Membership inference, advantage over the base rate (TPR − FPR of the best threshold): {mia}. Persons with a unique event trajectory (date, code), highest over the event tables: {tu}; to bound it, ICD-10 cut to 3 characters in {tcut}, {ttr} persons' events truncated to their first, {tdr} persons' events dropped ({trows} rows).</p>
 <h2>5. 有用性 / Utility</h2><p>{persons} persons released, {supp} suppressed; {gen} code values generalized, {csupp} suppressed.</p>
 <table><tr><th>table</th><th>rows</th></tr>{rows}</table>
@@ -1267,6 +1280,8 @@ fn report_html(r: &Release, scope: &Scope) -> String {
         b2 = bar("unique after / 一意 (後)", r.unique_share.1),
         b3 = bar("max risk before / 最大リスク (前)", r.max_risk.0),
         b4 = bar("max risk after / 最大リスク (後)", r.max_risk.1),
+        preset = esc(&r.preset),
+        target = esc(&r.target),
         min0 = r.min_class.0,
         min1 = r.min_class.1,
         persons = r.persons,
