@@ -2,10 +2,13 @@
 //! with the opt-out registry, the notice period, the quarantine, purges, users and roles, the
 //! two-person rule for exports, crash safety under SIGKILL and the plain-text check of the home.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
+use common::tree;
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{NativeLink, RecordLink, TruthNoise};
 
@@ -35,24 +38,6 @@ fn stdout(a: &assert_cmd::assert::Assert) -> String {
 
 fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).to_string()
-}
-
-/// Every file under `root` with its bytes, by relative path.
-fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(root).expect("prefix").to_path_buf();
-                out.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    out
 }
 
 /// Copies a provider's native files (not its canonical Parquet tables) into an extract folder.
