@@ -963,43 +963,27 @@ fn synth_package_receive_end_to_end() {
         .nth(1)
         .expect("meeting")
         .to_string();
-    for name in ["chair", "ext", "m3"] {
-        user(name)
-            .args([
-                "committee",
-                "vote",
-                "--meeting",
-                &m,
-                "--application",
-                "A-0001",
-                "approve",
-            ])
+    // Every member votes for an application and the chair records the approval.
+    let approve = |application: &str, reason: &str, extra: &[&str]| {
+        for name in ["chair", "ext", "m3"] {
+            user(name)
+                .args(["committee", "vote", "--meeting", &m])
+                .args(["--application", application, "approve", "--home"])
+                .arg(&home)
+                .assert()
+                .success();
+        }
+        user("chair")
+            .args(["committee", "decide", "--meeting", &m])
+            .args(["--application", application, "--decision", "approve"])
+            .args(["--reason", reason])
+            .args(extra)
             .arg("--home")
             .arg(&home)
             .assert()
             .success();
-    }
-    user("chair")
-        .args([
-            "committee",
-            "decide",
-            "--meeting",
-            &m,
-            "--application",
-            "A-0001",
-        ])
-        .args([
-            "--decision",
-            "approve",
-            "--reason",
-            "ok",
-            "--drop-item",
-            "persons.municipality",
-        ])
-        .arg("--home")
-        .arg(&home)
-        .assert()
-        .success();
+    };
+    approve("A-0001", "ok", &["--drop-item", "persons.municipality"]);
     let mut pseudonym_sets = Vec::new();
     for i in 0..2 {
         let out_dir = dir.path().join(format!("release-{i}"));
@@ -1180,41 +1164,7 @@ fn synth_package_receive_end_to_end() {
             .success(),
     );
     assert!(submitted.contains("A-0003"), "{submitted}");
-    for name in ["chair", "ext", "m3"] {
-        user(name)
-            .args([
-                "committee",
-                "vote",
-                "--meeting",
-                &m,
-                "--application",
-                "A-0003",
-            ])
-            .arg("approve")
-            .arg("--home")
-            .arg(&home)
-            .assert()
-            .success();
-    }
-    user("chair")
-        .args([
-            "committee",
-            "decide",
-            "--meeting",
-            &m,
-            "--application",
-            "A-0003",
-        ])
-        .args([
-            "--decision",
-            "approve",
-            "--reason",
-            "certified user, drug safety",
-        ])
-        .arg("--home")
-        .arg(&home)
-        .assert()
-        .success();
+    approve("A-0003", "certified user, drug safety", &[]);
     let pseudo = dir.path().join("release-pseudo");
     let built = stdout(
         &cmd()
