@@ -1081,15 +1081,16 @@ fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut Tra
     let Some(unique) = above(t) else { return };
     // Unique persons keep their first event (earliest row; rows are sorted by pseudonym then columns).
     let before = t.rows.len();
-    let mut kept: HashSet<String> = HashSet::new();
     let date = t.col("date").or(t.col("start_date"));
+    // Dates order as text (YYYY, YYYY-MM, YYYY-MM-DD) or, as days since an index date, as numbers.
+    let when = |row: &[Option<String>]| -> (Option<i64>, Option<String>) {
+        let v = date.and_then(|d| row[d].clone());
+        (v.as_deref().and_then(|x| x.parse().ok()), v)
+    };
     let mut first: HashMap<String, usize> = HashMap::new();
     for (i, r) in t.rows.iter().enumerate() {
         if let Some(p) = r[0].as_ref().filter(|p| unique.contains(*p)) {
-            let better = first.get(p).is_none_or(|&j| {
-                let key = |row: &Vec<Option<String>>| date.and_then(|d| row[d].clone());
-                key(r) < key(&t.rows[j])
-            });
+            let better = first.get(p).is_none_or(|&j| when(r) < when(&t.rows[j]));
             if better {
                 first.insert(p.clone(), i);
             }
@@ -1105,8 +1106,7 @@ fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut Tra
         i += 1;
         keep
     });
-    kept.extend(unique.iter().cloned());
-    done.truncated += kept.len();
+    done.truncated += unique.len();
     // Persons still unique lose their events in this table. A unique person shares their key with
     // nobody, so dropping them leaves no one else unique: the bound then holds.
     if let Some(unique) = above(t) {
@@ -1522,6 +1522,32 @@ mod tests {
                 .count(),
             10
         );
+    }
+
+    #[test]
+    fn truncation_keeps_the_first_event_also_in_relative_days() {
+        let persons = Table {
+            name: "persons".into(),
+            columns: vec!["pseudonym".into(), "sex".into()],
+            rows: (0..3).map(|i| vec![s(&format!("P{i}")), s("F")]).collect(),
+        };
+        let mut dx = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "code".into(), "date".into()],
+            rows: vec![
+                vec![s("P0"), s("A"), s("120")],
+                vec![s("P0"), s("B"), s("37")],
+                vec![s("P0"), s("C"), s("5")],
+                vec![s("P1"), s("C"), s("5")],
+                vec![s("P2"), s("C"), s("5")],
+            ],
+        };
+        let mut done = TrajectoryProtection::default();
+        bound_trajectories(&persons, &mut dx, 0.0, &mut done);
+        let p0: Vec<_> = dx.rows.iter().filter(|r| r[0] == s("P0")).collect();
+        assert_eq!(p0.len(), 1);
+        assert_eq!(p0[0][2], s("5"), "the earliest day, not the smallest text");
+        assert_eq!((done.truncated, done.dropped, done.rows_removed), (1, 0, 2));
     }
 
     #[test]
