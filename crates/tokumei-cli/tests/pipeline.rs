@@ -453,6 +453,18 @@ fn synth_package_receive_end_to_end() {
     }
     let ids = receipt_ids(&home);
     assert_eq!(ids.len(), providers.len());
+    // The operator keeps every original package byte for byte.
+    let mut kept: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| std::fs::read(home.join(format!("packages/{id}.age"))).expect("kept package"))
+        .collect();
+    let mut sent: Vec<Vec<u8>> = packages
+        .iter()
+        .map(|p| std::fs::read(p).expect("package"))
+        .collect();
+    kept.sort();
+    sent.sort();
+    assert!(kept == sent, "the kept originals are the packages received");
     let package_of = |p: &str| -> String {
         let cat = tokumei_vault::catalog::Catalog::open(&home.join("catalog/catalog.sqlite"))
             .expect("catalog");

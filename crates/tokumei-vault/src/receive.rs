@@ -227,11 +227,9 @@ fn receive_inner(
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<(Outcome, String), Failed> {
-    let bytes = std::fs::read(package).map_err(|e| (io(package, e), None))?;
-    progress(Stage::Opening {
-        bytes: bytes.len() as u64,
-    });
-    let batch_hash = hex::encode(Sha256::digest(&bytes));
+    let file = std::fs::File::open(package).map_err(|e| (io(package, e), None))?;
+    let size = file.metadata().map_err(|e| (io(package, e), None))?.len();
+    progress(Stage::Opening { bytes: size });
     let identity_path = home.root.join("keys/operator.identity");
     let identity: age::x25519::Identity = std::fs::read_to_string(&identity_path)
         .map_err(|e| (io(&identity_path, e), None))?
@@ -245,14 +243,25 @@ fn receive_inner(
             None,
         )
     };
-    let decryptor = age::Decryptor::new_buffered(bytes.as_slice()).map_err(|_| not_ours())?;
-    let reader = decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|_| not_ours())?;
-
+    // The package is streamed from its file (never held whole in memory) and hashed as it is read:
+    // the batch hash is over every byte of the file.
+    let mut hasher = Sha256::new();
+    let mut source = Hashing {
+        inner: std::io::BufReader::new(file),
+        hasher: &mut hasher,
+    };
     // Read the tar stream into memory, hashing every file; nothing of the extract is written in
     // plain text.
-    let (manifest_bytes, signature, files) = unpack(reader)?;
+    let (manifest_bytes, signature, files) = {
+        let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(&mut source))
+            .map_err(|_| not_ours())?;
+        let reader = decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .map_err(|_| not_ours())?;
+        unpack(reader)?
+    };
+    std::io::copy(&mut source, &mut std::io::sink()).map_err(|e| (io(package, e), None))?;
+    let batch_hash = hex::encode(hasher.finalize());
     let hashes: Vec<(String, String)> = files
         .iter()
         .map(|(p, b)| (p.clone(), hex::encode(Sha256::digest(b))))
@@ -436,7 +445,10 @@ fn receive_inner(
         kept_records,
         &quarantine,
         &originals,
-        &bytes,
+        &store::Original {
+            path: package.to_path_buf(),
+            sha256: batch_hash.clone(),
+        },
     )
     .map_err(|e| (e, Some(pid.clone())))?;
     let kept = store::PackagePaths::of(home, &manifest.package_id).original;
@@ -569,6 +581,20 @@ fn safe_id(s: &str) -> String {
 }
 
 type Unpacked = (Vec<u8>, String, Vec<(String, Vec<u8>)>);
+
+/// A reader that hashes every byte it passes on.
+struct Hashing<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
 
 /// Reads the tar stream: the manifest and its signature into memory (bounded), the SHA-256 of every
 /// file under `files/`.

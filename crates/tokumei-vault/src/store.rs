@@ -14,6 +14,7 @@ use std::sync::Arc;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use parquet::arrow::ArrowWriter;
+use sha2::{Digest, Sha256};
 use tokumei_model::events::{
     Death, Diagnosis, Encounter, LabResult, Prescription, Procedure, SourceRecord,
 };
@@ -159,6 +160,45 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     f.sync_all().map_err(|e| io(path, e))
 }
 
+/// The package as received: its file and the SHA-256 its bytes had when they were read.
+#[derive(Debug, Clone)]
+pub struct Original {
+    /// The package file.
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the bytes that were read and verified.
+    pub sha256: String,
+}
+
+/// Copies `from` to `to` in chunks, synced, and checks the copy's SHA-256: the kept original is the
+/// package that was verified, even if the file changed since.
+fn copy_verified(from: &Path, to: &Path, sha256: &str) -> Result<(), VaultError> {
+    use std::io::{Read, Write};
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    let mut src = std::fs::File::open(from).map_err(|e| io(from, e))?;
+    let mut dst = std::fs::File::create(to).map_err(|e| io(to, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf).map_err(|e| io(from, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n]).map_err(|e| io(to, e))?;
+    }
+    dst.sync_all().map_err(|e| io(to, e))?;
+    if hex::encode(hasher.finalize()) != sha256 {
+        let _ = std::fs::remove_file(to);
+        return Err(VaultError::Store(format!(
+            "{} changed while it was received",
+            from.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Writes a package's records, quarantine and original into the home under staging names, then moves
 /// them into place (the caller records the receipt afterwards).
 pub fn land(
@@ -168,7 +208,7 @@ pub fn land(
     records: Vec<SourceRecord>,
     quarantine: &[Quarantined],
     quarantine_originals: &[(String, Vec<u8>)],
-    original: &[u8],
+    original: &Original,
 ) -> Result<Landed, VaultError> {
     let paths = PackagePaths::of(home, package_id);
     let mut landed = Landed {
@@ -284,7 +324,7 @@ pub fn land(
     }
     // The original package, read-only.
     let orig = staged(&paths.original);
-    write_file(&orig, original)?;
+    copy_verified(&original.path, &orig, &original.sha256)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -412,4 +452,25 @@ pub fn recover(
         }
     }
     Ok(cleaned.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_original_is_the_verified_package_or_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let from = dir.path().join("p.age");
+        std::fs::write(&from, b"sealed package bytes").expect("write");
+        let sha = hex::encode(Sha256::digest(b"sealed package bytes"));
+        let to = dir.path().join("kept/p.age");
+        copy_verified(&from, &to, &sha).expect("copy");
+        assert_eq!(std::fs::read(&to).expect("read"), b"sealed package bytes");
+        // The file changed after it was verified: nothing is kept.
+        std::fs::write(&from, b"other bytes").expect("write");
+        let to2 = dir.path().join("kept/q.age");
+        assert!(copy_verified(&from, &to2, &sha).is_err());
+        assert!(!to2.exists());
+    }
 }
