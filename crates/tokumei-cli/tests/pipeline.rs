@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use assert_cmd::Command;
-use common::tree;
+use common::{add_user, stderr, stdout, tree};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{NativeLink, RecordLink, TruthNoise};
 
@@ -30,14 +30,6 @@ fn as_user(key: &Path, pass: &str) -> Command {
     c.env("TOKUMEI_USER_KEY", key)
         .env("TOKUMEI_USER_PASSPHRASE", pass);
     c
-}
-
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).to_string()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).to_string()
 }
 
 /// Copies a provider's native files (not its canonical Parquet tables) into an extract folder.
@@ -186,25 +178,7 @@ fn synth_package_receive_end_to_end() {
         ("tech-b", "technician", TECH_B_PASS),
         ("aud", "auditor", AUDITOR_PASS),
     ] {
-        cmd()
-            .env("TOKUMEI_NEW_USER_PASSPHRASE", pass)
-            .args([
-                "user",
-                "add",
-                "--scrypt-log-n",
-                "10",
-                "--name",
-                name,
-                "--role",
-                role,
-            ])
-            .args(["--requested-by", "情報管理部", "--approved-by", "部長"])
-            .arg("--out")
-            .arg(&user_keys)
-            .arg("--home")
-            .arg(&home)
-            .assert()
-            .success();
+        add_user(cmd(), &home, &user_keys, name, role, pass);
     }
     let tech_b = user_keys.join("tech-b.key");
     let aud = user_keys.join("aud.key");
@@ -866,33 +840,8 @@ fn synth_package_receive_end_to_end() {
         ("m3", "committee"),
         ("res", "researcher"),
     ] {
-        cmd()
-            .env(
-                "TOKUMEI_NEW_USER_PASSPHRASE",
-                format!("{name} passphrase 2026"),
-            )
-            .args([
-                "user",
-                "add",
-                "--scrypt-log-n",
-                "10",
-                "--name",
-                name,
-                "--role",
-                role,
-            ])
-            .args([
-                "--requested-by",
-                "事務局",
-                "--approved-by",
-                "理事長",
-                "--out",
-            ])
-            .arg(&user_keys)
-            .arg("--home")
-            .arg(&home)
-            .assert()
-            .success();
+        let pass = format!("{name} passphrase 2026");
+        add_user(cmd(), &home, &user_keys, name, role, &pass);
     }
     let user = |name: &str| {
         as_user(

@@ -1,8 +1,11 @@
 //! Applications and the committee through the binary.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::{add_user, stderr, stdout};
 
 const PASS: &str = "correct horse battery staple";
 
@@ -21,14 +24,6 @@ fn as_user(keys: &Path, name: &str) -> Command {
     c
 }
 
-fn out(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).to_string()
-}
-
-fn err(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).to_string()
-}
-
 #[test]
 fn an_application_is_reviewed_through_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -45,33 +40,8 @@ fn an_application_is_reviewed_through_the_cli() {
         ("ethics", "committee"),
         ("res", "researcher"),
     ] {
-        cmd()
-            .env(
-                "TOKUMEI_NEW_USER_PASSPHRASE",
-                format!("{name} passphrase 2026"),
-            )
-            .args([
-                "user",
-                "add",
-                "--scrypt-log-n",
-                "10",
-                "--name",
-                name,
-                "--role",
-                role,
-            ])
-            .args([
-                "--requested-by",
-                "事務局",
-                "--approved-by",
-                "理事長",
-                "--out",
-            ])
-            .arg(&keys)
-            .arg("--home")
-            .arg(&home)
-            .assert()
-            .success();
+        let pass = format!("{name} passphrase 2026");
+        add_user(cmd(), &home, &keys, name, role, &pass);
     }
     for (name, field, flags) in [
         ("chair", "medical", vec!["--chair"]),
@@ -94,11 +64,13 @@ fn an_application_is_reviewed_through_the_cli() {
             .assert()
             .success();
     }
-    let roster = out(&cmd()
-        .args(["committee", "roster", "--home"])
-        .arg(&home)
-        .assert()
-        .success());
+    let roster = stdout(
+        &cmd()
+            .args(["committee", "roster", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
     assert!(
         roster.contains("chair") && roster.contains("external"),
         "{roster}"
@@ -145,7 +117,11 @@ columns = ["icd10", "date"]
         .arg(&home)
         .assert()
         .code(2);
-    assert!(err(&a).contains("diagnoses.surname_kanji"), "{}", err(&a));
+    assert!(
+        stderr(&a).contains("diagnoses.surname_kanji"),
+        "{}",
+        stderr(&a)
+    );
     let a = as_user(&keys, "res")
         .args(["application", "submit", "--file"])
         .arg(&file)
@@ -153,21 +129,23 @@ columns = ["icd10", "date"]
         .arg(&home)
         .assert()
         .success();
-    assert!(out(&a).contains("A-0001"), "{}", out(&a));
+    assert!(stdout(&a).contains("A-0001"), "{}", stdout(&a));
     // A researcher cannot vote; a committee member can.
-    let meeting = out(&as_user(&keys, "chair")
-        .args([
-            "committee",
-            "meeting",
-            "--date",
-            "2026-06-01",
-            "--present",
-            "chair,ext,ethics",
-        ])
-        .arg("--home")
-        .arg(&home)
-        .assert()
-        .success());
+    let meeting = stdout(
+        &as_user(&keys, "chair")
+            .args([
+                "committee",
+                "meeting",
+                "--date",
+                "2026-06-01",
+                "--present",
+                "chair,ext,ethics",
+            ])
+            .arg("--home")
+            .arg(&home)
+            .assert()
+            .success(),
+    );
     let m = meeting
         .split_whitespace()
         .nth(1)
@@ -231,7 +209,7 @@ columns = ["icd10", "date"]
         .arg(&home)
         .assert()
         .code(1);
-    assert!(err(&a).contains("conflict"), "{}", err(&a));
+    assert!(stderr(&a).contains("conflict"), "{}", stderr(&a));
     as_user(&keys, "chair")
         .args([
             "committee",
@@ -257,22 +235,26 @@ columns = ["icd10", "date"]
         .arg(&home)
         .assert()
         .success();
-    let shown = out(&cmd()
-        .args(["application", "show", "A-0001", "--home"])
-        .arg(&home)
-        .assert()
-        .success());
+    let shown = stdout(
+        &cmd()
+            .args(["application", "show", "A-0001", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
     assert!(shown.contains("approve-with-conditions"), "{shown}");
     assert!(
         shown.contains("items approved   diagnoses.icd10\n"),
         "{shown}"
     );
     assert!(shown.contains("recused: ethics"), "{shown}");
-    let listed = out(&cmd()
-        .args(["application", "list", "--home"])
-        .arg(&home)
-        .assert()
-        .success());
+    let listed = stdout(
+        &cmd()
+            .args(["application", "list", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
     assert!(listed.contains("A-0001"), "{listed}");
     cmd()
         .args(["release", "list", "--home"])

@@ -1,7 +1,49 @@
-//! Helpers shared by the CLI's end-to-end tests.
+//! Helpers shared by the CLI's end-to-end tests (each test binary uses some of them).
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use assert_cmd::assert::Assert;
+use assert_cmd::Command;
+
+/// What a command printed on standard output.
+pub fn stdout(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).to_string()
+}
+
+/// What a command printed on standard error.
+pub fn stderr(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).to_string()
+}
+
+/// Registers a user through `tokumei user add` (run by `cmd`, which carries the home's passphrase):
+/// their key is written to `keys/NAME.key`, wrapped by `pass`.
+pub fn add_user(mut cmd: Command, home: &Path, keys: &Path, name: &str, role: &str, pass: &str) {
+    cmd.env("TOKUMEI_NEW_USER_PASSPHRASE", pass)
+        .args([
+            "user",
+            "add",
+            "--scrypt-log-n",
+            "10",
+            "--name",
+            name,
+            "--role",
+            role,
+        ])
+        .args([
+            "--requested-by",
+            "事務局",
+            "--approved-by",
+            "理事長",
+            "--out",
+        ])
+        .arg(keys)
+        .arg("--home")
+        .arg(home)
+        .assert()
+        .success();
+}
 
 /// Every file under `root` with its bytes, by relative path.
 pub fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
