@@ -11,10 +11,8 @@
 //! (`keys/users/<name>.key`) and is wrapped by the home passphrase, so the scripted pipeline works with
 //! nothing but `TOKUMEI_PASSPHRASE`. Further users get their key files outside the home.
 
-use std::io::{Read, Write};
 use std::path::Path;
 
-use age::secrecy::SecretString;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use rusqlite::{params, OptionalExtension};
 use tokumei_audit::Entry;
@@ -298,20 +296,11 @@ pub fn new_user_key(passphrase: &str, log_n: Option<u8>) -> Result<(Vec<u8>, Str
     crate::home::check_passphrase(passphrase)?;
     let key = tokumei_audit::generate_key()?;
     let public = hex::encode(key.verifying_key().to_bytes());
-    let mut scrypt = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
-    if let Some(n) = log_n {
-        scrypt.set_work_factor(n);
-    }
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&scrypt as &dyn age::Recipient))
-            .map_err(|e| VaultError::Key(e.to_string()))?;
-    let mut wrapped = Vec::new();
-    let mut w = encryptor
-        .wrap_output(&mut wrapped)
-        .map_err(|e| VaultError::Key(e.to_string()))?;
-    w.write_all(tokumei_audit::key_to_hex(&key).as_bytes())
-        .map_err(|e| VaultError::Key(e.to_string()))?;
-    w.finish().map_err(|e| VaultError::Key(e.to_string()))?;
+    let wrapped = crate::home::wrap_with_passphrase(
+        tokumei_audit::key_to_hex(&key).as_bytes(),
+        passphrase,
+        log_n,
+    )?;
     Ok((wrapped, public))
 }
 
@@ -321,20 +310,18 @@ pub fn open_user_key(path: &Path, passphrase: &str) -> Result<SigningKey, VaultE
         path: path.to_path_buf(),
         source: e,
     })?;
-    let decryptor = age::Decryptor::new_buffered(wrapped.as_slice())
-        .map_err(|_| VaultError::Key(format!("{} is not a user key file", path.display())))?;
-    let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
-    let mut reader = decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|_| {
-            VaultError::Key(format!(
+    use crate::home::Unwrap;
+    let text = crate::home::unwrap_with_passphrase(&wrapped, passphrase).map_err(|e| {
+        VaultError::Key(match e {
+            Unwrap::NotWrapped => format!("{} is not a user key file", path.display()),
+            Unwrap::WrongPassphrase => format!(
                 "the passphrase does not open the user key {}",
                 path.display()
-            ))
-        })?;
-    let mut text = String::new();
-    reader
-        .read_to_string(&mut text)
+            ),
+            Unwrap::Damaged => format!("{} is damaged", path.display()),
+        })
+    })?;
+    let text = String::from_utf8(text)
         .map_err(|_| VaultError::Key(format!("{} is damaged", path.display())))?;
     Ok(tokumei_audit::key_from_hex(&text)?)
 }

@@ -159,6 +159,52 @@ pub fn check_passphrase(p: &str) -> Result<(), VaultError> {
     Ok(())
 }
 
+/// Encrypts a secret to a passphrase (age scrypt; `log_n` overrides the work factor): the data key
+/// and every user key are kept this way.
+pub(crate) fn wrap_with_passphrase(
+    secret: &[u8],
+    passphrase: &str,
+    log_n: Option<u8>,
+) -> Result<Vec<u8>, VaultError> {
+    let key = |e: &dyn std::fmt::Display| VaultError::Key(e.to_string());
+    let mut scrypt = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
+    if let Some(n) = log_n {
+        scrypt.set_work_factor(n);
+    }
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&scrypt as &dyn age::Recipient))
+            .map_err(|e| key(&e))?;
+    let mut wrapped = Vec::new();
+    let mut w = encryptor.wrap_output(&mut wrapped).map_err(|e| key(&e))?;
+    w.write_all(secret).map_err(|e| key(&e))?;
+    w.finish().map_err(|e| key(&e))?;
+    Ok(wrapped)
+}
+
+/// Why a passphrase-wrapped secret did not open.
+pub(crate) enum Unwrap {
+    /// Not an age file.
+    NotWrapped,
+    /// The passphrase does not open it.
+    WrongPassphrase,
+    /// It opened but could not be read to the end.
+    Damaged,
+}
+
+/// Decrypts what [`wrap_with_passphrase`] wrote.
+pub(crate) fn unwrap_with_passphrase(wrapped: &[u8], passphrase: &str) -> Result<Vec<u8>, Unwrap> {
+    let decryptor = age::Decryptor::new_buffered(wrapped).map_err(|_| Unwrap::NotWrapped)?;
+    let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|_| Unwrap::WrongPassphrase)?;
+    let mut secret = Vec::new();
+    reader
+        .read_to_end(&mut secret)
+        .map_err(|_| Unwrap::Damaged)?;
+    Ok(secret)
+}
+
 /// What `init` made.
 #[derive(Debug, Clone)]
 pub struct InitSummary {
@@ -263,20 +309,7 @@ fn build(
     // Data-encryption key, wrapped by the passphrase (age scrypt recipient).
     let mut data_key = [0u8; 32];
     getrandom::fill(&mut data_key).map_err(|e| VaultError::Key(e.to_string()))?;
-    let mut scrypt = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
-    if let Some(n) = scrypt_log_n {
-        scrypt.set_work_factor(n);
-    }
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&scrypt as &dyn age::Recipient))
-            .map_err(|e| VaultError::Key(e.to_string()))?;
-    let mut wrapped = Vec::new();
-    let mut w = encryptor
-        .wrap_output(&mut wrapped)
-        .map_err(|e| VaultError::Key(e.to_string()))?;
-    w.write_all(&data_key)
-        .map_err(|e| VaultError::Key(e.to_string()))?;
-    w.finish().map_err(|e| VaultError::Key(e.to_string()))?;
+    let wrapped = wrap_with_passphrase(&data_key, passphrase, scrypt_log_n)?;
     data_key.fill(0);
     write_secret(&dir.join("keys/data.key.age"), &wrapped)?;
     // The first technician.
@@ -392,16 +425,14 @@ impl Home {
     pub fn unlock_data_key(&self, passphrase: &str) -> Result<DataKey, VaultError> {
         let path = self.root.join("keys/data.key.age");
         let wrapped = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        let decryptor = age::Decryptor::new_buffered(wrapped.as_slice())
-            .map_err(|e| VaultError::Key(e.to_string()))?;
-        let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
-        let mut reader = decryptor
-            .decrypt(std::iter::once(&identity as &dyn age::Identity))
-            .map_err(|_| VaultError::Key("the passphrase does not unlock the data key".into()))?;
-        let mut key = Vec::with_capacity(32);
-        reader
-            .read_to_end(&mut key)
-            .map_err(|e| VaultError::Key(e.to_string()))?;
+        let key = unwrap_with_passphrase(&wrapped, passphrase).map_err(|e| match e {
+            Unwrap::WrongPassphrase => {
+                VaultError::Key("the passphrase does not unlock the data key".into())
+            }
+            Unwrap::NotWrapped | Unwrap::Damaged => {
+                VaultError::Key("the data key file is damaged".into())
+            }
+        })?;
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| VaultError::Key("the data key file is damaged".into()))?;
