@@ -238,19 +238,7 @@ pub fn audit(
     result: &str,
     provider: Option<&str>,
 ) -> Result<(), Failure> {
-    home.audit()
-        .and_then(|mut log| {
-            log.append(tokumei_audit::Entry::now(
-                &s.user,
-                s.role.code(),
-                action,
-                object,
-                result,
-                provider,
-            ))
-            .map_err(VaultError::from)
-        })
-        .map(|_| ())
+    s.audit(home, action, object, result, provider)
         .map_err(fail)
 }
 

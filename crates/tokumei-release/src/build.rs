@@ -1420,9 +1420,8 @@ fn write_release(
             destruction_certificate_sha256: None,
         },
     )?;
-    home.audit()?.append(tokumei_audit::Entry::now(
-        &s.user,
-        s.role.code(),
+    s.audit(
+        home,
         "release.build",
         &format!(
             "release {} of application {}: {} persons, {} suppressed, {} opted out",
@@ -1440,7 +1439,7 @@ fn write_release(
             r.package_sha256
         ),
         None,
-    ))?;
+    )?;
     Ok(())
 }
 

@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokumei_audit::Entry;
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::{Home, VaultError};
 
@@ -407,15 +406,7 @@ impl Review {
         object: &str,
         result: &str,
     ) -> Result<(), ReviewError> {
-        self.home.audit()?.append(Entry::now(
-            &s.user,
-            s.role.code(),
-            action,
-            object,
-            result,
-            None,
-        ))?;
-        Ok(())
+        Ok(s.audit(&self.home, action, object, result, None)?)
     }
 
     /// Audits a refusal and returns it.

@@ -370,21 +370,39 @@ pub fn authenticate(home: &Home, key: &SigningKey) -> Result<Session, VaultError
 }
 
 impl Session {
+    /// Appends an audit entry as this session's user and role.
+    pub fn audit(
+        &self,
+        home: &Home,
+        action: &str,
+        object: &str,
+        result: &str,
+        provider: Option<&str>,
+    ) -> Result<(), VaultError> {
+        home.audit()?.append(Entry::now(
+            &self.user,
+            self.role.code(),
+            action,
+            object,
+            result,
+            provider,
+        ))?;
+        Ok(())
+    }
+
     /// Checks the session's role may perform `action`; a denial is audited.
     pub fn require(&self, home: &Home, action: &str, roles: &[Role]) -> Result<(), VaultError> {
         if roles.contains(&self.role) {
             return Ok(());
         }
         let wanted: Vec<&str> = roles.iter().map(Role::code).collect();
-        let mut log = home.audit()?;
-        log.append(Entry::now(
-            &self.user,
-            self.role.code(),
+        self.audit(
+            home,
             action,
             "operator home",
             &format!("denied: needs the role {}", wanted.join(" or ")),
             None,
-        ))?;
+        )?;
         Err(VaultError::Denied(format!(
             "{action} needs the role {}; user {} is {}",
             wanted.join(" or "),

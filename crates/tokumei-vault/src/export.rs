@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use rusqlite::{params, OptionalExtension};
-use tokumei_audit::Entry;
 
 use crate::access::{Role, Session};
 use crate::catalog::Catalog;
@@ -129,28 +128,9 @@ impl Catalog {
     }
 }
 
-fn audit(
-    home: &Home,
-    s: &Session,
-    action: &str,
-    object: &str,
-    result: &str,
-    provider: Option<&str>,
-) -> Result<(), VaultError> {
-    home.audit()?.append(Entry::now(
-        &s.user,
-        s.role.code(),
-        action,
-        object,
-        result,
-        provider,
-    ))?;
-    Ok(())
-}
-
 /// Audits a denial and returns the error to give the user.
 fn denied(home: &Home, s: &Session, action: &str, object: &str, why: &str) -> VaultError {
-    match audit(home, s, action, object, &format!("denied: {why}"), None) {
+    match s.audit(home, action, object, &format!("denied: {why}"), None) {
         Ok(()) => VaultError::Denied(why.to_string()),
         Err(e) => e,
     }
@@ -196,9 +176,8 @@ pub fn request(
         )
         .map_err(db)?;
     let id = catalog.connection().last_insert_rowid();
-    audit(
+    s.audit(
         home,
-        s,
         "export.request",
         &format!("export {id}: {} of package {package_id}", kind.code()),
         "ok: awaiting a second technician's approval",
@@ -236,7 +215,7 @@ pub fn approve(home: &Home, s: &Session, id: i64) -> Result<ExportRequest, Vault
             params![id, s.user, now()],
         )
         .map_err(db)?;
-    audit(home, s, "export.approve", &object, "ok", None)?;
+    s.audit(home, "export.approve", &object, "ok", None)?;
     catalog
         .export_request(id)?
         .ok_or_else(|| VaultError::Catalog("the request vanished".into()))
@@ -348,9 +327,8 @@ pub fn run(
         )
         .map_err(db)?;
     let provider = catalog.receipt(&r.package_id)?.map(|x| x.provider_id);
-    audit(
+    s.audit(
         home,
-        s,
         "export.run",
         &format!(
             "export {id}: {} of package {} (approved by {approver})",
