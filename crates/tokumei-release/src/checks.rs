@@ -48,16 +48,9 @@ pub const FREE_TEXT: &[&str] = &["department", "value_text", "name"];
 /// Date columns of event tables.
 pub const DATE_COLUMNS: &[&str] = &["date", "start_date", "end_date"];
 
-/// Person quasi-identifiers.
-pub const PERSON_QIS: &[&str] = &[
-    "sex",
-    "birth_year",
-    "birth_year_month",
-    "age",
-    "municipality",
-    "prefecture",
-    "death_month",
-];
+/// Person quasi-identifiers: every releasable column of the persons table (the review catalogue's
+/// first table).
+pub const PERSON_QIS: &[&str] = tokumei_review::application::CATALOGUE[0].1;
 
 /// Code columns checked for rare values.
 pub const CODE_COLUMNS: &[(&str, &str)] = &[
@@ -254,6 +247,12 @@ fn common(tables: &[Table]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn person_quasi_identifiers_are_the_persons_columns_of_the_catalogue() {
+        assert_eq!(tokumei_review::application::CATALOGUE[0].0, "persons");
+        assert!(PERSON_QIS.contains(&"birth_year_month") && PERSON_QIS.contains(&"municipality"));
+    }
 
     /// The jp-anonymized preset with a small k and rare-code floor for tiny tables.
     fn jp_anonymized(tables: &[Table], k: usize, rare: usize) -> Vec<String> {
