@@ -183,17 +183,8 @@ pub fn unique_records(persons: &Table, t: &Table) -> Option<(usize, Vec<String>)
 /// no other person of the table shares. The code column is `icd10`, else `code`; the date column
 /// `date`, else `start_date`. `None` when the table has no code or no date column.
 pub fn unique_trajectories(t: &Table) -> Option<(usize, Vec<String>)> {
-    let traj = trajectories(t)?;
-    let mut count: HashMap<&Trajectory, usize> = HashMap::new();
-    for v in traj.values() {
-        *count.entry(v).or_default() += 1;
-    }
-    let unique = traj
-        .iter()
-        .filter(|(_, v)| count.get(v).copied() == Some(1))
-        .map(|(p, _)| (*p).to_string())
-        .collect();
-    Some((traj.len(), unique))
+    // Without quasi-identifiers, a record is its trajectory.
+    unique_records(&Table::default(), t)
 }
 
 /// The membership-inference advantage: the highest (TPR − FPR) over thresholds τ of the attacker
