@@ -17,7 +17,6 @@ use tokumei_synth::{generate, Config};
 const PEOPLE: u64 = 20_000;
 
 struct Region {
-    _dir: tempfile::TempDir,
     root: PathBuf,
     start: NaiveDate,
 }
@@ -25,8 +24,12 @@ struct Region {
 fn region() -> &'static Region {
     static R: OnceLock<Region> = OnceLock::new();
     R.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("region");
+        // A static is never dropped, so a `TempDir` here would leak 600 MB per run. The region
+        // lives in the test target's scratch folder instead, replaced on every run.
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synth-region-20k");
+        if root.exists() {
+            std::fs::remove_dir_all(&root).expect("remove the previous run's region");
+        }
         let config = Config {
             people: PEOPLE,
             seed: 7,
@@ -35,7 +38,6 @@ fn region() -> &'static Region {
         };
         generate(&config, &|_| {}).expect("generate");
         Region {
-            _dir: dir,
             root,
             start: NaiveDate::from_ymd_opt(2021, 4, 1).expect("date"),
         }
