@@ -351,7 +351,7 @@ columns = ["code", "date", "days"]
                 r.persons,
                 r.cohort,
                 r.suppressed,
-                10,
+                r.k,
                 r.opted_out,
                 r.min_class.0,
                 r.min_class.1,

@@ -510,6 +510,10 @@ pub enum ReleaseCommand {
         /// build coarsens and truncates trajectories until it holds).
         #[arg(long)]
         max_trajectory_unique: Option<f64>,
+        /// Overrides the preset's highest share of persons linked one-to-one to an earlier release
+        /// of the same kind (joined on every value but the pseudonym).
+        #[arg(long)]
+        max_cross_release_linkable: Option<f64>,
         /// For evaluation on synthetic data only: write the pseudonym → person id map here.
         #[arg(long, hide = true)]
         evaluation_key: Option<PathBuf>,
@@ -558,6 +562,7 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             max_linkage_success,
             max_membership_advantage,
             max_trajectory_unique,
+            max_cross_release_linkable,
             evaluation_key,
             passphrase_file,
             user,
@@ -597,6 +602,10 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                     (max_linkage_success, &mut p.max_linkage_success),
                     (max_membership_advantage, &mut p.max_membership_advantage),
                     (max_trajectory_unique, &mut p.max_trajectory_unique),
+                    (
+                        max_cross_release_linkable,
+                        &mut p.max_cross_release_linkable,
+                    ),
                 ] {
                     if let Some(v) = v {
                         if !(0.0..=1.0).contains(&v) {
@@ -648,6 +657,14 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                         .unwrap_or_else(|| "-".into()),
                     pct(r.reid.trajectory_unique)
                 );
+                for c in &r.cross_release {
+                    println!(
+                        "  cross-release: {} persons ({:.2} %) linked one-to-one to release {}",
+                        c.linkability.linked,
+                        c.linkability.share * 100.0,
+                        c.release_id
+                    );
+                }
             },
         ),
     }
@@ -719,6 +736,10 @@ pub struct ReidArgs {
     /// For evaluation: the `pseudonym,person_id` CSV of the `--against` release.
     #[arg(long, requires = "against")]
     against_truth: Option<PathBuf>,
+    /// Highest share of persons linked one-to-one to the `--against` release; unchecked when
+    /// absent.
+    #[arg(long, requires = "against")]
+    max_cross_release_linkable: Option<f64>,
 }
 
 fn read_csv_table(
@@ -880,12 +901,17 @@ pub fn run_reid(a: ReidArgs) -> ExitCode {
                      non-member of the release)"
                 );
             }
-            let breaches = r.breaches(&tokumei_release::reid::Thresholds {
+            let mut breaches = r.breaches(&tokumei_release::reid::Thresholds {
                 prosecutor: a.max_prosecutor_risk,
                 linkage: a.max_linkage_success,
                 membership: a.max_membership_advantage,
                 trajectory: a.max_trajectory_unique,
             });
+            if let (Some(max), Some(c), Some(against)) =
+                (a.max_cross_release_linkable, &cross, &a.against)
+            {
+                breaches.extend(c.breach(max, &against.display().to_string()));
+            }
             for b in &breaches {
                 eprintln!("the release breaks its thresholds: {b}");
             }

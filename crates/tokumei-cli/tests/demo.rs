@@ -65,6 +65,8 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.contains("step 7/7"), "{stdout}");
     assert!(!stdout.contains("release refused"), "{stdout}");
+    // The summary names the preset's k (jp-anonymized: 10), not a constant of the demo.
+    assert!(stdout.contains("suppressed for k = 10,"), "{stdout}");
 
     let release = demo.join("release");
     let report: serde_json::Value =

@@ -1019,6 +1019,65 @@ fn synth_package_receive_end_to_end() {
         pseudonym_sets[0].is_disjoint(&pseudonym_sets[1]),
         "two releases share no pseudonym"
     );
+    // The build joins each release to every earlier one of its kind (rule 72.7): release-1 to
+    // release-0, with the same count as `reid-test --against` finds on the folders.
+    let report_of = |i: usize| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(format!("release-{i}/report.json")))
+            .expect("report");
+        serde_json::from_str(&text).expect("json")
+    };
+    let (r0, r1) = (report_of(0), report_of(1));
+    assert_eq!(
+        r0["cross_release"].as_array().map(Vec::len),
+        Some(0),
+        "{r0}"
+    );
+    let cross = &r1["cross_release"][0];
+    assert_eq!(cross["release_id"], r0["release_id"], "{r1}");
+    let linked = cross["linkability"]["linked"].as_u64().expect("linked");
+    let joined = stdout(
+        &cmd()
+            .args(["reid-test", "--release"])
+            .arg(dir.path().join("release-1"))
+            .arg("--against")
+            .arg(dir.path().join("release-0"))
+            .arg("--population")
+            .arg(region.join("truth/persons.parquet"))
+            .args(["--max-prosecutor-risk", "0.2", "--max-linkage-success", "1"])
+            .assert()
+            .success(),
+    );
+    let joined: serde_json::Value = serde_json::from_str(&joined).expect("json");
+    assert_eq!(joined["cross_release"]["linked"].as_u64(), Some(linked));
+    // Every link the build counted joins two pseudonyms of one person: the values are the person's.
+    assert_eq!(
+        cross["linkability"]["correct"].as_u64(),
+        Some(linked),
+        "{cross}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("release-1/report.html")).expect("html");
+    assert!(
+        html.contains("Cross-release linkability"),
+        "report names the join"
+    );
+    // On this cohort a few persons stay linkable (about 1 %); a preset that allows none refuses the
+    // next release, and nothing of it is written or recorded.
+    assert!(linked > 0, "{cross}");
+    let refused = dir.path().join("release-refused");
+    let out = cmd()
+        .args(["release", "build", "--application", "A-0001", "--k", "5"])
+        .args(["--suppression-limit", "0.1", "--max-prosecutor-risk", "0.2"])
+        .args(["--max-linkage-success", "0.1"])
+        .args(["--max-cross-release-linkable", "0"])
+        .arg("--out")
+        .arg(&refused)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .code(1);
+    let err = stderr(&out);
+    assert!(err.contains("linked one-to-one to release R-"), "{err}");
+    assert!(!refused.exists(), "a refused release writes nothing");
     // Another preset, as data: HIPAA Safe Harbor releases years only.
     let hipaa = dir.path().join("release-hipaa");
     cmd()

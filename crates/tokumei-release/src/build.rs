@@ -57,6 +57,8 @@ pub struct Release {
     pub cohort: usize,
     /// Persons left out because they asked to stop.
     pub opted_out: usize,
+    /// The preset's k: smallest equivalence class over the person quasi-identifiers (0: none).
+    pub k: usize,
     /// Persons suppressed to reach k.
     pub suppressed: usize,
     /// Persons released.
@@ -84,6 +86,9 @@ pub struct Release {
     /// The same battery on the released persons with unprocessed quasi-identifiers (sex, birth
     /// date, municipality): the initial risk.
     pub reid_initial: crate::reid::ReidReport,
+    /// Cross-release linkability (rule 72.7) of this release to every earlier release of the same
+    /// kind the home holds, oldest first.
+    pub cross_release: Vec<CrossRelease>,
     /// What the released event dates mean.
     pub dates: String,
     /// The preset's targets, in words.
@@ -96,6 +101,58 @@ pub struct Release {
     /// Its SHA-256.
     #[serde(skip)]
     pub package_sha256: String,
+}
+
+/// Cross-release linkability of a release to one earlier release.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrossRelease {
+    /// The earlier release.
+    pub release_id: String,
+    /// The join of this release (A) to it (B), scored with both pseudonym keys.
+    pub linkability: crate::reid::Linkability,
+}
+
+/// What the home keeps of a release for the cross-release test of later ones: the tables as
+/// released and the pseudonym → person id map, sealed under the data key in the vault zone
+/// (`vault/releases/<id>.enc`). The operator could rebuild the map from the sealed release key;
+/// keeping it beside the tables spares that.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    release_id: String,
+    kind: String,
+    tables: Vec<Table>,
+    persons: HashMap<String, String>,
+}
+
+/// The folder of release snapshots in a home.
+fn snapshot_dir(home: &Home) -> PathBuf {
+    home.root.join("vault/releases")
+}
+
+/// Every earlier release of `kind` the home keeps, by release id.
+fn earlier_releases(home: &Home, key: &DataKey, kind: &str) -> Result<Vec<Snapshot>, ReleaseError> {
+    let dir = snapshot_dir(home);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| io_err(&dir, e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "enc"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        let sealed = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
+        let plain = tokumei_vault::store::open_sealed(key, &sealed)?;
+        let snap: Snapshot = serde_json::from_slice(&plain)
+            .map_err(|e| ReleaseError::Output(format!("{}: {e}", p.display())))?;
+        if snap.kind == kind {
+            out.push(snap);
+        }
+    }
+    Ok(out)
 }
 
 /// One person of the linked vault.
@@ -909,13 +966,34 @@ pub fn build(
             .collect(),
     };
     let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
+    // Cross-release linkability: this release joined to each earlier one of the same kind.
+    let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
+        .iter()
+        .map(|e| CrossRelease {
+            release_id: e.release_id.clone(),
+            linkability: crate::reid::cross_release_linkability(
+                &tables,
+                &e.tables,
+                Some(&truth),
+                Some(&e.persons),
+            ),
+        })
+        .collect();
     if kind == ReleaseKind::Anonymized {
-        let broken = reid.breaches(&crate::reid::Thresholds {
+        let mut broken = reid.breaches(&crate::reid::Thresholds {
             prosecutor: preset.max_prosecutor_risk,
             linkage: preset.max_linkage_success,
             membership: Some(preset.max_membership_advantage),
             trajectory: Some(preset.max_trajectory_unique),
         });
+        for c in &cross_release {
+            if let Some(b) = c
+                .linkability
+                .breach(preset.max_cross_release_linkable, &c.release_id)
+            {
+                broken.push(b);
+            }
+        }
         if !broken.is_empty() {
             return Err(ReleaseError::Check(format!(
                 "re-identification test: {}",
@@ -941,6 +1019,7 @@ pub fn build(
         preset: preset.name.clone(),
         cohort: cohort_size,
         opted_out,
+        k: preset.k,
         suppressed: suppressed.len(),
         persons: cohort.len(),
         rows: tables
@@ -957,23 +1036,32 @@ pub fn build(
         removed_columns,
         reid,
         reid_initial,
+        cross_release,
         dates: dates_meaning(preset.dates).to_string(),
         target: format!(
             "k ≥ {}, at most {:.0} % suppressed, prosecutor risk ≤ {}, linkage-attack success ≤ {}, \
-             membership-inference advantage ≤ {}, unique trajectories ≤ {}, codes held by ≥ {} persons",
+             membership-inference advantage ≤ {}, unique trajectories ≤ {}, persons linked one-to-one \
+             to an earlier release ≤ {}, codes held by ≥ {} persons",
             preset.k,
             preset.suppression_limit * 100.0,
             preset.max_prosecutor_risk,
             preset.max_linkage_success,
             preset.max_membership_advantage,
             preset.max_trajectory_unique,
+            preset.max_cross_release_linkable,
             preset.rare_code_persons
         ),
         period_to: app.period_to.clone(),
         package: PathBuf::new(),
         package_sha256: String::new(),
     };
-    write_release(home, s, scope, &preset, &tables, out, &mut release)?;
+    let snapshot = Snapshot {
+        release_id: release_id.clone(),
+        kind: kind.code().to_string(),
+        tables,
+        persons: truth,
+    };
+    write_release(home, s, key, scope, &preset, &snapshot, out, &mut release)?;
     Ok(release)
 }
 
@@ -1243,6 +1331,27 @@ fn report_html(r: &Release, scope: &Scope) -> String {
             v
         )
     };
+    let cross = if r.cross_release.is_empty() {
+        "<p>No earlier release of this kind: nothing to join.</p>".to_string()
+    } else {
+        let mut t = String::from(
+            "<table><tr><th>earlier release / 過去のリリース</th><th>linked / 連結</th><th>share / 割合</th><th>same person / 同一人物</th></tr>",
+        );
+        for c in &r.cross_release {
+            let l = &c.linkability;
+            t.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td></tr>",
+                esc(&c.release_id),
+                l.linked,
+                l.share * 100.0,
+                l.correct
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "—".into())
+            ));
+        }
+        t.push_str("</table>");
+        t
+    };
     format!(
         r#"<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>{id}</title>
 <style>body{{font-family:system-ui,"Noto Sans JP",sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:2px 8px}}table{{border-collapse:collapse}}</style></head><body>
@@ -1255,6 +1364,8 @@ fn report_html(r: &Release, scope: &Scope) -> String {
 {b1}{b2}{b3}{b4}
 <p>Smallest equivalence class: {min0} before, {min1} after. Target of the preset {preset}: {target}.</p>
 <h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Linkage attack, share of release persons re-identified correctly: {att} (the same persons with sex, birth date and municipality unprocessed: {att0}); marketer risk {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}. Membership inference, advantage over the base rate (TPR − FPR of the best threshold): {mia}. Persons with a unique event trajectory (date, code), highest over the event tables: {tu}; to bound it, ICD-10 cut to 3 characters in {tcut}, {ttr} persons' events truncated to their first, {tdr} persons' events dropped ({trows} rows).</p>
+<h3>リリース間連結 / Cross-release linkability</h3><p>This release joined to each earlier release of the same kind on every value but the pseudonym: persons whose values are unique here and match exactly one person there (the attacker's near-certain links), and of those the links that join the same person.</p>
+{cross}
 <h2>5. 有用性 / Utility</h2><p>{persons} persons released, {supp} suppressed; {gen} code values generalized, {csupp} suppressed.</p>
 <table><tr><th>table</th><th>rows</th></tr>{rows}</table>
 </body></html>"#,
@@ -1322,15 +1433,18 @@ fn report_html(r: &Release, scope: &Scope) -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // the build's context, passed through once
 fn write_release(
     home: &Home,
     s: &Session,
+    key: &DataKey,
     scope: &Scope,
     preset: &Preset,
-    tables: &[Table],
+    snapshot: &Snapshot,
     out: &Path,
     r: &mut Release,
 ) -> Result<(), ReleaseError> {
+    let tables = &snapshot.tables;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for t in tables {
         files.push((format!("tables/{}.csv", t.name), csv_bytes(t)?));
@@ -1404,6 +1518,15 @@ fn write_release(
     std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
     r.package = pkg;
     r.package_sha256 = sha.clone();
+    // The snapshot for later releases' cross-release test, before the ledger entry that commits
+    // the release.
+    let dir = snapshot_dir(home);
+    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    let plain = serde_json::to_vec(snapshot).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    tokumei_vault::home::write_secret(
+        &dir.join(format!("{}.enc", r.release_id)),
+        &seal(key, &plain)?,
+    )?;
     let review = Review::open(home)?;
     review.record_provision(
         s,

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 /// A release table: column names and string cells (`None` for empty).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     /// Table name.
     pub name: String,

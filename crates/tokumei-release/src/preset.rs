@@ -79,6 +79,11 @@ pub struct Preset {
     /// (1 for none).
     #[serde(default = "one")]
     pub max_trajectory_unique: f64,
+    /// Highest share of the release's persons that an attacker joining it to any earlier release of
+    /// the same kind, on every value but the pseudonym, links to exactly one person (rule 72.7; 1 for
+    /// none).
+    #[serde(default = "one")]
+    pub max_cross_release_linkable: f64,
 }
 
 fn one() -> f64 {
@@ -124,6 +129,7 @@ impl Preset {
             || !(0.0..=1.0).contains(&p.max_linkage_success)
             || !(0.0..=1.0).contains(&p.max_membership_advantage)
             || !(0.0..=1.0).contains(&p.max_trajectory_unique)
+            || !(0.0..=1.0).contains(&p.max_cross_release_linkable)
         {
             return bad("risk thresholds are between 0 and 1");
         }

@@ -486,6 +486,18 @@ pub struct Linkability {
     pub correct_share: Option<f64>,
 }
 
+impl Linkability {
+    /// The breach of a limit on the linked share, described, against the release named.
+    pub fn breach(&self, max: f64, against: &str) -> Option<String> {
+        (self.share > max).then(|| {
+            format!(
+                "persons linked one-to-one to release {against} {:.4} (at most {max})",
+                self.share
+            )
+        })
+    }
+}
+
 /// A person's values in one release: their persons-row values (the shared persons columns) and the
 /// sorted multiset of their event rows (every column but the pseudonym, tagged with the table).
 type LinkKey<'a> = (Vec<Option<&'a str>>, Vec<(&'a str, Vec<Option<&'a str>>)>);
