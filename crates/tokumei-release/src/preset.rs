@@ -173,6 +173,13 @@ mod tests {
         let jp = Preset::named("jp-anonymized").expect("jp");
         assert_eq!((jp.k, jp.rare_code_persons, jp.top_code_age), (10, 10, 90));
         assert_eq!(jp.dates, Dates::Month);
+        assert_eq!(
+            (jp.max_trajectory_unique, jp.max_cross_release_linkable),
+            (0.01, 0.05)
+        );
+        // A threshold a preset leaves out is unchecked (1).
+        let hipaa = Preset::named("hipaa-safe-harbor").expect("hipaa");
+        assert_eq!(hipaa.max_cross_release_linkable, 1.0);
     }
 
     #[test]
@@ -187,5 +194,14 @@ mod tests {
         )
         .expect_err("range");
         assert!(e.to_string().contains("suppression_limit"), "{e}");
+        let e = Preset::parse(
+            &text.replace(
+                "max_cross_release_linkable = 0.05",
+                "max_cross_release_linkable = -0.5",
+            ),
+            "x",
+        )
+        .expect_err("range");
+        assert!(e.to_string().contains("between 0 and 1"), "{e}");
     }
 }

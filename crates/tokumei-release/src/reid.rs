@@ -999,4 +999,18 @@ mod tests {
         let persons_only = cross_release_linkability(&a, &d, None, None);
         assert_eq!(persons_only.linked, 38);
     }
+
+    #[test]
+    fn a_linked_share_above_the_limit_is_a_breach_naming_the_release() {
+        let l = Linkability {
+            persons_a: 200,
+            persons_b: 200,
+            linked: 3,
+            share: 0.015,
+            ..Default::default()
+        };
+        assert_eq!(l.breach(0.05, "R-1"), None);
+        let b = l.breach(0.01, "R-1").expect("breach");
+        assert!(b.contains("R-1") && b.contains("0.0150"), "{b}");
+    }
 }
