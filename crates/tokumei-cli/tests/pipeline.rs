@@ -1102,6 +1102,20 @@ fn synth_package_receive_end_to_end() {
             .all(|l| l.rsplit(',').next().is_some_and(|d| d.len() == 4)),
         "years only"
     );
+    // Years against the months of release-0 and release-1: the join cuts their months to years.
+    let hipaa_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hipaa.join("report.json")).expect("report"))
+            .expect("json");
+    let against = hipaa_report["cross_release"].as_array().expect("cross");
+    assert_eq!(against.len(), 2, "{hipaa_report}");
+    for c in against {
+        let l = &c["linkability"];
+        eprintln!(
+            "cross-release, years against months: {} of {} persons linked to {}",
+            l["linked"], l["persons_a"], c["release_id"]
+        );
+        assert_eq!(l["correct"], l["linked"], "{c}");
+    }
     // A preset file of the operator's own: event dates as days since each person's index date.
     let relative_preset = dir.path().join("relative.toml");
     std::fs::write(

@@ -13,9 +13,10 @@
 //! - trajectory uniqueness (rule 72.6): per event table with a code and a date column, the share of
 //!   persons whose set of (date, code) events is unique in that table ([`unique_trajectories`]);
 //!   the report keeps each table's share and the highest;
-//! - cross-release linkability (rule 72.7, [`cross_release_linkability`]): two releases joined on
-//!   every non-pseudonym value a person carries (persons row and event rows), counting persons of
-//!   the first release matched to exactly one person of the second.
+//! - cross-release linkability (rule 72.7, [`cross_release_linkability`]): two releases brought to
+//!   a common granularity (the finer side's values coarsened to the values the other side holds)
+//!   and joined on every non-pseudonym value a person carries (persons row and event rows),
+//!   counting persons of the first release matched to exactly one person of the second.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -498,15 +499,227 @@ impl Linkability {
     }
 }
 
+/// How a column's values nest, for bringing two releases to a common granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nesting {
+    /// Codes and areas: a coarser value is a prefix (ICD-10 `E11` holds `E119`, prefecture `02`
+    /// holds municipality `022012`).
+    Prefix,
+    /// Numbers, bands and dates: a coarser value is a wider interval (`40-49` holds `42`, `1953`
+    /// holds `1953-04`, which holds `1953-04-12`; `90+` holds `93`).
+    Interval,
+}
+
+fn nesting(table: &str, column: &str) -> Nesting {
+    if column == "municipality"
+        || column == "prefecture"
+        || crate::checks::CODE_COLUMNS.contains(&(table, column))
+    {
+        Nesting::Prefix
+    } else {
+        Nesting::Interval
+    }
+}
+
+/// The closed interval a released value stands for: days for dates (`YYYY-MM-DD`, `YYYY-MM`,
+/// `YYYY`, year bands `YYYY-YYYY`), plain numbers for ages, age bands and top codes (`N`, `A-B`,
+/// `N+`, at most three digits each). `None` for anything else.
+fn interval(v: &str) -> Option<(i64, i64)> {
+    if !v.is_ascii() {
+        return None;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let day = |y: i32, m: u32, d: u32| {
+        NaiveDate::from_ymd_opt(y, m, d).map(|x| i64::from(x.num_days_from_ce()))
+    };
+    let year = |y: &str| -> Option<(i64, i64)> {
+        let y: i32 = y.parse().ok()?;
+        Some((day(y, 1, 1)?, day(y, 12, 31)?))
+    };
+    let parts: Vec<&str> = v.split('-').collect();
+    match parts.as_slice() {
+        [y, m, d]
+            if y.len() == 4
+                && m.len() == 2
+                && d.len() == 2
+                && [y, m, d].iter().all(|p| digits(p)) =>
+        {
+            let x = day(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+            Some((x, x))
+        }
+        [y, m] if y.len() == 4 && m.len() == 2 && digits(y) && digits(m) => {
+            let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+            let first = day(y, m, 1)?;
+            let next = if m == 12 {
+                day(y + 1, 1, 1)?
+            } else {
+                day(y, m + 1, 1)?
+            };
+            Some((first, next - 1))
+        }
+        [a, b] if a.len() == 4 && b.len() == 4 && digits(a) && digits(b) => {
+            let (lo, hi) = (year(a)?, year(b)?);
+            (lo.0 <= hi.1).then_some((lo.0, hi.1))
+        }
+        [a, b] if a.len() <= 3 && b.len() <= 3 && digits(a) && digits(b) => {
+            let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then_some((a, b))
+        }
+        [y] if y.len() == 4 && digits(y) => year(y),
+        [n] if n.len() <= 3 && digits(n) => {
+            let n: i64 = n.parse().ok()?;
+            Some((n, n))
+        }
+        [n] => {
+            let n = n.strip_suffix('+').filter(|n| n.len() <= 3 && digits(n))?;
+            Some((n.parse().ok()?, i64::MAX))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the released value `outer` holds the finer value `inner` (strictly coarser): the
+/// relation [`coarsening`] applies.
+#[cfg(test)]
+fn holds(nesting: Nesting, outer: &str, inner: &str) -> bool {
+    if outer == inner {
+        return false;
+    }
+    match nesting {
+        Nesting::Prefix => inner.len() > outer.len() && inner.starts_with(outer),
+        Nesting::Interval => match (interval(outer), interval(inner)) {
+            (Some((a, b)), Some((c, d))) => a <= c && d <= b && (a, b) != (c, d),
+            _ => false,
+        },
+    }
+}
+
+/// For one column of two releases: each value of `mine` that `theirs` does not hold verbatim,
+/// mapped to the narrowest value of `theirs` holding it (when exactly one is narrowest), as an
+/// attacker coarsens the finer release to the coarser one's granularity before joining.
+fn coarsening<'a>(
+    nesting: Nesting,
+    mine: &std::collections::BTreeSet<&'a str>,
+    theirs: &std::collections::BTreeSet<&'a str>,
+) -> HashMap<&'a str, &'a str> {
+    let mut out = HashMap::new();
+    let finer = mine.iter().copied().filter(|x| !theirs.contains(x));
+    match nesting {
+        // The longest proper prefix that the other release holds.
+        Nesting::Prefix => {
+            for x in finer {
+                let held = (1..x.len())
+                    .rev()
+                    .filter(|&n| x.is_char_boundary(n))
+                    .find_map(|n| theirs.get(&x[..n]).copied());
+                if let Some(y) = held {
+                    out.insert(x, y);
+                }
+            }
+        }
+        // The shortest interval holding it, when no other is as short.
+        Nesting::Interval => {
+            let spans: Vec<(&str, (i64, i64))> = theirs
+                .iter()
+                .filter_map(|&y| interval(y).map(|s| (y, s)))
+                .collect();
+            for x in finer {
+                let Some((c, d)) = interval(x) else {
+                    continue;
+                };
+                let (mut best, mut tie): (Option<(&str, i64)>, bool) = (None, false);
+                for &(y, (a, b)) in &spans {
+                    if !(a <= c && d <= b && (a, b) != (c, d)) {
+                        continue;
+                    }
+                    let width = b.saturating_sub(a);
+                    match best {
+                        Some((_, w)) if w < width => {}
+                        Some((_, w)) if w == width => tie = true,
+                        _ => {
+                            best = Some((y, width));
+                            tie = false;
+                        }
+                    }
+                }
+                if let (Some((y, _)), false) = (best, tie) {
+                    out.insert(x, y);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A release's tables as an attacker aligns them with another release's: `birth_year` read as
+/// `birth_year_month`, and every value of a column both releases carry (persons columns, and the
+/// columns of event tables of the same name) coarsened to the other release's granularity where
+/// the other release holds it only coarser.
+fn aligned(mine: &[Table], theirs: &[Table]) -> Vec<Table> {
+    let rename = |t: &Table| -> Table {
+        let mut t = t.clone();
+        for c in t.columns.iter_mut() {
+            if c == "birth_year" {
+                *c = "birth_year_month".into();
+            }
+        }
+        t
+    };
+    let theirs: Vec<Table> = theirs.iter().map(rename).collect();
+    let mut out: Vec<Table> = mine.iter().map(rename).collect();
+    for (ti, t) in out.iter_mut().enumerate() {
+        // The persons table pairs with the persons table, event tables by name.
+        let other = if ti == 0 {
+            theirs.first()
+        } else {
+            theirs.iter().skip(1).find(|u| u.name == t.name)
+        };
+        let Some(other) = other else { continue };
+        let mut maps: Vec<(usize, HashMap<String, String>)> = Vec::new();
+        for (ci, c) in t.columns.iter().enumerate().skip(1) {
+            let Some(oi) = other.col(c).filter(|&oi| oi > 0) else {
+                continue;
+            };
+            let values =
+                |rows: &[Vec<Option<String>>], i: usize| -> std::collections::BTreeSet<String> {
+                    rows.iter()
+                        .filter_map(|r| r.get(i).cloned().flatten())
+                        .collect()
+                };
+            let (vm, vt) = (values(&t.rows, ci), values(&other.rows, oi));
+            let vm_ref = vm.iter().map(String::as_str).collect();
+            let vt_ref = vt.iter().map(String::as_str).collect();
+            let map: HashMap<String, String> = coarsening(nesting(&t.name, c), &vm_ref, &vt_ref)
+                .into_iter()
+                .map(|(x, y)| (x.to_string(), y.to_string()))
+                .collect();
+            if !map.is_empty() {
+                maps.push((ci, map));
+            }
+        }
+        for row in t.rows.iter_mut() {
+            for (ci, map) in &maps {
+                if let Some(v) = row.get_mut(*ci) {
+                    if let Some(y) = v.as_deref().and_then(|x| map.get(x)) {
+                        *v = Some(y.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A person's values in one release: their persons-row values (the shared persons columns) and the
-/// sorted multiset of their event rows (every column but the pseudonym, tagged with the table).
+/// sorted multiset of their event rows (the table's shared columns, tagged with the table).
 type LinkKey<'a> = (Vec<Option<&'a str>>, Vec<(&'a str, Vec<Option<&'a str>>)>);
 
-/// The link keys of a release's persons, in persons-table order, with their pseudonyms.
+/// The link keys of a release's persons, in persons-table order, with their pseudonyms. `shared`
+/// names the event tables joined and, for each, the columns both releases carry.
 fn link_keys<'a>(
     tables: &'a [Table],
     person_columns: &[&str],
-    shared: &[&str],
+    shared: &[(&str, Vec<&str>)],
 ) -> Vec<(Option<&'a str>, LinkKey<'a>)> {
     let Some(persons) = tables.first() else {
         return Vec::new();
@@ -530,9 +743,10 @@ fn link_keys<'a>(
         }
     }
     for t in tables.iter().skip(1) {
-        if !shared.contains(&t.name.as_str()) {
+        let Some((_, columns)) = shared.iter().find(|(n, _)| *n == t.name) else {
             continue;
-        }
+        };
+        let idx: Vec<Option<usize>> = columns.iter().map(|c| t.col(c)).collect();
         for row in &t.rows {
             let Some(&i) = row
                 .first()
@@ -541,7 +755,10 @@ fn link_keys<'a>(
             else {
                 continue;
             };
-            let values = row.iter().skip(1).map(|v| v.as_deref()).collect();
+            let values = idx
+                .iter()
+                .map(|c| c.and_then(|c| row.get(c)).and_then(|v| v.as_deref()))
+                .collect();
             keys[i].1 .1.push((t.name.as_str(), values));
         }
     }
@@ -553,10 +770,13 @@ fn link_keys<'a>(
 
 /// Cross-release linkability (rule 72.7): an attacker joins two releases on every value a person
 /// carries but the pseudonym. `a[0]` and `b[0]` are the persons tables (column 0 the pseudonym), the
-/// rest event tables. A person's key is their values in the persons columns both releases have
-/// (by name, in A's order) and the sorted multiset of their rows (every column but the pseudonym,
-/// tagged with the table) in the event tables both releases have under the same name with
-/// identical columns. A person of A is linked when their key is unique in A and matches exactly
+/// rest event tables. The attacker first brings the two releases to a common granularity: a value
+/// one release holds only coarser (a birth year against a birth year-month, a prefecture against a
+/// municipality, a 3-character ICD-10 code against a 4-character one, an age band against an age,
+/// a year against a month) is coarsened to it on the finer side. A person's key is then their
+/// values in the persons columns both releases have (by name, in A's order) and the sorted
+/// multiset of their rows, over the columns both releases have, in the event tables both have
+/// under the same name. A person of A is linked when their key is unique in A and matches exactly
 /// one person of B. With both truth keys (pseudonym → register id), a link is correct when the two
 /// pseudonyms map to the same register id.
 pub fn cross_release_linkability(
@@ -565,6 +785,8 @@ pub fn cross_release_linkability(
     truth_a: Option<&HashMap<String, String>>,
     truth_b: Option<&HashMap<String, String>>,
 ) -> Linkability {
+    let (a, b) = (aligned(a, b), aligned(b, a));
+    let (a, b) = (a.as_slice(), b.as_slice());
     let person_columns: Vec<&str> = match (a.first(), b.first()) {
         (Some(pa), Some(pb)) => pa
             .columns
@@ -575,16 +797,20 @@ pub fn cross_release_linkability(
             .collect(),
         _ => Vec::new(),
     };
-    let shared: Vec<&str> = a
+    let shared: Vec<(&str, Vec<&str>)> = a
         .iter()
         .skip(1)
-        .filter(|t| {
-            b.iter()
+        .filter_map(|t| {
+            let u = b.iter().skip(1).find(|u| u.name == t.name)?;
+            let columns: Vec<&str> = t
+                .columns
+                .iter()
                 .skip(1)
-                .find(|u| u.name == t.name)
-                .is_some_and(|u| u.columns == t.columns)
+                .filter(|c| u.columns.iter().skip(1).any(|d| d == *c))
+                .map(String::as_str)
+                .collect();
+            (!columns.is_empty()).then_some((t.name.as_str(), columns))
         })
-        .map(|t| t.name.as_str())
         .collect();
     let keys_a = link_keys(a, &person_columns, &shared);
     let keys_b = link_keys(b, &person_columns, &shared);
@@ -983,21 +1209,89 @@ mod tests {
     }
 
     #[test]
-    fn cross_release_links_fewer_persons_when_dates_are_coarsened() {
+    fn cross_release_brings_both_releases_to_the_coarser_granularity() {
         let (a, truth_a) = release("a", false);
         let (b, truth_b) = release("b", false);
         let (c, truth_c) = release("c", true);
         let exact = cross_release_linkability(&a, &b, Some(&truth_a), Some(&truth_b));
+        // Months against years: the attacker cuts the months to years and links as many.
         let coarse = cross_release_linkability(&a, &c, Some(&truth_a), Some(&truth_c));
-        assert!(coarse.linked < exact.linked, "{coarse:?} {exact:?}");
-        // Those without events still link, and correctly.
-        assert_eq!(coarse.linked, 38 - 13);
+        assert_eq!(coarse.linked, exact.linked, "{coarse:?} {exact:?}");
         assert_eq!(coarse.correct, Some(coarse.linked));
-        // A table whose columns differ is left out of the key: only the persons rows are joined.
+        let back = cross_release_linkability(&c, &a, Some(&truth_c), Some(&truth_a));
+        assert_eq!(back.linked, exact.linked, "{back:?}");
+        // A birth year against a birth year-month (another column name, coarser values): the
+        // year-month is cut to the year. Persons born in one year with the same sex and
+        // municipality no longer tell apart by their persons row; the rest still link, more than
+        // a join that ignored the birth.
+        let mut years = c.clone();
+        let bi = years[0].col("birth_year_month").expect("birth");
+        years[0].columns[bi] = "birth_year".into();
+        for row in years[0].rows.iter_mut() {
+            if let Some(v) = row[bi].as_mut() {
+                v.truncate(4);
+            }
+        }
+        let by_year = cross_release_linkability(&a, &years, Some(&truth_a), Some(&truth_c));
+        let mut no_birth = c.clone();
+        no_birth[0].columns[bi] = "withheld".into();
+        let without = cross_release_linkability(&a, &no_birth, None, None);
+        assert_eq!(
+            (by_year.linked, without.linked),
+            (27, 0),
+            "{by_year:?} {without:?}"
+        );
+        assert_eq!(by_year.correct, Some(by_year.linked));
+        // An event table whose columns differ is joined on the columns both carry (the code).
         let mut d = c.clone();
         d[1].columns[2] = "month".into();
-        let persons_only = cross_release_linkability(&a, &d, None, None);
-        assert_eq!(persons_only.linked, 38);
+        let code_only = cross_release_linkability(&a, &d, None, None);
+        assert_eq!(code_only.linked, 38);
+    }
+
+    #[test]
+    fn released_values_nest_as_an_attacker_coarsens_them() {
+        let i = Nesting::Interval;
+        assert!(holds(i, "1953", "1953-04"));
+        assert!(holds(i, "1953-04", "1953-04-12"));
+        assert!(holds(i, "1950-1959", "1953"));
+        assert!(holds(i, "1950-1954", "1953-04"));
+        assert!(holds(i, "40-44", "42"));
+        assert!(holds(i, "40-49", "40-44"));
+        assert!(holds(i, "90+", "93"));
+        assert!(!holds(i, "4", "42"));
+        assert!(!holds(i, "1954", "1953-12"));
+        assert!(!holds(i, "1953", "1953"));
+        assert!(!holds(i, "M", "F"));
+        let p = Nesting::Prefix;
+        assert!(holds(p, "E11", "E119"));
+        assert!(holds(p, "02", "022012"));
+        assert!(!holds(p, "E12", "E119"));
+        // Nothing odd is read as a date or a number, and nothing panics on it.
+        for v in [
+            "",
+            "-",
+            "1953-13",
+            "1953-02-30",
+            "２０２０",
+            "１９５３-04",
+            "+",
+            "1000+",
+            "9-1",
+            "1959-1950",
+        ] {
+            assert_eq!(interval(v), None, "{v}");
+        }
+        assert_eq!(interval("90+"), Some((90, i64::MAX)));
+        // The narrowest value holding a finer one is chosen; values held verbatim stay.
+        let mine = ["1953-04", "1960-01", "1970-05"].into_iter().collect();
+        let theirs = ["1953", "1950-1959", "1960-01", "1970-1979", "1970-1974"]
+            .into_iter()
+            .collect();
+        let map = coarsening(i, &mine, &theirs);
+        assert_eq!(map.get("1953-04"), Some(&"1953"));
+        assert_eq!(map.get("1960-01"), None);
+        assert_eq!(map.get("1970-05"), Some(&"1970-1974"));
     }
 
     #[test]
