@@ -1063,6 +1063,8 @@ fn synth_package_receive_end_to_end() {
     // On this cohort a few persons stay linkable (about 1 %); a preset that allows none refuses the
     // next release, and nothing of it is written or recorded.
     assert!(linked > 0, "{cross}");
+    let snapshots = || std::fs::read_dir(home.join("vault/releases")).map_or(0, |d| d.count());
+    assert_eq!(snapshots(), 2, "one sealed snapshot per release");
     let refused = dir.path().join("release-refused");
     let out = cmd()
         .args(["release", "build", "--application", "A-0001", "--k", "5"])
@@ -1078,6 +1080,7 @@ fn synth_package_receive_end_to_end() {
     let err = stderr(&out);
     assert!(err.contains("linked one-to-one to release R-"), "{err}");
     assert!(!refused.exists(), "a refused release writes nothing");
+    assert_eq!(snapshots(), 2, "a refused release keeps no snapshot");
     // Another preset, as data: HIPAA Safe Harbor releases years only.
     let hipaa = dir.path().join("release-hipaa");
     cmd()

@@ -145,7 +145,8 @@ fn earlier_releases(home: &Home, key: &DataKey, kind: &str) -> Result<Vec<Snapsh
     let mut out = Vec::new();
     for p in paths {
         let sealed = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
-        let plain = tokumei_vault::store::open_sealed(key, &sealed)?;
+        let plain = tokumei_vault::store::open_sealed(key, &sealed)
+            .map_err(|e| ReleaseError::Output(format!("{}: {e}", p.display())))?;
         let snap: Snapshot = serde_json::from_slice(&plain)
             .map_err(|e| ReleaseError::Output(format!("{}: {e}", p.display())))?;
         if snap.kind == kind {
