@@ -87,7 +87,7 @@ pub struct Release {
     /// date, municipality): the initial risk.
     pub reid_initial: crate::reid::ReidReport,
     /// Cross-release linkability (rule 72.7) of this release to every earlier release of the same
-    /// kind the home holds, oldest first.
+    /// kind the home holds, in release-id order.
     pub cross_release: Vec<CrossRelease>,
     /// What the released event dates mean.
     pub dates: String,
