@@ -578,22 +578,6 @@ fn interval(v: &str) -> Option<(i64, i64)> {
     }
 }
 
-/// Whether the released value `outer` holds the finer value `inner` (strictly coarser): the
-/// relation [`coarsening`] applies.
-#[cfg(test)]
-fn holds(nesting: Nesting, outer: &str, inner: &str) -> bool {
-    if outer == inner {
-        return false;
-    }
-    match nesting {
-        Nesting::Prefix => inner.len() > outer.len() && inner.starts_with(outer),
-        Nesting::Interval => match (interval(outer), interval(inner)) {
-            (Some((a, b)), Some((c, d))) => a <= c && d <= b && (a, b) != (c, d),
-            _ => false,
-        },
-    }
-}
-
 /// For one column of two releases: each value of `mine` that `theirs` does not hold verbatim,
 /// mapped to the narrowest value of `theirs` holding it (when exactly one is narrowest), as an
 /// attacker coarsens the finer release to the coarser one's granularity before joining.
@@ -651,63 +635,81 @@ fn coarsening<'a>(
     out
 }
 
-/// A release's tables as an attacker aligns them with another release's: `birth_year` read as
-/// `birth_year_month`, and every value of a column both releases carry (persons columns, and the
-/// columns of event tables of the same name) coarsened to the other release's granularity where
-/// the other release holds it only coarser.
-fn aligned(mine: &[Table], theirs: &[Table]) -> Vec<Table> {
-    let rename = |t: &Table| -> Table {
-        let mut t = t.clone();
-        for c in t.columns.iter_mut() {
-            if c == "birth_year" {
-                *c = "birth_year_month".into();
-            }
-        }
-        t
-    };
-    let theirs: Vec<Table> = theirs.iter().map(rename).collect();
-    let mut out: Vec<Table> = mine.iter().map(rename).collect();
-    for (ti, t) in out.iter_mut().enumerate() {
+/// The attacker's reading of a column name: a birth year is a coarser birth year-month.
+fn canonical(column: &str) -> &str {
+    if column == "birth_year" {
+        "birth_year_month"
+    } else {
+        column
+    }
+}
+
+/// Two releases as an attacker aligns them before joining: `birth_year` read as
+/// `birth_year_month`, and every value of a column both carry (persons columns, and the columns of
+/// event tables of the same name) coarsened to the other release's granularity where the other
+/// release holds it only coarser. Each column's value sets are read once, for both directions.
+fn align(a: &[Table], b: &[Table]) -> (Vec<Table>, Vec<Table>) {
+    /// (table, column, value → the coarser value the other release holds).
+    type Maps<'x> = Vec<(usize, usize, HashMap<&'x str, &'x str>)>;
+    fn values(t: &Table, i: usize) -> std::collections::BTreeSet<&str> {
+        t.rows
+            .iter()
+            .filter_map(|r| r.get(i).and_then(|v| v.as_deref()))
+            .collect()
+    }
+    let (mut maps_a, mut maps_b): (Maps, Maps) = (Vec::new(), Vec::new());
+    for (ti, t) in a.iter().enumerate() {
         // The persons table pairs with the persons table, event tables by name.
         let other = if ti == 0 {
-            theirs.first()
+            b.first().map(|u| (0, u))
         } else {
-            theirs.iter().skip(1).find(|u| u.name == t.name)
+            b.iter().enumerate().skip(1).find(|(_, u)| u.name == t.name)
         };
-        let Some(other) = other else { continue };
-        let mut maps: Vec<(usize, HashMap<String, String>)> = Vec::new();
+        let Some((ui, u)) = other else { continue };
         for (ci, c) in t.columns.iter().enumerate().skip(1) {
-            let Some(oi) = other.col(c).filter(|&oi| oi > 0) else {
+            let Some(oi) = u
+                .columns
+                .iter()
+                .skip(1)
+                .position(|d| canonical(d) == canonical(c))
+                .map(|i| i + 1)
+            else {
                 continue;
             };
-            let values =
-                |rows: &[Vec<Option<String>>], i: usize| -> std::collections::BTreeSet<String> {
-                    rows.iter()
-                        .filter_map(|r| r.get(i).cloned().flatten())
-                        .collect()
-                };
-            let (vm, vt) = (values(&t.rows, ci), values(&other.rows, oi));
-            let vm_ref = vm.iter().map(String::as_str).collect();
-            let vt_ref = vt.iter().map(String::as_str).collect();
-            let map: HashMap<String, String> = coarsening(nesting(&t.name, c), &vm_ref, &vt_ref)
-                .into_iter()
-                .map(|(x, y)| (x.to_string(), y.to_string()))
-                .collect();
-            if !map.is_empty() {
-                maps.push((ci, map));
+            let (va, vb) = (values(t, ci), values(u, oi));
+            let n = nesting(&t.name, canonical(c));
+            let (ma, mb) = (coarsening(n, &va, &vb), coarsening(n, &vb, &va));
+            if !ma.is_empty() {
+                maps_a.push((ti, ci, ma));
             }
-        }
-        for row in t.rows.iter_mut() {
-            for (ci, map) in &maps {
-                if let Some(v) = row.get_mut(*ci) {
-                    if let Some(y) = v.as_deref().and_then(|x| map.get(x)) {
-                        *v = Some(y.clone());
-                    }
-                }
+            if !mb.is_empty() {
+                maps_b.push((ui, oi, mb));
             }
         }
     }
-    out
+    let apply = |tables: &[Table], maps: &Maps| -> Vec<Table> {
+        tables
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                let mut t = t.clone();
+                for c in t.columns.iter_mut() {
+                    *c = canonical(c).to_string();
+                }
+                for (_, ci, map) in maps.iter().filter(|(mt, _, _)| *mt == ti) {
+                    for row in t.rows.iter_mut() {
+                        if let Some(v) = row.get_mut(*ci) {
+                            if let Some(y) = v.as_deref().and_then(|x| map.get(x)).copied() {
+                                *v = Some(y.to_string());
+                            }
+                        }
+                    }
+                }
+                t
+            })
+            .collect()
+    };
+    (apply(a, &maps_a), apply(b, &maps_b))
 }
 
 /// A person's values in one release: their persons-row values (the shared persons columns) and the
@@ -785,7 +787,7 @@ pub fn cross_release_linkability(
     truth_a: Option<&HashMap<String, String>>,
     truth_b: Option<&HashMap<String, String>>,
 ) -> Linkability {
-    let (a, b) = (aligned(a, b), aligned(b, a));
+    let (a, b) = align(a, b);
     let (a, b) = (a.as_slice(), b.as_slice());
     let person_columns: Vec<&str> = match (a.first(), b.first()) {
         (Some(pa), Some(pb)) => pa
@@ -879,51 +881,31 @@ mod tests {
         let truth: HashMap<String, String> = (0..40)
             .map(|i| (format!("r{i}"), format!("p{i}")))
             .collect();
-        let exact = Table {
-            name: "persons".into(),
-            columns: vec![
-                "pseudonym".into(),
-                "sex".into(),
-                "birth_year_month".into(),
-                "municipality".into(),
-            ],
-            rows: reg
-                .iter()
+        let exact = table(
+            "persons",
+            &["pseudonym", "sex", "birth_year_month", "municipality"],
+            reg.iter()
                 .enumerate()
-                .map(|(i, p)| {
-                    let b = p.birth.expect("birth");
-                    vec![
-                        Some(format!("r{i}")),
-                        p.sex.clone(),
-                        Some(format!("{:04}-{:02}", b.year(), b.month())),
-                        p.municipality.clone(),
-                    ]
-                })
+                .map(|(i, p)| exact_row(format!("r{i}"), p))
                 .collect(),
-        };
+        );
         let r = run(&exact, &[], &reg, end, Some(&truth));
         assert!(r.attack_success.expect("truth") > 0.9, "{r:?}");
-        let banded = Table {
-            name: "persons".into(),
-            columns: vec![
-                "pseudonym".into(),
-                "sex".into(),
-                "age".into(),
-                "municipality".into(),
-            ],
-            rows: reg
-                .iter()
+        let banded = table(
+            "persons",
+            &["pseudonym", "sex", "age", "municipality"],
+            reg.iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    vec![
-                        Some(format!("r{i}")),
-                        p.sex.clone(),
-                        Some("60-79".into()),
-                        Some("02".into()),
-                    ]
+                    row(&[
+                        &format!("r{i}"),
+                        p.sex.as_deref().unwrap_or(""),
+                        "60-79",
+                        "02",
+                    ])
                 })
                 .collect(),
-        };
+        );
         let r = run(&banded, &[], &reg, end, Some(&truth));
         assert!(
             (r.attack_success.expect("truth") - 0.05).abs() < 1e-9,
@@ -1247,6 +1229,13 @@ mod tests {
         d[1].columns[2] = "month".into();
         let code_only = cross_release_linkability(&a, &d, None, None);
         assert_eq!(code_only.linked, 38);
+    }
+
+    /// Whether `coarsening` takes the finer value `inner` to `outer`, the other release's only value.
+    fn holds(nesting: Nesting, outer: &str, inner: &str) -> bool {
+        let mine = [inner].into_iter().collect();
+        let theirs = [outer].into_iter().collect();
+        coarsening(nesting, &mine, &theirs).get(inner) == Some(&outer)
     }
 
     #[test]
