@@ -1062,7 +1062,8 @@ pub fn build(
         tables,
         persons: truth,
     };
-    write_release(home, s, key, scope, &preset, &snapshot, out, &mut release)?;
+    write_release(scope, &preset, &snapshot.tables, out, &mut release)?;
+    record_release(home, s, key, scope, &snapshot, &release)?;
     Ok(release)
 }
 
@@ -1434,18 +1435,15 @@ fn report_html(r: &Release, scope: &Scope) -> String {
     )
 }
 
-#[allow(clippy::too_many_arguments)] // the build's context, passed through once
+/// Writes the release folder (tables, dictionary, reports, manifest) and the package sealed to the
+/// recipient, moved into place whole; sets the package's path and hash.
 fn write_release(
-    home: &Home,
-    s: &Session,
-    key: &DataKey,
     scope: &Scope,
     preset: &Preset,
-    snapshot: &Snapshot,
+    tables: &[Table],
     out: &Path,
     r: &mut Release,
 ) -> Result<(), ReleaseError> {
-    let tables = &snapshot.tables;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for t in tables {
         files.push((format!("tables/{}.csv", t.name), csv_bytes(t)?));
@@ -1518,9 +1516,20 @@ fn write_release(
     }
     std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
     r.package = pkg;
-    r.package_sha256 = sha.clone();
-    // The snapshot for later releases' cross-release test, before the ledger entry that commits
-    // the release.
+    r.package_sha256 = sha;
+    Ok(())
+}
+
+/// Records a written release: the snapshot for later releases' cross-release test, then the
+/// provision ledger entry that commits the release, and its audit entry.
+fn record_release(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    scope: &Scope,
+    snapshot: &Snapshot,
+    r: &Release,
+) -> Result<(), ReleaseError> {
     let dir = snapshot_dir(home);
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     let plain = serde_json::to_vec(snapshot).map_err(|e| ReleaseError::Output(e.to_string()))?;
@@ -1537,7 +1546,7 @@ fn write_release(
             decision_sha256: scope.decision_sha256.clone(),
             recipient: scope.application.applicant.organisation.clone(),
             kind: r.kind.clone(),
-            package_sha256: sha,
+            package_sha256: r.package_sha256.clone(),
             provided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             contract_expiry: scope.application.contract_expiry.clone(),
             destroyed_at: None,
