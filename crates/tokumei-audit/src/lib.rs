@@ -9,8 +9,9 @@
 //! but the export and the operator's public key; [`consistency`] proves that a later log extends an
 //! earlier head.
 //!
-//! Writes are append-only: one `write` of a whole line, then `fsync`. A line cut short by a crash is
-//! the only thing [`AuditLog::open`] removes (it was never acknowledged).
+//! Writes are append-only: one `write` of a whole line, then `fsync`, under an exclusive lock of the
+//! log file, so that concurrent writers never interleave. A last line cut short (by a crash or by
+//! hand) fails [`verify`]; the next append keeps it aside as evidence and records that it did.
 
 pub mod merkle;
 
@@ -22,6 +23,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use merkle::{Frontier, Hash};
+use sha2::Digest;
 
 /// File of the log inside its folder.
 pub const ENTRIES: &str = "entries.jsonl";
@@ -210,43 +212,68 @@ pub struct AuditLog {
     path: PathBuf,
     key: SigningKey,
     frontier: Frontier,
+    /// Bytes of the log read into `frontier`.
+    offset: u64,
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log in `dir`. Entries already there are re-hashed to continue the tree;
-    /// a last line cut short by a crash is removed. Use [`verify`] to check the log.
+    /// Opens (or creates) the log in `dir`. Entries already there are re-hashed to continue the tree.
+    /// Use [`verify`] to check the log.
     pub fn open(dir: &Path, key: SigningKey) -> Result<AuditLog, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let path = dir.join(ENTRIES);
-        let mut frontier = Frontier::default();
-        if path.exists() {
-            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-            let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            if complete < bytes.len() {
-                // An append interrupted before its newline was never acknowledged.
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| io(&path, e))?;
-                f.set_len(complete as u64).map_err(|e| io(&path, e))?;
-                f.sync_all().map_err(|e| io(&path, e))?;
+        let mut log = AuditLog {
+            path: dir.join(ENTRIES),
+            key,
+            frontier: Frontier::default(),
+            offset: 0,
+        };
+        if log.path.exists() {
+            let mut f = File::open(&log.path).map_err(|e| io(&log.path, e))?;
+            log.catch_up(&mut f)?;
+        }
+        Ok(log)
+    }
+
+    /// Reads the complete lines written after `offset` (by this or another process) into the tree.
+    /// Returns the bytes of a last line with no newline, if any.
+    fn catch_up(&mut self, f: &mut File) -> Result<Vec<u8>, AuditError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let len = f.metadata().map_err(|e| io(&self.path, e))?.len();
+        if len < self.offset {
+            return Err(AuditError::Tampered {
+                seq: self.frontier.size(),
+                reason: "the log became shorter while it was open (entries were removed)".into(),
+            });
+        }
+        f.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| io(&self.path, e))?;
+        let mut reader = std::io::BufReader::new(f.take(len - self.offset));
+        loop {
+            let mut buf = Vec::new();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| io(&self.path, e))?;
+            if n == 0 {
+                return Ok(Vec::new());
             }
-            for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
-                if line.is_empty() {
-                    continue;
-                }
-                let l: Line = serde_json::from_slice(line).map_err(|e| AuditError::Tampered {
-                    seq: i as u64,
+            if buf.last() != Some(&b'\n') {
+                return Ok(buf);
+            }
+            let seq = self.frontier.size();
+            let l: Line =
+                serde_json::from_slice(&buf[..n - 1]).map_err(|e| AuditError::Tampered {
+                    seq,
                     reason: format!("unreadable line: {e}"),
                 })?;
-                frontier.push(l.entry.leaf_hash(l.seq));
+            if l.seq != seq {
+                return Err(AuditError::Tampered {
+                    seq,
+                    reason: format!("numbered {} where {seq} was expected", l.seq),
+                });
             }
+            self.frontier.push(l.entry.leaf_hash(seq));
+            self.offset += n as u64;
         }
-        Ok(AuditLog {
-            path,
-            key,
-            frontier,
-        })
     }
 
     /// Number of entries.
@@ -260,7 +287,58 @@ impl AuditLog {
     }
 
     /// Appends an entry durably and returns the signed head after it.
+    ///
+    /// The append holds an exclusive lock on the log file from reading its end to syncing the new
+    /// line, so that concurrent writers (other processes, other handles) never interleave or reuse a
+    /// sequence number: entries another writer appended since this handle last looked are read into
+    /// the tree first. A last line left without its newline (a write cut short by a crash, or a cut
+    /// made by hand) is never dropped silently: it is moved to `cut-<seq>.line` beside the log and
+    /// an `audit.cut` entry recording its size and SHA-256 is appended before this one.
     pub fn append(&mut self, entry: Entry) -> Result<SignedHead, AuditError> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| io(&self.path, e))?;
+        f.lock().map_err(|e| io(&self.path, e))?;
+        let cut = self.catch_up(&mut f)?;
+        if !cut.is_empty() {
+            self.set_aside(&f, &cut)?;
+        }
+        self.write_line(&f, entry)
+    }
+
+    /// Keeps a cut last line as evidence and removes it from the log, with an entry saying so.
+    fn set_aside(&mut self, f: &File, cut: &[u8]) -> Result<(), AuditError> {
+        let seq = self.frontier.size();
+        let aside = self.path.with_file_name(format!("cut-{seq}.line"));
+        let mut keep = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&aside)
+            .map_err(|e| io(&aside, e))?;
+        keep.write_all(cut).map_err(|e| io(&aside, e))?;
+        keep.sync_all().map_err(|e| io(&aside, e))?;
+        f.set_len(self.offset).map_err(|e| io(&self.path, e))?;
+        f.sync_all().map_err(|e| io(&self.path, e))?;
+        let digest = hex::encode(sha2::Sha256::digest(cut));
+        let entry = Entry::now(
+            "system",
+            "system",
+            "audit.cut",
+            &format!(
+                "a last line of {} bytes without its end, kept as cut-{seq}.line",
+                cut.len()
+            ),
+            &format!("set aside: sha256 {digest}"),
+            None,
+        );
+        self.write_line(f, entry).map(|_| ())
+    }
+
+    fn write_line(&mut self, f: &File, entry: Entry) -> Result<SignedHead, AuditError> {
         let seq = self.frontier.size();
         let mut next = self.frontier.clone();
         next.push(entry.leaf_hash(seq));
@@ -275,14 +353,11 @@ impl AuditLog {
             reason: e.to_string(),
         })?;
         bytes.push(b'\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| io(&self.path, e))?;
-        f.write_all(&bytes).map_err(|e| io(&self.path, e))?;
-        f.sync_data().map_err(|e| io(&self.path, e))?;
+        let mut w = f;
+        w.write_all(&bytes).map_err(|e| io(&self.path, e))?;
+        w.sync_data().map_err(|e| io(&self.path, e))?;
         self.frontier = next;
+        self.offset += bytes.len() as u64;
         Ok(head)
     }
 
@@ -299,8 +374,8 @@ pub struct Verified {
     pub entries: u64,
     /// The last signed head.
     pub head: Option<SignedHead>,
-    /// Whether a last line cut short by a crash was ignored.
-    pub incomplete_tail: bool,
+    /// The action of the first entry (a home's log begins with `home.init`).
+    pub first_action: Option<String>,
 }
 
 fn read_lines(dir: &Path) -> Result<(Vec<Vec<u8>>, bool), AuditError> {
@@ -337,6 +412,7 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
     let (lines, incomplete_tail) = read_lines(dir)?;
     let mut frontier = Frontier::default();
     let mut head = None;
+    let mut first_action = None;
     for (i, raw) in lines.iter().enumerate() {
         let seq = i as u64;
         let bad = |reason: String| AuditError::Tampered { seq, reason };
@@ -367,11 +443,22 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
             ));
         }
         head = Some(line.head);
+        if seq == 0 {
+            first_action = Some(line.entry.action);
+        }
+    }
+    if incomplete_tail {
+        return Err(AuditError::Tampered {
+            seq: lines.len() as u64,
+            reason: "the last line is cut short (an interrupted write or a cut made by hand; the \
+                     next write keeps it aside as evidence)"
+                .into(),
+        });
     }
     Ok(Verified {
         entries: lines.len() as u64,
         head,
-        incomplete_tail,
+        first_action,
     })
 }
 
@@ -540,4 +627,66 @@ pub fn verify_consistency(
         }
         _ => false,
     }
+}
+
+/// Reads a checkpoint: a signed tree head kept outside the home, as JSON — either the head alone
+/// (what [`AuditLog::head`] gives, written by `tokumei audit checkpoint`) or a provider export,
+/// whose head its provider keeps.
+pub fn read_checkpoint(bytes: &[u8]) -> Result<SignedHead, AuditError> {
+    if let Ok(head) = serde_json::from_slice::<SignedHead>(bytes) {
+        return Ok(head);
+    }
+    serde_json::from_slice::<ProviderExport>(bytes)
+        .map(|e| e.head)
+        .map_err(|_| {
+            AuditError::Export("not a checkpoint (a signed tree head or an export)".into())
+        })
+}
+
+/// Verifies the log in `dir` and that it extends `checkpoint`, a signed tree head held outside the
+/// home: the checkpoint is the operator's, the log holds at least as many entries, and its first
+/// `checkpoint.size` entries hash to the checkpoint's root. A log cut back (entries removed from the
+/// end, or emptied) or rewritten before the checkpoint — even re-signed with the operator's key —
+/// fails here.
+pub fn verify_extends(
+    dir: &Path,
+    key: &VerifyingKey,
+    checkpoint: &SignedHead,
+) -> Result<Verified, AuditError> {
+    if !checkpoint.verify(key) {
+        return Err(AuditError::Export(
+            "the checkpoint is not signed by the operator's audit key".into(),
+        ));
+    }
+    let verified = verify(dir, key)?;
+    if verified.entries < checkpoint.size {
+        return Err(AuditError::Tampered {
+            seq: verified.entries,
+            reason: format!(
+                "the log holds {} entries but a checkpoint held elsewhere has {}: entries were \
+                 removed",
+                verified.entries, checkpoint.size
+            ),
+        });
+    }
+    let (lines, _) = read_lines(dir)?;
+    let mut frontier = Frontier::default();
+    for (i, raw) in lines.iter().take(checkpoint.size as usize).enumerate() {
+        let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
+            seq: i as u64,
+            reason: e.to_string(),
+        })?;
+        frontier.push(line.entry.leaf_hash(line.seq));
+    }
+    if checkpoint.root_hash() != Some(frontier.root()) {
+        return Err(AuditError::Tampered {
+            seq: checkpoint.size.saturating_sub(1),
+            reason: format!(
+                "the first {} entries are not those of a checkpoint held elsewhere: the log was \
+                 rewritten",
+                checkpoint.size
+            ),
+        });
+    }
+    Ok(verified)
 }

@@ -2,18 +2,18 @@
 
 use proptest::prelude::*;
 use tokumei_audit::{
-    consistency, export_provider, generate_key, verify, verify_consistency, verify_export,
-    AuditError, AuditLog, Entry, ENTRIES,
+    consistency, export_provider, generate_key, read_checkpoint, verify, verify_consistency,
+    verify_export, verify_extends, AuditError, AuditLog, Entry, ENTRIES,
 };
 
 fn entry(i: usize) -> Entry {
     Entry::now(
         "tech-1",
         "technician",
-        if i % 3 == 0 { "receive" } else { "vault.read" },
+        if i.is_multiple_of(3) { "receive" } else { "vault.read" },
         &format!("package-{i}"),
         "ok",
-        Some(if i % 2 == 0 { "H01" } else { "M022012" }),
+        Some(if i.is_multiple_of(2) { "H01" } else { "M022012" }),
     )
 }
 
@@ -98,19 +98,55 @@ fn deleting_swapping_or_inserting_an_entry_names_the_first_bad_one() {
 }
 
 #[test]
-fn a_line_cut_short_by_a_crash_is_ignored_and_repaired() {
+fn a_line_cut_short_fails_verification_and_is_kept_aside_as_evidence() {
     let (dir, key) = log_with(4);
     let path = dir.path().join(ENTRIES);
     let mut bytes = std::fs::read(&path).expect("read");
-    bytes.extend_from_slice(br#"{"seq":4,"time":"2026-"#);
+    let cut = br#"{"seq":4,"time":"2026-"#;
+    bytes.extend_from_slice(cut);
     std::fs::write(&path, &bytes).expect("write");
-    let v = verify(dir.path(), &key.verifying_key()).expect("verify");
-    assert_eq!(v.entries, 4);
-    assert!(v.incomplete_tail);
+    // A cut line is never taken for intact: whether a crash or a hand made it, it is reported.
+    assert_eq!(first_bad(dir.path(), &key), Some(4));
+    // Opening does not touch it; the next append keeps it aside and records that it did.
     let mut log = AuditLog::open(dir.path(), key.clone()).expect("open");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
     log.append(entry(4)).expect("append");
     let v = verify(dir.path(), &key.verifying_key()).expect("verify");
-    assert_eq!((v.entries, v.incomplete_tail), (5, false));
+    assert_eq!(v.entries, 6);
+    assert_eq!(
+        std::fs::read(dir.path().join("cut-4.line")).expect("kept"),
+        cut.to_vec()
+    );
+    let text = std::fs::read_to_string(&path).expect("read");
+    let recorded: Vec<&str> = text.lines().collect();
+    assert!(
+        recorded[4].contains("\"action\":\"audit.cut\""),
+        "{}",
+        recorded[4]
+    );
+}
+
+#[test]
+fn concurrent_writers_never_share_a_sequence_number() {
+    let (dir, key) = log_with(1);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dir = dir.path().to_path_buf();
+            let key = key.clone();
+            std::thread::spawn(move || {
+                // Each thread its own handle, opened before the others write: as two processes.
+                let mut log = AuditLog::open(&dir, key).expect("open");
+                for i in 0..25 {
+                    log.append(entry(t * 100 + i)).expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let v = verify(dir.path(), &key.verifying_key()).expect("intact");
+    assert_eq!(v.entries, 101);
 }
 
 #[test]
@@ -193,4 +229,54 @@ proptest! {
         write_lines(dir.path(), &changed);
         prop_assert_eq!(first_bad(dir.path(), &key), Some(line as u64));
     }
+}
+
+#[test]
+fn a_checkpoint_held_elsewhere_catches_truncation_and_rewriting() {
+    let (dir, key) = log_with(12);
+    let public = key.verifying_key();
+    let checkpoint = AuditLog::open(dir.path(), key.clone())
+        .expect("open")
+        .head();
+    let kept = serde_json::to_vec(&checkpoint).expect("json");
+    let checkpoint = read_checkpoint(&kept).expect("reads back");
+    assert_eq!(checkpoint.size, 12);
+    let original = lines(dir.path());
+    // The log goes on: it still extends the checkpoint.
+    let mut log = AuditLog::open(dir.path(), key.clone()).expect("open");
+    log.append(entry(12)).expect("append");
+    assert_eq!(
+        verify_extends(dir.path(), &public, &checkpoint)
+            .expect("extends")
+            .entries,
+        13
+    );
+    // Cut to its first 8 entries, or emptied: each verifies alone, not against the checkpoint.
+    write_lines(dir.path(), &original[..8]);
+    assert!(verify(dir.path(), &public).is_ok());
+    assert!(matches!(
+        verify_extends(dir.path(), &public, &checkpoint),
+        Err(AuditError::Tampered { seq: 8, .. })
+    ));
+    write_lines(dir.path(), &[]);
+    assert!(verify_extends(dir.path(), &public, &checkpoint).is_err());
+    // Entries 3..5 removed and the rest re-signed with the operator's own key (an insider with the
+    // key): intact alone, caught against the checkpoint.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let mut forged = AuditLog::open(dir2.path(), key.clone()).expect("open");
+    for i in (0..14).filter(|i| !(3..5).contains(i)) {
+        forged.append(entry(i)).expect("append");
+    }
+    assert!(verify(dir2.path(), &public).is_ok());
+    assert!(matches!(
+        verify_extends(dir2.path(), &public, &checkpoint),
+        Err(AuditError::Tampered { .. })
+    ));
+    // A checkpoint not signed by the operator proves nothing.
+    let other = generate_key().expect("key");
+    let foreign = AuditLog::open(dir2.path(), other).expect("open").head();
+    assert!(matches!(
+        verify_extends(dir2.path(), &public, &foreign),
+        Err(AuditError::Export(_))
+    ));
 }

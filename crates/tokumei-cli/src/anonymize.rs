@@ -23,7 +23,7 @@ pub struct AnonymizeArgs {
     config: Option<PathBuf>,
     /// Output folder (created if absent): the transformed table (same name and format as the input),
     /// report.json and report.html.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::out_dir)]
     out: PathBuf,
     /// Quasi-identifier with its hierarchy in ARX's CSV format: COLUMN=HIERARCHY.csv (repeatable).
     #[arg(long = "qi", value_name = "COLUMN=HIERARCHY.csv")]
@@ -35,16 +35,16 @@ pub struct AnonymizeArgs {
     #[arg(long)]
     identifier: Vec<String>,
     /// k-anonymity.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     k: Option<u64>,
     /// Distinct l-diversity of every sensitive attribute.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     l: Option<u64>,
     /// Equal-distance t-closeness of every sensitive attribute.
     #[arg(long)]
     t: Option<f64>,
     /// Largest share of records that may be suppressed (0–1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::share)]
     suppression_limit: Option<f64>,
     /// Utility metric to minimize.
     #[arg(long, value_parser = ["loss", "entropy", "discernibility"])]

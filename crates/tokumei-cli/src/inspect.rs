@@ -1,5 +1,6 @@
 //! `tokumei inspect`: what a source file holds and what is wrong with it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,81 +22,126 @@ fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Text from a file made safe for a terminal: control characters (ESC, CR, ...) are shown as
+/// escapes, never sent raw.
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// Inspects every file under `paths`; exit 0 when no file has an error, 1 otherwise, 2 for a path
-/// that cannot be read.
+/// that cannot be read. Output that is no longer read (`inspect … | head`) ends the command
+/// quietly.
 pub fn run(paths: &[PathBuf], max_issues: usize) -> ExitCode {
     let mut files = Vec::new();
     for p in paths {
         if let Err(e) = files_under(p, &mut files) {
-            eprintln!("error: cannot read {}: {e}", p.display());
+            eprintln!(
+                "error: cannot read {}: {e}",
+                clean(&p.display().to_string())
+            );
             return ExitCode::from(2);
         }
     }
+    let mut out = std::io::stdout().lock();
+    match report(&files, max_issues, &mut out) {
+        Ok(code) => code,
+        Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Unreadable(f, e)) => {
+            eprintln!(
+                "error: cannot read {}: {e}",
+                clean(&f.display().to_string())
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Stop {
+    /// Standard output was closed (or failed): nothing more can be said.
+    Closed,
+    /// A file could not be read.
+    Unreadable(PathBuf, std::io::Error),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(_: std::io::Error) -> Stop {
+        Stop::Closed
+    }
+}
+
+fn report(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<ExitCode, Stop> {
     let (mut inspected, mut skipped, mut with_errors) = (0usize, 0usize, 0usize);
-    for f in &files {
-        let bytes = match std::fs::read(f) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", f.display());
-                return ExitCode::from(2);
-            }
-        };
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|e| Stop::Unreadable(f.clone(), e))?;
         let Some(r) = read_file(&f.to_string_lossy(), &bytes, "inspect") else {
             skipped += 1;
             continue;
         };
         inspected += 1;
-        println!("{}", f.display());
-        println!("  format    {}", r.kind.name());
+        let name = clean(&f.display().to_string());
+        writeln!(out, "{name}")?;
+        writeln!(out, "  format    {}", r.kind.name())?;
         if r.entries > 0 {
-            println!("  entries   {}", r.entries);
+            writeln!(out, "  entries   {}", r.entries)?;
         }
         if let Some(e) = r.encoding {
-            println!("  encoding  {}", e.name());
+            writeln!(out, "  encoding  {}", e.name())?;
         }
         if !r.line_counts.is_empty() {
             let counts: Vec<String> = r
                 .line_counts
                 .iter()
-                .map(|(k, v)| format!("{k} {v}"))
+                .map(|(k, v)| format!("{} {v}", clean(k)))
                 .collect();
-            println!("  lines     {}", counts.join(", "));
+            writeln!(out, "  lines     {}", counts.join(", "))?;
         }
-        println!(
+        writeln!(
+            out,
             "  records   {} read, {} rejected; {} warnings, {} errors",
             r.records.len(),
             r.rejected.len(),
             r.warnings(),
             r.errors()
-        );
+        )?;
         for (entry, i) in r.issues.iter().take(max_issues) {
             let sev = match i.severity {
                 Severity::Warning => "warning",
                 Severity::Error => "error",
             };
-            match entry {
-                Some(e) => println!(
-                    "  {sev:7}   {}#{e}:{}: {}",
-                    f.display(),
-                    i.position,
-                    i.message
-                ),
-                None => println!("  {sev:7}   {}:{}: {}", f.display(), i.position, i.message),
-            }
+            let at = match entry {
+                Some(e) => format!("{name}#{}", clean(e)),
+                None => name.clone(),
+            };
+            writeln!(
+                out,
+                "  {sev:7}   {at}:{}: {}",
+                i.position,
+                clean(&i.message)
+            )?;
         }
         if r.issues.len() > max_issues {
-            println!("  ... and {} more", r.issues.len() - max_issues);
+            writeln!(out, "  ... and {} more", r.issues.len() - max_issues)?;
         }
         if r.errors() > 0 || !r.rejected.is_empty() {
             with_errors += 1;
         }
     }
-    println!(
+    writeln!(
+        out,
         "{inspected} files inspected, {skipped} not in a supported format, {with_errors} with errors"
-    );
-    if with_errors > 0 {
+    )?;
+    Ok(if with_errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }

@@ -36,8 +36,8 @@ struct RunArgs {
     /// Right table (link mode).
     #[arg(long)]
     right: Option<PathBuf>,
-    /// Output folder (created if absent).
-    #[arg(long)]
+    /// Output folder (created if absent; an existing file is refused before the run).
+    #[arg(long, value_parser = crate::out_dir)]
     out: PathBuf,
     /// Seed of the random pair sample (overrides the settings).
     #[arg(long)]

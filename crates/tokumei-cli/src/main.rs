@@ -109,14 +109,97 @@ enum ProviderCommand {
     /// Create a provider's signing key pair: DIR/<id>.key (owner-only) and DIR/<id>.pub.
     Init {
         /// Provider id.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_id)]
         id: String,
         /// Folder for the key files.
         #[arg(long)]
         out: PathBuf,
     },
-    /// Register a provider at the operator with its public key and the legally required details.
+    /// Register a new provider at the operator with its public key and the legally required
+    /// details (a technician; an id already registered is refused).
     Add(ProviderAddArgs),
+    /// Request that a registered provider's key be replaced (a technician; a second technician
+    /// approves with `approve-rotation`).
+    RotateKey {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Provider id.
+        #[arg(long, value_parser = parse_id)]
+        id: String,
+        /// The provider's new public key file.
+        #[arg(long)]
+        public_key: PathBuf,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
+    /// Approve a pending key rotation (a technician other than the requester).
+    ApproveRotation {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Provider id.
+        #[arg(long, value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
+}
+
+/// How a command that changes the home is authorised: the home passphrase and a user's key.
+#[derive(clap::Args)]
+struct HomeAuth {
+    /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    user: operator::UserKeyArgs,
+}
+
+impl HomeAuth {
+    /// Opens a session with one of `roles` on the home.
+    fn session(
+        &self,
+        home: &tokumei_vault::Home,
+        action: &str,
+        roles: &[tokumei_vault::access::Role],
+    ) -> Result<tokumei_vault::access::Session, operator::Failure> {
+        let pass = passphrase(self.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+        operator::session(home, &self.user, Some(&pass), action, roles)
+    }
+}
+
+/// An output folder from the command line: absent, or a folder (an existing file exits 2 before
+/// any work is done).
+pub(crate) fn out_dir(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.exists() && !p.is_dir() {
+        return Err("exists and is not a folder".into());
+    }
+    Ok(p)
+}
+
+/// A count of at least 1 (k, l) from the command line.
+pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
+    }
+}
+
+/// A share between 0 and 1 from the command line.
+pub(crate) fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("expected a number from 0 to 1".into()),
+    }
+}
+
+/// An id from the command line, checked against the one grammar (a bad one exits 2).
+fn parse_id(s: &str) -> Result<String, String> {
+    tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, s)
+        .map(str::to_string)
+        .map_err(|e| e.to_string().replacen("provider id", "id", 1))
 }
 
 #[derive(clap::Args)]
@@ -125,7 +208,7 @@ struct ProviderAddArgs {
     #[arg(long)]
     home: PathBuf,
     /// Provider id.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_id)]
     id: String,
     /// The provider's public key file (<id>.pub).
     #[arg(long)]
@@ -150,8 +233,17 @@ struct ProviderAddArgs {
     #[arg(long)]
     notice_filing: Option<String>,
     /// Date the notice to patients began (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     notice_start: Option<String>,
+    #[command(flatten)]
+    auth: HomeAuth,
+}
+
+/// A YYYY-MM-DD date from the command line (a bad one exits 2).
+fn parse_date(s: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| "expected a date as YYYY-MM-DD".to_string())
 }
 
 /// A provider's details in a TOML file (`provider add --details`).
@@ -172,9 +264,9 @@ struct PackageArgs {
     #[arg(long)]
     provider_key: PathBuf,
     /// Provider id (default: the key file's stem).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_id)]
     provider: Option<String>,
-    /// The operator's age recipient (age1...).
+    /// The operator's age recipient (age1...), or a file holding it (the home's operator.recipient).
     #[arg(long)]
     to: String,
     /// Folder of the extract.
@@ -184,19 +276,19 @@ struct PackageArgs {
     #[arg(long)]
     out: PathBuf,
     /// Extraction date (YYYY-MM-DD; default today).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     extracted_on: Option<String>,
     /// First day covered (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     period_from: Option<String>,
     /// Last day covered (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     period_to: Option<String>,
     /// The provider's notice filing reference.
     #[arg(long)]
     notice_filing: Option<String>,
     /// Date the provider's notice to patients began (YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     notice_start: Option<String>,
 }
 
@@ -291,7 +383,7 @@ struct ReceiveArgs {
 #[derive(clap::Args)]
 struct InitArgs {
     /// Folder of the new home (absent or empty).
-    #[arg(long)]
+    #[arg(long, value_parser = out_dir)]
     home: PathBuf,
     /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
@@ -311,6 +403,20 @@ enum AuditCommand {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
+        /// A signed tree head kept outside the home (`audit checkpoint`, or a provider's export):
+        /// the log must extend it, so entries removed from its end or rewritten are caught.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Write the log's current signed tree head (JSON) to keep outside the home, for
+    /// `audit verify --checkpoint`; the log is verified first.
+    Checkpoint {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Output file (not overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Export one provider's entries with inclusion proofs and the signed tree head (JSON).
     Export {
@@ -323,6 +429,8 @@ enum AuditCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        auth: HomeAuth,
     },
     /// Verify a provider export with nothing but the operator's audit public key.
     VerifyExport {
@@ -353,7 +461,7 @@ struct SynthArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Output folder (must be absent or empty unless --force).
-    #[arg(long)]
+    #[arg(long, value_parser = out_dir)]
     out: PathBuf,
     /// First month of the period, YYYY-MM.
     #[arg(long, default_value = "2021-04")]
@@ -545,77 +653,97 @@ fn run_provider(a: ProviderCommand) -> ExitCode {
                 }
             }
         }
-        ProviderCommand::Add(a) => {
-            let result = (|| -> Result<(), String> {
-                let home = tokumei_vault::open(&a.home).map_err(|e| e.to_string())?;
-                let public = std::fs::read_to_string(&a.public_key)
-                    .map_err(|e| format!("{}: {e}", a.public_key.display()))?;
-                tokumei_audit::public_key_from_hex(&public).map_err(|e| e.to_string())?;
-                let file = match &a.details {
-                    Some(f) => {
-                        let text = std::fs::read_to_string(f)
-                            .map_err(|e| format!("{}: {e}", f.display()))?;
-                        toml::from_str::<ProviderDetails>(&text)
-                            .map_err(|e| format!("{}: {e}", f.display()))?
-                    }
-                    None => ProviderDetails::default(),
-                };
-                let need = |flag: &Option<String>, file: Option<String>, what: &str| {
-                    flag.clone()
-                        .or(file)
-                        .filter(|v| !v.trim().is_empty())
-                        .ok_or_else(|| {
-                            format!(
-                                "the provider's {what} is required (--{what} or `{what}` in --details)"
-                            )
-                        })
-                };
-                let provider = tokumei_vault::catalog::Provider {
-                    id: a.id.clone(),
-                    public_key: public.trim().to_string(),
-                    name: need(&a.name, file.name, "name")?,
-                    address: need(&a.address, file.address, "address")?,
-                    representative: need(&a.representative, file.representative, "representative")?,
-                    acquisition: need(&a.acquisition, file.acquisition, "acquisition")?,
-                    notice_filing: a.notice_filing.clone().or(file.notice_filing),
-                    notice_start: a.notice_start.clone().or(file.notice_start),
-                };
-                if let Some(d) = &provider.notice_start {
-                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                        .map_err(|_| "the notice start is not a YYYY-MM-DD date".to_string())?;
-                }
-                let catalog = tokumei_vault::catalog::Catalog::open(
-                    &home.root.join("catalog/catalog.sqlite"),
-                )
-                .map_err(|e| e.to_string())?;
-                catalog.add_provider(&provider).map_err(|e| e.to_string())?;
-                let mut log = home.audit().map_err(|e| e.to_string())?;
-                log.append(tokumei_audit::Entry::now(
-                    "operator",
-                    "provider-admin",
-                    "provider.add",
-                    &format!("provider {}", a.id),
-                    "ok",
-                    Some(&a.id),
-                ))
-                .map_err(|e| e.to_string())?;
-                Ok(())
-            })();
-            match result {
-                Ok(()) => {
-                    println!("provider {} registered", a.id);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(EXIT_FAILURE)
-                }
-            }
-        }
+        ProviderCommand::Add(a) => operator::report(provider_add(&a), |()| {
+            println!("provider {} registered", a.id)
+        }),
+        ProviderCommand::RotateKey {
+            home,
+            id,
+            public_key,
+            auth,
+        } => operator::report(
+            (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let session = auth.session(
+                    &home,
+                    "provider.rotate",
+                    &[tokumei_vault::access::Role::Technician],
+                )?;
+                let key = std::fs::read_to_string(&public_key)
+                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", public_key.display())))?;
+                tokumei_vault::provider::request_rotation(&home, &session, &id, key.trim())
+                    .map_err(operator::fail)
+            })(),
+            |()| {
+                println!("key rotation of provider {id} requested; a second technician approves it")
+            },
+        ),
+        ProviderCommand::ApproveRotation { home, id, auth } => operator::report(
+            (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let session = auth.session(
+                    &home,
+                    "provider.rotate",
+                    &[tokumei_vault::access::Role::Technician],
+                )?;
+                tokumei_vault::provider::approve_rotation(&home, &session, &id)
+                    .map_err(operator::fail)
+            })(),
+            |()| println!("provider {id}: new key in force"),
+        ),
     }
 }
 
+fn provider_add(a: &ProviderAddArgs) -> Result<(), operator::Failure> {
+    let usage = |e: String| (EXIT_USAGE, e);
+    let home = tokumei_vault::open(&a.home).map_err(operator::fail)?;
+    let session = a.auth.session(
+        &home,
+        "provider.add",
+        &[tokumei_vault::access::Role::Technician],
+    )?;
+    let public = std::fs::read_to_string(&a.public_key)
+        .map_err(|e| usage(format!("{}: {e}", a.public_key.display())))?;
+    let file = match &a.details {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).map_err(|e| usage(format!("{}: {e}", f.display())))?;
+            toml::from_str::<ProviderDetails>(&text)
+                .map_err(|e| usage(format!("{}: {e}", f.display())))?
+        }
+        None => ProviderDetails::default(),
+    };
+    let need = |flag: &Option<String>, file: Option<String>, what: &str| {
+        flag.clone()
+            .or(file)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                usage(format!(
+                    "the provider's {what} is required (--{what} or `{what}` in --details)"
+                ))
+            })
+    };
+    let provider = tokumei_vault::catalog::Provider {
+        id: a.id.clone(),
+        public_key: public.trim().to_string(),
+        name: need(&a.name, file.name, "name")?,
+        address: need(&a.address, file.address, "address")?,
+        representative: need(&a.representative, file.representative, "representative")?,
+        acquisition: need(&a.acquisition, file.acquisition, "acquisition")?,
+        notice_filing: a.notice_filing.clone().or(file.notice_filing),
+        notice_start: a.notice_start.clone().or(file.notice_start),
+    };
+    tokumei_vault::provider::register(&home, &session, &provider).map_err(operator::fail)
+}
+
 fn run_package(a: PackageArgs) -> ExitCode {
+    if a.out.is_dir() {
+        eprintln!(
+            "error: --out {} is a folder; the package is written to a file",
+            a.out.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let result = (|| -> Result<tokumei_vault::package::Manifest, String> {
         let text = std::fs::read_to_string(&a.provider_key)
             .map_err(|e| format!("{}: {e}", a.provider_key.display()))?;
@@ -635,7 +763,12 @@ fn run_package(a: PackageArgs) -> ExitCode {
             package_id: None,
             exclude_extensions: Vec::new(),
         };
-        tokumei_vault::package::package(&key, &provider, &a.to, &a.input, &a.out, &opts)
+        // The recipient is the `age1…` text or a file holding it (the home's operator.recipient).
+        let to = match std::fs::read_to_string(&a.to) {
+            Ok(text) if std::path::Path::new(&a.to).is_file() => text.trim().to_string(),
+            _ => a.to.clone(),
+        };
+        tokumei_vault::package::package(&key, &provider, &to, &a.input, &a.out, &opts)
             .map_err(|e| e.to_string())
     })();
     match result {
@@ -703,6 +836,9 @@ fn run_receive(a: ReceiveArgs) -> ExitCode {
                 bar.set_message(format!("{name}: reading files"));
             }
             Stage::Landing => bar.set_message(format!("{name}: writing into the vault")),
+            Stage::Waiting => bar.set_message(format!(
+                "{name}: waiting for another command to finish changing the home"
+            )),
         };
         let outcome =
             tokumei_vault::receive::receive_with(&home, p, &session.user, &key, &progress);
@@ -797,68 +933,126 @@ fn run_init(a: InitArgs) -> ExitCode {
     }
 }
 
+/// A provider's audit entries: for a technician, an auditor, or that provider's own admin.
+fn audit_export(
+    home: &std::path::Path,
+    provider: &str,
+    out: &std::path::Path,
+    auth: &HomeAuth,
+) -> Result<usize, operator::Failure> {
+    use tokumei_vault::access::Role;
+    let home = tokumei_vault::open(home).map_err(operator::fail)?;
+    let session = auth.session(
+        &home,
+        "audit.export",
+        &[Role::Technician, Role::Auditor, Role::ProviderAdmin],
+    )?;
+    if session.role == Role::ProviderAdmin && session.provider_id.as_deref() != Some(provider) {
+        session
+            .audit(
+                &home,
+                "audit.export",
+                "another provider's entries",
+                "denied",
+                None,
+            )
+            .map_err(operator::fail)?;
+        return Err((
+            EXIT_FAILURE,
+            "denied: a provider's admin exports its own provider's entries only".into(),
+        ));
+    }
+    let key = home.audit_public_key().map_err(operator::fail)?;
+    let export = tokumei_audit::export_provider(&home.audit_dir(), &key, provider)
+        .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&export).map_err(|e| (EXIT_FAILURE, e.to_string()))?;
+    std::fs::write(out, json).map_err(|e| (EXIT_FAILURE, format!("{}: {e}", out.display())))?;
+    session
+        .audit(
+            &home,
+            "audit.export",
+            &format!("{} entries", export.entries.len()),
+            "ok",
+            Some(provider),
+        )
+        .map_err(operator::fail)?;
+    Ok(export.entries.len())
+}
+
 fn run_audit(a: AuditCommand) -> ExitCode {
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_FAILURE)
     };
     match a {
-        AuditCommand::Verify { home } => {
-            let home = match tokumei_vault::open(&home) {
-                Ok(h) => h,
-                Err(e) => return fail(&e),
-            };
-            let key = match home.audit_public_key() {
-                Ok(k) => k,
-                Err(e) => return fail(&e),
-            };
-            match tokumei_audit::verify(&home.audit_dir(), &key) {
+        AuditCommand::Verify { home, checkpoint } => {
+            let result = (|| -> Result<tokumei_audit::Verified, String> {
+                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
+                let checkpoint = match &checkpoint {
+                    Some(f) => {
+                        let bytes =
+                            std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                        Some(tokumei_audit::read_checkpoint(&bytes).map_err(|e| e.to_string())?)
+                    }
+                    None => None,
+                };
+                home.verify_audit(checkpoint.as_ref())
+                    .map_err(|e| format!("audit log does not verify: {e}"))
+            })();
+            match result {
                 Ok(v) => {
                     println!(
-                        "audit log intact: {} entries, tree head {}",
+                        "audit log intact: {} entries, tree head {}{}",
                         v.entries,
-                        v.head.map(|h| h.root).unwrap_or_default()
+                        v.head.map(|h| h.root).unwrap_or_default(),
+                        if checkpoint.is_some() {
+                            " (extends the checkpoint)"
+                        } else {
+                            ""
+                        }
                     );
-                    if v.incomplete_tail {
-                        println!("  (a last line cut short by an interrupted write was ignored)");
-                    }
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("audit log does not verify: {e}")),
+                Err(e) => fail(&e),
+            }
+        }
+        AuditCommand::Checkpoint { home, out } => {
+            let result = (|| -> Result<tokumei_audit::SignedHead, String> {
+                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
+                let head = home
+                    .verify_audit(None)
+                    .map_err(|e| format!("audit log does not verify: {e}"))?
+                    .head
+                    .ok_or("the audit log is empty")?;
+                let json = serde_json::to_vec_pretty(&head).map_err(|e| e.to_string())?;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&out)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
+                Ok(head)
+            })();
+            match result {
+                Ok(h) => {
+                    println!(
+                        "checkpoint of {} entries written to {} (keep it outside the home)",
+                        h.size,
+                        out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
         }
         AuditCommand::Export {
             home,
             provider,
             out,
-        } => {
-            let result = (|| -> Result<usize, String> {
-                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
-                let key = home.audit_public_key().map_err(|e| e.to_string())?;
-                let export = tokumei_audit::export_provider(&home.audit_dir(), &key, &provider)
-                    .map_err(|e| e.to_string())?;
-                let json = serde_json::to_vec_pretty(&export).map_err(|e| e.to_string())?;
-                std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
-                let mut log = home.audit().map_err(|e| e.to_string())?;
-                log.append(tokumei_audit::Entry::now(
-                    "operator",
-                    "auditor",
-                    "audit.export",
-                    &format!("{} entries", export.entries.len()),
-                    "ok",
-                    Some(&provider),
-                ))
-                .map_err(|e| e.to_string())?;
-                Ok(export.entries.len())
-            })();
-            match result {
-                Ok(n) => {
-                    println!("{n} entries of {provider} exported to {}", out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
+            auth,
+        } => operator::report(audit_export(&home, &provider, &out, &auth), |n| {
+            println!("{n} entries of {provider} exported to {}", out.display())
+        }),
         AuditCommand::VerifyExport {
             export,
             operator_key,

@@ -252,7 +252,7 @@ fn user_add(a: UserAddArgs) -> Result<(PathBuf, PathBuf), Failure> {
     if !access::valid_name(&a.name) {
         return Err((
             EXIT_USAGE,
-            "--name is 1–64 letters, digits, '.', '-' or '_'".into(),
+            "--name is 1–64 letters, digits, '-' or '_', starting with a letter or digit".into(),
         ));
     }
     let new_pass = match &a.new_passphrase_file {

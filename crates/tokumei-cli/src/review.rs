@@ -485,17 +485,17 @@ pub enum ReleaseCommand {
         #[arg(long)]
         application: String,
         /// Output folder (absent or empty): the release as released, and the encrypted package.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::out_dir)]
         out: PathBuf,
         /// Policy preset: jp-anonymized, jp-pseudonymized, hipaa-safe-harbor, ema-0070, or a preset
         /// file (TOML); by default the release kind's (jp-anonymized or jp-pseudonymized).
         #[arg(long)]
         preset: Option<String>,
         /// Overrides the preset's smallest equivalence class.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::at_least_one)]
         k: Option<usize>,
         /// Overrides the preset's largest share suppressed to reach k (0–1).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::share)]
         suppression_limit: Option<f64>,
         /// Overrides the preset's highest prosecutor risk of the re-identification test.
         #[arg(long)]

@@ -244,7 +244,7 @@ fn synth_package_receive_end_to_end() {
         .arg("--public-key")
         .arg(keys.join("H01.pub"))
         .assert()
-        .code(1);
+        .code(2);
     assert!(stderr(&out).contains("acquisition"), "{}", stderr(&out));
 
     // Truth of the region.

@@ -1356,7 +1356,7 @@ pub fn kana_to_full_width(s: &str) -> String {
                     // カ…チ are odd code points (ガ = カ + 1), ツ テ ト even after ッ.
                     let ka_to = ((0x30AB..=0x30C1).contains(&n) && n % 2 == 1)
                         || matches!(n, 0x30C4 | 0x30C6 | 0x30C8);
-                    let ha = (0x30CF..=0x30DB).contains(&n) && (n - 0x30CF) % 3 == 0;
+                    let ha = (0x30CF..=0x30DB).contains(&n) && (n - 0x30CF).is_multiple_of(3);
                     if voiced && (ka_to || ha) {
                         char::from_u32(n + 1)
                     } else if voiced && p == 'ウ' {

@@ -244,6 +244,9 @@ impl<'x> Fields<'x> {
     }
 }
 
+/// Longest line read (bytes): the longest records of the specification are a few hundred bytes.
+pub const MAX_LINE: usize = 16 << 10;
+
 /// Splits a line on commas (fields never contain a comma: no quoting).
 fn split_fields(text: &str) -> Vec<&str> {
     text.split(',').collect()
@@ -338,6 +341,21 @@ pub fn read_each(
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
         let raw = &bytes[pos..end];
         pos = end + 1;
+        if raw.len() > MAX_LINE {
+            // No record of the specification comes near this; its fields are never split (a line of
+            // millions of commas must not cost memory).
+            let reason = format!("a line longer than {MAX_LINE} bytes");
+            report.issue(Severity::Error, no, None, reason.clone());
+            match current.as_mut() {
+                Some(r) => fail(r, no, None, &reason),
+                None => report.rejected.push(Rejected {
+                    first_line: no,
+                    last_line: no,
+                    reason,
+                }),
+            }
+            continue;
+        }
         // Field starts in a fixed array (registers, no capacity checks); a line with more fields
         // than it holds is split again into the vector.
         let mut local = [0u32; 64];

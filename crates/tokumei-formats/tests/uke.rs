@@ -132,6 +132,15 @@ fn malformed_receipts_are_reported_with_their_line_and_good_ones_still_read() {
             1,
             "Shift_JIS",
         ),
+        // A line of 20 million commas is refused whole, not split into fields.
+        (
+            vec![
+                re_ok.clone(),
+                [b"SY,".to_vec(), vec![b','; 20 << 20]].concat(),
+            ],
+            1,
+            "longer than",
+        ),
     ];
     for (broken, offset, what) in cases {
         let refs: Vec<&[u8]> = broken.iter().map(|v| v.as_slice()).collect();

@@ -17,6 +17,7 @@ pub mod checkdigit;
 pub mod codes;
 pub mod events;
 pub mod identity;
+pub mod ids;
 pub mod table;
 pub mod truth;
 

@@ -258,7 +258,7 @@ pub fn plan_visits(ctx: &Context, p: &LifePerson, rng: &mut SynthRng) -> Vec<Vis
                 let diabetic = active.iter().any(|c| key_of(c) == "t2dm");
                 let renal = active.iter().any(|c| key_of(c) == "ckd");
                 let lipid = active.iter().any(|c| key_of(c) == "dyslipidaemia");
-                if n % 3 == 0 && (diabetic || renal || lipid) {
+                if n.is_multiple_of(3) && (diabetic || renal || lipid) {
                     pl.labs(rng, &mut v, diabetic, renal, lipid);
                 } else if !hospital {
                     v.procedures.push((pr.gairai_kanri, 1));

@@ -122,13 +122,9 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// A user name: letters, digits, `.`, `-` and `_`, 1–64 characters.
+/// A user name: the one grammar of outside identifiers ([`tokumei_model::ids`]).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    tokumei_model::ids::is_valid(name)
 }
 
 impl Catalog {
@@ -155,7 +151,8 @@ impl Catalog {
         self.ensure_users()?;
         if !valid_name(&u.name) {
             return Err(VaultError::Refused(
-                "a user name is 1–64 letters, digits, '.', '-' or '_'".into(),
+                "a user name is 1–64 letters, digits, '-' or '_', starting with a letter or digit"
+                    .into(),
             ));
         }
         if u.requested_by.trim().is_empty() || u.approved_by.trim().is_empty() {
@@ -426,7 +423,9 @@ mod tests {
 
     #[test]
     fn names_are_restricted() {
-        assert!(valid_name("sato.k"));
+        assert!(valid_name("sato_k"));
+        // One grammar for every outside id: no dots (no `..`, no extension, no staging name).
+        assert!(!valid_name("sato.k"));
         assert!(!valid_name(""));
         assert!(!valid_name("a b"));
         assert!(!valid_name("../x"));

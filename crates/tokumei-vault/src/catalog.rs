@@ -88,15 +88,14 @@ impl Catalog {
         Ok(Catalog { conn })
     }
 
-    /// Registers a provider (or replaces its details and key).
+    /// Registers a new provider; an id already registered is refused (see [`crate::provider`]
+    /// for registration by a technician and key rotation by two).
     pub fn add_provider(&self, p: &Provider) -> Result<(), VaultError> {
         self.conn
             .execute(
                 "INSERT INTO providers (id, public_key, name, address, representative, acquisition,
                      notice_filing, notice_start, registered_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(id) DO UPDATE SET public_key = ?2, name = ?3, address = ?4,
-                     representative = ?5, acquisition = ?6, notice_filing = ?7, notice_start = ?8",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     p.id,
                     p.public_key,

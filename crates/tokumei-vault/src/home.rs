@@ -75,6 +75,9 @@ pub enum VaultError {
     /// The user may not do this (no registered key, revoked grant, wrong role, two-person rule).
     #[error("denied: {0}")]
     Denied(String),
+    /// Another command is changing the home and did not finish in time.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 fn io(path: &Path, source: std::io::Error) -> VaultError {
@@ -98,6 +101,12 @@ pub struct Config {
     /// by the home passphrase.
     #[serde(default)]
     pub default_user: Option<String>,
+    /// Largest sum of the files of one package, in bytes (8 GiB when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_package_bytes: Option<u64>,
+    /// Largest file of a package, in bytes (4 GiB when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_bytes: Option<u64>,
 }
 
 /// An opened operator home.
@@ -236,8 +245,12 @@ pub fn init_with_user(
     check_passphrase(passphrase)?;
     if !crate::access::valid_name(user) {
         return Err(VaultError::Refused(
-            "a user name is 1–64 letters, digits, '.', '-' or '_'".into(),
+            "a user name is 1–64 letters, digits, '-' or '_', starting with a letter or digit"
+                .into(),
         ));
+    }
+    if root.exists() && !root.is_dir() {
+        return Err(VaultError::Exists(root.to_path_buf()));
     }
     if root.exists() {
         let empty = std::fs::read_dir(root)
@@ -335,6 +348,8 @@ fn build(
         notice_wait_days: 30,
         created,
         default_user: Some(user.to_string()),
+        max_package_bytes: None,
+        max_file_bytes: None,
     };
     let text = toml::to_string(&config).map_err(|e| VaultError::Config(e.to_string()))?;
     write_public(&dir.join("config.toml"), text.as_bytes())?;
@@ -379,12 +394,45 @@ pub fn open(root: &Path) -> Result<Home, VaultError> {
 }
 
 impl Home {
+    /// The limits a received package must keep (the configuration's, or the defaults).
+    pub fn limits(&self) -> crate::unpack::Limits {
+        let d = crate::unpack::Limits::default();
+        crate::unpack::Limits {
+            package: self.config.max_package_bytes.unwrap_or(d.package),
+            file: self.config.max_file_bytes.unwrap_or(d.file),
+            ..d
+        }
+    }
+
     /// The audit log, opened for appending with the home's signing key.
     pub fn audit(&self) -> Result<AuditLog, VaultError> {
         let path = self.root.join("keys/audit.key");
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
         let key = tokumei_audit::key_from_hex(&text)?;
         Ok(AuditLog::open(&self.root.join("audit"), key)?)
+    }
+
+    /// Verifies the home's audit log: intact, begun by the home's creation (an emptied or
+    /// replaced log is not), and, given a checkpoint held outside the home, extending it (a log
+    /// cut back or rewritten is not).
+    pub fn verify_audit(
+        &self,
+        checkpoint: Option<&tokumei_audit::SignedHead>,
+    ) -> Result<tokumei_audit::Verified, VaultError> {
+        let key = self.audit_public_key()?;
+        let verified = match checkpoint {
+            Some(c) => tokumei_audit::verify_extends(&self.audit_dir(), &key, c)?,
+            None => tokumei_audit::verify(&self.audit_dir(), &key)?,
+        };
+        if verified.first_action.as_deref() != Some("home.init") {
+            return Err(VaultError::Audit(AuditError::Tampered {
+                seq: 0,
+                reason: "the log does not begin with the home's creation (it was emptied, \
+                         removed or replaced)"
+                    .into(),
+            }));
+        }
+        Ok(verified)
     }
 
     /// The catalog.

@@ -6,12 +6,15 @@ pub mod access;
 pub mod catalog;
 pub mod export;
 pub mod home;
+pub mod lock;
 pub mod mpi;
 pub mod optout;
 pub mod package;
+pub mod provider;
 pub mod purge;
 pub mod receive;
 pub mod sealed;
 pub mod store;
+pub mod unpack;
 
 pub use home::{init, open, Home, VaultError};

@@ -91,15 +91,8 @@ fn io(path: &Path, source: std::io::Error) -> VaultError {
 
 /// Creates a provider's signing key pair: `DIR/<id>.key` (owner-only, hex seed) and `DIR/<id>.pub`.
 pub fn provider_init(id: &str, dir: &Path) -> Result<(PathBuf, PathBuf), VaultError> {
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(VaultError::Refused(
-            "a provider id is letters, digits, - and _".into(),
-        ));
-    }
+    tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, id)
+        .map_err(|e| VaultError::Refused(e.to_string()))?;
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let key = tokumei_audit::generate_key()?;
     let key_path = dir.join(format!("{id}.key"));
@@ -116,17 +109,32 @@ pub fn provider_init(id: &str, dir: &Path) -> Result<(PathBuf, PathBuf), VaultEr
     Ok((key_path, pub_path))
 }
 
+/// The files under `dir`, sorted. Links are refused, never followed (an extract holding a link to
+/// `/etc` must not pack the system's files), and so is anything that is neither a file nor a folder.
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), VaultError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+        .map(|e| e.map(|e| e.path()).map_err(|e| io(dir, e)))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
-        if p.is_dir() {
+        let kind = std::fs::symlink_metadata(&p)
+            .map_err(|e| io(&p, e))?
+            .file_type();
+        if kind.is_symlink() {
+            return Err(VaultError::Refused(format!(
+                "{} is a symbolic link: an extract holds plain files only (links are not followed)",
+                p.display()
+            )));
+        } else if kind.is_dir() {
             files_under(&p, out)?;
-        } else if p.is_file() {
+        } else if kind.is_file() {
             out.push(p);
+        } else {
+            return Err(VaultError::Refused(format!(
+                "{} is not a plain file",
+                p.display()
+            )));
         }
     }
     Ok(())
@@ -174,6 +182,30 @@ pub fn package(
         .trim()
         .parse()
         .map_err(|e| VaultError::Key(format!("operator recipient: {e}")))?;
+    tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, provider_id)
+        .map_err(|e| VaultError::Refused(e.to_string()))?;
+    if let Some(id) = &opts.package_id {
+        tokumei_model::ids::check(tokumei_model::ids::IdKind::Package, id)
+            .map_err(|e| VaultError::Refused(e.to_string()))?;
+    }
+    for d in [
+        &opts.extracted_on,
+        &opts.period_from,
+        &opts.period_to,
+        &opts.notice_start,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| VaultError::Refused("a date of the package is not YYYY-MM-DD".into()))?;
+    }
+    if out.is_dir() {
+        return Err(VaultError::Refused(format!(
+            "{} is a folder; the package is written to a file",
+            out.display()
+        )));
+    }
     let mut paths = Vec::new();
     files_under(source, &mut paths)?;
     paths.retain(|p| {
@@ -190,6 +222,12 @@ pub fn package(
             .unwrap_or(p)
             .to_string_lossy()
             .replace('\\', "/");
+        if !crate::unpack::valid_file_path(&rel) {
+            return Err(VaultError::Refused(format!(
+                "{} has a name the operator cannot accept (control characters, or too long)",
+                p.display()
+            )));
+        }
         let (sha256, bytes) = sha256_file(p)?;
         let (format, records) = count_records(&rel, p)?;
         files.push(ManifestFile {
@@ -243,7 +281,10 @@ pub fn package(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
+    if let Err(e) = std::fs::rename(&tmp, out) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(out, e));
+    }
     Ok(manifest)
 }
 

@@ -15,7 +15,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signature, Verifier};
+use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
 use tokumei_audit::Entry;
 
@@ -24,15 +24,8 @@ use tokumei_model::events::SourceRecord;
 use crate::catalog::{Catalog, Receipt};
 use crate::home::{DataKey, Home, VaultError};
 use crate::optout::IndexKey;
-use crate::package::{safe_path, Manifest, MANIFEST_FORMAT};
+use crate::package::Manifest;
 use crate::store::{self, Quarantined, Refusals};
-
-/// Largest manifest or signature read (16 MiB).
-const MAX_META: u64 = 16 << 20;
-/// Largest file of a package read (4 GiB).
-const MAX_FILE: u64 = 4 << 30;
-/// Most entries in a package.
-const MAX_ENTRIES: usize = 10_000_000;
 
 /// What happened to a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +83,8 @@ pub struct FileCount {
 /// Where a receipt is, for progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Waiting for another command to finish changing the home.
+    Waiting,
     /// Decrypting and checking the package (bytes of the encrypted package).
     Opening {
         /// Size of the package file.
@@ -132,6 +127,10 @@ pub fn receive_with(
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<Outcome, VaultError> {
+    // One writer at a time: the recovery below must never remove what another receipt is writing.
+    let _lock = crate::lock::writer(home, "receive", crate::lock::wait_from_env(), &|_| {
+        progress(Stage::Waiting)
+    })?;
     let mut log = home.audit()?;
     // A package interrupted before its receipt was recorded left files behind: remove them first.
     let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))?;
@@ -147,10 +146,15 @@ pub fn receive_with(
             None,
         ))?;
     }
-    let object = package
+    // The file's name is the operator's, but it is kept printable and short in the log.
+    let object: String = package
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
     match receive_inner(home, package, key, progress) {
         Ok((outcome, provider)) => {
             let (obj, result) = match &outcome {
@@ -214,6 +218,12 @@ pub fn receive_with(
 
 type Failed = (VaultError, Option<String>);
 
+impl From<crate::unpack::Refused> for (VaultError, Option<String>) {
+    fn from(r: crate::unpack::Refused) -> Self {
+        (VaultError::Refused(r.0), None)
+    }
+}
+
 fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
     (
         VaultError::Refused(msg.into()),
@@ -227,6 +237,36 @@ fn receive_inner(
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<(Outcome, String), Failed> {
+    let opened = match open_package(home, package, progress)? {
+        Opened::Fresh(o) => o,
+        Opened::Again(outcome, pid) => return Ok((outcome, pid)),
+    };
+    land_package(home, package, key, progress, opened)
+}
+
+/// A package whose signature, files and hashes were checked.
+struct Checked {
+    manifest: Manifest,
+    provider: crate::catalog::Provider,
+    files: Vec<(String, Vec<u8>)>,
+    batch_hash: String,
+}
+
+enum Opened {
+    /// Not received before.
+    Fresh(Box<Checked>),
+    /// Received before with the same bytes.
+    Again(Outcome, String),
+}
+
+/// Decrypts the package as it streams from its file and reads it as hostile input
+/// ([`crate::unpack`]): nothing but the manifest and its signature is held before the provider's
+/// registered signature is checked; a package received before is read to its end for its hash only.
+fn open_package(
+    home: &Home,
+    package: &Path,
+    progress: &(dyn Fn(Stage) + Sync),
+) -> Result<Opened, Failed> {
     let file = std::fs::File::open(package).map_err(|e| (io(package, e), None))?;
     let size = file.metadata().map_err(|e| (io(package, e), None))?.len();
     progress(Stage::Opening { bytes: size });
@@ -250,105 +290,102 @@ fn receive_inner(
         inner: std::io::BufReader::new(file),
         hasher: &mut hasher,
     };
-    // Read the tar stream into memory, hashing every file; nothing of the extract is written in
-    // plain text.
-    let (manifest_bytes, signature, files) = {
+    let catalog =
+        Catalog::open(&home.root.join("catalog/catalog.sqlite")).map_err(|e| (e, None))?;
+    let mut provider = None;
+    let mut previous = None;
+    let unpacked = {
         let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(&mut source))
             .map_err(|_| not_ours())?;
         let reader = decryptor
             .decrypt(std::iter::once(&identity as &dyn age::Identity))
             .map_err(|_| not_ours())?;
-        unpack(reader)?
+        let read = crate::unpack::read(reader, home.limits(), &mut |meta| {
+            provider = Some(check_signature(&catalog, meta)?);
+            previous = catalog
+                .receipt(&meta.manifest.package_id)
+                .map_err(|e| (e, Some(meta.manifest.provider_id.clone())))?;
+            Ok(if previous.is_some() {
+                crate::unpack::Next::Skip
+            } else {
+                crate::unpack::Next::Files
+            })
+        });
+        // A refusal after the signature was checked concerns that provider (its export shows it).
+        let signed_by = provider.as_ref().map(|p| p.id.clone());
+        read.map_err(|(e, p): Failed| (e, p.or(signed_by)))?
     };
     std::io::copy(&mut source, &mut std::io::sink()).map_err(|e| (io(package, e), None))?;
     let batch_hash = hex::encode(hasher.finalize());
-    let hashes: Vec<(String, String)> = files
-        .iter()
-        .map(|(p, b)| (p.clone(), hex::encode(Sha256::digest(b))))
-        .collect();
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| refuse(format!("the manifest is not readable: {e}"), None))?;
-    if manifest.format != MANIFEST_FORMAT {
-        return Err(refuse("unknown manifest format", None));
-    }
+    let manifest = unpacked.meta.manifest;
     let pid = manifest.provider_id.clone();
-    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))
-        .map_err(|e| (e, Some(pid.clone())))?;
+    match (previous, unpacked.files, provider) {
+        (Some(r), _, _) if r.batch_hash == batch_hash => Ok(Opened::Again(
+            Outcome::AlreadyReceived {
+                package_id: r.package_id,
+                received_at: r.received_at,
+            },
+            pid,
+        )),
+        (Some(r), _, _) => Err(refuse(
+            format!(
+                "package id {} was already received on {} with other content (replay)",
+                manifest.package_id, r.received_at
+            ),
+            Some(&pid),
+        )),
+        (None, Some(files), Some(provider)) => Ok(Opened::Fresh(Box::new(Checked {
+            manifest,
+            provider,
+            files,
+            batch_hash,
+        }))),
+        _ => Err(refuse("the package could not be read", Some(&pid))),
+    }
+}
+
+/// The registered provider whose key signed the manifest; a refusal otherwise.
+fn check_signature(
+    catalog: &Catalog,
+    meta: &crate::unpack::Meta,
+) -> Result<crate::catalog::Provider, Failed> {
+    let pid = meta.manifest.provider_id.clone();
     let Some(provider) = catalog.provider(&pid).map_err(|e| (e, Some(pid.clone())))? else {
         return Err(refuse(
-            format!(
-                "provider {} is not registered (register it with `tokumei provider add`)",
-                safe_id(&pid)
-            ),
+            format!("provider {pid} is not registered (register it with `tokumei provider add`)"),
             None,
         ));
     };
     let provider_key = tokumei_audit::public_key_from_hex(&provider.public_key)
         .map_err(|e| (VaultError::Audit(e), Some(pid.clone())))?;
-    let sig = hex::decode(signature.trim())
+    let sig = hex::decode(meta.signature.trim())
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok());
-    let signed = sig.is_some_and(|s| provider_key.verify(&manifest_bytes, &s).is_ok());
-    if !signed {
+    if sig.is_none_or(|s| provider_key.verify_strict(&meta.bytes, &s).is_err()) {
         return Err(refuse(
-            format!(
-                "the package is not signed by the registered key of provider {}",
-                safe_id(&pid)
-            ),
+            format!("the package is not signed by the registered key of provider {pid}"),
             Some(&pid),
         ));
     }
-    // Files: exactly those of the manifest, with their hashes.
-    if hashes.len() != manifest.files.len() {
-        return Err(refuse(
-            format!(
-                "the package holds {} files, its manifest lists {}",
-                hashes.len(),
-                manifest.files.len()
-            ),
-            Some(&pid),
-        ));
-    }
-    for f in &manifest.files {
-        match hashes.iter().find(|(p, _)| p == &f.path) {
-            Some((_, h)) if h == &f.sha256 => {}
-            Some(_) => {
-                return Err(refuse(
-                    format!("file {} does not match its SHA-256 in the manifest", f.path),
-                    Some(&pid),
-                ))
-            }
-            None => {
-                return Err(refuse(
-                    format!("file {} of the manifest is missing", f.path),
-                    Some(&pid),
-                ))
-            }
-        }
-    }
-    // Replays.
-    if let Some(r) = catalog
-        .receipt(&manifest.package_id)
-        .map_err(|e| (e, Some(pid.clone())))?
-    {
-        if r.batch_hash == batch_hash {
-            return Ok((
-                Outcome::AlreadyReceived {
-                    package_id: r.package_id,
-                    received_at: r.received_at,
-                },
-                pid,
-            ));
-        }
-        return Err(refuse(
-            format!(
-                "package id {} was already received on {} with other content (replay)",
-                safe_id(&manifest.package_id),
-                r.received_at
-            ),
-            Some(&pid),
-        ));
-    }
+    Ok(provider)
+}
+
+fn land_package(
+    home: &Home,
+    package: &Path,
+    key: &DataKey,
+    progress: &(dyn Fn(Stage) + Sync),
+    opened: Box<Checked>,
+) -> Result<(Outcome, String), Failed> {
+    let Checked {
+        manifest,
+        provider,
+        files,
+        batch_hash,
+    } = *opened;
+    let pid = manifest.provider_id.clone();
+    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))
+        .map_err(|e| (e, Some(pid.clone())))?;
     // The notice period must be known: the provider's registration or the manifest states it.
     let notice_start = provider
         .notice_start
@@ -361,7 +398,7 @@ fn receive_inner(
         return Err(refuse(
             format!(
                 "no notice start date is known for provider {} (register it with --notice-start)",
-                safe_id(&pid)
+                pid
             ),
             Some(&pid),
         ));
@@ -572,16 +609,6 @@ fn parse_files(
     out
 }
 
-/// An id for a message: letters, digits, `-` and `_` only, at most 64 characters.
-fn safe_id(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(64)
-        .collect()
-}
-
-type Unpacked = (Vec<u8>, String, Vec<(String, Vec<u8>)>);
-
 /// A reader that hashes every byte it passes on.
 struct Hashing<'a, R> {
     inner: R,
@@ -594,63 +621,4 @@ impl<R: Read> Read for Hashing<'_, R> {
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
-}
-
-/// Reads the tar stream: the manifest and its signature into memory (bounded), the SHA-256 of every
-/// file under `files/`.
-fn unpack<R: Read>(reader: R) -> Result<Unpacked, Failed> {
-    let damaged = |what: String| refuse(format!("the package is damaged: {what}"), None);
-    let mut archive = tar::Archive::new(reader);
-    let mut manifest = None;
-    let mut signature = None;
-    let mut hashes = Vec::new();
-    let entries = archive.entries().map_err(|e| damaged(e.to_string()))?;
-    for (i, entry) in entries.enumerate() {
-        if i >= MAX_ENTRIES {
-            return Err(refuse("the package has too many entries", None));
-        }
-        let mut entry = entry.map_err(|e| damaged(e.to_string()))?;
-        let path = entry
-            .path()
-            .map_err(|e| damaged(e.to_string()))?
-            .into_owned();
-        if !safe_path(&path) {
-            return Err(refuse("the package holds an unsafe path", None));
-        }
-        let name = path.to_string_lossy().replace('\\', "/");
-        match name.as_str() {
-            "manifest.json" | "manifest.sig" => {
-                let mut buf = Vec::new();
-                (&mut entry)
-                    .take(MAX_META + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| damaged(e.to_string()))?;
-                if buf.len() as u64 > MAX_META {
-                    return Err(refuse("the manifest is too large", None));
-                }
-                if name == "manifest.json" {
-                    manifest = Some(buf);
-                } else {
-                    signature = Some(String::from_utf8_lossy(&buf).into_owned());
-                }
-            }
-            _ => {
-                let Some(rel) = name.strip_prefix("files/") else {
-                    return Err(refuse("the package holds a file outside files/", None));
-                };
-                let mut data = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-                (&mut entry)
-                    .take(MAX_FILE + 1)
-                    .read_to_end(&mut data)
-                    .map_err(|e| damaged(e.to_string()))?;
-                if data.len() as u64 > MAX_FILE {
-                    return Err(refuse("a file of the package is too large", None));
-                }
-                hashes.push((rel.to_string(), data));
-            }
-        }
-    }
-    let manifest = manifest.ok_or_else(|| refuse("the package has no manifest", None))?;
-    let signature = signature.ok_or_else(|| refuse("the package has no signature", None))?;
-    Ok((manifest, signature, hashes))
 }

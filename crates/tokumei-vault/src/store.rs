@@ -410,53 +410,91 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
+/// The names a package's files take in each folder of the home (after its id).
+const LAYOUT: [(&str, &[&str]); 4] = [
+    ("vault/identity", &[".parquet.enc"]),
+    ("vault/clinical", &[""]),
+    ("quarantine", &[".json.enc", ""]),
+    ("packages", &[".age"]),
+];
+
+/// The package a file of the home belongs to, by the exact names of [`LAYOUT`]: `(id, staged)`;
+/// `None` for a name the layout does not make (left alone, and reported by the home check).
+pub fn package_of(folder: &str, name: &str) -> Option<(String, bool)> {
+    let suffixes = LAYOUT.iter().find(|(d, _)| *d == folder)?.1;
+    let (rest, staged) = match name.strip_prefix(".staging-") {
+        Some(r) => (r, true),
+        None => (name, false),
+    };
+    suffixes.iter().find_map(|suffix| {
+        let id = rest.strip_suffix(suffix)?;
+        tokumei_model::ids::is_valid(id).then(|| (id.to_string(), staged))
+    })
+}
+
 /// Removes every file a package left without a recorded receipt (staging names, and packages whose
-/// receipt is missing); returns how many packages were cleaned.
+/// receipt is missing); returns how many packages were cleaned. Names are matched exactly against
+/// the layout, so a file of a received package is never taken for another's. The caller holds the
+/// writer lock ([`crate::lock`]), so no other command is writing staging files meanwhile.
 pub fn recover(
     home: &Home,
     received: &dyn Fn(&str) -> Result<bool, VaultError>,
 ) -> Result<usize, VaultError> {
     let mut cleaned = std::collections::BTreeSet::new();
-    for dir in ["vault/identity", "vault/clinical", "quarantine", "packages"] {
+    for (dir, _) in LAYOUT {
         let d = home.root.join(dir);
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
         for e in rd.filter_map(Result::ok) {
-            let p = e.path();
             let name = e.file_name().to_string_lossy().to_string();
-            let stem = name
-                .trim_start_matches(".staging-")
-                .split('.')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let orphan = name.starts_with(".staging-")
-                || name.starts_with(".incoming")
-                || name.ends_with(".tmp")
-                || (!stem.is_empty() && !received(&stem)?);
-            if orphan {
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
-                } else {
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        let _ =
-                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
-                    }
-                    std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
-                }
-                cleaned.insert(stem);
+            let Some((id, staged)) = package_of(dir, &name) else {
+                continue;
+            };
+            if staged || !received(&id)? {
+                remove_any(&e.path())?;
+                cleaned.insert(id);
             }
         }
     }
     Ok(cleaned.len())
 }
 
+/// Removes a file (read-only ones too) or a folder.
+fn remove_any(p: &Path) -> Result<(), VaultError> {
+    let meta = std::fs::symlink_metadata(p).map_err(|e| io(p, e))?;
+    if meta.is_dir() {
+        return std::fs::remove_dir_all(p).map_err(|e| io(p, e));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+    }
+    std::fs::remove_file(p).map_err(|e| io(p, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_belong_to_packages_by_their_exact_names() {
+        assert_eq!(
+            package_of("vault/identity", "P1.parquet.enc"),
+            Some(("P1".into(), false))
+        );
+        assert_eq!(
+            package_of("quarantine", ".staging-P1.json.enc"),
+            Some(("P1".into(), true))
+        );
+        assert_eq!(package_of("quarantine", "P1"), Some(("P1".into(), false)));
+        assert_eq!(package_of("packages", "P1.age"), Some(("P1".into(), false)));
+        // A dotted name is no package's: the stem of `2026.batch1.age` is not the package `2026`.
+        assert_eq!(package_of("packages", "2026.batch1.age"), None);
+        assert_eq!(package_of("vault/clinical", "notes.txt"), None);
+        assert_eq!(package_of("packages", "P1.parquet.enc"), None);
+    }
 
     #[test]
     fn the_kept_original_is_the_verified_package_or_nothing() {
