@@ -10,10 +10,18 @@ fn entry(i: usize) -> Entry {
     Entry::now(
         "tech-1",
         "technician",
-        if i.is_multiple_of(3) { "receive" } else { "vault.read" },
+        if i.is_multiple_of(3) {
+            "receive"
+        } else {
+            "vault.read"
+        },
         &format!("package-{i}"),
         "ok",
-        Some(if i.is_multiple_of(2) { "H01" } else { "M022012" }),
+        Some(if i.is_multiple_of(2) {
+            "H01"
+        } else {
+            "M022012"
+        }),
     )
 }
 

@@ -44,7 +44,7 @@ pub struct AnonymizeArgs {
     #[arg(long)]
     t: Option<f64>,
     /// Largest share of records that may be suppressed (0–1).
-    #[arg(long, value_parser = crate::share)]
+    #[arg(long)]
     suppression_limit: Option<f64>,
     /// Utility metric to minimize.
     #[arg(long, value_parser = ["loss", "entropy", "discernibility"])]

@@ -390,6 +390,7 @@ pub fn run(a: LinkArgs) -> ExitCode {
                 let pass = passphrase(a.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
                 let home = tokumei_vault::open(&home_path).map_err(fail)?;
                 let s = session(&home, &a.user, Some(&pass), "link.run", &[Role::Technician])?;
+                let _lock = crate::writer_lock(&home, "link")?;
                 let key = home.unlock_data_key(&pass).map_err(fail)?;
                 run_link(&home, &s, &key, &settings)
             })(),
@@ -430,6 +431,7 @@ fn review(
                 "link.review",
                 &[Role::Technician],
             )?;
+            let _lock = crate::writer_lock(&home, "link review")?;
             let key = home.unlock_data_key(&pass).map_err(fail)?;
             let mut mpi = Mpi::read(&home, &key).map_err(fail)?;
             if let Some((id, status)) = accept

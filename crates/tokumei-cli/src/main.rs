@@ -169,6 +169,20 @@ impl HomeAuth {
     }
 }
 
+/// Takes the home's writer lock for a command of the binary, saying so when it has to wait.
+pub(crate) fn writer_lock(
+    home: &tokumei_vault::Home,
+    command: &str,
+) -> Result<tokumei_vault::lock::WriterLock, operator::Failure> {
+    tokumei_vault::lock::writer(
+        home,
+        command,
+        tokumei_vault::lock::wait_from_env(),
+        &|holder| eprintln!("waiting for another command to finish changing the home ({holder})"),
+    )
+    .map_err(operator::fail)
+}
+
 /// An output folder from the command line: absent, or a folder (an existing file exits 2 before
 /// any work is done).
 pub(crate) fn out_dir(s: &str) -> Result<PathBuf, String> {
@@ -547,6 +561,7 @@ fn run_optout(a: OptoutCommand) -> ExitCode {
             _ => "optout.add",
         };
         let session = operator::session(&home, &user, Some(&pass), action, &[Role::Technician])?;
+        let _lock = writer_lock(&home, action)?;
         let data_key = home.unlock_data_key(&pass).map_err(operator::fail)?;
         let key = IndexKey::derive(&data_key);
         let requests = match &a {

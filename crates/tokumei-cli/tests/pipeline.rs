@@ -1081,6 +1081,31 @@ fn synth_package_receive_end_to_end() {
     assert!(err.contains("linked one-to-one to release R-"), "{err}");
     assert!(!refused.exists(), "a refused release writes nothing");
     assert_eq!(snapshots(), 2, "a refused release keeps no snapshot");
+    // A build killed after writing its staging folder, before its ledger entry: nothing is in
+    // place, and the next build rolls it back and records that (below).
+    let killed_early = dir.path().join("release-killed-early");
+    cmd()
+        .env("TOKUMEI_FAULT_POINT", "release.written")
+        .args(["release", "build", "--application", "A-0001", "--k", "5"])
+        .args(["--suppression-limit", "0.1", "--max-prosecutor-risk", "0.2"])
+        .args([
+            "--max-linkage-success",
+            "0.1",
+            "--max-cross-release-linkable",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&killed_early)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .failure();
+    assert!(
+        !killed_early.exists(),
+        "no release in place without its ledger entry"
+    );
+    let early_staging = dir.path().join(".release-killed-early.staging");
+    assert!(early_staging.exists());
     // Another preset, as data: HIPAA Safe Harbor releases years only.
     let hipaa = dir.path().join("release-hipaa");
     cmd()
@@ -1098,6 +1123,14 @@ fn synth_package_receive_end_to_end() {
         .arg(&home)
         .assert()
         .success();
+    assert!(!early_staging.exists(), "rolled back by the next build");
+    let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"action\":\"release.build\"")
+                && l.contains("rolled back at recovery")),
+        "the killed build's outcome is recorded"
+    );
     let dx = std::fs::read_to_string(hipaa.join("tables/diagnoses.csv")).expect("dx");
     assert!(
         dx.lines()
@@ -1494,6 +1527,49 @@ fn synth_package_receive_end_to_end() {
         "{} {}",
         words.len(),
         numbers.len()
+    );
+    // A build killed once its ledger entry is committed: the next build moves it into place and
+    // records its outcome (no release without its ledger entry, none without its audit entry).
+    let killed = dir.path().join("release-killed");
+    let hipaa_build = |out: &Path, fault: Option<&str>| {
+        let mut c = cmd();
+        if let Some(f) = fault {
+            c.env("TOKUMEI_FAULT_POINT", f);
+        }
+        c.args(["release", "build", "--application", "A-0001"])
+            .args([
+                "--preset",
+                "hipaa-safe-harbor",
+                "--max-cross-release-linkable",
+                "1",
+            ])
+            .arg("--out")
+            .arg(out)
+            .arg("--home")
+            .arg(&home)
+            .output()
+            .expect("run")
+    };
+    assert!(!hipaa_build(&killed, Some("release.committed"))
+        .status
+        .success());
+    assert!(!killed.exists());
+    let later = hipaa_build(&dir.path().join("release-after-kill"), None);
+    assert!(
+        later.status.success(),
+        "{}",
+        String::from_utf8_lossy(&later.stderr)
+    );
+    assert!(
+        killed.join("report.json").exists(),
+        "moved into place at recovery"
+    );
+    let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"action\":\"release.build\"")
+                && l.contains("ok (recorded at recovery")),
+        "the killed build's outcome is recorded"
     );
     let files = tree(&home);
     for (n, numeric) in words

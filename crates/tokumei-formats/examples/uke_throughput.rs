@@ -51,7 +51,11 @@ fn record(i: usize, month: NaiveDate) -> Option<SourceRecord> {
             (i % 12 + 1) as u32,
             (i % 28 + 1) as u32,
         ),
-        sex: Some(if i.is_multiple_of(2) { Sex::Male } else { Sex::Female }),
+        sex: Some(if i.is_multiple_of(2) {
+            Sex::Male
+        } else {
+            Sex::Female
+        }),
         prefecture: None,
         municipality_code: None,
         municipality: None,

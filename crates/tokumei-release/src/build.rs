@@ -446,6 +446,13 @@ fn optimal_rungs(
 
 /// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
 /// the recipient and records the provision. Needs a technician.
+///
+/// The build holds the home's writer lock and declares itself (an intent, [`tokumei_vault::intent`])
+/// before it writes anything: the release is written into a staging folder beside `out`, committed
+/// by its provision ledger entry, and only then moved into place and its outcome audited. A build
+/// that fails removes its staging folder, its release key and its snapshot; one that is killed is
+/// completed or rolled back by the next build's [`recover`], so that no release package exists
+/// without its ledger entry and no ledger entry without its audit entry.
 pub fn build(
     home: &Home,
     s: &Session,
@@ -455,6 +462,124 @@ pub fn build(
     opts: &BuildOptions,
 ) -> Result<Release, ReleaseError> {
     s.require(home, "release.build", &[Role::Technician])?;
+    let _lock = tokumei_vault::lock::writer(
+        home,
+        "release build",
+        tokumei_vault::lock::wait_from_env(),
+        &|_| {},
+    )?;
+    recover(home)?;
+    let staging = staging_of(out);
+    let mut begun = None;
+    let result = build_inner(home, s, key, scope, out, &staging, opts, &mut begun);
+    let Some(pending) = begun else {
+        return result.map(|(r, _)| r);
+    };
+    match result {
+        Ok((release, entry)) => {
+            tokumei_vault::fault::point("release.committed");
+            if out.exists() {
+                std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
+            }
+            std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
+            tokumei_vault::intent::finish(home, pending, entry)?;
+            Ok(release)
+        }
+        Err(e) => {
+            roll_back(home, &pending.intent)?;
+            let entry = tokumei_audit::Entry::now(
+                &s.user,
+                s.role.code(),
+                "release.build",
+                &format!(
+                    "release {} of application {}",
+                    pending.intent.id, scope.application_id
+                ),
+                &format!("failed: {e}"),
+                None,
+            );
+            tokumei_vault::intent::finish(home, pending, entry)?;
+            Err(e)
+        }
+    }
+}
+
+/// The staging folder of a release written to `out`.
+fn staging_of(out: &Path) -> PathBuf {
+    out.with_file_name(format!(
+        ".{}.staging",
+        out.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ))
+}
+
+/// Whether the provision ledger holds `release_id`.
+fn committed(home: &Home, release_id: &str) -> Result<bool, ReleaseError> {
+    Ok(Review::open(home)?
+        .provisions()?
+        .iter()
+        .any(|p| p.release_id == release_id))
+}
+
+/// Removes what an uncommitted build wrote: its staging folder, its release key, its snapshot.
+fn roll_back(home: &Home, intent: &tokumei_vault::intent::Intent) -> Result<(), ReleaseError> {
+    if committed(home, &intent.id)? {
+        return Ok(());
+    }
+    let id = &intent.id;
+    for p in [
+        home.root.join(format!("keys/releases/{id}.key.enc")),
+        snapshot_dir(home).join(format!("{id}.enc")),
+    ] {
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+        }
+    }
+    if let Some(staging) = intent.paths.first() {
+        if staging.exists() {
+            std::fs::remove_dir_all(staging).map_err(|e| io_err(staging, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves every release build that was begun and never recorded (a killed build): a committed
+/// one is moved into place if its staging folder is still there and its outcome is audited; an
+/// uncommitted one is rolled back and recorded as such. Returns how many were resolved. The
+/// caller holds the writer lock.
+pub fn recover(home: &Home) -> Result<usize, ReleaseError> {
+    let pending = tokumei_vault::intent::pending(home, "release.build")?;
+    let n = pending.len();
+    for p in pending {
+        let done = committed(home, &p.intent.id)?;
+        if done {
+            if let [staging, out] = p.intent.paths.as_slice() {
+                if staging.exists() && !out.exists() {
+                    std::fs::rename(staging, out).map_err(|e| io_err(out, e))?;
+                }
+            }
+        } else {
+            roll_back(home, &p.intent)?;
+        }
+        let entry =
+            tokumei_vault::intent::recovered_entry(&p.intent, done, "its provision ledger entry");
+        tokumei_vault::intent::finish(home, p, entry)?;
+    }
+    Ok(n)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_inner(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    scope: &Scope,
+    out: &Path,
+    staging: &Path,
+    opts: &BuildOptions,
+    begun: &mut Option<tokumei_vault::intent::Pending>,
+) -> Result<(Release, tokumei_audit::Entry), ReleaseError> {
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(|e| ReleaseError::Output(format!("{}: {e}", out.display())))?
@@ -706,6 +831,21 @@ pub fn build(
             shift.insert(p.id.clone(), (v % 365) as i64 - 182);
         }
     }
+    // From here on the build writes: declared first (see `build`).
+    if staging.exists() {
+        std::fs::remove_dir_all(staging).map_err(|e| io_err(staging, e))?;
+    }
+    *begun = Some(tokumei_vault::intent::begin(
+        home,
+        tokumei_vault::intent::Intent {
+            kind: "release.build".into(),
+            id: release_id.clone(),
+            actor: s.user.clone(),
+            role: s.role.code().into(),
+            provider: None,
+            paths: vec![staging.to_path_buf(), out.to_path_buf()],
+        },
+    )?);
     // The key is processing-method information: sealed in the keys zone, never in the release.
     let key_dir = home.root.join("keys/releases");
     std::fs::create_dir_all(&key_dir).map_err(|e| ReleaseError::Output(e.to_string()))?;
@@ -1062,9 +1202,10 @@ pub fn build(
         tables,
         persons: truth,
     };
-    write_release(scope, &preset, &snapshot.tables, out, &mut release)?;
-    record_release(home, s, key, scope, &snapshot, &release)?;
-    Ok(release)
+    write_release(scope, &preset, &snapshot.tables, staging, out, &mut release)?;
+    tokumei_vault::fault::point("release.written");
+    let entry = record_release(home, s, key, scope, &snapshot, &release)?;
+    Ok((release, entry))
 }
 
 /// Clips a numeric column to its 1st–99th percentile.
@@ -1436,11 +1577,12 @@ fn report_html(r: &Release, scope: &Scope) -> String {
 }
 
 /// Writes the release folder (tables, dictionary, reports, manifest) and the package sealed to the
-/// recipient, moved into place whole; sets the package's path and hash.
+/// recipient into `staging` (moved to `out` once committed); sets the package's path and hash.
 fn write_release(
     scope: &Scope,
     preset: &Preset,
     tables: &[Table],
+    staging: &Path,
     out: &Path,
     r: &mut Release,
 ) -> Result<(), ReleaseError> {
@@ -1470,13 +1612,6 @@ fn write_release(
         serde_json::to_vec_pretty(&manifest).map_err(|e| ReleaseError::Output(e.to_string()))?,
     ));
     // The release zone: the tables as released (for the re-identification test) and the package.
-    let staging = out.with_file_name(format!(
-        ".{}.tmp-{}",
-        out.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
     let result = (|| -> Result<(String, PathBuf), ReleaseError> {
         for (name, bytes) in &files {
             let p = staging.join(name);
@@ -1504,24 +1639,15 @@ fn write_release(
         let bytes = std::fs::read(&pkg).map_err(|e| io_err(&pkg, e))?;
         Ok((hex::encode(Sha256::digest(&bytes)), out.join(pkg_name)))
     })();
-    let (sha, pkg) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
-    }
-    std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
+    let (sha, pkg) = result?;
     r.package = pkg;
     r.package_sha256 = sha;
     Ok(())
 }
 
 /// Records a written release: the snapshot for later releases' cross-release test, then the
-/// provision ledger entry that commits the release, and its audit entry.
+/// provision ledger entry that commits the release; returns its audit entry (written once the
+/// release is in place).
 fn record_release(
     home: &Home,
     s: &Session,
@@ -1529,7 +1655,7 @@ fn record_release(
     scope: &Scope,
     snapshot: &Snapshot,
     r: &Release,
-) -> Result<(), ReleaseError> {
+) -> Result<tokumei_audit::Entry, ReleaseError> {
     let dir = snapshot_dir(home);
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     let plain = serde_json::to_vec(snapshot).map_err(|e| ReleaseError::Output(e.to_string()))?;
@@ -1553,8 +1679,9 @@ fn record_release(
             destruction_certificate_sha256: None,
         },
     )?;
-    s.audit(
-        home,
+    Ok(tokumei_audit::Entry::now(
+        &s.user,
+        s.role.code(),
         "release.build",
         &format!(
             "release {} of application {}: {} persons, {} suppressed, {} opted out",
@@ -1572,8 +1699,7 @@ fn record_release(
             r.package_sha256
         ),
         None,
-    )?;
-    Ok(())
+    ))
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 pub mod access;
 pub mod catalog;
 pub mod export;
+pub mod fault;
 pub mod home;
+pub mod intent;
 pub mod lock;
 pub mod mpi;
 pub mod optout;

@@ -132,9 +132,15 @@ pub fn receive_with(
         progress(Stage::Waiting)
     })?;
     let mut log = home.audit()?;
-    // A package interrupted before its receipt was recorded left files behind: remove them first.
+    // A package interrupted before its receipt was recorded left files behind: remove them first,
+    // then record the outcome of every receipt begun and never recorded.
     let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))?;
     let cleaned = store::recover(home, &|id| Ok(catalog.receipt(id)?.is_some()))?;
+    for p in crate::intent::pending(home, "receive")? {
+        let committed = catalog.receipt(&p.intent.id)?.is_some();
+        let entry = crate::intent::recovered_entry(&p.intent, committed, "its receipt");
+        crate::intent::finish(home, p, entry)?;
+    }
     drop(catalog);
     if cleaned > 0 {
         log.append(Entry::now(
@@ -155,7 +161,16 @@ pub fn receive_with(
         .filter(|c| !c.is_control())
         .take(128)
         .collect();
-    match receive_inner(home, package, key, progress) {
+    let mut begun = None;
+    let result = receive_inner(home, package, actor, key, progress, &mut begun);
+    // The outcome closes the intent the receipt declared (if it got that far).
+    let mut record = |entry: Entry| -> Result<(), VaultError> {
+        match begun.take() {
+            Some(p) => crate::intent::finish(home, p, entry),
+            None => log.append(entry).map(|_| ()).map_err(VaultError::from),
+        }
+    };
+    match result {
         Ok((outcome, provider)) => {
             let (obj, result) = match &outcome {
                 Outcome::Received {
@@ -189,7 +204,7 @@ pub fn receive_with(
                     "already received: nothing done".to_string(),
                 ),
             };
-            log.append(Entry::now(
+            record(Entry::now(
                 actor,
                 "technician",
                 "receive",
@@ -200,7 +215,7 @@ pub fn receive_with(
             Ok(outcome)
         }
         Err((e, provider)) => {
-            log.append(Entry::now(
+            record(Entry::now(
                 actor,
                 "technician",
                 "receive",
@@ -234,13 +249,32 @@ fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
 fn receive_inner(
     home: &Home,
     package: &Path,
+    actor: &str,
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
+    begun: &mut Option<crate::intent::Pending>,
 ) -> Result<(Outcome, String), Failed> {
     let opened = match open_package(home, package, progress)? {
         Opened::Fresh(o) => o,
         Opened::Again(outcome, pid) => return Ok((outcome, pid)),
     };
+    // From here on the receipt writes into the home: declared first, so that it never ends
+    // without its audit entry.
+    let pid = opened.manifest.provider_id.clone();
+    *begun = Some(
+        crate::intent::begin(
+            home,
+            crate::intent::Intent {
+                kind: "receive".into(),
+                id: opened.manifest.package_id.clone(),
+                actor: actor.into(),
+                role: "technician".into(),
+                provider: Some(pid.clone()),
+                paths: Vec::new(),
+            },
+        )
+        .map_err(|e| (e, Some(pid)))?,
+    );
     land_package(home, package, key, progress, opened)
 }
 
@@ -488,6 +522,7 @@ fn land_package(
         },
     )
     .map_err(|e| (e, Some(pid.clone())))?;
+    crate::fault::point("receive.landed");
     let kept = store::PackagePaths::of(home, &manifest.package_id).original;
     let confirmed = format!(
         "name={}; address={}; representative={}; acquisition={}; notice_filing={}; notice_start={}",
@@ -514,6 +549,7 @@ fn land_package(
             confirmed,
         })
         .map_err(|e| (e, Some(pid.clone())))?;
+    crate::fault::point("receive.committed");
     Ok((
         Outcome::Received {
             manifest: Box::new(manifest),
