@@ -59,6 +59,10 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The operator home itself: check keys, the audit log and the stores in one pass; upgrade an
+    /// older home in place.
+    #[command(subcommand)]
+    Home(HomeCommand),
     /// Data providers: their signing keys (provider side) and their registration (operator side).
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -144,6 +148,117 @@ enum ProviderCommand {
         #[command(flatten)]
         auth: HomeAuth,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum HomeCommand {
+    /// Check the layout version, the keys (the data key unlocks, the receiving identity and the
+    /// audit key match what is published, key files owner-only), the audit log (against a
+    /// checkpoint, if given), every receipt's files and kept original, stray files and interrupted
+    /// operations; exit 1 on any problem.
+    Check {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// A signed tree head kept outside the home (`audit checkpoint`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
+    /// Upgrade a home made by an older Tokumei to the current layout, in place (a technician); a
+    /// home made by a newer one is refused by every command.
+    Migrate {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
+}
+
+fn run_home(c: HomeCommand) -> ExitCode {
+    use tokumei_vault::access::Role;
+    match c {
+        HomeCommand::Check {
+            home,
+            checkpoint,
+            auth,
+        } => {
+            let result = (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let s = auth.session(&home, "home.check", &[Role::Technician])?;
+                let pass =
+                    passphrase(auth.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+                let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
+                let checkpoint = match &checkpoint {
+                    Some(f) => Some(
+                        std::fs::read(f)
+                            .map_err(|e| (EXIT_USAGE, format!("{}: {e}", f.display())))
+                            .and_then(|b| {
+                                tokumei_audit::read_checkpoint(&b)
+                                    .map_err(|e| (EXIT_USAGE, e.to_string()))
+                            })?,
+                    ),
+                    None => None,
+                };
+                let report = tokumei_vault::check::check(&home, &key, checkpoint.as_ref())
+                    .map_err(operator::fail)?;
+                let problems = report.problems().count();
+                s.audit(
+                    &home,
+                    "home.check",
+                    "operator home",
+                    &format!("{problems} problem(s)"),
+                    None,
+                )
+                .map_err(operator::fail)?;
+                Ok(report)
+            })();
+            match result {
+                Ok(report) => {
+                    for f in &report.findings {
+                        println!(
+                            "{} {}",
+                            if f.problem { "PROBLEM" } else { "ok     " },
+                            f.what
+                        );
+                    }
+                    let n = report.problems().count();
+                    println!("{n} problem(s)");
+                    if n == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(EXIT_FAILURE)
+                    }
+                }
+                Err((code, e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(code)
+                }
+            }
+        }
+        HomeCommand::Migrate { home, auth } => operator::report(
+            (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let s = auth.session(&home, "home.migrate", &[Role::Technician])?;
+                let pass =
+                    passphrase(auth.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+                let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
+                tokumei_vault::home::migrate(&home, &s, &key)
+                    .map(|(_, steps)| steps)
+                    .map_err(operator::fail)
+            })(),
+            |steps| {
+                if steps.is_empty() {
+                    println!("the home is at the current layout; nothing to do");
+                }
+                for step in steps {
+                    println!("migrated: layout {step}");
+                }
+            },
+        ),
+    }
 }
 
 /// How a command that changes the home is authorised: the home passphrase and a user's key.
@@ -520,6 +635,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
         Command::Init(a) => run_init(a),
         Command::Audit(a) => run_audit(a),
+        Command::Home(c) => run_home(c),
         Command::Provider(a) => run_provider(a),
         Command::Package(a) => run_package(a),
         Command::Receive(a) => run_receive(a),

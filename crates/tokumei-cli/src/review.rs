@@ -458,6 +458,15 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
 
 #[derive(Subcommand)]
 pub enum ReleaseCommand {
+    /// Recipient side: check that a release folder (or an unpacked release package) is the
+    /// operator's — its manifest signed by the operator's key, every file with its SHA-256.
+    Verify {
+        /// The release folder.
+        release: PathBuf,
+        /// File holding the operator's public key (hex; the operator publishes it as audit.pub).
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
     /// Record the recipient's certificate that a release was destroyed (its SHA-256 goes into the
     /// ledger and the audit log).
     Destroyed {
@@ -537,6 +546,20 @@ pub enum ReleaseCommand {
 pub fn run_release(c: ReleaseCommand) -> ExitCode {
     match c {
         ReleaseCommand::List { home, user } => run_release_list(home, user),
+        ReleaseCommand::Verify {
+            release,
+            operator_key,
+        } => report(
+            (|| {
+                let text = std::fs::read_to_string(&operator_key)
+                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", operator_key.display())))?;
+                let key = tokumei_audit::public_key_from_hex(&text)
+                    .map_err(|e| (EXIT_USAGE, e.to_string()))?;
+                tokumei_release::signed::verify(&release, &key)
+                    .map_err(|e| (EXIT_FAILURE, e.to_string()))
+            })(),
+            |n| println!("release verified: signed by the operator, {n} files with their SHA-256"),
+        ),
         ReleaseCommand::Destroyed {
             home,
             release,

@@ -62,6 +62,13 @@ impl Site {
             .collect()
     }
 
+    fn check(&self) -> assert_cmd::assert::Assert {
+        tokumei()
+            .args(["home", "check", "--home"])
+            .arg(&self.home)
+            .assert()
+    }
+
     fn verify(&self) -> assert_cmd::assert::Assert {
         tokumei()
             .args(["audit", "verify", "--home"])
@@ -139,6 +146,9 @@ fn a_receipt_killed_after_its_commit_is_audited_by_the_next_command() {
     assert!(!killed.status.success());
     let id = package_id(&s);
     assert!(outcomes(&s.log(), "receive", &id).is_empty());
+    // The home check sees the interrupted receipt.
+    let out = s.check().code(1);
+    assert!(stdout(&out).contains("await recovery"), "{}", stdout(&out));
     // The next receipt (here: the same package again) records the first one's outcome first.
     let again = tokumei()
         .args(["receive", "--home"])
@@ -160,6 +170,24 @@ fn a_receipt_killed_after_its_commit_is_audited_by_the_next_command() {
     assert!(found[1].starts_with("already received"), "{found:?}");
     assert!(!s.home.join(format!("intents/receive-{id}.json")).exists());
     s.verify().success();
+    let out = s.check().success();
+    assert!(stdout(&out).contains("0 problem(s)"), "{}", stdout(&out));
+    // A stray file and a changed original are problems.
+    std::fs::write(s.home.join("packages/x.age"), "x").expect("write");
+    let original = s.home.join(format!("packages/{id}.age"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&original, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut bytes = std::fs::read(&original).expect("read");
+    bytes[100] ^= 1;
+    std::fs::write(&original, bytes).expect("write");
+    let out = s.check().code(1);
+    let text = stdout(&out);
+    assert!(text.contains("packages/x.age"), "{text}");
+    assert!(text.contains("hash differs"), "{text}");
+    assert!(text.contains("2 problem(s)"), "{text}");
 }
 
 /// Row 9, the other side: killed before the commit, the receipt is rolled back and says so.

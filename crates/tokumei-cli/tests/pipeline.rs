@@ -808,12 +808,10 @@ fn synth_package_receive_end_to_end() {
     run(&mut cmd()).success();
     run(&mut cmd()).code(1);
     // The export opens with the named recipient's key only, and holds the report and originals.
-    let identity: age::x25519::Identity =
-        std::fs::read_to_string(other.join("keys/operator.identity"))
-            .expect("identity")
-            .trim()
-            .parse()
-            .expect("parse");
+    let other_home = tokumei_vault::open(&other).expect("other home");
+    let identity = other_home
+        .operator_identity(&other_home.unlock_data_key(PASS).expect("unlock"))
+        .expect("identity");
     let sealed = std::fs::read(&file).expect("export");
     let decryptor = age::Decryptor::new_buffered(sealed.as_slice()).expect("age");
     let reader = decryptor
@@ -962,6 +960,23 @@ fn synth_package_receive_end_to_end() {
                 .success(),
         );
         assert!(built.contains("persons"), "{built}");
+        // The recipient checks that the release is the operator's: signed manifest, every file.
+        let verify = |key: &Path| {
+            cmd()
+                .args(["release", "verify"])
+                .arg(&out_dir)
+                .arg("--operator-key")
+                .arg(key)
+                .assert()
+        };
+        verify(&home.join("audit.pub")).success();
+        verify(&other.join("audit.pub")).code(1);
+        let table = out_dir.join("tables/persons.csv");
+        let kept = std::fs::read(&table).expect("table");
+        std::fs::write(&table, [kept.as_slice(), b"Px,1,2\n"].concat()).expect("tamper");
+        let out = verify(&home.join("audit.pub")).code(1);
+        assert!(stderr(&out).contains("persons.csv"), "{}", stderr(&out));
+        std::fs::write(&table, &kept).expect("restore");
         let persons = std::fs::read_to_string(out_dir.join("tables/persons.csv")).expect("persons");
         let header = persons.lines().next().expect("header");
         assert_eq!(header, "pseudonym,sex,age", "only approved items: {header}");

@@ -1202,7 +1202,16 @@ fn build_inner(
         tables,
         persons: truth,
     };
-    write_release(scope, &preset, &snapshot.tables, staging, out, &mut release)?;
+    let signer = home.audit_signing_key()?;
+    write_release(
+        scope,
+        &preset,
+        &snapshot.tables,
+        staging,
+        out,
+        &signer,
+        &mut release,
+    )?;
     tokumei_vault::fault::point("release.written");
     let entry = record_release(home, s, key, scope, &snapshot, &release)?;
     Ok((release, entry))
@@ -1578,12 +1587,14 @@ fn report_html(r: &Release, scope: &Scope) -> String {
 
 /// Writes the release folder (tables, dictionary, reports, manifest) and the package sealed to the
 /// recipient into `staging` (moved to `out` once committed); sets the package's path and hash.
+#[allow(clippy::too_many_arguments)]
 fn write_release(
     scope: &Scope,
     preset: &Preset,
     tables: &[Table],
     staging: &Path,
     out: &Path,
+    signer: &ed25519_dalek::SigningKey,
     r: &mut Release,
 ) -> Result<(), ReleaseError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -1607,10 +1618,12 @@ fn write_release(
         "recipient": scope.application.applicant.organisation,
         "files": files.iter().map(|(n, b)| serde_json::json!({"path": n, "sha256": hex::encode(Sha256::digest(b)), "bytes": b.len()})).collect::<Vec<_>>(),
     });
-    files.push((
-        "manifest.json".into(),
-        serde_json::to_vec_pretty(&manifest).map_err(|e| ReleaseError::Output(e.to_string()))?,
-    ));
+    let manifest =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    // Signed by the operator, so that a recipient can check where the release came from.
+    let signature = crate::signed::sign_manifest(signer, &manifest);
+    files.push(("manifest.json".into(), manifest));
+    files.push(("manifest.sig".into(), signature.into_bytes()));
     // The release zone: the tables as released (for the re-identification test) and the package.
     let result = (|| -> Result<(String, PathBuf), ReleaseError> {
         for (name, bytes) in &files {

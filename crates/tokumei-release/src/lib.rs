@@ -24,6 +24,7 @@ pub mod build;
 pub mod checks;
 pub mod preset;
 pub mod reid;
+pub mod signed;
 
 pub use build::{build, BuildOptions, Release};
 pub use preset::Preset;

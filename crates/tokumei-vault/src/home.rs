@@ -5,7 +5,7 @@
 //! H/config.toml                 version, notice wait (days), creation time
 //! H/operator.recipient          age X25519 recipient providers encrypt packages to (public)
 //! H/audit.pub                   Ed25519 public key of the audit log (public, hex)
-//! H/keys/operator.identity      age X25519 identity (owner-only)
+//! H/keys/operator.identity.enc  age X25519 identity, sealed under the data key (owner-only)
 //! H/keys/audit.key              Ed25519 signing key of the audit log (owner-only, hex)
 //! H/keys/data.key.age           the data-encryption key, age-encrypted with the operator's passphrase
 //!                               (scrypt) (owner-only)
@@ -31,8 +31,14 @@ use tokumei_audit::{AuditError, AuditLog, Entry};
 /// Shortest passphrase accepted (a random passphrase of 13 or more characters needs no periodic
 /// change under the MHLW guideline).
 pub const MIN_PASSPHRASE: usize = 13;
-/// Version of the home layout.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version of the home layout: 1, the first; 2, the receiving identity wrapped under the data key
+/// (`keys/operator.identity.enc` instead of the plain `keys/operator.identity`). [`migrate`]
+/// upgrades an older home in place; a newer one is refused.
+pub const LAYOUT_VERSION: u32 = 2;
+/// The receiving identity, sealed under the data key (layout 2).
+const IDENTITY: &str = "keys/operator.identity.enc";
+/// The receiving identity in plain text (layout 1 only).
+const PLAIN_IDENTITY_V1: &str = "keys/operator.identity";
 
 /// Errors of the operator home.
 #[derive(Debug, thiserror::Error)]
@@ -297,12 +303,22 @@ fn build(
     for d in DIRS {
         make_dir(&dir.join(d))?;
     }
-    // Operator receiving key (age / X25519).
+    // Data-encryption key, wrapped by the passphrase (age scrypt recipient).
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| VaultError::Key(e.to_string()))?;
+    let data_key = DataKey(bytes);
+    bytes.fill(0);
+    write_secret(
+        &dir.join("keys/data.key.age"),
+        &wrap_with_passphrase(data_key.bytes(), passphrase, scrypt_log_n)?,
+    )?;
+    // Operator receiving key (age / X25519), sealed under the data key: reading the home does not
+    // open the packages kept in it.
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     write_secret(
-        &dir.join("keys/operator.identity"),
-        format!("{}\n", identity.to_string().expose_secret()).as_bytes(),
+        &dir.join(IDENTITY),
+        &crate::store::seal(&data_key, identity.to_string().expose_secret().as_bytes())?,
     )?;
     write_public(
         &dir.join("operator.recipient"),
@@ -319,12 +335,6 @@ fn build(
         &dir.join("audit.pub"),
         format!("{audit_public}\n").as_bytes(),
     )?;
-    // Data-encryption key, wrapped by the passphrase (age scrypt recipient).
-    let mut data_key = [0u8; 32];
-    getrandom::fill(&mut data_key).map_err(|e| VaultError::Key(e.to_string()))?;
-    let wrapped = wrap_with_passphrase(&data_key, passphrase, scrypt_log_n)?;
-    data_key.fill(0);
-    write_secret(&dir.join("keys/data.key.age"), &wrapped)?;
     // The first technician.
     make_dir(&dir.join("keys/users"))?;
     let (wrapped, public) = crate::access::new_user_key(passphrase, scrypt_log_n)?;
@@ -381,9 +391,10 @@ pub fn open(root: &Path) -> Result<Home, VaultError> {
     }
     let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
     let config: Config = toml::from_str(&text).map_err(|e| VaultError::Config(e.to_string()))?;
-    if config.version != LAYOUT_VERSION {
+    if config.version > LAYOUT_VERSION || config.version == 0 {
         return Err(VaultError::Config(format!(
-            "layout version {} is not supported (expected {LAYOUT_VERSION})",
+            "layout version {} was made by a newer Tokumei (this one knows {LAYOUT_VERSION} and \
+             older); it is not opened",
             config.version
         )));
     }
@@ -406,10 +417,18 @@ impl Home {
 
     /// The audit log, opened for appending with the home's signing key.
     pub fn audit(&self) -> Result<AuditLog, VaultError> {
+        Ok(AuditLog::open(
+            &self.root.join("audit"),
+            self.audit_signing_key()?,
+        )?)
+    }
+
+    /// The operator's signing key (audit tree heads, release manifests); its public half is
+    /// `audit.pub`.
+    pub fn audit_signing_key(&self) -> Result<ed25519_dalek::SigningKey, VaultError> {
         let path = self.root.join("keys/audit.key");
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-        let key = tokumei_audit::key_from_hex(&text)?;
-        Ok(AuditLog::open(&self.root.join("audit"), key)?)
+        Ok(tokumei_audit::key_from_hex(&text)?)
     }
 
     /// Verifies the home's audit log: intact, begun by the home's creation (an emptied or
@@ -469,6 +488,23 @@ impl Home {
             .to_string())
     }
 
+    /// The operator's receiving identity (opens received packages), unsealed with the data key.
+    pub fn operator_identity(&self, key: &DataKey) -> Result<age::x25519::Identity, VaultError> {
+        if self.config.version < 2 {
+            return Err(VaultError::Config(format!(
+                "this home is at layout version {}: upgrade it with `tokumei home migrate` first",
+                self.config.version
+            )));
+        }
+        let path = self.root.join(IDENTITY);
+        let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let plain = crate::store::open_sealed(key, &sealed)?;
+        std::str::from_utf8(&plain)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| VaultError::Key("the operator identity is damaged".into()))
+    }
+
     /// Unlocks the data-encryption key with the passphrase.
     pub fn unlock_data_key(&self, passphrase: &str) -> Result<DataKey, VaultError> {
         let path = self.root.join("keys/data.key.age");
@@ -508,4 +544,48 @@ impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(..)")
     }
+}
+
+/// Upgrades an older home in place to [`LAYOUT_VERSION`], one step at a time, each audited; returns
+/// the steps taken (none for a current home). Each step is safe to run again after a crash: it
+/// writes the new form, syncs it, records the version, and only then removes the old form.
+pub fn migrate(
+    home: &Home,
+    session: &crate::access::Session,
+    key: &DataKey,
+) -> Result<(Home, Vec<String>), VaultError> {
+    session.require(home, "home.migrate", &[crate::access::Role::Technician])?;
+    let _lock = crate::lock::writer(home, "home migrate", crate::lock::wait_from_env(), &|_| {})?;
+    let mut steps = Vec::new();
+    let mut config = home.config.clone();
+    if config.version < 2 {
+        let plain = home.root.join(PLAIN_IDENTITY_V1);
+        let sealed = home.root.join(IDENTITY);
+        if plain.exists() {
+            let text = std::fs::read_to_string(&plain).map_err(|e| io(&plain, e))?;
+            let identity: age::x25519::Identity = text
+                .trim()
+                .parse()
+                .map_err(|_| VaultError::Key("the operator identity is damaged".into()))?;
+            if !sealed.exists() {
+                write_secret(
+                    &sealed,
+                    &crate::store::seal(key, identity.to_string().expose_secret().as_bytes())?,
+                )?;
+            }
+        }
+        config.version = 2;
+        write_config(&home.root, &config)?;
+        if plain.exists() {
+            std::fs::remove_file(&plain).map_err(|e| io(&plain, e))?;
+        }
+        steps.push("1 → 2: the receiving identity sealed under the data key".to_string());
+        session.audit(home, "home.migrate", "layout 1 → 2", "ok", None)?;
+    }
+    Ok((open(&home.root)?, steps))
+}
+
+fn write_config(root: &Path, config: &Config) -> Result<(), VaultError> {
+    let text = toml::to_string(config).map_err(|e| VaultError::Config(e.to_string()))?;
+    crate::store::replace_file(&root.join("config.toml"), text.as_bytes())
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod check;
 pub mod export;
 pub mod fault;
 pub mod home;

@@ -254,7 +254,7 @@ fn receive_inner(
     progress: &(dyn Fn(Stage) + Sync),
     begun: &mut Option<crate::intent::Pending>,
 ) -> Result<(Outcome, String), Failed> {
-    let opened = match open_package(home, package, progress)? {
+    let opened = match open_package(home, package, key, progress)? {
         Opened::Fresh(o) => o,
         Opened::Again(outcome, pid) => return Ok((outcome, pid)),
     };
@@ -299,17 +299,13 @@ enum Opened {
 fn open_package(
     home: &Home,
     package: &Path,
+    key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<Opened, Failed> {
     let file = std::fs::File::open(package).map_err(|e| (io(package, e), None))?;
     let size = file.metadata().map_err(|e| (io(package, e), None))?.len();
     progress(Stage::Opening { bytes: size });
-    let identity_path = home.root.join("keys/operator.identity");
-    let identity: age::x25519::Identity = std::fs::read_to_string(&identity_path)
-        .map_err(|e| (io(&identity_path, e), None))?
-        .trim()
-        .parse()
-        .map_err(|_| refuse("the operator identity file is damaged", None))?;
+    let identity = home.operator_identity(key).map_err(|e| (e, None))?;
     let not_ours = || {
         refuse(
             "the package does not decrypt with this operator's key: it is damaged or was encrypted \

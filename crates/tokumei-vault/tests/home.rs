@@ -16,8 +16,10 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
             .trim(),
         s.recipient
     );
+    // The receiving identity exists only sealed under the data key.
+    assert!(!root.join("keys/operator.identity").exists());
     for secret in [
-        "keys/operator.identity",
+        "keys/operator.identity.enc",
         "keys/audit.key",
         "keys/data.key.age",
         "keys/users/operator.key",
@@ -34,6 +36,13 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
     assert_eq!(home.config.notice_wait_days, 30);
     let key = home.unlock_data_key(PASS).expect("unlock");
     assert_eq!(key.bytes().len(), 32);
+    assert_eq!(
+        home.operator_identity(&key)
+            .expect("identity")
+            .to_public()
+            .to_string(),
+        s.recipient
+    );
     assert!(matches!(
         home.unlock_data_key("wrong passphrase!!"),
         Err(VaultError::Key(_))
@@ -93,4 +102,62 @@ fn two_homes_have_different_keys() {
     let b = init(&dir.path().join("b"), PASS, Some(10)).expect("b");
     assert_ne!(a.recipient, b.recipient);
     assert_ne!(a.audit_public_key, b.audit_public_key);
+}
+
+/// A home of layout 1 (its receiving identity in plain text) is upgraded in place; a home of a
+/// newer layout is refused.
+#[test]
+fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
+    use age::secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("home");
+    let s = init(&root, PASS, Some(10)).expect("init");
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    // Make it a layout-1 home, as the first releases wrote it.
+    let identity = s.home.operator_identity(&key).expect("identity");
+    std::fs::write(
+        root.join("keys/operator.identity"),
+        format!("{}\n", identity.to_string().expose_secret()),
+    )
+    .expect("plain");
+    std::fs::remove_file(root.join("keys/operator.identity.enc")).expect("rm");
+    let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
+    std::fs::write(
+        root.join("config.toml"),
+        config.replace("version = 2", "version = 1"),
+    )
+    .expect("write");
+    let old = open(&root).expect("a layout-1 home opens");
+    assert_eq!(old.config.version, 1);
+    let Err(e) = old.operator_identity(&key) else {
+        panic!("a layout-1 home needs migration first");
+    };
+    assert!(e.to_string().contains("home migrate"), "{e}");
+    let user_key =
+        tokumei_vault::access::open_user_key(&old.default_user_key().expect("user"), PASS)
+            .expect("user key");
+    let session = tokumei_vault::access::authenticate(&old, &user_key).expect("session");
+    let (new, steps) = tokumei_vault::home::migrate(&old, &session, &key).expect("migrate");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(new.config.version, tokumei_vault::home::LAYOUT_VERSION);
+    assert!(!root.join("keys/operator.identity").exists());
+    assert_eq!(
+        new.operator_identity(&key)
+            .expect("identity")
+            .to_public()
+            .to_string(),
+        s.recipient
+    );
+    // Again: nothing to do.
+    let (_, steps) = tokumei_vault::home::migrate(&new, &session, &key).expect("migrate");
+    assert!(steps.is_empty());
+    new.verify_audit(None).expect("audit verifies");
+    // A newer layout is not opened.
+    let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
+    std::fs::write(
+        root.join("config.toml"),
+        config.replace("version = 2", "version = 3"),
+    )
+    .expect("write");
+    assert!(matches!(open(&root), Err(VaultError::Config(_))));
 }
