@@ -20,6 +20,6 @@ target/release/examples/attack_packages "$dir/home/operator.recipient" H01 "$dir
 for p in sparse-unsigned sparse-signed bomb-ssmix2 bomb-commas; do
   /usr/bin/time -f "%M" -o "$dir/rss" $bin receive --home "$dir/home" "$dir/in/$p.tkm" \
     >"$dir/out" 2>"$dir/err" || true
-  printf '%-16s peak %6d MB  %s\n' "$p" $(( $(cat "$dir/rss") / 1024 )) \
-    "$(tail -1 "$dir/err" "$dir/out" | grep -v '^==>' | grep -v '^$' | head -1 | cut -c1-150)"
+  printf '%-16s peak %6d MB  %s\n' "$p" $(( $(tail -1 "$dir/rss") / 1024 )) \
+    "$(cat "$dir/err" "$dir/out" | grep -v '^$' | head -1 | cut -c1-160)"
 done

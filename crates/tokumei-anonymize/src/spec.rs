@@ -137,6 +137,24 @@ impl MetricSpec {
                 monotonic,
             } => (name.as_str(), *gs_factor, *aggregate, *monotonic),
         };
+        // A parameter the metric does not take is refused, never silently ignored.
+        let takes = |param: &str| match param {
+            "monotonic" => matches!(name, "entropy" | "discernibility"),
+            "aggregate" => name == "loss",
+            _ => matches!(name, "loss" | "entropy" | "precision"),
+        };
+        for (param, given) in [
+            ("monotonic", mono.is_some()),
+            ("aggregate", agg.is_some()),
+            ("gs_factor", gs.is_some()),
+        ] {
+            if given && !takes(param) {
+                return Err(AnonError::Config(format!(
+                    "the {name} metric takes no `{param}` (monotonic: entropy and discernibility; \
+                     aggregate: loss; gs_factor: loss, entropy and precision)"
+                )));
+            }
+        }
         let gs = gs.unwrap_or(0.5);
         Ok(match name {
             "loss" => Metric::Loss {
@@ -378,4 +396,41 @@ fn resolve_model(m: &ModelSpec, base: &Path) -> Result<PrivacyModel> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(name: &str, monotonic: Option<bool>, aggregate: Option<Aggregate>) -> MetricSpec {
+        MetricSpec::Full {
+            name: name.into(),
+            gs_factor: None,
+            aggregate,
+            monotonic,
+        }
+    }
+
+    #[test]
+    fn a_parameter_a_metric_does_not_take_is_refused() {
+        // `monotonic = true` for precision used to be accepted and ignored.
+        let e = full("precision", Some(true), None)
+            .resolve()
+            .expect_err("refused");
+        assert!(e.to_string().contains("monotonic"), "{e}");
+        assert!(full("loss", Some(false), None).resolve().is_err());
+        assert!(full("aecs", Some(true), None).resolve().is_err());
+        assert!(full("entropy", None, Some(Aggregate::GeometricMean))
+            .resolve()
+            .is_err());
+        assert_eq!(
+            full("discernibility", Some(true), None)
+                .resolve()
+                .expect("ok"),
+            Metric::Discernibility { monotonic: true }
+        );
+        assert!(full("loss", None, Some(Aggregate::GeometricMean))
+            .resolve()
+            .is_ok());
+    }
 }

@@ -690,3 +690,25 @@ pub fn verify_extends(
     }
     Ok(verified)
 }
+
+/// The last entry of the log in `dir` whose action is `action` (the log is read, not verified).
+pub fn last_of(dir: &Path, action: &str) -> Result<Option<Entry>, AuditError> {
+    let (lines, _) = read_lines(dir)?;
+    let needle = format!(
+        "\"action\":{}",
+        serde_json::to_string(action).unwrap_or_default()
+    );
+    for (i, raw) in lines.iter().enumerate().rev() {
+        if !raw.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            continue;
+        }
+        let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
+            seq: i as u64,
+            reason: format!("unreadable line: {e}"),
+        })?;
+        if line.entry.action == action {
+            return Ok(Some(line.entry));
+        }
+    }
+    Ok(None)
+}

@@ -166,8 +166,8 @@ enum HomeCommand {
         #[command(flatten)]
         auth: HomeAuth,
     },
-    /// Upgrade a home made by an older Tokumei to the current layout, in place (a technician); a
-    /// home made by a newer one is refused by every command.
+    /// Upgrade a home made by an older Tokumei to the current layout, in place (the home
+    /// passphrase authorises it); a home made by a newer one is refused by every command.
     Migrate {
         /// Operator home.
         #[arg(long)]
@@ -240,12 +240,13 @@ fn run_home(c: HomeCommand) -> ExitCode {
         }
         HomeCommand::Migrate { home, auth } => operator::report(
             (|| {
+                // The passphrase authorises a migration: no session opens on a home whose users
+                // are not yet signed.
                 let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let s = auth.session(&home, "home.migrate", &[Role::Technician])?;
                 let pass =
                     passphrase(auth.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
                 let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
-                tokumei_vault::home::migrate(&home, &s, &key)
+                tokumei_vault::home::migrate(&home, &key)
                     .map(|(_, steps)| steps)
                     .map_err(operator::fail)
             })(),
@@ -325,7 +326,7 @@ pub(crate) fn share(s: &str) -> Result<f64, String> {
 }
 
 /// An id from the command line, checked against the one grammar (a bad one exits 2).
-fn parse_id(s: &str) -> Result<String, String> {
+pub(crate) fn parse_id(s: &str) -> Result<String, String> {
     tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, s)
         .map(str::to_string)
         .map_err(|e| e.to_string().replacen("provider id", "id", 1))
@@ -553,7 +554,7 @@ enum AuditCommand {
         #[arg(long)]
         home: PathBuf,
         /// Provider id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         provider: String,
         /// Output file.
         #[arg(long)]

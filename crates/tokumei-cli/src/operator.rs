@@ -139,7 +139,7 @@ pub struct UserAddArgs {
     #[arg(long)]
     role: String,
     /// The provider of a provider-admin.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse_id)]
     provider: Option<String>,
     /// Who requested the grant (the user's department).
     #[arg(long)]

@@ -68,6 +68,7 @@ pub enum ApplicationCommand {
         #[arg(long)]
         home: PathBuf,
         /// Application id.
+        #[arg(value_parser = crate::parse_id)]
         id: String,
         #[command(flatten)]
         user: UserKeyArgs,
@@ -78,6 +79,7 @@ pub enum ApplicationCommand {
         #[arg(long)]
         home: PathBuf,
         /// Application id.
+        #[arg(value_parser = crate::parse_id)]
         id: String,
         /// Why.
         #[arg(long)]
@@ -257,10 +259,10 @@ pub enum CommitteeCommand {
         #[arg(long)]
         home: PathBuf,
         /// Meeting id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         meeting: String,
         /// Application id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         application: String,
         /// Why.
         #[arg(long)]
@@ -274,10 +276,10 @@ pub enum CommitteeCommand {
         #[arg(long)]
         home: PathBuf,
         /// Meeting id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         meeting: String,
         /// Application id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         application: String,
         /// approve, reject or abstain.
         vote: String,
@@ -290,10 +292,10 @@ pub enum CommitteeCommand {
         #[arg(long)]
         home: PathBuf,
         /// Meeting id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         meeting: String,
         /// Application id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         application: String,
         /// approve, approve-with-conditions, revise or reject.
         #[arg(long)]
@@ -474,7 +476,7 @@ pub enum ReleaseCommand {
         #[arg(long)]
         home: PathBuf,
         /// Release id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         release: String,
         /// The certificate document (any file: PDF, scan).
         #[arg(long)]
@@ -491,7 +493,7 @@ pub enum ReleaseCommand {
         #[arg(long)]
         home: PathBuf,
         /// Application id.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::parse_id)]
         application: String,
         /// Output folder (absent or empty): the release as released, and the encrypted package.
         #[arg(long, value_parser = crate::out_dir)]

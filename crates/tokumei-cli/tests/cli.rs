@@ -266,17 +266,19 @@ fn init_and_audit_verify_through_the_cli() {
         .arg(home.join("audit.pub"))
         .assert()
         .code(1);
-    // Tamper with the third entry of the log (after home.init and the first user's registration).
+    // Tamper with the fourth entry of the log (after home.init, the signed authorization head and
+    // the first user's registration).
     let log = home.join("audit/entries.jsonl");
     let text = std::fs::read_to_string(&log).expect("log");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 5);
     let tampered = format!(
-        "{}\n{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n{}\n",
         lines[0],
         lines[1],
-        lines[2].replace("audit.export", "audit.exporT"),
-        lines[3]
+        lines[2],
+        lines[3].replace("audit.export", "audit.exporT"),
+        lines[4]
     );
     std::fs::write(&log, tampered).expect("write");
     let out = tokumei()
@@ -285,7 +287,7 @@ fn init_and_audit_verify_through_the_cli() {
         .assert()
         .code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(stderr.contains("audit entry 2"), "{stderr}");
+    assert!(stderr.contains("audit entry 3"), "{stderr}");
 }
 
 /// The end-to-end interface: provider keys, registration, package, receive (once), refusal of an

@@ -1139,6 +1139,12 @@ fn synth_package_receive_end_to_end() {
         .assert()
         .success();
     assert!(!early_staging.exists(), "rolled back by the next build");
+    let release_keys = std::fs::read_dir(home.join("keys/releases")).map_or(0, |d| d.count());
+    assert_eq!(
+        release_keys,
+        snapshots(),
+        "no orphan release key: one per recorded release (refused and killed builds leave none)"
+    );
     let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
     assert!(
         log.lines()

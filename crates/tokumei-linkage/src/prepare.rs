@@ -173,7 +173,7 @@ fn transform(v: String, t: Transform) -> Option<String> {
 }
 
 /// Normalizes and interns every feature of every dataset. `collapse` merges rows identical on every
-/// plain-value feature into one node (dedupe only).
+/// plain-value feature, none of them missing, into one node (dedupe only).
 pub(crate) fn prepare(
     datasets: &[&Dataset],
     features: Vec<FeatureKey>,
@@ -252,7 +252,13 @@ pub(crate) fn prepare(
             key.clear();
             key.extend(plain.iter().map(|f| cols[*f][row]));
             let next = rep_row.len() as u32;
-            let node = *seen.entry(key.clone()).or_insert(next);
+            // Only complete rows collapse: rows that agree on the few values they carry (a birth
+            // date and a sex, names missing) may be different people, so the model decides.
+            let node = if key.contains(&NULL) {
+                next
+            } else {
+                *seen.entry(key.clone()).or_insert(next)
+            };
             if node == next {
                 rep_row.push(row as u32);
             }

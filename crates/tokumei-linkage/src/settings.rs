@@ -249,7 +249,8 @@ pub struct Clustering {
     /// Link mode: a cluster holds at most one record of each side.
     #[serde(default)]
     pub one_to_one: bool,
-    /// Dedupe: records identical on every column used are processed once (always one cluster).
+    /// Dedupe: records identical on every column used, none missing, are processed once (always one
+    /// cluster); records with a missing value are scored like any other.
     #[serde(default = "yes")]
     pub collapse_duplicates: bool,
     /// Dedupe with collapsed duplicates: also write the pairs of identical records (probability 1).

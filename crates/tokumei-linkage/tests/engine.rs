@@ -147,6 +147,22 @@ fn identical_records_are_one_node_and_their_pairs_are_written() {
     assert_eq!(written, 3);
 }
 
+/// Records that carry only a birth date and a sex (claims without names) are not collapsed into one
+/// node: three different people born the same day are three persons unless the model joins them.
+#[test]
+fn records_agreeing_on_the_few_values_they_carry_are_not_collapsed() {
+    let settings = Settings::parse(PEOPLE, "<test>").expect("settings");
+    let ds = people(&[
+        ["b1", "", "1960-03-04", "M", ""],
+        ["b2", "", "1960-03-04", "M", ""],
+        ["b3", "", "1960-03-04", "M", ""],
+    ]);
+    let out = link(&settings, &ds, None).expect("link");
+    assert_eq!(out.nodes, vec![ds.len()], "no row collapsed");
+    assert_ne!(cluster_of(&out, "b1"), cluster_of(&out, "b2"));
+    assert_ne!(cluster_of(&out, "b2"), cluster_of(&out, "b3"));
+}
+
 #[test]
 fn giant_blocks_are_skipped_and_reported() {
     let text = PEOPLE.replace(

@@ -127,8 +127,22 @@ pub fn valid_name(name: &str) -> bool {
     tokumei_model::ids::is_valid(name)
 }
 
+fn user_fields(u: &User) -> [Option<&str>; 9] {
+    [
+        Some(u.name.as_str()),
+        Some(u.role.code()),
+        u.provider_id.as_deref(),
+        Some(u.public_key.as_str()),
+        Some(u.requested_by.as_str()),
+        Some(u.approved_by.as_str()),
+        Some(u.granted_at.as_str()),
+        Some(u.reviewed_at.as_str()),
+        u.revoked_at.as_deref(),
+    ]
+}
+
 impl Catalog {
-    fn ensure_users(&self) -> Result<(), VaultError> {
+    pub(crate) fn ensure_users(&self) -> Result<(), VaultError> {
         self.connection()
             .execute_batch(
                 "CREATE TABLE IF NOT EXISTS users (
@@ -140,7 +154,8 @@ impl Catalog {
                      approved_by TEXT NOT NULL,
                      granted_at TEXT NOT NULL,
                      reviewed_at TEXT NOT NULL,
-                     revoked_at TEXT
+                     revoked_at TEXT,
+                     sig TEXT
                  );",
             )
             .map_err(db)
@@ -171,10 +186,12 @@ impl Catalog {
                 u.name
             )));
         }
-        self.connection()
-            .execute(
+        self.change_authz(|conn, keys| {
+            let sig = keys.sign_row("users", &user_fields(u))?;
+            conn.execute(
                 "INSERT INTO users (name, role, provider_id, public_key, requested_by, approved_by,
-                     granted_at, reviewed_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     granted_at, reviewed_at, revoked_at, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     u.name,
                     u.role.code(),
@@ -184,7 +201,8 @@ impl Catalog {
                     u.approved_by,
                     u.granted_at,
                     u.reviewed_at,
-                    u.revoked_at
+                    u.revoked_at,
+                    sig
                 ],
             )
             .map_err(|e| match e {
@@ -193,22 +211,44 @@ impl Catalog {
                 }
                 e => db(e),
             })?;
-        Ok(())
+            Ok(())
+        })
+    }
+
+    /// Rewrites a user's row (re-signed) after `edit`.
+    fn update_user(&self, name: &str, edit: impl FnOnce(&mut User)) -> Result<(), VaultError> {
+        let Some(mut u) = self.user(name)? else {
+            return Err(VaultError::Refused(format!(
+                "user {name} is not registered"
+            )));
+        };
+        edit(&mut u);
+        self.change_authz(|conn, keys| {
+            let sig = keys.sign_row("users", &user_fields(&u))?;
+            conn.execute(
+                "UPDATE users SET reviewed_at = ?2, revoked_at = ?3, sig = ?4 WHERE name = ?1",
+                params![u.name, u.reviewed_at, u.revoked_at, sig],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
     }
 
     fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, VaultError> {
-        self.ensure_users()?;
-        self.connection()
+        let keys = self.keys()?;
+        let found = self
+            .connection()
             .query_row(
                 &format!(
                     "SELECT name, role, provider_id, public_key, requested_by, approved_by,
-                         granted_at, reviewed_at, revoked_at FROM users WHERE {clause} = ?1"
+                         granted_at, reviewed_at, revoked_at, sig FROM users WHERE {clause} = ?1"
                 ),
                 params![value],
                 row_user,
             )
             .optional()
-            .map_err(db)
+            .map_err(db)?;
+        found.map(|(u, sig)| checked(keys, u, sig)).transpose()
     }
 
     /// A user by name.
@@ -223,68 +263,97 @@ impl Catalog {
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>, VaultError> {
-        self.ensure_users()?;
+        let keys = self.keys()?;
         let mut stmt = self
             .connection()
             .prepare(
                 "SELECT name, role, provider_id, public_key, requested_by, approved_by, granted_at,
-                     reviewed_at, revoked_at FROM users ORDER BY name",
+                     reviewed_at, revoked_at, sig FROM users ORDER BY name",
             )
             .map_err(db)?;
         let rows = stmt.query_map([], row_user).map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)
+        rows.map(|r| {
+            let (u, sig) = r.map_err(db)?;
+            checked(keys, u, sig)
+        })
+        .collect()
     }
 
     /// Revokes a user's grant (the key no longer opens a session).
     pub fn revoke_user(&self, name: &str) -> Result<(), VaultError> {
-        self.ensure_users()?;
-        let n = self
-            .connection()
-            .execute(
-                "UPDATE users SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![name, now()],
-            )
-            .map_err(db)?;
-        if n == 0 {
+        if self.user(name)?.is_none_or(|u| u.revoked_at.is_some()) {
             return Err(VaultError::Refused(format!(
                 "user {name} is not registered or already revoked"
             )));
         }
-        Ok(())
+        self.update_user(name, |u| u.revoked_at = Some(now()))
     }
 
     /// Records that a user's grant was reviewed now.
     pub fn review_user(&self, name: &str) -> Result<(), VaultError> {
-        self.ensure_users()?;
-        let n = self
-            .connection()
-            .execute(
-                "UPDATE users SET reviewed_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![name, now()],
-            )
-            .map_err(db)?;
-        if n == 0 {
+        if self.user(name)?.is_none_or(|u| u.revoked_at.is_some()) {
             return Err(VaultError::Refused(format!(
                 "user {name} is not registered or revoked"
             )));
         }
-        Ok(())
+        self.update_user(name, |u| u.reviewed_at = now())
     }
 }
 
-fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+/// Every user row, unchecked (the migration that signs them).
+pub(crate) fn unsigned_users(conn: &rusqlite::Connection) -> Result<Vec<User>, VaultError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, role, provider_id, public_key, requested_by, approved_by, granted_at,
+                 reviewed_at, revoked_at, sig FROM users ORDER BY name",
+        )
+        .map_err(db)?;
+    let rows = stmt.query_map([], row_user).map_err(db)?;
+    rows.map(|r| r.map(|(u, _)| u).map_err(db)).collect()
+}
+
+/// Signs a user's row as it stands.
+pub(crate) fn sign_user(
+    conn: &rusqlite::Connection,
+    keys: &crate::authz::AuthzKeys,
+    u: &User,
+) -> Result<(), VaultError> {
+    let sig = keys.sign_row("users", &user_fields(u))?;
+    conn.execute(
+        "UPDATE users SET sig = ?2 WHERE name = ?1",
+        params![u.name, sig],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// A user row whose signature is the operator's; a row edited in the database is refused.
+fn checked(
+    keys: &crate::authz::AuthzKeys,
+    u: User,
+    sig: Option<String>,
+) -> Result<User, VaultError> {
+    keys.check_row("users", &user_fields(&u), sig.as_deref())?;
+    Ok(u)
+}
+
+fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(User, Option<String>)> {
     let role: String = r.get(1)?;
-    Ok(User {
-        name: r.get(0)?,
-        role: Role::parse(&role).unwrap_or(Role::Auditor),
-        provider_id: r.get(2)?,
-        public_key: r.get(3)?,
-        requested_by: r.get(4)?,
-        approved_by: r.get(5)?,
-        granted_at: r.get(6)?,
-        reviewed_at: r.get(7)?,
-        revoked_at: r.get(8)?,
-    })
+    let sig: Option<String> = r.get(9)?;
+    Ok((
+        User {
+            name: r.get(0)?,
+            role: Role::parse(&role).unwrap_or(Role::Auditor),
+            provider_id: r.get(2)?,
+            public_key: r.get(3)?,
+            requested_by: r.get(4)?,
+            approved_by: r.get(5)?,
+            granted_at: r.get(6)?,
+            reviewed_at: r.get(7)?,
+            revoked_at: r.get(8)?,
+        },
+        sig,
+    ))
 }
 
 /// A new key pair for a user: the private key encrypted with `passphrase` (age scrypt; `log_n`
@@ -326,9 +395,22 @@ pub fn open_user_key(path: &Path, passphrase: &str) -> Result<SigningKey, VaultE
 /// Opens a session: the key must belong to a registered user whose grant is not revoked, and must
 /// sign a fresh challenge. A refusal is audited.
 pub fn authenticate(home: &Home, key: &SigningKey) -> Result<Session, VaultError> {
-    let catalog = home.catalog()?;
     let public = hex::encode(key.verifying_key().to_bytes());
-    let user = catalog.user_by_key(&public)?;
+    // An edited or rolled-back catalog opens no session, and the refusal is audited.
+    let user = match home.catalog().and_then(|c| c.user_by_key(&public)) {
+        Err(e @ VaultError::Tampered(_)) => {
+            home.audit()?.append(Entry::now(
+                "unknown",
+                "unknown",
+                "session.open",
+                "operator home",
+                &format!("refused: {e}"),
+                None,
+            ))?;
+            return Err(e);
+        }
+        other => other?,
+    };
     let refuse = |why: &str, actor: &str| -> Result<Session, VaultError> {
         let mut log = home.audit()?;
         log.append(Entry::now(

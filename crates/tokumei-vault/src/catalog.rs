@@ -54,10 +54,109 @@ pub struct Receipt {
 /// The open catalog.
 pub struct Catalog {
     conn: Connection,
+    keys: Option<crate::authz::AuthzKeys>,
 }
 
 impl Catalog {
-    /// Opens (or creates) the catalog database.
+    /// Opens the catalog with the home's keys: its users and providers are checked at each read
+    /// (see [`crate::authz`]) and signed at each change. `Home::catalog` opens it so.
+    pub fn open_authenticated(
+        path: &Path,
+        keys: crate::authz::AuthzKeys,
+    ) -> Result<Catalog, VaultError> {
+        let mut c = Catalog::open(path)?;
+        crate::authz::bind(&c.conn, &keys)?;
+        c.keys = Some(keys);
+        Ok(c)
+    }
+
+    /// The authenticating keys; reading or changing users and providers needs them.
+    pub(crate) fn keys(&self) -> Result<&crate::authz::AuthzKeys, VaultError> {
+        self.keys.as_ref().ok_or_else(|| {
+            VaultError::Catalog(
+                "users and providers are read through the home (Home::catalog), which checks them"
+                    .into(),
+            )
+        })
+    }
+
+    /// Runs `change` in one transaction with a new signed head, then records the head in the
+    /// audit log.
+    pub(crate) fn change_authz(
+        &self,
+        change: impl FnOnce(&Connection, &crate::authz::AuthzKeys) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let keys = self.keys()?;
+        let tx = self.conn.unchecked_transaction().map_err(db)?;
+        change(&tx, keys)?;
+        crate::authz::new_head(&tx, keys)?;
+        tx.commit().map_err(db)?;
+        crate::authz::bind(&self.conn, keys)
+    }
+
+    fn provider_fields(p: &Provider) -> [Option<&str>; 8] {
+        [
+            Some(p.id.as_str()),
+            Some(p.public_key.as_str()),
+            Some(p.name.as_str()),
+            Some(p.address.as_str()),
+            Some(p.representative.as_str()),
+            Some(p.acquisition.as_str()),
+            p.notice_filing.as_deref(),
+            p.notice_start.as_deref(),
+        ]
+    }
+
+    /// Signs every user and provider row as it stands, and a head over them (the migration to
+    /// layout 3; the rows are trusted as they are at that moment).
+    pub(crate) fn sign_all_rows(self, keys: &crate::authz::AuthzKeys) -> Result<(), VaultError> {
+        let c = Catalog {
+            conn: self.conn,
+            keys: Some(keys.clone()),
+        };
+        let providers: Vec<Provider> = {
+            let mut stmt = c
+                .conn
+                .prepare(
+                    "SELECT id, public_key, name, address, representative, acquisition,
+                         notice_filing, notice_start FROM providers ORDER BY id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Provider {
+                        id: r.get(0)?,
+                        public_key: r.get(1)?,
+                        name: r.get(2)?,
+                        address: r.get(3)?,
+                        representative: r.get(4)?,
+                        acquisition: r.get(5)?,
+                        notice_filing: r.get(6)?,
+                        notice_start: r.get(7)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
+        };
+        let users = crate::access::unsigned_users(&c.conn)?;
+        c.change_authz(|conn, keys| {
+            for p in &providers {
+                let sig = keys.sign_row("providers", &Catalog::provider_fields(p))?;
+                conn.execute(
+                    "UPDATE providers SET sig = ?2 WHERE id = ?1",
+                    params![p.id, sig],
+                )
+                .map_err(db)?;
+            }
+            for u in &users {
+                crate::access::sign_user(conn, keys, u)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Opens (or creates) the catalog database without the home's keys: receipts and the opt-out
+    /// registry only (users and providers are refused).
     pub fn open(path: &Path) -> Result<Catalog, VaultError> {
         let conn = Connection::open(path).map_err(db)?;
         conn.execute_batch(
@@ -72,7 +171,8 @@ impl Catalog {
                  acquisition TEXT NOT NULL,
                  notice_filing TEXT,
                  notice_start TEXT,
-                 registered_at TEXT NOT NULL
+                 registered_at TEXT NOT NULL,
+                 sig TEXT
              );
              CREATE TABLE IF NOT EXISTS receipts (
                  package_id TEXT PRIMARY KEY,
@@ -85,17 +185,21 @@ impl Catalog {
              );",
         )
         .map_err(db)?;
-        Ok(Catalog { conn })
+        let c = Catalog { conn, keys: None };
+        c.ensure_users()?;
+        crate::authz::ensure(&c.conn)?;
+        Ok(c)
     }
 
     /// Registers a new provider; an id already registered is refused (see [`crate::provider`]
     /// for registration by a technician and key rotation by two).
     pub fn add_provider(&self, p: &Provider) -> Result<(), VaultError> {
-        self.conn
-            .execute(
+        self.change_authz(|conn, keys| {
+            let sig = keys.sign_row("providers", &Catalog::provider_fields(p))?;
+            conn.execute(
                 "INSERT INTO providers (id, public_key, name, address, representative, acquisition,
-                     notice_filing, notice_start, registered_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     notice_filing, notice_start, registered_at, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     p.id,
                     p.public_key,
@@ -106,34 +210,65 @@ impl Catalog {
                     p.notice_filing,
                     p.notice_start,
                     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    sig,
                 ],
             )
             .map_err(db)?;
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// A registered provider.
+    /// Replaces a provider's key (the rotation two technicians approved), re-signing its row.
+    pub(crate) fn set_provider_key(&self, id: &str, public_key: &str) -> Result<(), VaultError> {
+        let mut p = self
+            .provider(id)?
+            .ok_or_else(|| VaultError::Refused(format!("provider {id} is not registered")))?;
+        p.public_key = public_key.to_string();
+        self.change_authz(|conn, keys| {
+            let sig = keys.sign_row("providers", &Catalog::provider_fields(&p))?;
+            conn.execute(
+                "UPDATE providers SET public_key = ?2, sig = ?3 WHERE id = ?1",
+                params![id, public_key, sig],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// A registered provider, its row checked against the operator's signature.
     pub fn provider(&self, id: &str) -> Result<Option<Provider>, VaultError> {
-        self.conn
+        let keys = self.keys()?;
+        let found: Option<(Provider, Option<String>)> = self
+            .conn
             .query_row(
                 "SELECT id, public_key, name, address, representative, acquisition, notice_filing,
-                     notice_start FROM providers WHERE id = ?1",
+                     notice_start, sig FROM providers WHERE id = ?1",
                 params![id],
                 |r| {
-                    Ok(Provider {
-                        id: r.get(0)?,
-                        public_key: r.get(1)?,
-                        name: r.get(2)?,
-                        address: r.get(3)?,
-                        representative: r.get(4)?,
-                        acquisition: r.get(5)?,
-                        notice_filing: r.get(6)?,
-                        notice_start: r.get(7)?,
-                    })
+                    Ok((
+                        Provider {
+                            id: r.get(0)?,
+                            public_key: r.get(1)?,
+                            name: r.get(2)?,
+                            address: r.get(3)?,
+                            representative: r.get(4)?,
+                            acquisition: r.get(5)?,
+                            notice_filing: r.get(6)?,
+                            notice_start: r.get(7)?,
+                        },
+                        r.get(8)?,
+                    ))
                 },
             )
             .optional()
-            .map_err(db)
+            .map_err(db)?;
+        match found {
+            Some((p, sig)) => {
+                keys.check_row("providers", &Catalog::provider_fields(&p), sig.as_deref())?;
+                Ok(Some(p))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The receipt of a package, if it was received.

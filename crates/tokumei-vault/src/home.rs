@@ -32,9 +32,10 @@ use tokumei_audit::{AuditError, AuditLog, Entry};
 /// change under the MHLW guideline).
 pub const MIN_PASSPHRASE: usize = 13;
 /// Version of the home layout: 1, the first; 2, the receiving identity wrapped under the data key
-/// (`keys/operator.identity.enc` instead of the plain `keys/operator.identity`). [`migrate`]
+/// (`keys/operator.identity.enc` instead of the plain `keys/operator.identity`); 3, users and
+/// providers signed by the operator under a signed head bound to the audit log ([`crate::authz`]). [`migrate`]
 /// upgrades an older home in place; a newer one is refused.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// The receiving identity, sealed under the data key (layout 2).
 const IDENTITY: &str = "keys/operator.identity.enc";
 /// The receiving identity in plain text (layout 1 only).
@@ -81,6 +82,9 @@ pub enum VaultError {
     /// The user may not do this (no registered key, revoked grant, wrong role, two-person rule).
     #[error("denied: {0}")]
     Denied(String),
+    /// Stored state was changed outside Tokumei (an edited catalog row, a rolled-back catalog).
+    #[error("tampered: {0}")]
+    Tampered(String),
     /// Another command is changing the home and did not finish in time.
     #[error("busy: {0}")]
     Busy(String),
@@ -340,8 +344,22 @@ fn build(
     let (wrapped, public) = crate::access::new_user_key(passphrase, scrypt_log_n)?;
     write_secret(&dir.join(format!("keys/users/{user}.key")), &wrapped)?;
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    crate::catalog::Catalog::open(&dir.join("catalog/catalog.sqlite"))?.add_user(
-        &crate::access::User {
+    let mut log = AuditLog::open(&dir.join("audit"), audit_key.clone())?;
+    log.append(Entry::now(
+        "system",
+        "system",
+        "home.init",
+        "operator home",
+        "ok",
+        None,
+    ))?;
+    let keys = crate::authz::AuthzKeys {
+        verify: audit_key.verifying_key(),
+        sign: Some(audit_key),
+        audit_dir: dir.join("audit"),
+    };
+    crate::catalog::Catalog::open_authenticated(&dir.join("catalog/catalog.sqlite"), keys)?
+        .add_user(&crate::access::User {
             name: user.to_string(),
             role: crate::access::Role::Technician,
             provider_id: None,
@@ -351,8 +369,7 @@ fn build(
             granted_at: created.clone(),
             reviewed_at: created.clone(),
             revoked_at: None,
-        },
-    )?;
+        })?;
     let config = Config {
         version: LAYOUT_VERSION,
         notice_wait_days: 30,
@@ -363,15 +380,6 @@ fn build(
     };
     let text = toml::to_string(&config).map_err(|e| VaultError::Config(e.to_string()))?;
     write_public(&dir.join("config.toml"), text.as_bytes())?;
-    let mut log = AuditLog::open(&dir.join("audit"), audit_key)?;
-    log.append(Entry::now(
-        "system",
-        "system",
-        "home.init",
-        "operator home",
-        "ok",
-        None,
-    ))?;
     log.append(Entry::now(
         "system",
         "system",
@@ -454,9 +462,22 @@ impl Home {
         Ok(verified)
     }
 
-    /// The catalog.
+    /// The catalog, its authorization state checked against the operator's key and the audit log
+    /// ([`crate::authz`]).
     pub fn catalog(&self) -> Result<crate::catalog::Catalog, VaultError> {
-        crate::catalog::Catalog::open(&self.root.join("catalog/catalog.sqlite"))
+        crate::catalog::Catalog::open_authenticated(
+            &self.root.join("catalog/catalog.sqlite"),
+            self.authz_keys()?,
+        )
+    }
+
+    /// The keys that authenticate the catalog's users and providers.
+    pub fn authz_keys(&self) -> Result<crate::authz::AuthzKeys, VaultError> {
+        Ok(crate::authz::AuthzKeys {
+            verify: self.audit_public_key()?,
+            sign: self.audit_signing_key().ok(),
+            audit_dir: self.audit_dir(),
+        })
     }
 
     /// The key file of the home's first technician, if `init` made one.
@@ -547,42 +568,82 @@ impl std::fmt::Debug for DataKey {
 }
 
 /// Upgrades an older home in place to [`LAYOUT_VERSION`], one step at a time, each audited; returns
-/// the steps taken (none for a current home). Each step is safe to run again after a crash: it
-/// writes the new form, syncs it, records the version, and only then removes the old form.
-pub fn migrate(
-    home: &Home,
-    session: &crate::access::Session,
-    key: &DataKey,
-) -> Result<(Home, Vec<String>), VaultError> {
-    session.require(home, "home.migrate", &[crate::access::Role::Technician])?;
+/// the steps taken (none for a current home). The passphrase (which unlocked `key`) authorises it:
+/// a session cannot be opened on a home whose users are not yet signed. Each step is safe to run
+/// again after a crash: it writes the new form, syncs it, records the version, and only then
+/// removes the old form.
+pub fn migrate(home: &Home, key: &DataKey) -> Result<(Home, Vec<String>), VaultError> {
     let _lock = crate::lock::writer(home, "home migrate", crate::lock::wait_from_env(), &|_| {})?;
     let mut steps = Vec::new();
     let mut config = home.config.clone();
+    let record = |step: &str| -> Result<(), VaultError> {
+        home.audit()?.append(Entry::now(
+            "operator",
+            "technician",
+            "home.migrate",
+            step,
+            "ok",
+            None,
+        ))?;
+        Ok(())
+    };
     if config.version < 2 {
-        let plain = home.root.join(PLAIN_IDENTITY_V1);
-        let sealed = home.root.join(IDENTITY);
-        if plain.exists() {
-            let text = std::fs::read_to_string(&plain).map_err(|e| io(&plain, e))?;
-            let identity: age::x25519::Identity = text
-                .trim()
-                .parse()
-                .map_err(|_| VaultError::Key("the operator identity is damaged".into()))?;
-            if !sealed.exists() {
-                write_secret(
-                    &sealed,
-                    &crate::store::seal(key, identity.to_string().expose_secret().as_bytes())?,
-                )?;
-            }
-        }
+        seal_plain_identity(home, key)?;
         config.version = 2;
         write_config(&home.root, &config)?;
+        let plain = home.root.join(PLAIN_IDENTITY_V1);
         if plain.exists() {
             std::fs::remove_file(&plain).map_err(|e| io(&plain, e))?;
         }
         steps.push("1 → 2: the receiving identity sealed under the data key".to_string());
-        session.audit(home, "home.migrate", "layout 1 → 2", "ok", None)?;
+        record("layout 1 → 2")?;
+    }
+    if config.version < 3 {
+        sign_authorization_rows(home)?;
+        config.version = 3;
+        write_config(&home.root, &config)?;
+        steps.push("2 → 3: users and providers signed by the operator".to_string());
+        record("layout 2 → 3")?;
     }
     Ok((open(&home.root)?, steps))
+}
+
+fn seal_plain_identity(home: &Home, key: &DataKey) -> Result<(), VaultError> {
+    let plain = home.root.join(PLAIN_IDENTITY_V1);
+    let sealed = home.root.join(IDENTITY);
+    if !plain.exists() || sealed.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&plain).map_err(|e| io(&plain, e))?;
+    let identity: age::x25519::Identity = text
+        .trim()
+        .parse()
+        .map_err(|_| VaultError::Key("the operator identity is damaged".into()))?;
+    write_secret(
+        &sealed,
+        &crate::store::seal(key, identity.to_string().expose_secret().as_bytes())?,
+    )
+}
+
+/// Layout 3: a `sig` column on users and providers, every row signed, a signed head.
+fn sign_authorization_rows(home: &Home) -> Result<(), VaultError> {
+    let db = |e: rusqlite::Error| VaultError::Catalog(e.to_string());
+    let path = home.root.join("catalog/catalog.sqlite");
+    let raw = rusqlite::Connection::open(&path).map_err(db)?;
+    for table in ["users", "providers"] {
+        let has_sig: bool = raw
+            .prepare(&format!("SELECT * FROM {table} LIMIT 0"))
+            .map_err(db)?
+            .column_names()
+            .contains(&"sig");
+        if !has_sig {
+            raw.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN sig TEXT"))
+                .map_err(db)?;
+        }
+    }
+    drop(raw);
+    let catalog = crate::catalog::Catalog::open(&path)?;
+    catalog.sign_all_rows(&home.authz_keys()?)
 }
 
 fn write_config(root: &Path, config: &Config) -> Result<(), VaultError> {

@@ -3,6 +3,7 @@
 //! with purges of held records, and exports from the identified zone under the two-person rule.
 
 pub mod access;
+pub mod authz;
 pub mod catalog;
 pub mod check;
 pub mod export;

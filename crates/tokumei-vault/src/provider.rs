@@ -154,18 +154,14 @@ pub fn approve_rotation(home: &Home, session: &Session, id: &str) -> Result<(), 
             "a key rotation is approved by a technician other than the one who requested it".into(),
         ));
     }
-    let tx = catalog.connection().unchecked_transaction().map_err(db)?;
-    tx.execute(
-        "UPDATE providers SET public_key = ?2 WHERE id = ?1",
-        params![id, key],
-    )
-    .map_err(db)?;
-    tx.execute(
-        "DELETE FROM provider_rotations WHERE provider_id = ?1",
-        params![id],
-    )
-    .map_err(db)?;
-    tx.commit().map_err(db)?;
+    catalog.set_provider_key(id, &key)?;
+    catalog
+        .connection()
+        .execute(
+            "DELETE FROM provider_rotations WHERE provider_id = ?1",
+            params![id],
+        )
+        .map_err(db)?;
     session.audit(
         home,
         "provider.rotate.approve",

@@ -134,7 +134,7 @@ pub fn receive_with(
     let mut log = home.audit()?;
     // A package interrupted before its receipt was recorded left files behind: remove them first,
     // then record the outcome of every receipt begun and never recorded.
-    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))?;
+    let catalog = home.catalog()?;
     let cleaned = store::recover(home, &|id| Ok(catalog.receipt(id)?.is_some()))?;
     for p in crate::intent::pending(home, "receive")? {
         let committed = catalog.receipt(&p.intent.id)?.is_some();
@@ -320,8 +320,7 @@ fn open_package(
         inner: std::io::BufReader::new(file),
         hasher: &mut hasher,
     };
-    let catalog =
-        Catalog::open(&home.root.join("catalog/catalog.sqlite")).map_err(|e| (e, None))?;
+    let catalog = home.catalog().map_err(|e| (e, None))?;
     let mut provider = None;
     let mut previous = None;
     let unpacked = {
@@ -414,8 +413,7 @@ fn land_package(
         batch_hash,
     } = *opened;
     let pid = manifest.provider_id.clone();
-    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite"))
-        .map_err(|e| (e, Some(pid.clone())))?;
+    let catalog = home.catalog().map_err(|e| (e, Some(pid.clone())))?;
     // The notice period must be known: the provider's registration or the manifest states it.
     let notice_start = provider
         .notice_start

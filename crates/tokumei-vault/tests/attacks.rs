@@ -495,3 +495,82 @@ fn a_providers_key_changes_only_by_a_rotation_two_technicians_approve() {
     assert!(log.contains("refused: already registered"));
     audit_intact(&lab.home);
 }
+
+/// Row 11: `UPDATE users SET revoked_at = NULL` (or a role) in the catalog went unnoticed.
+#[test]
+fn an_edited_or_rolled_back_catalog_opens_no_session_and_is_audited() {
+    let lab = lab();
+    let catalog = lab.home.catalog().expect("catalog");
+    let (wrapped, public) = access::new_user_key("researcher passphrase", Some(4)).expect("key");
+    let now = "2026-01-01T00:00:00Z".to_string();
+    catalog
+        .add_user(&User {
+            name: "res".into(),
+            role: Role::Researcher,
+            provider_id: None,
+            public_key: public,
+            requested_by: "a".into(),
+            approved_by: "b".into(),
+            granted_at: now.clone(),
+            reviewed_at: now,
+            revoked_at: None,
+        })
+        .expect("researcher");
+    drop(catalog);
+    let key_file = lab.dir.path().join("res.key");
+    std::fs::write(&key_file, wrapped).expect("write");
+    let res_key = access::open_user_key(&key_file, "researcher passphrase").expect("key");
+    access::authenticate(&lab.home, &res_key).expect("a session opens");
+    let db_path = lab.home.root.join("catalog/catalog.sqlite");
+    let before_revocation = std::fs::read(&db_path).expect("copy");
+    lab.home
+        .catalog()
+        .expect("catalog")
+        .revoke_user("res")
+        .expect("revoke");
+    assert!(matches!(
+        access::authenticate(&lab.home, &res_key),
+        Err(VaultError::Denied(_))
+    ));
+    let sql = |q: &str| {
+        let db = rusqlite::Connection::open(&db_path).expect("db");
+        db.execute_batch(q).expect("sql");
+    };
+    let tampered = |what: &str| {
+        let r = access::authenticate(&lab.home, &res_key);
+        assert!(matches!(r, Err(VaultError::Tampered(_))), "{what}: {r:?}");
+    };
+    // The revocation undone.
+    sql("UPDATE users SET revoked_at = NULL WHERE name = 'res'");
+    tampered("revocation undone");
+    // A role raised.
+    sql("UPDATE users SET role = 'technician' WHERE name = 'res'");
+    tampered("role raised");
+    // The whole catalog rolled back to its validly signed state before the revocation.
+    std::fs::write(&db_path, &before_revocation).expect("restore");
+    let _ = std::fs::remove_file(lab.home.root.join("catalog/catalog.sqlite-wal"));
+    tampered("rolled back");
+    // A provider's key swapped: its packages are refused, not received.
+    let attacker = tokumei_audit::generate_key().expect("key");
+    sql(&format!(
+        "UPDATE providers SET public_key = '{}' WHERE id = 'M022012'",
+        hex::encode(attacker.verifying_key().to_bytes())
+    ));
+    let m = manifest("swap", &[("death/deaths.csv", DEATHS.as_bytes())]);
+    let mut entries = signed(&m, &attacker);
+    entries.push(raw("files/death/deaths.csv", DEATHS.as_bytes()));
+    let pkg = seal(&lab, "swap.tkm", &entries);
+    let key = lab.home.unlock_data_key(PASS).expect("unlock");
+    assert!(matches!(
+        receive(&lab.home, &pkg, "operator", &key),
+        Err(VaultError::Tampered(_))
+    ));
+    let log = std::fs::read_to_string(lab.home.audit_dir().join("entries.jsonl")).expect("log");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("session.open") && l.contains("tampered"))
+            .count()
+            >= 3,
+        "every refused session is audited"
+    );
+}

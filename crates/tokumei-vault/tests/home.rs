@@ -49,8 +49,9 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
     ));
     let v = tokumei_audit::verify(&home.audit_dir(), &home.audit_public_key().expect("pub"))
         .expect("verify");
-    // home.init and the first technician's registration.
-    assert_eq!(v.entries, 2);
+    // home.init, the signed authorization head the first technician's registration made, and
+    // the registration.
+    assert_eq!(v.entries, 3);
     // The first technician opens a session with the home passphrase.
     let user_key =
         tokumei_vault::access::open_user_key(&home.default_user_key().expect("default user"), PASS)
@@ -66,7 +67,7 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
     ));
     let v = tokumei_audit::verify(&home.audit_dir(), &home.audit_public_key().expect("pub"))
         .expect("verify");
-    assert_eq!(v.entries, 3);
+    assert_eq!(v.entries, 4);
     // No staging folder is left beside the home.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
@@ -124,21 +125,30 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
     let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
     std::fs::write(
         root.join("config.toml"),
-        config.replace("version = 2", "version = 1"),
+        config.replace("version = 3", "version = 1"),
     )
     .expect("write");
+    let db = rusqlite::Connection::open(root.join("catalog/catalog.sqlite")).expect("db");
+    db.execute_batch("UPDATE users SET sig = NULL; DELETE FROM authz_head;")
+        .expect("unsigned");
+    drop(db);
     let old = open(&root).expect("a layout-1 home opens");
     assert_eq!(old.config.version, 1);
     let Err(e) = old.operator_identity(&key) else {
         panic!("a layout-1 home needs migration first");
     };
     assert!(e.to_string().contains("home migrate"), "{e}");
+    // Its users were never signed: no session opens until it is migrated.
     let user_key =
         tokumei_vault::access::open_user_key(&old.default_user_key().expect("user"), PASS)
             .expect("user key");
-    let session = tokumei_vault::access::authenticate(&old, &user_key).expect("session");
-    let (new, steps) = tokumei_vault::home::migrate(&old, &session, &key).expect("migrate");
-    assert_eq!(steps.len(), 1);
+    assert!(matches!(
+        tokumei_vault::access::authenticate(&old, &user_key),
+        Err(VaultError::Tampered(_))
+    ));
+    let (new, steps) = tokumei_vault::home::migrate(&old, &key).expect("migrate");
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    tokumei_vault::access::authenticate(&new, &user_key).expect("a session opens");
     assert_eq!(new.config.version, tokumei_vault::home::LAYOUT_VERSION);
     assert!(!root.join("keys/operator.identity").exists());
     assert_eq!(
@@ -149,14 +159,14 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
         s.recipient
     );
     // Again: nothing to do.
-    let (_, steps) = tokumei_vault::home::migrate(&new, &session, &key).expect("migrate");
+    let (_, steps) = tokumei_vault::home::migrate(&new, &key).expect("migrate");
     assert!(steps.is_empty());
     new.verify_audit(None).expect("audit verifies");
     // A newer layout is not opened.
     let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
     std::fs::write(
         root.join("config.toml"),
-        config.replace("version = 2", "version = 3"),
+        config.replace("version = 3", "version = 4"),
     )
     .expect("write");
     assert!(matches!(open(&root), Err(VaultError::Config(_))));

@@ -1,7 +1,6 @@
 //! The opt-out registry: requests recorded as blind indexes only, matched whatever the width of the
 //! identifiers, by date.
 
-use tokumei_vault::catalog::Catalog;
 use tokumei_vault::home::init;
 use tokumei_vault::optout::{parse_csv, IndexKey, Request, Requester, Subject};
 
@@ -14,7 +13,7 @@ fn requests_match_by_blind_index_and_never_store_identifiers() {
         .expect("init")
         .home;
     let key = IndexKey::derive(&home.unlock_data_key(PASS).expect("unlock"));
-    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite")).expect("catalog");
+    let catalog = home.catalog().expect("catalog");
     let by_patient = Subject::Patient {
         provider_id: "H01".into(),
         local_patient_id: "12345678".into(),

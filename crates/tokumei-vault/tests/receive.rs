@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokumei_vault::catalog::{Catalog, Provider};
+use tokumei_vault::catalog::Provider;
 use tokumei_vault::home::{init, Home};
 use tokumei_vault::package::{package, provider_init, PackageOptions};
 use tokumei_vault::receive::{receive as receive_with, Outcome};
@@ -55,7 +55,7 @@ fn setup() -> Setup {
 }
 
 fn register(home: &Home, id: &str, public: &Path) {
-    let catalog = Catalog::open(&home.root.join("catalog/catalog.sqlite")).expect("catalog");
+    let catalog = home.catalog().expect("catalog");
     catalog
         .add_provider(&Provider {
             id: id.into(),
@@ -181,7 +181,7 @@ fn a_package_is_received_once_and_kept() {
         std::fs::read(&kept).expect("kept"),
         std::fs::read(&pkg).expect("pkg")
     );
-    let catalog = Catalog::open(&s.home.root.join("catalog/catalog.sqlite")).expect("catalog");
+    let catalog = s.home.catalog().expect("catalog");
     let r = catalog
         .receipt(&manifest.package_id)
         .expect("q")
@@ -290,7 +290,7 @@ fn opted_out_and_too_early_patients_are_refused_at_receipt() {
     let recipient = s.home.recipient().expect("recipient");
     let key = s.home.unlock_data_key(PASS).expect("unlock");
     let index = tokumei_vault::optout::IndexKey::derive(&key);
-    let catalog = Catalog::open(&s.home.root.join("catalog/catalog.sqlite")).expect("catalog");
+    let catalog = s.home.catalog().expect("catalog");
     catalog
         .add_optout(
             &index,
