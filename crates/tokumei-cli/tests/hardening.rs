@@ -54,6 +54,20 @@ impl Site {
         out
     }
 
+    /// `tokumei package` of `source` with `key`, sealed to this home, written to `out`.
+    fn package_cmd(&self, key: &Path, source: &Path, out: &Path) -> Command {
+        let mut c = tokumei();
+        c.args(["package", "--provider", "H01", "--to"])
+            .arg(self.home.join("operator.recipient"))
+            .arg("--provider-key")
+            .arg(key)
+            .arg("--in")
+            .arg(source)
+            .arg("--out")
+            .arg(out);
+        c
+    }
+
     fn log(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.home.join("audit/entries.jsonl"))
             .expect("log")
@@ -344,17 +358,13 @@ fn a_registered_providers_key_is_not_replaced_and_exports_need_a_session() {
     let source = s.path("extract2");
     std::fs::create_dir_all(&source).expect("mkdir");
     std::fs::write(source.join("notes.csv"), "a,b\n").expect("write");
-    tokumei()
-        .args(["package", "--provider", "H01", "--to"])
-        .arg(s.home.join("operator.recipient"))
-        .arg("--provider-key")
-        .arg(s.keys.join("H01-forged.key"))
-        .arg("--in")
-        .arg(&source)
-        .arg("--out")
-        .arg(s.path("forged.tkm"))
-        .assert()
-        .success();
+    s.package_cmd(
+        &s.keys.join("H01-forged.key"),
+        &source,
+        &s.path("forged.tkm"),
+    )
+    .assert()
+    .success();
     let out = tokumei()
         .args(["receive", "--home"])
         .arg(&s.home)
@@ -374,15 +384,8 @@ fn packaging_refuses_links_and_a_folder_as_output() {
     std::fs::create_dir_all(&source).expect("mkdir");
     std::fs::write(source.join("a.csv"), "x\n").expect("write");
     std::os::unix::fs::symlink("/etc", source.join("etc")).expect("symlink");
-    let out = tokumei()
-        .args(["package", "--to"])
-        .arg(s.home.join("operator.recipient"))
-        .arg("--provider-key")
-        .arg(s.keys.join("H01.key"))
-        .arg("--in")
-        .arg(&source)
-        .arg("--out")
-        .arg(s.path("p.tkm"))
+    let out = s
+        .package_cmd(&s.keys.join("H01.key"), &source, &s.path("p.tkm"))
         .assert()
         .code(1);
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
@@ -390,15 +393,7 @@ fn packaging_refuses_links_and_a_folder_as_output() {
     std::fs::remove_file(source.join("etc")).expect("rm");
     let folder = s.path("outdir");
     std::fs::create_dir(&folder).expect("mkdir");
-    tokumei()
-        .args(["package", "--to"])
-        .arg(s.home.join("operator.recipient"))
-        .arg("--provider-key")
-        .arg(s.keys.join("H01.key"))
-        .arg("--in")
-        .arg(&source)
-        .arg("--out")
-        .arg(&folder)
+    s.package_cmd(&s.keys.join("H01.key"), &source, &folder)
         .assert()
         .code(2);
     let left: Vec<String> = std::fs::read_dir(s.dir.path())

@@ -51,6 +51,27 @@ pub struct Receipt {
     pub confirmed: String,
 }
 
+/// The columns [`row_provider`] reads.
+const PROVIDER_COLUMNS: &str = "id, public_key, name, address, representative, acquisition, \
+                                notice_filing, notice_start, sig";
+
+/// A provider row and its signature.
+fn row_provider(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Provider, Option<String>)> {
+    Ok((
+        Provider {
+            id: r.get(0)?,
+            public_key: r.get(1)?,
+            name: r.get(2)?,
+            address: r.get(3)?,
+            representative: r.get(4)?,
+            acquisition: r.get(5)?,
+            notice_filing: r.get(6)?,
+            notice_start: r.get(7)?,
+        },
+        r.get(8)?,
+    ))
+}
+
 /// The open catalog.
 pub struct Catalog {
     conn: Connection,
@@ -117,26 +138,14 @@ impl Catalog {
         let providers: Vec<Provider> = {
             let mut stmt = c
                 .conn
-                .prepare(
-                    "SELECT id, public_key, name, address, representative, acquisition,
-                         notice_filing, notice_start FROM providers ORDER BY id",
-                )
+                .prepare(&format!(
+                    "SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY id"
+                ))
                 .map_err(db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(Provider {
-                        id: r.get(0)?,
-                        public_key: r.get(1)?,
-                        name: r.get(2)?,
-                        address: r.get(3)?,
-                        representative: r.get(4)?,
-                        acquisition: r.get(5)?,
-                        notice_filing: r.get(6)?,
-                        notice_start: r.get(7)?,
-                    })
-                })
-                .map_err(db)?;
-            rows.collect::<Result<_, _>>().map_err(db)?
+            let rows = stmt.query_map([], row_provider).map_err(db)?;
+            rows.map(|r| r.map(|(p, _)| p))
+                .collect::<Result<_, _>>()
+                .map_err(db)?
         };
         let users = crate::access::unsigned_users(&c.conn)?;
         c.change_authz(|conn, keys| {
@@ -238,27 +247,12 @@ impl Catalog {
     /// A registered provider, its row checked against the operator's signature.
     pub fn provider(&self, id: &str) -> Result<Option<Provider>, VaultError> {
         let keys = self.keys()?;
-        let found: Option<(Provider, Option<String>)> = self
+        let found = self
             .conn
             .query_row(
-                "SELECT id, public_key, name, address, representative, acquisition, notice_filing,
-                     notice_start, sig FROM providers WHERE id = ?1",
+                &format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = ?1"),
                 params![id],
-                |r| {
-                    Ok((
-                        Provider {
-                            id: r.get(0)?,
-                            public_key: r.get(1)?,
-                            name: r.get(2)?,
-                            address: r.get(3)?,
-                            representative: r.get(4)?,
-                            acquisition: r.get(5)?,
-                            notice_filing: r.get(6)?,
-                            notice_start: r.get(7)?,
-                        },
-                        r.get(8)?,
-                    ))
-                },
+                row_provider,
             )
             .optional()
             .map_err(db)?;

@@ -7,9 +7,10 @@
 //! ([`PackageReader::manifest`] then [`PackageReader::files`]). After it, each entry must be a plain
 //! file the signed manifest lists, named once, of the size the manifest states, within the limits
 //! per file and per package; its bytes are hashed as they are read and compared with the manifest
-//! at once. Entries of any other type (GNU sparse files, links, devices, folders, long-name and PAX
-//! extension headers) are refused before their bodies are read. Tar entries are read raw: the tar
-//! library never expands a sparse map or buffers an extension header.
+//! at once. Entries of any other type (GNU sparse files, links, devices, folders, PAX extension
+//! headers) are refused before their bodies are read; a GNU long name (a path over 100 bytes) is
+//! read within [`MAX_PATH`]. Tar entries are read raw: the tar library never expands a sparse map
+//! or buffers an extension header.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -135,10 +136,7 @@ fn read_files<R: Read>(
         .map(|(i, f)| (f.path.as_str(), i))
         .collect();
     let mut out: Vec<Option<Vec<u8>>> = vec![None; manifest.files.len()];
-    for entry in entries {
-        let mut entry = entry.map_err(|e| damaged(&e))?;
-        plain_file(&entry)?;
-        let name = entry_name(&entry)?;
+    while let Some((mut entry, name)) = next_file(entries)? {
         let Some(&i) = name.strip_prefix("files/").and_then(|p| index.get(p)) else {
             return Err(refused(
                 "the package holds an entry its manifest does not list",
@@ -215,6 +213,46 @@ fn plain_file<R: Read>(entry: &tar::Entry<'_, R>) -> Result<(), Refused> {
     )))
 }
 
+/// The next plain file of the stream with its name, or `None` at its end. A GNU long-name entry
+/// (what a tar writer emits for a path over 100 bytes) is read, bounded by [`MAX_PATH`], and names
+/// the entry after it; every other kind of entry is refused at its header.
+fn next_file<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+) -> Result<Option<(tar::Entry<'a, R>, String)>, Refused> {
+    let mut long_name: Option<String> = None;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| damaged(&e))?;
+        if entry.header().entry_type().is_gnu_longname() {
+            if long_name.is_some() || entry.size() > MAX_PATH as u64 + 1 {
+                return Err(refused("the package holds a malformed long name"));
+            }
+            let mut buf = Vec::with_capacity(entry.size() as usize);
+            (&mut entry)
+                .take(MAX_PATH as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| damaged(&e))?;
+            while buf.last() == Some(&0) {
+                buf.pop();
+            }
+            let name = String::from_utf8(buf).map_err(|_| refused("an entry name is not UTF-8"))?;
+            long_name = Some(name);
+            continue;
+        }
+        plain_file(&entry)?;
+        let name = match long_name.take() {
+            Some(n) => n,
+            None => entry_name(&entry)?,
+        };
+        return Ok(Some((entry, name)));
+    }
+    if long_name.is_some() {
+        return Err(refused(
+            "the package ends with a long name that names no file",
+        ));
+    }
+    Ok(None)
+}
+
 fn entry_name<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, Refused> {
     let bytes = entry.path_bytes();
     let name = std::str::from_utf8(&bytes).map_err(|_| refused("an entry name is not UTF-8"))?;
@@ -227,9 +265,8 @@ fn read_meta<R: Read>(
     limit: u64,
 ) -> Result<Vec<u8>, Refused> {
     let order = || refused("the package must begin with manifest.json and manifest.sig");
-    let mut entry = entries.next().ok_or_else(order)?.map_err(|e| damaged(&e))?;
-    plain_file(&entry)?;
-    if entry_name(&entry)? != name {
+    let (mut entry, found) = next_file(entries)?.ok_or_else(order)?;
+    if found != name {
         return Err(order());
     }
     if entry.size() > limit {

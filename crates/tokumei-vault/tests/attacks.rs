@@ -295,7 +295,7 @@ fn nothing_is_read_into_memory_before_the_signature_is_checked() {
         tar::EntryType::Symlink,
         tar::EntryType::Link,
         tar::EntryType::XHeader,
-        tar::EntryType::GNULongName,
+        tar::EntryType::GNULongLink,
         tar::EntryType::Directory,
     ] {
         let m = manifest("p3", &[("a.csv", b"")]);
@@ -573,4 +573,44 @@ fn an_edited_or_rolled_back_catalog_opens_no_session_and_is_audited() {
             >= 3,
         "every refused session is audited"
     );
+}
+
+/// A path over 100 bytes travels as a GNU long name: received; a long name over the limit, or one
+/// that names nothing, is refused.
+#[test]
+fn long_paths_are_received_and_oversized_long_names_refused() {
+    let lab = lab();
+    let extract = lab.dir.path().join("extract");
+    let deep = extract
+        .join(format!("death/{}", "d".repeat(60)))
+        .join("e".repeat(60));
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    std::fs::write(deep.join("deaths.csv"), DEATHS).expect("write");
+    let pkg = lab.dir.path().join("long.tkm");
+    let recipient = lab.home.recipient().expect("recipient");
+    tokumei_vault::package::package(
+        &lab.provider,
+        "M022012",
+        &recipient,
+        &extract,
+        &pkg,
+        &tokumei_vault::package::PackageOptions::default(),
+    )
+    .expect("package");
+    let Outcome::Received { report, .. } = try_receive(&lab, &pkg).expect("received") else {
+        panic!("not received");
+    };
+    assert_eq!(report.stored, 1);
+    let m = manifest("ln", &[("a.csv", b"x")]);
+    for body in [vec![b'a'; 2000], b"files/a.csv".to_vec()] {
+        let mut entries = signed(&m, &lab.provider);
+        entries.push(Raw {
+            name: b"././@LongLink".to_vec(),
+            kind: tar::EntryType::GNULongName,
+            body,
+        });
+        let pkg = seal(&lab, "ln.tkm", &entries);
+        let why = refusal(try_receive(&lab, &pkg));
+        assert!(why.contains("long name"), "{why}");
+    }
 }
