@@ -520,3 +520,40 @@ fn bad_arguments_exit_2_before_any_work() {
     }
     assert_eq!(std::fs::read_to_string(&file).expect("file"), "x");
 }
+
+/// Row 4, through the binary: a command that finds the home busy says for whom, and gives up after
+/// `TOKUMEI_LOCK_WAIT` without touching the home.
+#[test]
+fn a_second_writer_names_the_holder_and_gives_up() {
+    let s = site();
+    let pkg = s.package("H01", "p1.tkm");
+    let home = tokumei_vault::open(&s.home).expect("home");
+    let held =
+        tokumei_vault::lock::writer(&home, "release build", std::time::Duration::ZERO, &|_| {})
+            .expect("lock");
+    let entries = s.log().len();
+    let out = tokumei()
+        .env("TOKUMEI_LOCK_WAIT", "1")
+        .args(["receive", "--home"])
+        .arg(&s.home)
+        .arg(&pkg)
+        .assert()
+        .code(1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("busy") && err.contains("release build"),
+        "{err}"
+    );
+    assert_eq!(
+        s.log().len(),
+        entries,
+        "nothing was written while it waited"
+    );
+    drop(held);
+    tokumei()
+        .args(["receive", "--home"])
+        .arg(&s.home)
+        .arg(&pkg)
+        .assert()
+        .success();
+}
