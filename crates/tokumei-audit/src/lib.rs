@@ -175,6 +175,10 @@ struct Line {
     #[serde(flatten)]
     entry: Entry,
     head: SignedHead,
+    /// The user whose key signed the head (hex public key), when it is not the operator's: entries
+    /// of users who do not hold the home passphrase are signed with their own registered key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signer: Option<String>,
 }
 
 /// Generates an Ed25519 key from the operating system's random source.
@@ -211,6 +215,8 @@ pub fn public_key_from_hex(text: &str) -> Result<VerifyingKey, AuditError> {
 pub struct AuditLog {
     path: PathBuf,
     key: SigningKey,
+    /// Whether `key` is a user's (not the operator's).
+    by_user: bool,
     frontier: Frontier,
     /// Bytes of the log read into `frontier`.
     offset: u64,
@@ -224,6 +230,7 @@ impl AuditLog {
         let mut log = AuditLog {
             path: dir.join(ENTRIES),
             key,
+            by_user: false,
             frontier: Frontier::default(),
             offset: 0,
         };
@@ -231,6 +238,15 @@ impl AuditLog {
             let mut f = File::open(&log.path).map_err(|e| io(&log.path, e))?;
             log.catch_up(&mut f)?;
         }
+        Ok(log)
+    }
+
+    /// Opens the log to append entries signed with a user's own key (a user who does not hold the
+    /// operator's key); each line names its signer, and verification accepts it only for a key the
+    /// caller registers.
+    pub fn open_as_user(dir: &Path, key: SigningKey) -> Result<AuditLog, AuditError> {
+        let mut log = AuditLog::open(dir, key)?;
+        log.by_user = true;
         Ok(log)
     }
 
@@ -347,6 +363,9 @@ impl AuditLog {
             seq,
             entry,
             head: head.clone(),
+            signer: self
+                .by_user
+                .then(|| hex::encode(self.key.verifying_key().to_bytes())),
         };
         let mut bytes = serde_json::to_vec(&line).map_err(|e| AuditError::Tampered {
             seq,
@@ -374,6 +393,8 @@ pub struct Verified {
     pub entries: u64,
     /// The last signed head.
     pub head: Option<SignedHead>,
+    /// The last head signed by the operator (what exports and checkpoints rest on).
+    pub operator_head: Option<SignedHead>,
     /// The action of the first entry (a home's log begins with `home.init`).
     pub first_action: Option<String>,
 }
@@ -407,11 +428,23 @@ fn read_lines(dir: &Path) -> Result<(Vec<Vec<u8>>, bool), AuditError> {
 
 /// Verifies the whole log in `dir` against the operator's public key: every line parses, numbers
 /// follow on, and the signed head of every line is the operator's over the tree recomputed up to it.
-/// Returns the first bad entry otherwise.
+/// Returns the first bad entry otherwise. A line signed by a user's key fails here; see
+/// [`verify_with`].
 pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
+    verify_with(dir, key, &|_, _| false)
+}
+
+/// [`verify`], accepting heads signed by a user's key where `user(key, entry)` allows it (a
+/// registered user, for an entry that user may have written).
+pub fn verify_with(
+    dir: &Path,
+    key: &VerifyingKey,
+    user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
+) -> Result<Verified, AuditError> {
     let (lines, incomplete_tail) = read_lines(dir)?;
     let mut frontier = Frontier::default();
     let mut head = None;
+    let mut operator_head = None;
     let mut first_action = None;
     for (i, raw) in lines.iter().enumerate() {
         let seq = i as u64;
@@ -437,10 +470,23 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
                 "its content or an earlier entry's does not match the signed tree".into(),
             ));
         }
-        if !line.head.verify(key) {
-            return Err(bad(
-                "the tree head is not signed by the operator's key".into()
-            ));
+        match &line.signer {
+            None if line.head.verify(key) => operator_head = Some(line.head.clone()),
+            None => {
+                return Err(bad(
+                    "the tree head is not signed by the operator's key".into()
+                ))
+            }
+            Some(signer) => {
+                let signer = public_key_from_hex(signer)
+                    .ok()
+                    .filter(|k| user(k, &line.entry) && line.head.verify(k));
+                if signer.is_none() {
+                    return Err(bad(
+                        "the tree head is not signed by the operator or a registered user".into(),
+                    ));
+                }
+            }
         }
         head = Some(line.head);
         if seq == 0 {
@@ -458,6 +504,7 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, AuditError> {
     Ok(Verified {
         entries: lines.len() as u64,
         head,
+        operator_head,
         first_action,
     })
 }
@@ -495,11 +542,16 @@ pub fn export_provider(
     key: &VerifyingKey,
     provider: &str,
 ) -> Result<ProviderExport, AuditError> {
-    let verified = verify(dir, key)?;
+    // Every line's root chains to the operator's heads, so the export needs no user key: it rests on
+    // the last head the operator signed, and holds the entries up to it.
+    let verified = verify_with(dir, key, &|_, _| true)?;
+    let head = verified.operator_head.ok_or(AuditError::Export(
+        "no tree head of the operator yet".into(),
+    ))?;
     let (lines, _) = read_lines(dir)?;
     let mut leaves = Vec::with_capacity(lines.len());
     let mut mine = Vec::new();
-    for (i, raw) in lines.iter().enumerate() {
+    for (i, raw) in lines.iter().take(head.size as usize).enumerate() {
         let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
             seq: i as u64,
             reason: e.to_string(),
@@ -509,9 +561,6 @@ pub fn export_provider(
             mine.push((line.seq, line.entry));
         }
     }
-    let head = verified
-        .head
-        .ok_or(AuditError::Export("the log is empty".into()))?;
     let entries = mine
         .into_iter()
         .map(|(seq, entry)| ExportedEntry {
@@ -652,13 +701,14 @@ pub fn verify_extends(
     dir: &Path,
     key: &VerifyingKey,
     checkpoint: &SignedHead,
+    user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
 ) -> Result<Verified, AuditError> {
     if !checkpoint.verify(key) {
         return Err(AuditError::Export(
             "the checkpoint is not signed by the operator's audit key".into(),
         ));
     }
-    let verified = verify(dir, key)?;
+    let verified = verify_with(dir, key, user)?;
     if verified.entries < checkpoint.size {
         return Err(AuditError::Tampered {
             seq: verified.entries,

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use tokumei_audit::{
     consistency, export_provider, generate_key, read_checkpoint, verify, verify_consistency,
-    verify_export, verify_extends, AuditError, AuditLog, Entry, ENTRIES,
+    verify_export, verify_extends, verify_with, AuditError, AuditLog, Entry, ENTRIES,
 };
 
 fn entry(i: usize) -> Entry {
@@ -254,7 +254,7 @@ fn a_checkpoint_held_elsewhere_catches_truncation_and_rewriting() {
     let mut log = AuditLog::open(dir.path(), key.clone()).expect("open");
     log.append(entry(12)).expect("append");
     assert_eq!(
-        verify_extends(dir.path(), &public, &checkpoint)
+        verify_extends(dir.path(), &public, &checkpoint, &|_, _| false)
             .expect("extends")
             .entries,
         13
@@ -263,11 +263,11 @@ fn a_checkpoint_held_elsewhere_catches_truncation_and_rewriting() {
     write_lines(dir.path(), &original[..8]);
     assert!(verify(dir.path(), &public).is_ok());
     assert!(matches!(
-        verify_extends(dir.path(), &public, &checkpoint),
+        verify_extends(dir.path(), &public, &checkpoint, &|_, _| false),
         Err(AuditError::Tampered { seq: 8, .. })
     ));
     write_lines(dir.path(), &[]);
-    assert!(verify_extends(dir.path(), &public, &checkpoint).is_err());
+    assert!(verify_extends(dir.path(), &public, &checkpoint, &|_, _| false).is_err());
     // Entries 3..5 removed and the rest re-signed with the operator's own key (an insider with the
     // key): intact alone, caught against the checkpoint.
     let dir2 = tempfile::tempdir().expect("tempdir");
@@ -277,14 +277,47 @@ fn a_checkpoint_held_elsewhere_catches_truncation_and_rewriting() {
     }
     assert!(verify(dir2.path(), &public).is_ok());
     assert!(matches!(
-        verify_extends(dir2.path(), &public, &checkpoint),
+        verify_extends(dir2.path(), &public, &checkpoint, &|_, _| false),
         Err(AuditError::Tampered { .. })
     ));
     // A checkpoint not signed by the operator proves nothing.
     let other = generate_key().expect("key");
     let foreign = AuditLog::open(dir2.path(), other).expect("open").head();
     assert!(matches!(
-        verify_extends(dir2.path(), &public, &foreign),
+        verify_extends(dir2.path(), &public, &foreign, &|_, _| false),
         Err(AuditError::Export(_))
     ));
+}
+
+#[test]
+fn entries_signed_by_a_registered_users_key_verify_and_others_do_not() {
+    let (dir, operator) = log_with(3);
+    let user = generate_key().expect("key");
+    let mut log = AuditLog::open_as_user(dir.path(), user.clone()).expect("open");
+    log.append(entry(3)).expect("append");
+    log.append(entry(4)).expect("append");
+    let public = operator.verifying_key();
+    // The operator's key alone does not vouch for the user's heads; the user's registered key does.
+    assert!(matches!(
+        verify(dir.path(), &public),
+        Err(AuditError::Tampered { seq: 3, .. })
+    ));
+    let registered = user.verifying_key();
+    let v = verify_with(dir.path(), &public, &|k, _| *k == registered).expect("verifies");
+    assert_eq!(v.entries, 5);
+    assert_eq!(v.operator_head.expect("operator head").size, 3);
+    // A stranger's key signing heads is refused even with the user registered.
+    let stranger = generate_key().expect("key");
+    AuditLog::open_as_user(dir.path(), stranger)
+        .expect("open")
+        .append(entry(5))
+        .expect("append");
+    assert!(matches!(
+        verify_with(dir.path(), &public, &|k, _| *k == registered),
+        Err(AuditError::Tampered { seq: 5, .. })
+    ));
+    // Exports rest on the operator's last head: the entries up to it.
+    let export = export_provider(dir.path(), &public, "H01").expect("export");
+    assert_eq!(export.head.size, 3);
+    assert_eq!(verify_export(&export, &public).expect("verifies"), 2);
 }

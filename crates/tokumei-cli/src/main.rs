@@ -281,7 +281,10 @@ impl HomeAuth {
         roles: &[tokumei_vault::access::Role],
     ) -> Result<tokumei_vault::access::Session, operator::Failure> {
         let pass = passphrase(self.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
-        operator::session(home, &self.user, Some(&pass), action, roles)
+        let session = operator::session(home, &self.user, Some(&pass), action, roles)?;
+        // The passphrase also unlocks the operator's key (it signs users, providers and the log).
+        home.unlock_data_key(&pass).map_err(operator::fail)?;
+        Ok(session)
     }
 }
 

@@ -224,9 +224,17 @@ fn change_user(
 ) -> Result<(), Failure> {
     let home = open_home(home)?;
     let s = session(&home, user, None, action, &[Role::Technician])?;
+    unlock_operator(&home)?;
     let catalog = home.catalog().map_err(fail)?;
     f(&catalog, name).map_err(fail)?;
     audit(&home, &s, action, &format!("user {name}"), "ok", None)
+}
+
+/// Unlocks the operator's key with the home passphrase (TOKUMEI_PASSPHRASE): users are signed by
+/// it.
+fn unlock_operator(home: &tokumei_vault::Home) -> Result<(), Failure> {
+    let pass = passphrase(None).map_err(|e| (EXIT_USAGE, e))?;
+    home.unlock_data_key(&pass).map(|_| ()).map_err(fail)
 }
 
 /// Appends an audit entry as the session's user.
@@ -245,6 +253,7 @@ pub fn audit(
 fn user_add(a: UserAddArgs) -> Result<(PathBuf, PathBuf), Failure> {
     let home = open_home(&a.home)?;
     let s = session(&home, &a.user, None, "user.add", &[Role::Technician])?;
+    unlock_operator(&home)?;
     let role = Role::parse(&a.role).ok_or((
         EXIT_USAGE,
         "--role is technician, committee, researcher, auditor or provider-admin".to_string(),

@@ -276,10 +276,10 @@ fn audit_verify_catches_cuts_deletions_and_rewrites_against_a_checkpoint() {
     // Entries removed and the rest re-signed with the home's audit key (an insider's rewrite).
     std::fs::write(&path, &original).expect("restore");
     verify_with(&checkpoint).success();
-    let key = tokumei_audit::key_from_hex(
-        &std::fs::read_to_string(s.home.join("keys/audit.key")).expect("key"),
-    )
-    .expect("key");
+    // The insider holds the passphrase, so the operator's key (sealed under the data key).
+    let insider = tokumei_vault::open(&s.home).expect("home");
+    insider.unlock_data_key(PASS).expect("unlock");
+    let key = insider.audit_signing_key().expect("key");
     let rewritten = s.path("rewritten");
     let mut log = tokumei_audit::AuditLog::open(&rewritten, key).expect("open");
     for (i, l) in lines.iter().enumerate() {

@@ -1484,6 +1484,13 @@ fn synth_package_receive_end_to_end() {
         .assert()
         .success();
     let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
+    // Members without the home passphrase sign their own entries; the operator's key is sealed.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"signer\":") && l.contains("\"action\":\"committee.")),
+        "committee entries are signed with the member's own key"
+    );
+    assert!(!home.join("keys/audit.key").exists());
     for action in [
         "user.add",
         "optout.add",

@@ -392,6 +392,34 @@ pub fn open_user_key(path: &Path, passphrase: &str) -> Result<SigningKey, VaultE
     Ok(tokumei_audit::key_from_hex(&text)?)
 }
 
+/// Audits a refused session. Before any session, a process without the home passphrase holds no
+/// key that may sign the log; the refusal then goes to `audit/refusals.jsonl`, a plain record of
+/// attempts (unauthenticated, as anyone could have made them), kept beside the signed log.
+fn audit_refusal(home: &Home, entry: Entry) -> Result<(), VaultError> {
+    match home.audit() {
+        Ok(mut log) => log.append(entry).map(|_| ()).map_err(VaultError::from),
+        Err(VaultError::Key(_)) => {
+            use std::io::Write;
+            let path = home.audit_dir().join("refusals.jsonl");
+            let mut line =
+                serde_json::to_vec(&entry).map_err(|e| VaultError::Store(e.to_string()))?;
+            line.push(b'\n');
+            let io = |e| VaultError::Io {
+                path: path.clone(),
+                source: e,
+            };
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io)?;
+            f.write_all(&line).map_err(io)?;
+            f.sync_data().map_err(io)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens a session: the key must belong to a registered user whose grant is not revoked, and must
 /// sign a fresh challenge. A refusal is audited.
 pub fn authenticate(home: &Home, key: &SigningKey) -> Result<Session, VaultError> {
@@ -399,34 +427,42 @@ pub fn authenticate(home: &Home, key: &SigningKey) -> Result<Session, VaultError
     // An edited or rolled-back catalog opens no session, and the refusal is audited.
     let user = match home.catalog().and_then(|c| c.user_by_key(&public)) {
         Err(e @ VaultError::Tampered(_)) => {
-            home.audit()?.append(Entry::now(
-                "unknown",
-                "unknown",
-                "session.open",
-                "operator home",
-                &format!("refused: {e}"),
-                None,
-            ))?;
+            audit_refusal(
+                home,
+                Entry::now(
+                    "unknown",
+                    "unknown",
+                    "session.open",
+                    "operator home",
+                    &format!("refused: {e}"),
+                    None,
+                ),
+            )?;
             return Err(e);
         }
         other => other?,
     };
     let refuse = |why: &str, actor: &str| -> Result<Session, VaultError> {
-        let mut log = home.audit()?;
-        log.append(Entry::now(
-            actor,
-            "unknown",
-            "session.open",
-            "operator home",
-            &format!("refused: {why}"),
-            None,
-        ))?;
+        audit_refusal(
+            home,
+            Entry::now(
+                actor,
+                "unknown",
+                "session.open",
+                "operator home",
+                &format!("refused: {why}"),
+                None,
+            ),
+        )?;
         Err(VaultError::Denied(why.to_string()))
     };
     let Some(user) = user else {
         return refuse("the key is not registered to any user", "unknown");
     };
     if user.revoked_at.is_some() {
+        // The refusal is signed with the revoked user's own (still registered) key when nothing
+        // else in this process may sign the log.
+        home.sign_as_user(key);
         return refuse("the user's grant was revoked", &user.name);
     }
     // Proof of possession: sign a random challenge, verify with the registered key.
@@ -441,6 +477,8 @@ pub fn authenticate(home: &Home, key: &SigningKey) -> Result<Session, VaultError
     if registered.is_none_or(|k| k.verify(&message, &signature).is_err()) {
         return refuse("the key does not match its registration", &user.name);
     }
+    // Without the operator's key, this session's entries are signed with the user's own key.
+    home.sign_as_user(key);
     Ok(Session {
         user: user.name,
         role: user.role,

@@ -99,10 +99,9 @@ fn check_keys(home: &Home, key: &DataKey, r: &mut Report) -> Result<(), VaultErr
         Ok(_) => r.problem("the receiving identity does not match operator.recipient"),
         Err(e) => r.problem(format!("the receiving identity: {e}")),
     }
-    let audit_key = home.root.join("keys/audit.key");
-    let matches = std::fs::read_to_string(&audit_key)
+    let matches = home
+        .audit_signing_key()
         .ok()
-        .and_then(|t| tokumei_audit::key_from_hex(&t).ok())
         .zip(home.audit_public_key().ok())
         .is_some_and(|(k, p)| k.verifying_key() == p);
     if matches {

@@ -6,7 +6,8 @@
 //! H/operator.recipient          age X25519 recipient providers encrypt packages to (public)
 //! H/audit.pub                   Ed25519 public key of the audit log (public, hex)
 //! H/keys/operator.identity.enc  age X25519 identity, sealed under the data key (owner-only)
-//! H/keys/audit.key              Ed25519 signing key of the audit log (owner-only, hex)
+//! H/keys/audit.key.enc          Ed25519 signing key of the audit log (and of users, providers and
+//!                               release manifests), sealed under the data key (owner-only)
 //! H/keys/data.key.age           the data-encryption key, age-encrypted with the operator's passphrase
 //!                               (scrypt) (owner-only)
 //! H/keys/users/<name>.key       the first technician's key, wrapped by the passphrase (owner-only)
@@ -33,9 +34,10 @@ use tokumei_audit::{AuditError, AuditLog, Entry};
 pub const MIN_PASSPHRASE: usize = 13;
 /// Version of the home layout: 1, the first; 2, the receiving identity wrapped under the data key
 /// (`keys/operator.identity.enc` instead of the plain `keys/operator.identity`); 3, users and
-/// providers signed by the operator under a signed head bound to the audit log ([`crate::authz`]). [`migrate`]
+/// providers signed by the operator under a signed head bound to the audit log ([`crate::authz`]);
+/// 4, the operator's signing key sealed under the data key (`keys/audit.key.enc`). [`migrate`]
 /// upgrades an older home in place; a newer one is refused.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// The receiving identity, sealed under the data key (layout 2).
 const IDENTITY: &str = "keys/operator.identity.enc";
 /// The receiving identity in plain text (layout 1 only).
@@ -126,7 +128,45 @@ pub struct Home {
     pub root: PathBuf,
     /// Its configuration.
     pub config: Config,
+    /// The key this process signs audit entries with, once unlocked.
+    signer: SignerSlot,
 }
+
+/// Who signs this process's audit entries: the operator's key (unlocked with the home passphrase)
+/// or, without it, the session user's own key.
+#[derive(Clone, Default)]
+struct SignerSlot(std::sync::Arc<std::sync::Mutex<Option<Signer>>>);
+
+#[derive(Clone)]
+enum Signer {
+    Operator(ed25519_dalek::SigningKey),
+    User(ed25519_dalek::SigningKey),
+}
+
+impl std::fmt::Debug for SignerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignerSlot(..)")
+    }
+}
+
+impl SignerSlot {
+    fn get(&self) -> Option<Signer> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn set(&self, signer: Signer, replace: bool) {
+        if let Ok(mut s) = self.0.lock() {
+            if replace || s.is_none() {
+                *s = Some(signer);
+            }
+        }
+    }
+}
+
+/// The operator's signing key, sealed under the data key (layout 4).
+const AUDIT_KEY: &str = "keys/audit.key.enc";
+/// The operator's signing key in plain text (layouts 1–3 only).
+const PLAIN_AUDIT_KEY: &str = "keys/audit.key";
 
 /// Folders of a home.
 const DIRS: [&str; 7] = [
@@ -284,6 +324,7 @@ pub fn init_with_user(
             }
             std::fs::rename(&staging, root).map_err(|e| io(root, e))?;
             let home = open(root)?;
+            home.unlock_data_key(passphrase)?;
             Ok(InitSummary {
                 home,
                 recipient,
@@ -332,8 +373,8 @@ fn build(
     let audit_key = tokumei_audit::generate_key()?;
     let audit_public = hex::encode(audit_key.verifying_key().to_bytes());
     write_secret(
-        &dir.join("keys/audit.key"),
-        format!("{}\n", tokumei_audit::key_to_hex(&audit_key)).as_bytes(),
+        &dir.join(AUDIT_KEY),
+        &crate::store::seal(&data_key, &audit_key.to_bytes())?,
     )?;
     write_public(
         &dir.join("audit.pub"),
@@ -409,6 +450,7 @@ pub fn open(root: &Path) -> Result<Home, VaultError> {
     Ok(Home {
         root: root.to_path_buf(),
         config,
+        signer: SignerSlot::default(),
     })
 }
 
@@ -423,20 +465,75 @@ impl Home {
         }
     }
 
-    /// The audit log, opened for appending with the home's signing key.
+    /// The audit log, opened for appending: signed with the operator's key once the passphrase
+    /// unlocked it ([`Home::unlock_data_key`]), otherwise with the session user's own key
+    /// ([`Home::sign_as_user`]).
     pub fn audit(&self) -> Result<AuditLog, VaultError> {
-        Ok(AuditLog::open(
-            &self.root.join("audit"),
-            self.audit_signing_key()?,
-        )?)
+        let dir = self.root.join("audit");
+        if let Ok(key) = self.audit_signing_key() {
+            return Ok(AuditLog::open(&dir, key)?);
+        }
+        match self.signer.get() {
+            Some(Signer::User(key)) => Ok(AuditLog::open_as_user(&dir, key)?),
+            _ => Err(VaultError::Key(
+                "no key to sign the audit log: open a session or give the home passphrase".into(),
+            )),
+        }
     }
 
-    /// The operator's signing key (audit tree heads, release manifests); its public half is
-    /// `audit.pub`.
+    /// The operator's signing key (audit tree heads, release manifests, users and providers); its
+    /// public half is `audit.pub`. Sealed under the data key: available once the passphrase has
+    /// unlocked it in this process.
     pub fn audit_signing_key(&self) -> Result<ed25519_dalek::SigningKey, VaultError> {
-        let path = self.root.join("keys/audit.key");
-        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-        Ok(tokumei_audit::key_from_hex(&text)?)
+        if let Some(Signer::Operator(key)) = self.signer.get() {
+            return Ok(key);
+        }
+        let plain = self.root.join(PLAIN_AUDIT_KEY);
+        if self.config.version < 4 && plain.exists() {
+            let text = std::fs::read_to_string(&plain).map_err(|e| io(&plain, e))?;
+            return Ok(tokumei_audit::key_from_hex(&text)?);
+        }
+        Err(VaultError::Key(
+            "the operator's key is locked: this needs the home passphrase".into(),
+        ))
+    }
+
+    /// Signs this process's audit entries with a session user's key, unless the operator's key is
+    /// unlocked (users without the home passphrase sign their own entries).
+    pub fn sign_as_user(&self, key: &ed25519_dalek::SigningKey) {
+        self.signer.set(Signer::User(key.clone()), false);
+    }
+
+    /// Unseals the operator's signing key with the data key (layout 4).
+    fn unlock_operator_key(&self, key: &DataKey) -> Result<(), VaultError> {
+        let path = self.root.join(AUDIT_KEY);
+        if !path.exists() {
+            return Ok(());
+        }
+        let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let bytes: [u8; 32] = crate::store::open_sealed(key, &sealed)?
+            .try_into()
+            .map_err(|_| VaultError::Key("the operator's signing key is damaged".into()))?;
+        self.signer.set(
+            Signer::Operator(ed25519_dalek::SigningKey::from_bytes(&bytes)),
+            true,
+        );
+        Ok(())
+    }
+
+    /// Every registered user's public key with the user's name (their own entries in the log are
+    /// signed with it).
+    fn user_keys(&self) -> Result<Vec<(ed25519_dalek::VerifyingKey, String)>, VaultError> {
+        Ok(self
+            .catalog()?
+            .users()?
+            .into_iter()
+            .filter_map(|u| {
+                tokumei_audit::public_key_from_hex(&u.public_key)
+                    .ok()
+                    .map(|k| (k, u.name))
+            })
+            .collect())
     }
 
     /// Verifies the home's audit log: intact, begun by the home's creation (an emptied or
@@ -447,9 +544,17 @@ impl Home {
         checkpoint: Option<&tokumei_audit::SignedHead>,
     ) -> Result<tokumei_audit::Verified, VaultError> {
         let key = self.audit_public_key()?;
+        let users = self.user_keys()?;
+        // A user's key vouches for entries in that user's name, or the system's entries the
+        // user's command wrote (recoveries, the authorization head, a refused session) only.
+        let registered = |k: &ed25519_dalek::VerifyingKey, e: &Entry| {
+            users.iter().any(|(key, name)| {
+                key == k && (e.actor == *name || e.actor == "system" || e.actor == "unknown")
+            })
+        };
         let verified = match checkpoint {
-            Some(c) => tokumei_audit::verify_extends(&self.audit_dir(), &key, c)?,
-            None => tokumei_audit::verify(&self.audit_dir(), &key)?,
+            Some(c) => tokumei_audit::verify_extends(&self.audit_dir(), &key, c, &registered)?,
+            None => tokumei_audit::verify_with(&self.audit_dir(), &key, &registered)?,
         };
         if verified.first_action.as_deref() != Some("home.init") {
             return Err(VaultError::Audit(AuditError::Tampered {
@@ -541,7 +646,9 @@ impl Home {
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| VaultError::Key("the data key file is damaged".into()))?;
-        Ok(DataKey(key))
+        let key = DataKey(key);
+        self.unlock_operator_key(&key)?;
+        Ok(key)
     }
 }
 
@@ -605,7 +712,25 @@ pub fn migrate(home: &Home, key: &DataKey) -> Result<(Home, Vec<String>), VaultE
         steps.push("2 → 3: users and providers signed by the operator".to_string());
         record("layout 2 → 3")?;
     }
-    Ok((open(&home.root)?, steps))
+    if config.version < 4 {
+        let plain = home.root.join(PLAIN_AUDIT_KEY);
+        let sealed = home.root.join(AUDIT_KEY);
+        let operator = home.audit_signing_key()?;
+        if !sealed.exists() {
+            write_secret(&sealed, &crate::store::seal(key, &operator.to_bytes())?)?;
+        }
+        home.signer.set(Signer::Operator(operator), true);
+        config.version = 4;
+        write_config(&home.root, &config)?;
+        if plain.exists() {
+            std::fs::remove_file(&plain).map_err(|e| io(&plain, e))?;
+        }
+        steps.push("3 → 4: the operator's signing key sealed under the data key".to_string());
+        record("layout 3 → 4")?;
+    }
+    let new = open(&home.root)?;
+    new.unlock_operator_key(key)?;
+    Ok((new, steps))
 }
 
 fn seal_plain_identity(home: &Home, key: &DataKey) -> Result<(), VaultError> {

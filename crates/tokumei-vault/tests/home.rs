@@ -16,11 +16,12 @@ fn init_creates_keys_owner_only_and_an_audit_log_that_verifies() {
             .trim(),
         s.recipient
     );
-    // The receiving identity exists only sealed under the data key.
+    // The receiving identity and the operator's signing key exist only sealed under the data key.
     assert!(!root.join("keys/operator.identity").exists());
+    assert!(!root.join("keys/audit.key").exists());
     for secret in [
         "keys/operator.identity.enc",
-        "keys/audit.key",
+        "keys/audit.key.enc",
         "keys/data.key.age",
         "keys/users/operator.key",
     ] {
@@ -122,10 +123,17 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
     )
     .expect("plain");
     std::fs::remove_file(root.join("keys/operator.identity.enc")).expect("rm");
+    let operator = s.home.audit_signing_key().expect("operator key");
+    std::fs::write(
+        root.join("keys/audit.key"),
+        format!("{}\n", tokumei_audit::key_to_hex(&operator)),
+    )
+    .expect("plain");
+    std::fs::remove_file(root.join("keys/audit.key.enc")).expect("rm");
     let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
     std::fs::write(
         root.join("config.toml"),
-        config.replace("version = 3", "version = 1"),
+        config.replace("version = 4", "version = 1"),
     )
     .expect("write");
     let db = rusqlite::Connection::open(root.join("catalog/catalog.sqlite")).expect("db");
@@ -147,7 +155,8 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
         Err(VaultError::Tampered(_))
     ));
     let (new, steps) = tokumei_vault::home::migrate(&old, &key).expect("migrate");
-    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(!root.join("keys/audit.key").exists());
     tokumei_vault::access::authenticate(&new, &user_key).expect("a session opens");
     assert_eq!(new.config.version, tokumei_vault::home::LAYOUT_VERSION);
     assert!(!root.join("keys/operator.identity").exists());
@@ -166,7 +175,7 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
     let config = std::fs::read_to_string(root.join("config.toml")).expect("config");
     std::fs::write(
         root.join("config.toml"),
-        config.replace("version = 3", "version = 4"),
+        config.replace("version = 4", "version = 5"),
     )
     .expect("write");
     assert!(matches!(open(&root), Err(VaultError::Config(_))));
