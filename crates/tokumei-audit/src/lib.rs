@@ -441,7 +441,19 @@ pub fn verify_with(
     key: &VerifyingKey,
     user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
 ) -> Result<Verified, AuditError> {
+    verify_lines(dir, key, user, 0).map(|(v, _)| v)
+}
+
+/// [`verify_with`], also giving the tree's root after the first `root_at` entries (if the log
+/// holds that many and `root_at > 0`).
+fn verify_lines(
+    dir: &Path,
+    key: &VerifyingKey,
+    user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
+    root_at: u64,
+) -> Result<(Verified, Option<Hash>), AuditError> {
     let (lines, incomplete_tail) = read_lines(dir)?;
+    let mut root_there = None;
     let mut frontier = Frontier::default();
     let mut head = None;
     let mut operator_head = None;
@@ -462,6 +474,9 @@ pub fn verify_with(
             )));
         }
         frontier.push(line.entry.leaf_hash(seq));
+        if seq + 1 == root_at {
+            root_there = Some(frontier.root());
+        }
         if line.head.size != seq + 1 {
             return Err(bad("its tree head has the wrong size".into()));
         }
@@ -501,12 +516,13 @@ pub fn verify_with(
                 .into(),
         });
     }
-    Ok(Verified {
+    let verified = Verified {
         entries: lines.len() as u64,
         head,
         operator_head,
         first_action,
-    })
+    };
+    Ok((verified, root_there))
 }
 
 /// One entry of a provider export with its inclusion proof.
@@ -708,7 +724,7 @@ pub fn verify_extends(
             "the checkpoint is not signed by the operator's audit key".into(),
         ));
     }
-    let verified = verify_with(dir, key, user)?;
+    let (verified, root) = verify_lines(dir, key, user, checkpoint.size)?;
     if verified.entries < checkpoint.size {
         return Err(AuditError::Tampered {
             seq: verified.entries,
@@ -719,16 +735,9 @@ pub fn verify_extends(
             ),
         });
     }
-    let (lines, _) = read_lines(dir)?;
-    let mut frontier = Frontier::default();
-    for (i, raw) in lines.iter().take(checkpoint.size as usize).enumerate() {
-        let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
-            seq: i as u64,
-            reason: e.to_string(),
-        })?;
-        frontier.push(line.entry.leaf_hash(line.seq));
-    }
-    if checkpoint.root_hash() != Some(frontier.root()) {
+    // A checkpoint of an empty log holds the empty tree's root.
+    let root = root.unwrap_or_else(|| Frontier::default().root());
+    if checkpoint.root_hash() != Some(root) {
         return Err(AuditError::Tampered {
             seq: checkpoint.size.saturating_sub(1),
             reason: format!(

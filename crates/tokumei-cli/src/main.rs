@@ -541,7 +541,7 @@ enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
-    /// Write the log's current signed tree head (JSON) to keep outside the home, for
+    /// Write the last tree head the operator signed (JSON) to keep outside the home, for
     /// `audit verify --checkpoint`; the log is verified first.
     Checkpoint {
         /// Operator home.
@@ -1157,8 +1157,8 @@ fn run_audit(a: AuditCommand) -> ExitCode {
                 let head = home
                     .verify_audit(None)
                     .map_err(|e| format!("audit log does not verify: {e}"))?
-                    .head
-                    .ok_or("the audit log is empty")?;
+                    .operator_head
+                    .ok_or("the audit log has no head signed by the operator yet")?;
                 let json = serde_json::to_vec_pretty(&head).map_err(|e| e.to_string())?;
                 std::fs::OpenOptions::new()
                     .write(true)

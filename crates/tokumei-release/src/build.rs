@@ -478,10 +478,7 @@ pub fn build(
     match result {
         Ok((release, entry)) => {
             tokumei_vault::fault::point("release.committed");
-            if out.exists() {
-                std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
-            }
-            std::fs::rename(&staging, out).map_err(|e| io_err(out, e))?;
+            publish(&staging, out)?;
             tokumei_vault::intent::finish(home, pending, entry)?;
             Ok(release)
         }
@@ -512,6 +509,18 @@ fn staging_of(out: &Path) -> PathBuf {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     ))
+}
+
+/// Moves a committed release from its staging folder into `out` (absent or empty), if it is not
+/// there already.
+fn publish(staging: &Path, out: &Path) -> Result<(), ReleaseError> {
+    if !staging.exists() {
+        return Ok(());
+    }
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
+    }
+    std::fs::rename(staging, out).map_err(|e| io_err(out, e))
 }
 
 /// Whether the provision ledger holds `release_id`.
@@ -555,9 +564,7 @@ pub fn recover(home: &Home) -> Result<usize, ReleaseError> {
         let done = committed(home, &p.intent.id)?;
         if done {
             if let [staging, out] = p.intent.paths.as_slice() {
-                if staging.exists() && !out.exists() {
-                    std::fs::rename(staging, out).map_err(|e| io_err(out, e))?;
-                }
+                publish(staging, out)?;
             }
         } else {
             roll_back(home, &p.intent)?;
@@ -1625,36 +1632,32 @@ fn write_release(
     files.push(("manifest.json".into(), manifest));
     files.push(("manifest.sig".into(), signature.into_bytes()));
     // The release zone: the tables as released (for the re-identification test) and the package.
-    let result = (|| -> Result<(String, PathBuf), ReleaseError> {
-        for (name, bytes) in &files {
-            let p = staging.join(name);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
-            }
-            std::fs::write(&p, bytes).map_err(|e| io_err(&p, e))?;
+    for (name, bytes) in &files {
+        let p = staging.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
         }
-        let recipient: age::x25519::Recipient = scope
-            .application
-            .recipient_key
-            .trim()
-            .parse()
-            .map_err(|_| ReleaseError::Output("the recipient key is not an age key".into()))?;
-        let pkg_name = format!("{}.tar.age", r.release_id);
-        let pkg = staging.join(&pkg_name);
-        let mut sealed = tokumei_vault::sealed::SealedTar::create(&pkg, &recipient, 0o644)
+        std::fs::write(&p, bytes).map_err(|e| io_err(&p, e))?;
+    }
+    let recipient: age::x25519::Recipient = scope
+        .application
+        .recipient_key
+        .trim()
+        .parse()
+        .map_err(|_| ReleaseError::Output("the recipient key is not an age key".into()))?;
+    let pkg_name = format!("{}.tar.age", r.release_id);
+    let pkg = staging.join(&pkg_name);
+    let mut sealed = tokumei_vault::sealed::SealedTar::create(&pkg, &recipient, 0o644)
+        .map_err(|e| io_err(&pkg, e))?;
+    for (name, bytes) in &files {
+        sealed
+            .append_bytes(name, bytes)
             .map_err(|e| io_err(&pkg, e))?;
-        for (name, bytes) in &files {
-            sealed
-                .append_bytes(name, bytes)
-                .map_err(|e| io_err(&pkg, e))?;
-        }
-        sealed.finish().map_err(|e| io_err(&pkg, e))?;
-        let bytes = std::fs::read(&pkg).map_err(|e| io_err(&pkg, e))?;
-        Ok((hex::encode(Sha256::digest(&bytes)), out.join(pkg_name)))
-    })();
-    let (sha, pkg) = result?;
-    r.package = pkg;
-    r.package_sha256 = sha;
+    }
+    sealed.finish().map_err(|e| io_err(&pkg, e))?;
+    let bytes = std::fs::read(&pkg).map_err(|e| io_err(&pkg, e))?;
+    r.package = out.join(pkg_name);
+    r.package_sha256 = hex::encode(Sha256::digest(&bytes));
     Ok(())
 }
 

@@ -185,7 +185,7 @@ fn check_stores(home: &Home, r: &mut Report) -> Result<(), VaultError> {
     }
     let received: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut strays = Vec::new();
-    for dir in ["vault/identity", "vault/clinical", "quarantine", "packages"] {
+    for (dir, _) in crate::store::LAYOUT {
         let Ok(rd) = std::fs::read_dir(home.root.join(dir)) else {
             continue;
         };

@@ -92,7 +92,8 @@ pub enum VaultError {
     Busy(String),
 }
 
-fn io(path: &Path, source: std::io::Error) -> VaultError {
+/// An io error naming its file.
+pub(crate) fn io(path: &Path, source: std::io::Error) -> VaultError {
     VaultError::Io {
         path: path.to_path_buf(),
         source,

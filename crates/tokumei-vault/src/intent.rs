@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokumei_audit::Entry;
 
-use crate::home::{Home, VaultError};
+use crate::home::{io, Home, VaultError};
 
 /// What an operation declared before it began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +42,6 @@ pub struct Pending {
     path: PathBuf,
     /// What was declared.
     pub intent: Intent,
-}
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn dir(home: &Home) -> PathBuf {

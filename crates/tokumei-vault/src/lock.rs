@@ -10,10 +10,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::home::{Home, VaultError};
+use crate::home::{io, Home, VaultError};
 
 /// How long a command waits for the writer lock when nothing else is said.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
@@ -22,13 +22,6 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct WriterLock {
     _file: File,
-}
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn lock_path(home: &Home) -> PathBuf {

@@ -6,11 +6,11 @@
 //! staging file and a rename.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::home::{DataKey, Home, VaultError};
+use crate::home::{io, DataKey, Home, VaultError};
 use crate::store::{open_sealed, replace_file, seal};
 
 /// A pair of records the linkage could not decide on, for a technician.
@@ -45,13 +45,6 @@ pub struct Mpi {
 
 fn path(home: &Home) -> PathBuf {
     home.root.join("vault/mpi.json.enc")
-}
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 impl Mpi {

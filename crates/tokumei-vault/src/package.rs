@@ -10,7 +10,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::home::{write_secret, VaultError};
+use crate::home::{io, write_secret, VaultError};
 
 /// Format tag of the manifest.
 pub const MANIFEST_FORMAT: &str = "tokumei-package-1";
@@ -80,13 +80,6 @@ pub struct PackageOptions {
     /// File extensions (without the dot) left out of the package, e.g. `parquet` for a folder that
     /// also holds a system's own tables.
     pub exclude_extensions: Vec<String>,
-}
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Creates a provider's signing key pair: `DIR/<id>.key` (owner-only, hex seed) and `DIR/<id>.pub`.

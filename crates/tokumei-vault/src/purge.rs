@@ -17,7 +17,7 @@ use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::table::Table;
 
-use crate::home::{DataKey, Home, VaultError};
+use crate::home::{io, DataKey, Home, VaultError};
 use crate::optout::{subjects_of, IndexKey};
 use crate::store::{open_sealed, parquet_bytes, read_parquet, replace_file, seal, PackagePaths};
 
@@ -32,13 +32,6 @@ pub struct PurgeReport {
     pub records: usize,
     /// Clinical events removed.
     pub events: usize,
-}
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Rewrites one clinical table without the events of `gone`; returns how many were removed.

@@ -22,7 +22,7 @@ use tokumei_audit::Entry;
 use tokumei_model::events::SourceRecord;
 
 use crate::catalog::{Catalog, Receipt};
-use crate::home::{DataKey, Home, VaultError};
+use crate::home::{io, DataKey, Home, VaultError};
 use crate::optout::IndexKey;
 use crate::package::Manifest;
 use crate::store::{self, Quarantined, Refusals};
@@ -101,13 +101,6 @@ pub enum Stage {
     Landing,
 }
 
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Receives one package file into the home; every outcome and refusal is audited. The data key
 /// encrypts the identity vault and the quarantine.
 pub fn receive(
@@ -141,7 +134,6 @@ pub fn receive_with(
         let entry = crate::intent::recovered_entry(&p.intent, committed, "its receipt");
         crate::intent::finish(home, p, entry)?;
     }
-    drop(catalog);
     if cleaned > 0 {
         log.append(Entry::now(
             actor,
@@ -162,7 +154,7 @@ pub fn receive_with(
         .take(128)
         .collect();
     let mut begun = None;
-    let result = receive_inner(home, package, actor, key, progress, &mut begun);
+    let result = receive_inner(home, &catalog, package, actor, key, progress, &mut begun);
     // The outcome closes the intent the receipt declared (if it got that far).
     let mut record = |entry: Entry| -> Result<(), VaultError> {
         match begun.take() {
@@ -248,13 +240,14 @@ fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
 
 fn receive_inner(
     home: &Home,
+    catalog: &Catalog,
     package: &Path,
     actor: &str,
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
     begun: &mut Option<crate::intent::Pending>,
 ) -> Result<(Outcome, String), Failed> {
-    let opened = match open_package(home, package, key, progress)? {
+    let opened = match open_package(home, catalog, package, key, progress)? {
         Opened::Fresh(o) => o,
         Opened::Again(outcome, pid) => return Ok((outcome, pid)),
     };
@@ -275,7 +268,7 @@ fn receive_inner(
         )
         .map_err(|e| (e, Some(pid)))?,
     );
-    land_package(home, package, key, progress, opened)
+    land_package(home, catalog, package, key, progress, opened)
 }
 
 /// A package whose signature, files and hashes were checked.
@@ -298,6 +291,7 @@ enum Opened {
 /// registered signature is checked; a package received before is read to its end for its hash only.
 fn open_package(
     home: &Home,
+    catalog: &Catalog,
     package: &Path,
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
@@ -320,7 +314,6 @@ fn open_package(
         inner: std::io::BufReader::new(file),
         hasher: &mut hasher,
     };
-    let catalog = home.catalog().map_err(|e| (e, None))?;
     let mut provider = None;
     let mut previous = None;
     let unpacked = {
@@ -330,7 +323,7 @@ fn open_package(
             .decrypt(std::iter::once(&identity as &dyn age::Identity))
             .map_err(|_| not_ours())?;
         let read = crate::unpack::read(reader, home.limits(), &mut |meta| {
-            provider = Some(check_signature(&catalog, meta)?);
+            provider = Some(check_signature(catalog, meta)?);
             previous = catalog
                 .receipt(&meta.manifest.package_id)
                 .map_err(|e| (e, Some(meta.manifest.provider_id.clone())))?;
@@ -401,6 +394,7 @@ fn check_signature(
 
 fn land_package(
     home: &Home,
+    catalog: &Catalog,
     package: &Path,
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
@@ -413,7 +407,6 @@ fn land_package(
         batch_hash,
     } = *opened;
     let pid = manifest.provider_id.clone();
-    let catalog = home.catalog().map_err(|e| (e, Some(pid.clone())))?;
     // The notice period must be known: the provider's registration or the manifest states it.
     let notice_start = provider
         .notice_start

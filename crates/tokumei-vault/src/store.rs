@@ -21,14 +21,7 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::table::Table;
 
-use crate::home::{DataKey, Home, VaultError};
-
-fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::home::{io, DataKey, Home, VaultError};
 
 /// Encrypts bytes under the data key: a random 24-byte nonce, then the ciphertext with its tag.
 pub fn seal(key: &DataKey, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
@@ -411,7 +404,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
 }
 
 /// The names a package's files take in each folder of the home (after its id).
-const LAYOUT: [(&str, &[&str]); 4] = [
+pub(crate) const LAYOUT: [(&str, &[&str]); 4] = [
     ("vault/identity", &[".parquet.enc"]),
     ("vault/clinical", &[""]),
     ("quarantine", &[".json.enc", ""]),
