@@ -82,7 +82,7 @@ case " $TASKS " in *" region "*)
   [ -d "$WORK/region100k/sources" ] || "$TOKUMEI" synth --people 100000 --seed 7 --out "$WORK/region100k" >&2
   [ -f "$WORK/region/identities.csv" ] || (cd "$ROOT" && cargo run --release -p tokumei-linkage \
     --example region_csv -- "$WORK/region100k" "$WORK/region" >&2)
-  tokumei_task region "$SETTINGS/japanese.toml" "$WORK/region/identities.csv" "" "$WORK/region/truth.csv"
+  tokumei_task region "$ROOT/crates/tokumei-link/settings/japanese.toml" "$WORK/region/identities.csv" "" "$WORK/region/truth.csv"
   # Identical records are merged before linkage and their pairs are not listed in pairs.csv (quadratic per
   # person), so the region's pairwise figures are those of the pairs implied by the clusters.
   read -r p r f < <(awk '/^cluster pairs/{print $4, $6, $8}' "$WORK/region-tokumei.eval")

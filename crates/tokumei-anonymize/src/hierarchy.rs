@@ -271,10 +271,10 @@ impl Hierarchy {
                 ));
             }
             let three = &code[..3];
-            let block = crate::icd10::block_of(three).ok_or_else(|| {
+            let block = tokumei_japan::icd10::block_of(three).ok_or_else(|| {
                 AnonError::hierarchy("icd10", format!("`{v}`: no ICD-10 block contains {three}"))
             })?;
-            let chapter = crate::icd10::chapter_of(three).ok_or_else(|| {
+            let chapter = tokumei_japan::icd10::chapter_of(three).ok_or_else(|| {
                 AnonError::hierarchy(
                     "icd10",
                     format!("`{v}`: no ICD-10 chapter contains {three}"),
@@ -339,83 +339,29 @@ pub struct AreaTable {
     regions: HashMap<String, String>,
 }
 
-const REGIONS: &[(&str, &[&str])] = &[
-    ("北海道地方", &["北海道"]),
-    (
-        "東北地方",
-        &["青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県"],
-    ),
-    (
-        "関東地方",
-        &[
-            "茨城県",
-            "栃木県",
-            "群馬県",
-            "埼玉県",
-            "千葉県",
-            "東京都",
-            "神奈川県",
-        ],
-    ),
-    (
-        "中部地方",
-        &[
-            "新潟県",
-            "富山県",
-            "石川県",
-            "福井県",
-            "山梨県",
-            "長野県",
-            "岐阜県",
-            "静岡県",
-            "愛知県",
-        ],
-    ),
-    (
-        "近畿地方",
-        &[
-            "三重県",
-            "滋賀県",
-            "京都府",
-            "大阪府",
-            "兵庫県",
-            "奈良県",
-            "和歌山県",
-        ],
-    ),
-    (
-        "中国地方",
-        &["鳥取県", "島根県", "岡山県", "広島県", "山口県"],
-    ),
-    ("四国地方", &["徳島県", "香川県", "愛媛県", "高知県"]),
-    (
-        "九州地方",
-        &[
-            "福岡県",
-            "佐賀県",
-            "長崎県",
-            "熊本県",
-            "大分県",
-            "宮崎県",
-            "鹿児島県",
-            "沖縄県",
-        ],
-    ),
-];
-
 impl AreaTable {
-    /// An empty table with the default prefecture → region mapping.
+    /// An empty table with the default prefecture → region mapping (`tokumei_japan::place`).
     pub fn new() -> Self {
-        let mut regions = HashMap::new();
-        for (r, prefs) in REGIONS {
-            for p in *prefs {
-                regions.insert(p.to_string(), r.to_string());
-            }
-        }
+        let regions = tokumei_japan::place::PREFECTURES
+            .iter()
+            .map(|p| (p.name.to_string(), p.region.to_string()))
+            .collect();
         AreaTable {
             areas: HashMap::new(),
             regions,
         }
+    }
+
+    /// The table shipped with Tokumei (`tokumei_japan::place::medical_areas`), to which an operator's
+    /// rows may be added.
+    pub fn shipped() -> Self {
+        let mut t = AreaTable::new();
+        for m in tokumei_japan::place::medical_areas() {
+            if let Some(p) = tokumei_japan::place::prefecture_of_code(m.code6) {
+                t.insert(p.name, m.municipality, m.area);
+            }
+        }
+        t
     }
 
     /// Adds a municipality's secondary medical area.
@@ -475,19 +421,10 @@ struct AddressParts {
 }
 
 fn split_address(addr: &str) -> Option<AddressParts> {
-    let chars: Vec<char> = addr.trim().chars().collect();
-    // Prefecture: 北海道, 東京都, 京都府/大阪府, or up to the first 県.
-    let pref_len = if addr.starts_with("北海道") {
-        3
-    } else {
-        chars
-            .iter()
-            .take(4)
-            .position(|&c| c == '都' || c == '府' || c == '県')?
-            + 1
-    };
-    let prefecture: String = chars[..pref_len].iter().collect();
-    let rest = &chars[pref_len..];
+    let (pref, rest) = tokumei_japan::place::strip_prefecture(addr.trim())?;
+    let prefecture = pref.name.to_string();
+    let chars: Vec<char> = rest.chars().collect();
+    let rest = &chars[..];
     // Municipality: 郡 … 町/村, or … 市 (followed by … 区 in designated cities), or … 区 / 町 / 村.
     let mut end = 0;
     if let Some(g) = rest.iter().position(|&c| c == '郡') {

@@ -24,7 +24,6 @@ mod engine;
 mod error;
 mod fxhash;
 mod hierarchy;
-mod icd10;
 mod model;
 mod risk;
 mod search;

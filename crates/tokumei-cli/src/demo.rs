@@ -203,10 +203,11 @@ pub fn pipeline(dir: &Path, region: &Path) -> Result<(), String> {
     // Step 4: linkage into the master person index.
     println!("tokumei demo: step 4/7, record linkage (名寄せ) into the master person index");
     let started = Instant::now();
-    let settings = tokumei_linkage::Settings::parse(crate::link::JAPANESE, "japanese.toml")
-        .map_err(|x| e(&x))?;
+    let settings = tokumei_link::default_settings().map_err(|x| e(&x))?;
+    let lock = crate::writer_lock(&home, "demo").map_err(|(_, m)| m)?;
     let linked =
-        crate::link::run_link(&home, &session, &data_key, &settings).map_err(|(_, m)| m)?;
+        tokumei_link::run(&home, &session, &data_key, &settings, &lock).map_err(|x| e(&x))?;
+    drop(lock);
     println!(
         "  {} records of {} persons ({} candidate pairs scored), {} pairs for clerical review; {:.1} s",
         linked.records,

@@ -681,7 +681,7 @@ fn run_optout(a: OptoutCommand) -> ExitCode {
             _ => "optout.add",
         };
         let session = operator::session(&home, &user, Some(&pass), action, &[Role::Technician])?;
-        let _lock = writer_lock(&home, action)?;
+        let lock = writer_lock(&home, action)?;
         let data_key = home.unlock_data_key(&pass).map_err(operator::fail)?;
         let key = IndexKey::derive(&data_key);
         let requests = match &a {
@@ -745,9 +745,9 @@ fn run_optout(a: OptoutCommand) -> ExitCode {
             OptoutCommand::Purge { .. } => catalog.optout_indexes().map_err(operator::fail)?,
             _ => requests.iter().map(|r| key.index(&r.subject)).collect(),
         };
-        let identities = link::all_identities(&home, &data_key)?;
-        let direct = link::matching_records(&data_key, &identities, &indexes);
-        let purged = link::purge_persons(&home, &session, &data_key, &identities, &direct)?;
+        let purged =
+            tokumei_link::purge::purge_registry(&home, &session, &data_key, &indexes, &lock)
+                .map_err(link::fail)?;
         Ok((requests.len(), purged))
     })();
     match result {

@@ -539,7 +539,7 @@ fn synth_package_receive_end_to_end() {
     let mpi = {
         let h = tokumei_vault::open(&home).expect("home");
         let key = h.unlock_data_key(PASS).expect("key");
-        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+        tokumei_link::mpi::Mpi::read(&h, &key).expect("mpi")
     };
     let held: Vec<IdentityRecord> = receipt_ids(&home)
         .iter()
@@ -606,7 +606,7 @@ fn synth_package_receive_end_to_end() {
     let read_mpi = || {
         let h = tokumei_vault::open(&home).expect("home");
         let key = h.unlock_data_key(PASS).expect("key");
-        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+        tokumei_link::mpi::Mpi::read(&h, &key).expect("mpi")
     };
     let before = read_mpi();
     let pending = |same: bool| {
@@ -1317,7 +1317,7 @@ fn synth_package_receive_end_to_end() {
     let mpi_now = {
         let h = tokumei_vault::open(&home).expect("home");
         let key = h.unlock_data_key(PASS).expect("key");
-        tokumei_vault::mpi::Mpi::read(&h, &key).expect("mpi")
+        tokumei_link::mpi::Mpi::read(&h, &key).expect("mpi")
     };
     let mut truth_of_person: HashMap<String, String> = HashMap::new();
     for r in &held {

@@ -1,30 +1,6 @@
-//! Character-width conversions needed by the formats (not the linkage normalisation).
+//! Names as the formats write them; width conversions are `tokumei_japan::fold`.
 
-/// Converts ASCII letters, digits, space and hyphen to their full-width forms (as claims and cards
-/// write 記号・番号); other characters are kept.
-pub fn to_full_width(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            ' ' => '\u{3000}',
-            '-' => '\u{2212}',
-            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
-}
-
-/// Converts full-width ASCII forms (and the full-width space and the minus and hyphen variants) back
-/// to ASCII; other characters are kept.
-pub fn to_half_width_ascii(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{3000}' => ' ',
-            '\u{2212}' | '\u{2010}' | '\u{2011}' | '\u{2013}' | '\u{2014}' | '\u{30FC}' => '-',
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
-}
+pub use tokumei_japan::fold::{to_full_width, to_half_width_ascii};
 
 fn trimmed(s: &str) -> Option<String> {
     let t = s.trim_matches(|c| c == ' ' || c == '\u{3000}');
@@ -50,17 +26,5 @@ pub fn join_name(surname: &Option<String>, given: &Option<String>) -> String {
         (Some(a), Some(b)) => format!("{a}\u{3000}{b}"),
         (Some(a), None) => a.clone(),
         _ => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn width_round_trip() {
-        assert_eq!(to_full_width("1234-AB"), "１２３４−ＡＢ");
-        assert_eq!(to_half_width_ascii("１２３４−ＡＢ"), "1234-AB");
-        assert_eq!(to_half_width_ascii("１０−２３"), "10-23");
     }
 }

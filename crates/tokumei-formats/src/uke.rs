@@ -103,22 +103,11 @@ impl Facility {
     }
 }
 
-fn era_base(g: u8) -> Option<i32> {
-    Some(match g {
-        b'1' => 1867,
-        b'2' => 1911,
-        b'3' => 1925,
-        b'4' => 1988,
-        b'5' => 2018,
-        _ => return None,
-    })
-}
-
 fn digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Parses a date: `YYYYMMDD` or era-coded `GYYMMDD`.
+/// Parses a date: `YYYYMMDD` or era-coded `GYYMMDD` (a day outside its era is no date).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if !digits(s) {
         return None;
@@ -126,11 +115,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
     match s.len() {
         8 => NaiveDate::from_ymd_opt(n(0..4)? as i32, n(4..6)?, n(6..8)?),
-        7 => NaiveDate::from_ymd_opt(
-            era_base(s.as_bytes()[0])? + n(1..3)? as i32,
-            n(3..5)?,
-            n(5..7)?,
-        ),
+        7 => crate::dates::parse_era_ymd(s),
         _ => None,
     }
 }
@@ -143,7 +128,7 @@ pub fn parse_month(s: &str) -> Option<NaiveDate> {
     let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
     match s.len() {
         6 => NaiveDate::from_ymd_opt(n(0..4)? as i32, n(4..6)?, 1),
-        5 => NaiveDate::from_ymd_opt(era_base(s.as_bytes()[0])? + n(1..3)? as i32, n(3..5)?, 1),
+        5 => crate::dates::parse_era_ym(s),
         _ => None,
     }
 }

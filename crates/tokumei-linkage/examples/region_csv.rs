@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p tokumei-linkage --example region_csv -- REGION_DIR OUT_DIR
-//! tokumei linkage run --settings settings/linkage/japanese.toml --left OUT_DIR/identities.csv \
+//! tokumei linkage run --settings crates/tokumei-link/settings/japanese.toml --left OUT_DIR/identities.csv \
 //!     --out OUT_DIR/linkage --truth OUT_DIR/truth.csv
 //! ```
 //!

@@ -79,17 +79,9 @@ pub(crate) fn cluster(
         ..Default::default()
     };
     edges.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut sets = crate::UnionFind::new(n);
     let mut members: Vec<Vec<u32>> = Vec::new();
     let mut slot: Vec<u32> = vec![u32::MAX; n];
-    fn find(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            let p = parent[parent[x as usize] as usize];
-            parent[x as usize] = p;
-            x = p;
-        }
-        x
-    }
     let get_members = |slot: &mut Vec<u32>, members: &mut Vec<Vec<u32>>, root: u32| -> usize {
         if slot[root as usize] == u32::MAX {
             slot[root as usize] = members.len() as u32;
@@ -103,7 +95,7 @@ pub(crate) fn cluster(
     };
     for (p, _) in edges {
         let (a, b) = unpack(p);
-        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        let (ra, rb) = (sets.find(a), sets.find(b));
         if ra == rb {
             continue;
         }
@@ -130,9 +122,8 @@ pub(crate) fn cluster(
         };
         let moved = std::mem::take(&mut members[small]);
         members[big].extend(moved);
-        parent[child as usize] = root;
+        sets.join(root, child);
         slot[child as usize] = u32::MAX;
     }
-    let roots: Vec<u32> = (0..n as u32).map(|x| find(&mut parent, x)).collect();
-    (roots, stats)
+    (sets.roots(), stats)
 }

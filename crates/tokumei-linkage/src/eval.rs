@@ -258,15 +258,20 @@ pub fn evaluate_clusters(
             }
         }
         Truth::Pairs(p) => {
-            let mut parent: FxMap<String, String> = FxMap::default();
-            fn find(parent: &mut FxMap<String, String>, x: &str) -> String {
-                let mut cur = x.to_string();
-                loop {
-                    match parent.get(&cur) {
-                        Some(p) if *p != cur => cur = p.clone(),
-                        _ => return cur,
-                    }
-                }
+            // Entities are the connected components of the true pairs, named by their least id.
+            let mut index: FxMap<String, u32> = FxMap::default();
+            let mut names: Vec<String> = Vec::new();
+            let mut sets = crate::UnionFind::new(0);
+            fn node(
+                k: String,
+                index: &mut FxMap<String, u32>,
+                names: &mut Vec<String>,
+                sets: &mut crate::UnionFind,
+            ) -> u32 {
+                *index.entry(k.clone()).or_insert_with(|| {
+                    names.push(k);
+                    sets.push()
+                })
             }
             for (a, b) in p {
                 let (ka, kb) = if link {
@@ -274,17 +279,18 @@ pub fn evaluate_clusters(
                 } else {
                     (a.clone(), b.clone())
                 };
-                parent.entry(ka.clone()).or_insert_with(|| ka.clone());
-                parent.entry(kb.clone()).or_insert_with(|| kb.clone());
-                let (ra, rb) = (find(&mut parent, &ka), find(&mut parent, &kb));
-                if ra != rb {
-                    let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
-                    parent.insert(hi, lo);
+                let na = node(ka, &mut index, &mut names, &mut sets);
+                let nb = node(kb, &mut index, &mut names, &mut sets);
+                let (ra, rb) = (sets.find(na), sets.find(nb));
+                if names[ra as usize] <= names[rb as usize] {
+                    sets.join(ra, rb);
+                } else {
+                    sets.join(rb, ra);
                 }
             }
             for (_, r) in clusters {
-                if parent.contains_key(r.as_str()) {
-                    let root = find(&mut parent, r);
+                if let Some(&n) = index.get(r.as_str()) {
+                    let root = names[sets.find(n) as usize].clone();
                     entity.insert(r.as_str(), root);
                 }
             }

@@ -28,6 +28,7 @@ pub mod normalize;
 mod prepare;
 pub mod report;
 pub mod settings;
+pub mod unionfind;
 
 use rayon::prelude::*;
 
@@ -38,6 +39,7 @@ pub use dataset::Dataset;
 pub use error::LinkageError;
 pub use model::{probability, LevelParams, Model};
 pub use settings::{LinkType, Settings};
+pub use unionfind::UnionFind;
 
 use crate::blocking::{pack, unpack, RuleKeys};
 use crate::compare::PairCtx;

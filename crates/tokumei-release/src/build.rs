@@ -7,12 +7,12 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use tokumei_link::mpi::Mpi;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_review::{ReleaseKind, Review, Scope};
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
-use tokumei_vault::mpi::Mpi;
 use tokumei_vault::optout::{person_fingerprints, subjects_of, IndexKey};
 use tokumei_vault::store::{read_identities, read_parquet, seal};
 use tokumei_vault::Home;
@@ -287,8 +287,8 @@ fn person_qi(
 fn prefecture_code(p: &Person) -> Option<String> {
     p.municipality
         .as_deref()
-        .filter(|m| m.len() >= 2 && m.is_char_boundary(2))
-        .map(|m| m[..2].to_string())
+        .and_then(tokumei_japan::place::prefecture_of_code)
+        .map(|pref| pref.code.to_string())
 }
 
 fn classes(rows: &[Vec<Option<String>>]) -> HashMap<&[Option<String>], usize> {
@@ -1250,8 +1250,9 @@ fn clip(t: &mut Table, column: &str, percentile: usize) {
     }
 }
 
-/// Generalizes codes held by fewer than `min` persons (ICD-10: 3 characters, then the chapter
-/// letter) and suppresses (`*`) what is still rare; returns (generalized, suppressed) values.
+/// Generalizes codes held by fewer than `min` persons (ICD-10: to the 3-character category, then
+/// to the WHO chapter, `tokumei_japan::icd10`) and suppresses (`*`) what is still rare; returns
+/// (generalized, suppressed) values.
 fn rare_codes(t: &mut Table, i: usize, icd10: bool, min: usize) -> (usize, usize) {
     let count = |t: &Table| {
         let mut persons: HashMap<String, HashSet<String>> = HashMap::new();
@@ -1267,15 +1268,21 @@ fn rare_codes(t: &mut Table, i: usize, icd10: bool, min: usize) -> (usize, usize
     };
     let (mut generalized, mut suppressed) = (0, 0);
     if icd10 {
-        for width in [3usize, 1] {
+        use tokumei_japan::icd10::{category, chapter_of};
+        let steps: [fn(&str) -> Option<String>; 2] = [
+            |c| category(c).filter(|k| k != c),
+            |c| category(c).and_then(|k| chapter_of(&k)).map(str::to_string),
+        ];
+        for step in steps {
             let n = count(t);
             for r in t.rows.iter_mut() {
-                if let Some(c) = r[i].clone() {
-                    if c != "*" && n.get(&c).is_some_and(|k| *k < min) && c.chars().count() > width
-                    {
-                        r[i] = Some(c.chars().take(width).collect());
-                        generalized += 1;
-                    }
+                let Some(c) = r[i].clone() else { continue };
+                if c == "*" || n.get(&c).is_none_or(|k| *k >= min) {
+                    continue;
+                }
+                if let Some(g) = step(&c) {
+                    r[i] = Some(g);
+                    generalized += 1;
                 }
             }
         }
@@ -1318,8 +1325,8 @@ fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut Tra
     if let Some(i) = t.col("icd10") {
         for r in t.rows.iter_mut() {
             if let Some(c) = r[i].as_mut() {
-                if c != "*" && c.chars().count() > 3 {
-                    *c = c.chars().take(3).collect();
+                if let Some(k) = tokumei_japan::icd10::category(c) {
+                    *c = k;
                 }
             }
         }
@@ -1455,7 +1462,7 @@ fn dictionary(
             ("persons", "death_month") => format!("death, {}", granularity("death_month")),
             (_, "date" | "start_date" | "end_date") => format!("date, {date}"),
             (_, "icd10") => {
-                "ICD-10 code (rare codes generalized to 3 characters or the chapter letter, or `*`)"
+                "ICD-10 code (rare codes generalized to the 3-character category or the WHO chapter in Roman numerals, or `*`)"
                     .into()
             }
             (_, "code") => "code of the source's master (rare codes `*`)".into(),

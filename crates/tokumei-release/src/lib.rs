@@ -13,7 +13,7 @@
 //!   the birth month removed; free text removed; numeric values clipped to the 1st–99th percentile;
 //!   k-anonymity (k = 10) over the person's quasi-identifiers by a generalization ladder, then
 //!   suppression of persons in smaller classes within the suppression limit; codes held by fewer
-//!   than 10 persons generalized (ICD-10 to 3 characters, then its chapter letter) or suppressed;
+//!   than 10 persons generalized (ICD-10 to its 3-character category, then its WHO chapter) or suppressed;
 //! - pseudonymized (`jp-pseudonymized`): day-level dates and birth year-month kept, free text removed,
 //!   k and uniqueness reported for the committee.
 //!
@@ -38,6 +38,9 @@ pub enum ReleaseError {
     /// The operator home failed.
     #[error(transparent)]
     Vault(#[from] tokumei_vault::VaultError),
+    /// The master person index could not be read.
+    #[error(transparent)]
+    Link(#[from] tokumei_link::LinkError),
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] tokumei_audit::AuditError),

@@ -235,15 +235,7 @@ impl Region {
         for (i, r) in tsv::rows(
             "aomori_municipalities",
             MUNICIPALITIES,
-            &[
-                "code6",
-                "name",
-                "kana",
-                "kind",
-                "county",
-                "population",
-                "medical_area",
-            ],
+            &["code6", "name", "kana", "kind", "county", "population"],
         )?
         .into_iter()
         .enumerate()
@@ -254,7 +246,13 @@ impl Region {
                 kana: r[2].to_string(),
                 kind: r[3].to_string(),
                 population: tsv::num("aomori_municipalities", i + 2, r[5])?,
-                medical_area: r[6].to_string(),
+                medical_area: tokumei_japan::place::medical_area_of_code(r[0])
+                    .ok_or_else(|| SynthError::Data {
+                        table: "aomori_municipalities",
+                        line: i + 2,
+                        reason: format!("no 二次医療圏 for municipality {}", r[0]),
+                    })?
+                    .to_string(),
                 towns: Vec::new(),
             });
         }

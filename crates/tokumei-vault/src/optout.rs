@@ -183,13 +183,13 @@ pub fn person_fingerprints(
     };
     let mut out = Vec::new();
     if let (Some(s), Some(g)) = (&r.surname_kana, &r.given_kana) {
-        let name = tokumei_linkage::normalize::kana(&format!("{s}{g}"));
+        let name = tokumei_japan::normalize::kana(&format!("{s}{g}"));
         if !name.is_empty() {
             out.push(index.fingerprint("kana", &name, &birth));
         }
     }
     if let (Some(s), Some(g)) = (&r.surname_kanji, &r.given_kanji) {
-        let name = tokumei_linkage::normalize::name(&format!("{s}{g}"));
+        let name = tokumei_japan::normalize::name(&format!("{s}{g}"));
         if !name.is_empty() {
             out.push(index.fingerprint("kanji", &name, &birth));
         }

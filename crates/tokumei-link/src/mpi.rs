@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::home::{io, DataKey, Home, VaultError};
-use crate::store::{open_sealed, replace_file, seal};
+use tokumei_vault::home::{DataKey, Home};
+use tokumei_vault::store::{open_sealed, replace_file, seal};
+
+use crate::LinkError;
 
 /// A pair of records the linkage could not decide on, for a technician.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,20 +51,20 @@ fn path(home: &Home) -> PathBuf {
 
 impl Mpi {
     /// Reads the index (empty when none was written).
-    pub fn read(home: &Home, key: &DataKey) -> Result<Mpi, VaultError> {
+    pub fn read(home: &Home, key: &DataKey) -> Result<Mpi, LinkError> {
         let p = path(home);
         match std::fs::read(&p) {
             Ok(sealed) => serde_json::from_slice(&open_sealed(key, &sealed)?)
-                .map_err(|e| VaultError::Store(e.to_string())),
+                .map_err(|e| LinkError::Index(e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Mpi::default()),
-            Err(e) => Err(io(&p, e)),
+            Err(e) => Err(LinkError::Io(p, e)),
         }
     }
 
     /// Writes the index (staging file, sync, rename).
-    pub fn write(&self, home: &Home, key: &DataKey) -> Result<(), VaultError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| VaultError::Store(e.to_string()))?;
-        replace_file(&path(home), &seal(key, &bytes)?)
+    pub fn write(&self, home: &Home, key: &DataKey) -> Result<(), LinkError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| LinkError::Index(e.to_string()))?;
+        Ok(replace_file(&path(home), &seal(key, &bytes)?)?)
     }
 
     /// Records of a person.
@@ -84,14 +86,14 @@ impl Mpi {
 }
 
 /// A new random person id.
-pub fn new_person_id() -> Result<String, VaultError> {
+pub fn new_person_id() -> Result<String, LinkError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| VaultError::Key(e.to_string()))?;
+    getrandom::fill(&mut b).map_err(|e| LinkError::Random(e.to_string()))?;
     Ok(format!("p{}", hex::encode(b)))
 }
 
 /// What an assignment changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Changes {
     /// Persons created.
     pub created: usize,
@@ -107,7 +109,7 @@ pub struct Changes {
 /// a cluster takes the person id most of its records had before (ties: the smallest id), and an
 /// earlier person id goes to at most one cluster (the largest share of its records); the rest get
 /// new ids. Records no longer present leave the index.
-pub fn assign(mpi: &mut Mpi, clusters: &[Vec<String>]) -> Result<Changes, VaultError> {
+pub fn assign(mpi: &mut Mpi, clusters: &[Vec<String>]) -> Result<Changes, LinkError> {
     let mut changes = Changes::default();
     // Candidate (earlier person, cluster, records shared), best shares first.
     let mut shares: Vec<(usize, String, usize)> = Vec::new();

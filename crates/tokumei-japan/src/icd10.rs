@@ -1,4 +1,6 @@
-//! WHO ICD-10 (2019) chapter and block ranges, used by [`crate::Hierarchy::icd10`].
+//! WHO ICD-10 (2019) chapters and blocks: the one meaning of "ICD-10 chapter" in Tokumei (a Roman
+//! numeral, `IX`), never the code's first letter (chapters II and III share `D`, XIX spans `S` and `T`,
+//! XX spans `V` to `Y`).
 
 const CHAPTERS: &[(&str, &str, &str)] = &[
     ("I", "A00", "B99"),
@@ -64,6 +66,22 @@ pub fn chapter_of(code3: &str) -> Option<&'static str> {
         .map(|(c, _, _)| *c)
 }
 
+/// The three-character category of a code as written in claims and records (`C341`, `C34.1`, `c34`,
+/// full-width forms): `C34`; `None` unless it begins with a letter and two digits.
+pub fn category(code: &str) -> Option<String> {
+    let folded = crate::fold::to_half_width_ascii(code.trim()).to_ascii_uppercase();
+    let mut chars = folded.chars();
+    let letter = chars.next().filter(char::is_ascii_uppercase)?;
+    let d1 = chars.next().filter(char::is_ascii_digit)?;
+    let d2 = chars.next().filter(char::is_ascii_digit)?;
+    Some(format!("{letter}{d1}{d2}"))
+}
+
+/// The chapter of any code ([`category`] first).
+pub fn chapter_of_code(code: &str) -> Option<&'static str> {
+    chapter_of(&category(code)?)
+}
+
 /// The block (`C30-C39`) containing a three-character code.
 pub fn block_of(code3: &str) -> Option<&'static str> {
     BLOCKS.split_ascii_whitespace().find(|b| {
@@ -89,5 +107,17 @@ mod tests {
         assert_eq!(super::block_of("E11"), Some("E10-E14"));
         assert_eq!(super::chapter_of("E11"), Some("IV"));
         assert_eq!(super::block_of("C42"), None);
+    }
+
+    #[test]
+    fn chapters_are_not_first_letters() {
+        use super::*;
+        assert_eq!(chapter_of_code("D25.9"), Some("II"));
+        assert_eq!(chapter_of_code("D509"), Some("III"));
+        assert_eq!(chapter_of_code("S72"), chapter_of_code("T14"));
+        assert_eq!(chapter_of_code("ｃ３４１"), Some("II"));
+        assert_eq!(category("C34.1").as_deref(), Some("C34"));
+        assert_eq!(category("3C4"), None);
+        assert_eq!(chapter_of_code("U07.1"), Some("XXII"));
     }
 }

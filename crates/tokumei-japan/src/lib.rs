@@ -1,0 +1,18 @@
+//! Japanese domain knowledge, in one place: every other crate takes it from here and none lists it
+//! again.
+//!
+//! - [`era`]: the eras (元号) 明治 to 令和 with their exact first days, both directions, and the era
+//!   codes (`GYYMMDD`, `GYYMM`) of claims and legacy systems;
+//! - [`fold`]: width folding (NFKC, full-width ASCII), kana folding (hiragana, half-width, small kana,
+//!   long vowels, ヴ/ヂ/ヅ), variant kanji (異体字), kanji numerals;
+//! - [`normalize`]: identity values in one comparable form (names, readings, dates, addresses, postal
+//!   codes), every function idempotent;
+//! - [`place`]: the 47 prefectures with their JIS X 0401 codes and regions (地方), address prefixes,
+//!   and secondary medical areas (二次医療圏) of the municipalities shipped;
+//! - [`icd10`]: the WHO ICD-10 (2019) chapters and blocks.
+
+pub mod era;
+pub mod fold;
+pub mod icd10;
+pub mod normalize;
+pub mod place;

@@ -1,0 +1,89 @@
+//! Requests to stop (停止の求め) applied to whole persons: every record the master person index
+//! links to a record of the registry is purged, and the person's fingerprints are kept so that the
+//! person's records arriving later from other providers are purged as soon as a run links them.
+
+use std::collections::HashSet;
+
+use tokumei_model::identity::IdentityRecord;
+use tokumei_vault::access::Session;
+use tokumei_vault::home::DataKey;
+use tokumei_vault::lock::WriterLock;
+use tokumei_vault::optout::{person_fingerprints, IndexKey};
+use tokumei_vault::purge::PurgeReport;
+use tokumei_vault::Home;
+
+use crate::mpi::Mpi;
+use crate::LinkError;
+
+/// Records matching the opt-out registry (`indexes`: the whole registry or new requests).
+pub fn matching_records(
+    key: &DataKey,
+    identities: &[IdentityRecord],
+    indexes: &HashSet<String>,
+) -> HashSet<String> {
+    let index = IndexKey::derive(key);
+    identities
+        .iter()
+        .filter(|r| {
+            tokumei_vault::optout::subjects_of(&r.provider_id, r)
+                .iter()
+                .any(|s| indexes.contains(&index.index(s)))
+        })
+        .map(|r| r.record_id.clone())
+        .collect()
+}
+
+/// Purges every record of the persons of `direct` (records matching the registry), keeps their
+/// fingerprints, drops them from the index and its review queue, and audits the purge.
+pub fn purge_persons(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    identities: &[IdentityRecord],
+    direct: &HashSet<String>,
+) -> Result<PurgeReport, LinkError> {
+    if direct.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut mpi = Mpi::read(home, key)?;
+    let mut doomed: HashSet<String> = direct.clone();
+    for r in direct {
+        if let Some(p) = mpi.person_of.get(r).cloned() {
+            doomed.extend(mpi.records_of(&p));
+        }
+    }
+    let index = IndexKey::derive(key);
+    let catalog = home.catalog()?;
+    for r in identities.iter().filter(|r| doomed.contains(&r.record_id)) {
+        for f in person_fingerprints(&index, r) {
+            catalog.add_optout_fingerprint(&f)?;
+        }
+    }
+    let report = tokumei_vault::purge::purge_records(home, key, &doomed)?;
+    mpi.person_of.retain(|r, _| !doomed.contains(r));
+    mpi.review
+        .retain(|p| !doomed.contains(&p.left) && !doomed.contains(&p.right));
+    mpi.write(home, key)?;
+    let object = format!(
+        "{} record(s) of persons who asked to stop, in {} package(s)",
+        report.records,
+        report.touched.len()
+    );
+    let result = format!("ok: {} event(s) removed", report.events);
+    s.audit(home, "optout.purge", &object, &result, None)?;
+    Ok(report)
+}
+
+/// The purge of `tokumei optout purge`: records held that match the registry (or only the
+/// `indexes` given), with every record linked to them.
+pub fn purge_registry(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    indexes: &HashSet<String>,
+    _lock: &WriterLock,
+) -> Result<PurgeReport, LinkError> {
+    let identities = tokumei_vault::store::read_all_identities(home, key)?;
+    let direct = matching_records(key, &identities, indexes);
+    purge_persons(home, s, key, &identities, &direct)
+}
