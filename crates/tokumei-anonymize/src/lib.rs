@@ -25,6 +25,7 @@ mod error;
 mod fxhash;
 mod hierarchy;
 mod model;
+pub mod report;
 mod risk;
 mod search;
 mod spec;

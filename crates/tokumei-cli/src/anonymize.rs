@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Args;
 use tokumei_anonymize::{
     assess_risk, Aggregate, AnonError, Anonymizer, Attribute, Config, ConfigSpec, Format,
-    Hierarchy, Metric, PrivacyModel, Report, RiskSummary, Role, Table,
+    Hierarchy, Metric, PrivacyModel, RiskSummary, Role, Table,
 };
 
 /// Arguments of `tokumei anonymize`.
@@ -21,10 +21,13 @@ pub struct AnonymizeArgs {
     /// Configuration (TOML): roles, hierarchies, models, suppression limit, metric.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Output folder (created if absent): the transformed table (same name and format as the input),
-    /// report.json and report.html.
+    /// Output folder (absent or empty; written whole or not at all): the transformed table (same
+    /// name and format as the input), report.json and report.html.
     #[arg(long, value_parser = crate::out_dir)]
     out: PathBuf,
+    /// Replace a non-empty output folder.
+    #[arg(long)]
+    force: bool,
     /// Quasi-identifier with its hierarchy in ARX's CSV format: COLUMN=HIERARCHY.csv (repeatable).
     #[arg(long = "qi", value_name = "COLUMN=HIERARCHY.csv")]
     qi: Vec<String>,
@@ -118,29 +121,15 @@ pub fn run_anonymize(a: AnonymizeArgs) -> ExitCode {
         Err(e @ AnonError::NoSolution(_)) => return fail(e, 1),
         Err(e) => return fail(e, 2),
     };
-    if let Err(e) = std::fs::create_dir_all(&a.out) {
-        return fail(format!("{}: {e}", a.out.display()), 2);
-    }
     let name = a
         .input
         .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("output.csv"));
-    let out_table = a.out.join(name);
-    if out_table == a.input {
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "output.csv".into());
+    if inside(&a.input, &a.out) {
         return fail("the output folder must differ from the input's folder", 2);
     }
-    if let Err(e) = outcome.output.write(&out_table, format) {
-        return fail(e, 2);
-    }
-    let json = match serde_json::to_vec_pretty(&outcome.report) {
-        Ok(j) => j,
-        Err(e) => return fail(e, 2),
-    };
-    if let Err(e) = std::fs::write(a.out.join("report.json"), json) {
-        return fail(e, 2);
-    }
-    if let Err(e) = std::fs::write(a.out.join("report.html"), report_html(&outcome.report)) {
+    if let Err(e) = outcome.write_dir(&a.out, &name, format, a.force) {
         return fail(e, 2);
     }
     let r = &outcome.report;
@@ -315,150 +304,9 @@ fn risk_text(r: &RiskSummary) -> String {
     s
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// Bar chart as inline SVG: (label, value) pairs, values in [0, max].
-fn bars(title: &str, items: &[(String, f64)], max: f64, fmt: &dyn Fn(f64) -> String) -> String {
-    let w = 640.0;
-    let row = 22.0;
-    let left = 190.0;
-    let h = 30.0 + row * items.len() as f64;
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{t}"><text x="0" y="16" font-size="14" font-weight="bold">{t}</text>"#,
-        t = esc(title)
-    );
-    for (i, (label, v)) in items.iter().enumerate() {
-        let y = 26.0 + row * i as f64;
-        let bw = if max > 0.0 {
-            (v / max).clamp(0.0, 1.0) * (w - left - 90.0)
-        } else {
-            0.0
-        };
-        let _ = write!(
-            s,
-            r##"<text x="{lx}" y="{ty}" font-size="12" text-anchor="end">{l}</text><rect x="{left}" y="{y}" width="{bw:.1}" height="16" fill="#3b6ea5"/><text x="{vx:.1}" y="{ty}" font-size="12">{v}</text>"##,
-            lx = left - 6.0,
-            ty = y + 12.0,
-            l = esc(label),
-            vx = left + bw + 4.0,
-            v = esc(&fmt(*v))
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-fn report_html(r: &Report) -> String {
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>匿名加工レポート / Anonymization report</title><style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left}th{background:#eef}</style></head><body>");
-    h.push_str("<h1>匿名加工レポート / Anonymization report</h1>");
-    let _ = write!(
-        h,
-        "<table><tr><th>行数 / Rows</th><td>{}</td></tr><tr><th>削除した記録 / Suppressed records</th><td>{} (上限 / limit {:.1} %)</td></tr><tr><th>等価クラス / Classes</th><td>{} (最小 / smallest {}, 最大 / largest {})</td></tr><tr><th>情報損失 / Information loss</th><td>{:.6} ({})</td></tr><tr><th>プライバシーモデル / Privacy models</th><td>{}</td></tr><tr><th>削除した列 / Removed identifiers</th><td>{}</td></tr><tr><th>要件を満たす / Valid</th><td>{}</td></tr></table>",
-        r.rows,
-        r.suppressed_records,
-        r.suppression_limit * 100.0,
-        r.classes,
-        r.min_class_size,
-        r.max_class_size,
-        r.information_loss,
-        esc(&r.metric),
-        esc(&r.models.join(" + ")),
-        esc(&r.removed_columns.join(", ")),
-        if r.valid { "はい / yes" } else { "いいえ / no" }
-    );
-    h.push_str("<h2>一般化レベル / Generalization levels</h2><table><tr><th>準識別子 / Quasi-identifier</th><th>レベル / Level</th><th>高さ / Height</th></tr>");
-    for ((q, l), ht) in r
-        .quasi_identifiers
-        .iter()
-        .zip(&r.transformation_vector)
-        .zip(&r.heights)
-    {
-        let _ = write!(h, "<tr><td>{}</td><td>{l}</td><td>{ht}</td></tr>", esc(q));
-    }
-    h.push_str("</table>");
-    // Class size distribution in buckets.
-    let buckets: [(u64, u64, &str); 8] = [
-        (1, 1, "1"),
-        (2, 4, "2–4"),
-        (5, 9, "5–9"),
-        (10, 19, "10–19"),
-        (20, 49, "20–49"),
-        (50, 99, "50–99"),
-        (100, 999, "100–999"),
-        (1000, u64::MAX, "1000+"),
-    ];
-    let mut items = Vec::new();
-    for (lo, hi, label) in buckets {
-        let n: u64 = r
-            .risk_after
-            .class_sizes
-            .iter()
-            .filter(|(s, _)| *s >= lo && *s <= hi)
-            .map(|(_, c)| *c)
-            .sum();
-        items.push((label.to_string(), n as f64));
-    }
-    let max = items.iter().map(|x| x.1).fold(0.0, f64::max);
-    h.push_str("<h2>等価クラスの大きさの分布 / Class size distribution</h2>");
-    h.push_str(&bars(
-        "クラス数 / Number of classes by size (after)",
-        &items,
-        max,
-        &|v| format!("{v:.0}"),
-    ));
-    let risk_items = |x: &RiskSummary| {
-        vec![
-            (
-                "最大再識別リスク / Highest risk".to_string(),
-                x.prosecutor_max,
-            ),
-            (
-                "平均再識別リスク / Average risk".to_string(),
-                x.prosecutor_avg,
-            ),
-            ("一意な記録 / Sample uniques".to_string(), x.sample_uniques),
-            (format!("閾値超 / Above {}", x.threshold), x.records_at_risk),
-        ]
-    };
-    h.push_str("<h2>再識別リスク / Re-identification risk (prosecutor)</h2>");
-    h.push_str(&bars(
-        "加工前 / Before",
-        &risk_items(&r.risk_before),
-        1.0,
-        &|v| format!("{v:.4}"),
-    ));
-    h.push_str(&bars(
-        "加工後 / After",
-        &risk_items(&r.risk_after),
-        1.0,
-        &|v| format!("{v:.4}"),
-    ));
-    let m = &r.metrics;
-    let _ = write!(
-        h,
-        "<h2>有用性指標 / Utility metrics</h2><table><tr><th>Loss (ARX, gs 0.5)</th><td>{:.10}</td></tr><tr><th>非一様エントロピー / Non-uniform entropy</th><td>{:.4} (non-monotonic {:.4})</td></tr><tr><th>Discernibility (DM / DM*)</th><td>{:.0} / {:.0}</td></tr><tr><th>平均クラスサイズ / AECS</th><td>{:.4}</td></tr><tr><th>Precision</th><td>{:.6}</td></tr></table>",
-        m.loss, m.entropy, m.entropy_non_monotonic, m.discernibility, m.discernibility_star, m.aecs, m.precision
-    );
-    if let Some(s) = &r.search {
-        let _ = write!(
-            h,
-            "<p>探索 / Search: {} / {} transformations evaluated, {:.1} ms, {}</p>",
-            s.evaluated,
-            s.lattice_nodes,
-            s.millis,
-            if s.optimal {
-                "最適 / optimal"
-            } else {
-                "ヒューリスティック / heuristic"
-            }
-        );
-    }
-    h.push_str("</body></html>\n");
-    h
+/// Whether `path` lies in `folder` (compared after resolving both where they exist).
+fn inside(path: &Path, folder: &Path) -> bool {
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (p, f) = (resolve(path), resolve(folder));
+    p.parent().is_some_and(|parent| parent.starts_with(&f))
 }

@@ -4,8 +4,14 @@
 //! application approved by the committee, its release built and encrypted to the recipient, and the
 //! audit log verified.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::synth::{generate, print_summary, report};
+use crate::{EXIT_FAILURE, EXIT_USAGE};
 use std::path::Path;
 use std::time::Instant;
+use tokumei_synth::Config;
 
 use tokumei_vault::receive::{receive, Outcome};
 
@@ -132,7 +138,7 @@ pub fn pipeline(dir: &Path, region: &Path) -> Result<(), String> {
         }
     }
     println!("  {opted} requests to stop recorded for patients of H01");
-    let bar = crate::progress_bar_of(providers.len() as u64, "providers");
+    let bar = crate::synth::progress_bar_of(providers.len() as u64, "providers");
     let mut t = Totals::default();
     for p in &providers {
         let (key_path, pub_path) =
@@ -389,4 +395,58 @@ columns = ["code", "date", "days"]
         home_dir.display()
     );
     Ok(())
+}
+#[derive(clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Working folder of the demo (replaced if it holds an earlier demo).
+    #[arg(long, default_value = "tokumei-demo")]
+    dir: PathBuf,
+    /// Number of synthetic people.
+    #[arg(long, default_value_t = 20_000)]
+    people: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+pub(crate) fn run_demo(a: DemoArgs) -> ExitCode {
+    // Replace the folder only if it is empty or holds an earlier demo.
+    let earlier_demo = a.dir.join("region").join("summary.json").exists();
+    let empty = std::fs::read_dir(&a.dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
+    if !earlier_demo && !empty {
+        eprintln!(
+            "error: {} exists and does not hold an earlier demo; choose another --dir",
+            a.dir.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    println!(
+        "tokumei demo: step 1/7, synthetic region ({} people, seed {})",
+        a.people, a.seed
+    );
+    let config = Config {
+        people: a.people,
+        seed: a.seed,
+        out: a.dir.join("region"),
+        force: true,
+        ..Config::default()
+    };
+    match generate(&config) {
+        Ok((s, secs)) => {
+            print_summary(&config.out, &s, secs);
+            if let Err(e) = pipeline(&a.dir, &config.out) {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+            println!(
+                "demo finished: the region is in {}, the operator home in {}",
+                config.out.display(),
+                a.dir.join("home").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => report(&e),
+    }
 }

@@ -145,3 +145,12 @@ fn report(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<
         ExitCode::SUCCESS
     })
 }
+#[derive(clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Files or folders.
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Issues printed per file (all are counted).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) max_issues: usize,
+}

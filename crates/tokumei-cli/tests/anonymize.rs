@@ -278,3 +278,59 @@ fn risk_assessment_leaves_the_table_alone() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn the_output_folder_is_written_whole_and_replaced_only_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fixture(d);
+    let out = d.join("out");
+    let run = |out: &Path, extra: &[&str]| {
+        tokumei()
+            .arg("anonymize")
+            .arg("--input")
+            .arg(d.join("people.csv"))
+            .arg("--out")
+            .arg(out)
+            .arg("--qi")
+            .arg(format!("age={}", d.join("age.csv").display()))
+            .args(["--k", "5", "--identifier", "id"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "kept").unwrap();
+    let refused = run(&out, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "kept"
+    );
+    assert!(!out.join("report.json").exists());
+    let forced = run(&out, &["--force"]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["people.csv", "report.html", "report.json"]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html><html lang=\"ja\">"));
+    assert!(html.contains("匿名加工レポート / Anonymization report"));
+    // The input's own folder is never the output, even with --force.
+    let same = run(d, &["--force"]);
+    assert_eq!(same.status.code(), Some(2));
+    assert!(d.join("people.csv").exists());
+    // Nothing is left under a staging name.
+    assert!(std::fs::read_dir(d).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("staging")));
+}

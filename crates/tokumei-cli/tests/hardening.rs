@@ -322,6 +322,8 @@ fn a_registered_providers_key_is_not_replaced_and_exports_need_a_session() {
                 "x",
                 "--acquisition",
                 "x",
+                "--notice-start",
+                "2024-01-01",
             ])
             .arg("--home")
             .arg(&s.home)

@@ -21,8 +21,6 @@ pub mod purge;
 pub mod review;
 mod run;
 
-use std::path::PathBuf;
-
 pub use run::{run, RunSummary};
 
 /// The Japanese identity settings shipped with Tokumei: the default of every link run.
@@ -49,8 +47,8 @@ pub enum LinkError {
     #[error("random source: {0}")]
     Random(String),
     /// File system error.
-    #[error("{0}: {1}")]
-    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Io(#[from] tokumei_fs::IoError),
     /// No such pair in the review queue.
     #[error("no review pair {0}")]
     NoPair(u64),

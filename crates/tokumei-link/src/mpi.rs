@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use tokumei_vault::home::{DataKey, Home};
-use tokumei_vault::store::{open_sealed, replace_file, seal};
+use tokumei_vault::store::{open_sealed, seal};
 
 use crate::LinkError;
 
@@ -57,14 +57,14 @@ impl Mpi {
             Ok(sealed) => serde_json::from_slice(&open_sealed(key, &sealed)?)
                 .map_err(|e| LinkError::Index(e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Mpi::default()),
-            Err(e) => Err(LinkError::Io(p, e)),
+            Err(e) => Err(tokumei_fs::io(&p)(e).into()),
         }
     }
 
     /// Writes the index (staging file, sync, rename).
     pub fn write(&self, home: &Home, key: &DataKey) -> Result<(), LinkError> {
         let bytes = serde_json::to_vec(self).map_err(|e| LinkError::Index(e.to_string()))?;
-        Ok(replace_file(&path(home), &seal(key, &bytes)?)?)
+        Ok(tokumei_fs::write_atomic(&path(home), &seal(key, &bytes)?)?)
     }
 
     /// Records of a person.

@@ -8,7 +8,7 @@ use tokumei_model::identity::IdentityRecord;
 use tokumei_vault::access::Session;
 use tokumei_vault::home::DataKey;
 use tokumei_vault::lock::WriterLock;
-use tokumei_vault::optout::{person_fingerprints, IndexKey};
+use tokumei_vault::optout::{person_fingerprints, IndexKey, Request, Subject};
 use tokumei_vault::purge::PurgeReport;
 use tokumei_vault::Home;
 
@@ -74,8 +74,8 @@ pub fn purge_persons(
     Ok(report)
 }
 
-/// The purge of `tokumei optout purge`: records held that match the registry (or only the
-/// `indexes` given), with every record linked to them.
+/// Purges the records held that match `indexes` (blind indexes of the registry), with every
+/// record linked to them.
 pub fn purge_registry(
     home: &Home,
     s: &Session,
@@ -86,4 +86,53 @@ pub fn purge_registry(
     let identities = tokumei_vault::store::read_all_identities(home, key)?;
     let direct = matching_records(key, &identities, indexes);
     purge_persons(home, s, key, &identities, &direct)
+}
+
+/// What recording requests to stop did.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Requests recorded.
+    pub requests: usize,
+    /// Records of the persons named that were already held, purged now.
+    pub purged: PurgeReport,
+}
+
+/// Records requests to stop (each audited, as a keyed hash of its identifiers only) and purges the
+/// records already held of the persons they name, with every record linked to them.
+pub fn record_requests(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    requests: &[Request],
+    lock: &WriterLock,
+) -> Result<Recorded, LinkError> {
+    let index = IndexKey::derive(key);
+    let catalog = home.catalog()?;
+    for r in requests {
+        let id = catalog.add_optout(&index, r)?;
+        let provider = match &r.subject {
+            Subject::Patient { provider_id, .. } => Some(provider_id.as_str()),
+            Subject::Insured { .. } => None,
+        };
+        let object = format!("request {id} ({})", r.requester.code());
+        s.audit(home, "optout.add", &object, "ok", provider)?;
+    }
+    let indexes: HashSet<String> = requests.iter().map(|r| index.index(&r.subject)).collect();
+    let purged = purge_registry(home, s, key, &indexes, lock)?;
+    Ok(Recorded {
+        requests: requests.len(),
+        purged,
+    })
+}
+
+/// Purges every record held that matches any request in the registry, with the persons linked to
+/// them (`tokumei optout purge`: after a link run joined new records to such persons).
+pub fn purge_all(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    lock: &WriterLock,
+) -> Result<PurgeReport, LinkError> {
+    let indexes = home.catalog()?.optout_indexes()?;
+    purge_registry(home, s, key, &indexes, lock)
 }

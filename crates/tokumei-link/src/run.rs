@@ -258,10 +258,9 @@ fn queue_uncertain_pairs(
 /// The linkage report of run `runs` (weights, histogram, review band; no identifying value).
 fn write_report(home: &Home, out: &LinkOutput, runs: u64) -> Result<(), LinkError> {
     let reports = home.root.join("reports");
-    std::fs::create_dir_all(&reports).map_err(|e| LinkError::Io(reports.clone(), e))?;
     let html = tokumei_linkage::report::html(out, "Tokumei vault: master person index", None, None);
     let path = reports.join(format!("link-{runs:04}.html"));
-    tokumei_vault::store::replace_file(&path, html.as_bytes())?;
+    tokumei_fs::write_atomic(&path, html.as_bytes())?;
     Ok(())
 }
 

@@ -95,6 +95,8 @@ pub struct Release {
     pub target: String,
     /// The period end the ages refer to.
     pub period_to: String,
+    /// Warnings on the release's usefulness (`checks::utility_warnings`): reported, not refused.
+    pub warnings: Vec<String>,
     /// The encrypted package.
     #[serde(skip)]
     pub package: PathBuf,
@@ -501,14 +503,9 @@ pub fn build(
     }
 }
 
-/// The staging folder of a release written to `out`.
+/// The staging folder of a release written to `out` (a fixed name: recovery finds it).
 fn staging_of(out: &Path) -> PathBuf {
-    out.with_file_name(format!(
-        ".{}.staging",
-        out.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ))
+    tokumei_fs::staging_name(out)
 }
 
 /// Moves a committed release from its staging folder into `out` (absent or empty), if it is not
@@ -517,10 +514,7 @@ fn publish(staging: &Path, out: &Path) -> Result<(), ReleaseError> {
     if !staging.exists() {
         return Ok(());
     }
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
-    }
-    std::fs::rename(staging, out).map_err(|e| io_err(out, e))
+    Ok(tokumei_fs::publish_dir(staging, out)?)
 }
 
 /// Whether the provision ledger holds `release_id`.
@@ -1200,6 +1194,7 @@ fn build_inner(
             preset.rare_code_persons
         ),
         period_to: app.period_to.clone(),
+        warnings: checks::utility_warnings(&tables),
         package: PathBuf::new(),
         package_sha256: String::new(),
     };
@@ -1371,8 +1366,8 @@ fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut Tra
     done.rows_removed += before - t.rows.len();
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> ReleaseError {
-    ReleaseError::Output(format!("{}: {e}", path.display()))
+fn io_err(path: &Path, e: std::io::Error) -> ReleaseError {
+    tokumei_fs::io(path)(e).into()
 }
 
 fn csv_bytes(t: &Table) -> Result<Vec<u8>, ReleaseError> {
@@ -1479,126 +1474,6 @@ fn dictionary(
         .collect::<Vec<_>>())
 }
 
-fn report_html(r: &Release, scope: &Scope) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let mut rows = String::new();
-    for (t, n) in &r.rows {
-        rows.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", esc(t)));
-    }
-    let bar = |label: &str, v: f64| {
-        let w = (v.clamp(0.0, 1.0) * 300.0).round();
-        format!(
-            "<div><span style=\"display:inline-block;width:16em\">{}</span><svg width=\"310\" height=\"14\"><rect width=\"{w}\" height=\"12\" fill=\"#2e86c1\"/></svg> {:.4}</div>",
-            esc(label),
-            v
-        )
-    };
-    let cross = if r.cross_release.is_empty() {
-        "<p>No earlier release of this kind: nothing to join.</p>".to_string()
-    } else {
-        let mut t = String::from(
-            "<table><tr><th>earlier release / 過去のリリース</th><th>linked / 連結</th><th>share / 割合</th><th>same person / 同一人物</th></tr>",
-        );
-        for c in &r.cross_release {
-            let l = &c.linkability;
-            t.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td></tr>",
-                esc(&c.release_id),
-                l.linked,
-                l.share * 100.0,
-                l.correct
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "—".into())
-            ));
-        }
-        t.push_str("</table>");
-        t
-    };
-    format!(
-        r#"<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>{id}</title>
-<style>body{{font-family:system-ui,"Noto Sans JP",sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:2px 8px}}table{{border-collapse:collapse}}</style></head><body>
-<h1>匿名加工レポート / Anonymization report — {id}</h1>
-<p>Application {app} ({kind}), decision sha256 <code>{sha}</code>.</p>
-<h2>1. 直接識別子 / Direct identifiers</h2><p>Names, readings, birth dates, addresses below the municipality, insurance numbers, patient ids and source record ids are not released; each person carries a per-release pseudonym. Removed by the rules although approved: {removed}.</p>
-<h2>2. 間接識別子 / Quasi-identifiers</h2><p>Person quasi-identifiers as chosen by the anonymization engine's optimal search (ARX Loss, k over the person quasi-identifiers, within the suppression limit): {level}. Event dates: {dates}.</p>
-<h2>3. 参照集団 / Reference population</h2><p>The cohort of the application in the linked vault: {cohort} persons; {opted} left out because they asked to stop.</p>
-<h2>4. リスク / Risk (initial, target, residual)</h2>
-{b1}{b2}{b3}{b4}
-<p>Smallest equivalence class: {min0} before, {min1} after. Target of the preset {preset}: {target}.</p>
-<h2>4b. 再識別試験 / Re-identification test</h2><p>Intruder's register: every person of the linked vault. Linkage attack, share of release persons re-identified correctly: {att} (the same persons with sex, birth date and municipality unprocessed: {att0}); marketer risk {mk:.4}; highest journalist risk {jr:.4}; release persons matching nobody {um:.4}. Membership inference, advantage over the base rate (TPR − FPR of the best threshold): {mia}. Persons with a unique event trajectory (date, code), highest over the event tables: {tu}; to bound it, ICD-10 cut to 3 characters in {tcut}, {ttr} persons' events truncated to their first, {tdr} persons' events dropped ({trows} rows).</p>
-<h3>リリース間連結 / Cross-release linkability</h3><p>This release joined to each earlier release of the same kind on every value but the pseudonym: persons whose values are unique here and match exactly one person there (the attacker's near-certain links), and of those the links that join the same person.</p>
-{cross}
-<h2>5. 有用性 / Utility</h2><p>{persons} persons released, {supp} suppressed; {gen} code values generalized, {csupp} suppressed.</p>
-<table><tr><th>table</th><th>rows</th></tr>{rows}</table>
-</body></html>"#,
-        id = esc(&r.release_id),
-        app = esc(&r.application_id),
-        kind = esc(&r.kind),
-        sha = esc(&scope.decision_sha256),
-        removed = if r.removed_columns.is_empty() {
-            "none".to_string()
-        } else {
-            esc(&r.removed_columns.join(", "))
-        },
-        level = esc(&r
-            .transformation
-            .iter()
-            .map(|(c, g)| format!("{c}: {g}"))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        dates = esc(&r.dates),
-        cohort = r.cohort,
-        opted = r.opted_out,
-        b1 = bar("unique before / 一意 (前)", r.unique_share.0),
-        b2 = bar("unique after / 一意 (後)", r.unique_share.1),
-        b3 = bar("max risk before / 最大リスク (前)", r.max_risk.0),
-        b4 = bar("max risk after / 最大リスク (後)", r.max_risk.1),
-        preset = esc(&r.preset),
-        target = esc(&r.target),
-        min0 = r.min_class.0,
-        min1 = r.min_class.1,
-        persons = r.persons,
-        supp = r.suppressed,
-        gen = r.codes_generalized,
-        csupp = r.codes_suppressed,
-        mk = r.reid.marketer,
-        att = r
-            .reid
-            .attack_success
-            .map(|a| format!("{:.2} %", a * 100.0))
-            .unwrap_or_else(|| "—".into()),
-        att0 = r
-            .reid_initial
-            .attack_success
-            .map(|a| format!("{:.2} %", a * 100.0))
-            .unwrap_or_else(|| "—".into()),
-        mia = r
-            .reid
-            .membership_advantage
-            .map(|a| format!("{a:.4}"))
-            .unwrap_or_else(|| "—".into()),
-        tcut = if r.trajectory.icd10_to_3_characters.is_empty() {
-            "no table".to_string()
-        } else {
-            esc(&r.trajectory.icd10_to_3_characters.join(", "))
-        },
-        ttr = r.trajectory.truncated,
-        tdr = r.trajectory.dropped,
-        trows = r.trajectory.rows_removed,
-        jr = r.reid.journalist_max,
-        um = r.reid.unmatched,
-        tu = r
-            .reid
-            .trajectory_unique
-            .map(|t| format!("{:.1} %", t * 100.0))
-            .unwrap_or_else(|| "—".into()),
-    )
-}
-
 /// Writes the release folder (tables, dictionary, reports, manifest) and the package sealed to the
 /// recipient into `staging` (moved to `out` once committed); sets the package's path and hash.
 #[allow(clippy::too_many_arguments)]
@@ -1619,7 +1494,10 @@ fn write_release(
     let dict = serde_json::to_vec_pretty(&dictionary(tables, preset, &r.transformation))
         .map_err(|e| ReleaseError::Output(e.to_string()))?;
     files.push(("dictionary.json".into(), dict));
-    files.push(("report.html".into(), report_html(r, scope).into_bytes()));
+    files.push((
+        "report.html".into(),
+        crate::report::html(r, scope).into_bytes(),
+    ));
     let report = serde_json::to_vec_pretty(&*r).map_err(|e| ReleaseError::Output(e.to_string()))?;
     files.push(("report.json".into(), report));
     let manifest = serde_json::json!({

@@ -61,6 +61,51 @@ pub const CODE_COLUMNS: &[(&str, &str)] = &[
     ("lab_results", "code"),
 ];
 
+/// Share of a column's values that carry nothing (`*` or blank); `None` for an absent column or
+/// an empty table.
+fn empty_share(t: &Table, column: &str) -> Option<f64> {
+    let i = t.col(column)?;
+    if t.rows.is_empty() {
+        return None;
+    }
+    let empty = t
+        .rows
+        .iter()
+        .filter(|r| r[i].as_deref().is_none_or(|v| v.is_empty() || v == "*"))
+        .count();
+    Some(empty as f64 / t.rows.len() as f64)
+}
+
+/// Warnings on a release that passes its checks but may not be usable: a person
+/// quasi-identifier released as `*` or blank for at least 90 % of persons, a code column `*` or
+/// blank in at least half of its rows. A release researchers cannot use is a failure too: the
+/// build reports these to the operator and in the release report.
+pub fn utility_warnings(tables: &[Table]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(persons) = tables.iter().find(|t| t.name == "persons") {
+        for c in PERSON_QIS {
+            if let Some(share) = empty_share(persons, c).filter(|s| *s >= 0.9) {
+                out.push(format!(
+                    "persons.{c} is `*` or blank for {:.0} % of persons",
+                    share * 100.0
+                ));
+            }
+        }
+    }
+    for (table, column) in CODE_COLUMNS {
+        let Some(t) = tables.iter().find(|t| t.name == *table) else {
+            continue;
+        };
+        if let Some(share) = empty_share(t, column).filter(|s| *s >= 0.5) {
+            out.push(format!(
+                "{table}.{column} is `*` or blank in {:.0} % of rows",
+                share * 100.0
+            ));
+        }
+    }
+    out
+}
+
 fn is_year_month(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 7
@@ -323,5 +368,47 @@ mod tests {
             ],
         };
         assert_eq!(jp_anonymized(&[t, e], 2, 2), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_release_of_stars_and_blanks_is_warned_about() {
+        let v = |x: &str| Some(x.to_string());
+        let persons = Table {
+            name: "persons".into(),
+            columns: vec!["pseudonym".into(), "sex".into(), "age".into()],
+            rows: (0..10)
+                .map(|i| {
+                    vec![
+                        v(&format!("p{i}")),
+                        v("*"),
+                        v(if i == 0 { "40-49" } else { "*" }),
+                    ]
+                })
+                .collect(),
+        };
+        let diagnoses = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "icd10".into()],
+            rows: vec![
+                vec![v("p1"), v("*")],
+                vec![v("p2"), None],
+                vec![v("p3"), v("E11")],
+            ],
+        };
+        let w = utility_warnings(&[persons, diagnoses]);
+        assert_eq!(
+            w,
+            vec![
+                "persons.sex is `*` or blank for 100 % of persons".to_string(),
+                "persons.age is `*` or blank for 90 % of persons".to_string(),
+                "diagnoses.icd10 is `*` or blank in 67 % of rows".to_string(),
+            ]
+        );
+        let fine = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "icd10".into()],
+            rows: vec![vec![v("p1"), v("E11")], vec![v("p2"), v("*")]],
+        };
+        assert!(utility_warnings(&[fine]).is_empty());
     }
 }

@@ -24,6 +24,7 @@ pub mod build;
 pub mod checks;
 pub mod preset;
 pub mod reid;
+pub mod report;
 pub mod signed;
 
 pub use build::{build, BuildOptions, Release};
@@ -44,6 +45,9 @@ pub enum ReleaseError {
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] tokumei_audit::AuditError),
+    /// A file or folder could not be read or written.
+    #[error(transparent)]
+    Io(#[from] tokumei_fs::IoError),
     /// The output folder is not usable.
     #[error("{0}")]
     Output(String),

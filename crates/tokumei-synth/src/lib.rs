@@ -96,12 +96,18 @@ pub enum SynthError {
     Internal(&'static str),
 }
 
+impl From<tokumei_fs::IoError> for SynthError {
+    fn from(e: tokumei_fs::IoError) -> Self {
+        SynthError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl SynthError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        SynthError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        tokumei_fs::io(path)(source).into()
     }
 
     /// Whether the error is the caller's (bad arguments or output folder): exit code 2.
@@ -293,83 +299,37 @@ pub fn validate(config: &Config) -> Result<Period, SynthError> {
         .ok_or_else(|| SynthError::InvalidArgument("period out of range".into()))
 }
 
-/// A temporary sibling folder that becomes the output folder on success and disappears on failure.
-struct Staging {
-    tmp: PathBuf,
-    out: PathBuf,
-    done: bool,
-}
-
-impl Staging {
-    fn new(out: &Path, force: bool) -> Result<Self, SynthError> {
-        if out.exists() {
-            if !out.is_dir() {
-                return Err(SynthError::OutputNotWritable {
-                    path: out.to_path_buf(),
-                    source: std::io::Error::other("exists and is not a folder"),
-                });
-            }
-            let non_empty = std::fs::read_dir(out)
-                .map_err(|e| SynthError::OutputNotWritable {
-                    path: out.to_path_buf(),
-                    source: e,
-                })?
-                .next()
-                .is_some();
-            if non_empty && !force {
-                return Err(SynthError::OutputNotEmpty(out.to_path_buf()));
-            }
+/// The output folder of a run, staged beside `out` ([`tokumei_fs::StagedDir`]): it becomes `out` on
+/// success and disappears on failure. A non-empty `out` is replaced only with `force`.
+fn staging(out: &Path, force: bool) -> Result<tokumei_fs::StagedDir, SynthError> {
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(SynthError::OutputNotWritable {
+                path: out.to_path_buf(),
+                source: std::io::Error::other("exists and is not a folder"),
+            });
         }
-        let name = out
-            .file_name()
-            .ok_or_else(|| {
-                SynthError::InvalidArgument(format!("--out {} has no folder name", out.display()))
+        let non_empty = std::fs::read_dir(out)
+            .map_err(|e| SynthError::OutputNotWritable {
+                path: out.to_path_buf(),
+                source: e,
             })?
-            .to_string_lossy()
-            .to_string();
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| SynthError::OutputNotWritable {
-            path: parent.clone(),
-            source: e,
-        })?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| SynthError::io(&tmp, e))?;
-        }
-        std::fs::create_dir(&tmp).map_err(|e| SynthError::OutputNotWritable {
-            path: out.to_path_buf(),
-            source: e,
-        })?;
-        Ok(Staging {
-            tmp,
-            out: out.to_path_buf(),
-            done: false,
-        })
-    }
-
-    fn commit(mut self) -> Result<(), SynthError> {
-        if self.out.exists() {
-            let old = self.tmp.with_extension("old");
-            std::fs::rename(&self.out, &old).map_err(|e| SynthError::io(&self.out, e))?;
-            std::fs::rename(&self.tmp, &self.out).map_err(|e| SynthError::io(&self.out, e))?;
-            std::fs::remove_dir_all(&old).map_err(|e| SynthError::io(&old, e))?;
-        } else {
-            std::fs::rename(&self.tmp, &self.out).map_err(|e| SynthError::io(&self.out, e))?;
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_dir_all(&self.tmp);
+            .next()
+            .is_some();
+        if non_empty && !force {
+            return Err(SynthError::OutputNotEmpty(out.to_path_buf()));
         }
     }
+    if out.file_name().is_none() {
+        return Err(SynthError::InvalidArgument(format!(
+            "--out {} has no folder name",
+            out.display()
+        )));
+    }
+    tokumei_fs::StagedDir::new(out, force).map_err(|e| SynthError::OutputNotWritable {
+        path: out.to_path_buf(),
+        source: e.source,
+    })
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SynthError> {
@@ -401,7 +361,7 @@ struct MuniJson<'a> {
 /// Generates a region into `config.out`; `progress` is called with the number of people written.
 pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary, SynthError> {
     let period = validate(config)?;
-    let staging = Staging::new(&config.out, config.force)?;
+    let staging = staging(&config.out, config.force)?;
     let mut ctx = Context::new(config.seed, period)?;
     ctx.noise = config.noise;
     let ids: Vec<String> = ctx.region.providers.iter().map(|p| p.id.clone()).collect();
@@ -426,8 +386,13 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
         .iter()
         .map(|p| p.municipality_code.clone())
         .collect();
-    let mut writer =
-        writer::Writer::new(&staging.tmp, &ids, facilities, municipalities, config.seed)?;
+    let mut writer = writer::Writer::new(
+        staging.path(),
+        &ids,
+        facilities,
+        municipalities,
+        config.seed,
+    )?;
     let target = config.people;
 
     let (tx, rx) = sync_channel::<Vec<HouseholdOut>>(1);
@@ -488,7 +453,7 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
         })
         .collect();
     write_json(
-        &staging.tmp.join("region.json"),
+        &staging.path().join("region.json"),
         &RegionJson {
             prefecture: region::PREFECTURE,
             period_start: period.start.to_string(),
@@ -498,7 +463,7 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
             providers: &ctx.region.providers,
         },
     )?;
-    write_json(&staging.tmp.join("summary.json"), &summary)?;
+    write_json(&staging.path().join("summary.json"), &summary)?;
     staging.commit()?;
     Ok(summary)
 }

@@ -12,7 +12,7 @@ fn db(e: rusqlite::Error) -> VaultError {
 }
 
 /// A data provider registered at the operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Provider {
     /// Provider id (as it names itself in its packages).
     pub id: String,
@@ -265,6 +265,28 @@ impl Catalog {
         }
     }
 
+    /// Every registered provider in id order, each row checked against the operator's signature.
+    pub fn providers(&self) -> Result<Vec<Provider>, VaultError> {
+        let keys = self.keys()?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY id"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], row_provider)
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (p, sig) in rows {
+            keys.check_row("providers", &Catalog::provider_fields(&p), sig.as_deref())?;
+            out.push(p);
+        }
+        Ok(out)
+    }
+
     /// The receipt of a package, if it was received.
     pub fn receipt(&self, package_id: &str) -> Result<Option<Receipt>, VaultError> {
         self.conn
@@ -327,6 +349,17 @@ impl Catalog {
     pub fn receipts(&self) -> Result<i64, VaultError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM receipts", [], |r| r.get(0))
+            .map_err(db)
+    }
+
+    /// Number of packages received from one provider.
+    pub fn receipts_of(&self, provider_id: &str) -> Result<i64, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM receipts WHERE provider_id = ?1",
+                params![provider_id],
+                |r| r.get(0),
+            )
             .map_err(db)
     }
 }

@@ -15,7 +15,7 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::access::{Role, Session};
 use crate::catalog::Catalog;
-use crate::home::{DataKey, Home, VaultError};
+use crate::home::{io, DataKey, Home, VaultError};
 use crate::store;
 
 /// What is exported.
@@ -296,29 +296,15 @@ pub fn run(
         .recipient
         .parse()
         .map_err(|_| VaultError::Refused("the recipient is not an age recipient".into()))?;
-    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
-    let written = (|| -> Result<u64, VaultError> {
-        let io = |e: std::io::Error| VaultError::Io {
-            path: tmp.clone(),
-            source: e,
-        };
-        let mut sealed = crate::sealed::SealedTar::create(&tmp, &recipient, 0o600).map_err(io)?;
-        for (name, bytes) in &files {
-            sealed.append_bytes(name, bytes).map_err(io)?;
-        }
-        sealed.finish().map_err(io)
-    })();
-    let bytes = match written {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, out).map_err(|e| VaultError::Io {
-        path: out.to_path_buf(),
-        source: e,
-    })?;
+    let staged = tokumei_fs::StagedFile::new(out)?;
+    let tmp = staged.path();
+    let mut sealed =
+        crate::sealed::SealedTar::create(tmp, &recipient, 0o600).map_err(|e| io(tmp, e))?;
+    for (name, bytes) in &files {
+        sealed.append_bytes(name, bytes).map_err(|e| io(tmp, e))?;
+    }
+    let bytes = sealed.finish().map_err(|e| io(tmp, e))?;
+    staged.commit()?;
     catalog
         .connection()
         .execute(

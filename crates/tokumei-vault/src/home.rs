@@ -94,9 +94,15 @@ pub enum VaultError {
 
 /// An io error naming its file.
 pub(crate) fn io(path: &Path, source: std::io::Error) -> VaultError {
-    VaultError::Io {
-        path: path.to_path_buf(),
-        source,
+    tokumei_fs::io(path)(source).into()
+}
+
+impl From<tokumei_fs::IoError> for VaultError {
+    fn from(e: tokumei_fs::IoError) -> Self {
+        VaultError::Io {
+            path: e.path,
+            source: e.source,
+        }
     }
 }
 
@@ -131,6 +137,63 @@ pub struct Home {
     pub config: Config,
     /// The key this process signs audit entries with, once unlocked.
     signer: SignerSlot,
+    /// The data key once unlocked, with a keyed digest of the passphrase that unlocked it: the
+    /// passphrase's scrypt work (about a second) is done once per process.
+    unlocked: UnlockedSlot,
+}
+
+/// The data key of this process, kept after the first unlock.
+#[derive(Clone, Default)]
+struct UnlockedSlot(std::sync::Arc<std::sync::Mutex<Option<Unlocked>>>);
+
+struct Unlocked {
+    /// SHA-256 of a salt drawn for this process and the passphrase.
+    digest: [u8; 32],
+    salt: [u8; 32],
+    key: [u8; 32],
+}
+
+impl Drop for Unlocked {
+    fn drop(&mut self) {
+        self.key = [0; 32];
+    }
+}
+
+fn passphrase_digest(salt: &[u8; 32], passphrase: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(salt);
+    h.update(passphrase.as_bytes());
+    h.finalize().into()
+}
+
+impl std::fmt::Debug for UnlockedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnlockedSlot(..)")
+    }
+}
+
+impl UnlockedSlot {
+    fn get(&self, passphrase: &str) -> Option<DataKey> {
+        let slot = self.0.lock().ok()?;
+        let u = slot.as_ref()?;
+        let d = passphrase_digest(&u.salt, passphrase);
+        (d == u.digest).then(|| DataKey(u.key))
+    }
+
+    fn set(&self, passphrase: &str, key: &DataKey) {
+        let mut salt = [0u8; 32];
+        if getrandom::fill(&mut salt).is_err() {
+            return;
+        }
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(Unlocked {
+                digest: passphrase_digest(&salt, passphrase),
+                salt,
+                key: key.0,
+            });
+        }
+    }
 }
 
 /// Who signs this process's audit entries: the operator's key (unlocked with the home passphrase)
@@ -312,31 +375,16 @@ pub fn init_with_user(
             return Err(VaultError::Exists(root.to_path_buf()));
         }
     }
-    let name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "home".into());
-    let staging = root.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = build(&staging, passphrase, scrypt_log_n, user);
-    match result {
-        Ok((recipient, audit_public_key)) => {
-            if root.exists() {
-                std::fs::remove_dir(root).map_err(|e| io(root, e))?;
-            }
-            std::fs::rename(&staging, root).map_err(|e| io(root, e))?;
-            let home = open(root)?;
-            home.unlock_data_key(passphrase)?;
-            Ok(InitSummary {
-                home,
-                recipient,
-                audit_public_key,
-            })
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            Err(e)
-        }
-    }
+    let staging = tokumei_fs::StagedDir::new(root, false)?;
+    let (recipient, audit_public_key) = build(staging.path(), passphrase, scrypt_log_n, user)?;
+    staging.commit()?;
+    let home = open(root)?;
+    home.unlock_data_key(passphrase)?;
+    Ok(InitSummary {
+        home,
+        recipient,
+        audit_public_key,
+    })
 }
 
 fn build(
@@ -452,6 +500,7 @@ pub fn open(root: &Path) -> Result<Home, VaultError> {
         root: root.to_path_buf(),
         config,
         signer: SignerSlot::default(),
+        unlocked: UnlockedSlot::default(),
     })
 }
 
@@ -632,8 +681,12 @@ impl Home {
             .ok_or_else(|| VaultError::Key("the operator identity is damaged".into()))
     }
 
-    /// Unlocks the data-encryption key with the passphrase.
+    /// Unlocks the data-encryption key with the passphrase (scrypt: about a second at the default
+    /// cost; done once per process, later calls with the same passphrase return the key kept).
     pub fn unlock_data_key(&self, passphrase: &str) -> Result<DataKey, VaultError> {
+        if let Some(key) = self.unlocked.get(passphrase) {
+            return Ok(key);
+        }
         let path = self.root.join("keys/data.key.age");
         let wrapped = std::fs::read(&path).map_err(|e| io(&path, e))?;
         let key = unwrap_with_passphrase(&wrapped, passphrase).map_err(|e| match e {
@@ -649,6 +702,7 @@ impl Home {
             .map_err(|_| VaultError::Key("the data key file is damaged".into()))?;
         let key = DataKey(key);
         self.unlock_operator_key(&key)?;
+        self.unlocked.set(passphrase, &key);
         Ok(key)
     }
 }
@@ -774,5 +828,8 @@ fn sign_authorization_rows(home: &Home) -> Result<(), VaultError> {
 
 fn write_config(root: &Path, config: &Config) -> Result<(), VaultError> {
     let text = toml::to_string(config).map_err(|e| VaultError::Config(e.to_string()))?;
-    crate::store::replace_file(&root.join("config.toml"), text.as_bytes())
+    Ok(tokumei_fs::write_atomic(
+        &root.join("config.toml"),
+        text.as_bytes(),
+    )?)
 }

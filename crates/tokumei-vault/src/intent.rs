@@ -65,7 +65,7 @@ pub fn begin(home: &Home, intent: Intent) -> Result<Pending, VaultError> {
     std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
     let path = d.join(format!("{}-{}.json", intent.kind, intent.id));
     let bytes = serde_json::to_vec_pretty(&intent).map_err(|e| VaultError::Store(e.to_string()))?;
-    crate::store::replace_file(&path, &bytes)?;
+    tokumei_fs::write_atomic(&path, &bytes)?;
     sync_dir(&d)?;
     Ok(Pending { path, intent })
 }

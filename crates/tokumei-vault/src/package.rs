@@ -251,33 +251,24 @@ pub fn package(
         serde_json::to_vec_pretty(&manifest).map_err(|e| VaultError::Refused(e.to_string()))?;
     let signature = hex::encode(key.sign(&manifest_bytes).to_bytes());
 
-    let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
-    let result = (|| -> Result<(), VaultError> {
-        let mut sealed =
-            crate::sealed::SealedTar::create(&tmp, &recipient, 0o600).map_err(|e| io(&tmp, e))?;
+    let staged = tokumei_fs::StagedFile::new(out)?;
+    let tmp = staged.path();
+    let mut sealed =
+        crate::sealed::SealedTar::create(tmp, &recipient, 0o600).map_err(|e| io(tmp, e))?;
+    sealed
+        .append_bytes("manifest.json", &manifest_bytes)
+        .map_err(|e| io(tmp, e))?;
+    sealed
+        .append_bytes("manifest.sig", signature.as_bytes())
+        .map_err(|e| io(tmp, e))?;
+    for (p, f) in paths.iter().zip(&manifest.files) {
+        let src = std::fs::File::open(p).map_err(|e| io(p, e))?;
         sealed
-            .append_bytes("manifest.json", &manifest_bytes)
-            .map_err(|e| io(&tmp, e))?;
-        sealed
-            .append_bytes("manifest.sig", signature.as_bytes())
-            .map_err(|e| io(&tmp, e))?;
-        for (p, f) in paths.iter().zip(&manifest.files) {
-            let src = std::fs::File::open(p).map_err(|e| io(p, e))?;
-            sealed
-                .append(&format!("files/{}", f.path), f.bytes, src)
-                .map_err(|e| io(p, e))?;
-        }
-        sealed.finish().map_err(|e| io(&tmp, e))?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+            .append(&format!("files/{}", f.path), f.bytes, src)
+            .map_err(|e| io(p, e))?;
     }
-    if let Err(e) = std::fs::rename(&tmp, out) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(out, e));
-    }
+    sealed.finish().map_err(|e| io(tmp, e))?;
+    staged.commit()?;
     Ok(manifest)
 }
 

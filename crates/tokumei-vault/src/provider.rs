@@ -40,6 +40,38 @@ fn check(p: &Provider) -> Result<(), VaultError> {
     Ok(())
 }
 
+/// Every registered provider, with its details and receipts so far (a technician, auditor or
+/// provider administrator may look; the listing is audited).
+pub fn list(home: &Home, session: &Session) -> Result<Vec<Listed>, VaultError> {
+    session.require(
+        home,
+        "provider.list",
+        &[Role::Technician, Role::Auditor, Role::ProviderAdmin],
+    )?;
+    let catalog = home.catalog()?;
+    let mut out = Vec::new();
+    for p in catalog.providers()? {
+        let receipts = catalog.receipts_of(&p.id)?;
+        out.push(Listed {
+            provider: p,
+            receipts,
+        });
+    }
+    let object = format!("{} provider(s)", out.len());
+    session.audit(home, "provider.list", &object, "ok", None)?;
+    Ok(out)
+}
+
+/// A provider as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    /// Its registration.
+    #[serde(flatten)]
+    pub provider: Provider,
+    /// Packages received from it.
+    pub receipts: i64,
+}
+
 /// Registers a new provider (a technician's act). An id already registered is refused: its key
 /// changes only through [`request_rotation`] and [`approve_rotation`].
 pub fn register(home: &Home, session: &Session, p: &Provider) -> Result<(), VaultError> {

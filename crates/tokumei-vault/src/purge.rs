@@ -19,7 +19,8 @@ use tokumei_model::table::Table;
 
 use crate::home::{io, DataKey, Home, VaultError};
 use crate::optout::{subjects_of, IndexKey};
-use crate::store::{open_sealed, parquet_bytes, read_parquet, replace_file, seal, PackagePaths};
+use crate::store::{open_sealed, parquet_bytes, read_parquet, seal, PackagePaths};
+use tokumei_fs::write_atomic;
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +52,7 @@ fn filter_table<T: Table>(
         .collect();
     let removed = before - kept.len();
     if removed > 0 {
-        replace_file(path, &parquet_bytes(&kept)?)?;
+        write_atomic(path, &parquet_bytes(&kept)?)?;
     }
     Ok(removed)
 }
@@ -132,7 +133,7 @@ fn purge_where(
             .into_iter()
             .filter(|r| !gone.contains(&r.record_id))
             .collect();
-        replace_file(&paths.identity, &seal(key, &parquet_bytes(&kept)?)?)?;
+        write_atomic(&paths.identity, &seal(key, &parquet_bytes(&kept)?)?)?;
         report.records += gone.len();
         report.events += events;
         report.touched.push((id, gone.len(), events));

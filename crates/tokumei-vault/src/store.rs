@@ -392,17 +392,6 @@ pub fn read_all_identities(home: &Home, key: &DataKey) -> Result<Vec<IdentityRec
     Ok(out)
 }
 
-/// Writes `bytes` to `path` through a staging file beside it, synced, then renamed into place.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".staging-{name}"));
-    write_file(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-}
-
 /// The names a package's files take in each folder of the home (after its id).
 pub(crate) const LAYOUT: [(&str, &[&str]); 4] = [
     ("vault/identity", &[".parquet.enc"]),

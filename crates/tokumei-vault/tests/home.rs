@@ -180,3 +180,27 @@ fn an_older_home_is_migrated_in_place_and_a_newer_one_refused() {
     .expect("write");
     assert!(matches!(open(&root), Err(VaultError::Config(_))));
 }
+
+/// The data key is unlocked once per process; a wrong passphrase is refused before and after.
+#[test]
+fn the_unlocked_key_is_kept_for_its_passphrase_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("home");
+    init(&root, PASS, Some(10)).expect("init");
+    let home = tokumei_vault::open(&root).expect("open");
+    let wrong = format!("{PASS}!");
+    assert!(home.unlock_data_key(&wrong).is_err());
+    let first = home.unlock_data_key(PASS).expect("unlock");
+    assert!(
+        home.unlock_data_key(&wrong).is_err(),
+        "the kept key needs its passphrase"
+    );
+    let again = home.unlock_data_key(PASS).expect("kept");
+    assert_eq!(first.bytes(), again.bytes());
+    // The key kept is the home's: a copy of the handle shares it, a fresh open does not need it.
+    let other = tokumei_vault::open(&root).expect("open");
+    assert_eq!(
+        other.unlock_data_key(PASS).expect("unlock").bytes(),
+        first.bytes()
+    );
+}

@@ -1,0 +1,136 @@
+//! The release report (RULES §11: direct identifiers, quasi-identifiers, reference population,
+//! risk before and after, the re-identification test, utility), in Japanese and English.
+
+use tokumei_report::{bars, html, page, table, Markup};
+use tokumei_review::Scope;
+
+use crate::build::Release;
+
+fn percent(v: Option<f64>, digits: usize) -> String {
+    v.map(|a| format!("{:.*} %", digits, a * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn or_dash(v: Option<f64>) -> String {
+    v.map(|a| format!("{a:.4}")).unwrap_or_else(|| "—".into())
+}
+
+fn identifiers(r: &Release) -> Markup {
+    let removed = if r.removed_columns.is_empty() {
+        "none".to_string()
+    } else {
+        r.removed_columns.join(", ")
+    };
+    let level = r
+        .transformation
+        .iter()
+        .map(|(c, g)| format!("{c}: {g}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    html! {
+        h2 { "1. 直接識別子 / Direct identifiers" }
+        p { "Names, readings, birth dates, addresses below the municipality, insurance numbers, patient ids and source record ids are not released; each person carries a per-release pseudonym. Removed by the rules although approved: " (removed) "." }
+        h2 { "2. 間接識別子 / Quasi-identifiers" }
+        p { "Person quasi-identifiers as chosen by the anonymization engine's optimal search (ARX Loss, k over the person quasi-identifiers, within the suppression limit): " (level) ". Event dates: " (r.dates) "." }
+        h2 { "3. 参照集団 / Reference population" }
+        p { "The cohort of the application in the linked vault: " (r.cohort) " persons; " (r.opted_out) " left out because they asked to stop." }
+    }
+}
+
+fn risk(r: &Release) -> Markup {
+    let items = [
+        ("unique before / 一意 (前)".to_string(), r.unique_share.0),
+        ("unique after / 一意 (後)".to_string(), r.unique_share.1),
+        (
+            "max risk before / 最大リスク (前)".to_string(),
+            r.max_risk.0,
+        ),
+        ("max risk after / 最大リスク (後)".to_string(), r.max_risk.1),
+    ];
+    html! {
+        h2 { "4. リスク / Risk (initial, target, residual)" }
+        (bars("リスク / Risk", &items, 1.0, &|v| format!("{v:.4}")))
+        p { "Smallest equivalence class: " (r.min_class.0) " before, " (r.min_class.1) " after. Target of the preset " (r.preset) ": " (r.target) "." }
+    }
+}
+
+fn reid_test(r: &Release) -> Markup {
+    let t = &r.trajectory;
+    let cut = if t.icd10_to_3_characters.is_empty() {
+        "no table".to_string()
+    } else {
+        t.icd10_to_3_characters.join(", ")
+    };
+    html! {
+        h2 { "4b. 再識別試験 / Re-identification test" }
+        p {
+            "Intruder's register: every person of the linked vault. Linkage attack, share of release persons re-identified correctly: "
+            (percent(r.reid.attack_success, 2))
+            " (the same persons with sex, birth date and municipality unprocessed: " (percent(r.reid_initial.attack_success, 2)) "); marketer risk "
+            (format!("{:.4}", r.reid.marketer)) "; highest journalist risk " (format!("{:.4}", r.reid.journalist_max))
+            "; release persons matching nobody " (format!("{:.4}", r.reid.unmatched))
+            ". Membership inference, advantage over the base rate (TPR − FPR of the best threshold): " (or_dash(r.reid.membership_advantage))
+            ". Persons with a unique event trajectory (date, code), highest over the event tables: " (percent(r.reid.trajectory_unique, 1))
+            "; to bound it, ICD-10 cut to its 3-character category in " (cut) ", " (t.truncated) " persons' events truncated to their first, "
+            (t.dropped) " persons' events dropped (" (t.rows_removed) " rows)."
+        }
+    }
+}
+
+fn cross_release(r: &Release) -> Markup {
+    let rows: Vec<Vec<String>> = r
+        .cross_release
+        .iter()
+        .map(|c| {
+            let l = &c.linkability;
+            vec![
+                c.release_id.clone(),
+                l.linked.to_string(),
+                format!("{:.2} %", l.share * 100.0),
+                l.correct.map_or_else(|| "—".into(), |n| n.to_string()),
+            ]
+        })
+        .collect();
+    html! {
+        h3 { "リリース間連結 / Cross-release linkability" }
+        p { "This release joined to each earlier release of the same kind on every value but the pseudonym: persons whose values are unique here and match exactly one person there (the attacker's near-certain links), and of those the links that join the same person." }
+        @if rows.is_empty() {
+            p { "No earlier release of this kind: nothing to join." }
+        } @else {
+            (table(&["earlier release / 過去のリリース", "linked / 連結", "share / 割合", "same person / 同一人物"], &rows))
+        }
+    }
+}
+
+fn utility(r: &Release) -> Markup {
+    let rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|(t, n)| vec![t.clone(), n.to_string()])
+        .collect();
+    html! {
+        h2 { "5. 有用性 / Utility" }
+        p { (r.persons) " persons released, " (r.suppressed) " suppressed; " (r.codes_generalized) " code values generalized, " (r.codes_suppressed) " suppressed." }
+        (table(&["table", "rows"], &rows))
+    }
+}
+
+/// The report of a release as a self-contained HTML page.
+pub fn html(r: &Release, scope: &Scope) -> String {
+    let body = html! {
+        p { "Application " (r.application_id) " (" (r.kind) "), decision sha256 " code { (scope.decision_sha256) } "." }
+        @if !r.warnings.is_empty() {
+            h2 { "注意 / Warnings on usefulness" }
+            ul { @for w in &r.warnings { li { (w) } } }
+        }
+        (identifiers(r))
+        (risk(r))
+        (reid_test(r))
+        (cross_release(r))
+        (utility(r))
+    };
+    page(
+        &format!("匿名加工レポート / Anonymization report — {}", r.release_id),
+        body,
+    )
+}
