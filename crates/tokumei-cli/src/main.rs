@@ -15,6 +15,7 @@ mod link;
 mod linkage;
 mod operator;
 mod review;
+mod table;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
