@@ -373,6 +373,9 @@ columns = ["code", "date", "days"]
                 release_dir.join("report.html").display(),
                 r.package.display()
             );
+            for w in &r.warnings {
+                println!("  warning: {w}");
+            }
         }
         // A cohort too small for the rules is refused, and nothing is written: that is the rule
         // working (small demo regions meet it).

@@ -23,6 +23,7 @@ mod provider;
 mod receive;
 mod review;
 mod synth;
+mod table;
 
 pub(crate) use args::{at_least_one, out_dir, parse_id, passphrase, share, writer_lock};
 
@@ -100,7 +101,8 @@ enum Command {
     /// Link every record of the vault into the master person index (名寄せ; identified zone only);
     /// `link review` for the clerical review of uncertain pairs. Needs a technician.
     Link(link::LinkArgs),
-    /// Research applications: submit, list, show, withdraw.
+    /// Research applications: template (the file format, documented), submit, list, show,
+    /// withdraw.
     #[command(subcommand)]
     Application(review::ApplicationCommand),
     /// The review committee: roster, meetings, conflicts of interest, votes, decisions.
@@ -110,8 +112,9 @@ enum Command {
     #[command(subcommand)]
     Release(review::ReleaseCommand),
     /// The re-identification battery on a built release: k and uniqueness, prosecutor / journalist /
-    /// marketer risk, a simulated linkage attack with a population register, trajectory uniqueness.
-    /// Exits 1 when a threshold is broken.
+    /// marketer risk, a simulated linkage attack with a population register, trajectory uniqueness;
+    /// a PASS/FAIL line per threshold and a verdict (`--json` for the figures as JSON). Exits 1
+    /// when a threshold is broken.
     ReidTest(review::ReidArgs),
     /// Record linkage (名寄せ): link two CSV tables or deduplicate one under a settings file, and
     /// evaluate the result against ground truth.

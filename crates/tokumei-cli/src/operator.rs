@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use tokumei_vault::access::{self, Role, Session};
 use tokumei_vault::{Home, VaultError};
 
+use crate::table::Table;
 use crate::{passphrase, EXIT_FAILURE, EXIT_USAGE};
 
 /// How a command learns who runs it.
@@ -20,6 +21,34 @@ pub struct UserKeyArgs {
     /// passphrase).
     #[arg(long)]
     pub user_passphrase_file: Option<PathBuf>,
+}
+
+/// Who runs a command, and the home passphrase: it opens the home's first technician's key when no
+/// user passphrase is given, and unlocks the operator's key for commands that sign.
+#[derive(Args, Clone, Debug, Default)]
+pub struct AuthArgs {
+    /// File holding the home passphrase (otherwise TOKUMEI_PASSPHRASE).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub user: UserKeyArgs,
+}
+
+impl AuthArgs {
+    /// The home passphrase, from --passphrase-file or TOKUMEI_PASSPHRASE.
+    pub fn passphrase(&self) -> Result<String, Failure> {
+        passphrase(self.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))
+    }
+
+    /// Opens the session of the user running the command and checks its role (the home
+    /// passphrase is read only when the user's key needs it).
+    pub fn session(&self, home: &Home, action: &str, roles: &[Role]) -> Result<Session, Failure> {
+        let given = match &self.passphrase_file {
+            Some(_) => Some(self.passphrase()?),
+            None => None,
+        };
+        session(home, &self.user, given.as_deref(), action, roles)
+    }
 }
 
 /// A failure: exit code and message.
@@ -93,37 +122,38 @@ fn open_home(path: &Path) -> Result<Home, Failure> {
 pub enum UserCommand {
     /// Register a user with one role: writes DIR/<name>.key (encrypted with the new user's
     /// passphrase from TOKUMEI_NEW_USER_PASSPHRASE or --new-passphrase-file) and DIR/<name>.pub.
-    /// Needs a technician.
+    /// Needs a technician and the home passphrase.
     Add(UserAddArgs),
-    /// List users, roles, grants and reviews (reviews older than six months are flagged).
+    /// List users, roles, who requested and approved each grant, grants and reviews (reviews
+    /// older than six months are flagged). Needs a technician or an auditor.
     List {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Revoke a user's grant. Needs a technician.
+    /// Revoke a user's grant. Needs a technician and the home passphrase.
     Revoke {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
-        /// User.
+        /// The user's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Record the periodic review of a user's grant. Needs a technician.
+    /// Record the periodic review of a user's grant. Needs a technician and the home passphrase.
     Review {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
-        /// User.
+        /// The user's name.
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
 }
 
@@ -132,7 +162,7 @@ pub struct UserAddArgs {
     /// Operator home.
     #[arg(long)]
     home: PathBuf,
-    /// User name (letters, digits, '.', '-', '_').
+    /// The new user's name (1–64 letters, digits, '-' or '_', starting with a letter or digit).
     #[arg(long)]
     name: String,
     /// technician, committee, researcher, auditor or provider-admin.
@@ -157,7 +187,7 @@ pub struct UserAddArgs {
     #[arg(long, hide = true)]
     scrypt_log_n: Option<u8>,
     #[command(flatten)]
-    user: UserKeyArgs,
+    auth: AuthArgs,
 }
 
 pub fn run_user(c: UserCommand) -> ExitCode {
@@ -169,71 +199,77 @@ pub fn run_user(c: UserCommand) -> ExitCode {
             );
             println!("public key: {}", public.display());
         }),
-        UserCommand::List { home, user } => report(
+        UserCommand::List { home, auth } => report(
             (|| {
                 let home = open_home(&home)?;
-                session(
-                    &home,
-                    &user,
-                    None,
-                    "user.list",
-                    &[Role::Technician, Role::Auditor],
-                )?;
+                auth.session(&home, "user.list", &[Role::Technician, Role::Auditor])?;
                 home.catalog().and_then(|c| c.users()).map_err(fail)
             })(),
-            |users| {
-                let now = chrono::Utc::now();
-                println!(
-                    "{:<20} {:<15} {:<10} {:<21} {:<21} status",
-                    "name", "role", "provider", "granted", "reviewed"
-                );
-                for u in users {
-                    let status = match (&u.revoked_at, u.review_due(now)) {
-                        (Some(r), _) => format!("revoked {r}"),
-                        (None, true) => "review due".to_string(),
-                        (None, false) => "active".to_string(),
-                    };
-                    println!(
-                        "{:<20} {:<15} {:<10} {:<21} {:<21} {status}",
-                        u.name,
-                        u.role.code(),
-                        u.provider_id.as_deref().unwrap_or("-"),
-                        u.granted_at,
-                        u.reviewed_at
-                    );
-                }
-            },
+            |users| user_table(&users).print(),
         ),
-        UserCommand::Revoke { home, name, user } => report(
-            change_user(&home, &user, &name, "user.revoke", |c, n| c.revoke_user(n)),
+        UserCommand::Revoke { home, name, auth } => report(
+            change_user(&home, &auth, &name, "user.revoke", |c, n| c.revoke_user(n)),
             |()| println!("user {name} revoked"),
         ),
-        UserCommand::Review { home, name, user } => report(
-            change_user(&home, &user, &name, "user.review", |c, n| c.review_user(n)),
+        UserCommand::Review { home, name, auth } => report(
+            change_user(&home, &auth, &name, "user.review", |c, n| c.review_user(n)),
             |()| println!("review of user {name} recorded"),
         ),
     }
 }
 
+/// Users, their grants (who requested and approved each) and reviews, as a table.
+fn user_table(users: &[access::User]) -> Table {
+    let now = chrono::Utc::now();
+    let mut t = Table::new(&[
+        "name",
+        "role",
+        "provider",
+        "requested by",
+        "approved by",
+        "granted",
+        "reviewed",
+        "status",
+    ]);
+    for u in users {
+        let status = match (&u.revoked_at, u.review_due(now)) {
+            (Some(r), _) => format!("revoked {r}"),
+            (None, true) => "review due".to_string(),
+            (None, false) => "active".to_string(),
+        };
+        t.row(&[
+            u.name.as_str(),
+            u.role.code(),
+            u.provider_id.as_deref().unwrap_or("-"),
+            &u.requested_by,
+            &u.approved_by,
+            &u.granted_at,
+            &u.reviewed_at,
+            &status,
+        ]);
+    }
+    t
+}
+
 fn change_user(
     home: &Path,
-    user: &UserKeyArgs,
+    auth: &AuthArgs,
     name: &str,
     action: &str,
     f: impl Fn(&tokumei_vault::catalog::Catalog, &str) -> Result<(), VaultError>,
 ) -> Result<(), Failure> {
     let home = open_home(home)?;
-    let s = session(&home, user, None, action, &[Role::Technician])?;
-    unlock_operator(&home)?;
+    let s = auth.session(&home, action, &[Role::Technician])?;
+    unlock_operator(&home, auth)?;
     let catalog = home.catalog().map_err(fail)?;
     f(&catalog, name).map_err(fail)?;
     audit(&home, &s, action, &format!("user {name}"), "ok", None)
 }
 
-/// Unlocks the operator's key with the home passphrase (TOKUMEI_PASSPHRASE): users are signed by
-/// it.
-fn unlock_operator(home: &tokumei_vault::Home) -> Result<(), Failure> {
-    let pass = passphrase(None).map_err(|e| (EXIT_USAGE, e))?;
+/// Unlocks the operator's key with the home passphrase (--passphrase-file or TOKUMEI_PASSPHRASE):
+/// users are signed by it.
+fn unlock_operator(home: &tokumei_vault::Home, auth: &AuthArgs) -> Result<(), Failure> {
+    let pass = auth.passphrase()?;
     home.unlock_data_key(&pass).map(|_| ()).map_err(fail)
 }
 
@@ -252,8 +288,8 @@ pub fn audit(
 
 fn user_add(a: UserAddArgs) -> Result<(PathBuf, PathBuf), Failure> {
     let home = open_home(&a.home)?;
-    let s = session(&home, &a.user, None, "user.add", &[Role::Technician])?;
-    unlock_operator(&home)?;
+    let s = a.auth.session(&home, "user.add", &[Role::Technician])?;
+    unlock_operator(&home, &a.auth)?;
     let role = Role::parse(&a.role).ok_or((
         EXIT_USAGE,
         "--role is technician, committee, researcher, auditor or provider-admin".to_string(),
@@ -350,7 +386,7 @@ pub enum ExportCommand {
         #[arg(long)]
         purpose: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
     /// Approve a request: a technician other than the requester.
     Approve {
@@ -360,7 +396,7 @@ pub enum ExportCommand {
         /// Request id.
         id: i64,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
     /// Run an approved request once (its requester or approver; needs the home passphrase).
     Run {
@@ -389,13 +425,13 @@ pub fn run_export(c: ExportCommand) -> ExitCode {
             package,
             to,
             purpose,
-            user,
+            auth,
         } => report(
             (|| {
                 let kind = ExportKind::parse(&kind)
                     .ok_or((EXIT_USAGE, "--kind is quarantine or identities".to_string()))?;
                 let home = open_home(&home)?;
-                let s = session(&home, &user, None, "export.request", &[Role::Technician])?;
+                let s = auth.session(&home, "export.request", &[Role::Technician])?;
                 export::request(&home, &s, kind, &package, &to, &purpose).map_err(fail)
             })(),
             |id| {
@@ -403,10 +439,10 @@ pub fn run_export(c: ExportCommand) -> ExitCode {
                 println!("  tokumei export approve --home H {id}");
             },
         ),
-        ExportCommand::Approve { home, id, user } => report(
+        ExportCommand::Approve { home, id, auth } => report(
             (|| {
                 let home = open_home(&home)?;
-                let s = session(&home, &user, None, "export.approve", &[Role::Technician])?;
+                let s = auth.session(&home, "export.approve", &[Role::Technician])?;
                 export::approve(&home, &s, id).map_err(fail)
             })(),
             |r| {
@@ -455,7 +491,7 @@ pub enum QuarantineCommand {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
-        /// One package.
+        /// Only this package (its id); by default every package received.
         #[arg(long)]
         package: Option<String>,
         /// File holding the home passphrase (otherwise TOKUMEI_PASSPHRASE).
@@ -509,12 +545,12 @@ pub fn run_quarantine(c: QuarantineCommand) -> ExitCode {
             Ok(rows)
         })(),
         |rows| {
+            let mut t = Table::new(&["package", "file", "lines", "reason"]);
             for (id, q) in &rows {
-                println!(
-                    "{id}\t{}\t{}-{}\t{}",
-                    q.file, q.first_line, q.last_line, q.reason
-                );
+                let lines = format!("{}-{}", q.first_line, q.last_line);
+                t.row(&[id.as_str(), &q.file, &lines, &q.reason]);
             }
+            t.print();
             println!("{} quarantined record(s)", rows.len());
         },
     )

@@ -1,21 +1,30 @@
-//! `tokumei application`, `tokumei committee` and `tokumei release list`: research applications,
-//! the review committee and the provision ledger.
+//! `tokumei application`, `tokumei committee`, `tokumei release` and `tokumei reid-test`: research
+//! applications, the review committee, releases with the provision ledger, and the
+//! re-identification battery.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use tokumei_review::application::Application;
 use tokumei_review::{Field, Member, Outcome, Review, ReviewError, Vote};
 use tokumei_vault::access::Role;
 
-use crate::operator::{fail, report, session, Failure, UserKeyArgs};
+use crate::operator::{fail, report, session, AuthArgs, Failure, UserKeyArgs};
+use crate::table::Table;
 use crate::{EXIT_FAILURE, EXIT_USAGE};
+
+mod application;
+mod reid;
+
+pub use application::{run_application, ApplicationCommand};
+pub use reid::{run_reid, ReidArgs};
 
 fn rfail(e: ReviewError) -> Failure {
     match e {
         ReviewError::Vault(v) => fail(v),
-        ReviewError::Invalid(_) => (EXIT_USAGE, e.to_string()),
+        ReviewError::Invalid(_) | ReviewError::Application(_) | ReviewError::NobodyPresent => {
+            (EXIT_USAGE, e.to_string())
+        }
         e => (EXIT_FAILURE, e.to_string()),
     }
 }
@@ -23,12 +32,12 @@ fn rfail(e: ReviewError) -> Failure {
 /// Opens the home, the session (any role: the review store checks each action) and the store.
 fn open(
     home: &std::path::Path,
-    user: &UserKeyArgs,
+    auth: &AuthArgs,
     action: &str,
     roles: &[Role],
 ) -> Result<(Review, tokumei_vault::access::Session), Failure> {
     let h = tokumei_vault::open(home).map_err(fail)?;
-    let s = session(&h, user, None, action, roles)?;
+    let s = auth.session(&h, action, roles)?;
     let r = Review::open(&h).map_err(rfail)?;
     Ok((r, s))
 }
@@ -39,158 +48,6 @@ const ANY: &[Role] = &[
     Role::Researcher,
     Role::Auditor,
 ];
-
-#[derive(Subcommand)]
-pub enum ApplicationCommand {
-    /// Submit an application from a TOML file (applicant, purpose, items, cohort, period, kind,
-    /// recipient key, security plan, contract expiry). A researcher, or a technician for them.
-    Submit {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        /// The application (TOML).
-        #[arg(long)]
-        file: PathBuf,
-        #[command(flatten)]
-        user: UserKeyArgs,
-    },
-    /// List applications and their state.
-    List {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        #[command(flatten)]
-        user: UserKeyArgs,
-    },
-    /// Show an application, its decision and its votes' tally.
-    Show {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        /// Application id.
-        #[arg(value_parser = crate::parse_id)]
-        id: String,
-        #[command(flatten)]
-        user: UserKeyArgs,
-    },
-    /// Withdraw an application: no release follows it.
-    Withdraw {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        /// Application id.
-        #[arg(value_parser = crate::parse_id)]
-        id: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        user: UserKeyArgs,
-    },
-}
-
-pub fn run_application(c: ApplicationCommand) -> ExitCode {
-    let today = chrono::Utc::now().date_naive();
-    match c {
-        ApplicationCommand::Submit { home, file, user } => report(
-            (|| {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", file.display())))?;
-                let app = Application::from_toml(&text)
-                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", file.display())))?;
-                let (r, s) = open(&home, &user, "application.submit", ANY)?;
-                r.submit(&s, &app).map_err(rfail)
-            })(),
-            |id| println!("application {id} submitted; it awaits the committee"),
-        ),
-        ApplicationCommand::List { home, user } => report(
-            (|| {
-                let (r, _) = open(&home, &user, "application.list", ANY)?;
-                r.applications().map_err(rfail)
-            })(),
-            |apps| {
-                println!("{:<8} {:<26} {:<14} title", "id", "state", "kind");
-                for a in apps {
-                    println!(
-                        "{:<8} {:<26} {:<14} {}",
-                        a.id,
-                        a.state(today),
-                        a.application.kind.code(),
-                        a.application.title
-                    );
-                }
-            },
-        ),
-        ApplicationCommand::Show { home, id, user } => report(
-            (|| {
-                let (r, _) = open(&home, &user, "application.show", ANY)?;
-                r.status(&id)
-                    .map_err(rfail)?
-                    .ok_or((EXIT_FAILURE, format!("no application {id}")))
-            })(),
-            |st| {
-                let a = &st.application;
-                println!("application {} — {}", st.id, a.title);
-                println!("  state            {}", st.state(today));
-                println!("  kind             {}", a.kind.code());
-                println!(
-                    "  applicant        {} ({:?}); responsible: {}",
-                    a.applicant.organisation,
-                    a.applicant.certification,
-                    a.applicant.responsible_researcher
-                );
-                println!("  purpose          {}", a.purpose);
-                println!("  period           {} – {}", a.period_from, a.period_to);
-                println!("  contract expiry  {}", a.contract_expiry);
-                println!("  items requested  {}", a.item_names().join(", "));
-                println!(
-                    "  submitted        {} by {}",
-                    st.submitted_at, st.submitted_by
-                );
-                if let Some(d) = &st.decision {
-                    println!(
-                        "  decision         {} at {} ({} for, {} against, {} abstaining; recused: {})",
-                        d.outcome.code(),
-                        d.meeting_id,
-                        d.tally.0,
-                        d.tally.1,
-                        d.tally.2,
-                        if d.recused.is_empty() {
-                            "none".to_string()
-                        } else {
-                            d.recused.join(", ")
-                        }
-                    );
-                    println!("  reasons          {}", d.reasons);
-                    for c in &d.conditions {
-                        println!("  condition        {c}");
-                    }
-                    if d.outcome.approves() {
-                        println!("  items approved   {}", d.approved_items.join(", "));
-                    }
-                    println!("  decision sha256  {}", d.sha256());
-                }
-            },
-        ),
-        ApplicationCommand::Withdraw {
-            home,
-            id,
-            reason,
-            user,
-        } => report(
-            (|| {
-                let (r, s) = open(
-                    &home,
-                    &user,
-                    "application.withdraw",
-                    &[Role::Researcher, Role::Technician],
-                )?;
-                r.withdraw(&s, &id, &reason).map_err(rfail)
-            })(),
-            |()| println!("application {id} withdrawn"),
-        ),
-    }
-}
 
 #[derive(Subcommand)]
 pub enum CommitteeCommand {
@@ -208,19 +65,19 @@ pub enum CommitteeCommand {
         /// Affiliation.
         #[arg(long)]
         affiliation: String,
-        /// medical, law-ethics, security or citizen.
-        #[arg(long)]
+        /// The member's field.
+        #[arg(long, value_parser = ["medical", "law-ethics", "security", "citizen"])]
         field: String,
-        /// The chair.
+        /// The chair (the committee has one).
         #[arg(long)]
         chair: bool,
-        /// From outside the operator.
+        /// From outside the operator (a quorum needs one external member).
         #[arg(long)]
         external: bool,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Take a member off the roster.
+    /// Take a member off the roster (a technician).
     RetireMember {
         /// Operator home.
         #[arg(long)]
@@ -229,17 +86,17 @@ pub enum CommitteeCommand {
         #[arg(long)]
         member: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// The roster.
+    /// The roster: current and former members with their role, field and affiliation.
     Roster {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Open a meeting with the members present (a member records it).
+    /// Open a meeting with the members present (a member records it; at least one present).
     Meeting {
         /// Operator home.
         #[arg(long)]
@@ -247,11 +104,12 @@ pub enum CommitteeCommand {
         /// Date (YYYY-MM-DD).
         #[arg(long)]
         date: String,
-        /// Members present (user names, comma-separated).
-        #[arg(long, value_delimiter = ',')]
+        /// A member present (user name); repeat for each member (`--present a --present b`), or
+        /// separate names with commas.
+        #[arg(long, value_delimiter = ',', required = true)]
         present: Vec<String>,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
     /// Declare one's conflict of interest with an application (before voting).
     Conflict {
@@ -268,9 +126,9 @@ pub enum CommitteeCommand {
         #[arg(long)]
         reason: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Vote on an application: approve, reject or abstain (once; votes are immutable).
+    /// Vote on an application (once; votes are immutable).
     Vote {
         /// Operator home.
         #[arg(long)]
@@ -281,12 +139,13 @@ pub enum CommitteeCommand {
         /// Application id.
         #[arg(long, value_parser = crate::parse_id)]
         application: String,
-        /// approve, reject or abstain.
+        /// The vote.
+        #[arg(long, value_parser = ["approve", "reject", "abstain"])]
         vote: String,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
-    /// Record the decision: approve, approve-with-conditions, revise or reject (immutable).
+    /// Record the decision on an application (once; decisions are immutable).
     Decide {
         /// Operator home.
         #[arg(long)]
@@ -297,20 +156,20 @@ pub enum CommitteeCommand {
         /// Application id.
         #[arg(long, value_parser = crate::parse_id)]
         application: String,
-        /// approve, approve-with-conditions, revise or reject.
-        #[arg(long)]
+        /// The decision.
+        #[arg(long, value_parser = ["approve", "approve-with-conditions", "revise", "reject"])]
         decision: String,
         /// Reasons.
         #[arg(long)]
         reason: String,
-        /// A condition (repeatable).
+        /// A condition (repeatable; approve-with-conditions needs one).
         #[arg(long)]
         condition: Vec<String>,
         /// A requested item (`table.column`) the committee leaves out (repeatable).
         #[arg(long)]
         drop_item: Vec<String>,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
 }
 
@@ -324,79 +183,59 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             field,
             chair,
             external,
-            user,
+            auth,
         } => report(
             (|| {
                 let field = Field::parse(&field).ok_or((
                     EXIT_USAGE,
                     "--field is medical, law-ethics, security or citizen".to_string(),
                 ))?;
-                let (r, s) = open(&home, &user, "committee.member.add", &[Role::Technician])?;
-                r.add_member(
-                    &s,
-                    &Member {
-                        user: member.clone(),
-                        display_name,
-                        chair,
-                        affiliation,
-                        field,
-                        external,
-                        joined_at: String::new(),
-                        left_at: None,
-                    },
-                )
-                .map_err(rfail)
+                let (r, s) = open(&home, &auth, "committee.member.add", &[Role::Technician])?;
+                let m = Member {
+                    user: member.clone(),
+                    display_name,
+                    chair,
+                    affiliation,
+                    field,
+                    external,
+                    joined_at: String::new(),
+                    left_at: None,
+                };
+                r.add_member(&s, &m).map_err(rfail)
             })(),
             |()| println!("{member} is on the committee's roster"),
         ),
-        CommitteeCommand::RetireMember { home, member, user } => report(
+        CommitteeCommand::RetireMember { home, member, auth } => report(
             (|| {
-                let (r, s) = open(&home, &user, "committee.member.retire", &[Role::Technician])?;
+                let (r, s) = open(&home, &auth, "committee.member.retire", &[Role::Technician])?;
                 r.retire_member(&s, &member).map_err(rfail)
             })(),
             |()| println!("{member} left the committee"),
         ),
-        CommitteeCommand::Roster { home, user } => report(
+        CommitteeCommand::Roster { home, auth } => report(
             (|| {
-                let (r, _) = open(&home, &user, "committee.roster", ANY)?;
+                let (r, _) = open(&home, &auth, "committee.roster", ANY)?;
                 r.members().map_err(rfail)
             })(),
-            |members| {
-                for m in members {
-                    println!(
-                        "{:<12} {:<20} {:<7} {:<10} {:<9} {} {}",
-                        m.user,
-                        m.display_name,
-                        if m.chair { "chair" } else { "member" },
-                        m.field.code(),
-                        if m.external { "external" } else { "internal" },
-                        m.affiliation,
-                        m.left_at.map(|l| format!("(left {l})")).unwrap_or_default()
-                    );
-                }
-            },
+            |members| roster_table(&members).print(),
         ),
         CommitteeCommand::Meeting {
             home,
             date,
             present,
-            user,
-        } => report(
-            (|| {
-                let (r, s) = open(&home, &user, "committee.meeting", &[Role::Committee])?;
-                r.open_meeting(&s, &date, &present).map_err(rfail)
-            })(),
-            |id| println!("meeting {id} opened"),
-        ),
+            auth,
+        } => report(open_meeting(&home, &date, &present, &auth), |id| {
+            println!("meeting {id} opened")
+        }),
         CommitteeCommand::Conflict {
             home,
             meeting,
             application,
             reason,
-            user,
+            auth,
         } => report(
             (|| {
-                let (r, s) = open(&home, &user, "committee.conflict", &[Role::Committee])?;
+                let (r, s) = open(&home, &auth, "committee.conflict", &[Role::Committee])?;
                 r.declare_conflict(&s, &meeting, &application, &reason)
                     .map_err(rfail)
             })(),
@@ -407,14 +246,14 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             meeting,
             application,
             vote,
-            user,
+            auth,
         } => report(
             (|| {
                 let v = Vote::parse(&vote).ok_or((
                     EXIT_USAGE,
-                    "the vote is approve, reject or abstain".to_string(),
+                    "--vote is approve, reject or abstain".to_string(),
                 ))?;
-                let (r, s) = open(&home, &user, "committee.vote", &[Role::Committee])?;
+                let (r, s) = open(&home, &auth, "committee.vote", &[Role::Committee])?;
                 r.vote(&s, &meeting, &application, v).map_err(rfail)
             })(),
             |()| println!("vote recorded"),
@@ -427,14 +266,14 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             reason,
             condition,
             drop_item,
-            user,
+            auth,
         } => report(
             (|| {
                 let o = Outcome::parse(&decision).ok_or((
                     EXIT_USAGE,
                     "--decision is approve, approve-with-conditions, revise or reject".to_string(),
                 ))?;
-                let (r, s) = open(&home, &user, "committee.decide", &[Role::Committee])?;
+                let (r, s) = open(&home, &auth, "committee.decide", &[Role::Committee])?;
                 r.decide(
                     &s,
                     &meeting,
@@ -456,6 +295,53 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             },
         ),
     }
+}
+
+/// Opens a meeting with the members named present (names trimmed, empty ones dropped; nobody
+/// present is a usage error).
+fn open_meeting(
+    home: &std::path::Path,
+    date: &str,
+    present: &[String],
+    auth: &AuthArgs,
+) -> Result<String, Failure> {
+    let present: Vec<String> = present
+        .iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if present.is_empty() {
+        return Err((
+            EXIT_USAGE,
+            "--present names at least one member present".to_string(),
+        ));
+    }
+    let (r, s) = open(home, auth, "committee.meeting", &[Role::Committee])?;
+    r.open_meeting(&s, date, &present).map_err(rfail)
+}
+
+fn roster_table(members: &[Member]) -> Table {
+    let mut t = Table::new(&[
+        "user",
+        "name",
+        "role",
+        "field",
+        "from",
+        "affiliation",
+        "left",
+    ]);
+    for m in members {
+        t.row(&[
+            m.user.as_str(),
+            &m.display_name,
+            if m.chair { "chair" } else { "member" },
+            m.field.code(),
+            if m.external { "external" } else { "internal" },
+            &m.affiliation,
+            m.left_at.as_deref().unwrap_or("-"),
+        ]);
+    }
+    t
 }
 
 #[derive(Subcommand)]
@@ -482,7 +368,7 @@ pub enum ReleaseCommand {
         #[arg(long)]
         certificate: PathBuf,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
     /// Build the release of an approved application: the cohort from the linked vault without
     /// opted-out persons, approved items only, per-release pseudonyms, the kind's rules (k = 10,
@@ -541,13 +427,13 @@ pub enum ReleaseCommand {
         #[arg(long)]
         home: PathBuf,
         #[command(flatten)]
-        user: UserKeyArgs,
+        auth: AuthArgs,
     },
 }
 
 pub fn run_release(c: ReleaseCommand) -> ExitCode {
     match c {
-        ReleaseCommand::List { home, user } => run_release_list(home, user),
+        ReleaseCommand::List { home, auth } => run_release_list(&home, &auth),
         ReleaseCommand::Verify {
             release,
             operator_key,
@@ -566,12 +452,12 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             home,
             release,
             certificate,
-            user,
+            auth,
         } => report(
             (|| {
                 let bytes = std::fs::read(&certificate)
                     .map_err(|e| (EXIT_USAGE, format!("{}: {e}", certificate.display())))?;
-                let (r, s) = open(&home, &user, "release.destroyed", &[Role::Technician])?;
+                let (r, s) = open(&home, &auth, "release.destroyed", &[Role::Technician])?;
                 r.record_destruction(&s, &release, &bytes).map_err(rfail)
             })(),
             |()| println!("destruction of {release} recorded"),
@@ -690,266 +576,113 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                         c.release_id
                     );
                 }
+                for w in &r.warnings {
+                    eprintln!("warning: {w}; the release may not be usable (see its report)");
+                }
             },
         ),
     }
 }
 
 /// `tokumei release list`: the provision ledger.
-fn run_release_list(home: PathBuf, user: UserKeyArgs) -> ExitCode {
+fn run_release_list(home: &std::path::Path, auth: &AuthArgs) -> ExitCode {
     report(
         (|| {
-            let (r, _) = open(
-                &home,
-                &user,
-                "release.list",
-                &[Role::Technician, Role::Auditor, Role::Committee],
-            )?;
+            let roles = &[Role::Technician, Role::Auditor, Role::Committee];
+            let (r, _) = open(home, auth, "release.list", roles)?;
             r.provisions().map_err(rfail)
         })(),
         |ledger| {
-            println!(
-                "{:<15} {:<8} {:<14} {:<21} {:<11} {:<21} recipient",
-                "release", "appl.", "kind", "provided", "expiry", "destroyed"
-            );
-            for p in ledger {
-                println!(
-                    "{:<15} {:<8} {:<14} {:<21} {:<11} {:<21} {}",
-                    p.release_id,
-                    p.application_id,
-                    p.kind,
-                    p.provided_at,
-                    p.contract_expiry,
+            let mut t = Table::new(&[
+                "release",
+                "application",
+                "kind",
+                "provided",
+                "expiry",
+                "destroyed",
+                "recipient",
+            ]);
+            for p in &ledger {
+                t.row(&[
+                    p.release_id.as_str(),
+                    &p.application_id,
+                    &p.kind,
+                    &p.provided_at,
+                    &p.contract_expiry,
                     p.destroyed_at.as_deref().unwrap_or("-"),
-                    p.recipient
-                );
+                    &p.recipient,
+                ]);
             }
+            t.print();
         },
     )
 }
 
-/// `tokumei reid-test`: the re-identification battery on a built release.
-#[derive(clap::Args)]
-pub struct ReidArgs {
-    /// The release folder (`release build --out`).
-    #[arg(long)]
-    release: PathBuf,
-    /// The intruder's population register: a CSV (id, sex, birth_date, municipality_code) or the
-    /// synthetic truth's `persons.parquet`.
-    #[arg(long)]
-    population: PathBuf,
-    /// For evaluation: a CSV mapping release pseudonyms to register ids (`pseudonym,person_id`).
-    #[arg(long)]
-    truth: Option<PathBuf>,
-    /// Highest prosecutor risk allowed.
-    #[arg(long, default_value_t = 0.1)]
-    max_prosecutor_risk: f64,
-    /// Highest share of persons the linkage attack may re-identify.
-    #[arg(long, default_value_t = 0.05)]
-    max_linkage_success: f64,
-    /// Highest membership-inference advantage allowed (needs `--truth`); unchecked when absent.
-    #[arg(long, requires = "truth")]
-    max_membership_advantage: Option<f64>,
-    /// Highest share, in any coded event table, of persons with a unique trajectory; unchecked
-    /// when absent.
-    #[arg(long)]
-    max_trajectory_unique: Option<f64>,
-    /// Another release folder (same layout) to test cross-release linkability against; the JSON
-    /// printed becomes `{"battery": ..., "cross_release": ...}`.
-    #[arg(long)]
-    against: Option<PathBuf>,
-    /// For evaluation: the `pseudonym,person_id` CSV of the `--against` release.
-    #[arg(long, requires = "against")]
-    against_truth: Option<PathBuf>,
-    /// Highest share of persons linked one-to-one to the `--against` release; unchecked when
-    /// absent.
-    #[arg(long, requires = "against")]
-    max_cross_release_linkable: Option<f64>,
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
 
-fn read_csv_table(
-    path: &std::path::Path,
-    name: &str,
-) -> Result<tokumei_release::checks::Table, Failure> {
-    let mut r = csv::Reader::from_path(path)
-        .map_err(|e| (EXIT_FAILURE, format!("{}: {e}", path.display())))?;
-    let columns: Vec<String> = r
-        .headers()
-        .map_err(|e| (EXIT_FAILURE, format!("{}: {e}", path.display())))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| (EXIT_FAILURE, format!("{}: {e}", path.display())))?;
-        rows.push(
-            rec.iter()
-                .map(|v| (!v.is_empty()).then(|| v.to_string()))
-                .collect(),
-        );
-    }
-    Ok(tokumei_release::checks::Table {
-        name: name.to_string(),
-        columns,
-        rows,
-    })
-}
+    use clap::CommandFactory;
 
-pub fn run_reid(a: ReidArgs) -> ExitCode {
-    use std::collections::HashMap;
-    use std::path::Path;
-    use tokumei_release::checks::Table;
-    use tokumei_release::reid::{
-        cross_release_linkability, run, Linkability, RegisterPerson, ReidReport,
-    };
-    /// The JSON printed with `--against`.
-    #[derive(serde::Serialize)]
-    struct WithCrossRelease<'a> {
-        battery: &'a ReidReport,
-        cross_release: &'a Linkability,
-    }
-    // A release folder's tables: persons first, then the event tables it has.
-    let read_release = |dir: &Path| -> Result<Vec<Table>, Failure> {
-        let mut tables = vec![read_csv_table(&dir.join("tables/persons.csv"), "persons")?];
-        for t in [
-            "diagnoses",
-            "prescriptions",
-            "procedures",
-            "lab_results",
-            "encounters",
-            "deaths",
+    /// The commands of the review workflow and of the operator's users, as `--help` shows them.
+    fn commands() -> Vec<(String, clap::Command)> {
+        let cli = crate::Cli::command();
+        let mut out = Vec::new();
+        for group in [
+            "application",
+            "committee",
+            "release",
+            "user",
+            "quarantine",
+            "export",
         ] {
-            let p = dir.join(format!("tables/{t}.csv"));
-            if p.exists() {
-                tables.push(read_csv_table(&p, t)?);
+            let g = cli.find_subcommand(group).expect("group").clone();
+            for c in g.get_subcommands() {
+                out.push((format!("{group} {}", c.get_name()), c.clone()));
             }
         }
-        Ok(tables)
-    };
-    // A `pseudonym,person_id` CSV.
-    let read_truth = |p: &Path| -> Result<HashMap<String, String>, Failure> {
-        let t = read_csv_table(p, "truth")?;
-        Ok(t.rows
-            .iter()
-            .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
-            .collect())
-    };
-    let result = (|| -> Result<(ReidReport, Option<Linkability>), Failure> {
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(a.release.join("manifest.json"))
-                .map_err(|e| (EXIT_USAGE, format!("{}: {e}", a.release.display())))?,
-        )
-        .map_err(|e| (EXIT_FAILURE, format!("manifest.json: {e}")))?;
-        let end = manifest["period_to"]
-            .as_str()
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            .ok_or((EXIT_FAILURE, "manifest.json names no period_to".to_string()))?;
-        let tables = read_release(&a.release)?;
-        let register: Vec<RegisterPerson> =
-            if a.population.extension().is_some_and(|e| e == "parquet") {
-                tokumei_synth::writer::read_table::<tokumei_model::truth::TruthPerson>(
-                    &a.population,
-                )
-                .map_err(|e| (EXIT_FAILURE, e.to_string()))?
-                .into_iter()
-                .map(|p| RegisterPerson {
-                    id: p.person_id,
-                    sex: Some(p.sex.code().to_string()),
-                    birth: Some(p.birth_date),
-                    municipality: Some(p.municipality_code),
-                })
-                .collect()
-            } else {
-                let t = read_csv_table(&a.population, "population")?;
-                let col = |n: &[&str]| n.iter().find_map(|c| t.col(c));
-                let (id, sex, birth, muni) = (
-                    col(&["id", "person_id"]),
-                    col(&["sex"]),
-                    col(&["birth_date"]),
-                    col(&["municipality_code", "municipality"]),
-                );
-                let Some(id) = id else {
-                    return Err((
-                        EXIT_USAGE,
-                        format!("{}: no id or person_id column", a.population.display()),
-                    ));
-                };
-                t.rows
-                    .iter()
-                    .map(|r| RegisterPerson {
-                        id: r[id].clone().unwrap_or_default(),
-                        sex: sex.and_then(|i| r[i].clone()),
-                        birth: birth.and_then(|i| {
-                            r[i].as_deref()
-                                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                        }),
-                        municipality: muni.and_then(|i| r[i].clone()),
-                    })
-                    .collect()
-            };
-        let truth = a.truth.as_deref().map(read_truth).transpose()?;
-        let report = run(&tables[0], &tables[1..], &register, end, truth.as_ref());
-        let cross = match &a.against {
-            Some(dir) => {
-                if !dir.join("tables/persons.csv").is_file() {
-                    return Err((
-                        EXIT_USAGE,
-                        format!("{}: no tables/persons.csv", dir.display()),
-                    ));
+        let reid = cli.find_subcommand("reid-test").expect("reid-test").clone();
+        out.push(("reid-test".to_string(), reid));
+        out
+    }
+
+    #[test]
+    fn every_argument_has_a_help_line_worded_alike_across_commands() {
+        let mut wording: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for (name, c) in commands() {
+            assert!(c.get_about().is_some(), "{name} has no description");
+            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+                let id = a.get_id().to_string();
+                if id == "help" {
+                    continue;
                 }
-                let other = read_release(dir)?;
-                let other_truth = a.against_truth.as_deref().map(read_truth).transpose()?;
-                Some(cross_release_linkability(
-                    &tables,
-                    &other,
-                    truth.as_ref(),
-                    other_truth.as_ref(),
-                ))
-            }
-            None => None,
-        };
-        Ok((report, cross))
-    })();
-    match result {
-        Ok((r, cross)) => {
-            let json = match &cross {
-                Some(c) => serde_json::to_string_pretty(&WithCrossRelease {
-                    battery: &r,
-                    cross_release: c,
-                }),
-                None => serde_json::to_string_pretty(&r),
-            };
-            println!("{}", json.unwrap_or_default());
-            if a.max_membership_advantage.is_some() && r.membership_advantage.is_none() {
-                eprintln!(
-                    "note: no membership-inference advantage (the register holds no member or no \
-                     non-member of the release)"
-                );
-            }
-            let mut breaches = r.breaches(&tokumei_release::reid::Thresholds {
-                prosecutor: a.max_prosecutor_risk,
-                linkage: a.max_linkage_success,
-                membership: a.max_membership_advantage,
-                trajectory: a.max_trajectory_unique,
-            });
-            if let (Some(max), Some(c), Some(against)) =
-                (a.max_cross_release_linkable, &cross, &a.against)
-            {
-                breaches.extend(c.breach(max, &against.display().to_string()));
-            }
-            for b in &breaches {
-                eprintln!("the release breaks its thresholds: {b}");
-            }
-            let broken = !breaches.is_empty();
-            if broken {
-                ExitCode::from(EXIT_FAILURE)
-            } else {
-                ExitCode::SUCCESS
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                assert!(!help.trim().is_empty(), "{name}: --{id} has no help line");
+                wording
+                    .entry(id)
+                    .or_default()
+                    .entry(help)
+                    .or_default()
+                    .push(name.clone());
             }
         }
-        Err((code, e)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(code)
+        for id in [
+            "home",
+            "passphrase_file",
+            "user_key",
+            "user_passphrase_file",
+            "meeting",
+            "application",
+            "json",
+        ] {
+            let helps = &wording[id];
+            let texts: Vec<&String> = helps.keys().collect();
+            // `--json` names what it replaces (a table or text); everything else reads the same.
+            if id == "json" {
+                assert!(texts.iter().all(|t| t.starts_with("Print")), "{helps:?}");
+            } else {
+                assert_eq!(texts.len(), 1, "--{id} is worded differently: {helps:?}");
+            }
         }
     }
 }

@@ -464,11 +464,17 @@ fn synth_package_receive_end_to_end() {
             .assert()
             .success(),
     );
-    let entries: Vec<(String, u64)> = listed
-        .lines()
+    // A table: the header, one row per record (package, file, lines, reason), then the count.
+    let rows: Vec<&str> = listed.lines().collect();
+    assert!(
+        rows[0].starts_with("package") && rows[0].ends_with("reason"),
+        "{listed}"
+    );
+    let entries: Vec<(String, u64)> = rows[1..rows.len() - 1]
+        .iter()
         .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 4).then(|| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3).then(|| {
                 let first = f[2].split('-').next().and_then(|n| n.parse().ok());
                 (f[1].to_string(), first.unwrap_or(u64::MAX))
             })
@@ -927,7 +933,7 @@ fn synth_package_receive_end_to_end() {
         for name in ["chair", "ext", "m3"] {
             user(name)
                 .args(["committee", "vote", "--meeting", &m])
-                .args(["--application", application, "approve", "--home"])
+                .args(["--application", application, "--vote", "approve", "--home"])
                 .arg(&home)
                 .assert()
                 .success();
@@ -1052,7 +1058,7 @@ fn synth_package_receive_end_to_end() {
     let linked = cross["linkability"]["linked"].as_u64().expect("linked");
     let joined = stdout(
         &cmd()
-            .args(["reid-test", "--release"])
+            .args(["reid-test", "--json", "--release"])
             .arg(dir.path().join("release-1"))
             .arg("--against")
             .arg(dir.path().join("release-0"))
@@ -1367,7 +1373,7 @@ fn synth_package_receive_end_to_end() {
     let population = region.join("truth/persons.parquet");
     let reid = |release: &Path, code: i32| -> serde_json::Value {
         let out = cmd()
-            .args(["reid-test", "--release"])
+            .args(["reid-test", "--json", "--release"])
             .arg(release)
             .arg("--population")
             .arg(&population)
@@ -1383,7 +1389,7 @@ fn synth_package_receive_end_to_end() {
     // Cross-release linkability: release-0 and release-1 of the same cohort joined on every value
     // but the pseudonym.
     let out = cmd()
-        .args(["reid-test", "--release"])
+        .args(["reid-test", "--json", "--release"])
         .arg(dir.path().join("release-0"))
         .arg("--against")
         .arg(dir.path().join("release-1"))

@@ -229,42 +229,71 @@ pub struct Thresholds {
     pub trajectory: Option<f64>,
 }
 
+/// One threshold held against one figure of the battery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdCheck {
+    /// The figure (`prosecutor risk`, `unique trajectories in diagnoses`).
+    pub figure: String,
+    /// Its value.
+    pub value: f64,
+    /// The highest value allowed.
+    pub limit: f64,
+}
+
+impl ThresholdCheck {
+    /// Whether the figure is within its limit.
+    pub fn passed(&self) -> bool {
+        !matches!(
+            self.value.partial_cmp(&self.limit),
+            Some(std::cmp::Ordering::Greater)
+        )
+    }
+
+    /// The breach, described.
+    pub fn breach(&self) -> String {
+        format!("{} {:.4} (at most {})", self.figure, self.value, self.limit)
+    }
+}
+
 impl ReidReport {
-    /// Every figure above its threshold, described (empty when the release passes).
-    pub fn breaches(&self, t: &Thresholds) -> Vec<String> {
-        let mut broken = Vec::new();
-        if self.prosecutor_max > t.prosecutor {
-            broken.push(format!(
-                "prosecutor risk {:.4} (at most {})",
-                self.prosecutor_max, t.prosecutor
-            ));
-        }
-        let success = self.attack_success.unwrap_or(self.marketer);
-        if success > t.linkage {
-            broken.push(format!(
-                "linkage-attack success {success:.4} (at most {})",
-                t.linkage
-            ));
-        }
+    /// Every threshold given, held against its figure (a figure the battery could not compute, or a
+    /// threshold not given, is left out).
+    pub fn checks(&self, t: &Thresholds) -> Vec<ThresholdCheck> {
+        let check = |figure: &str, value: f64, limit: f64| ThresholdCheck {
+            figure: figure.to_string(),
+            value,
+            limit,
+        };
+        let mut checks = vec![
+            check("prosecutor risk", self.prosecutor_max, t.prosecutor),
+            check(
+                "linkage-attack success",
+                self.attack_success.unwrap_or(self.marketer),
+                t.linkage,
+            ),
+        ];
         if let (Some(max), Some(a)) = (t.membership, self.membership_advantage) {
-            if a > max {
-                broken.push(format!(
-                    "membership-inference advantage {a:.4} (at most {max})"
-                ));
-            }
+            checks.push(check("membership-inference advantage", a, max));
         }
         if let Some(max) = t.trajectory {
-            for (table, share) in self
-                .trajectory_unique_by_table
-                .iter()
-                .filter(|(_, s)| **s > max)
-            {
-                broken.push(format!(
-                    "unique trajectories in {table} {share:.4} (at most {max})"
+            for (table, share) in &self.trajectory_unique_by_table {
+                checks.push(check(
+                    &format!("unique trajectories in {table}"),
+                    *share,
+                    max,
                 ));
             }
         }
-        broken
+        checks
+    }
+
+    /// Every figure above its threshold, described (empty when the release passes).
+    pub fn breaches(&self, t: &Thresholds) -> Vec<String> {
+        self.checks(t)
+            .iter()
+            .filter(|c| !c.passed())
+            .map(ThresholdCheck::breach)
+            .collect()
     }
 }
 
@@ -488,14 +517,19 @@ pub struct Linkability {
 }
 
 impl Linkability {
+    /// The limit on the linked share held against it, for the release named.
+    pub fn check(&self, max: f64, against: &str) -> ThresholdCheck {
+        ThresholdCheck {
+            figure: format!("persons linked one-to-one to release {against}"),
+            value: self.share,
+            limit: max,
+        }
+    }
+
     /// The breach of a limit on the linked share, described, against the release named.
     pub fn breach(&self, max: f64, against: &str) -> Option<String> {
-        (self.share > max).then(|| {
-            format!(
-                "persons linked one-to-one to release {against} {:.4} (at most {max})",
-                self.share
-            )
-        })
+        let c = self.check(max, against);
+        (!c.passed()).then(|| c.breach())
     }
 }
 

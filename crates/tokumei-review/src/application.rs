@@ -1,9 +1,14 @@
 //! Research applications: what a recipient asks for, checked against the catalogue of releasable
-//! items before it reaches the committee.
+//! items before it reaches the committee. The file format is documented in `docs/applications.md`;
+//! [`TEMPLATE`] is a complete commented file.
 
 use serde::{Deserialize, Serialize};
 
 use crate::ReviewError;
+
+mod file;
+
+pub use file::{Problem, APPLICANT_KEYS, COHORT_KEYS, ITEMS_KEYS, KEYS, TEMPLATE};
 
 /// The kind of release asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,25 +161,31 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
     ("deaths", &["date"]),
 ];
 
-fn date(field: &str, s: &str) -> Result<chrono::NaiveDate, ReviewError> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| ReviewError::Invalid(format!("{field} is not a YYYY-MM-DD date")))
+/// A `YYYY-MM-DD` date, or a problem recorded for `field`.
+fn date(p: &mut Vec<Problem>, field: &str, s: &str) -> Option<chrono::NaiveDate> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
+    if d.is_none() {
+        p.push(Problem::new(field, "not a YYYY-MM-DD date"));
+    }
+    d
 }
 
-fn required(field: &str, s: &str) -> Result<(), ReviewError> {
-    if s.trim().is_empty() {
-        return Err(ReviewError::Invalid(format!("{field} is required")));
+impl Certification {
+    /// Code, as written in an application file.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Certification::None => "none",
+            Certification::PseudoUser => "pseudo-user",
+            Certification::Creator => "creator",
+        }
     }
-    Ok(())
 }
 
 impl Application {
-    /// Parses and checks an application file.
+    /// Parses and checks an application file, reporting every missing, unknown or invalid field at
+    /// once ([`ReviewError::Application`]).
     pub fn from_toml(text: &str) -> Result<Application, ReviewError> {
-        let a: Application =
-            toml::from_str(text).map_err(|e| ReviewError::Invalid(e.message().to_string()))?;
-        a.check()?;
-        Ok(a)
+        file::parse(text)
     }
 
     /// Every requested item as `table.column`.
@@ -186,102 +197,147 @@ impl Application {
     }
 
     /// Checks the application: required fields, dates, the catalogue, the recipient key, and that a
-    /// pseudonymized release goes to a certified user (RULES §1 item 5).
+    /// pseudonymized release goes to a certified user (RULES §1 item 5). Every problem is reported.
     pub fn check(&self) -> Result<(), ReviewError> {
-        required("title", &self.title)?;
-        required("purpose", &self.purpose)?;
-        required("security_plan", &self.security_plan)?;
-        required("applicant.organisation", &self.applicant.organisation)?;
-        required(
-            "applicant.responsible_researcher",
-            &self.applicant.responsible_researcher,
-        )?;
-        let from = date("period_from", &self.period_from)?;
-        let to = date("period_to", &self.period_to)?;
-        if to < from {
-            return Err(ReviewError::Invalid(
-                "period_to is before period_from".into(),
-            ));
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ReviewError::Application(problems))
         }
-        date("contract_expiry", &self.contract_expiry)?;
-        self.recipient_key
+    }
+
+    /// Every problem of the application's values (empty when it is acceptable).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        self.text_problems(&mut p);
+        self.date_problems(&mut p);
+        if self
+            .recipient_key
             .trim()
             .parse::<age::x25519::Recipient>()
-            .map_err(|_| {
-                ReviewError::Invalid("recipient_key is not an age public key (age1…)".into())
-            })?;
+            .is_err()
+        {
+            p.push(Problem::new(
+                "recipient_key",
+                "not an age public key (age1…)",
+            ));
+        }
+        self.item_problems(&mut p);
+        if self.aggregate_dimensions > 3 {
+            p.push(Problem::new(
+                "aggregate_dimensions",
+                "aggregate tables are limited to 3 dimensions (RULES §6 item 47); the committee \
+                 grants exceptions in its conditions, not the application",
+            ));
+        }
+        self.cohort_problems(&mut p);
+        self.certification_problems(&mut p);
+        p
+    }
+
+    fn text_problems(&self, p: &mut Vec<Problem>) {
+        for (field, value) in [
+            ("title", &self.title),
+            ("purpose", &self.purpose),
+            ("security_plan", &self.security_plan),
+            ("applicant.organisation", &self.applicant.organisation),
+            (
+                "applicant.responsible_researcher",
+                &self.applicant.responsible_researcher,
+            ),
+        ] {
+            if value.trim().is_empty() {
+                p.push(Problem::new(field, "required"));
+            }
+        }
+    }
+
+    fn date_problems(&self, p: &mut Vec<Problem>) {
+        let from = date(p, "period_from", &self.period_from);
+        let to = date(p, "period_to", &self.period_to);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                p.push(Problem::new("period_to", "before period_from"));
+            }
+        }
+        date(p, "contract_expiry", &self.contract_expiry);
+    }
+
+    fn item_problems(&self, p: &mut Vec<Problem>) {
         if self.items.is_empty() {
-            return Err(ReviewError::Invalid("no items are requested".into()));
+            p.push(Problem::new("items", "no items are requested"));
         }
         for i in &self.items {
             let Some((_, columns)) = CATALOGUE.iter().find(|(t, _)| *t == i.table) else {
-                return Err(ReviewError::Invalid(format!(
-                    "table {} is not releasable (releasable: {})",
-                    i.table,
-                    CATALOGUE
-                        .iter()
-                        .map(|(t, _)| *t)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                let tables: Vec<&str> = CATALOGUE.iter().map(|(t, _)| *t).collect();
+                p.push(Problem::new(
+                    "items",
+                    format!(
+                        "table {} is not releasable (releasable: {})",
+                        i.table,
+                        tables.join(", ")
+                    ),
+                ));
+                continue;
             };
             if i.columns.is_empty() {
-                return Err(ReviewError::Invalid(format!(
-                    "table {} names no columns",
-                    i.table
-                )));
+                p.push(Problem::new(
+                    "items",
+                    format!("table {} names no columns", i.table),
+                ));
             }
-            for c in &i.columns {
-                if !columns.contains(&c.as_str()) {
-                    return Err(ReviewError::Invalid(format!(
+            for c in i.columns.iter().filter(|c| !columns.contains(&c.as_str())) {
+                p.push(Problem::new(
+                    "items",
+                    format!(
                         "{}.{c} is not a releasable item (releasable in {}: {})",
                         i.table,
                         i.table,
                         columns.join(", ")
-                    )));
-                }
+                    ),
+                ));
             }
         }
-        if self.aggregate_dimensions > 3 {
-            return Err(ReviewError::Invalid(
-                "aggregate tables are limited to 3 dimensions (RULES §6 item 47); the committee \
-                 grants exceptions in its conditions, not the application"
-                    .into(),
-            ));
-        }
+    }
+
+    fn cohort_problems(&self, p: &mut Vec<Problem>) {
         if let Some(s) = &self.cohort.sex {
             if s != "M" && s != "F" {
-                return Err(ReviewError::Invalid("cohort.sex is M or F".into()));
+                p.push(Problem::new("cohort.sex", "M or F"));
             }
         }
         if let (Some(a), Some(b)) = (self.cohort.age_min, self.cohort.age_max) {
             if a > b {
-                return Err(ReviewError::Invalid(
-                    "cohort.age_min is above cohort.age_max".into(),
-                ));
+                p.push(Problem::new("cohort.age_min", "above cohort.age_max"));
             }
         }
-        if self.kind == ReleaseKind::Pseudonymized {
-            if self.applicant.certification != Certification::PseudoUser {
-                return Err(ReviewError::Invalid(
-                    "a pseudonymized release goes only to a certified user (認定仮名加工医療情報利用事業者): \
-                     applicant.certification must be pseudo-user"
-                        .into(),
-                ));
-            }
-            required(
+    }
+
+    fn certification_problems(&self, p: &mut Vec<Problem>) {
+        if self.kind != ReleaseKind::Pseudonymized {
+            return;
+        }
+        if self.applicant.certification != Certification::PseudoUser {
+            p.push(Problem::new(
+                "applicant.certification",
+                "a pseudonymized release goes only to a certified user (認定仮名加工医療情報利用事業者): \
+                 applicant.certification must be pseudo-user",
+            ));
+        }
+        let id = self.applicant.certification_id.as_deref().unwrap_or("");
+        if id.trim().is_empty() {
+            p.push(Problem::new(
                 "applicant.certification_id",
-                self.applicant.certification_id.as_deref().unwrap_or(""),
-            )?;
-            date(
-                "applicant.certification_valid_until",
-                self.applicant
-                    .certification_valid_until
-                    .as_deref()
-                    .unwrap_or(""),
-            )?;
+                "required for a pseudonymized release",
+            ));
         }
-        Ok(())
+        let until = self.applicant.certification_valid_until.as_deref();
+        date(
+            p,
+            "applicant.certification_valid_until",
+            until.unwrap_or(""),
+        );
     }
 
     /// Whether the applicant may receive this kind of release on `day` (certification valid).

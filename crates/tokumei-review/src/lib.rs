@@ -35,6 +35,13 @@ pub enum ReviewError {
     /// An application, member, vote or decision is not acceptable (the message names the field).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// An application file or application is not acceptable: every problem found, each naming its
+    /// field.
+    #[error("the application has {} problem(s): {}", .0.len(), problem_list(.0))]
+    Application(Vec<application::Problem>),
+    /// A meeting opened with nobody named present.
+    #[error("a meeting names the members present; none were named")]
+    NobodyPresent,
     /// Something named does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -50,6 +57,13 @@ pub enum ReviewError {
     /// The database failed.
     #[error("review database: {0}")]
     Db(String),
+}
+
+fn problem_list(p: &[application::Problem]) -> String {
+    p.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn db(e: rusqlite::Error) -> ReviewError {
@@ -232,7 +246,7 @@ impl Decision {
 }
 
 /// The state of an application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// Id (`A-0001`).
     pub id: String,
@@ -675,7 +689,8 @@ impl Review {
             })
     }
 
-    /// Opens a meeting with the members present (recorded by a member, usually the chair).
+    /// Opens a meeting with the members present (recorded by a member, usually the chair); a
+    /// meeting with nobody named present is refused ([`ReviewError::NobodyPresent`]).
     pub fn open_meeting(
         &self,
         s: &Session,
@@ -685,6 +700,9 @@ impl Review {
         self.member_session(s, "committee.meeting")?;
         chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
             .map_err(|_| ReviewError::Invalid("the meeting date is not YYYY-MM-DD".into()))?;
+        if present.is_empty() {
+            return Err(ReviewError::NobodyPresent);
+        }
         let active: Vec<String> = self.active_members()?.into_iter().map(|m| m.user).collect();
         let mut seen = BTreeSet::new();
         for p in present {

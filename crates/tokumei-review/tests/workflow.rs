@@ -394,3 +394,31 @@ fn the_roster_accepts_committee_users_only_and_one_chair() {
     r.retire_member(&s.tech, &extra.user).expect("retire");
     assert_eq!(r.members().expect("roster").len(), 5);
 }
+
+#[test]
+fn a_meeting_with_nobody_present_is_refused_and_quorum_is_unchanged() {
+    let s = setup();
+    let r = Review::open(&s.home).expect("review");
+    let chair = &s.members[0];
+    let e = r
+        .open_meeting(chair, "2026-05-01", &[])
+        .expect_err("nobody present");
+    assert!(matches!(e, ReviewError::NobodyPresent), "{e}");
+    // Nothing was recorded: the next meeting is still the first.
+    let id = r
+        .submit(
+            &s.researcher,
+            &Application::from_toml(APPLICATION).expect("application"),
+        )
+        .expect("submit");
+    let m = r
+        .open_meeting(chair, "2026-05-01", std::slice::from_ref(&chair.user))
+        .expect("meeting");
+    assert_eq!(m, "M-0001");
+    // One of four present is no quorum, as before.
+    r.vote(chair, &m, &id, Vote::Approve).expect("vote");
+    let e = r
+        .decide(chair, &m, &id, Outcome::Approve, "useful", &[], &[])
+        .expect_err("no quorum");
+    assert!(e.to_string().contains("quorum"), "{e}");
+}
