@@ -14,6 +14,7 @@ mod audit;
 mod demo;
 mod home;
 mod inspect;
+mod key;
 mod link;
 mod linkage;
 mod operator;
@@ -108,6 +109,9 @@ enum Command {
     /// The review committee: roster, meetings, conflicts of interest, votes, decisions.
     #[command(subcommand)]
     Committee(review::CommitteeCommand),
+    /// Recipient keys: `key new` makes an age key pair for opening releases and exports.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Releases and the provision ledger.
     #[command(subcommand)]
     Release(review::ReleaseCommand),
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
         Command::Link(a) => link::run(a),
         Command::Application(c) => review::run_application(c),
         Command::Committee(c) => review::run_committee(c),
+        Command::Key(c) => key::run_key(c),
         Command::Release(c) => review::run_release(c),
         Command::ReidTest(a) => review::run_reid(a),
         Command::Linkage(a) => linkage::run(a),

@@ -233,17 +233,22 @@ fn providers_text(list: &[tokumei_vault::provider::Listed], json: bool) -> Strin
     if json {
         return serde_json::to_string_pretty(list).unwrap_or_default() + "\n";
     }
-    let mut out = String::from("id\tname\tnotice start\tnotice filing\tpackages received\n");
+    let mut t = crate::table::Table::new(&[
+        "id",
+        "name",
+        "notice start",
+        "notice filing",
+        "packages received",
+    ]);
     for l in list {
         let p = &l.provider;
-        out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            p.id,
-            p.name,
+        t.row(&[
+            p.id.as_str(),
+            p.name.as_str(),
             p.notice_start.as_deref().unwrap_or("—"),
             p.notice_filing.as_deref().unwrap_or("—"),
-            l.receipts
-        ));
+            &l.receipts.to_string(),
+        ]);
     }
-    out
+    t.render()
 }

@@ -355,6 +355,22 @@ pub enum ReleaseCommand {
         #[arg(long)]
         operator_key: PathBuf,
     },
+    /// Recipient side: open a release package with the recipient's age identity (`tokumei key
+    /// new`) into a new folder and check it as `verify` does; a package that does not verify is
+    /// not kept.
+    Open {
+        /// The release package (`*.age`).
+        package: PathBuf,
+        /// The recipient's identity file (`NAME.key` from `tokumei key new`).
+        #[arg(long)]
+        identity: PathBuf,
+        /// Folder to open it into (absent or empty).
+        #[arg(long, value_parser = crate::out_dir)]
+        out: PathBuf,
+        /// File holding the operator's public key (hex; the operator publishes it as audit.pub).
+        #[arg(long)]
+        operator_key: PathBuf,
+    },
     /// Record the recipient's certificate that a release was destroyed (its SHA-256 goes into the
     /// ledger and the audit log).
     Destroyed {
@@ -447,6 +463,28 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                     .map_err(|e| (EXIT_FAILURE, e.to_string()))
             })(),
             |n| println!("release verified: signed by the operator, {n} files with their SHA-256"),
+        ),
+        ReleaseCommand::Open {
+            package,
+            identity,
+            out,
+            operator_key,
+        } => report(
+            (|| {
+                let text = std::fs::read_to_string(&operator_key)
+                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", operator_key.display())))?;
+                let key = tokumei_audit::public_key_from_hex(&text)
+                    .map_err(|e| (EXIT_USAGE, e.to_string()))?;
+                tokumei_release::signed::open(&package, &identity, &out, &key)
+                    .map_err(|e| (EXIT_FAILURE, e.to_string()))
+            })(),
+            |n| {
+                println!(
+                    "release opened into {} and verified: signed by the operator, {n} files with \
+                     their SHA-256",
+                    out.display()
+                )
+            },
         ),
         ReleaseCommand::Destroyed {
             home,

@@ -48,6 +48,11 @@ fn add(home: &Path, keys: &Path, notice: Option<&str>) -> assert_cmd::assert::As
     c.assert()
 }
 
+/// Display width of ASCII and CJK text (a kanji or kana takes two columns).
+fn unicode_width(s: &str) -> usize {
+    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
 #[test]
 fn a_provider_needs_its_notice_start_and_is_listed() {
     let (_dir, home, keys) = home();
@@ -60,14 +65,15 @@ fn a_provider_needs_its_notice_start_and_is_listed() {
         .assert()
         .success();
     let text = stdout(&list);
-    let mut lines = text.lines();
-    assert!(
-        lines.next().is_some_and(|h| h.starts_with("id\tname")),
-        "{text}"
-    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(cells, ["H01", "架空病院", "2020-01-06", "—", "0"], "{text}");
+    // Columns line up by display width: 架空病院 takes eight columns of a terminal.
+    let at = |line: &str, word: &str| line.find(word).map(|i| unicode_width(&line[..i]));
     assert_eq!(
-        lines.next(),
-        Some("H01\t架空病院\t2020-01-06\t—\t0"),
+        at(lines[0], "notice start"),
+        at(lines[1], "2020-01-06"),
         "{text}"
     );
     let json = tokumei()
@@ -81,4 +87,43 @@ fn a_provider_needs_its_notice_start_and_is_listed() {
     assert_eq!(v[0]["receipts"], 0);
     let log = std::fs::read_to_string(home.join("audit/entries.jsonl")).expect("log");
     assert!(log.contains("\"provider.list\""), "the listing is audited");
+}
+
+#[test]
+fn a_recipient_makes_its_key_with_tokumei_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    let made = tokumei()
+        .args(["key", "new", "--name", "univ", "--out"])
+        .arg(&keys)
+        .assert()
+        .success();
+    assert!(stdout(&made).contains("univ.recipient"));
+    let recipient = std::fs::read_to_string(keys.join("univ.recipient")).expect("recipient");
+    assert!(recipient.trim().starts_with("age1"), "{recipient}");
+    let secret = std::fs::read_to_string(keys.join("univ.key")).expect("key");
+    assert!(secret.starts_with("AGE-SECRET-KEY-1"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join("univ.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the identity is owner-only");
+    }
+    let again = tokumei()
+        .args(["key", "new", "--name", "univ", "--out"])
+        .arg(&keys)
+        .assert()
+        .code(1);
+    assert!(
+        stderr(&again).contains("never replaced"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(keys.join("univ.key")).expect("key"),
+        secret
+    );
 }

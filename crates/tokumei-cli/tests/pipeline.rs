@@ -1034,6 +1034,42 @@ fn synth_package_receive_end_to_end() {
             names.contains("tables/persons.parquet") && names.contains("manifest.json"),
             "{names:?}"
         );
+        // The recipient opens it with tokumei alone: decrypted, extracted and verified.
+        use age::secrecy::ExposeSecret;
+        let id_file = dir.path().join(format!("recipient-{i}.key"));
+        std::fs::write(&id_file, identity.to_string().expose_secret()).expect("identity");
+        let opened = dir.path().join(format!("opened-{i}"));
+        let open = |id: &Path, into: &Path| {
+            cmd()
+                .args(["release", "open"])
+                .arg(&pkg)
+                .arg("--identity")
+                .arg(id)
+                .arg("--out")
+                .arg(into)
+                .arg("--operator-key")
+                .arg(home.join("audit.pub"))
+                .assert()
+        };
+        open(&id_file, &opened).success();
+        assert_eq!(
+            std::fs::read(opened.join("tables/persons.csv")).expect("opened"),
+            std::fs::read(out_dir.join("tables/persons.csv")).expect("built")
+        );
+        let stranger = dir.path().join(format!("stranger-{i}.key"));
+        std::fs::write(
+            &stranger,
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret(),
+        )
+        .expect("stranger");
+        let refused = dir.path().join(format!("refused-{i}"));
+        open(&stranger, &refused).code(1);
+        assert!(
+            !refused.exists(),
+            "nothing is left of a package that does not open"
+        );
         pseudonym_sets.push(set);
     }
     assert!(

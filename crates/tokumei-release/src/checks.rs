@@ -407,7 +407,11 @@ mod tests {
         let fine = Table {
             name: "diagnoses".into(),
             columns: vec!["pseudonym".into(), "icd10".into()],
-            rows: vec![vec![v("p1"), v("E11")], vec![v("p2"), v("*")]],
+            rows: vec![
+                vec![v("p1"), v("E11")],
+                vec![v("p2"), v("*")],
+                vec![v("p3"), v("I10")],
+            ],
         };
         assert!(utility_warnings(&[fine]).is_empty());
     }

@@ -55,3 +55,19 @@ pub fn verify(dir: &Path, operator: &VerifyingKey) -> Result<usize, ReleaseError
     }
     Ok(files.len())
 }
+
+/// Recipient side: opens a release package with the recipient's age identity into `out` (absent or
+/// empty; extracted as hostile input, whole or not at all) and checks it against the operator's
+/// key ([`verify`]); a package that does not verify is removed again. Returns the files verified.
+pub fn open(
+    package: &Path,
+    identity: &Path,
+    out: &Path,
+    operator: &VerifyingKey,
+) -> Result<usize, ReleaseError> {
+    let limits = tokumei_vault::unpack::Limits::default();
+    tokumei_vault::sealed::open_archive(package, identity, out, &limits)?;
+    verify(out, operator).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(out);
+    })
+}

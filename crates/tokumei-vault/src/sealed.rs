@@ -58,6 +58,70 @@ impl SealedTar {
     }
 }
 
+/// A new age X25519 key pair for a recipient: the secret identity (`AGE-SECRET-KEY-1…`, to keep
+/// owner-only) and its public recipient (`age1…`, to give to the operator).
+pub fn new_identity() -> (String, String) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    (identity.to_string().expose_secret().to_string(), recipient)
+}
+
+/// Writes a new key pair as `DIR/NAME.key` (owner-only) and `DIR/NAME.recipient`; refuses to
+/// replace either. Returns both paths and the recipient.
+pub fn write_identity(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, String), crate::VaultError> {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.recipient"));
+    for p in [&key, &public] {
+        if p.exists() {
+            return Err(crate::VaultError::Refused(format!(
+                "{} exists; a key is never replaced",
+                p.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| crate::home::io(dir, e))?;
+    let (secret, recipient) = new_identity();
+    crate::home::write_secret(&key, format!("{secret}\n").as_bytes())?;
+    tokumei_fs::write_atomic(&public, format!("{recipient}\n").as_bytes())?;
+    Ok((key, public, recipient))
+}
+
+/// Decrypts a sealed archive with the identity in `identity_file` and extracts it into `out`
+/// (absent or empty), whole or not at all, as hostile input ([`crate::unpack::extract_plain`]).
+pub fn open_archive(
+    archive: &std::path::Path,
+    identity_file: &std::path::Path,
+    out: &std::path::Path,
+    limits: &crate::unpack::Limits,
+) -> Result<Vec<(String, u64)>, crate::VaultError> {
+    use std::str::FromStr;
+    let text =
+        std::fs::read_to_string(identity_file).map_err(|e| crate::home::io(identity_file, e))?;
+    let identity = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .and_then(|l| age::x25519::Identity::from_str(l).ok())
+        .ok_or_else(|| {
+            crate::VaultError::Refused("the identity file holds no age identity".into())
+        })?;
+    let file = std::fs::File::open(archive).map_err(|e| crate::home::io(archive, e))?;
+    let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(file))
+        .map_err(|_| crate::VaultError::Refused("not an age-encrypted file".into()))?;
+    let stream = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|_| crate::VaultError::Refused("this identity does not open the file".into()))?;
+    let staged = tokumei_fs::StagedDir::new(out, false)?;
+    let files = crate::unpack::extract_plain(stream, staged.path(), limits)
+        .map_err(|e| crate::VaultError::Refused(e.0))?;
+    staged.commit()?;
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +163,40 @@ mod tests {
                 ("c.bin".to_string(), vec![1, 2, 3])
             ]
         );
+    }
+
+    #[test]
+    fn a_recipient_opens_what_was_sealed_to_it_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key, _, recipient) = write_identity(dir.path(), "r").expect("identity");
+        assert!(write_identity(dir.path(), "r").is_err(), "never replaced");
+        let to: age::x25519::Recipient = recipient.parse().expect("recipient");
+        let sealed = dir.path().join("p.age");
+        let mut t = SealedTar::create(&sealed, &to, 0o600).expect("create");
+        t.append_bytes("tables/a.csv", b"x,y\n").expect("append");
+        t.append_bytes("report.html", b"<p>").expect("append");
+        t.finish().expect("finish");
+        let out = dir.path().join("out");
+        let limits = crate::unpack::Limits::default();
+        let files = open_archive(&sealed, &key, &out, &limits).expect("open");
+        assert_eq!(
+            files,
+            vec![
+                ("tables/a.csv".to_string(), 4),
+                ("report.html".to_string(), 3)
+            ]
+        );
+        assert_eq!(
+            std::fs::read(out.join("tables/a.csv")).expect("read"),
+            b"x,y\n"
+        );
+        let (other, _, _) = write_identity(dir.path(), "o").expect("identity");
+        let out2 = dir.path().join("out2");
+        assert!(open_archive(&sealed, &other, &out2, &limits).is_err());
+        assert!(!out2.exists(), "nothing is left of a refused open");
+        let small = crate::unpack::Limits { file: 3, ..limits };
+        let out3 = dir.path().join("out3");
+        assert!(open_archive(&sealed, &key, &out3, &small).is_err());
+        assert!(!out3.exists());
     }
 }

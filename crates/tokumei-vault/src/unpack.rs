@@ -283,6 +283,44 @@ fn read_meta<R: Read>(
     Ok(buf)
 }
 
+/// Extracts a sealed archive that carries no manifest (a release as its recipient opens it) into
+/// `out`, as hostile input: plain files only, each named once by a valid path, within the limits
+/// per file, per archive and in number. Returns each file's path and size, in archive order.
+pub fn extract_plain<R: Read>(
+    stream: R,
+    out: &std::path::Path,
+    limits: &Limits,
+) -> Result<Vec<(String, u64)>, Refused> {
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries().map_err(|e| damaged(&e))?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut files, mut total) = (Vec::new(), 0u64);
+    while let Some((mut entry, name)) = next_file(&mut entries)? {
+        if !valid_file_path(&name) || !seen.insert(name.clone()) {
+            return Err(refused(
+                "the archive names a file twice or by an unsafe path",
+            ));
+        }
+        let size = entry.size();
+        total = total.saturating_add(size);
+        if size > limits.file || total > limits.package || files.len() >= limits.files {
+            return Err(refused("the archive is larger than the limits allow"));
+        }
+        let path = out.join(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| damaged(&e))?;
+        }
+        let mut f = std::fs::File::create(&path).map_err(|e| damaged(&e))?;
+        let copied =
+            std::io::copy(&mut (&mut entry).take(size), &mut f).map_err(|e| damaged(&e))?;
+        if copied != size {
+            return Err(refused("the archive ends inside a file"));
+        }
+        files.push((name, size));
+    }
+    Ok(files)
+}
+
 /// Whether a path of a package file is one the operator can name safely: relative, `/`-separated
 /// components that are not empty, `.` or `..`, no control character or backslash, at most
 /// [`MAX_PATH`] bytes.
