@@ -30,8 +30,12 @@ for round in $(seq 1 "$rounds"); do
     bin=${!which}
     rm -rf "$work/demo" "$work/anon"
     timed "round $round $which demo ($people people)" "$bin" demo --dir "$work/demo" --people "$people" --seed 7
-    grep -E "^  [0-9].* s$|; [0-9.]+ s$" "$work/out.txt" | sed "s/^/    /" | cut -c1-160 || true
-    timed "round $round $which anonymize (Adult k=5, 5 %)" "$bin" anonymize --input "$adult/adult.csv" \
+    # The demo's own timings: receipt (step 3), linkage (step 4), release (step 6).
+    for step in "packages, " "pairs for clerical review" "persons of "; do
+      line=$(grep -F "$step" "$work/out.txt" | head -1 || true)
+      echo "    ${step%%,*}: ${line##*; }"
+    done
+    timed "round $round $which anonymize (Adult k=5, 5 pct)" "$bin" anonymize --input "$adult/adult.csv" \
       --out "$work/anon" "${qis[@]}" --k 5 --suppression-limit 0.05
   done
 done
