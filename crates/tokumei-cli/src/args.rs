@@ -97,3 +97,8 @@ pub(crate) fn passphrase(file: Option<&PathBuf>) -> Result<String, String> {
         }),
     }
 }
+
+/// A result as pretty JSON for `--json` (the shapes are documented in docs/json.md).
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

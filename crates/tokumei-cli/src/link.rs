@@ -32,6 +32,9 @@ pub struct LinkArgs {
     /// Linkage settings (default: the Japanese identity settings shipped with Tokumei).
     #[arg(long)]
     settings: Option<PathBuf>,
+    /// Print the run's summary as JSON (docs/json.md).
+    #[arg(long)]
+    json: bool,
     /// File holding the home passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
@@ -53,6 +56,9 @@ enum LinkSub {
         /// Reject pair N (different persons).
         #[arg(long)]
         reject: Option<u64>,
+        /// Print JSON (docs/json.md): the pending pairs, or the decision recorded.
+        #[arg(long)]
+        json: bool,
         /// File holding the home passphrase (otherwise TOKUMEI_PASSPHRASE).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -86,9 +92,10 @@ pub fn run(a: LinkArgs) -> ExitCode {
             home,
             accept,
             reject,
+            json,
             passphrase_file,
             user,
-        }) => review(home, accept, reject, passphrase_file, user),
+        }) => review(home, (accept, reject), json, passphrase_file, user),
         None => report(
             (|| {
                 let home_path = a
@@ -106,7 +113,10 @@ pub fn run(a: LinkArgs) -> ExitCode {
                 let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
                 tokumei_link::run(&home, &s, &key, &settings, &lock).map_err(fail)
             })(),
-            |x| println!("{}", summary_text(&x)),
+            |x| match a.json {
+                true => println!("{}", crate::args::json(&x)),
+                false => println!("{}", summary_text(&x)),
+            },
         ),
     }
 }
@@ -131,8 +141,8 @@ fn pending_text(pending: &[PendingPair]) -> String {
 
 fn review(
     home: PathBuf,
-    accept: Option<u64>,
-    reject: Option<u64>,
+    (accept, reject): (Option<u64>, Option<u64>),
+    json: bool,
     passphrase_file: Option<PathBuf>,
     user: UserKeyArgs,
 ) -> ExitCode {
@@ -154,6 +164,10 @@ fn review(
                 .or(reject.map(|i| (i, Decision::Rejected)));
             if let Some((id, d)) = decision {
                 tokumei_link::review::decide(&home, &s, &key, id, d, &lock).map_err(fail)?;
+                if json {
+                    let v = serde_json::json!({ "pair": id, "decision": d });
+                    return Ok(format!("{}\n", crate::args::json(&v)));
+                }
                 return Ok(format!(
                     "pair {id} {}; it takes effect at the next `tokumei link`, whose summary says \
                      whether accepted pairs were joined\n",
@@ -161,7 +175,10 @@ fn review(
                 ));
             }
             let pending = tokumei_link::review::pending(&home, &s, &key).map_err(fail)?;
-            Ok(pending_text(&pending))
+            Ok(match json {
+                true => format!("{}\n", crate::args::json(&pending)),
+                false => pending_text(&pending),
+            })
         })(),
         |t| print!("{t}"),
     )

@@ -23,6 +23,9 @@ pub(crate) enum OptoutCommand {
         home: PathBuf,
         /// The CSV file.
         file: PathBuf,
+        /// Print what was recorded and purged as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
         /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -35,6 +38,9 @@ pub(crate) enum OptoutCommand {
         /// Operator home.
         #[arg(long)]
         home: PathBuf,
+        /// Print what was purged as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
         /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -48,6 +54,9 @@ pub(crate) struct OptoutAddArgs {
     /// Operator home.
     #[arg(long)]
     home: PathBuf,
+    /// Print what was recorded and purged as JSON (docs/json.md).
+    #[arg(long)]
+    json: bool,
     /// Provider of the local patient id.
     #[arg(long, requires = "patient_id")]
     provider: Option<String>,
@@ -97,6 +106,7 @@ pub(crate) fn run_optout(a: OptoutCommand) -> ExitCode {
             home,
             passphrase_file,
             user,
+            ..
         } => (home.clone(), passphrase_file.clone(), user.clone()),
     };
     let result = (|| -> Result<(usize, tokumei_vault::purge::PurgeReport), (u8, String)> {
@@ -157,7 +167,16 @@ pub(crate) fn run_optout(a: OptoutCommand) -> ExitCode {
         };
         Ok((done.requests, done.purged))
     })();
+    let json = match &a {
+        OptoutCommand::Add(x) => x.json,
+        OptoutCommand::Import { json, .. } | OptoutCommand::Purge { json, .. } => *json,
+    };
     match result {
+        Ok((n, purged)) if json => {
+            let v = serde_json::json!({ "requests": n, "purged": purged });
+            println!("{}", crate::args::json(&v));
+            ExitCode::SUCCESS
+        }
         Ok((n, purged)) => {
             if !matches!(a, OptoutCommand::Purge { .. }) {
                 println!("{n} request(s) to stop recorded");

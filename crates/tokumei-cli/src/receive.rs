@@ -17,6 +17,9 @@ pub(crate) struct ReceiveArgs {
     /// Package files.
     #[arg(required = true)]
     packages: Vec<PathBuf>,
+    /// Print one JSON object per package, in an array (docs/json.md), instead of text.
+    #[arg(long)]
+    json: bool,
     /// File holding the passphrase (otherwise TOKUMEI_PASSPHRASE).
     #[arg(long)]
     passphrase_file: Option<PathBuf>,
@@ -47,6 +50,7 @@ pub(crate) fn run_receive(a: ReceiveArgs) -> ExitCode {
         }
     };
     let mut failed = 0;
+    let mut results = Vec::new();
     for p in &a.packages {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
@@ -77,6 +81,11 @@ pub(crate) fn run_receive(a: ReceiveArgs) -> ExitCode {
         let outcome =
             tokumei_vault::receive::receive_with(&home, p, &session.user, &key, &progress);
         bar.finish_and_clear();
+        if a.json {
+            failed += usize::from(outcome.is_err());
+            results.push(outcome_json(p, &outcome));
+            continue;
+        }
         match outcome {
             Ok(Outcome::Received {
                 manifest, report, ..
@@ -115,9 +124,48 @@ pub(crate) fn run_receive(a: ReceiveArgs) -> ExitCode {
             }
         }
     }
+    if a.json {
+        println!("{}", crate::args::json(&results));
+    }
     if failed > 0 {
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// One package's outcome for `receive --json`.
+fn outcome_json(
+    path: &std::path::Path,
+    outcome: &Result<tokumei_vault::receive::Outcome, tokumei_vault::VaultError>,
+) -> serde_json::Value {
+    use tokumei_vault::receive::Outcome;
+    let file = path.display().to_string();
+    match outcome {
+        Ok(Outcome::Received {
+            manifest, report, ..
+        }) => serde_json::json!({
+            "file": file,
+            "outcome": "received",
+            "package_id": manifest.package_id,
+            "provider_id": manifest.provider_id,
+            "files": manifest.files.len(),
+            "records_in_manifest": manifest.records(),
+            "stored": report.stored,
+            "quarantined": report.quarantined,
+            "refused_opted_out": report.refusals.opted_out,
+            "refused_notice_period": report.refusals.too_early,
+            "count_mismatches": report.mismatched,
+        }),
+        Ok(Outcome::AlreadyReceived {
+            package_id,
+            received_at,
+        }) => serde_json::json!({
+            "file": file,
+            "outcome": "already_received",
+            "package_id": package_id,
+            "received_at": received_at,
+        }),
+        Err(e) => serde_json::json!({ "file": file, "outcome": "refused", "error": e.to_string() }),
     }
 }

@@ -127,3 +127,100 @@ fn a_recipient_makes_its_key_with_tokumei_alone() {
         secret
     );
 }
+
+fn json_of(a: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_str(&stdout(a)).unwrap_or_else(|e| panic!("{e}: {}", stdout(a)))
+}
+
+/// `--json` of receive, link and opt-out: the shapes docs/json.md documents.
+#[test]
+fn receive_link_and_optout_report_as_json() {
+    let (dir, home, keys) = home();
+    add(&home, &keys, Some("2000-01-03")).success();
+    let source = dir.path().join("extract");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tokumei-formats/tests/fixtures/RECEIPTC.UKE"),
+        source.join("RECEIPTC.UKE"),
+    )
+    .expect("copy");
+    let pkg = dir.path().join("p.tar.age");
+    tokumei()
+        .args(["package", "--extracted-on", "2027-01-04", "--to"])
+        .arg(home.join("operator.recipient"))
+        .arg("--provider-key")
+        .arg(keys.join("H01.key"))
+        .arg("--in")
+        .arg(&source)
+        .arg("--out")
+        .arg(&pkg)
+        .assert()
+        .success();
+    let receive = || {
+        tokumei()
+            .args(["receive", "--json", "--home"])
+            .arg(&home)
+            .arg(&pkg)
+            .assert()
+            .success()
+    };
+    let first = json_of(&receive());
+    assert_eq!(first[0]["outcome"], "received", "{first}");
+    assert_eq!(first[0]["provider_id"], "H01");
+    let n = first[0]["records_in_manifest"].as_u64().expect("records");
+    let accounted = [
+        "stored",
+        "quarantined",
+        "refused_opted_out",
+        "refused_notice_period",
+    ]
+    .iter()
+    .map(|k| first[0][*k].as_u64().expect("count"))
+    .sum::<u64>();
+    assert_eq!(
+        accounted, n,
+        "every record is stored, quarantined or refused: {first}"
+    );
+    let again = json_of(&receive());
+    assert_eq!(again[0]["outcome"], "already_received", "{again}");
+    let link = json_of(
+        &tokumei()
+            .args(["link", "--json", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert_eq!(
+        link["records"].as_u64(),
+        first[0]["stored"].as_u64(),
+        "{link}"
+    );
+    assert!(link["persons"].as_u64().is_some_and(|p| p >= 1), "{link}");
+    let optout = json_of(
+        &tokumei()
+            .args([
+                "optout",
+                "add",
+                "--json",
+                "--provider",
+                "H01",
+                "--patient-id",
+                "nobody-here",
+            ])
+            .args(["--requester", "self", "--received", "2025-04-01", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert_eq!(optout["requests"], 1, "{optout}");
+    assert_eq!(optout["purged"]["records"], 0, "{optout}");
+    let pending = json_of(
+        &tokumei()
+            .args(["link", "review", "--json", "--home"])
+            .arg(&home)
+            .assert()
+            .success(),
+    );
+    assert!(pending.is_array(), "{pending}");
+}

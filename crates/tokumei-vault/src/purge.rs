@@ -23,7 +23,7 @@ use crate::store::{open_sealed, parquet_bytes, read_parquet, seal, PackagePaths}
 use tokumei_fs::write_atomic;
 
 /// What a purge removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgeReport {
     /// Packages visited.
     pub packages: usize,
