@@ -38,6 +38,11 @@ pub(crate) struct PackageArgs {
     /// Date the provider's notice to patients began (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date)]
     notice_start: Option<String>,
+    /// Leave out files with this extension (repeatable; e.g. `--exclude parquet` for the canonical
+    /// tables `tokumei synth` writes beside a provider's native extract). Files in no source
+    /// format are packed otherwise, named in a warning: the operator quarantines them.
+    #[arg(long = "exclude", value_name = "EXT")]
+    exclude: Vec<String>,
 }
 
 pub(crate) fn run_package(a: PackageArgs) -> ExitCode {
@@ -65,7 +70,11 @@ pub(crate) fn run_package(a: PackageArgs) -> ExitCode {
             notice_filing: a.notice_filing.clone(),
             notice_start: a.notice_start.clone(),
             package_id: None,
-            exclude_extensions: Vec::new(),
+            exclude_extensions: a
+                .exclude
+                .iter()
+                .map(|e| e.trim_start_matches('.').to_string())
+                .collect(),
         };
         // The recipient is the `age1…` text or a file holding it (the home's operator.recipient).
         let to = match std::fs::read_to_string(&a.to) {
@@ -85,6 +94,20 @@ pub(crate) fn run_package(a: PackageArgs) -> ExitCode {
                 m.records(),
                 a.out.display()
             );
+            let unread: Vec<&str> = m
+                .files
+                .iter()
+                .filter(|f| f.format.is_none())
+                .map(|f| f.path.as_str())
+                .collect();
+            if !unread.is_empty() {
+                eprintln!(
+                    "warning: {} file(s) are in no source format and will be quarantined at receipt: \
+                     {} (leave them out with --exclude EXT)",
+                    unread.len(),
+                    unread.join(", ")
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

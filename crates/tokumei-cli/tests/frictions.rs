@@ -224,3 +224,43 @@ fn receive_link_and_optout_report_as_json() {
     );
     assert!(pending.is_array(), "{pending}");
 }
+
+/// A provider folder of the synthetic region holds canonical Parquet beside the native extract:
+/// `package` names what receipt would quarantine, and `--exclude` leaves it out.
+#[test]
+fn package_names_files_in_no_source_format_and_leaves_out_what_is_excluded() {
+    let (dir, home, keys) = home();
+    let source = dir.path().join("extract");
+    std::fs::create_dir_all(&source).expect("mkdir");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tokumei-formats/tests/fixtures/RECEIPTC.UKE"),
+        source.join("RECEIPTC.UKE"),
+    )
+    .expect("copy");
+    std::fs::write(source.join("identities.parquet"), b"PAR1 canonical table").expect("write");
+    let pack = |out: &str, extra: &[&str]| {
+        tokumei()
+            .args(["package", "--to"])
+            .arg(home.join("operator.recipient"))
+            .arg("--provider-key")
+            .arg(keys.join("H01.key"))
+            .arg("--in")
+            .arg(&source)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(extra)
+            .assert()
+            .success()
+    };
+    let all = pack("all.tar.age", &[]);
+    assert!(stdout(&all).contains(": 2 files"), "{}", stdout(&all));
+    assert!(
+        stderr(&all).contains("identities.parquet") && stderr(&all).contains("--exclude"),
+        "{}",
+        stderr(&all)
+    );
+    let native = pack("native.tar.age", &["--exclude", "parquet"]);
+    assert!(stdout(&native).contains(": 1 files"), "{}", stdout(&native));
+    assert!(!stderr(&native).contains("warning"), "{}", stderr(&native));
+}
