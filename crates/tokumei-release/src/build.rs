@@ -570,17 +570,8 @@ pub fn recover(home: &Home) -> Result<usize, ReleaseError> {
     Ok(n)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_inner(
-    home: &Home,
-    s: &Session,
-    key: &DataKey,
-    scope: &Scope,
-    out: &Path,
-    staging: &Path,
-    opts: &BuildOptions,
-    begun: &mut Option<tokumei_vault::intent::Pending>,
-) -> Result<(Release, tokumei_audit::Entry), ReleaseError> {
+/// Refuses an output folder that exists and is not empty.
+fn ensure_empty(out: &Path) -> Result<(), ReleaseError> {
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(|e| ReleaseError::Output(format!("{}: {e}", out.display())))?
@@ -592,7 +583,14 @@ fn build_inner(
             out.display()
         )));
     }
-    let app = &scope.application;
+    Ok(())
+}
+
+/// The preset of the build: the one given, or the kind's; it must be for the application's kind.
+fn resolve_preset(
+    app: &tokumei_review::Application,
+    opts: &BuildOptions,
+) -> Result<Preset, ReleaseError> {
     let kind = app.kind;
     let preset = match &opts.preset {
         Some(p) => p.clone(),
@@ -606,10 +604,17 @@ fn build_inner(
             kind.code()
         )));
     }
-    let from = day(&app.period_from)?;
-    let end = day(&app.period_to)?;
+    Ok(preset)
+}
 
-    // The linked vault.
+/// The linked vault: the master person index, every identity record and every clinical table.
+struct Vault {
+    mpi: Mpi,
+    identities: Vec<IdentityRecord>,
+    clinical: Clinical,
+}
+
+fn read_vault(home: &Home, key: &DataKey) -> Result<Vault, ReleaseError> {
     let mpi = Mpi::read(home, key)?;
     if mpi.person_of.is_empty() {
         return Err(ReleaseError::Empty(
@@ -642,15 +647,31 @@ fn build_inner(
             .deaths
             .extend(read_table::<Death>(&dir.join("deaths.parquet"))?);
     }
-    let person_of = |record: &str| mpi.person_of.get(record).cloned();
+    Ok(Vault {
+        mpi,
+        identities,
+        clinical,
+    })
+}
 
+/// Every person of the linked vault (sex and birth date by majority of their records, municipality
+/// of their latest record, death) and the persons who asked to stop (a record in the registry or
+/// with a stopped fingerprint).
+fn persons_of(
+    catalog: &tokumei_vault::catalog::Catalog,
+    key: &DataKey,
+    mpi: &Mpi,
+    identities: &[IdentityRecord],
+    clinical: &Clinical,
+) -> Result<(BTreeMap<String, Person>, HashSet<String>), ReleaseError> {
+    let person_of = |record: &str| mpi.person_of.get(record).cloned();
     // Persons who asked to stop: any record in the registry or with a stopped fingerprint.
     let index = IndexKey::derive(key);
     let registry = catalog.optout_indexes()?;
     let stopped = catalog.optout_fingerprints()?;
     let mut excluded: HashSet<String> = HashSet::new();
     let mut by_person: HashMap<String, Vec<&IdentityRecord>> = HashMap::new();
-    for r in &identities {
+    for r in identities {
         let Some(p) = person_of(&r.record_id) else {
             continue;
         };
@@ -691,7 +712,21 @@ fn build_inner(
         );
     }
 
-    // The cohort.
+    Ok((persons, excluded))
+}
+
+/// The application's cohort among the persons (diagnosis codes by the period's end, age at its
+/// end, sex, municipalities), without the persons who asked to stop: (cohort, its size before
+/// them, how many asked to stop).
+fn select_cohort<'a>(
+    app: &tokumei_review::Application,
+    persons: &'a BTreeMap<String, Person>,
+    mpi: &Mpi,
+    clinical: &Clinical,
+    excluded: &HashSet<String>,
+    end: NaiveDate,
+) -> Result<(Vec<&'a Person>, usize, usize), ReleaseError> {
+    let person_of = |record: &str| mpi.person_of.get(record).cloned();
     let c = &app.cohort;
     let with_code: HashSet<String> = if c.icd10.is_empty() {
         persons.keys().cloned().collect()
@@ -731,7 +766,12 @@ fn build_inner(
         return Err(ReleaseError::Empty("the cohort is empty".into()));
     }
 
-    // Approved items per table; free text is removed whatever was approved.
+    Ok((cohort, cohort_size, opted_out))
+}
+
+/// The approved items per table (free text removed whatever was approved), the items so removed,
+/// and the approved person quasi-identifiers.
+fn approved_items(scope: &Scope) -> (BTreeMap<String, Vec<String>>, Vec<String>, Vec<String>) {
     let mut approved: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut removed_columns = Vec::new();
     for item in &scope.decision.approved_items {
@@ -755,60 +795,180 @@ fn build_inner(
         .filter(|c| PERSON_QIS.contains(&c.as_str()))
         .collect();
 
-    // k-anonymity over the person quasi-identifiers (anonymized releases): the anonymization engine's
-    // optimal search over every column's own hierarchy (the preset's granularity at level 0, coarser
-    // rungs above, `*` at the top), minimizing ARX's Loss within the preset's suppression limit.
-    let ladders: Vec<Vec<usize>> = person_cols
-        .iter()
-        .map(|c| ladder(c, &cohort, end, &preset))
-        .collect();
-    let qi_value = |col: usize, p: &Person, rung: usize| -> Option<String> {
-        match ladders[col].get(rung) {
-            Some(&level) => person_qi(&person_cols[col], p, end, level, &preset),
-            None => Some("*".to_string()),
+    (approved, removed_columns, person_cols)
+}
+
+/// The event tables' rules: numeric values clipped to the preset's percentiles, rare codes
+/// generalized or suppressed, and trajectories bounded; returns (code values generalized, code
+/// values suppressed, what bounding trajectories changed).
+fn coarsen_events(
+    tables: &mut Vec<Table>,
+    preset: &Preset,
+) -> (usize, usize, TrajectoryProtection) {
+    // Anonymized: numeric values clipped to the 1st–99th percentile, rare codes generalized or
+    // suppressed.
+    let (mut generalized, mut code_suppressed) = (0, 0);
+    if preset.clip_percentile > 0 {
+        for t in tables.iter_mut() {
+            for col in ["daily_quantity", "days", "points", "count", "value_num"] {
+                clip(t, col, preset.clip_percentile as usize);
+            }
+        }
+    }
+    let rare_pass = |tables: &mut Vec<Table>, generalized: &mut usize, suppressed: &mut usize| {
+        if preset.rare_code_persons == 0 {
+            return;
+        }
+        for (table, column) in CODE_COLUMNS {
+            let Some(t) = tables.iter_mut().find(|t| t.name == *table) else {
+                continue;
+            };
+            let Some(i) = t.col(column) else {
+                continue;
+            };
+            let (g, s) = rare_codes(t, i, *column == "icd10", preset.rare_code_persons);
+            *generalized += g;
+            *suppressed += s;
         }
     };
-    let qi_rows = |rungs: &[usize], cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
-        cohort
+    rare_pass(tables, &mut generalized, &mut code_suppressed);
+
+    // Trajectories (rule 72.6): in every coded event table, the share of persons whose set of (date,
+    // code) events, together with their quasi-identifiers, is unique is bounded: ICD-10 codes go to 3
+    // characters, unique persons keep only their first event, and those still unique lose their
+    // events in that table. Rows removed can leave a
+    // code with too few persons, so rare codes are treated again; that only merges values, so no
+    // trajectory becomes unique again.
+    let mut trajectory = TrajectoryProtection::default();
+    if preset.max_trajectory_unique < 1.0 {
+        let (persons_table, events) = tables.split_at_mut(1);
+        for t in events.iter_mut() {
+            bound_trajectories(
+                &persons_table[0],
+                t,
+                preset.max_trajectory_unique,
+                &mut trajectory,
+            );
+        }
+        rare_pass(tables, &mut generalized, &mut code_suppressed);
+    }
+
+    (generalized, code_suppressed, trajectory)
+}
+
+/// The battery's outcome: (the release's figures, the unprocessed persons' figures, linkability to
+/// each earlier release, pseudonym → person).
+type Battery = (
+    crate::reid::ReidReport,
+    crate::reid::ReidReport,
+    Vec<CrossRelease>,
+    HashMap<String, String>,
+);
+
+/// The re-identification battery against the vault's population, the initial risk and the
+/// cross-release linkability; an anonymized release that breaks a threshold is refused.
+#[allow(clippy::too_many_arguments)]
+fn battery(
+    home: &Home,
+    key: &DataKey,
+    preset: &Preset,
+    kind: ReleaseKind,
+    tables: &[Table],
+    persons: &BTreeMap<String, Person>,
+    cohort: &[&Person],
+    pseudonym: &HashMap<String, String>,
+    end: NaiveDate,
+) -> Result<Battery, ReleaseError> {
+    // The re-identification battery, with the vault's population (every linked person) as the
+    // register an intruder would hold; an anonymized release that breaks a threshold is not written.
+    let register: Vec<crate::reid::RegisterPerson> = persons
+        .values()
+        .map(|p| crate::reid::RegisterPerson {
+            id: p.id.clone(),
+            sex: p.sex.clone(),
+            birth: p.birth,
+            municipality: p.municipality.clone(),
+        })
+        .collect();
+    // The builder knows who is in the release, so the attack and the membership game are scored
+    // against the truth: the register's ids are the vault's person ids.
+    let truth: HashMap<String, String> = pseudonym
+        .iter()
+        .map(|(p, ps)| (ps.clone(), p.clone()))
+        .collect();
+    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, Some(&truth));
+    // The initial risk: the same attack on the same persons with their quasi-identifiers unprocessed
+    // (sex, birth date, municipality), as EMA's report asks.
+    let unprocessed = Table {
+        name: "persons".into(),
+        columns: ["pseudonym", "sex", "birth_date", "municipality"]
+            .map(String::from)
+            .to_vec(),
+        rows: cohort
             .iter()
             .map(|p| {
-                (0..person_cols.len())
-                    .map(|c| qi_value(c, p, rungs[c]))
-                    .collect()
+                vec![
+                    Some(pseudonym[&p.id].clone()),
+                    p.sex.clone(),
+                    p.birth.map(|b| b.to_string()),
+                    p.municipality.clone(),
+                ]
             })
-            .collect()
+            .collect(),
     };
-    let mut rungs = vec![0usize; person_cols.len()];
-    let before = risk(&qi_rows(&rungs, &cohort));
-    let mut suppressed: HashSet<String> = HashSet::new();
-    if preset.k > 0 && !person_cols.is_empty() {
-        let (chosen, dropped) = optimal_rungs(&person_cols, &ladders, &cohort, &qi_value, &preset)?;
-        rungs = chosen;
-        suppressed = dropped.into_iter().map(|i| cohort[i].id.clone()).collect();
-        cohort.retain(|p| !suppressed.contains(&p.id));
-    }
-    if cohort.is_empty() {
-        return Err(ReleaseError::Empty(
-            "every person of the cohort was suppressed".into(),
-        ));
-    }
-    let after = risk(&qi_rows(&rungs, &cohort));
-    let transformation: BTreeMap<String, String> = person_cols
+    let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
+    // Cross-release linkability: this release joined to each earlier one of the same kind.
+    let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
         .iter()
-        .enumerate()
-        .map(|(i, c)| (c.clone(), rung_name(c, &ladders[i], rungs[i], &preset)))
+        .map(|e| CrossRelease {
+            release_id: e.release_id.clone(),
+            linkability: crate::reid::cross_release_linkability(
+                tables,
+                &e.tables,
+                Some(&truth),
+                Some(&e.persons),
+            ),
+        })
         .collect();
+    if kind == ReleaseKind::Anonymized {
+        let mut broken = reid.breaches(&crate::reid::Thresholds {
+            prosecutor: preset.max_prosecutor_risk,
+            linkage: preset.max_linkage_success,
+            membership: Some(preset.max_membership_advantage),
+            trajectory: Some(preset.max_trajectory_unique),
+        });
+        for c in &cross_release {
+            if let Some(b) = c
+                .linkability
+                .breach(preset.max_cross_release_linkable, &c.release_id)
+            {
+                broken.push(b);
+            }
+        }
+        if !broken.is_empty() {
+            return Err(ReleaseError::Check(format!(
+                "re-identification test: {}",
+                broken.join(", ")
+            )));
+        }
+    }
+    Ok((reid, reid_initial, cross_release, truth))
+}
 
-    // Per-release pseudonyms.
-    let mut release_key = [0u8; 32];
-    getrandom::fill(&mut release_key).map_err(|e| ReleaseError::Output(e.to_string()))?;
-    let mut rid = [0u8; 6];
-    getrandom::fill(&mut rid).map_err(|e| ReleaseError::Output(e.to_string()))?;
-    let release_id = format!("R-{}", hex::encode(rid));
+/// Person id → pseudonym, and person id → date shift in days.
+type Pseudonyms = (HashMap<String, String>, HashMap<String, i64>);
+
+/// Per-release pseudonyms (HMAC-SHA-256 of the person id under the release key) and, for presets
+/// that shift dates, a consistent offset per person in ±182 days.
+fn pseudonyms(
+    cohort: &[&Person],
+    release_key: &[u8; 32],
+    dates: Dates,
+) -> Result<Pseudonyms, ReleaseError> {
     let mut pseudonym: HashMap<String, String> = HashMap::new();
     let mut used = HashSet::new();
-    for p in &cohort {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&release_key)
+    for p in cohort {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(release_key)
             .map_err(|e| ReleaseError::Output(e.to_string()))?;
         mac.update(p.id.as_bytes());
         let ps = format!("P{}", &hex::encode(mac.finalize().into_bytes())[..20]);
@@ -821,9 +981,9 @@ fn build_inner(
     }
     // Date shifts (presets that shift): a consistent offset per person in ±182 days.
     let mut shift: HashMap<String, i64> = HashMap::new();
-    if preset.dates == Dates::Shift {
-        for p in &cohort {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&release_key)
+    if dates == Dates::Shift {
+        for p in cohort {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(release_key)
                 .map_err(|e| ReleaseError::Output(e.to_string()))?;
             mac.update(b"date-shift");
             mac.update(p.id.as_bytes());
@@ -832,93 +992,99 @@ fn build_inner(
             shift.insert(p.id.clone(), (v % 365) as i64 - 182);
         }
     }
-    // From here on the build writes: declared first (see `build`).
-    if staging.exists() {
-        std::fs::remove_dir_all(staging).map_err(|e| io_err(staging, e))?;
-    }
-    *begun = Some(tokumei_vault::intent::begin(
-        home,
-        tokumei_vault::intent::Intent {
-            kind: "release.build".into(),
-            id: release_id.clone(),
-            actor: s.user.clone(),
-            role: s.role.code().into(),
-            provider: None,
-            paths: vec![staging.to_path_buf(), out.to_path_buf()],
-        },
-    )?);
-    // The key is processing-method information: sealed in the keys zone, never in the release.
-    let key_dir = home.root.join("keys/releases");
-    std::fs::create_dir_all(&key_dir).map_err(|e| ReleaseError::Output(e.to_string()))?;
-    tokumei_vault::home::write_secret(
-        &key_dir.join(format!("{release_id}.key.enc")),
-        &seal(key, &release_key)?,
-    )?;
-    release_key.fill(0);
+    Ok((pseudonym, shift))
+}
 
-    // Index dates (presets with relative days): the person's first event in the release period.
+/// Each person's first event in the release period (the index date of relative days).
+fn index_dates(
+    clinical: &Clinical,
+    mpi: &Mpi,
+    pseudonym: &HashMap<String, String>,
+    from: NaiveDate,
+    end: NaiveDate,
+) -> HashMap<String, NaiveDate> {
+    let person_of = |record: &str| mpi.person_of.get(record).cloned();
     let mut index_date: HashMap<String, NaiveDate> = HashMap::new();
-    if preset.dates == Dates::Relative {
-        let in_period = |d: NaiveDate| d >= from && d <= end;
-        let events = clinical
-            .encounters
-            .iter()
-            .map(|e| (&e.record_id, e.start_date))
-            .chain(clinical.diagnoses.iter().map(|e| (&e.record_id, e.date)))
-            .chain(
-                clinical
-                    .prescriptions
-                    .iter()
-                    .map(|e| (&e.record_id, e.date)),
-            )
-            .chain(clinical.procedures.iter().map(|e| (&e.record_id, e.date)))
-            .chain(clinical.labs.iter().map(|e| (&e.record_id, e.date)))
-            .chain(clinical.deaths.iter().map(|e| (&e.record_id, e.date)));
-        for (record, d) in events.filter(|(_, d)| in_period(*d)) {
-            if let Some(p) = person_of(record).filter(|p| pseudonym.contains_key(p)) {
-                let slot = index_date.entry(p).or_insert(d);
-                if d < *slot {
-                    *slot = d;
-                }
+    let in_period = |d: NaiveDate| d >= from && d <= end;
+    let events = clinical
+        .encounters
+        .iter()
+        .map(|e| (&e.record_id, e.start_date))
+        .chain(clinical.diagnoses.iter().map(|e| (&e.record_id, e.date)))
+        .chain(
+            clinical
+                .prescriptions
+                .iter()
+                .map(|e| (&e.record_id, e.date)),
+        )
+        .chain(clinical.procedures.iter().map(|e| (&e.record_id, e.date)))
+        .chain(clinical.labs.iter().map(|e| (&e.record_id, e.date)))
+        .chain(clinical.deaths.iter().map(|e| (&e.record_id, e.date)));
+    for (record, d) in events.filter(|(_, d)| in_period(*d)) {
+        if let Some(p) = person_of(record).filter(|p| pseudonym.contains_key(p)) {
+            let slot = index_date.entry(p).or_insert(d);
+            if d < *slot {
+                *slot = d;
             }
         }
     }
-    // Tables.
-    let date_out = |record: &str, d: NaiveDate| match preset.dates {
-        Dates::Relative => {
-            let index = person_of(record)
-                .and_then(|p| index_date.get(&p).copied())
-                .unwrap_or(d);
-            (d - index).num_days().to_string()
-        }
-        Dates::Month => ym(d),
-        Dates::Year => d.year().to_string(),
-        Dates::Day => d.to_string(),
-        Dates::Shift => {
-            let off = person_of(record)
-                .and_then(|p| shift.get(&p).copied())
-                .unwrap_or(0);
-            (d + chrono::Duration::days(off)).to_string()
-        }
-    };
-    let in_period = |d: NaiveDate| d >= from && d <= end;
-    let mut tables: Vec<Table> = Vec::new();
-    let mut persons_table = Table {
-        name: "persons".into(),
-        columns: std::iter::once("pseudonym".to_string())
-            .chain(person_cols.iter().cloned())
-            .collect(),
-        rows: Vec::new(),
-    };
-    for p in &cohort {
-        let mut row = vec![Some(pseudonym[&p.id].clone())];
-        row.extend((0..person_cols.len()).map(|c| qi_value(c, p, rungs[c])));
-        persons_table.rows.push(row);
+    index_date
+}
+
+/// What writing an event needs: whose record it is, the person's pseudonym, and how dates are
+/// released.
+struct EventContext<'a> {
+    mpi: &'a Mpi,
+    pseudonym: &'a HashMap<String, String>,
+    index_date: &'a HashMap<String, NaiveDate>,
+    shift: &'a HashMap<String, i64>,
+    dates: Dates,
+    from: NaiveDate,
+    end: NaiveDate,
+}
+
+impl EventContext<'_> {
+    fn person_of(&self, record: &str) -> Option<String> {
+        self.mpi.person_of.get(record).cloned()
     }
-    persons_table.rows.sort();
-    tables.push(persons_table);
+
+    /// A date as the preset releases it.
+    fn date_out(&self, record: &str, d: NaiveDate) -> String {
+        match self.dates {
+            Dates::Relative => {
+                let index = self
+                    .person_of(record)
+                    .and_then(|p| self.index_date.get(&p).copied())
+                    .unwrap_or(d);
+                (d - index).num_days().to_string()
+            }
+            Dates::Month => ym(d),
+            Dates::Year => d.year().to_string(),
+            Dates::Day => d.to_string(),
+            Dates::Shift => {
+                let off = self
+                    .person_of(record)
+                    .and_then(|p| self.shift.get(&p).copied())
+                    .unwrap_or(0);
+                (d + chrono::Duration::days(off)).to_string()
+            }
+        }
+    }
+}
+
+/// The event tables of the approved items: events in the release period of persons released,
+/// each under its person's pseudonym, rows sorted.
+fn event_tables(
+    clinical: &Clinical,
+    approved: &BTreeMap<String, Vec<String>>,
+    cx: &EventContext<'_>,
+) -> Vec<Table> {
+    let mut tables = Vec::new();
+    let date_out = |record: &str, d: NaiveDate| cx.date_out(record, d);
+    let in_period = |d: NaiveDate| d >= cx.from && d <= cx.end;
     let ps_of = |record: &str| -> Option<String> {
-        person_of(record).and_then(|p| pseudonym.get(&p).cloned())
+        cx.person_of(record)
+            .and_then(|p| cx.pseudonym.get(&p).cloned())
     };
     let num = |v: Option<f64>| v.map(|x| format!("{x}"));
     macro_rules! event_table {
@@ -1016,53 +1182,239 @@ fn build_inner(
         }
     );
 
-    // Anonymized: numeric values clipped to the 1st–99th percentile, rare codes generalized or
-    // suppressed.
-    let (mut generalized, mut code_suppressed) = (0, 0);
-    if preset.clip_percentile > 0 {
-        for t in tables.iter_mut() {
-            for col in ["daily_quantity", "days", "points", "count", "value_num"] {
-                clip(t, col, preset.clip_percentile as usize);
-            }
-        }
-    }
-    let rare_pass = |tables: &mut Vec<Table>, generalized: &mut usize, suppressed: &mut usize| {
-        if preset.rare_code_persons == 0 {
-            return;
-        }
-        for (table, column) in CODE_COLUMNS {
-            let Some(t) = tables.iter_mut().find(|t| t.name == *table) else {
-                continue;
-            };
-            let Some(i) = t.col(column) else {
-                continue;
-            };
-            let (g, s) = rare_codes(t, i, *column == "icd10", preset.rare_code_persons);
-            *generalized += g;
-            *suppressed += s;
+    tables
+}
+
+/// What protecting the persons' quasi-identifiers chose and cost.
+struct Protected {
+    /// The released quasi-identifier values of each person kept, in cohort order.
+    rows: Vec<Vec<Option<String>>>,
+    /// Persons suppressed.
+    suppressed: usize,
+    /// (smallest class, unique share, highest risk) before and after.
+    before: (usize, f64, f64),
+    after: (usize, f64, f64),
+    /// Each quasi-identifier's released granularity.
+    transformation: BTreeMap<String, String>,
+}
+
+/// k-anonymity over the person quasi-identifiers: removes the suppressed persons from `cohort`
+/// and returns the released values.
+fn protect_persons(
+    person_cols: &[String],
+    cohort: &mut Vec<&Person>,
+    end: NaiveDate,
+    preset: &Preset,
+) -> Result<Protected, ReleaseError> {
+    // k-anonymity over the person quasi-identifiers (anonymized releases): the anonymization engine's
+    // optimal search over every column's own hierarchy (the preset's granularity at level 0, coarser
+    // rungs above, `*` at the top), minimizing ARX's Loss within the preset's suppression limit.
+    let ladders: Vec<Vec<usize>> = person_cols
+        .iter()
+        .map(|c| ladder(c, cohort, end, preset))
+        .collect();
+    let qi_value = |col: usize, p: &Person, rung: usize| -> Option<String> {
+        match ladders[col].get(rung) {
+            Some(&level) => person_qi(&person_cols[col], p, end, level, preset),
+            None => Some("*".to_string()),
         }
     };
-    rare_pass(&mut tables, &mut generalized, &mut code_suppressed);
-
-    // Trajectories (rule 72.6): in every coded event table, the share of persons whose set of (date,
-    // code) events, together with their quasi-identifiers, is unique is bounded: ICD-10 codes go to 3
-    // characters, unique persons keep only their first event, and those still unique lose their
-    // events in that table. Rows removed can leave a
-    // code with too few persons, so rare codes are treated again; that only merges values, so no
-    // trajectory becomes unique again.
-    let mut trajectory = TrajectoryProtection::default();
-    if preset.max_trajectory_unique < 1.0 {
-        let (persons_table, events) = tables.split_at_mut(1);
-        for t in events.iter_mut() {
-            bound_trajectories(
-                &persons_table[0],
-                t,
-                preset.max_trajectory_unique,
-                &mut trajectory,
-            );
-        }
-        rare_pass(&mut tables, &mut generalized, &mut code_suppressed);
+    let qi_rows = |rungs: &[usize], cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
+        cohort
+            .iter()
+            .map(|p| {
+                (0..person_cols.len())
+                    .map(|c| qi_value(c, p, rungs[c]))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut rungs = vec![0usize; person_cols.len()];
+    let before = risk(&qi_rows(&rungs, cohort));
+    let mut suppressed: HashSet<String> = HashSet::new();
+    if preset.k > 0 && !person_cols.is_empty() {
+        let (chosen, dropped) = optimal_rungs(person_cols, &ladders, cohort, &qi_value, preset)?;
+        rungs = chosen;
+        suppressed = dropped.into_iter().map(|i| cohort[i].id.clone()).collect();
+        cohort.retain(|p| !suppressed.contains(&p.id));
     }
+    if cohort.is_empty() {
+        return Err(ReleaseError::Empty(
+            "every person of the cohort was suppressed".into(),
+        ));
+    }
+    let rows = qi_rows(&rungs, cohort);
+    let after = risk(&rows);
+    let transformation: BTreeMap<String, String> = person_cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), rung_name(c, &ladders[i], rungs[i], preset)))
+        .collect();
+
+    Ok(Protected {
+        rows,
+        suppressed: suppressed.len(),
+        before,
+        after,
+        transformation,
+    })
+}
+
+/// Declares the build (an intent naming its staging folder and output) before anything is written.
+fn declare(
+    home: &Home,
+    s: &Session,
+    staging: &Path,
+    out: &Path,
+    release_id: &str,
+) -> Result<tokumei_vault::intent::Pending, ReleaseError> {
+    if staging.exists() {
+        std::fs::remove_dir_all(staging).map_err(|e| io_err(staging, e))?;
+    }
+    Ok(tokumei_vault::intent::begin(
+        home,
+        tokumei_vault::intent::Intent {
+            kind: "release.build".into(),
+            id: release_id.to_string(),
+            actor: s.user.clone(),
+            role: s.role.code().into(),
+            provider: None,
+            paths: vec![staging.to_path_buf(), out.to_path_buf()],
+        },
+    )?)
+}
+
+/// Seals the release key in the keys zone (processing-method information, never in the release)
+/// and wipes it from memory.
+fn seal_release_key(
+    home: &Home,
+    key: &DataKey,
+    release_id: &str,
+    release_key: &mut [u8; 32],
+) -> Result<(), ReleaseError> {
+    let key_dir = home.root.join("keys/releases");
+    std::fs::create_dir_all(&key_dir).map_err(|e| io_err(&key_dir, e))?;
+    let sealed = seal(key, release_key.as_slice());
+    release_key.fill(0);
+    tokumei_vault::home::write_secret(&key_dir.join(format!("{release_id}.key.enc")), &sealed?)?;
+    Ok(())
+}
+
+/// The preset's thresholds as the report states them.
+fn preset_target(preset: &Preset) -> String {
+    format!(
+        "k ≥ {}, at most {:.0} % suppressed, prosecutor risk ≤ {}, linkage-attack success ≤ {}, \
+         membership-inference advantage ≤ {}, unique trajectories ≤ {}, persons linked one-to-one \
+         to an earlier release ≤ {}, codes held by ≥ {} persons",
+        preset.k,
+        preset.suppression_limit * 100.0,
+        preset.max_prosecutor_risk,
+        preset.max_linkage_success,
+        preset.max_membership_advantage,
+        preset.max_trajectory_unique,
+        preset.max_cross_release_linkable,
+        preset.rare_code_persons
+    )
+}
+
+/// Writes the evaluation key (pseudonym → person id, for evaluations on synthetic data only),
+/// owner-only.
+fn write_evaluation_key(
+    path: &Path,
+    pseudonym: &HashMap<String, String>,
+) -> Result<(), ReleaseError> {
+    let mut text = String::from("pseudonym,person_id\n");
+    let mut pairs: Vec<(&String, &String)> = pseudonym.iter().map(|(p, ps)| (ps, p)).collect();
+    pairs.sort();
+    for (ps, p) in pairs {
+        text.push_str(&format!("{ps},{p}\n"));
+    }
+    let _ = std::fs::remove_file(path);
+    tokumei_vault::home::write_secret(path, text.as_bytes())?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_inner(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    scope: &Scope,
+    out: &Path,
+    staging: &Path,
+    opts: &BuildOptions,
+    begun: &mut Option<tokumei_vault::intent::Pending>,
+) -> Result<(Release, tokumei_audit::Entry), ReleaseError> {
+    ensure_empty(out)?;
+    let app = &scope.application;
+    let kind = app.kind;
+    let preset = resolve_preset(app, opts)?;
+    let from = day(&app.period_from)?;
+    let end = day(&app.period_to)?;
+
+    // The linked vault.
+    let Vault {
+        mpi,
+        identities,
+        clinical,
+    } = read_vault(home, key)?;
+    let catalog = home.catalog()?;
+
+    let (persons, excluded) = persons_of(&catalog, key, &mpi, &identities, &clinical)?;
+
+    let (mut cohort, cohort_size, opted_out) =
+        select_cohort(app, &persons, &mpi, &clinical, &excluded, end)?;
+
+    let (approved, removed_columns, person_cols) = approved_items(scope);
+
+    let protected = protect_persons(&person_cols, &mut cohort, end, &preset)?;
+    let (before, after, suppressed) = (protected.before, protected.after, protected.suppressed);
+    let transformation = protected.transformation.clone();
+
+    // Per-release pseudonyms.
+    let mut release_key = [0u8; 32];
+    getrandom::fill(&mut release_key).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    let mut rid = [0u8; 6];
+    getrandom::fill(&mut rid).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    let release_id = format!("R-{}", hex::encode(rid));
+    let (pseudonym, shift) = pseudonyms(&cohort, &release_key, preset.dates)?;
+    // From here on the build writes: declared first (see `build`).
+    *begun = Some(declare(home, s, staging, out, &release_id)?);
+    seal_release_key(home, key, &release_id, &mut release_key)?;
+
+    // Index dates (presets with relative days): the person's first event in the release period.
+    let index_date = match preset.dates {
+        Dates::Relative => index_dates(&clinical, &mpi, &pseudonym, from, end),
+        _ => HashMap::new(),
+    };
+    // Tables: the persons, then the events of the approved tables.
+    let mut tables: Vec<Table> = Vec::new();
+    let mut persons_table = Table {
+        name: "persons".into(),
+        columns: std::iter::once("pseudonym".to_string())
+            .chain(person_cols.iter().cloned())
+            .collect(),
+        rows: Vec::new(),
+    };
+    for (p, qis) in cohort.iter().zip(&protected.rows) {
+        let mut row = vec![Some(pseudonym[&p.id].clone())];
+        row.extend(qis.iter().cloned());
+        persons_table.rows.push(row);
+    }
+    persons_table.rows.sort();
+    tables.push(persons_table);
+    let cx = EventContext {
+        mpi: &mpi,
+        pseudonym: &pseudonym,
+        index_date: &index_date,
+        shift: &shift,
+        dates: preset.dates,
+        from,
+        end,
+    };
+    tables.extend(event_tables(&clinical, &approved, &cx));
+
+    let (generalized, code_suppressed, trajectory) = coarsen_events(&mut tables, &preset);
 
     // The machine checks: a release that fails is not written.
     let violations = checks::check(&preset, &tables);
@@ -1070,88 +1422,11 @@ fn build_inner(
         return Err(ReleaseError::Check(violations.join("; ")));
     }
 
-    // The re-identification battery, with the vault's population (every linked person) as the
-    // register an intruder would hold; an anonymized release that breaks a threshold is not written.
-    let register: Vec<crate::reid::RegisterPerson> = persons
-        .values()
-        .map(|p| crate::reid::RegisterPerson {
-            id: p.id.clone(),
-            sex: p.sex.clone(),
-            birth: p.birth,
-            municipality: p.municipality.clone(),
-        })
-        .collect();
-    // The builder knows who is in the release, so the attack and the membership game are scored
-    // against the truth: the register's ids are the vault's person ids.
-    let truth: HashMap<String, String> = pseudonym
-        .iter()
-        .map(|(p, ps)| (ps.clone(), p.clone()))
-        .collect();
-    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, Some(&truth));
-    // The initial risk: the same attack on the same persons with their quasi-identifiers unprocessed
-    // (sex, birth date, municipality), as EMA's report asks.
-    let unprocessed = Table {
-        name: "persons".into(),
-        columns: ["pseudonym", "sex", "birth_date", "municipality"]
-            .map(String::from)
-            .to_vec(),
-        rows: cohort
-            .iter()
-            .map(|p| {
-                vec![
-                    Some(pseudonym[&p.id].clone()),
-                    p.sex.clone(),
-                    p.birth.map(|b| b.to_string()),
-                    p.municipality.clone(),
-                ]
-            })
-            .collect(),
-    };
-    let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
-    // Cross-release linkability: this release joined to each earlier one of the same kind.
-    let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
-        .iter()
-        .map(|e| CrossRelease {
-            release_id: e.release_id.clone(),
-            linkability: crate::reid::cross_release_linkability(
-                &tables,
-                &e.tables,
-                Some(&truth),
-                Some(&e.persons),
-            ),
-        })
-        .collect();
-    if kind == ReleaseKind::Anonymized {
-        let mut broken = reid.breaches(&crate::reid::Thresholds {
-            prosecutor: preset.max_prosecutor_risk,
-            linkage: preset.max_linkage_success,
-            membership: Some(preset.max_membership_advantage),
-            trajectory: Some(preset.max_trajectory_unique),
-        });
-        for c in &cross_release {
-            if let Some(b) = c
-                .linkability
-                .breach(preset.max_cross_release_linkable, &c.release_id)
-            {
-                broken.push(b);
-            }
-        }
-        if !broken.is_empty() {
-            return Err(ReleaseError::Check(format!(
-                "re-identification test: {}",
-                broken.join(", ")
-            )));
-        }
-    }
+    let (reid, reid_initial, cross_release, truth) = battery(
+        home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
+    )?;
     if let Some(path) = &opts.evaluation_key {
-        let mut text = String::from("pseudonym,person_id\n");
-        let mut pairs: Vec<(&String, &String)> = pseudonym.iter().map(|(p, ps)| (ps, p)).collect();
-        pairs.sort();
-        for (ps, p) in pairs {
-            text.push_str(&format!("{ps},{p}\n"));
-        }
-        let _ = std::fs::remove_file(path);
-        tokumei_vault::home::write_secret(path, text.as_bytes())?;
+        write_evaluation_key(path, &pseudonym)?;
     }
 
     let mut release = Release {
@@ -1162,7 +1437,7 @@ fn build_inner(
         cohort: cohort_size,
         opted_out,
         k: preset.k,
-        suppressed: suppressed.len(),
+        suppressed,
         persons: cohort.len(),
         rows: tables
             .iter()
@@ -1180,19 +1455,7 @@ fn build_inner(
         reid_initial,
         cross_release,
         dates: dates_meaning(preset.dates).to_string(),
-        target: format!(
-            "k ≥ {}, at most {:.0} % suppressed, prosecutor risk ≤ {}, linkage-attack success ≤ {}, \
-             membership-inference advantage ≤ {}, unique trajectories ≤ {}, persons linked one-to-one \
-             to an earlier release ≤ {}, codes held by ≥ {} persons",
-            preset.k,
-            preset.suppression_limit * 100.0,
-            preset.max_prosecutor_risk,
-            preset.max_linkage_success,
-            preset.max_membership_advantage,
-            preset.max_trajectory_unique,
-            preset.max_cross_release_linkable,
-            preset.rare_code_persons
-        ),
+        target: preset_target(&preset),
         period_to: app.period_to.clone(),
         warnings: checks::utility_warnings(&tables),
         package: PathBuf::new(),
