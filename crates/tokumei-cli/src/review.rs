@@ -447,6 +447,13 @@ pub enum ReleaseCommand {
     },
 }
 
+/// The operator's public key from its file (hex, as the operator publishes it in audit.pub).
+fn operator_key_file(path: &std::path::Path) -> Result<ed25519_dalek::VerifyingKey, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| (EXIT_USAGE, format!("{}: {e}", path.display())))?;
+    tokumei_audit::public_key_from_hex(&text).map_err(|e| (EXIT_USAGE, e.to_string()))
+}
+
 pub fn run_release(c: ReleaseCommand) -> ExitCode {
     match c {
         ReleaseCommand::List { home, auth } => run_release_list(&home, &auth),
@@ -455,10 +462,7 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             operator_key,
         } => report(
             (|| {
-                let text = std::fs::read_to_string(&operator_key)
-                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", operator_key.display())))?;
-                let key = tokumei_audit::public_key_from_hex(&text)
-                    .map_err(|e| (EXIT_USAGE, e.to_string()))?;
+                let key = operator_key_file(&operator_key)?;
                 tokumei_release::signed::verify(&release, &key)
                     .map_err(|e| (EXIT_FAILURE, e.to_string()))
             })(),
@@ -471,10 +475,7 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             operator_key,
         } => report(
             (|| {
-                let text = std::fs::read_to_string(&operator_key)
-                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", operator_key.display())))?;
-                let key = tokumei_audit::public_key_from_hex(&text)
-                    .map_err(|e| (EXIT_USAGE, e.to_string()))?;
+                let key = operator_key_file(&operator_key)?;
                 tokumei_release::signed::open(&package, &identity, &out, &key)
                     .map_err(|e| (EXIT_FAILURE, e.to_string()))
             })(),
@@ -573,52 +574,56 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
                     e => (EXIT_FAILURE, e.to_string()),
                 })
             })(),
-            |r| {
-                println!(
-                    "release {} of application {}: {} persons ({} in the cohort, {} opted out, {} \
-                     suppressed); smallest class {} → {}; package {} (sha256 {})",
-                    r.release_id,
-                    r.application_id,
-                    r.persons,
-                    r.cohort,
-                    r.opted_out,
-                    r.suppressed,
-                    r.min_class.0,
-                    r.min_class.1,
-                    r.package.display(),
-                    r.package_sha256
-                );
-                for (t, n) in &r.rows {
-                    println!("  {t}: {n} rows");
-                }
-                let pct = |v: Option<f64>| {
-                    v.map(|v| format!("{:.2} %", v * 100.0))
-                        .unwrap_or_else(|| "-".into())
-                };
-                println!(
-                    "  re-identification test: linkage attack {} (unprocessed {}), membership \
-                     advantage {}, unique trajectories {}",
-                    pct(r.reid.attack_success),
-                    pct(r.reid_initial.attack_success),
-                    r.reid
-                        .membership_advantage
-                        .map(|a| format!("{a:.4}"))
-                        .unwrap_or_else(|| "-".into()),
-                    pct(r.reid.trajectory_unique)
-                );
-                for c in &r.cross_release {
-                    println!(
-                        "  cross-release: {} persons ({:.2} %) linked one-to-one to release {}",
-                        c.linkability.linked,
-                        c.linkability.share * 100.0,
-                        c.release_id
-                    );
-                }
-                for w in &r.warnings {
-                    eprintln!("warning: {w}; the release may not be usable (see its report)");
-                }
-            },
+            |r| print_built(&r),
         ),
+    }
+}
+
+/// What `release build` reports: the release, its tables, the re-identification test, the
+/// cross-release linkability and any warning on its usefulness.
+fn print_built(r: &tokumei_release::Release) {
+    println!(
+        "release {} of application {}: {} persons ({} in the cohort, {} opted out, {} \
+             suppressed); smallest class {} → {}; package {} (sha256 {})",
+        r.release_id,
+        r.application_id,
+        r.persons,
+        r.cohort,
+        r.opted_out,
+        r.suppressed,
+        r.min_class.0,
+        r.min_class.1,
+        r.package.display(),
+        r.package_sha256
+    );
+    for (t, n) in &r.rows {
+        println!("  {t}: {n} rows");
+    }
+    let pct = |v: Option<f64>| {
+        v.map(|v| format!("{:.2} %", v * 100.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "  re-identification test: linkage attack {} (unprocessed {}), membership \
+             advantage {}, unique trajectories {}",
+        pct(r.reid.attack_success),
+        pct(r.reid_initial.attack_success),
+        r.reid
+            .membership_advantage
+            .map(|a| format!("{a:.4}"))
+            .unwrap_or_else(|| "-".into()),
+        pct(r.reid.trajectory_unique)
+    );
+    for c in &r.cross_release {
+        println!(
+            "  cross-release: {} persons ({:.2} %) linked one-to-one to release {}",
+            c.linkability.linked,
+            c.linkability.share * 100.0,
+            c.release_id
+        );
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}; the release may not be usable (see its report)");
     }
 }
 

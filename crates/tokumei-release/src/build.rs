@@ -614,14 +614,17 @@ struct Vault {
     clinical: Clinical,
 }
 
-fn read_vault(home: &Home, key: &DataKey) -> Result<Vault, ReleaseError> {
+fn read_vault(
+    home: &Home,
+    key: &DataKey,
+    catalog: &tokumei_vault::catalog::Catalog,
+) -> Result<Vault, ReleaseError> {
     let mpi = Mpi::read(home, key)?;
     if mpi.person_of.is_empty() {
         return Err(ReleaseError::Empty(
             "the master person index is empty: run `tokumei link` first".into(),
         ));
     }
-    let catalog = home.catalog()?;
     let packages = catalog.receipt_ids()?;
     let mut identities: Vec<IdentityRecord> = Vec::new();
     let mut clinical = Clinical::default();
@@ -1352,13 +1355,13 @@ fn build_inner(
     let from = day(&app.period_from)?;
     let end = day(&app.period_to)?;
 
-    // The linked vault.
+    // The linked vault (the catalog opened once: each open checks its authorization state).
+    let catalog = home.catalog()?;
     let Vault {
         mpi,
         identities,
         clinical,
-    } = read_vault(home, key)?;
-    let catalog = home.catalog()?;
+    } = read_vault(home, key, &catalog)?;
 
     let (persons, excluded) = persons_of(&catalog, key, &mpi, &identities, &clinical)?;
 
