@@ -6,8 +6,7 @@ use std::cmp::Ordering;
 
 use crate::error::{AnonError, Result};
 use crate::fxhash::FxHashMap;
-use crate::model::{Aggregate, Config, EntropyEstimator, Metric, PrivacyModel, Role};
-use crate::table::Table;
+use crate::model::{Aggregate, EntropyEstimator, Metric};
 
 /// One quasi-identifier, encoded.
 #[derive(Debug, Clone)]
@@ -235,397 +234,6 @@ fn log2(x: f64) -> f64 {
 }
 
 impl Prepared {
-    /// Validates the configuration against the table and encodes the data. Fails before any search.
-    pub fn new(table: &Table, config: &Config) -> Result<Self> {
-        let n = table.rows() as u64;
-        if !(0.0..=1.0).contains(&config.suppression_limit) || config.suppression_limit.is_nan() {
-            return Err(AnonError::InvalidParameter(format!(
-                "suppression limit {} is not in [0, 1]",
-                config.suppression_limit
-            )));
-        }
-        // Roles.
-        let mut seen = std::collections::HashSet::new();
-        for a in &config.attributes {
-            if table.index_of(&a.name).is_none() {
-                return Err(AnonError::UnknownColumn(a.name.clone()));
-            }
-            if !seen.insert(a.name.as_str()) {
-                return Err(AnonError::DuplicateColumn(a.name.clone()));
-            }
-        }
-        let qi_attrs: Vec<_> = config
-            .attributes
-            .iter()
-            .filter(|a| a.role == Role::QuasiIdentifying)
-            .collect();
-        if qi_attrs.is_empty() {
-            return Err(AnonError::Config(
-                "no quasi-identifier is configured".into(),
-            ));
-        }
-        if config.models.is_empty() {
-            return Err(AnonError::Config("no privacy model is configured".into()));
-        }
-        let mut qis = Vec::new();
-        for a in &qi_attrs {
-            let h = a
-                .hierarchy
-                .as_ref()
-                .ok_or_else(|| AnonError::MissingHierarchy(a.name.clone()))?;
-            let col = table
-                .index_of(&a.name)
-                .ok_or_else(|| AnonError::UnknownColumn(a.name.clone()))?;
-            qis.push(encode_qi(&a.name, col, h, &table.columns()[col].values)?);
-        }
-        // Sensitive attributes referenced by models.
-        let mut sens: Vec<SensDim> = Vec::new();
-        let mut checks = Vec::new();
-        let mut avg_risk = None;
-        let mut kmap_pop = None;
-        let mut monotone_privacy = config.suppression_limit == 0.0;
-        let mut all_k_like = true;
-        for m in &config.models {
-            let s_index = |sens: &mut Vec<SensDim>, attr: &str, need_tree: bool| -> Result<usize> {
-                let a = config
-                    .attributes
-                    .iter()
-                    .find(|a| a.name == attr && a.role == Role::Sensitive)
-                    .ok_or_else(|| AnonError::NotSensitive {
-                        model: m.name(),
-                        attribute: attr.to_string(),
-                    })?;
-                let idx = match sens.iter().position(|s| s.name == attr) {
-                    Some(i) => i,
-                    None => {
-                        let col = table
-                            .index_of(attr)
-                            .ok_or_else(|| AnonError::UnknownColumn(attr.into()))?;
-                        let c = &table.columns()[col];
-                        let mut global = vec![0u64; c.values.len()];
-                        for &code in &c.codes {
-                            global[code as usize] += 1;
-                        }
-                        sens.push(SensDim {
-                            name: attr.to_string(),
-                            col,
-                            card: c.values.len(),
-                            global,
-                            tree: None,
-                        });
-                        sens.len() - 1
-                    }
-                };
-                if need_tree && sens[idx].tree.is_none() {
-                    let h = a.hierarchy.as_ref().ok_or_else(|| {
-                        AnonError::Config(format!(
-                            "hierarchical t-closeness on `{attr}` needs a hierarchy for `{attr}`"
-                        ))
-                    })?;
-                    let col = sens[idx].col;
-                    sens[idx].tree = Some(emd_tree(attr, h, &table.columns()[col].values)?);
-                }
-                Ok(idx)
-            };
-            match m {
-                PrivacyModel::KAnonymity { k } => {
-                    if *k == 0 {
-                        return Err(AnonError::InvalidParameter("k must be at least 1".into()));
-                    }
-                    if *k > n {
-                        return Err(AnonError::Contradiction(format!(
-                            "k = {k} is larger than the table ({n} rows)"
-                        )));
-                    }
-                    checks.push(Check::K(*k));
-                }
-                PrivacyModel::MaxProsecutorRisk { threshold } => {
-                    if !(*threshold > 0.0 && *threshold <= 1.0) {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "risk threshold {threshold} is not in (0, 1]"
-                        )));
-                    }
-                    let k = (1.0 / threshold - 1e-9).ceil().max(1.0) as u64;
-                    if k > n {
-                        return Err(AnonError::Contradiction(format!(
-                            "a highest risk of {threshold} needs classes of {k}, larger than the table ({n} rows)"
-                        )));
-                    }
-                    checks.push(Check::K(k));
-                }
-                PrivacyModel::AverageProsecutorRisk { threshold } => {
-                    if !(*threshold > 0.0 && *threshold <= 1.0) {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "risk threshold {threshold} is not in (0, 1]"
-                        )));
-                    }
-                    avg_risk = Some(avg_risk.map_or(*threshold, |t: f64| t.min(*threshold)));
-                    all_k_like = false;
-                }
-                PrivacyModel::DistinctLDiversity { attribute, l } => {
-                    let s = s_index(&mut sens, attribute, false)?;
-                    if *l == 0 {
-                        return Err(AnonError::InvalidParameter("l must be at least 1".into()));
-                    }
-                    let distinct = sens[s].global.iter().filter(|&&c| c > 0).count() as u64;
-                    if *l > distinct {
-                        return Err(AnonError::Contradiction(format!(
-                            "l = {l} but `{attribute}` has only {distinct} distinct values"
-                        )));
-                    }
-                    checks.push(Check::Distinct { s, l: *l });
-                }
-                PrivacyModel::EntropyLDiversity {
-                    attribute,
-                    l,
-                    estimator,
-                } => {
-                    let s = s_index(&mut sens, attribute, false)?;
-                    if l.is_nan() || *l < 1.0 {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "l = {l} must be at least 1"
-                        )));
-                    }
-                    checks.push(Check::Entropy {
-                        s,
-                        l: *l,
-                        est: *estimator,
-                    });
-                    all_k_like = false;
-                }
-                PrivacyModel::RecursiveClDiversity { attribute, c, l } => {
-                    let s = s_index(&mut sens, attribute, false)?;
-                    if *l == 0 || c.is_nan() || *c <= 0.0 {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "recursive-(c,l): c = {c}, l = {l}"
-                        )));
-                    }
-                    checks.push(Check::Recursive { s, c: *c, l: *l });
-                    all_k_like = false;
-                }
-                PrivacyModel::EqualDistanceTCloseness { attribute, t } => {
-                    let s = s_index(&mut sens, attribute, false)?;
-                    if !(0.0..=1.0).contains(t) {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "t = {t} is not in [0, 1]"
-                        )));
-                    }
-                    checks.push(Check::EqualT { s, t: *t });
-                    all_k_like = false;
-                }
-                PrivacyModel::HierarchicalDistanceTCloseness { attribute, t } => {
-                    let s = s_index(&mut sens, attribute, true)?;
-                    if !(0.0..=1.0).contains(t) {
-                        return Err(AnonError::InvalidParameter(format!(
-                            "t = {t} is not in [0, 1]"
-                        )));
-                    }
-                    checks.push(Check::HierT { s, t: *t });
-                    all_k_like = false;
-                }
-                PrivacyModel::KMap { k, population } => {
-                    if kmap_pop.is_some() {
-                        return Err(AnonError::Contradiction(
-                            "more than one k-map population".into(),
-                        ));
-                    }
-                    if *k == 0 {
-                        return Err(AnonError::InvalidParameter(
-                            "k-map: k must be at least 1".into(),
-                        ));
-                    }
-                    checks.push(Check::KMap(*k));
-                    kmap_pop = Some(population);
-                }
-            }
-        }
-        if all_k_like {
-            monotone_privacy = true;
-        }
-        // Distinct tuples over QIs and sensitive attributes.
-        let width = qis.len() + sens.len();
-        let rows = table.rows();
-        let cols: Vec<&[u32]> = qis
-            .iter()
-            .map(|q| table.columns()[q.col].codes.as_slice())
-            .chain(sens.iter().map(|s| table.columns()[s.col].codes.as_slice()))
-            .collect();
-        let mut flat = vec![0u32; rows * width];
-        for (j, c) in cols.iter().enumerate() {
-            let map = qis.get(j).map(|q| &q.from_table);
-            for (i, &v) in c.iter().enumerate() {
-                flat[i * width + j] = match map {
-                    Some(m) => m[v as usize],
-                    None => v,
-                };
-            }
-        }
-        let mut index: std::collections::HashMap<&[u32], u32> =
-            std::collections::HashMap::with_capacity(rows / 2);
-        let mut tup_count: Vec<u32> = Vec::new();
-        let mut row_tuple = Vec::with_capacity(rows);
-        let mut firsts: Vec<usize> = Vec::new();
-        for i in 0..rows {
-            let key = &flat[i * width..(i + 1) * width];
-            let t = *index.entry(key).or_insert_with(|| {
-                firsts.push(i);
-                tup_count.push(0);
-                (tup_count.len() - 1) as u32
-            });
-            tup_count[t as usize] += 1;
-            row_tuple.push(t);
-        }
-        drop(index);
-        let mut tup_qi: Vec<Vec<u32>> = (0..qis.len())
-            .map(|_| Vec::with_capacity(firsts.len()))
-            .collect();
-        let mut tup_sens: Vec<Vec<u32>> = (0..sens.len())
-            .map(|_| Vec::with_capacity(firsts.len()))
-            .collect();
-        for &i in &firsts {
-            for (j, tq) in tup_qi.iter_mut().enumerate() {
-                tq.push(flat[i * width + j]);
-            }
-            for (j, ts) in tup_sens.iter_mut().enumerate() {
-                ts.push(flat[i * width + qis.len() + j]);
-            }
-        }
-        drop(flat);
-        let mut tup_pop = None;
-        if let Some(pop) = kmap_pop {
-            let mut counts = vec![0u64; tup_count.len()];
-            let cols: Vec<usize> = qis
-                .iter()
-                .map(|q| {
-                    pop.columns
-                        .iter()
-                        .position(|c| *c == q.name)
-                        .ok_or_else(|| {
-                            AnonError::Config(format!(
-                                "population table has no column `{}`",
-                                q.name
-                            ))
-                        })
-                })
-                .collect::<Result<_>>()?;
-            if pop.rows.len() != pop.counts.len() {
-                return Err(AnonError::Config(
-                    "population table: rows and counts differ in length".into(),
-                ));
-            }
-            for (r, &cnt) in pop.rows.iter().zip(&pop.counts) {
-                for ((q, &c), tq) in qis.iter().zip(&cols).zip(tup_qi.iter_mut()) {
-                    let v = r.get(c).map(String::as_str).unwrap_or("");
-                    let code = q.labels[0].iter().position(|l| l == v).ok_or_else(|| {
-                        AnonError::ValueNotInHierarchy {
-                            column: q.name.clone(),
-                            value: v.to_string(),
-                        }
-                    })?;
-                    tq.push(code as u32);
-                }
-                for ts in tup_sens.iter_mut() {
-                    ts.push(0);
-                }
-                tup_count.push(0);
-                counts.push(cnt);
-            }
-            tup_pop = Some(counts);
-        }
-        let limit_abs = (config.suppression_limit * n as f64 + 1e-9).floor() as u64;
-        let needs_hist = checks
-            .iter()
-            .any(|c| !matches!(c, Check::K(_) | Check::KMap(_)));
-        // Contradictions that can be detected without searching: the top node must satisfy the class-level
-        // models on the whole table (or the budget must allow suppressing everything).
-        let mut prepared = Prepared {
-            n,
-            qis,
-            sens,
-            tup_qi,
-            tup_sens,
-            tup_count,
-            tup_pop,
-            row_tuple,
-            checks,
-            avg_risk,
-            limit_abs,
-            metric: config.metric,
-            monotone_privacy,
-            needs_hist,
-            tup_scombo: Vec::new(),
-            n_scombo: 1,
-            base: Cells {
-                levels: Vec::new(),
-                rep: Vec::new(),
-                count: Vec::new(),
-                pop: None,
-            },
-            weights: Vec::new(),
-        };
-        // Attribute weights (ARX: 0.5 unless set, normalized by the largest).
-        {
-            for (name, w) in &config.weights {
-                if !prepared.qis.iter().any(|q| &q.name == name) {
-                    return Err(AnonError::Config(format!(
-                        "weight given for `{name}`, which is not a quasi-identifier"
-                    )));
-                }
-                if !(w.is_finite() && *w >= 0.0) {
-                    return Err(AnonError::InvalidParameter(format!(
-                        "weight {w} of `{name}` must be ≥ 0"
-                    )));
-                }
-            }
-            let raw: Vec<f64> = prepared
-                .qis
-                .iter()
-                .map(|q| {
-                    config
-                        .weights
-                        .iter()
-                        .rev()
-                        .find(|(n, _)| *n == q.name)
-                        .map(|(_, w)| *w)
-                        .unwrap_or(0.5)
-                })
-                .collect();
-            let max = raw.iter().cloned().fold(0.0, f64::max);
-            prepared.weights = if max == 0.0 {
-                vec![1.0; raw.len()]
-            } else {
-                raw.iter().map(|w| w / max).collect()
-            };
-        }
-        // Sensitive combinations.
-        {
-            let mut index: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
-            let mut combo = Vec::with_capacity(prepared.tup_count.len());
-            for t in 0..prepared.tup_count.len() {
-                let key: Vec<u32> = prepared.tup_sens.iter().map(|c| c[t]).collect();
-                let next = index.len() as u32;
-                combo.push(*index.entry(key).or_insert(next));
-            }
-            prepared.n_scombo = index.len().max(1) as u64;
-            prepared.tup_scombo = combo;
-        }
-        prepared.base = prepared.base_cells();
-        precompute(&mut prepared);
-        match config.metric {
-            Metric::Loss { gs_factor, .. }
-            | Metric::Entropy { gs_factor, .. }
-            | Metric::Precision { gs_factor }
-                if !(0.0..=1.0).contains(&gs_factor) =>
-            {
-                return Err(AnonError::InvalidParameter(format!(
-                    "gs-factor {gs_factor} is not in [0, 1]"
-                )));
-            }
-            _ => {}
-        }
-        Ok(prepared)
-    }
-
     /// Heights of the quasi-identifiers.
     pub fn heights(&self) -> Vec<u32> {
         self.qis.iter().map(|q| q.height as u32).collect()
@@ -848,33 +456,9 @@ impl Prepared {
     ) {
         // Distinct values each sensitive attribute needs in every class: implied by distinct, entropy and
         // recursive l-diversity, and monotone under generalization.
-        let mut need_distinct = vec![0u64; self.sens.len()];
-        for chk in &self.checks {
-            match *chk {
-                Check::Distinct { s, l } | Check::Recursive { s, l, .. } => {
-                    need_distinct[s] = need_distinct[s].max(l)
-                }
-                Check::Entropy { s, l, .. } => {
-                    need_distinct[s] = need_distinct[s].max(l.ceil() as u64)
-                }
-                _ => {}
-            }
-        }
+        let need_distinct = self.needed_distinct();
         let nc = class_count.len();
-        // Cells ordered by class (counting sort).
-        let mut start = vec![0usize; nc + 1];
-        for &c in cell_class {
-            start[c as usize + 1] += 1;
-        }
-        for i in 0..nc {
-            start[i + 1] += start[i];
-        }
-        let mut pos = start.clone();
-        let mut order = vec![0u32; cell_class.len()];
-        for (y, &c) in cell_class.iter().enumerate() {
-            order[pos[c as usize]] = y as u32;
-            pos[c as usize] += 1;
-        }
+        let (start, order) = cells_by_class(cell_class, nc);
         let mut hists: Vec<Vec<u64>> = self.sens.iter().map(|s| vec![0u64; s.card]).collect();
         let mut touched: Vec<Vec<u32>> = self.sens.iter().map(|_| Vec::new()).collect();
         let grassberger = self.checks.iter().any(|c| {
@@ -921,75 +505,10 @@ impl Prepared {
             {
                 mono_kept[c] = false;
             }
-            let mut ok = true;
-            for chk in &self.checks {
-                if !ok {
-                    break;
-                }
-                ok = match *chk {
-                    Check::K(_) | Check::KMap(_) => true,
-                    Check::Distinct { s, l } => touched[s].len() as u64 >= l,
-                    Check::Entropy { s, l, est } => {
-                        if (touched[s].len() as f64) < l.ceil() {
-                            false
-                        } else {
-                            let h = &hists[s];
-                            let tf = total as f64;
-                            let e = match est {
-                                EntropyEstimator::Shannon => {
-                                    let sum: f64 = touched[s]
-                                        .iter()
-                                        .map(|&v| {
-                                            let f = h[v as usize] as f64;
-                                            f * log2(f)
-                                        })
-                                        .sum();
-                                    log2(tf) - sum / tf
-                                }
-                                EntropyEstimator::Grassberger => {
-                                    if grassberger_diverse(&touched[s], h, total, l, &mut freq) {
-                                        f64::INFINITY
-                                    } else {
-                                        f64::NEG_INFINITY
-                                    }
-                                }
-                            };
-                            e >= log2(l)
-                        }
-                    }
-                    Check::Recursive { s, c: cc, l } => {
-                        let m = touched[s].len();
-                        if (m as u64) < l {
-                            false
-                        } else {
-                            freq.clear();
-                            freq.extend(touched[s].iter().map(|&v| hists[s][v as usize]));
-                            freq.sort_unstable_by(|a, b| b.cmp(a));
-                            let tail: u64 = freq[(l as usize - 1)..].iter().sum();
-                            (freq[0] as f64) < cc * tail as f64
-                        }
-                    }
-                    Check::EqualT { s, t } => {
-                        let g = &self.sens[s].global;
-                        let n = self.n as f64;
-                        let tf = total as f64;
-                        let mut d = 0.0;
-                        for (v, &gv) in g.iter().enumerate() {
-                            d += (gv as f64 / n - hists[s][v] as f64 / tf).abs();
-                        }
-                        d / 2.0 <= t
-                    }
-                    Check::HierT { s, t } => {
-                        let sd = &self.sens[s];
-                        match &sd.tree {
-                            Some(tree) => {
-                                hierarchical_emd(tree, &sd.global, &hists[s], self.n, total) <= t
-                            }
-                            None => false,
-                        }
-                    }
-                };
-            }
+            let ok = self
+                .checks
+                .iter()
+                .all(|chk| self.class_satisfies(chk, &touched, &hists, total, &mut freq));
             if !ok {
                 kept[c] = false;
             }
@@ -998,6 +517,95 @@ impl Prepared {
                     h[v as usize] = 0;
                 }
                 tl.clear();
+            }
+        }
+    }
+
+    /// Distinct values each sensitive attribute needs in every class: implied by distinct, entropy
+    /// and recursive l-diversity, and monotone under generalization.
+    fn needed_distinct(&self) -> Vec<u64> {
+        let mut need = vec![0u64; self.sens.len()];
+        for chk in &self.checks {
+            match *chk {
+                Check::Distinct { s, l } | Check::Recursive { s, l, .. } => {
+                    need[s] = need[s].max(l)
+                }
+                Check::Entropy { s, l, .. } => need[s] = need[s].max(l.ceil() as u64),
+                _ => {}
+            }
+        }
+        need
+    }
+
+    /// Whether one class satisfies one class-level check, given its histograms of the sensitive
+    /// values (`touched` lists the values present) and its size.
+    fn class_satisfies(
+        &self,
+        chk: &Check,
+        touched: &[Vec<u32>],
+        hists: &[Vec<u64>],
+        total: u64,
+        freq: &mut Vec<u64>,
+    ) -> bool {
+        match *chk {
+            Check::K(_) | Check::KMap(_) => true,
+            Check::Distinct { s, l } => touched[s].len() as u64 >= l,
+            Check::Entropy { s, l, est } => {
+                if (touched[s].len() as f64) < l.ceil() {
+                    false
+                } else {
+                    let h = &hists[s];
+                    let tf = total as f64;
+                    let e = match est {
+                        EntropyEstimator::Shannon => {
+                            let sum: f64 = touched[s]
+                                .iter()
+                                .map(|&v| {
+                                    let f = h[v as usize] as f64;
+                                    f * log2(f)
+                                })
+                                .sum();
+                            log2(tf) - sum / tf
+                        }
+                        EntropyEstimator::Grassberger => {
+                            if grassberger_diverse(&touched[s], h, total, l, freq) {
+                                f64::INFINITY
+                            } else {
+                                f64::NEG_INFINITY
+                            }
+                        }
+                    };
+                    e >= log2(l)
+                }
+            }
+            Check::Recursive { s, c: cc, l } => {
+                let m = touched[s].len();
+                if (m as u64) < l {
+                    false
+                } else {
+                    freq.clear();
+                    freq.extend(touched[s].iter().map(|&v| hists[s][v as usize]));
+                    freq.sort_unstable_by(|a, b| b.cmp(a));
+                    let tail: u64 = freq[(l as usize - 1)..].iter().sum();
+                    (freq[0] as f64) < cc * tail as f64
+                }
+            }
+            Check::EqualT { s, t } => {
+                let g = &self.sens[s].global;
+                let n = self.n as f64;
+                let tf = total as f64;
+                let mut d = 0.0;
+                for (v, &gv) in g.iter().enumerate() {
+                    d += (gv as f64 / n - hists[s][v] as f64 / tf).abs();
+                }
+                d / 2.0 <= t
+            }
+            Check::HierT { s, t } => {
+                let sd = &self.sens[s];
+                match &sd.tree {
+                    Some(tree) => hierarchical_emd(tree, &sd.global, &hists[s], self.n, total) <= t,
+                    None => false,
+                }
             }
         }
     }
@@ -1337,7 +945,7 @@ fn dense_ids(keys: &[u64], bound: u64) -> (Vec<u32>, usize) {
     (ids, next as usize)
 }
 
-fn encode_qi(
+pub(crate) fn encode_qi(
     name: &str,
     col: usize,
     h: &crate::hierarchy::Hierarchy,
@@ -1409,6 +1017,25 @@ fn encode_qi(
 }
 
 /// Fills the data-dependent per-level tables (Loss base, non-uniform entropy) of every QI.
+/// The cells ordered by class (a counting sort): the cells of class `c` are
+/// `order[start[c]..start[c + 1]]`.
+fn cells_by_class(cell_class: &[u32], classes: usize) -> (Vec<usize>, Vec<u32>) {
+    let mut start = vec![0usize; classes + 1];
+    for &c in cell_class {
+        start[c as usize + 1] += 1;
+    }
+    for i in 0..classes {
+        start[i + 1] += start[i];
+    }
+    let mut pos = start.clone();
+    let mut order = vec![0u32; cell_class.len()];
+    for (y, &c) in cell_class.iter().enumerate() {
+        order[pos[c as usize]] = y as u32;
+        pos[c as usize] += 1;
+    }
+    (start, order)
+}
+
 pub(crate) fn precompute(p: &mut Prepared) {
     let d = p.tup_count.len();
     for (qi, q) in p.qis.iter_mut().enumerate() {
@@ -1444,7 +1071,11 @@ pub(crate) fn precompute(p: &mut Prepared) {
     }
 }
 
-fn emd_tree(name: &str, h: &crate::hierarchy::Hierarchy, values: &[String]) -> Result<EmdTree> {
+pub(crate) fn emd_tree(
+    name: &str,
+    h: &crate::hierarchy::Hierarchy,
+    values: &[String],
+) -> Result<EmdTree> {
     let levels = h.levels();
     let rows = h.rows();
     let by_value: std::collections::HashMap<&str, &Vec<String>> =

@@ -165,13 +165,18 @@ impl Hierarchy {
     }
 
     /// Ages in whole years: 1 → 5 → 10 → 20 years → `*`, with every age at or above `top` coded as `top+`
-    /// (for example `90+`) from level 1 upwards.
+    /// (for example `90+`) from level 1 upwards. A value already top-coded (`90+` when `top` is 90) is
+    /// `top+` at every level below `*`.
     pub fn ages<S: AsRef<str>>(values: &[S], top: Option<u32>) -> Result<Self> {
         let mut rows = Vec::new();
         for v in distinct(values) {
-            let a: u32 = v.trim().parse().map_err(|_| {
-                AnonError::hierarchy("ages", format!("`{v}` is not an age in years"))
-            })?;
+            let coded = top.filter(|t| v.trim() == format!("{t}+"));
+            let a: u32 = match coded {
+                Some(t) => t,
+                None => v.trim().parse().map_err(|_| {
+                    AnonError::hierarchy("ages", format!("`{v}` is not an age in years"))
+                })?,
+            };
             let band = |w: u32| -> String {
                 match top {
                     Some(t) if a >= t => format!("{t}+"),
@@ -194,6 +199,96 @@ impl Hierarchy {
             ]);
         }
         Hierarchy::from_rows("ages", rows)
+    }
+
+    /// Years `YYYY`: year → 5-year band → 10-year band → `*` (bands `1950-1954`, `1950-1959`).
+    pub fn years<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            let y = parse_year(&v).ok_or_else(|| {
+                AnonError::hierarchy("years", format!("`{v}` is not a year (YYYY)"))
+            })?;
+            rows.push(vec![v, year_band(y, 5), year_band(y, 10), "*".to_string()]);
+        }
+        Hierarchy::from_rows("years", rows)
+    }
+
+    /// Year-months `YYYY-MM`: month → year → 5-year band → 10-year band → `*`.
+    pub fn year_months<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            let y = v
+                .split_once('-')
+                .filter(|(_, m)| {
+                    m.len() == 2 && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+                })
+                .and_then(|(y, _)| parse_year(y))
+                .ok_or_else(|| {
+                    AnonError::hierarchy(
+                        "year-months",
+                        format!("`{v}` is not a year-month (YYYY-MM)"),
+                    )
+                })?;
+            rows.push(vec![
+                v,
+                format!("{y:04}"),
+                year_band(y, 5),
+                year_band(y, 10),
+                "*".to_string(),
+            ]);
+        }
+        Hierarchy::from_rows("year-months", rows)
+    }
+
+    /// Municipality codes (全国地方公共団体コード, 6 digits with the check digit or the 5 without):
+    /// municipality → prefecture code (JIS X 0401, its first two digits) → `*`.
+    pub fn municipality_codes<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            let valid = matches!(v.len(), 5 | 6) && v.bytes().all(|b| b.is_ascii_digit());
+            let pref = tokumei_japan::place::prefecture_of_code(&v).filter(|_| valid);
+            let Some(pref) = pref else {
+                return Err(AnonError::hierarchy(
+                    "municipalities",
+                    format!("`{v}` is not a municipality code"),
+                ));
+            };
+            rows.push(vec![v, pref.code.to_string(), "*".to_string()]);
+        }
+        Hierarchy::from_rows("municipalities", rows)
+    }
+
+    /// Prefecture codes (JIS X 0401, `01`–`47`): prefecture → `*`.
+    pub fn prefecture_codes<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            if v.len() != 2 || tokumei_japan::place::prefecture_of_code(&v).is_none() {
+                return Err(AnonError::hierarchy(
+                    "prefectures",
+                    format!("`{v}` is not a prefecture code"),
+                ));
+            }
+            rows.push(vec![v, "*".to_string()]);
+        }
+        Hierarchy::from_rows("prefectures", rows)
+    }
+
+    /// This hierarchy with a row for a missing value: `missing` at every level below the top, `*` at
+    /// the top (a missing value stays missing until the attribute is suppressed).
+    pub fn with_missing(self, missing: &str) -> Result<Self> {
+        let name = "missing";
+        let width = self.rows.first().map_or(2, Vec::len).max(2);
+        let mut rows = self.rows;
+        if rows.iter().any(|r| r[0] == missing) {
+            return Err(AnonError::hierarchy(
+                name,
+                "the missing value is already listed",
+            ));
+        }
+        let mut row = vec![missing.to_string(); width - 1];
+        row.push("*".to_string());
+        rows.push(row);
+        Hierarchy::from_rows(name, rows)
     }
 
     /// Numeric intervals of the given increasing widths (each a multiple of the previous one), then `*`.
@@ -483,6 +578,17 @@ fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
+fn parse_year(s: &str) -> Option<i32> {
+    (s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn year_band(y: i32, w: i32) -> String {
+    let lo = y - y.rem_euclid(w);
+    format!("{lo:04}-{:04}", lo + w - 1)
+}
+
 fn fmt_num(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
@@ -539,6 +645,34 @@ mod tests {
         let i = Hierarchy::icd10(&["C34.1", "I219"]).unwrap();
         assert_eq!(i.rows()[0], vec!["C34.1", "C34", "C30-C39", "II", "*"]);
         assert_eq!(i.rows()[1], vec!["I219", "I21", "I20-I25", "IX", "*"]);
+        let a = Hierarchy::ages(&["90+", "89"], Some(90)).unwrap();
+        assert_eq!(a.rows()[0], vec!["90+", "90+", "90+", "90+", "*"]);
+        assert_eq!(a.rows()[1], vec!["89", "85-89", "80-89", "80-89", "*"]);
+        assert!(Hierarchy::ages(&["80+"], Some(90)).is_err());
+        let y = Hierarchy::years(&["1953"]).unwrap();
+        assert_eq!(y.rows()[0], vec!["1953", "1950-1954", "1950-1959", "*"]);
+        let m = Hierarchy::year_months(&["1953-04"]).unwrap();
+        assert_eq!(
+            m.rows()[0],
+            vec!["1953-04", "1953", "1950-1954", "1950-1959", "*"]
+        );
+        assert!(Hierarchy::year_months(&["1953-13"]).is_err());
+        assert!(Hierarchy::years(&["53"]).is_err());
+        let mu = Hierarchy::municipality_codes(&["022012", "13101"]).unwrap();
+        assert_eq!(mu.rows()[0], vec!["022012", "02", "*"]);
+        assert_eq!(mu.rows()[1], vec!["13101", "13", "*"]);
+        assert!(Hierarchy::municipality_codes(&["992012"]).is_err());
+        assert!(Hierarchy::municipality_codes(&["02x01"]).is_err());
+        let pr = Hierarchy::prefecture_codes(&["02"]).unwrap();
+        assert_eq!(pr.rows()[0], vec!["02", "*"]);
+        let with = pr.with_missing("").unwrap();
+        assert_eq!(with.rows()[1], vec!["", "*"]);
+        let only = Hierarchy::years(&["1953"])
+            .unwrap()
+            .with_missing("")
+            .unwrap();
+        assert_eq!(only.rows()[1], vec!["", "", "", "*"]);
+        assert!(only.with_missing("").is_err());
         let n = Hierarchy::intervals(&["12.5", "-1"], &[10.0, 20.0], Some(0.0), None).unwrap();
         assert_eq!(n.rows()[0], vec!["12.5", "[10, 20)", "[0, 20)", "*"]);
         assert_eq!(n.rows()[1][1], "<0");

@@ -25,6 +25,7 @@ mod error;
 mod fxhash;
 mod hierarchy;
 mod model;
+mod prepare;
 pub mod report;
 mod risk;
 mod search;
@@ -260,55 +261,10 @@ impl<'a> Anonymizer<'a> {
             .join(" + ")
     }
 
-    fn outcome(&self, searched: &NodeEval, stats: Option<SearchStats>) -> Outcome {
+    /// The output table (identifiers removed, quasi-identifiers at the node's levels, suppressed
+    /// rows `*`) and the names of the columns removed.
+    fn output_table(&self, e: &NodeEval, supp_row: &dyn Fn(usize) -> bool) -> (Table, Vec<String>) {
         let p = &self.prepared;
-        // Regroup from the tuples to know every row's class.
-        let full;
-        let e = if searched.tuple_class.is_some() {
-            searched
-        } else {
-            full = p.evaluate(&searched.levels);
-            &full
-        };
-        let gs = match p.metric {
-            Metric::Loss { gs_factor, .. } => gs_factor,
-            _ => 0.5,
-        };
-        let loss_values = p.loss_values(e, gs);
-        let entropy_gs = match p.metric {
-            Metric::Entropy { gs_factor, .. } => gs_factor,
-            _ => 0.5,
-        };
-        let (dm, dms) = p.discernibility(e);
-        let metrics = MetricsReport {
-            loss: engine::aggregate(&loss_values, Aggregate::GeometricMean).scalar(),
-            loss_per_attribute: loss_values,
-            entropy: p
-                .entropy_values(Some(e), &e.levels, entropy_gs, true)
-                .iter()
-                .sum(),
-            entropy_non_monotonic: p
-                .entropy_values(Some(e), &e.levels, entropy_gs, false)
-                .iter()
-                .sum(),
-            discernibility: dm,
-            discernibility_star: dms,
-            aecs: p.aecs(e),
-            precision: engine::aggregate(&p.precision_values(e, 0.5), Aggregate::ArithmeticMean)
-                .scalar(),
-        };
-        let score = p.score(e);
-        let information_loss_rank = match &score {
-            Score::Vector(v) => Some(v.clone()),
-            Score::Scalar(_) => None,
-        };
-        // Output table.
-        let supp_row = |row: usize| -> bool {
-            let t = p.row_tuple[row] as usize;
-            e.tuple_class
-                .as_ref()
-                .is_some_and(|tc| !e.class_kept[tc[t] as usize])
-        };
         let mut names = Vec::new();
         let mut columns = Vec::new();
         let mut removed = Vec::new();
@@ -357,7 +313,13 @@ impl<'a> Anonymizer<'a> {
             columns.push(col);
         }
         let output = Table::new(names, columns).unwrap_or_else(|_| self.table.clone());
-        // Risk.
+        (output, removed)
+    }
+
+    /// The risk figures before (every record, level 0) and after (the records kept at the node),
+    /// and the sizes of the classes kept.
+    fn risks(&self, e: &NodeEval) -> (RiskSummary, RiskSummary, Vec<u64>) {
+        let p = &self.prepared;
         let bottom = p.evaluate(&vec![0; p.qis.len()]);
         let before_sizes: Vec<u64> = bottom.class_count.clone();
         let (before_pop, after_pop) = (bottom.class_pop.clone(), e.class_pop.clone());
@@ -384,6 +346,34 @@ impl<'a> Anonymizer<'a> {
             self.config.population_size,
             thr,
         );
+        (risk_before, risk_after, after_sizes)
+    }
+
+    fn outcome(&self, searched: &NodeEval, stats: Option<SearchStats>) -> Outcome {
+        let p = &self.prepared;
+        // Regroup from the tuples to know every row's class.
+        let full;
+        let e = if searched.tuple_class.is_some() {
+            searched
+        } else {
+            full = p.evaluate(&searched.levels);
+            &full
+        };
+        let metrics = metrics_of(p, e);
+        let score = p.score(e);
+        let information_loss_rank = match &score {
+            Score::Vector(v) => Some(v.clone()),
+            Score::Scalar(_) => None,
+        };
+        // Output table.
+        let supp_row = |row: usize| -> bool {
+            let t = p.row_tuple[row] as usize;
+            e.tuple_class
+                .as_ref()
+                .is_some_and(|tc| !e.class_kept[tc[t] as usize])
+        };
+        let (output, removed) = self.output_table(e, &supp_row);
+        let (risk_before, risk_after, after_sizes) = self.risks(e);
         let qnames: Vec<String> = p.qis.iter().map(|q| q.name.clone()).collect();
         let report = Report {
             transformation: qnames
@@ -417,6 +407,37 @@ impl<'a> Anonymizer<'a> {
             report,
             suppressed_rows,
         }
+    }
+}
+
+/// Every metric of an evaluated node.
+fn metrics_of(p: &Prepared, e: &NodeEval) -> MetricsReport {
+    let gs = match p.metric {
+        Metric::Loss { gs_factor, .. } => gs_factor,
+        _ => 0.5,
+    };
+    let loss_values = p.loss_values(e, gs);
+    let entropy_gs = match p.metric {
+        Metric::Entropy { gs_factor, .. } => gs_factor,
+        _ => 0.5,
+    };
+    let (dm, dms) = p.discernibility(e);
+    MetricsReport {
+        loss: engine::aggregate(&loss_values, Aggregate::GeometricMean).scalar(),
+        loss_per_attribute: loss_values,
+        entropy: p
+            .entropy_values(Some(e), &e.levels, entropy_gs, true)
+            .iter()
+            .sum(),
+        entropy_non_monotonic: p
+            .entropy_values(Some(e), &e.levels, entropy_gs, false)
+            .iter()
+            .sum(),
+        discernibility: dm,
+        discernibility_star: dms,
+        aecs: p.aecs(e),
+        precision: engine::aggregate(&p.precision_values(e, 0.5), Aggregate::ArithmeticMean)
+            .scalar(),
     }
 }
 

@@ -18,7 +18,7 @@ use tokumei_vault::store::{read_identities, read_parquet, seal};
 use tokumei_vault::Home;
 
 use crate::checks::{self, Table, CODE_COLUMNS, FREE_TEXT, PERSON_QIS};
-use crate::preset::{Birth, Dates, Geography, Preset};
+use crate::preset::{Dates, Preset};
 use crate::ReleaseError;
 
 /// Parameters of a build.
@@ -73,6 +73,12 @@ pub struct Release {
     pub unique_share: (f64, f64),
     /// Highest prosecutor risk (1 / smallest class) before and after.
     pub max_risk: (f64, f64),
+    /// The anonymization engine's risk figures over the person quasi-identifiers, before (the
+    /// preset's granularity, the whole cohort) and after (the persons released).
+    pub risk: (
+        tokumei_anonymize::RiskSummary,
+        tokumei_anonymize::RiskSummary,
+    ),
     /// Code values generalized and suppressed.
     pub codes_generalized: usize,
     /// Code values suppressed.
@@ -160,12 +166,12 @@ fn earlier_releases(home: &Home, key: &DataKey, kind: &str) -> Result<Vec<Snapsh
 
 /// One person of the linked vault.
 #[derive(Debug, Clone, Default)]
-struct Person {
-    id: String,
-    sex: Option<String>,
-    birth: Option<NaiveDate>,
-    municipality: Option<String>,
-    death: Option<NaiveDate>,
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) sex: Option<String>,
+    pub(crate) birth: Option<NaiveDate>,
+    pub(crate) municipality: Option<String>,
+    pub(crate) death: Option<NaiveDate>,
 }
 
 fn mode<T: Ord + Clone>(values: impl Iterator<Item = T>) -> Option<T> {
@@ -180,11 +186,11 @@ fn mode<T: Ord + Clone>(values: impl Iterator<Item = T>) -> Option<T> {
 }
 
 /// Completed years of age, never negative.
-fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
+pub(crate) fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
     tokumei_model::age_on(birth, day).max(0) as u32
 }
 
-fn ym(d: NaiveDate) -> String {
+pub(crate) fn ym(d: NaiveDate) -> String {
     format!("{:04}-{:02}", d.year(), d.month())
 }
 
@@ -210,240 +216,6 @@ fn read_table<T: tokumei_model::table::Table>(path: &Path) -> Result<Vec<T>, Rel
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(ReleaseError::Output(format!("{}: {e}", path.display()))),
     }
-}
-
-/// The person-level quasi-identifier values at a generalization level of the ladder: 0 as the kind
-/// releases them; 1 birth year instead of year-month, 5-year age bands, death year; 2 municipality to
-/// prefecture, 10-year age bands, 5-year birth bands; 3 20-year age bands, 10-year birth bands.
-fn person_qi(
-    column: &str,
-    p: &Person,
-    end: NaiveDate,
-    level: usize,
-    preset: &Preset,
-) -> Option<String> {
-    let age = p.birth.map(|b| age_on(b, p.death.unwrap_or(end).min(end)));
-    let top = preset.top_code_age;
-    let old = top > 0 && age.is_some_and(|a| a >= top);
-    let top_label = format!("{top}+");
-    let band = |a: u32, w: u32| {
-        let lo = a / w * w;
-        let hi = lo + w - 1;
-        format!("{lo}-{}", if top > 0 { hi.min(top - 1) } else { hi })
-    };
-    let year_band = |y: i32, w: i32| {
-        let lo = y.div_euclid(w) * w;
-        format!("{lo}-{}", lo + w - 1)
-    };
-    // The preset's own granularity is level 0; the ladder coarsens from there.
-    let birth_level = level + usize::from(preset.birth == Birth::Year);
-    match column {
-        "sex" => p.sex.clone(),
-        "age" => age.map(|a| match (level, old) {
-            (_, true) => top_label.clone(),
-            (0, _) => a.to_string(),
-            (1, _) => band(a, 5),
-            (2, _) => band(a, 10),
-            _ => band(a, 20),
-        }),
-        "birth_year_month" | "birth_year" => {
-            if old {
-                None
-            } else {
-                let l = if column == "birth_year" {
-                    birth_level.max(1)
-                } else {
-                    birth_level
-                };
-                p.birth.map(|b| match l {
-                    0 => ym(b),
-                    1 => b.year().to_string(),
-                    2 => year_band(b.year(), 5),
-                    _ => year_band(b.year(), 10),
-                })
-            }
-        }
-        "municipality" => {
-            if level >= 2 || preset.geography == Geography::Prefecture {
-                prefecture_code(p)
-            } else {
-                p.municipality.clone()
-            }
-        }
-        "prefecture" => prefecture_code(p),
-        // Under relative days an absolute death month would anchor the person's index date; the
-        // deaths table carries the death as days since it instead.
-        "death_month" if preset.dates == Dates::Relative => None,
-        "death_month" => p.death.map(|d| {
-            if level >= 1 || preset.dates == Dates::Year {
-                d.year().to_string()
-            } else {
-                ym(d)
-            }
-        }),
-        _ => None,
-    }
-}
-
-/// The prefecture's code (JIS X 0401, the first two digits of the municipality code).
-fn prefecture_code(p: &Person) -> Option<String> {
-    p.municipality
-        .as_deref()
-        .and_then(tokumei_japan::place::prefecture_of_code)
-        .map(|pref| pref.code.to_string())
-}
-
-fn classes(rows: &[Vec<Option<String>>]) -> HashMap<&[Option<String>], usize> {
-    let mut c: HashMap<&[Option<String>], usize> = HashMap::new();
-    for r in rows {
-        *c.entry(r.as_slice()).or_default() += 1;
-    }
-    c
-}
-
-fn risk(rows: &[Vec<Option<String>>]) -> (usize, f64, f64) {
-    if rows.is_empty() {
-        return (0, 0.0, 0.0);
-    }
-    let c = classes(rows);
-    let min = c.values().copied().min().unwrap_or(0);
-    let unique = c.values().filter(|n| **n == 1).count();
-    (
-        min,
-        unique as f64 / rows.len() as f64,
-        1.0 / min.max(1) as f64,
-    )
-}
-
-/// The rungs of a person quasi-identifier's hierarchy: the ladder levels of [`person_qi`] that change
-/// some person's value (level 0 always), `*` above the last.
-fn ladder(column: &str, cohort: &[&Person], end: NaiveDate, preset: &Preset) -> Vec<usize> {
-    let mut kept = vec![0usize];
-    for level in 1..=3 {
-        let last = kept[kept.len() - 1];
-        if cohort.iter().any(|p| {
-            person_qi(column, p, end, level, preset) != person_qi(column, p, end, last, preset)
-        }) {
-            kept.push(level);
-        }
-    }
-    kept
-}
-
-/// A readable name of the granularity a rung releases.
-fn rung_name(column: &str, ladder: &[usize], rung: usize, preset: &Preset) -> String {
-    let Some(&level) = ladder.get(rung) else {
-        return "* (not released)".into();
-    };
-    let birth = level + usize::from(preset.birth == Birth::Year);
-    match column {
-        "sex" => "as recorded".into(),
-        "age" => ["years", "5-year bands", "10-year bands", "20-year bands"][level.min(3)].into(),
-        "birth_year_month" => {
-            ["year-month", "year", "5-year bands", "10-year bands"][birth.min(3)].into()
-        }
-        "birth_year" => ["year", "year", "5-year bands", "10-year bands"][birth.min(3)].into(),
-        "municipality" if level >= 2 || preset.geography == Geography::Prefecture => {
-            "prefecture".into()
-        }
-        "municipality" => "municipality".into(),
-        "death_month" if preset.dates == Dates::Relative => {
-            "not released (dates are relative)".into()
-        }
-        "death_month" if level >= 1 || preset.dates == Dates::Year => "year".into(),
-        "death_month" => "year-month".into(),
-        _ => format!("level {level}"),
-    }
-}
-
-/// A value's generalization function as chosen by a rung.
-type QiValue<'a> = dyn Fn(usize, &Person, usize) -> Option<String> + 'a;
-
-/// The optimal rungs for k-anonymity within the suppression limit (ARX's Loss, global optimum over the
-/// lattice of the columns' hierarchies) and the cohort indexes to suppress.
-fn optimal_rungs(
-    columns: &[String],
-    ladders: &[Vec<usize>],
-    cohort: &[&Person],
-    value: &QiValue<'_>,
-    preset: &Preset,
-) -> Result<(Vec<usize>, Vec<usize>), ReleaseError> {
-    use tokumei_anonymize as anon;
-    const MISSING: &str = "";
-    let engine_err = |e: anon::AnonError| ReleaseError::Check(format!("anonymization: {e}"));
-    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let rows: Vec<Vec<String>> = cohort
-        .iter()
-        .map(|p| {
-            (0..columns.len())
-                .map(|c| value(c, p, 0).unwrap_or_else(|| MISSING.to_string()))
-                .collect()
-        })
-        .collect();
-    let table = anon::Table::from_rows(&names, &rows).map_err(engine_err)?;
-    let mut config = anon::Config::default()
-        .model(anon::PrivacyModel::KAnonymity { k: preset.k as u64 })
-        .suppression(preset.suppression_limit);
-    config.search = anon::Search::Optimal;
-    for (c, name) in columns.iter().enumerate() {
-        // One hierarchy row per distinct released value: its value at every rung, `*` on top.
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut h_rows: Vec<Vec<String>> = Vec::new();
-        for p in cohort {
-            let base = value(c, p, 0).unwrap_or_else(|| MISSING.to_string());
-            if !seen.insert(base.clone()) {
-                continue;
-            }
-            let mut row = vec![base];
-            for rung in 1..ladders[c].len() {
-                row.push(value(c, p, rung).unwrap_or_else(|| MISSING.to_string()));
-            }
-            row.push("*".to_string());
-            h_rows.push(row);
-        }
-        config = config.qi(
-            name,
-            anon::Hierarchy::from_rows(name, h_rows).map_err(engine_err)?,
-        );
-    }
-    if cohort.len() < preset.k {
-        return Err(ReleaseError::Check(format!(
-            "k = {} is larger than the cohort of {} persons",
-            preset.k,
-            cohort.len()
-        )));
-    }
-    let anonymizer = anon::Anonymizer::new(&table, &config).map_err(engine_err)?;
-    let outcome = match anonymizer.run() {
-        Ok(o) => o,
-        Err(anon::AnonError::NoSolution(_)) => {
-            return Err(ReleaseError::Check(format!(
-                "k = {} cannot be reached within the suppression limit of {:.0} % on {} persons",
-                preset.k,
-                preset.suppression_limit * 100.0,
-                cohort.len()
-            )))
-        }
-        Err(e) => return Err(engine_err(e)),
-    };
-    let order = anonymizer.quasi_identifiers();
-    let rungs = columns
-        .iter()
-        .map(|c| {
-            order
-                .iter()
-                .position(|q| q == c)
-                .and_then(|i| outcome.report.transformation_vector.get(i))
-                .map_or(0, |&l| l as usize)
-        })
-        .collect();
-    let dropped = outcome
-        .suppressed_rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &s)| s.then_some(i))
-        .collect();
-    Ok((rungs, dropped))
 }
 
 /// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
@@ -1188,79 +960,9 @@ fn event_tables(
     tables
 }
 
-/// What protecting the persons' quasi-identifiers chose and cost.
-struct Protected {
-    /// The released quasi-identifier values of each person kept, in cohort order.
-    rows: Vec<Vec<Option<String>>>,
-    /// Persons suppressed.
-    suppressed: usize,
-    /// (smallest class, unique share, highest risk) before and after.
-    before: (usize, f64, f64),
-    after: (usize, f64, f64),
-    /// Each quasi-identifier's released granularity.
-    transformation: BTreeMap<String, String>,
-}
-
-/// k-anonymity over the person quasi-identifiers: removes the suppressed persons from `cohort`
-/// and returns the released values.
-fn protect_persons(
-    person_cols: &[String],
-    cohort: &mut Vec<&Person>,
-    end: NaiveDate,
-    preset: &Preset,
-) -> Result<Protected, ReleaseError> {
-    // k-anonymity over the person quasi-identifiers (anonymized releases): the anonymization engine's
-    // optimal search over every column's own hierarchy (the preset's granularity at level 0, coarser
-    // rungs above, `*` at the top), minimizing ARX's Loss within the preset's suppression limit.
-    let ladders: Vec<Vec<usize>> = person_cols
-        .iter()
-        .map(|c| ladder(c, cohort, end, preset))
-        .collect();
-    let qi_value = |col: usize, p: &Person, rung: usize| -> Option<String> {
-        match ladders[col].get(rung) {
-            Some(&level) => person_qi(&person_cols[col], p, end, level, preset),
-            None => Some("*".to_string()),
-        }
-    };
-    let qi_rows = |rungs: &[usize], cohort: &[&Person]| -> Vec<Vec<Option<String>>> {
-        cohort
-            .iter()
-            .map(|p| {
-                (0..person_cols.len())
-                    .map(|c| qi_value(c, p, rungs[c]))
-                    .collect()
-            })
-            .collect()
-    };
-    let mut rungs = vec![0usize; person_cols.len()];
-    let before = risk(&qi_rows(&rungs, cohort));
-    let mut suppressed: HashSet<String> = HashSet::new();
-    if preset.k > 0 && !person_cols.is_empty() {
-        let (chosen, dropped) = optimal_rungs(person_cols, &ladders, cohort, &qi_value, preset)?;
-        rungs = chosen;
-        suppressed = dropped.into_iter().map(|i| cohort[i].id.clone()).collect();
-        cohort.retain(|p| !suppressed.contains(&p.id));
-    }
-    if cohort.is_empty() {
-        return Err(ReleaseError::Empty(
-            "every person of the cohort was suppressed".into(),
-        ));
-    }
-    let rows = qi_rows(&rungs, cohort);
-    let after = risk(&rows);
-    let transformation: BTreeMap<String, String> = person_cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.clone(), rung_name(c, &ladders[i], rungs[i], preset)))
-        .collect();
-
-    Ok(Protected {
-        rows,
-        suppressed: suppressed.len(),
-        before,
-        after,
-        transformation,
-    })
+/// The smallest equivalence class of a risk summary (0 when empty).
+fn min_class(r: &tokumei_anonymize::RiskSummary) -> usize {
+    r.class_sizes.first().map_or(0, |&(size, _)| size as usize)
 }
 
 /// Declares the build (an intent naming its staging folder and output) before anything is written.
@@ -1370,7 +1072,7 @@ fn build_inner(
 
     let (approved, removed_columns, person_cols) = approved_items(scope);
 
-    let protected = protect_persons(&person_cols, &mut cohort, end, &preset)?;
+    let protected = crate::persons::protect(&person_cols, &mut cohort, end, &preset)?;
     let (before, after, suppressed) = (protected.before, protected.after, protected.suppressed);
     let transformation = protected.transformation.clone();
 
@@ -1447,9 +1149,10 @@ fn build_inner(
             .map(|t| (t.name.clone(), t.rows.len()))
             .collect(),
         transformation,
-        min_class: (before.0, after.0),
-        unique_share: (before.1, after.1),
-        max_risk: (before.2, after.2),
+        min_class: (min_class(&before), min_class(&after)),
+        unique_share: (before.sample_uniques, after.sample_uniques),
+        max_risk: (before.prosecutor_max, after.prosecutor_max),
+        risk: (before, after),
         codes_generalized: generalized,
         codes_suppressed: code_suppressed,
         trajectory,

@@ -22,6 +22,7 @@
 
 pub mod build;
 pub mod checks;
+mod persons;
 pub mod preset;
 pub mod reid;
 pub mod report;

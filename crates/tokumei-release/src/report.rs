@@ -46,11 +46,25 @@ fn risk(r: &Release) -> Markup {
             r.max_risk.0,
         ),
         ("max risk after / 最大リスク (後)".to_string(), r.max_risk.1),
+        (
+            "average risk before / 平均リスク (前)".to_string(),
+            r.risk.0.prosecutor_avg,
+        ),
+        (
+            "average risk after / 平均リスク (後)".to_string(),
+            r.risk.1.prosecutor_avg,
+        ),
     ];
+    let (before, after) = &r.risk;
     html! {
         h2 { "4. リスク / Risk (initial, target, residual)" }
         (bars("リスク / Risk", &items, 1.0, &|v| format!("{v:.4}")))
         p { "Smallest equivalence class: " (r.min_class.0) " before, " (r.min_class.1) " after. Target of the preset " (r.preset) ": " (r.target) "." }
+        p {
+            "Equivalence classes: " (before.classes) " before, " (after.classes) " after. Persons whose prosecutor risk exceeds "
+            (format!("{:.4}", after.threshold)) ": " (percent(Some(before.records_at_risk), 2)) " before, " (percent(Some(after.records_at_risk), 2))
+            " after (the anonymization engine's risk figures over the person quasi-identifiers)."
+        }
     }
 }
 
