@@ -6,8 +6,9 @@
 //!
 //! - attribute roles ([`Role`]): identifiers are removed, quasi-identifiers generalized and suppressed,
 //!   sensitive attributes protected, insensitive ones kept;
-//! - hierarchies ([`Hierarchy`]) in ARX's CSV format and built-in builders (dates, ages with top coding,
-//!   Japanese addresses with a secondary-medical-area table, postal codes, ICD-10, numeric intervals);
+//! - hierarchies ([`Hierarchy`]) in ARX's CSV format and built-in builders (dates, year-months, years,
+//!   ages with top coding, Japanese addresses with a secondary-medical-area table, municipality and
+//!   prefecture codes, postal codes, ICD-10, numeric intervals; a missing value kept up to `*`);
 //! - privacy models ([`PrivacyModel`]), combinable: k-anonymity, distinct/entropy/recursive-(c,l) diversity,
 //!   t-closeness with equal and hierarchical ground distance, highest and average prosecutor risk, k-map;
 //! - record suppression with a budget, with ARX's semantics: classes violating a model are suppressed; a

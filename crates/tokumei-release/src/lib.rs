@@ -11,8 +11,9 @@
 //!
 //! - anonymized (`jp-anonymized`): dates to year-month; birth to year-month, age top-coded at 90 with
 //!   the birth month removed; free text removed; numeric values clipped to the 1st–99th percentile;
-//!   k-anonymity (k = 10) over the person's quasi-identifiers by a generalization ladder, then
-//!   suppression of persons in smaller classes within the suppression limit; codes held by fewer
+//!   k-anonymity (k = 10) over the person's quasi-identifiers through the anonymization engine
+//!   (`persons`: each column's hierarchy from the engine's builders, its optimal search within the
+//!   suppression limit, its risk figures before and after); codes held by fewer
 //!   than 10 persons generalized (ICD-10 to its 3-character category, then its WHO chapter) or suppressed;
 //! - pseudonymized (`jp-pseudonymized`): day-level dates and birth year-month kept, free text removed,
 //!   k and uniqueness reported for the committee.
