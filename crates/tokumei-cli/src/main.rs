@@ -26,6 +26,9 @@ mod review;
 mod synth;
 mod table;
 
+#[cfg(test)]
+mod help_check;
+
 pub(crate) use args::{at_least_one, out_dir, parse_id, passphrase, share, writer_lock};
 
 #[global_allocator]
