@@ -1,6 +1,6 @@
 //! Behaviour of the risk-based models, k-map, the heuristic search and configuration errors.
 
-mod common;
+use crate::common;
 
 use tokumei_anonymize::{
     AnonError, Anonymizer, Config, Hierarchy, Metric, Population, PrivacyModel, Role, Search, Table,

@@ -1,6 +1,6 @@
 //! The Adult figures of ANCHORS.md §1 (ARX 3.9.2, Loss with gs-factor 0.5, geometric-mean aggregate).
 
-mod common;
+use crate::common;
 
 use tokumei_anonymize::{Anonymizer, Metric, PrivacyModel};
 

@@ -4,7 +4,7 @@
 //! valid and score exactly as well as ours (ties between optima are allowed, as ARX does not assert its
 //! choice among them). Unsupported rows are listed with the reason and counted.
 
-mod common;
+use crate::common;
 
 use tokumei_anonymize::{
     Aggregate, AnonError, Anonymizer, Config, EntropyEstimator, Metric, PrivacyModel, Score,
