@@ -16,31 +16,7 @@ use crate::EXIT_USAGE;
 #[derive(Subcommand)]
 pub enum CommitteeCommand {
     /// Put a committee user on the roster (a technician administers the roster).
-    AddMember {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        /// The member's user name (a user with the committee role).
-        #[arg(long)]
-        member: String,
-        /// Name as listed on the roster.
-        #[arg(long)]
-        display_name: String,
-        /// Affiliation.
-        #[arg(long)]
-        affiliation: String,
-        /// The member's field.
-        #[arg(long, value_parser = ["medical", "law-ethics", "security", "citizen"])]
-        field: String,
-        /// The chair (the committee has one).
-        #[arg(long)]
-        chair: bool,
-        /// From outside the operator (a quorum needs one external member).
-        #[arg(long)]
-        external: bool,
-        #[command(flatten)]
-        auth: AuthArgs,
-    },
+    AddMember(AddMemberArgs),
     /// Take a member off the roster (a technician).
     RetireMember {
         /// Operator home.
@@ -113,65 +89,68 @@ pub enum CommitteeCommand {
         auth: AuthArgs,
     },
     /// Record the decision on an application (once; decisions are immutable).
-    Decide {
-        /// Operator home.
-        #[arg(long)]
-        home: PathBuf,
-        /// Meeting id.
-        #[arg(long, value_parser = crate::parse_id)]
-        meeting: String,
-        /// Application id.
-        #[arg(long, value_parser = crate::parse_id)]
-        application: String,
-        /// The decision.
-        #[arg(long, value_parser = ["approve", "approve-with-conditions", "revise", "reject"])]
-        decision: String,
-        /// Reasons.
-        #[arg(long)]
-        reason: String,
-        /// A condition (repeatable; approve-with-conditions needs one).
-        #[arg(long)]
-        condition: Vec<String>,
-        /// A requested item (`table.column`) the committee leaves out (repeatable).
-        #[arg(long)]
-        drop_item: Vec<String>,
-        #[command(flatten)]
-        auth: AuthArgs,
-    },
+    Decide(Box<DecideArgs>),
+}
+
+#[derive(clap::Args)]
+pub struct AddMemberArgs {
+    /// Operator home.
+    #[arg(long)]
+    home: PathBuf,
+    /// The member's user name (a user with the committee role).
+    #[arg(long)]
+    member: String,
+    /// Name as listed on the roster.
+    #[arg(long)]
+    display_name: String,
+    /// Affiliation.
+    #[arg(long)]
+    affiliation: String,
+    /// The member's field.
+    #[arg(long, value_parser = ["medical", "law-ethics", "security", "citizen"])]
+    field: String,
+    /// The chair (the committee has one).
+    #[arg(long)]
+    chair: bool,
+    /// From outside the operator (a quorum needs one external member).
+    #[arg(long)]
+    external: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(clap::Args)]
+pub struct DecideArgs {
+    /// Operator home.
+    #[arg(long)]
+    home: PathBuf,
+    /// Meeting id.
+    #[arg(long, value_parser = crate::parse_id)]
+    meeting: String,
+    /// Application id.
+    #[arg(long, value_parser = crate::parse_id)]
+    application: String,
+    /// The decision.
+    #[arg(long, value_parser = ["approve", "approve-with-conditions", "revise", "reject"])]
+    decision: String,
+    /// Reasons.
+    #[arg(long)]
+    reason: String,
+    /// A condition (repeatable; approve-with-conditions needs one).
+    #[arg(long)]
+    condition: Vec<String>,
+    /// A requested item (`table.column`) the committee leaves out (repeatable).
+    #[arg(long)]
+    drop_item: Vec<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 pub fn run_committee(c: CommitteeCommand) -> ExitCode {
     match c {
-        CommitteeCommand::AddMember {
-            home,
-            member,
-            display_name,
-            affiliation,
-            field,
-            chair,
-            external,
-            auth,
-        } => report(
-            (|| {
-                let field = Field::parse(&field).ok_or((
-                    EXIT_USAGE,
-                    "--field is medical, law-ethics, security or citizen".to_string(),
-                ))?;
-                let (r, s) = open(&home, &auth, "committee.member.add", &[Role::Technician])?;
-                let m = Member {
-                    user: member.clone(),
-                    display_name,
-                    chair,
-                    affiliation,
-                    field,
-                    external,
-                    joined_at: String::new(),
-                    left_at: None,
-                };
-                r.add_member(&s, &m).map_err(rfail)
-            })(),
-            |()| println!("{member} is on the committee's roster"),
-        ),
+        CommitteeCommand::AddMember(a) => report(add_member(&a), |()| {
+            println!("{} is on the committee's roster", a.member)
+        }),
         CommitteeCommand::RetireMember { home, member, auth } => report(
             (|| {
                 let (r, s) = open(&home, &auth, "committee.member.retire", &[Role::Technician])?;
@@ -225,43 +204,59 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             })(),
             |()| println!("vote recorded"),
         ),
-        CommitteeCommand::Decide {
-            home,
-            meeting,
-            application,
-            decision,
-            reason,
-            condition,
-            drop_item,
-            auth,
-        } => report(
-            (|| {
-                let o = Outcome::parse(&decision).ok_or((
-                    EXIT_USAGE,
-                    "--decision is approve, approve-with-conditions, revise or reject".to_string(),
-                ))?;
-                let (r, s) = open(&home, &auth, "committee.decide", &[Role::Committee])?;
-                r.decide(
-                    &s,
-                    &meeting,
-                    &application,
-                    o,
-                    &reason,
-                    &condition,
-                    &drop_item,
-                )
-                .map_err(rfail)
-            })(),
-            |d| {
-                println!(
-                    "decision on {}: {} (sha256 {})",
-                    d.application_id,
-                    d.outcome.code(),
-                    d.sha256()
-                )
-            },
-        ),
+        CommitteeCommand::Decide(a) => report(decide(&a), |d| {
+            println!(
+                "decision on {}: {} (sha256 {})",
+                d.application_id,
+                d.outcome.code(),
+                d.sha256()
+            )
+        }),
     }
+}
+
+/// Puts a committee user on the roster.
+fn add_member(a: &AddMemberArgs) -> Result<(), Failure> {
+    let field = Field::parse(&a.field).ok_or((
+        EXIT_USAGE,
+        "--field is medical, law-ethics, security or citizen".to_string(),
+    ))?;
+    let (r, s) = open(
+        &a.home,
+        &a.auth,
+        "committee.member.add",
+        &[Role::Technician],
+    )?;
+    let m = Member {
+        user: a.member.clone(),
+        display_name: a.display_name.clone(),
+        chair: a.chair,
+        affiliation: a.affiliation.clone(),
+        field,
+        external: a.external,
+        joined_at: String::new(),
+        left_at: None,
+    };
+    r.add_member(&s, &m).map_err(rfail)
+}
+
+/// Records the committee's decision on an application.
+fn decide(a: &DecideArgs) -> Result<tokumei_review::Decision, Failure> {
+    let o = Outcome::parse(&a.decision).ok_or((
+        EXIT_USAGE,
+        "--decision is approve, approve-with-conditions, revise or reject".to_string(),
+    ))?;
+    let (r, s) = open(&a.home, &a.auth, "committee.decide", &[Role::Committee])?;
+    r.decide(
+        &s,
+        &a.meeting,
+        &a.application,
+        o,
+        &a.reason,
+        &a.condition,
+        &a.drop_item,
+    )
+    .map_err(rfail)
 }
 
 /// Opens a meeting with the members named present (names trimmed, empty ones dropped; nobody
