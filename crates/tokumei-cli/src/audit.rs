@@ -1,12 +1,16 @@
-//! `tokumei audit`: verify, checkpoint, export and verify exports of the audit log.
+//! `tokumei audit`: verify, checkpoint, export and verify exports of the audit log
+//! (`tokumei_vault::auditlog`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use tokumei_vault::access::Role;
+use tokumei_vault::auditlog::{self, LogError};
+
 use crate::args::*;
-use crate::operator;
+use crate::operator::{self, render, Failure};
 use crate::EXIT_FAILURE;
 
 #[derive(Subcommand)]
@@ -20,6 +24,9 @@ pub(crate) enum AuditCommand {
         /// the log must extend it, so entries removed from its end or rewritten are caught.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Print the entries verified and the tree head as JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the last tree head the operator signed (JSON) to keep outside the home, for
     /// `audit verify --checkpoint`; the log is verified first.
@@ -30,6 +37,9 @@ pub(crate) enum AuditCommand {
         /// Output file (not overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// Print the checkpoint written as JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Export one provider's entries with inclusion proofs and the signed tree head (JSON).
     Export {
@@ -42,6 +52,9 @@ pub(crate) enum AuditCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Print what was exported as JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         auth: HomeAuth,
     },
@@ -52,150 +65,113 @@ pub(crate) enum AuditCommand {
         /// File holding the operator's audit public key (hex), e.g. H/audit.pub.
         #[arg(long)]
         operator_key: PathBuf,
+        /// Print what was proven as JSON (docs/json.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
-/// A provider's audit entries: for a technician, an auditor, or that provider's own admin.
-pub(crate) fn audit_export(
-    home: &std::path::Path,
-    provider: &str,
-    out: &std::path::Path,
-    auth: &HomeAuth,
-) -> Result<usize, operator::Failure> {
-    use tokumei_vault::access::Role;
-    let home = tokumei_vault::open(home).map_err(operator::fail)?;
-    let session = auth.session(
-        &home,
-        "audit.export",
-        &[Role::Technician, Role::Auditor, Role::ProviderAdmin],
-    )?;
-    if session.role == Role::ProviderAdmin && session.provider_id.as_deref() != Some(provider) {
-        session
-            .audit(
-                &home,
-                "audit.export",
-                "another provider's entries",
-                "denied",
-                None,
-            )
-            .map_err(operator::fail)?;
-        return Err((
-            EXIT_FAILURE,
-            "denied: a provider's admin exports its own provider's entries only".into(),
-        ));
-    }
-    let key = home.audit_public_key().map_err(operator::fail)?;
-    let export = tokumei_audit::export_provider(&home.audit_dir(), &key, provider)
-        .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
-    let json = serde_json::to_vec_pretty(&export).map_err(|e| (EXIT_FAILURE, e.to_string()))?;
-    std::fs::write(out, json).map_err(|e| (EXIT_FAILURE, format!("{}: {e}", out.display())))?;
-    session
-        .audit(
-            &home,
-            "audit.export",
-            &format!("{} entries", export.entries.len()),
-            "ok",
-            Some(provider),
-        )
-        .map_err(operator::fail)?;
-    Ok(export.entries.len())
+/// Prints an error and returns exit code 1 (every failure of the log's checks).
+fn failed(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_FAILURE)
 }
 
 pub(crate) fn run_audit(a: AuditCommand) -> ExitCode {
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_FAILURE)
-    };
     match a {
-        AuditCommand::Verify { home, checkpoint } => {
-            let result = (|| -> Result<tokumei_audit::Verified, String> {
-                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
-                let checkpoint = match &checkpoint {
-                    Some(f) => {
-                        let bytes =
-                            std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-                        Some(tokumei_audit::read_checkpoint(&bytes).map_err(|e| e.to_string())?)
-                    }
-                    None => None,
-                };
-                home.verify_audit(checkpoint.as_ref())
-                    .map_err(|e| format!("audit log does not verify: {e}"))
-            })();
-            match result {
-                Ok(v) => {
+        AuditCommand::Verify {
+            home,
+            checkpoint,
+            json,
+        } => match verify(&home, checkpoint.as_deref()) {
+            Ok(v) => {
+                render(json, &v, |v| {
                     println!(
                         "audit log intact: {} entries, tree head {}{}",
                         v.entries,
-                        v.head.map(|h| h.root).unwrap_or_default(),
-                        if checkpoint.is_some() {
+                        v.root,
+                        if v.extends_checkpoint {
                             " (extends the checkpoint)"
                         } else {
                             ""
                         }
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
+                    )
+                });
+                ExitCode::SUCCESS
             }
-        }
-        AuditCommand::Checkpoint { home, out } => {
-            let result = (|| -> Result<tokumei_audit::SignedHead, String> {
-                let home = tokumei_vault::open(&home).map_err(|e| e.to_string())?;
-                let head = home
-                    .verify_audit(None)
-                    .map_err(|e| format!("audit log does not verify: {e}"))?
-                    .operator_head
-                    .ok_or("the audit log has no head signed by the operator yet")?;
-                let json = serde_json::to_vec_pretty(&head).map_err(|e| e.to_string())?;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&out)
-                    .and_then(|mut f| std::io::Write::write_all(&mut f, &json))
-                    .map_err(|e| format!("{}: {e}", out.display()))?;
-                Ok(head)
-            })();
-            match result {
+            Err(e) => failed(&e),
+        },
+        AuditCommand::Checkpoint { home, out, json } => {
+            let written = tokumei_vault::open(&home)
+                .map_err(LogError::from)
+                .and_then(|h| auditlog::write_checkpoint(&h, &out));
+            match written {
                 Ok(h) => {
-                    println!(
-                        "checkpoint of {} entries written to {} (keep it outside the home)",
-                        h.size,
-                        out.display()
-                    );
+                    render(json, &h, |h| {
+                        println!(
+                            "checkpoint of {} entries written to {} (keep it outside the home)",
+                            h.size,
+                            out.display()
+                        )
+                    });
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&e),
+                Err(e) => failed(&e),
             }
         }
         AuditCommand::Export {
             home,
             provider,
             out,
+            json,
             auth,
-        } => operator::report(audit_export(&home, &provider, &out, &auth), |n| {
-            println!("{n} entries of {provider} exported to {}", out.display())
+        } => operator::report(audit_export(&home, &provider, &out, &auth), |x| {
+            render(json, &x, |x| {
+                println!(
+                    "{} entries of {provider} exported to {}",
+                    x.entries,
+                    out.display()
+                )
+            })
         }),
         AuditCommand::VerifyExport {
             export,
             operator_key,
-        } => {
-            let result = (|| -> Result<usize, String> {
-                let text = std::fs::read_to_string(&operator_key)
-                    .map_err(|e| format!("{}: {e}", operator_key.display()))?;
-                let key = tokumei_audit::public_key_from_hex(&text).map_err(|e| e.to_string())?;
-                let bytes =
-                    std::fs::read(&export).map_err(|e| format!("{}: {e}", export.display()))?;
-                let export: tokumei_audit::ProviderExport =
-                    serde_json::from_slice(&bytes).map_err(|e| format!("not an export: {e}"))?;
-                tokumei_audit::verify_export(&export, &key).map_err(|e| e.to_string())
-            })();
-            match result {
-                Ok(n) => {
-                    println!("export verified: {n} entries proven in the operator's signed log");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&format!("export does not verify: {e}")),
+            json,
+        } => match auditlog::verify_export(&export, &operator_key) {
+            Ok(v) => {
+                render(json, &v, |v| {
+                    println!(
+                        "export verified: {} entries proven in the operator's signed log",
+                        v.entries
+                    )
+                });
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => failed(&format!("export does not verify: {e}")),
+        },
     }
+}
+
+/// Verifies the log of the home at `home`, against the checkpoint in `checkpoint` if given.
+fn verify(
+    home: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<auditlog::Verified, LogError> {
+    let home = tokumei_vault::open(home)?;
+    let checkpoint = checkpoint.map(auditlog::read_checkpoint).transpose()?;
+    auditlog::verify(&home, checkpoint.as_ref())
+}
+
+/// A provider's audit entries: for a technician, an auditor, or that provider's own admin.
+fn audit_export(
+    home: &std::path::Path,
+    provider: &str,
+    out: &std::path::Path,
+    auth: &HomeAuth,
+) -> Result<auditlog::Exported, Failure> {
+    let home = tokumei_vault::open(home).map_err(operator::fail)?;
+    let roles = [Role::Technician, Role::Auditor, Role::ProviderAdmin];
+    let session = auth.session(&home, "audit.export", &roles)?;
+    auditlog::export_provider(&home, &session, provider, out).map_err(operator::fail)
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use tokumei_vault::access::Role;
+
 use crate::args::*;
 use crate::operator;
 use crate::{EXIT_FAILURE, EXIT_USAGE};
@@ -20,6 +22,9 @@ pub(crate) enum HomeCommand {
         /// A signed tree head kept outside the home (`audit checkpoint`).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Print the findings as JSON (docs/json.md) instead of text; the exit code is the same.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         auth: HomeAuth,
     },
@@ -35,45 +40,15 @@ pub(crate) enum HomeCommand {
 }
 
 pub(crate) fn run_home(c: HomeCommand) -> ExitCode {
-    use tokumei_vault::access::Role;
     match c {
         HomeCommand::Check {
             home,
             checkpoint,
+            json,
             auth,
-        } => {
-            let result = (|| {
-                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let s = auth.session(&home, "home.check", &[Role::Technician])?;
-                let pass =
-                    passphrase(auth.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
-                let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
-                let checkpoint = match &checkpoint {
-                    Some(f) => Some(
-                        std::fs::read(f)
-                            .map_err(|e| (EXIT_USAGE, format!("{}: {e}", f.display())))
-                            .and_then(|b| {
-                                tokumei_audit::read_checkpoint(&b)
-                                    .map_err(|e| (EXIT_USAGE, e.to_string()))
-                            })?,
-                    ),
-                    None => None,
-                };
-                let report = tokumei_vault::check::check(&home, &key, checkpoint.as_ref())
-                    .map_err(operator::fail)?;
-                let problems = report.problems().count();
-                s.audit(
-                    &home,
-                    "home.check",
-                    "operator home",
-                    &format!("{problems} problem(s)"),
-                    None,
-                )
-                .map_err(operator::fail)?;
-                Ok(report)
-            })();
-            match result {
-                Ok(report) => {
+        } => match check(&home, checkpoint.as_deref(), &auth) {
+            Ok(report) => {
+                operator::render(json, &report, |report| {
                     for f in &report.findings {
                         println!(
                             "{} {}",
@@ -81,20 +56,19 @@ pub(crate) fn run_home(c: HomeCommand) -> ExitCode {
                             f.what
                         );
                     }
-                    let n = report.problems().count();
-                    println!("{n} problem(s)");
-                    if n == 0 {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(EXIT_FAILURE)
-                    }
-                }
-                Err((code, e)) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(code)
+                    println!("{} problem(s)", report.problems);
+                });
+                if report.problems == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_FAILURE)
                 }
             }
-        }
+            Err((code, e)) => {
+                eprintln!("error: {e}");
+                ExitCode::from(code)
+            }
+        },
         HomeCommand::Migrate { home, auth } => operator::report(
             (|| {
                 // The passphrase authorises a migration: no session opens on a home whose users
@@ -117,6 +91,24 @@ pub(crate) fn run_home(c: HomeCommand) -> ExitCode {
             },
         ),
     }
+}
+
+/// `home check`: a technician's session, the data key, the checkpoint (an unreadable one is a usage
+/// error), then the vault's check.
+fn check(
+    home: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    auth: &HomeAuth,
+) -> Result<tokumei_vault::check::Report, operator::Failure> {
+    let home = tokumei_vault::open(home).map_err(operator::fail)?;
+    let s = auth.session(&home, "home.check", &[Role::Technician])?;
+    let pass = passphrase(auth.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
+    let key = home.unlock_data_key(&pass).map_err(operator::fail)?;
+    let checkpoint = checkpoint
+        .map(tokumei_vault::auditlog::read_checkpoint)
+        .transpose()
+        .map_err(|e| (EXIT_USAGE, e.to_string()))?;
+    tokumei_vault::check::check_home(&home, &s, &key, checkpoint.as_ref()).map_err(operator::fail)
 }
 
 #[derive(clap::Args)]

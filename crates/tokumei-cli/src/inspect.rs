@@ -1,11 +1,26 @@
-//! `tokumei inspect`: what a source file holds and what is wrong with it.
+//! `tokumei inspect`: what a source file holds and what is wrong with it, read through
+//! `tokumei_formats::any::read_file` (the one entry point receipt uses too), as text or `--json`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tokumei_formats::any::read_file;
+use tokumei_formats::any::{read_file, FileRead};
 use tokumei_formats::Severity;
+
+#[derive(clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Files or folders.
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Issues printed per file (all are counted).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) max_issues: usize,
+    /// Print one JSON object (docs/json.md) instead of text; the exit code is the same.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if path.is_dir() {
@@ -37,32 +52,159 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
+/// What `inspect` found in one file.
+#[derive(serde::Serialize)]
+struct Inspected {
+    /// The file as named on the command line (or found under a folder given).
+    path: String,
+    /// Its format.
+    format: &'static str,
+    /// Archive entries read (0 for a plain file).
+    entries: usize,
+    /// Encoding detected (plain files).
+    encoding: Option<&'static str>,
+    /// Lines by record type (plain files).
+    lines: BTreeMap<String, usize>,
+    records: usize,
+    rejected: usize,
+    warnings: usize,
+    errors: usize,
+    /// The first `--max-issues` warnings and errors, in file order.
+    issues: Vec<IssueAt>,
+}
+
+/// A warning or error with its position.
+#[derive(serde::Serialize)]
+struct IssueAt {
+    severity: &'static str,
+    /// The archive entry it is in (archives only).
+    entry: Option<String>,
+    line: usize,
+    field: Option<usize>,
+    message: String,
+}
+
+impl Inspected {
+    fn of(path: &Path, r: &FileRead, max_issues: usize) -> Inspected {
+        let issues = r
+            .issues
+            .iter()
+            .take(max_issues)
+            .map(|(entry, i)| IssueAt {
+                severity: match i.severity {
+                    Severity::Warning => "warning",
+                    Severity::Error => "error",
+                },
+                entry: entry.clone(),
+                line: i.position.line,
+                field: i.position.field,
+                message: i.message.clone(),
+            })
+            .collect();
+        Inspected {
+            path: path.display().to_string(),
+            format: r.kind.name(),
+            entries: r.entries,
+            encoding: r.encoding.as_ref().map(|e| e.name()),
+            lines: r.line_counts.clone(),
+            records: r.records.len(),
+            rejected: r.rejected.len(),
+            warnings: r.warnings(),
+            errors: r.errors(),
+            issues,
+        }
+    }
+
+    fn has_errors(&self) -> bool {
+        self.errors > 0 || self.rejected > 0
+    }
+
+    /// The file's lines of the text report.
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let name = clean(&self.path);
+        writeln!(out, "{name}")?;
+        writeln!(out, "  format    {}", self.format)?;
+        if self.entries > 0 {
+            writeln!(out, "  entries   {}", self.entries)?;
+        }
+        if let Some(e) = self.encoding {
+            writeln!(out, "  encoding  {e}")?;
+        }
+        if !self.lines.is_empty() {
+            let counts: Vec<String> = self
+                .lines
+                .iter()
+                .map(|(k, v)| format!("{} {v}", clean(k)))
+                .collect();
+            writeln!(out, "  lines     {}", counts.join(", "))?;
+        }
+        writeln!(
+            out,
+            "  records   {} read, {} rejected; {} warnings, {} errors",
+            self.records, self.rejected, self.warnings, self.errors
+        )?;
+        for i in &self.issues {
+            let at = match &i.entry {
+                Some(e) => format!("{name}#{}", clean(e)),
+                None => name.clone(),
+            };
+            let position = tokumei_formats::Position {
+                line: i.line,
+                field: i.field,
+            };
+            writeln!(
+                out,
+                "  {:7}   {at}:{position}: {}",
+                i.severity,
+                clean(&i.message)
+            )?;
+        }
+        let total = self.warnings + self.errors;
+        if total > self.issues.len() {
+            writeln!(out, "  ... and {} more", total - self.issues.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// What `inspect --json` prints: every file read and the totals.
+#[derive(serde::Serialize)]
+struct Report {
+    files: Vec<Inspected>,
+    inspected: usize,
+    not_supported: usize,
+    with_errors: usize,
+}
+
 /// Inspects every file under `paths`; exit 0 when no file has an error, 1 otherwise, 2 for a path
 /// that cannot be read. Output that is no longer read (`inspect … | head`) ends the command
 /// quietly.
-pub fn run(paths: &[PathBuf], max_issues: usize) -> ExitCode {
+pub fn run(a: &InspectArgs) -> ExitCode {
     let mut files = Vec::new();
-    for p in paths {
+    for p in &a.paths {
         if let Err(e) = files_under(p, &mut files) {
-            eprintln!(
-                "error: cannot read {}: {e}",
-                clean(&p.display().to_string())
-            );
-            return ExitCode::from(2);
+            return unreadable(p, &e);
         }
     }
     let mut out = std::io::stdout().lock();
-    match report(&files, max_issues, &mut out) {
+    let result = if a.json {
+        json(&files, a.max_issues, &mut out)
+    } else {
+        text(&files, a.max_issues, &mut out)
+    };
+    match result {
         Ok(code) => code,
         Err(Stop::Closed) => ExitCode::SUCCESS,
-        Err(Stop::Unreadable(f, e)) => {
-            eprintln!(
-                "error: cannot read {}: {e}",
-                clean(&f.display().to_string())
-            );
-            ExitCode::from(2)
-        }
+        Err(Stop::Unreadable(f, e)) => unreadable(&f, &e),
     }
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> ExitCode {
+    eprintln!(
+        "error: cannot read {}: {e}",
+        clean(&path.display().to_string())
+    );
+    ExitCode::from(2)
 }
 
 enum Stop {
@@ -78,79 +220,60 @@ impl From<std::io::Error> for Stop {
     }
 }
 
-fn report(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<ExitCode, Stop> {
+/// Reads `f`: `None` when it is in no supported format.
+fn inspect(f: &Path, max_issues: usize) -> Result<Option<Inspected>, Stop> {
+    let bytes = std::fs::read(f).map_err(|e| Stop::Unreadable(f.to_path_buf(), e))?;
+    Ok(
+        read_file(&f.to_string_lossy(), &bytes, "inspect")
+            .map(|r| Inspected::of(f, &r, max_issues)),
+    )
+}
+
+fn exit_code(with_errors: usize) -> ExitCode {
+    if with_errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The text report, written as each file is read.
+fn text(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<ExitCode, Stop> {
     let (mut inspected, mut skipped, mut with_errors) = (0usize, 0usize, 0usize);
     for f in files {
-        let bytes = std::fs::read(f).map_err(|e| Stop::Unreadable(f.clone(), e))?;
-        let Some(r) = read_file(&f.to_string_lossy(), &bytes, "inspect") else {
+        let Some(i) = inspect(f, max_issues)? else {
             skipped += 1;
             continue;
         };
         inspected += 1;
-        let name = clean(&f.display().to_string());
-        writeln!(out, "{name}")?;
-        writeln!(out, "  format    {}", r.kind.name())?;
-        if r.entries > 0 {
-            writeln!(out, "  entries   {}", r.entries)?;
-        }
-        if let Some(e) = r.encoding {
-            writeln!(out, "  encoding  {}", e.name())?;
-        }
-        if !r.line_counts.is_empty() {
-            let counts: Vec<String> = r
-                .line_counts
-                .iter()
-                .map(|(k, v)| format!("{} {v}", clean(k)))
-                .collect();
-            writeln!(out, "  lines     {}", counts.join(", "))?;
-        }
-        writeln!(
-            out,
-            "  records   {} read, {} rejected; {} warnings, {} errors",
-            r.records.len(),
-            r.rejected.len(),
-            r.warnings(),
-            r.errors()
-        )?;
-        for (entry, i) in r.issues.iter().take(max_issues) {
-            let sev = match i.severity {
-                Severity::Warning => "warning",
-                Severity::Error => "error",
-            };
-            let at = match entry {
-                Some(e) => format!("{name}#{}", clean(e)),
-                None => name.clone(),
-            };
-            writeln!(
-                out,
-                "  {sev:7}   {at}:{}: {}",
-                i.position,
-                clean(&i.message)
-            )?;
-        }
-        if r.issues.len() > max_issues {
-            writeln!(out, "  ... and {} more", r.issues.len() - max_issues)?;
-        }
-        if r.errors() > 0 || !r.rejected.is_empty() {
-            with_errors += 1;
-        }
+        i.write_text(out)?;
+        with_errors += usize::from(i.has_errors());
     }
     writeln!(
         out,
         "{inspected} files inspected, {skipped} not in a supported format, {with_errors} with errors"
     )?;
-    Ok(if with_errors > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(with_errors))
 }
-#[derive(clap::Args)]
-pub(crate) struct InspectArgs {
-    /// Files or folders.
-    #[arg(required = true)]
-    pub(crate) paths: Vec<PathBuf>,
-    /// Issues printed per file (all are counted).
-    #[arg(long, default_value_t = 50)]
-    pub(crate) max_issues: usize,
+
+/// The JSON report, written once every file is read.
+fn json(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<ExitCode, Stop> {
+    let mut report = Report {
+        files: Vec::new(),
+        inspected: 0,
+        not_supported: 0,
+        with_errors: 0,
+    };
+    for f in files {
+        match inspect(f, max_issues)? {
+            Some(i) => {
+                report.inspected += 1;
+                report.with_errors += usize::from(i.has_errors());
+                report.files.push(i);
+            }
+            None => report.not_supported += 1,
+        }
+    }
+    writeln!(out, "{}", crate::args::json(&report))?;
+    Ok(exit_code(report.with_errors))
 }

@@ -12,6 +12,7 @@ mod anonymize;
 mod args;
 mod audit;
 mod demo;
+mod export;
 mod home;
 mod inspect;
 mod key;
@@ -21,10 +22,12 @@ mod operator;
 mod optout;
 mod package;
 mod provider;
+mod quarantine;
 mod receive;
 mod review;
 mod synth;
 mod table;
+mod user;
 
 #[cfg(test)]
 mod help_check;
@@ -94,14 +97,14 @@ enum Command {
     Receive(receive::ReceiveArgs),
     /// Operator users and their roles (technician, committee, researcher, auditor, provider-admin).
     #[command(subcommand)]
-    User(operator::UserCommand),
+    User(user::UserCommand),
     /// Exports from the identified zone: requested by one technician, approved by a second, run
     /// once, encrypted to the named recipient.
     #[command(subcommand)]
-    Export(operator::ExportCommand),
+    Export(export::ExportCommand),
     /// Records that could not be read, with file, lines and reason.
     #[command(subcommand)]
-    Quarantine(operator::QuarantineCommand),
+    Quarantine(quarantine::QuarantineCommand),
     /// Link every record of the vault into the master person index (名寄せ; identified zone only);
     /// `link review` for the clerical review of uncertain pairs. Needs a technician.
     Link(link::LinkArgs),
@@ -141,7 +144,7 @@ fn main() -> ExitCode {
         Command::Risk(a) => anonymize::run_risk(a),
         Command::Synth(a) => synth::run_synth(a),
         Command::Demo(a) => demo::run_demo(a),
-        Command::Inspect(a) => inspect::run(&a.paths, a.max_issues),
+        Command::Inspect(a) => inspect::run(&a),
         Command::Init(a) => home::run_init(a),
         Command::Audit(a) => audit::run_audit(a),
         Command::Home(c) => home::run_home(c),
@@ -149,9 +152,9 @@ fn main() -> ExitCode {
         Command::Package(a) => package::run_package(a),
         Command::Receive(a) => receive::run_receive(a),
         Command::Optout(a) => optout::run_optout(a),
-        Command::User(c) => operator::run_user(c),
-        Command::Export(c) => operator::run_export(c),
-        Command::Quarantine(c) => operator::run_quarantine(c),
+        Command::User(c) => user::run_user(c),
+        Command::Export(c) => export::run_export(c),
+        Command::Quarantine(c) => quarantine::run_quarantine(c),
         Command::Link(a) => link::run(a),
         Command::Application(c) => review::run_application(c),
         Command::Committee(c) => review::run_committee(c),

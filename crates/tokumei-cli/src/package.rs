@@ -43,6 +43,10 @@ pub(crate) struct PackageArgs {
     /// format are packed otherwise, named in a warning: the operator quarantines them.
     #[arg(long = "exclude", value_name = "EXT")]
     exclude: Vec<String>,
+    /// Print the signed manifest as JSON (docs/json.md) instead of text; warnings still go to
+    /// standard error.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run_package(a: PackageArgs) -> ExitCode {
@@ -86,14 +90,16 @@ pub(crate) fn run_package(a: PackageArgs) -> ExitCode {
     })();
     match result {
         Ok(m) => {
-            println!(
-                "package {} of {}: {} files, {} records, sealed to {}",
-                m.package_id,
-                m.provider_id,
-                m.files.len(),
-                m.records(),
-                a.out.display()
-            );
+            crate::operator::render(a.json, &m, |m| {
+                println!(
+                    "package {} of {}: {} files, {} records, sealed to {}",
+                    m.package_id,
+                    m.provider_id,
+                    m.files.len(),
+                    m.records(),
+                    a.out.display()
+                )
+            });
             let unread: Vec<&str> = m
                 .files
                 .iter()

@@ -33,6 +33,9 @@ pub(crate) struct SynthArgs {
     /// Scale of the injected data-entry noise: 0 for none, 1 for the default rates.
     #[arg(long, default_value_t = 1.0)]
     noise: f64,
+    /// Print the region's counts as JSON (docs/json.md) instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn report(e: &SynthError) -> ExitCode {
@@ -115,7 +118,7 @@ pub(crate) fn run_synth(a: SynthArgs) -> ExitCode {
     };
     match generate(&config) {
         Ok((s, secs)) => {
-            print_summary(&config.out, &s, secs);
+            crate::operator::render(a.json, &s, |s| print_summary(&config.out, s, secs));
             ExitCode::SUCCESS
         }
         Err(e) => report(&e),

@@ -1,6 +1,6 @@
 //! The code map enforces itself: every dependency edge between workspace crates, as `cargo metadata`
 //! reports it, must be one ARCHITECTURE.md allows (`Imports:`, and `Tests also import:` for
-//! dev-dependencies), and three rules hold whatever the map says.
+//! dev-dependencies), and four rules hold whatever the map says.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -98,6 +98,9 @@ fn refusal(
     if to == "tokumei-cli" {
         return Some("nothing imports the CLI");
     }
+    if to == "tokumei-demo" && from != "tokumei-cli" {
+        return Some("only the CLI imports the demo");
+    }
     if ENGINES.contains(&from) && to == "tokumei-vault" {
         return Some("engines never import the vault");
     }
@@ -154,6 +157,12 @@ fn the_rules_refuse_the_edges_they_name() {
     assert!(refusal(&map, "tokumei-x", "tokumei-cli", false).is_some());
     assert!(refusal(&map, "tokumei-vault", "tokumei-audit", false).is_some());
     assert!(refusal(&map, "tokumei-y", "tokumei-model", false).is_some());
+    let map = read_map(
+        "### `tokumei-cli`\nImports: every crate above.\n\n\
+         ### `tokumei-release`\nImports: `tokumei-demo`\n",
+    );
+    assert!(refusal(&map, "tokumei-cli", "tokumei-demo", false).is_none());
+    assert!(refusal(&map, "tokumei-release", "tokumei-demo", false).is_some());
 }
 
 #[test]
@@ -166,6 +175,11 @@ fn the_map_reads_continued_import_lines() {
     let release = map.get("tokumei-release").expect("release in the map");
     assert!(release.imports.contains("tokumei-japan"), "{release:?}");
     assert!(map.get("tokumei-cli").is_some_and(|c| c.everything));
+    let demo = map.get("tokumei-demo").expect("demo in the map");
+    assert!(
+        demo.imports.contains("tokumei-release") && demo.imports.contains("tokumei-fs"),
+        "{demo:?}"
+    );
     assert!(map
         .get("tokumei-linkage")
         .is_some_and(|c| c.tests.contains("tokumei-synth")));

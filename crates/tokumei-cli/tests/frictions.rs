@@ -223,6 +223,195 @@ fn receive_link_and_optout_report_as_json() {
             .success(),
     );
     assert!(pending.is_array(), "{pending}");
+    audit_and_home_check_report_as_json(dir.path(), &home);
+}
+
+/// The home's entries, one JSON value each.
+fn entries(home: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(home.join("audit/entries.jsonl"))
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an entry"))
+        .collect()
+}
+
+/// `--json` of audit verify, checkpoint, export and verify-export, and of home check, on a home
+/// that received a package of H01: the counts the log and the home hold.
+fn audit_and_home_check_report_as_json(dir: &Path, home: &Path) {
+    // `audit SUBCOMMAND --json ARGS...`
+    let audit = |args: &[&str]| {
+        let mut c = tokumei();
+        c.arg("audit")
+            .args(&args[..1])
+            .arg("--json")
+            .args(&args[1..]);
+        c
+    };
+    let log = entries(home);
+    let verified = json_of(&audit(&["verify", "--home"]).arg(home).assert().success());
+    assert_eq!(
+        verified["entries"].as_u64(),
+        Some(log.len() as u64),
+        "{verified}"
+    );
+    assert_eq!(
+        verified["root"].as_str().map(str::len),
+        Some(64),
+        "{verified}"
+    );
+    assert_eq!(verified["extends_checkpoint"], false, "{verified}");
+    let checkpoint = dir.join("checkpoint.json");
+    let head = json_of(
+        &audit(&["checkpoint", "--home"])
+            .arg(home)
+            .arg("--out")
+            .arg(&checkpoint)
+            .assert()
+            .success(),
+    );
+    assert_eq!(head["size"], verified["entries"], "{head}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&checkpoint).expect("checkpoint")).expect("json");
+    assert_eq!(written, head);
+    let extends = json_of(
+        &audit(&["verify", "--home"])
+            .arg(home)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .assert()
+            .success(),
+    );
+    assert_eq!(extends["extends_checkpoint"], true, "{extends}");
+    let of_h01 = log.iter().filter(|e| e["provider"] == "H01").count();
+    assert!(of_h01 >= 1, "the receipt names its provider");
+    let export = dir.join("export.json");
+    let exported = json_of(
+        &audit(&["export", "--provider", "H01", "--home"])
+            .arg(home)
+            .arg("--out")
+            .arg(&export)
+            .assert()
+            .success(),
+    );
+    assert_eq!(exported["provider"], "H01", "{exported}");
+    assert_eq!(
+        exported["entries"].as_u64(),
+        Some(of_h01 as u64),
+        "{exported}"
+    );
+    let proven = json_of(
+        &audit(&["verify-export"])
+            .arg(&export)
+            .arg("--operator-key")
+            .arg(home.join("audit.pub"))
+            .assert()
+            .success(),
+    );
+    assert_eq!(proven["entries"], exported["entries"], "{proven}");
+    assert_eq!(proven["tree_size"], exported["tree_size"], "{proven}");
+    let check = |code: i32| {
+        json_of(
+            &tokumei()
+                .args(["home", "check", "--json", "--home"])
+                .arg(home)
+                .assert()
+                .code(code),
+        )
+    };
+    let sound = check(0);
+    let findings = sound["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty() && findings.iter().all(|f| f["problem"] == false));
+    assert_eq!(sound["problems"], 0, "{sound}");
+    std::fs::write(home.join("vault/identity/stray.txt"), "x").expect("write");
+    let unsound = check(1);
+    let problems = unsound["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["problem"] == true)
+        .count();
+    assert!(problems >= 1, "{unsound}");
+    assert_eq!(
+        unsound["problems"].as_u64(),
+        Some(problems as u64),
+        "{unsound}"
+    );
+}
+
+/// `inspect --json`: per file its format, encoding, counts by record type, records and issues
+/// with their positions, and the totals; the exit code is the text mode's.
+#[test]
+fn inspect_reports_as_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokumei-formats/tests/fixtures");
+    let good = dir.path().join("good");
+    std::fs::create_dir_all(&good).expect("mkdir");
+    std::fs::copy(fixtures.join("RECEIPTC.UKE"), good.join("RECEIPTC.UKE")).expect("copy");
+    std::fs::write(good.join("notes.txt"), "no source format").expect("write");
+    let read = json_of(
+        &tokumei()
+            .args(["inspect", "--json"])
+            .arg(&good)
+            .assert()
+            .success(),
+    );
+    assert_eq!(
+        (
+            &read["inspected"],
+            &read["not_supported"],
+            &read["with_errors"]
+        ),
+        (&1.into(), &1.into(), &0.into()),
+        "{read}"
+    );
+    let f = &read["files"][0];
+    assert!(
+        f["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("RECEIPTC.UKE")),
+        "{f}"
+    );
+    assert!(
+        f["format"].as_str().is_some_and(|x| x.contains("レセ電")),
+        "{f}"
+    );
+    assert_eq!(f["encoding"], "Shift_JIS", "{f}");
+    assert_eq!(
+        (&f["records"], &f["rejected"]),
+        (&1.into(), &0.into()),
+        "{f}"
+    );
+    assert_eq!(f["lines"]["SI"], 5, "{f}");
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::copy(
+        fixtures.join("RECEIPTC.UKE.utf8.txt"),
+        bad.join("RECEIPTC.UKE"),
+    )
+    .expect("copy");
+    let out = tokumei()
+        .args(["inspect", "--json"])
+        .arg(&bad)
+        .assert()
+        .code(1);
+    assert!(!stdout(&out).contains("試験"), "no name from the file");
+    let read = json_of(&out);
+    assert_eq!(read["with_errors"], 1, "{read}");
+    let f = &read["files"][0];
+    assert!(f["errors"].as_u64().is_some_and(|n| n >= 1), "{f}");
+    let issue = &f["issues"][0];
+    assert_eq!(
+        (&issue["severity"], &issue["line"]),
+        (&"error".into(), &1.into()),
+        "{f}"
+    );
+    assert!(issue["entry"].is_null(), "{f}");
+    assert!(
+        issue["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("UTF-8")),
+        "{f}"
+    );
 }
 
 /// A provider folder of the synthetic region holds canonical Parquet beside the native extract:
@@ -263,4 +452,32 @@ fn package_names_files_in_no_source_format_and_leaves_out_what_is_excluded() {
     let native = pack("native.tar.age", &["--exclude", "parquet"]);
     assert!(stdout(&native).contains(": 1 files"), "{}", stdout(&native));
     assert!(!stderr(&native).contains("warning"), "{}", stderr(&native));
+    // `--json`: the signed manifest, the file in no source format without a format or a count.
+    let sealed = pack("json.tar.age", &["--json"]);
+    assert!(
+        stderr(&sealed).contains("identities.parquet"),
+        "{}",
+        stderr(&sealed)
+    );
+    let manifest = json_of(&sealed);
+    assert_eq!(manifest["provider_id"], "H01", "{manifest}");
+    let files = manifest["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "{manifest}");
+    let uke = files
+        .iter()
+        .find(|f| f["path"] == "RECEIPTC.UKE")
+        .expect("the claims file");
+    assert_eq!(uke["records"], 1, "{manifest}");
+    let parquet = files
+        .iter()
+        .find(|f| f["path"] == "identities.parquet")
+        .expect("the table");
+    assert!(
+        parquet["format"].is_null() && parquet["records"].is_null(),
+        "{manifest}"
+    );
+    assert_eq!(
+        parquet["bytes"].as_u64(),
+        Some(b"PAR1 canonical table".len() as u64)
+    );
 }

@@ -29,9 +29,17 @@ fn an_application_is_reviewed_through_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     let keys = dir.path().join("keys");
+    committee_of_three(&home, &keys);
+    submit_with_problems_named(dir.path(), &home, &keys);
+    let m = vote_with_a_conflict(&home, &keys);
+    decide_and_show(&home, &keys, &m);
+}
+
+/// A home with a researcher and a committee of three (members 委員 NAME) on the roster.
+fn committee_of_three(home: &Path, keys: &Path) {
     cmd()
         .args(["init", "--scrypt-log-n", "10", "--home"])
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
     for (name, role) in [
@@ -41,7 +49,7 @@ fn an_application_is_reviewed_through_the_cli() {
         ("res", "researcher"),
     ] {
         let pass = format!("{name} passphrase 2026");
-        add_user(cmd(), &home, &keys, name, role, &pass);
+        add_user(cmd(), home, keys, name, role, &pass);
     }
     for (name, field, flags) in [
         ("chair", "medical", vec!["--chair"]),
@@ -60,14 +68,14 @@ fn an_application_is_reviewed_through_the_cli() {
             .args(["--affiliation", "架空大学", "--field", field])
             .args(flags)
             .arg("--home")
-            .arg(&home)
+            .arg(home)
             .assert()
             .success();
     }
     let roster = stdout(
         &cmd()
             .args(["committee", "roster", "--home"])
-            .arg(&home)
+            .arg(home)
             .assert()
             .success(),
     );
@@ -75,16 +83,19 @@ fn an_application_is_reviewed_through_the_cli() {
         roster.contains("chair") && roster.contains("external"),
         "{roster}"
     );
+}
 
-    // The other operator's recipient stands in for the research institution's key.
-    let other = dir.path().join("other");
+/// A bad application names its problem and records nothing; the good one is A-0001. The other
+/// operator's recipient stands in for the research institution's key.
+fn submit_with_problems_named(dir: &Path, home: &Path, keys: &Path) {
+    let other = dir.join("other");
     cmd()
         .args(["init", "--scrypt-log-n", "10", "--home"])
         .arg(&other)
         .assert()
         .success();
     let recipient = std::fs::read_to_string(other.join("operator.recipient")).expect("recipient");
-    let file = dir.path().join("a.toml");
+    let file = dir.join("a.toml");
     let application = format!(
         r#"title = "Prescribing in type 2 diabetes"
 kind = "anonymized"
@@ -107,14 +118,13 @@ columns = ["icd10", "date"]
         recipient.trim()
     );
     std::fs::write(&file, &application).expect("write");
-    // A bad application names its problem and records nothing.
-    let bad = dir.path().join("bad.toml");
+    let bad = dir.join("bad.toml");
     std::fs::write(&bad, application.replace("\"icd10\"", "\"surname_kanji\"")).expect("write");
-    let a = as_user(&keys, "res")
+    let a = as_user(keys, "res")
         .args(["application", "submit", "--file"])
         .arg(&bad)
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .assert()
         .code(2);
     assert!(
@@ -122,17 +132,39 @@ columns = ["icd10", "date"]
         "{}",
         stderr(&a)
     );
-    let a = as_user(&keys, "res")
+    let a = as_user(keys, "res")
         .args(["application", "submit", "--file"])
         .arg(&file)
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
     assert!(stdout(&a).contains("A-0001"), "{}", stdout(&a));
-    // A researcher cannot vote; a committee member can.
+}
+
+/// `committee vote` on A-0001 at meeting `m` as `name`.
+fn vote(home: &Path, keys: &Path, name: &str, m: &str) -> assert_cmd::assert::Assert {
+    as_user(keys, name)
+        .args([
+            "committee",
+            "vote",
+            "--meeting",
+            m,
+            "--application",
+            "A-0001",
+            "--vote",
+            "approve",
+        ])
+        .arg("--home")
+        .arg(home)
+        .assert()
+}
+
+/// A meeting of the three: a researcher cannot vote; a committee member can, unless they declared
+/// a conflict. Returns the meeting's id.
+fn vote_with_a_conflict(home: &Path, keys: &Path) -> String {
     let meeting = stdout(
-        &as_user(&keys, "chair")
+        &as_user(keys, "chair")
             .args([
                 "committee",
                 "meeting",
@@ -146,7 +178,7 @@ columns = ["icd10", "date"]
                 "ethics",
             ])
             .arg("--home")
-            .arg(&home)
+            .arg(home)
             .assert()
             .success(),
     );
@@ -155,22 +187,8 @@ columns = ["icd10", "date"]
         .nth(1)
         .expect("meeting id")
         .to_string();
-    as_user(&keys, "res")
-        .args([
-            "committee",
-            "vote",
-            "--meeting",
-            &m,
-            "--application",
-            "A-0001",
-            "--vote",
-            "approve",
-        ])
-        .arg("--home")
-        .arg(&home)
-        .assert()
-        .code(1);
-    as_user(&keys, "ethics")
+    vote(home, keys, "res", &m).code(1);
+    as_user(keys, "ethics")
         .args([
             "committee",
             "conflict",
@@ -181,48 +199,26 @@ columns = ["icd10", "date"]
         ])
         .args(["--reason", "共同研究者"])
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
     for name in ["chair", "ext"] {
-        as_user(&keys, name)
-            .args([
-                "committee",
-                "vote",
-                "--meeting",
-                &m,
-                "--application",
-                "A-0001",
-                "--vote",
-                "approve",
-            ])
-            .arg("--home")
-            .arg(&home)
-            .assert()
-            .success();
+        vote(home, keys, name, &m).success();
     }
-    let a = as_user(&keys, "ethics")
-        .args([
-            "committee",
-            "vote",
-            "--meeting",
-            &m,
-            "--application",
-            "A-0001",
-            "--vote",
-            "approve",
-        ])
-        .arg("--home")
-        .arg(&home)
-        .assert()
-        .code(1);
+    let a = vote(home, keys, "ethics", &m).code(1);
     assert!(stderr(&a).contains("conflict"), "{}", stderr(&a));
-    as_user(&keys, "chair")
+    m
+}
+
+/// The chair records the approval with a condition and an item left out; `application show` and
+/// `list` show it, the ledger lists, and the audit log verifies.
+fn decide_and_show(home: &Path, keys: &Path, m: &str) {
+    as_user(keys, "chair")
         .args([
             "committee",
             "decide",
             "--meeting",
-            &m,
+            m,
             "--application",
             "A-0001",
         ])
@@ -239,13 +235,13 @@ columns = ["icd10", "date"]
             "diagnoses.date",
         ])
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
     let shown = stdout(
         &cmd()
             .args(["application", "show", "A-0001", "--home"])
-            .arg(&home)
+            .arg(home)
             .assert()
             .success(),
     );
@@ -258,19 +254,19 @@ columns = ["icd10", "date"]
     let listed = stdout(
         &cmd()
             .args(["application", "list", "--home"])
-            .arg(&home)
+            .arg(home)
             .assert()
             .success(),
     );
     assert!(listed.contains("A-0001"), "{listed}");
     cmd()
         .args(["release", "list", "--home"])
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
     cmd()
         .args(["audit", "verify", "--home"])
-        .arg(&home)
+        .arg(home)
         .assert()
         .success();
 }

@@ -20,8 +20,9 @@ use tokumei_audit::Entry;
 use crate::catalog::Catalog;
 use crate::home::{Home, VaultError};
 
-/// What a user does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What a user does (serialized as its code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Handles identified data: receipt, opt-out, linkage, exports (with a second technician).
     Technician,
@@ -69,7 +70,7 @@ impl std::fmt::Display for Role {
 }
 
 /// A registered user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     /// Name (staff are identified by name).
     pub name: String,
@@ -101,6 +102,22 @@ impl User {
             .map(|t| (now - t.with_timezone(&chrono::Utc)).num_days() > REVIEW_DAYS)
             .unwrap_or(true)
     }
+}
+
+/// Opens the session of the user holding the key file `key_file` (opened with `passphrase`) and
+/// checks that its role is one of `roles` for `action` (a denial is audited): what every command
+/// run as a user begins with.
+pub fn open_session(
+    home: &Home,
+    key_file: &Path,
+    passphrase: &str,
+    action: &str,
+    roles: &[Role],
+) -> Result<Session, VaultError> {
+    let key = open_user_key(key_file, passphrase)?;
+    let s = authenticate(home, &key)?;
+    s.require(home, action, roles)?;
+    Ok(s)
 }
 
 /// Who runs a command, once authenticated.
@@ -539,6 +556,14 @@ mod tests {
             assert_eq!(Role::parse(r.code()), Some(r));
         }
         assert_eq!(Role::parse("admin"), None);
+    }
+
+    #[test]
+    fn roles_serialize_as_their_codes() {
+        for r in Role::ALL {
+            let json = serde_json::to_value(r).expect("json");
+            assert_eq!(json, serde_json::Value::from(r.code()));
+        }
     }
 
     #[test]

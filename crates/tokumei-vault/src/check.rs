@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::home::{DataKey, Home, VaultError, LAYOUT_VERSION};
 
 /// One result of the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// Whether it is a problem.
     pub problem: bool,
@@ -21,10 +21,12 @@ pub struct Finding {
 }
 
 /// What [`check`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
     /// Every finding, in the order checked.
     pub findings: Vec<Finding>,
+    /// How many of them are problems.
+    pub problems: usize,
 }
 
 impl Report {
@@ -41,11 +43,32 @@ impl Report {
     }
 
     fn problem(&mut self, what: impl Into<String>) {
+        self.problems += 1;
         self.findings.push(Finding {
             problem: true,
             what: what.into(),
         });
     }
+}
+
+/// `tokumei home check` as one call: [`check`] for a technician's session, audited with the
+/// number of problems found.
+pub fn check_home(
+    home: &Home,
+    s: &crate::access::Session,
+    key: &DataKey,
+    checkpoint: Option<&tokumei_audit::SignedHead>,
+) -> Result<Report, VaultError> {
+    s.require(home, "home.check", &[crate::access::Role::Technician])?;
+    let report = check(home, key, checkpoint)?;
+    s.audit(
+        home,
+        "home.check",
+        "operator home",
+        &format!("{} problem(s)", report.problems),
+        None,
+    )?;
+    Ok(report)
 }
 
 /// Checks the home (the caller unlocked the data key with the passphrase, which checks that).
@@ -208,4 +231,33 @@ fn check_stores(home: &Home, r: &mut Report) -> Result<(), VaultError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{open_session, Role};
+
+    const PASS: &str = "correct horse battery staple";
+
+    #[test]
+    fn a_new_home_checks_sound_the_problems_are_counted_and_the_check_audited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = crate::home::init(&dir.path().join("home"), PASS, Some(4))
+            .expect("init")
+            .home;
+        let key_file = home.default_user_key().expect("first technician");
+        let s = open_session(&home, &key_file, PASS, "home.check", &[Role::Technician])
+            .expect("session");
+        let key = home.unlock_data_key(PASS).expect("unlock");
+        let report = check_home(&home, &s, &key, None).expect("checked");
+        assert_eq!(report.problems, 0, "{report:?}");
+        assert!(!report.findings.is_empty());
+        std::fs::write(home.root.join("vault/identity/stray.txt"), "x").expect("write");
+        let report = check_home(&home, &s, &key, None).expect("checked");
+        assert_eq!(report.problems, report.problems().count());
+        assert!(report.problems >= 1, "{report:?}");
+        let log = std::fs::read_to_string(home.audit_dir().join("entries.jsonl")).expect("log");
+        assert!(log.contains("\"home.check\""), "{log}");
+    }
 }

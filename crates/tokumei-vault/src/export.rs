@@ -18,8 +18,9 @@ use crate::catalog::Catalog;
 use crate::home::{io, DataKey, Home, VaultError};
 use crate::store;
 
-/// What is exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is exported (serialized as its code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportKind {
     /// A package's quarantine report and the original files holding the quarantined records.
     Quarantine,
@@ -47,7 +48,7 @@ impl ExportKind {
 }
 
 /// A request to export.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportRequest {
     /// Id.
     pub id: i64,
@@ -222,7 +223,7 @@ pub fn approve(home: &Home, s: &Session, id: i64) -> Result<ExportRequest, Vault
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportSummary {
     /// The request.
     pub request: ExportRequest,

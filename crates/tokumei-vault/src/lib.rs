@@ -8,9 +8,11 @@
 //! - [`lock`]: the writer lock (one command changes the vault at a time; reads take none);
 //!   [`intent`]: a receipt or release declares itself before it writes, commits, then records its
 //!   outcome, and the next writer completes or rolls back what a killed command left; [`fault`]:
-//!   named crash points for tests; [`check`]: the home check;
+//!   named crash points for tests; [`check`]: the home check; [`auditlog`]: the audit log's
+//!   operations (verify, checkpoint, a provider's export with proofs and its verification);
 //! - [`access`]: users and roles, Ed25519 user keys wrapped by each user's passphrase, sessions by
-//!   challenge signature, grants; [`authz`]: users and providers signed by the operator under a
+//!   challenge signature, grants; [`users`]: registering, listing, revoking and reviewing users,
+//!   one call each; [`authz`]: users and providers signed by the operator under a
 //!   signed head bound to the audit log; [`provider`]: registration and two-person key rotation;
 //! - [`package`] and [`sealed`]: the provider side (signed manifest, tar, age) and the one
 //!   age-encrypted tar writer; [`unpack`]: the hostile package reader (manifest and signature first,
@@ -23,9 +25,11 @@
 //!   registry, export requests);
 //! - [`optout`]: the registry (blind indexes of identifiers, keyed fingerprints of persons);
 //!   [`purge`]: purges of held records (whole persons are `tokumei-link`'s); [`export`]: exports
-//!   from the identified zone under the two-person rule.
+//!   from the identified zone under the two-person rule; [`quarantine`]: the listing of
+//!   quarantined records for a technician.
 
 pub mod access;
+pub mod auditlog;
 pub mod authz;
 pub mod catalog;
 pub mod check;
@@ -38,9 +42,11 @@ pub mod optout;
 pub mod package;
 pub mod provider;
 pub mod purge;
+pub mod quarantine;
 pub mod receive;
 pub mod sealed;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 pub use home::{init, open, Home, VaultError};

@@ -62,3 +62,8 @@ pub fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     out
 }
+
+/// What a command printed on standard output, as JSON (`--json`).
+pub fn json(a: &Assert) -> serde_json::Value {
+    serde_json::from_str(&stdout(a)).unwrap_or_else(|e| panic!("{e}: {}", stdout(a)))
+}
