@@ -324,7 +324,37 @@ pub fn run(
         quasi_identifiers: qis.iter().map(|(_, c)| c.clone()).collect(),
         ..Default::default()
     };
-    // Trajectories, per event table with a code and a date column.
+    trajectory_uniqueness(&mut r, events);
+    // Membership: the register persons a truth key names.
+    let members = membership(register, truth);
+    if let Some(m) = &members {
+        if !register.is_empty() {
+            r.membership_base_rate =
+                Some(m.iter().filter(|x| **x).count() as f64 / register.len() as f64);
+        }
+    }
+    if persons.rows.is_empty() {
+        if let Some(m) = &members {
+            let mut scored: Vec<(f64, bool)> = m.iter().map(|x| (0.0, *x)).collect();
+            r.membership_advantage = advantage(&mut scored);
+        }
+        return r;
+    }
+    let classes = class_sizes(persons, &qis);
+    class_risks(&mut r, &classes, persons.rows.len());
+    let group = register_groups(&classes, &qis, register, end);
+    register_matches(&mut r, persons, &qis, &group, register, truth);
+    if let Some(m) = &members {
+        membership_inference(&mut r, &classes, &group, register, m, end);
+    }
+    r
+}
+
+/// A released class: its quasi-identifier values.
+type Class<'a> = Vec<Option<&'a str>>;
+
+/// Trajectory uniqueness per event table with a code and a date column, and the highest.
+fn trajectory_uniqueness(r: &mut ReidReport, events: &[Table]) {
     for t in events {
         if let Some((n, unique)) = unique_trajectories(t) {
             let share = unique.len() as f64 / n.max(1) as f64;
@@ -340,42 +370,51 @@ pub fn run(
         .values()
         .copied()
         .reduce(f64::max);
-    // Membership: the register persons a truth key names.
-    let members: Option<Vec<bool>> = truth.map(|t| {
+}
+
+/// With a truth key: whether each register person is in the release.
+fn membership(
+    register: &[RegisterPerson],
+    truth: Option<&HashMap<String, String>>,
+) -> Option<Vec<bool>> {
+    truth.map(|t| {
         let ids: std::collections::HashSet<&str> = t.values().map(String::as_str).collect();
         register
             .iter()
             .map(|p| ids.contains(p.id.as_str()))
             .collect()
-    });
-    if let Some(m) = &members {
-        if !register.is_empty() {
-            r.membership_base_rate =
-                Some(m.iter().filter(|x| **x).count() as f64 / register.len() as f64);
-        }
-    }
-    if persons.rows.is_empty() {
-        if let Some(m) = &members {
-            let mut scored: Vec<(f64, bool)> = m.iter().map(|x| (0.0, *x)).collect();
-            r.membership_advantage = advantage(&mut scored);
-        }
-        return r;
-    }
-    let mut classes: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
+    })
+}
+
+/// The released classes with their sizes.
+fn class_sizes<'a>(persons: &'a Table, qis: &[(usize, String)]) -> HashMap<Class<'a>, usize> {
+    let mut classes: HashMap<Class, usize> = HashMap::new();
     for row in &persons.rows {
         *classes
             .entry(qis.iter().map(|(i, _)| value(row, *i)).collect())
             .or_default() += 1;
     }
+    classes
+}
+
+/// k, sample uniqueness and prosecutor risk of the release's `n` persons.
+fn class_risks(r: &mut ReidReport, classes: &HashMap<Class, usize>, n: usize) {
     r.min_class = classes.values().copied().min().unwrap_or(0);
-    r.sample_unique =
-        classes.values().filter(|n| **n == 1).count() as f64 / persons.rows.len() as f64;
+    r.sample_unique = classes.values().filter(|size| **size == 1).count() as f64 / n as f64;
     r.prosecutor_max = 1.0 / r.min_class.max(1) as f64;
-    r.prosecutor_avg = classes.len() as f64 / persons.rows.len() as f64;
-    // Register groups per released class: the indexes of the register persons agreeing with it. Per
-    // column, a register person agrees with few of the released values (and with an empty one), so
-    // their classes are found by enumerating those combinations: O(register × combinations), not
-    // O(register × classes).
+    r.prosecutor_avg = classes.len() as f64 / n as f64;
+}
+
+/// Register groups per released class: the indexes of the register persons agreeing with it. Per
+/// column, a register person agrees with few of the released values (and with an empty one), so
+/// their classes are found by enumerating those combinations: O(register × combinations), not
+/// O(register × classes).
+fn register_groups<'c, 'a>(
+    classes: &'c HashMap<Class<'a>, usize>,
+    qis: &[(usize, String)],
+    register: &[RegisterPerson],
+    end: NaiveDate,
+) -> HashMap<&'c Class<'a>, Vec<usize>> {
     let mut distinct: Vec<Vec<Option<&str>>> = vec![Vec::new(); qis.len()];
     for key in classes.keys() {
         for (c, v) in key.iter().enumerate() {
@@ -384,9 +423,8 @@ pub fn run(
             }
         }
     }
-    let mut group: HashMap<&Vec<Option<&str>>, Vec<usize>> =
-        classes.keys().map(|k| (k, Vec::new())).collect();
-    let mut candidate: Vec<Option<&str>> = vec![None; qis.len()];
+    let mut group: HashMap<&Class, Vec<usize>> = classes.keys().map(|k| (k, Vec::new())).collect();
+    let mut candidate: Class = vec![None; qis.len()];
     for (i, p) in register.iter().enumerate() {
         let options: Vec<Vec<Option<&str>>> = qis
             .iter()
@@ -421,10 +459,23 @@ pub fn run(
             break;
         }
     }
+    group
+}
+
+/// What an intruder matching the release persons on the register achieves: marketer and journalist
+/// risk, the share matching nobody and, with a truth key, the simulated attack's expected success.
+fn register_matches(
+    r: &mut ReidReport,
+    persons: &Table,
+    qis: &[(usize, String)],
+    group: &HashMap<&Class, Vec<usize>>,
+    register: &[RegisterPerson],
+    truth: Option<&HashMap<String, String>>,
+) {
     let (mut marketer, mut unmatched, mut min_group) = (0.0, 0usize, usize::MAX);
     let mut success = 0.0;
     for row in &persons.rows {
-        let key: Vec<Option<&str>> = qis.iter().map(|(i, _)| value(row, *i)).collect();
+        let key: Class = qis.iter().map(|(i, _)| value(row, *i)).collect();
         let g: &[usize] = group.get(&key).map_or(&[], Vec::as_slice);
         if g.is_empty() {
             unmatched += 1;
@@ -449,54 +500,66 @@ pub fn run(
         1.0 / min_group as f64
     };
     r.attack_success = truth.map(|_| success / n);
-    // Membership inference: a register person's score is the highest |K| / |G(K)| over the
-    // released classes K they agree with (0 when none).
-    if let Some(m) = &members {
-        let mut score = vec![0.0f64; register.len()];
-        for (key, size) in &classes {
-            let Some(g) = group.get(key).filter(|g| !g.is_empty()) else {
-                continue;
-            };
-            let ratio = *size as f64 / g.len() as f64;
-            for i in g {
-                score[*i] = score[*i].max(ratio);
-            }
-        }
-        let mut scored: Vec<(f64, bool)> = score.into_iter().zip(m.iter().copied()).collect();
-        r.membership_advantage_release = advantage(&mut scored);
-        // What public statistics already tell: the membership rate per sex and 10-year age band
-        // (the cells of national prevalence tables). The release's own advantage is what it adds.
-        let cell = |p: &RegisterPerson| {
-            (
-                p.sex.clone(),
-                p.birth
-                    .map(|b| (tokumei_model::age_on(b, end).max(0) / 10).min(9)),
-            )
+}
+
+/// Membership inference: a register person's score is the highest |K| / |G(K)| over the released
+/// classes K they agree with (0 when none); the advantage the release adds is measured against
+/// what public statistics already tell.
+fn membership_inference(
+    r: &mut ReidReport,
+    classes: &HashMap<Class, usize>,
+    group: &HashMap<&Class, Vec<usize>>,
+    register: &[RegisterPerson],
+    m: &[bool],
+    end: NaiveDate,
+) {
+    let mut score = vec![0.0f64; register.len()];
+    for (key, size) in classes {
+        let Some(g) = group.get(key).filter(|g| !g.is_empty()) else {
+            continue;
         };
-        let mut rate: HashMap<(Option<String>, Option<i32>), (usize, usize)> = HashMap::new();
-        for (p, &is_member) in register.iter().zip(m) {
-            let e = rate.entry(cell(p)).or_default();
-            e.0 += usize::from(is_member);
-            e.1 += 1;
+        let ratio = *size as f64 / g.len() as f64;
+        for i in g {
+            score[*i] = score[*i].max(ratio);
         }
-        let mut public: Vec<(f64, bool)> = register
-            .iter()
-            .zip(m)
-            .map(|(p, &is_member)| {
-                let (k, n) = rate[&cell(p)];
-                (k as f64 / n as f64, is_member)
-            })
-            .collect();
-        r.membership_advantage_public = advantage(&mut public);
-        r.membership_advantage = match (
-            r.membership_advantage_release,
-            r.membership_advantage_public,
-        ) {
-            (Some(a), Some(b)) => Some((a - b).max(0.0)),
-            (a, _) => a,
-        };
     }
-    r
+    let mut scored: Vec<(f64, bool)> = score.into_iter().zip(m.iter().copied()).collect();
+    r.membership_advantage_release = advantage(&mut scored);
+    r.membership_advantage_public = public_advantage(register, m, end);
+    r.membership_advantage = match (
+        r.membership_advantage_release,
+        r.membership_advantage_public,
+    ) {
+        (Some(a), Some(b)) => Some((a - b).max(0.0)),
+        (a, _) => a,
+    };
+}
+
+/// What public statistics already tell: the advantage of scoring a register person by the
+/// membership rate of their sex and 10-year age band (the cells of national prevalence tables).
+fn public_advantage(register: &[RegisterPerson], m: &[bool], end: NaiveDate) -> Option<f64> {
+    let cell = |p: &RegisterPerson| {
+        (
+            p.sex.clone(),
+            p.birth
+                .map(|b| (tokumei_model::age_on(b, end).max(0) / 10).min(9)),
+        )
+    };
+    let mut rate: HashMap<(Option<String>, Option<i32>), (usize, usize)> = HashMap::new();
+    for (p, &is_member) in register.iter().zip(m) {
+        let e = rate.entry(cell(p)).or_default();
+        e.0 += usize::from(is_member);
+        e.1 += 1;
+    }
+    let mut public: Vec<(f64, bool)> = register
+        .iter()
+        .zip(m)
+        .map(|(p, &is_member)| {
+            let (k, n) = rate[&cell(p)];
+            (k as f64 / n as f64, is_member)
+        })
+        .collect();
+    advantage(&mut public)
 }
 
 /// Cross-release linkability (rule 72.7) of release A to release B.

@@ -903,121 +903,30 @@ impl Review {
         let m = self.member_session(s, "committee.decide")?;
         let object = format!("meeting {meeting}, application {application}");
         let (present, members) = self.meeting(meeting)?;
-        let st = self
-            .status(application)?
-            .ok_or_else(|| ReviewError::NotFound(format!("application {application}")))?;
-        if st.withdrawn_at.is_some() {
-            return Err(ReviewError::Refused(format!(
-                "application {application} was withdrawn"
-            )));
-        }
-        if st.decision.is_some() {
-            return Err(ReviewError::Refused(format!(
-                "application {application} already has a decision; decisions are immutable"
-            )));
-        }
+        let st = self.undecided(application)?;
         let recused = self.recused(meeting, application)?;
         let eligible: Vec<String> = present
             .iter()
             .filter(|p| !recused.contains(p))
             .cloned()
             .collect();
-        if !eligible.contains(&m.user) {
-            return Err(self.refuse(
-                s,
-                "committee.decide",
-                &object,
-                format!(
-                    "{} is not an eligible member present for {application}",
-                    m.user
-                ),
-            ));
-        }
-        let roster = self.members()?;
-        let external = eligible
-            .iter()
-            .any(|e| roster.iter().any(|r| &r.user == e && r.external));
-        if eligible.len() * 2 <= members.len() || !external {
-            return Err(self.refuse(
-                s,
-                "committee.decide",
-                &object,
-                format!(
-                    "no quorum: {} eligible members present of {} (more than half needed, at least one external)",
-                    eligible.len(),
-                    members.len()
-                ),
-            ));
-        }
-        let mut tally = (0, 0, 0);
-        for e in &eligible {
-            match self.vote_of(meeting, application, e)? {
-                Some(Vote::Approve) => tally.0 += 1,
-                Some(Vote::Reject) => tally.1 += 1,
-                Some(Vote::Abstain) | None => tally.2 += 1,
-            }
-        }
+        self.check_quorum(s, &object, application, &m.user, &eligible, members.len())?;
+        let tally = self.tally(meeting, application, &eligible)?;
         if reasons.trim().is_empty() {
             return Err(ReviewError::Invalid("a decision states its reasons".into()));
         }
-        match outcome {
-            Outcome::Approve | Outcome::ApproveWithConditions => {
-                if tally.0 * 2 <= eligible.len() {
-                    return Err(self.refuse(
-                        s,
-                        "committee.decide",
-                        &object,
-                        format!(
-                            "an approval needs more than half of the {} eligible members voting for it ({} did)",
-                            eligible.len(),
-                            tally.0
-                        ),
-                    ));
-                }
-                if outcome == Outcome::ApproveWithConditions
-                    && conditions.iter().all(|c| c.trim().is_empty())
-                {
-                    return Err(ReviewError::Invalid(
-                        "approve-with-conditions states its conditions".into(),
-                    ));
-                }
-                if !st
-                    .application
-                    .recipient_eligible_on(chrono::Utc::now().date_naive())
-                {
-                    return Err(self.refuse(
-                        s,
-                        "committee.decide",
-                        &object,
-                        "the recipient is not a certified user on this date; a pseudonymized \
-                         release cannot be approved"
-                            .into(),
-                    ));
-                }
-            }
-            Outcome::Revise | Outcome::Reject => {}
+        if outcome.approves() {
+            self.check_approval(
+                s,
+                &object,
+                &st,
+                outcome,
+                conditions,
+                eligible.len(),
+                tally.0,
+            )?;
         }
-        let requested = st.application.item_names();
-        for d in drop_items {
-            if !requested.contains(d) {
-                return Err(ReviewError::Invalid(format!(
-                    "{d} was not requested, so it cannot be left out"
-                )));
-            }
-        }
-        let approved_items: Vec<String> = if outcome.approves() {
-            requested
-                .into_iter()
-                .filter(|i| !drop_items.contains(i))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if outcome.approves() && approved_items.is_empty() {
-            return Err(ReviewError::Invalid(
-                "an approval approves at least one item".into(),
-            ));
-        }
+        let approved_items = approved_items(&st, outcome, drop_items)?;
         let decision = Decision {
             application_id: application.to_string(),
             meeting_id: meeting.to_string(),
@@ -1036,28 +945,159 @@ impl Review {
             recorded_by: m.user.clone(),
             recorded_at: now(),
         };
+        self.record_decision(s, &object, &decision)?;
+        Ok(decision)
+    }
+
+    /// The status of an application open for a decision: neither withdrawn nor decided.
+    fn undecided(&self, application: &str) -> Result<Status, ReviewError> {
+        let st = self
+            .status(application)?
+            .ok_or_else(|| ReviewError::NotFound(format!("application {application}")))?;
+        if st.withdrawn_at.is_some() {
+            return Err(ReviewError::Refused(format!(
+                "application {application} was withdrawn"
+            )));
+        }
+        if st.decision.is_some() {
+            return Err(ReviewError::Refused(format!(
+                "application {application} already has a decision; decisions are immutable"
+            )));
+        }
+        Ok(st)
+    }
+
+    /// Refuses (audited) unless `user` is eligible and the eligible members make a quorum: more than
+    /// half of the `members` active, at least one external.
+    fn check_quorum(
+        &self,
+        s: &Session,
+        object: &str,
+        application: &str,
+        user: &str,
+        eligible: &[String],
+        members: usize,
+    ) -> Result<(), ReviewError> {
+        if !eligible.iter().any(|e| e == user) {
+            return Err(self.refuse(
+                s,
+                "committee.decide",
+                object,
+                format!("{user} is not an eligible member present for {application}"),
+            ));
+        }
+        let roster = self.members()?;
+        let external = eligible
+            .iter()
+            .any(|e| roster.iter().any(|r| &r.user == e && r.external));
+        if eligible.len() * 2 <= members || !external {
+            return Err(self.refuse(
+                s,
+                "committee.decide",
+                object,
+                format!(
+                    "no quorum: {} eligible members present of {} (more than half needed, at least one external)",
+                    eligible.len(),
+                    members
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The eligible members' votes: for, against, abstaining (or not voting).
+    fn tally(
+        &self,
+        meeting: &str,
+        application: &str,
+        eligible: &[String],
+    ) -> Result<(usize, usize, usize), ReviewError> {
+        let mut tally = (0, 0, 0);
+        for e in eligible {
+            match self.vote_of(meeting, application, e)? {
+                Some(Vote::Approve) => tally.0 += 1,
+                Some(Vote::Reject) => tally.1 += 1,
+                Some(Vote::Abstain) | None => tally.2 += 1,
+            }
+        }
+        Ok(tally)
+    }
+
+    /// What an approval needs: more than half of the eligible members voting for it, the conditions
+    /// of `approve-with-conditions`, and a recipient certified on this date.
+    #[allow(clippy::too_many_arguments)]
+    fn check_approval(
+        &self,
+        s: &Session,
+        object: &str,
+        st: &Status,
+        outcome: Outcome,
+        conditions: &[String],
+        eligible: usize,
+        approving: usize,
+    ) -> Result<(), ReviewError> {
+        if approving * 2 <= eligible {
+            return Err(self.refuse(
+                s,
+                "committee.decide",
+                object,
+                format!(
+                    "an approval needs more than half of the {eligible} eligible members voting for it ({approving} did)"
+                ),
+            ));
+        }
+        if outcome == Outcome::ApproveWithConditions
+            && conditions.iter().all(|c| c.trim().is_empty())
+        {
+            return Err(ReviewError::Invalid(
+                "approve-with-conditions states its conditions".into(),
+            ));
+        }
+        if !st
+            .application
+            .recipient_eligible_on(chrono::Utc::now().date_naive())
+        {
+            return Err(self.refuse(
+                s,
+                "committee.decide",
+                object,
+                "the recipient is not a certified user on this date; a pseudonymized \
+                 release cannot be approved"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores the decision with its SHA-256 and audits it.
+    fn record_decision(
+        &self,
+        s: &Session,
+        object: &str,
+        decision: &Decision,
+    ) -> Result<(), ReviewError> {
         let sha = decision.sha256();
-        let body = serde_json::to_string(&decision).map_err(|e| ReviewError::Db(e.to_string()))?;
+        let body = serde_json::to_string(decision).map_err(|e| ReviewError::Db(e.to_string()))?;
         self.conn
             .execute(
                 "INSERT INTO decisions (application_id, body, sha256) VALUES (?1, ?2, ?3)",
-                params![application, body, sha],
+                params![decision.application_id, body, sha],
             )
             .map_err(db)?;
+        let tally = decision.tally;
         self.audit(
             s,
             "committee.decide",
             &format!(
                 "{object}: {} ({} for, {} against, {} abstaining; {} recused), decision sha256 {sha}",
-                outcome.code(),
+                decision.outcome.code(),
                 tally.0,
                 tally.1,
                 tally.2,
                 decision.recused.len()
             ),
             "ok",
-        )?;
-        Ok(decision)
+        )
     }
 
     /// The decision on an application, if recorded.
@@ -1209,4 +1249,35 @@ impl Review {
         }
         Ok(out)
     }
+}
+
+/// The items an outcome approves: every requested item but those the committee leaves out (each of
+/// which must have been requested); none unless it approves, and at least one when it does.
+fn approved_items(
+    st: &Status,
+    outcome: Outcome,
+    drop_items: &[String],
+) -> Result<Vec<String>, ReviewError> {
+    let requested = st.application.item_names();
+    for d in drop_items {
+        if !requested.contains(d) {
+            return Err(ReviewError::Invalid(format!(
+                "{d} was not requested, so it cannot be left out"
+            )));
+        }
+    }
+    let approved_items: Vec<String> = if outcome.approves() {
+        requested
+            .into_iter()
+            .filter(|i| !drop_items.contains(i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if outcome.approves() && approved_items.is_empty() {
+        return Err(ReviewError::Invalid(
+            "an approval approves at least one item".into(),
+        ));
+    }
+    Ok(approved_items)
 }

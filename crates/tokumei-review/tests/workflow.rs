@@ -136,54 +136,68 @@ fn an_application_goes_through_conflict_quorum_votes_and_decision_to_a_scope() {
         .open_meeting(&s.researcher, "2026-05-01", &all(&s))
         .is_err());
 
-    // Meeting 1: three present, m2 (external) conflicted: two eligible of four, no quorum.
+    a_meeting_without_quorum_decides_nothing(&s, &r, &id);
+    a_meeting_with_quorum_decides_once(&s, &r, &id);
+    let scope = r.approved_scope(&s.tech, &id, today()).expect("scope");
+    assert!(scope.allows("persons.sex"));
+    assert!(scope.allows("prescriptions.code"));
+    assert!(
+        !scope.allows("persons.municipality"),
+        "left out by the committee"
+    );
+    assert!(!scope.allows("diagnoses.icd10"), "never requested");
+    // After the contract's expiry, no scope.
+    let late = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
+    assert!(r.approved_scope(&s.tech, &id, late).is_err());
+
+    the_ledger_records_provision_and_destruction(&s, &r, &app, &id, &scope.decision_sha256);
+    everything_was_audited(&s);
+}
+
+/// Meeting 1: three present, m2 (external) conflicted: two eligible of four, no quorum.
+fn a_meeting_without_quorum_decides_nothing(s: &Setup, r: &Review, id: &str) {
     let (chair, m2, m3, m4) = (&s.members[0], &s.members[1], &s.members[2], &s.members[3]);
     let present: Vec<String> = vec![chair.user.clone(), m2.user.clone(), m4.user.clone()];
     let m1 = r
         .open_meeting(chair, "2026-05-01", &present)
         .expect("meeting");
-    r.declare_conflict(m2, &m1, &id, "共同研究者 / co-investigator")
+    r.declare_conflict(m2, &m1, id, "共同研究者 / co-investigator")
         .expect("conflict");
-    let e = r.vote(m2, &m1, &id, Vote::Approve).expect_err("conflicted");
+    let e = r.vote(m2, &m1, id, Vote::Approve).expect_err("conflicted");
     assert!(e.to_string().contains("conflict"), "{e}");
-    let e = r.vote(m3, &m1, &id, Vote::Approve).expect_err("absent");
+    let e = r.vote(m3, &m1, id, Vote::Approve).expect_err("absent");
     assert!(e.to_string().contains("present"), "{e}");
-    r.vote(chair, &m1, &id, Vote::Approve).expect("vote");
-    r.vote(m4, &m1, &id, Vote::Approve).expect("vote");
-    assert!(r.vote(m4, &m1, &id, Vote::Reject).is_err(), "votes once");
+    r.vote(chair, &m1, id, Vote::Approve).expect("vote");
+    r.vote(m4, &m1, id, Vote::Approve).expect("vote");
+    assert!(r.vote(m4, &m1, id, Vote::Reject).is_err(), "votes once");
     let e = r
-        .decide(chair, &m1, &id, Outcome::Approve, "useful", &[], &[])
+        .decide(chair, &m1, id, Outcome::Approve, "useful", &[], &[])
         .expect_err("no quorum");
     assert!(e.to_string().contains("quorum"), "{e}");
+}
 
-    // Meeting 2: everybody present, m2 conflicted again: three eligible of four, m3 external.
+/// Meeting 2: everybody present, m2 conflicted again: three eligible of four, m3 external. The
+/// decision needs a majority and its conditions, then is recorded for good.
+fn a_meeting_with_quorum_decides_once(s: &Setup, r: &Review, id: &str) {
+    let (chair, m2, m3, m4) = (&s.members[0], &s.members[1], &s.members[2], &s.members[3]);
     let m2_meeting = r
-        .open_meeting(chair, "2026-06-01", &all(&s))
+        .open_meeting(chair, "2026-06-01", &all(s))
         .expect("meeting");
-    r.declare_conflict(m2, &m2_meeting, &id, "共同研究者 / co-investigator")
+    r.declare_conflict(m2, &m2_meeting, id, "共同研究者 / co-investigator")
         .expect("conflict");
-    r.vote(chair, &m2_meeting, &id, Vote::Approve)
-        .expect("vote");
-    r.vote(m3, &m2_meeting, &id, Vote::Reject).expect("vote");
+    r.vote(chair, &m2_meeting, id, Vote::Approve).expect("vote");
+    r.vote(m3, &m2_meeting, id, Vote::Reject).expect("vote");
     // One of three for: no approval.
     let e = r
-        .decide(
-            chair,
-            &m2_meeting,
-            &id,
-            Outcome::Approve,
-            "useful",
-            &[],
-            &[],
-        )
+        .decide(chair, &m2_meeting, id, Outcome::Approve, "useful", &[], &[])
         .expect_err("no majority");
     assert!(e.to_string().contains("more than half"), "{e}");
-    r.vote(m4, &m2_meeting, &id, Vote::Approve).expect("vote");
+    r.vote(m4, &m2_meeting, id, Vote::Approve).expect("vote");
     let e = r
         .decide(
             chair,
             &m2_meeting,
-            &id,
+            id,
             Outcome::ApproveWithConditions,
             "ok",
             &[],
@@ -195,7 +209,7 @@ fn an_application_goes_through_conflict_quorum_votes_and_decision_to_a_scope() {
         .decide(
             chair,
             &m2_meeting,
-            &id,
+            id,
             Outcome::ApproveWithConditions,
             "医学研究に資する / serves medical research",
             &["市区町村は二次医療圏に一般化 / municipality generalized to medical area".into()],
@@ -209,31 +223,27 @@ fn an_application_goes_through_conflict_quorum_votes_and_decision_to_a_scope() {
         .contains(&"persons.municipality".to_string()));
     // Decisions are immutable.
     assert!(r
-        .decide(chair, &m2_meeting, &id, Outcome::Reject, "again", &[], &[])
+        .decide(chair, &m2_meeting, id, Outcome::Reject, "again", &[], &[])
         .is_err());
     let conn = rusqlite::Connection::open(s.home.root.join("catalog/review.sqlite")).expect("db");
     assert!(conn.execute("UPDATE decisions SET body = 'x'", []).is_err());
     assert!(conn.execute("DELETE FROM votes", []).is_err());
+}
 
-    let scope = r.approved_scope(&s.tech, &id, today()).expect("scope");
-    assert!(scope.allows("persons.sex"));
-    assert!(scope.allows("prescriptions.code"));
-    assert!(
-        !scope.allows("persons.municipality"),
-        "left out by the committee"
-    );
-    assert!(!scope.allows("diagnoses.icd10"), "never requested");
-    // After the contract's expiry, no scope.
-    let late = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
-    assert!(r.approved_scope(&s.tech, &id, late).is_err());
-
-    // The ledger.
+/// The ledger: a provision under the decision, then its destruction, recorded once.
+fn the_ledger_records_provision_and_destruction(
+    s: &Setup,
+    r: &Review,
+    app: &Application,
+    id: &str,
+    decision_sha256: &str,
+) {
     r.record_provision(
         &s.tech,
         &Provision {
             release_id: "R-0001".into(),
-            application_id: id.clone(),
-            decision_sha256: scope.decision_sha256.clone(),
+            application_id: id.to_string(),
+            decision_sha256: decision_sha256.to_string(),
             recipient: app.applicant.organisation.clone(),
             kind: "anonymized".into(),
             package_sha256: "00".repeat(32),
@@ -250,8 +260,10 @@ fn an_application_goes_through_conflict_quorum_votes_and_decision_to_a_scope() {
     let ledger = r.provisions().expect("ledger");
     assert_eq!(ledger.len(), 1);
     assert!(ledger[0].destroyed_at.is_some());
+}
 
-    // Everything was audited, and the log verifies.
+/// Everything was audited, and the log verifies.
+fn everything_was_audited(s: &Setup) {
     let v = tokumei_audit::verify(
         &s.home.audit_dir(),
         &s.home.audit_public_key().expect("pub"),

@@ -211,19 +211,62 @@ pub fn plan_visits(ctx: &Context, p: &LifePerson, rng: &mut SynthRng) -> Vec<Vis
         visits: Vec::new(),
     };
     let t = &ctx.clinical;
-    let pr = &ctx.procs;
-    let key_of = |c: &crate::life::Condition| t.diseases[c.disease].key.as_str();
-
     // 1. Chronic conditions, managed at the home clinic or the area hospital.
-    let chronic: Vec<&crate::life::Condition> = p
+    pl.chronic(rng);
+    // 2. Cancers at a hospital: work-up, a stay for surgery, then follow-up.
+    for c in p
         .conditions
         .iter()
-        .filter(|c| c.treated && t.diseases[c.disease].category == Category::Chronic)
-        .collect();
-    if let Some(first_onset) = chronic.iter().map(|c| c.onset).min() {
-        let serious = chronic
+        .filter(|c| t.diseases[c.disease].category == Category::Cancer)
+    {
+        pl.cancer(c, rng);
+    }
+    // 3. Designated intractable diseases, mostly at the university hospital.
+    for c in p
+        .conditions
+        .iter()
+        .filter(|c| t.diseases[c.disease].category == Category::Rare)
+    {
+        pl.rare(c, rng);
+    }
+    // 4. Acute episodes.
+    let mut died_in_hospital = false;
+    for e in &p.episodes {
+        died_in_hospital |= pl.acute(e, rng);
+    }
+    // 5. A terminal stay for many deaths that did not follow an acute episode.
+    if !died_in_hospital {
+        pl.terminal_stay(rng);
+    }
+    pl.visits.sort_by_key(|v| (v.start, v.provider));
+    pl.visits
+}
+
+type Cond = crate::life::Condition;
+
+/// Whether any of the conditions is one of `keys`.
+fn any_of(t: &crate::clinical::ClinicalTables, conditions: &[&Cond], keys: &[&str]) -> bool {
+    conditions
+        .iter()
+        .any(|c| keys.contains(&t.diseases[c.disease].key.as_str()))
+}
+
+impl Planner<'_> {
+    /// Regular visits for the treated chronic conditions, from the first onset to the end: the
+    /// interval is drawn once, each visit covers the conditions begun by then.
+    fn chronic(&mut self, rng: &mut SynthRng) {
+        let (ctx, p) = (self.ctx, self.p);
+        let t = &ctx.clinical;
+        let period = ctx.period;
+        let chronic: Vec<&Cond> = p
+            .conditions
             .iter()
-            .any(|c| matches!(key_of(c), "ckd" | "heart_failure"));
+            .filter(|c| c.treated && t.diseases[c.disease].category == Category::Chronic)
+            .collect();
+        let Some(first_onset) = chronic.iter().map(|c| c.onset).min() else {
+            return;
+        };
+        let serious = any_of(t, &chronic, &["ckd", "heart_failure"]);
         let at_hospital = p.hospital_managed || (serious && chance(rng, 0.4));
         let interval: i64 = match rng.random_range(0..10) {
             0 => 14,
@@ -233,110 +276,103 @@ pub fn plan_visits(ctx: &Context, p: &LifePerson, rng: &mut SynthRng) -> Vec<Vis
         let mut d = first_onset.max(plus_days(period.start, rng.random_range(0..interval)));
         let mut n = 0u32;
         let mut seen_new = std::collections::BTreeSet::new();
-        while d <= last {
-            let active: Vec<&&crate::life::Condition> =
-                chronic.iter().filter(|c| c.onset <= d).collect();
+        while d <= self.last {
+            let active: Vec<&Cond> = chronic.iter().copied().filter(|c| c.onset <= d).collect();
             if !active.is_empty() {
                 let provider = if at_hospital {
-                    pl.area_hospital_on(d)
+                    self.area_hospital_on(d)
                 } else {
-                    pl.clinic_on(d)
+                    self.clinic_on(d)
                 };
-                let hospital = pl.is_hospital(provider);
-                let mut v = pl.outpatient(provider, d, "内科");
                 let new_onset = active
                     .iter()
                     .any(|c| c.onset >= period.start && seen_new.insert(c.disease));
-                v.procedures
-                    .push((if new_onset { pr.shoshin } else { pr.saishin }, 1));
-                for c in &active {
-                    v.diseases.push((c.disease, false));
-                    for &drug in &c.drugs {
-                        v.drugs.push((drug, interval as i32));
-                    }
-                }
-                let diabetic = active.iter().any(|c| key_of(c) == "t2dm");
-                let renal = active.iter().any(|c| key_of(c) == "ckd");
-                let lipid = active.iter().any(|c| key_of(c) == "dyslipidaemia");
-                if n.is_multiple_of(3) && (diabetic || renal || lipid) {
-                    pl.labs(rng, &mut v, diabetic, renal, lipid);
-                } else if !hospital {
-                    v.procedures.push((pr.gairai_kanri, 1));
-                }
-                if !hospital
-                    && active.iter().any(|c| {
-                        matches!(
-                            key_of(c),
-                            "hypertension"
-                                | "t2dm"
-                                | "dyslipidaemia"
-                                | "heart_failure"
-                                | "angina"
-                                | "gerd"
-                        )
-                    })
-                {
-                    v.procedures.push((pr.tokutei, 1));
-                }
-                if !v.drugs.is_empty() {
-                    v.procedures.push((pr.shohousen, 1));
-                }
-                if n % 12 == 5
-                    && active.iter().any(|c| {
-                        matches!(
-                            key_of(c),
-                            "hypertension" | "af" | "angina" | "heart_failure"
-                        )
-                    })
-                {
-                    v.procedures.push((pr.ecg, 1));
-                }
-                pl.push(v);
+                let v = self.chronic_visit(provider, d, &active, new_onset, interval, n, rng);
+                self.push(v);
                 n += 1;
             }
             d = plus_days(d, interval + rng.random_range(-3..=3));
         }
     }
 
-    // 2. Cancers at a hospital: work-up, a stay for surgery, then follow-up.
-    for c in p
-        .conditions
-        .iter()
-        .filter(|c| t.diseases[c.disease].category == Category::Cancer)
-    {
+    /// The `n`th chronic-care visit on day `d` for the active conditions: drugs for the interval,
+    /// labs every third visit when a condition calls for them, management fees, an ECG yearly.
+    #[allow(clippy::too_many_arguments)]
+    fn chronic_visit(
+        &self,
+        provider: usize,
+        d: NaiveDate,
+        active: &[&Cond],
+        new_onset: bool,
+        interval: i64,
+        n: u32,
+        rng: &mut SynthRng,
+    ) -> Visit {
+        let t = &self.ctx.clinical;
+        let pr = &self.ctx.procs;
+        let hospital = self.is_hospital(provider);
+        let mut v = self.outpatient(provider, d, "内科");
+        v.procedures
+            .push((if new_onset { pr.shoshin } else { pr.saishin }, 1));
+        for c in active {
+            v.diseases.push((c.disease, false));
+            for &drug in &c.drugs {
+                v.drugs.push((drug, interval as i32));
+            }
+        }
+        let diabetic = any_of(t, active, &["t2dm"]);
+        let renal = any_of(t, active, &["ckd"]);
+        let lipid = any_of(t, active, &["dyslipidaemia"]);
+        if n.is_multiple_of(3) && (diabetic || renal || lipid) {
+            self.labs(rng, &mut v, diabetic, renal, lipid);
+        } else if !hospital {
+            v.procedures.push((pr.gairai_kanri, 1));
+        }
+        const MANAGED: &[&str] = &[
+            "hypertension",
+            "t2dm",
+            "dyslipidaemia",
+            "heart_failure",
+            "angina",
+            "gerd",
+        ];
+        if !hospital && any_of(t, active, MANAGED) {
+            v.procedures.push((pr.tokutei, 1));
+        }
+        if !v.drugs.is_empty() {
+            v.procedures.push((pr.shohousen, 1));
+        }
+        if n % 12 == 5
+            && any_of(
+                t,
+                active,
+                &["hypertension", "af", "angina", "heart_failure"],
+            )
+        {
+            v.procedures.push((pr.ecg, 1));
+        }
+        v
+    }
+
+    /// A cancer: at the university hospital or the area hospital; work-up and a stay for surgery
+    /// when it begins within the period, then follow-up visits.
+    fn cancer(&mut self, c: &Cond, rng: &mut SynthRng) {
+        let ctx = self.ctx;
+        let period = ctx.period;
+        let pr = &ctx.procs;
         let hospital = if chance(rng, 0.3) {
             ctx.region.university_hospital
         } else {
-            pl.area_hospital_on(c.onset.max(period.start))
+            self.area_hospital_on(c.onset.max(period.start))
         };
         let follow_from = if c.onset >= period.start {
-            let mut v = pl.outpatient(hospital, c.onset, "外科");
-            v.diseases.push((c.disease, false));
-            v.procedures.extend([
-                (pr.shoshin, 1),
-                (pr.ct, 1),
-                (pr.ct_diag, 1),
-                (pr.xray_digital, 1),
-                (pr.xray_diag, 1),
-            ]);
-            pl.labs(rng, &mut v, false, false, false);
-            pl.push(v);
-            let admit = plus_days(c.onset, rng.random_range(14..=30));
-            let days = rng.random_range(7..=21);
-            let mut stay = pl.outpatient(hospital, admit, "外科");
-            stay.setting = Setting::Inpatient;
-            stay.end = plus_days(admit, days);
-            stay.diseases.push((c.disease, false));
-            stay.procedures.push((pr.inpatient, days as i32 + 1));
-            stay.procedures.push((pr.ct, 1));
-            pl.push(stay);
-            plus_days(admit, days + rng.random_range(14..=35))
+            self.cancer_surgery(hospital, c, rng)
         } else {
             plus_days(period.start, rng.random_range(0..84))
         };
         let mut d = follow_from;
-        while d <= last {
-            let mut v = pl.outpatient(hospital, d, "外科");
+        while d <= self.last {
+            let mut v = self.outpatient(hospital, d, "外科");
             v.diseases.push((c.disease, false));
             v.procedures.push((pr.saishin, 1));
             let interval = rng.random_range(28..=84i64);
@@ -349,30 +385,56 @@ pub fn plan_visits(ctx: &Context, p: &LifePerson, rng: &mut SynthRng) -> Vec<Vis
             if chance(rng, 0.3) {
                 v.procedures.extend([(pr.ct, 1), (pr.ct_diag, 1)]);
             }
-            pl.labs(rng, &mut v, false, false, false);
-            pl.push(v);
+            self.labs(rng, &mut v, false, false, false);
+            self.push(v);
             d = plus_days(d, interval);
         }
     }
 
-    // 3. Designated intractable diseases, mostly at the university hospital.
-    for c in p
-        .conditions
-        .iter()
-        .filter(|c| t.diseases[c.disease].category == Category::Rare)
-    {
+    /// The work-up visit and the stay for surgery of a cancer begun within the period; returns the
+    /// day follow-up starts.
+    fn cancer_surgery(&mut self, hospital: usize, c: &Cond, rng: &mut SynthRng) -> NaiveDate {
+        let pr = &self.ctx.procs;
+        let mut v = self.outpatient(hospital, c.onset, "外科");
+        v.diseases.push((c.disease, false));
+        v.procedures.extend([
+            (pr.shoshin, 1),
+            (pr.ct, 1),
+            (pr.ct_diag, 1),
+            (pr.xray_digital, 1),
+            (pr.xray_diag, 1),
+        ]);
+        self.labs(rng, &mut v, false, false, false);
+        self.push(v);
+        let admit = plus_days(c.onset, rng.random_range(14..=30));
+        let days = rng.random_range(7..=21);
+        let mut stay = self.outpatient(hospital, admit, "外科");
+        stay.setting = Setting::Inpatient;
+        stay.end = plus_days(admit, days);
+        stay.diseases.push((c.disease, false));
+        stay.procedures.push((pr.inpatient, days as i32 + 1));
+        stay.procedures.push((pr.ct, 1));
+        self.push(stay);
+        plus_days(admit, days + rng.random_range(14..=35))
+    }
+
+    /// A designated intractable disease: regular visits, mostly at the university hospital.
+    fn rare(&mut self, c: &Cond, rng: &mut SynthRng) {
+        let ctx = self.ctx;
+        let period = ctx.period;
+        let pr = &ctx.procs;
         let hospital = if chance(rng, 0.6) {
             ctx.region.university_hospital
         } else {
-            pl.area_hospital_on(c.onset.max(period.start))
+            self.area_hospital_on(c.onset.max(period.start))
         };
         let interval = rng.random_range(28..=56i64);
         let mut d = c
             .onset
             .max(plus_days(period.start, rng.random_range(0..interval)));
         let mut first = c.onset >= period.start;
-        while d <= last {
-            let mut v = pl.outpatient(hospital, d, "内科");
+        while d <= self.last {
+            let mut v = self.outpatient(hospital, d, "内科");
             v.diseases.push((c.disease, false));
             v.procedures
                 .push((if first { pr.shoshin } else { pr.saishin }, 1));
@@ -384,103 +446,113 @@ pub fn plan_visits(ctx: &Context, p: &LifePerson, rng: &mut SynthRng) -> Vec<Vis
                 v.procedures.push((pr.shohousen, 1));
             }
             if chance(rng, 0.5) {
-                pl.labs(rng, &mut v, false, false, false);
+                self.labs(rng, &mut v, false, false, false);
             }
-            pl.push(v);
+            self.push(v);
             d = plus_days(d, interval + rng.random_range(-3..=3));
         }
     }
 
-    // 4. Acute episodes.
-    let mut died_in_hospital = false;
-    for e in &p.episodes {
-        let d = &t.diseases[e.disease];
+    /// An acute episode: a stay at the area hospital when the disease needs admission, else a clinic
+    /// visit (with a follow-up now and then). Returns whether the person died in that stay.
+    fn acute(&mut self, e: &crate::life::Episode, rng: &mut SynthRng) -> bool {
+        let d = &self.ctx.clinical.diseases[e.disease];
         if d.needs_admission {
-            let hospital = pl.area_hospital_on(e.date);
-            let days = rng.random_range(7..=30);
-            let mut stay = pl.outpatient(
-                hospital,
-                e.date,
-                if d.key == "stroke" {
-                    "脳神経内科"
-                } else {
-                    "内科"
-                },
-            );
-            stay.setting = Setting::Inpatient;
-            stay.end = plus_days(e.date, days);
-            if e.fatal {
-                if let Some(death) = p.death {
-                    stay.end = death;
-                    stay.died = death <= last;
-                    died_in_hospital |= stay.died;
-                }
-            }
-            stay.diseases.push((e.disease, !e.fatal));
-            stay.procedures
-                .push((pr.inpatient, (stay.end - stay.start).num_days() as i32 + 1));
-            stay.procedures.extend([(pr.ct, 1), (pr.ct_diag, 1)]);
-            let mut lab_v = stay.clone();
-            pl.labs(rng, &mut lab_v, false, false, false);
-            stay.labs = lab_v.labs;
-            stay.procedures = lab_v.procedures;
-            pl.push(stay);
-        } else {
-            let clinic = pl.clinic_on(e.date);
-            let mut v = pl.outpatient(clinic, e.date, "内科");
-            let follow = chance(rng, 0.35);
-            v.diseases.push((e.disease, !follow));
-            v.procedures.push((pr.shoshin, 1));
-            let days = rng.random_range(3..=7);
-            for &drug in &d.drugs {
-                v.drugs.push((drug, days));
-            }
-            if !v.drugs.is_empty() {
-                v.procedures.push((pr.shohousen, 1));
-            }
-            if matches!(d.key.as_str(), "bronchitis" | "lumbago") && chance(rng, 0.3) {
-                v.procedures
-                    .extend([(pr.xray_digital, 1), (pr.xray_diag, 1)]);
-            }
-            pl.push(v);
-            if follow {
-                let mut v2 =
-                    pl.outpatient(clinic, plus_days(e.date, rng.random_range(4..=10)), "内科");
-                v2.diseases.push((e.disease, true));
-                v2.procedures
-                    .extend([(pr.saishin, 1), (pr.gairai_kanri, 1)]);
-                pl.push(v2);
-            }
+            return self.acute_stay(e, rng);
         }
+        let pr = &self.ctx.procs;
+        let clinic = self.clinic_on(e.date);
+        let mut v = self.outpatient(clinic, e.date, "内科");
+        let follow = chance(rng, 0.35);
+        v.diseases.push((e.disease, !follow));
+        v.procedures.push((pr.shoshin, 1));
+        let days = rng.random_range(3..=7);
+        for &drug in &d.drugs {
+            v.drugs.push((drug, days));
+        }
+        if !v.drugs.is_empty() {
+            v.procedures.push((pr.shohousen, 1));
+        }
+        if matches!(d.key.as_str(), "bronchitis" | "lumbago") && chance(rng, 0.3) {
+            v.procedures
+                .extend([(pr.xray_digital, 1), (pr.xray_diag, 1)]);
+        }
+        self.push(v);
+        if follow {
+            let mut v2 =
+                self.outpatient(clinic, plus_days(e.date, rng.random_range(4..=10)), "内科");
+            v2.diseases.push((e.disease, true));
+            v2.procedures
+                .extend([(pr.saishin, 1), (pr.gairai_kanri, 1)]);
+            self.push(v2);
+        }
+        false
     }
 
-    // 5. A terminal stay for many deaths that did not follow an acute episode.
-    if let Some(death) = p.death.filter(|d| *d <= last) {
-        if !died_in_hospital {
-            let cancer = p
-                .conditions
-                .iter()
-                .find(|c| t.diseases[c.disease].category == Category::Cancer);
-            let (go, disease) = match cancer {
-                Some(c) => (chance(rng, 0.8), Some(c.disease)),
-                None => (chance(rng, 0.45), t.disease("pneumonia")),
-            };
-            if let (true, Some(disease)) = (go, disease) {
-                let hospital = pl.area_hospital_on(death);
-                let start = plus_days(death, -rng.random_range(3..=30)).max(period.start);
-                let mut stay = pl.outpatient(hospital, start, "内科");
-                stay.setting = Setting::Inpatient;
+    /// The stay of an acute episode that needs admission; returns whether the person died in it.
+    fn acute_stay(&mut self, e: &crate::life::Episode, rng: &mut SynthRng) -> bool {
+        let d = &self.ctx.clinical.diseases[e.disease];
+        let pr = &self.ctx.procs;
+        let hospital = self.area_hospital_on(e.date);
+        let days = rng.random_range(7..=30);
+        let department = if d.key == "stroke" {
+            "脳神経内科"
+        } else {
+            "内科"
+        };
+        let mut stay = self.outpatient(hospital, e.date, department);
+        stay.setting = Setting::Inpatient;
+        stay.end = plus_days(e.date, days);
+        if e.fatal {
+            if let Some(death) = self.p.death {
                 stay.end = death;
-                stay.died = true;
-                stay.diseases.push((disease, false));
-                stay.procedures
-                    .push((pr.inpatient, (death - start).num_days() as i32 + 1));
-                pl.push(stay);
+                stay.died = death <= self.last;
             }
         }
+        let died = stay.died;
+        stay.diseases.push((e.disease, !e.fatal));
+        stay.procedures
+            .push((pr.inpatient, (stay.end - stay.start).num_days() as i32 + 1));
+        stay.procedures.extend([(pr.ct, 1), (pr.ct_diag, 1)]);
+        let mut lab_v = stay.clone();
+        self.labs(rng, &mut lab_v, false, false, false);
+        stay.labs = lab_v.labs;
+        stay.procedures = lab_v.procedures;
+        self.push(stay);
+        died
     }
-    pl.visits.sort_by_key(|v| (v.start, v.provider));
-    pl.visits
+
+    /// A terminal stay for many deaths within the period that did not follow an acute episode (more
+    /// often with a cancer).
+    fn terminal_stay(&mut self, rng: &mut SynthRng) {
+        let Some(death) = self.p.death.filter(|d| *d <= self.last) else {
+            return;
+        };
+        let t = &self.ctx.clinical;
+        let cancer = self
+            .p
+            .conditions
+            .iter()
+            .find(|c| t.diseases[c.disease].category == Category::Cancer);
+        let (go, disease) = match cancer {
+            Some(c) => (chance(rng, 0.8), Some(c.disease)),
+            None => (chance(rng, 0.45), t.disease("pneumonia")),
+        };
+        if let (true, Some(disease)) = (go, disease) {
+            let hospital = self.area_hospital_on(death);
+            let start = plus_days(death, -rng.random_range(3..=30)).max(self.ctx.period.start);
+            let mut stay = self.outpatient(hospital, start, "内科");
+            stay.setting = Setting::Inpatient;
+            stay.end = death;
+            stay.died = true;
+            stay.diseases.push((disease, false));
+            stay.procedures.push((
+                self.ctx.procs.inpatient,
+                (death - start).num_days() as i32 + 1,
+            ));
+            self.push(stay);
+        }
+    }
 }
 
 /// Plans the annual specific health checkups (特定健診) of insured people aged 40–74.

@@ -457,27 +457,58 @@ pub fn person_out(
     let period = ctx.period;
     let end = p.death.unwrap_or(plus_days(period.end, -1));
     let course = DiseaseCourse::new(visits);
-    let mut records = Vec::new();
+    let mut records = emr_records(ctx, p, visits, &course);
+    claims_records(ctx, p, visits, &course, rng, &mut records);
+    records.extend(checkups.iter().map(|c| checkup_record(ctx, p, c)));
+    if let Some(death) = p.death {
+        records.push(death_record(ctx, p, death, rng));
+    }
+    for rec in &mut records {
+        finish_record(ctx, p, rec, rng);
+    }
+    PersonOut {
+        person: truth_person(ctx, hh_index, p, end),
+        addresses: truth_addresses(ctx, p),
+        name_changes: truth_name_changes(p),
+        coverages: truth_coverages(p),
+        conditions: truth_conditions(ctx, p),
+        records,
+    }
+}
 
-    // EMR: one record per hospital, identity as at the last visit.
+/// The diseases of some visits, each once, in order of first appearance.
+fn diseases_of<'a>(visits: impl IntoIterator<Item = &'a Visit>) -> Vec<usize> {
+    let mut diseases = Vec::new();
+    for v in visits {
+        for &(d, _) in &v.diseases {
+            if !diseases.contains(&d) {
+                diseases.push(d);
+            }
+        }
+    }
+    diseases
+}
+
+/// EMR: one record per hospital, identity as at the last visit.
+fn emr_records(
+    ctx: &Context,
+    p: &LifePerson,
+    visits: &[Visit],
+    course: &DiseaseCourse,
+) -> Vec<EmittedRecord> {
     let mut by_hospital: BTreeMap<usize, Vec<&Visit>> = BTreeMap::new();
     for v in visits {
         if ctx.region.providers[v.provider].kind == ProviderKind::Hospital {
             by_hospital.entry(v.provider).or_default().push(v);
         }
     }
+    let mut records = Vec::new();
     for (&h, vs) in &by_hospital {
-        let last = vs.iter().map(|v| v.start).max().unwrap_or(period.start);
+        let last = vs.iter().map(|v| v.start).max().unwrap_or(ctx.period.start);
         let mut ev = Events::default();
-        let mut diseases = Vec::new();
         for (i, v) in vs.iter().enumerate() {
             ev.encounters.push(encounter(ctx, v));
             emr_events(ctx, v, i, &mut ev);
-            for &(d, _) in &v.diseases {
-                if !diseases.contains(&d) {
-                    diseases.push(d);
-                }
-            }
             if v.died {
                 ev.deaths.push(Death {
                     event_id: String::new(),
@@ -487,36 +518,42 @@ pub fn person_out(
                 });
             }
         }
-        for d in diseases {
-            ev.diagnoses
-                .push(diagnosis(ctx, &course, h, d, false, None));
+        for d in diseases_of(vs.iter().copied()) {
+            ev.diagnoses.push(diagnosis(ctx, course, h, d, false, None));
         }
+        let kind = if ctx.region.providers[h].emr_export == Some(EmrExport::JpCoreFhir) {
+            SourceKind::Fhir
+        } else {
+            SourceKind::Emr
+        };
+        let fields = Fields {
+            kanji: true,
+            kana: true,
+            address: true,
+            insurance: true,
+        };
         records.push(EmittedRecord {
             provider: h,
             native: None,
             noise: Vec::new(),
-            identity: identity(
-                ctx,
-                p,
-                h,
-                if ctx.region.providers[h].emr_export == Some(EmrExport::JpCoreFhir) {
-                    SourceKind::Fhir
-                } else {
-                    SourceKind::Emr
-                },
-                last,
-                Fields {
-                    kanji: true,
-                    kana: true,
-                    address: true,
-                    insurance: true,
-                },
-            ),
+            identity: identity(ctx, p, h, kind, last, fields),
             events: ev,
         });
     }
+    records
+}
 
-    // Claims: one record per facility and month; a stay across months is billed in each month.
+/// Claims: one record per facility and month; a stay across months is billed in each month. Draws
+/// whether each receipt carries the kana name.
+fn claims_records(
+    ctx: &Context,
+    p: &LifePerson,
+    visits: &[Visit],
+    course: &DiseaseCourse,
+    rng: &mut SynthRng,
+    records: &mut Vec<EmittedRecord>,
+) {
+    let period = ctx.period;
     let mut by_claim: BTreeMap<(usize, NaiveDate), Vec<ClaimPiece>> = BTreeMap::new();
     for v in visits {
         let mut m = month_of(v.start);
@@ -534,172 +571,169 @@ pub fn person_out(
         }
     }
     for (&(prov, month), pieces) in &by_claim {
-        let mut ev = Events::default();
-        let mut diseases = Vec::new();
-        for (i, (v, from, to)) in pieces.iter().enumerate() {
-            let mut e = encounter(ctx, v);
-            e.start_date = *from;
-            e.end_date = *to;
-            ev.encounters.push(e);
-            claim_events(ctx, v, i, *from, *to, &mut ev);
-            for &(d, _) in &v.diseases {
-                if !diseases.contains(&d) {
-                    diseases.push(d);
-                }
-            }
-        }
-        let next = month
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(period.end);
-        let window = Some((month, next));
-        for d in diseases {
-            ev.diagnoses
-                .push(diagnosis(ctx, &course, prov, d, true, window));
-        }
+        let ev = claim_month_events(ctx, course, prov, month, pieces);
         let on = pieces
             .iter()
             .map(|(_, from, _)| *from)
             .min()
             .unwrap_or(month);
+        let fields = Fields {
+            kanji: true,
+            kana: rng.random::<f64>() < 0.9,
+            address: false,
+            insurance: true,
+        };
         records.push(EmittedRecord {
             provider: prov,
             native: None,
             noise: Vec::new(),
-            identity: identity(
-                ctx,
-                p,
-                prov,
-                SourceKind::Claims,
-                on,
-                Fields {
-                    kanji: true,
-                    kana: rng.random::<f64>() < 0.9,
-                    address: false,
-                    insurance: true,
-                },
-            ),
+            identity: identity(ctx, p, prov, SourceKind::Claims, on, fields),
             events: ev,
         });
     }
+}
 
-    // Specific health checkups: kana names only, insurance identifiers, address.
-    for c in checkups {
-        let mut ev = Events::default();
-        ev.encounters.push(Encounter {
+/// The events of one facility's receipt for one month: the billed part of each visit, and the
+/// diagnoses with the outcomes reached within the month.
+fn claim_month_events(
+    ctx: &Context,
+    course: &DiseaseCourse,
+    prov: usize,
+    month: NaiveDate,
+    pieces: &[ClaimPiece],
+) -> Events {
+    let mut ev = Events::default();
+    for (i, (v, from, to)) in pieces.iter().enumerate() {
+        let mut e = encounter(ctx, v);
+        e.start_date = *from;
+        e.end_date = *to;
+        ev.encounters.push(e);
+        claim_events(ctx, v, i, *from, *to, &mut ev);
+    }
+    let next = month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(ctx.period.end);
+    let window = Some((month, next));
+    for d in diseases_of(pieces.iter().map(|(v, _, _)| *v)) {
+        ev.diagnoses
+            .push(diagnosis(ctx, course, prov, d, true, window));
+    }
+    ev
+}
+
+/// A specific health checkup: kana names only, insurance identifiers, address.
+fn checkup_record(ctx: &Context, p: &LifePerson, c: &Checkup) -> EmittedRecord {
+    let mut ev = Events::default();
+    ev.encounters.push(Encounter {
+        event_id: String::new(),
+        record_id: String::new(),
+        facility_code: ctx.region.providers[ctx.region.kenshin_center_provider]
+            .facility_code
+            .clone()
+            .unwrap_or_default(),
+        setting: tokumei_model::Setting::Checkup,
+        department: None,
+        start_date: c.date,
+        end_date: c.date,
+    });
+    for (item, value) in &c.items {
+        let (value_num, value_text) = match value {
+            ItemValue::Num(x) => (Some(*x), None),
+            ItemValue::Code(s) => (None, Some(s.to_string())),
+        };
+        ev.lab_results.push(LabResult {
             event_id: String::new(),
             record_id: String::new(),
-            facility_code: ctx.region.providers[ctx.region.kenshin_center_provider]
-                .facility_code
-                .clone()
-                .unwrap_or_default(),
-            setting: tokumei_model::Setting::Checkup,
-            department: None,
-            start_date: c.date,
-            end_date: c.date,
+            encounter_id: Some("0".into()),
+            date: c.date,
+            code_system: CodeSystem::Jlac10,
+            code: item.code.to_string(),
+            name: Some(item.name.to_string()),
+            value_num,
+            value_text,
+            unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
         });
-        for (item, value) in &c.items {
-            let (value_num, value_text) = match value {
-                ItemValue::Num(x) => (Some(*x), None),
-                ItemValue::Code(s) => (None, Some(s.to_string())),
-            };
-            ev.lab_results.push(LabResult {
+    }
+    let fields = Fields {
+        kanji: false,
+        kana: true,
+        address: true,
+        insurance: true,
+    };
+    EmittedRecord {
+        provider: c.provider,
+        native: None,
+        noise: Vec::new(),
+        identity: identity(ctx, p, c.provider, SourceKind::Checkup, c.date, fields),
+        events: ev,
+    }
+}
+
+/// Death: the municipality's removed resident record (除票). Draws the days until it is notified.
+fn death_record(
+    ctx: &Context,
+    p: &LifePerson,
+    death: NaiveDate,
+    rng: &mut SynthRng,
+) -> EmittedRecord {
+    let muni = p.address_on(death).muni as usize;
+    let provider = ctx.region.municipality_provider[muni];
+    let notified = plus_days(death, rng.random_range(1..=7));
+    let kokuho = p
+        .coverage_on(death)
+        .is_some_and(|c| c.kind == InsuranceKind::Kokuho);
+    let fields = Fields {
+        kanji: true,
+        kana: true,
+        address: true,
+        insurance: kokuho,
+    };
+    let mut id = identity(ctx, p, provider, SourceKind::Death, death, fields);
+    id.recorded_on = notified;
+    EmittedRecord {
+        provider,
+        native: None,
+        noise: Vec::new(),
+        identity: id,
+        events: Events {
+            deaths: vec![Death {
                 event_id: String::new(),
                 record_id: String::new(),
-                encounter_id: Some("0".into()),
-                date: c.date,
-                code_system: CodeSystem::Jlac10,
-                code: item.code.to_string(),
-                name: Some(item.name.to_string()),
-                value_num,
-                value_text,
-                unit: (!item.unit.is_empty()).then(|| item.unit.to_string()),
-            });
-        }
-        records.push(EmittedRecord {
-            provider: c.provider,
-            native: None,
-            noise: Vec::new(),
-            identity: identity(
-                ctx,
-                p,
-                c.provider,
-                SourceKind::Checkup,
-                c.date,
-                Fields {
-                    kanji: false,
-                    kana: true,
-                    address: true,
-                    insurance: true,
-                },
-            ),
-            events: ev,
-        });
+                date: death,
+                recorded_on: Some(notified),
+            }],
+            ..Events::default()
+        },
     }
+}
 
-    // Death: the municipality's removed resident record (除票).
-    if let Some(death) = p.death {
-        let muni = p.address_on(death).muni as usize;
-        let provider = ctx.region.municipality_provider[muni];
-        let notified = plus_days(death, rng.random_range(1..=7));
-        let kokuho = p
-            .coverage_on(death)
-            .is_some_and(|c| c.kind == InsuranceKind::Kokuho);
-        let mut id = identity(
-            ctx,
-            p,
-            provider,
-            SourceKind::Death,
-            death,
-            Fields {
-                kanji: true,
-                kana: true,
-                address: true,
-                insurance: kokuho,
-            },
-        );
-        id.recorded_on = notified;
-        records.push(EmittedRecord {
-            provider,
-            native: None,
-            noise: Vec::new(),
-            identity: id,
-            events: Events {
-                deaths: vec![Death {
-                    event_id: String::new(),
-                    record_id: String::new(),
-                    date: death,
-                    recorded_on: Some(notified),
-                }],
-                ..Events::default()
-            },
-        });
-    }
-
-    // Provider-local ids, and each record in its provider's native format.
-    for rec in &mut records {
-        match rec.identity.source_kind {
-            SourceKind::Emr | SourceKind::Fhir | SourceKind::Claims => {
-                rec.identity.local_patient_id = Some(patient_number(p.key, rec.provider));
-            }
-            SourceKind::Death => rec.identity.local_patient_id = Some(resident_number(p.key)),
-            _ => {}
+/// The provider-local id of a record, its identity noise, and the record in its provider's native
+/// format (possibly malformed on purpose).
+fn finish_record(ctx: &Context, p: &LifePerson, rec: &mut EmittedRecord, rng: &mut SynthRng) {
+    match rec.identity.source_kind {
+        SourceKind::Emr | SourceKind::Fhir | SourceKind::Claims => {
+            rec.identity.local_patient_id = Some(patient_number(p.key, rec.provider));
         }
-        rec.noise = crate::noise::identity_noise(ctx, p, rec, rng);
-        rec.native = native(ctx, rec);
-        if let Some(n) = rec
-            .native
-            .as_mut()
-            .and_then(|n| crate::noise::malformed(ctx, n, rng))
-        {
-            rec.noise.push(n);
-        }
+        SourceKind::Death => rec.identity.local_patient_id = Some(resident_number(p.key)),
+        _ => {}
     }
+    rec.noise = crate::noise::identity_noise(ctx, p, rec, rng);
+    rec.native = native(ctx, rec);
+    if let Some(n) = rec
+        .native
+        .as_mut()
+        .and_then(|n| crate::noise::malformed(ctx, n, rng))
+    {
+        rec.noise.push(n);
+    }
+}
 
-    // Truth.
+/// The person's truth row, with names and address as at `end`.
+fn truth_person(ctx: &Context, hh_index: u64, p: &LifePerson, end: NaiveDate) -> TruthPerson {
     let surname = p.surname_on(end);
     let addr = p.address_on(end);
     let town = addr.town(&ctx.region);
-    let person = TruthPerson {
+    TruthPerson {
         person_id: String::new(),
         household_id: format!("H{hh_index:08}"),
         sex: p.sex,
@@ -708,23 +742,25 @@ pub fn person_out(
         given_kanji: p.given.kanji.clone(),
         surname_kana: surname.kana.clone(),
         given_kana: p.given.kana.clone(),
-        initial_surname_kanji: p.surname_on(period.start).kanji.clone(),
+        initial_surname_kanji: p.surname_on(ctx.period.start).kanji.clone(),
         municipality_code: addr.municipality(&ctx.region).code6.clone(),
         town: town.name.clone(),
         chome: addr.chome.map(|c| c.to_string()),
         banchi: addr.banchi.clone(),
         postal_code: town.postal.clone(),
         death_date: p.death,
-    };
-    let addresses = p
-        .addresses
+    }
+}
+
+fn truth_addresses(ctx: &Context, p: &LifePerson) -> Vec<TruthAddress> {
+    p.addresses
         .iter()
         .enumerate()
         .map(|(i, (from, a))| {
             let t = a.town(&ctx.region);
             TruthAddress {
                 person_id: String::new(),
-                valid_from: (*from).max(period.start),
+                valid_from: (*from).max(ctx.period.start),
                 valid_to: p.addresses.get(i + 1).map(|(d, _)| *d),
                 municipality_code: a.municipality(&ctx.region).code6.clone(),
                 town: t.name.clone(),
@@ -733,9 +769,11 @@ pub fn person_out(
                 postal_code: t.postal.clone(),
             }
         })
-        .collect();
-    let name_changes = p
-        .surnames
+        .collect()
+}
+
+fn truth_name_changes(p: &LifePerson) -> Vec<TruthNameChange> {
+    p.surnames
         .windows(2)
         .map(|w| TruthNameChange {
             person_id: String::new(),
@@ -745,9 +783,11 @@ pub fn person_out(
             new_surname_kanji: w[1].1.kanji.clone(),
             new_surname_kana: w[1].1.kana.clone(),
         })
-        .collect();
-    let coverages = p
-        .coverages
+        .collect()
+}
+
+fn truth_coverages(p: &LifePerson) -> Vec<TruthCoverage> {
+    p.coverages
         .iter()
         .enumerate()
         .map(|(i, c)| TruthCoverage {
@@ -761,9 +801,11 @@ pub fn person_out(
             insured_branch: c.branch.clone(),
             is_principal: c.principal,
         })
-        .collect();
-    let conditions = p
-        .conditions
+        .collect()
+}
+
+fn truth_conditions(ctx: &Context, p: &LifePerson) -> Vec<TruthCondition> {
+    p.conditions
         .iter()
         .map(|c| TruthCondition {
             person_id: String::new(),
@@ -771,13 +813,5 @@ pub fn person_out(
             icd10: ctx.clinical.diseases[c.disease].icd10.clone(),
             onset: c.onset,
         })
-        .collect();
-    PersonOut {
-        person,
-        addresses,
-        name_changes,
-        coverages,
-        conditions,
-        records,
-    }
+        .collect()
 }

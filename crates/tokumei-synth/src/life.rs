@@ -631,18 +631,28 @@ fn add_condition(
     });
 }
 
+/// One month of the period: its first day, the first day of the next, and the day drawn for its
+/// events.
+#[derive(Clone, Copy)]
+struct Month {
+    start: NaiveDate,
+    next: NaiveDate,
+    t: NaiveDate,
+}
+
 fn run_period(ctx: &Context, hh: &mut Household, rng: &mut SynthRng) {
     let period: Period = ctx.period;
-    let region: &Region = &ctx.region;
     // Initial insurance.
     for i in 0..hh.members.len() {
         update_coverage(ctx, hh, i, period.start);
     }
     for m in 0..period.months {
         let month_start = period.month_start(m);
-        let next = period.month_start(m + 1);
-        let t = plus_days(month_start, rng.random_range(0..28));
-
+        let month = Month {
+            start: month_start,
+            next: period.month_start(m + 1),
+            t: plus_days(month_start, rng.random_range(0..28)),
+        };
         // Yearly: disease onsets and acute episodes for the coming twelve months.
         if m % 12 == 0 {
             for p in hh.members.iter_mut() {
@@ -652,144 +662,179 @@ fn run_period(ctx: &Context, hh: &mut Household, rng: &mut SynthRng) {
                 yearly_health(ctx, p, m, rng);
             }
         }
-
-        // Deaths.
         for p in hh.members.iter_mut() {
-            if p.death.is_some() {
-                continue;
-            }
-            let age = age_years(p.birth, t);
-            let mut hazard = annual_mortality(age, p.sex) / 12.0;
-            for c in &p.conditions {
-                if c.onset <= t {
-                    let d = &ctx.clinical.diseases[c.disease];
-                    if d.category != Category::Acute {
-                        hazard += d.monthly_death_hazard;
-                    }
-                }
-            }
-            if chance(rng, hazard) {
-                p.death = Some(t);
-            }
-            if let Some(e) = p
-                .episodes
-                .iter()
-                .find(|e| e.fatal && e.date >= month_start && e.date < next)
-            {
-                let d = plus_days(e.date, rng.random_range(3..=30)).min(plus_days(period.end, -1));
-                if p.death.is_none_or(|x| d < x) {
-                    p.death = Some(d);
-                }
-            }
+            monthly_death(ctx, p, month, rng);
         }
-
-        // Household move.
-        let head_age = hh
-            .members
-            .iter()
-            .find(|p| !p.left)
-            .map(|p| age_on(p.birth, t))
-            .unwrap_or(80);
-        let move_p = match head_age {
-            ..=34 => 0.10,
-            35..=64 => 0.035,
-            _ => 0.015,
-        } / 12.0;
-        if chance(rng, move_p) {
-            let cur = hh
-                .members
-                .iter()
-                .find(|p| !p.left)
-                .map(|p| p.address_on(t).muni as usize);
-            let same = chance(rng, 0.55);
-            let addr = region.draw_address(rng, if same { cur } else { None });
-            let changed_muni = cur != Some(addr.muni as usize);
-            let clinics = &region.clinics_by_muni[addr.muni as usize];
-            let clinic = clinics[rng.random_range(0..clinics.len())];
-            for p in hh.members.iter_mut().filter(|p| !p.left && p.alive_on(t)) {
-                p.addresses.push((t, addr.clone()));
-                if changed_muni {
-                    p.kokuho_key += 1;
-                    p.home_clinic = clinic;
-                }
-            }
-        }
-
+        household_move(&ctx.region, hh, month.t, rng);
         // Individual events: marriage, jobs, retirement.
         for i in 0..hh.members.len() {
-            let p = &mut hh.members[i];
-            if !p.alive_on(t) {
-                continue;
-            }
-            let age = age_on(p.birth, t);
-            if !p.married && (22..=42).contains(&age) && p.role != Role::Parent {
-                let rate = if p.role == Role::Child { 0.07 } else { 0.05 };
-                if chance(rng, rate / 12.0) {
-                    p.married = true;
-                    let takes_name = match p.sex {
-                        Sex::Female => chance(rng, 0.95),
-                        Sex::Male => chance(rng, 0.04),
-                    };
-                    if takes_name {
-                        let new = ctx.names.surname(rng);
-                        if new != p.surname_on(t).clone() {
-                            p.surnames.push((t, new));
-                        }
-                    }
-                    if p.role == Role::Child {
-                        p.left = true;
-                        p.kokuho_key = hh.index * 64 + 32 + p.slot as u64;
-                        let cur = p.address_on(t).muni as usize;
-                        let same = chance(rng, 0.5);
-                        let addr = region.draw_address(rng, same.then_some(cur));
-                        p.addresses.push((t, addr));
-                        if p.job.is_none() && chance(rng, 0.7) {
-                            p.external_cover = Some(new_job(ctx, rng, p.key, 3));
-                        }
-                    }
-                }
-            }
-            if p.job.is_some() && age < 60 && chance(rng, 0.05 / 12.0) {
-                p.job_seq += 1;
-                p.job = Some(new_job(ctx, rng, p.key, p.job_seq));
-            }
-            let b60 = birthday(p.birth, 60);
-            let b65 = birthday(p.birth, 65);
-            if p.job.is_some()
-                && ((b60 >= month_start && b60 < next && chance(rng, 0.35))
-                    || (b65 >= month_start && b65 < next && chance(rng, 0.75)))
-            {
-                p.job = None;
-            }
-            if p.job.is_none()
-                && p.role == Role::Child
-                && (18..=29).contains(&age)
-                && chance(rng, 0.25 / 12.0)
-            {
-                p.job_seq += 1;
-                p.job = Some(new_job(ctx, rng, p.key, p.job_seq));
-                p.external_cover = None;
-            }
+            let index = hh.index;
+            individual_events(ctx, index, &mut hh.members[i], month, rng);
         }
+        month_coverage(ctx, hh, month);
+    }
+    drop_after_death(hh);
+}
 
-        // Insurance: the 75th birthday first, then the month's state.
-        for i in 0..hh.members.len() {
-            let b75 = birthday(hh.members[i].birth, 75);
-            if b75 >= month_start && b75 < next && b75 <= t {
-                update_coverage(ctx, hh, i, b75);
-            }
-        }
-        for i in 0..hh.members.len() {
-            update_coverage(ctx, hh, i, t);
-        }
-        for i in 0..hh.members.len() {
-            let b75 = birthday(hh.members[i].birth, 75);
-            if b75 > t && b75 < next {
-                update_coverage(ctx, hh, i, b75);
+/// Death in the month: from the mortality of age and sex plus the hazards of the conditions begun,
+/// or after a fatal acute episode of the month.
+fn monthly_death(ctx: &Context, p: &mut LifePerson, month: Month, rng: &mut SynthRng) {
+    if p.death.is_some() {
+        return;
+    }
+    let t = month.t;
+    let age = age_years(p.birth, t);
+    let mut hazard = annual_mortality(age, p.sex) / 12.0;
+    for c in &p.conditions {
+        if c.onset <= t {
+            let d = &ctx.clinical.diseases[c.disease];
+            if d.category != Category::Acute {
+                hazard += d.monthly_death_hazard;
             }
         }
     }
-    // Drop what happened after death.
+    if chance(rng, hazard) {
+        p.death = Some(t);
+    }
+    if let Some(e) = p
+        .episodes
+        .iter()
+        .find(|e| e.fatal && e.date >= month.start && e.date < month.next)
+    {
+        let d = plus_days(e.date, rng.random_range(3..=30)).min(plus_days(ctx.period.end, -1));
+        if p.death.is_none_or(|x| d < x) {
+            p.death = Some(d);
+        }
+    }
+}
+
+/// A move of the whole household on `t` (more likely with a young head), within the municipality
+/// about half the time; a new municipality brings a new 国保 and home clinic.
+fn household_move(region: &Region, hh: &mut Household, t: NaiveDate, rng: &mut SynthRng) {
+    let head_age = hh
+        .members
+        .iter()
+        .find(|p| !p.left)
+        .map(|p| age_on(p.birth, t))
+        .unwrap_or(80);
+    let move_p = match head_age {
+        ..=34 => 0.10,
+        35..=64 => 0.035,
+        _ => 0.015,
+    } / 12.0;
+    if !chance(rng, move_p) {
+        return;
+    }
+    let cur = hh
+        .members
+        .iter()
+        .find(|p| !p.left)
+        .map(|p| p.address_on(t).muni as usize);
+    let same = chance(rng, 0.55);
+    let addr = region.draw_address(rng, if same { cur } else { None });
+    let changed_muni = cur != Some(addr.muni as usize);
+    let clinics = &region.clinics_by_muni[addr.muni as usize];
+    let clinic = clinics[rng.random_range(0..clinics.len())];
+    for p in hh.members.iter_mut().filter(|p| !p.left && p.alive_on(t)) {
+        p.addresses.push((t, addr.clone()));
+        if changed_muni {
+            p.kokuho_key += 1;
+            p.home_clinic = clinic;
+        }
+    }
+}
+
+/// A member's events of the month: marriage, a new job, retirement at 60 or 65, a first job.
+fn individual_events(
+    ctx: &Context,
+    hh_index: u64,
+    p: &mut LifePerson,
+    month: Month,
+    rng: &mut SynthRng,
+) {
+    let t = month.t;
+    if !p.alive_on(t) {
+        return;
+    }
+    let age = age_on(p.birth, t);
+    if !p.married && (22..=42).contains(&age) && p.role != Role::Parent {
+        let rate = if p.role == Role::Child { 0.07 } else { 0.05 };
+        if chance(rng, rate / 12.0) {
+            marry(ctx, hh_index, p, t, rng);
+        }
+    }
+    if p.job.is_some() && age < 60 && chance(rng, 0.05 / 12.0) {
+        p.job_seq += 1;
+        p.job = Some(new_job(ctx, rng, p.key, p.job_seq));
+    }
+    let b60 = birthday(p.birth, 60);
+    let b65 = birthday(p.birth, 65);
+    if p.job.is_some()
+        && ((b60 >= month.start && b60 < month.next && chance(rng, 0.35))
+            || (b65 >= month.start && b65 < month.next && chance(rng, 0.75)))
+    {
+        p.job = None;
+    }
+    if p.job.is_none()
+        && p.role == Role::Child
+        && (18..=29).contains(&age)
+        && chance(rng, 0.25 / 12.0)
+    {
+        p.job_seq += 1;
+        p.job = Some(new_job(ctx, rng, p.key, p.job_seq));
+        p.external_cover = None;
+    }
+}
+
+/// A marriage on `t`: a new surname for most women and a few men; a child of the household leaves
+/// it for an address of their own (with cover through a spouse's job most of the time).
+fn marry(ctx: &Context, hh_index: u64, p: &mut LifePerson, t: NaiveDate, rng: &mut SynthRng) {
+    p.married = true;
+    let takes_name = match p.sex {
+        Sex::Female => chance(rng, 0.95),
+        Sex::Male => chance(rng, 0.04),
+    };
+    if takes_name {
+        let new = ctx.names.surname(rng);
+        if new != p.surname_on(t).clone() {
+            p.surnames.push((t, new));
+        }
+    }
+    if p.role == Role::Child {
+        p.left = true;
+        p.kokuho_key = hh_index * 64 + 32 + p.slot as u64;
+        let cur = p.address_on(t).muni as usize;
+        let same = chance(rng, 0.5);
+        let addr = ctx.region.draw_address(rng, same.then_some(cur));
+        p.addresses.push((t, addr));
+        if p.job.is_none() && chance(rng, 0.7) {
+            p.external_cover = Some(new_job(ctx, rng, p.key, 3));
+        }
+    }
+}
+
+/// Insurance: the 75th birthday first, then the month's state.
+fn month_coverage(ctx: &Context, hh: &mut Household, month: Month) {
+    let Month { start, next, t } = month;
+    for i in 0..hh.members.len() {
+        let b75 = birthday(hh.members[i].birth, 75);
+        if b75 >= start && b75 < next && b75 <= t {
+            update_coverage(ctx, hh, i, b75);
+        }
+    }
+    for i in 0..hh.members.len() {
+        update_coverage(ctx, hh, i, t);
+    }
+    for i in 0..hh.members.len() {
+        let b75 = birthday(hh.members[i].birth, 75);
+        if b75 > t && b75 < next {
+            update_coverage(ctx, hh, i, b75);
+        }
+    }
+}
+
+/// Drops what happened after death.
+fn drop_after_death(hh: &mut Household) {
     for p in &mut hh.members {
         if let Some(d) = p.death {
             p.conditions.retain(|c| c.onset <= d);

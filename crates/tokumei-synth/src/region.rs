@@ -228,83 +228,121 @@ fn insurer(
     Ok(EmployerInsurer { kind, number })
 }
 
-impl Region {
-    /// Loads the embedded region tables and builds the providers.
-    pub fn load() -> Result<Self, SynthError> {
-        let mut municipalities = Vec::new();
-        for (i, r) in tsv::rows(
-            "aomori_municipalities",
-            MUNICIPALITIES,
-            &["code6", "name", "kana", "kind", "county", "population"],
-        )?
-        .into_iter()
-        .enumerate()
-        {
-            municipalities.push(Municipality {
-                code6: r[0].to_string(),
-                name: r[1].to_string(),
-                kana: r[2].to_string(),
-                kind: r[3].to_string(),
-                population: tsv::num("aomori_municipalities", i + 2, r[5])?,
-                medical_area: tokumei_japan::place::medical_area_of_code(r[0])
-                    .ok_or_else(|| SynthError::Data {
-                        table: "aomori_municipalities",
-                        line: i + 2,
-                        reason: format!("no 二次医療圏 for municipality {}", r[0]),
-                    })?
-                    .to_string(),
-                towns: Vec::new(),
-            });
-        }
-        for (i, r) in tsv::rows(
-            "aomori_towns",
-            TOWNS,
-            &["code6", "postal", "town", "town_kana"],
-        )?
-        .into_iter()
-        .enumerate()
-        {
-            let m =
-                municipalities
-                    .iter_mut()
-                    .find(|m| m.code6 == r[0])
-                    .ok_or(SynthError::Data {
-                        table: "aomori_towns",
-                        line: i + 2,
-                        reason: format!("unknown municipality {}", r[0]),
-                    })?;
-            m.towns.push(Town {
-                name: r[2].to_string(),
-                postal: r[1].to_string(),
-            });
-        }
-        if let Some(m) = municipalities.iter().find(|m| m.towns.is_empty()) {
-            return Err(SynthError::Data {
-                table: "aomori_towns",
-                line: 0,
-                reason: format!("municipality {} has no town", m.code6),
-            });
-        }
-        let muni_weights = Weighted::new(municipalities.iter().map(|m| m.population as f64))
-            .ok_or(SynthError::Data {
-                table: "aomori_municipalities",
-                line: 0,
-                reason: "no population".into(),
-            })?;
+/// The municipalities of the embedded table, with their towns.
+fn municipalities() -> Result<Vec<Municipality>, SynthError> {
+    let mut municipalities = Vec::new();
+    for (i, r) in tsv::rows(
+        "aomori_municipalities",
+        MUNICIPALITIES,
+        &["code6", "name", "kana", "kind", "county", "population"],
+    )?
+    .into_iter()
+    .enumerate()
+    {
+        municipalities.push(Municipality {
+            code6: r[0].to_string(),
+            name: r[1].to_string(),
+            kana: r[2].to_string(),
+            kind: r[3].to_string(),
+            population: tsv::num("aomori_municipalities", i + 2, r[5])?,
+            medical_area: tokumei_japan::place::medical_area_of_code(r[0])
+                .ok_or_else(|| SynthError::Data {
+                    table: "aomori_municipalities",
+                    line: i + 2,
+                    reason: format!("no 二次医療圏 for municipality {}", r[0]),
+                })?
+                .to_string(),
+            towns: Vec::new(),
+        });
+    }
+    add_towns(&mut municipalities)?;
+    Ok(municipalities)
+}
 
-        let mut providers = Vec::new();
-        let mut fac_seq = 0usize;
-        let mut next_facility = || {
-            fac_seq += 1;
-            facility_code(fac_seq * 37)
+/// Adds the towns of the embedded table to their municipalities; every municipality needs one.
+fn add_towns(municipalities: &mut [Municipality]) -> Result<(), SynthError> {
+    for (i, r) in tsv::rows(
+        "aomori_towns",
+        TOWNS,
+        &["code6", "postal", "town", "town_kana"],
+    )?
+    .into_iter()
+    .enumerate()
+    {
+        let m = municipalities
+            .iter_mut()
+            .find(|m| m.code6 == r[0])
+            .ok_or(SynthError::Data {
+                table: "aomori_towns",
+                line: i + 2,
+                reason: format!("unknown municipality {}", r[0]),
+            })?;
+        m.towns.push(Town {
+            name: r[2].to_string(),
+            postal: r[1].to_string(),
+        });
+    }
+    if let Some(m) = municipalities.iter().find(|m| m.towns.is_empty()) {
+        return Err(SynthError::Data {
+            table: "aomori_towns",
+            line: 0,
+            reason: format!("municipality {} has no town", m.code6),
+        });
+    }
+    Ok(())
+}
+
+/// Facility codes handed out in order (hospitals, clinics, then the checkup centre).
+struct FacilityCodes(usize);
+
+impl FacilityCodes {
+    fn next(&mut self) -> Option<String> {
+        self.0 += 1;
+        facility_code(self.0 * 37)
+    }
+}
+
+/// The providers of the region with the indexes the generator looks them up by.
+struct Providers {
+    list: Vec<Provider>,
+    codes: FacilityCodes,
+    university_hospital: usize,
+    area_hospital_by_muni: Vec<usize>,
+    clinics_by_muni: Vec<Vec<usize>>,
+    municipality_provider: Vec<usize>,
+    kyokai_provider: usize,
+    kenshin_center_provider: usize,
+}
+
+impl Providers {
+    /// Every provider, in their fixed order: hospitals, clinics, municipalities, checkup providers.
+    fn build(municipalities: &[Municipality]) -> Self {
+        let mut p = Providers {
+            list: Vec::new(),
+            codes: FacilityCodes(0),
+            university_hospital: 0,
+            area_hospital_by_muni: Vec::new(),
+            clinics_by_muni: Vec::new(),
+            municipality_provider: Vec::new(),
+            kyokai_provider: 0,
+            kenshin_center_provider: 0,
         };
+        p.hospitals(municipalities);
+        p.clinics(municipalities);
+        p.municipalities(municipalities);
+        p.checkup_providers();
+        p
+    }
+
+    fn hospitals(&mut self, municipalities: &[Municipality]) {
         for (i, (name, muni, role, areas)) in HOSPITALS.iter().enumerate() {
-            providers.push(Provider {
+            let facility_code = self.codes.next();
+            self.list.push(Provider {
                 id: format!("H{:02}", i + 1),
                 name: name.to_string(),
                 kind: ProviderKind::Hospital,
                 municipality_code: muni.to_string(),
-                facility_code: next_facility(),
+                facility_code,
                 hospital_role: Some(*role),
                 serves_areas: areas.iter().map(|a| a.to_string()).collect(),
                 emr_export: Some(if FHIR_HOSPITALS.contains(&i) {
@@ -314,19 +352,23 @@ impl Region {
                 }),
             });
         }
-        let university_hospital = providers
+        self.university_hospital = self
+            .list
             .iter()
             .position(|p| p.hospital_role == Some(HospitalRole::University))
             .unwrap_or(0);
-        let mut area_hospital_by_muni = Vec::new();
-        for m in &municipalities {
-            let h = providers
+        for m in municipalities {
+            let h = self
+                .list
                 .iter()
                 .position(|p| p.serves_areas.contains(&m.medical_area))
-                .unwrap_or(university_hospital);
-            area_hospital_by_muni.push(h);
+                .unwrap_or(self.university_hospital);
+            self.area_hospital_by_muni.push(h);
         }
-        let mut clinics_by_muni = vec![Vec::new(); municipalities.len()];
+    }
+
+    fn clinics(&mut self, municipalities: &[Municipality]) {
+        self.clinics_by_muni = vec![Vec::new(); municipalities.len()];
         let mut clinic_seq = 0usize;
         for (mi, m) in municipalities.iter().enumerate() {
             let n = (m.population / RESIDENTS_PER_CLINIC).clamp(1, 12) as usize;
@@ -334,23 +376,26 @@ impl Region {
                 clinic_seq += 1;
                 let town = &m.towns[(k * 7) % m.towns.len()].name;
                 let pattern = CLINIC_PATTERNS[clinic_seq % CLINIC_PATTERNS.len()];
-                clinics_by_muni[mi].push(providers.len());
-                providers.push(Provider {
+                self.clinics_by_muni[mi].push(self.list.len());
+                let facility_code = self.codes.next();
+                self.list.push(Provider {
                     id: format!("C{clinic_seq:03}"),
                     name: pattern.replace("{}", town),
                     kind: ProviderKind::Clinic,
                     municipality_code: m.code6.clone(),
-                    facility_code: next_facility(),
+                    facility_code,
                     hospital_role: None,
                     serves_areas: Vec::new(),
                     emr_export: None,
                 });
             }
         }
-        let mut municipality_provider = Vec::new();
-        for m in &municipalities {
-            municipality_provider.push(providers.len());
-            providers.push(Provider {
+    }
+
+    fn municipalities(&mut self, municipalities: &[Municipality]) {
+        for m in municipalities {
+            self.municipality_provider.push(self.list.len());
+            self.list.push(Provider {
                 id: format!("M{}", m.code6),
                 name: m.name.clone(),
                 kind: ProviderKind::Municipality,
@@ -361,8 +406,11 @@ impl Region {
                 emr_export: None,
             });
         }
-        let kyokai_provider = providers.len();
-        providers.push(Provider {
+    }
+
+    fn checkup_providers(&mut self) {
+        self.kyokai_provider = self.list.len();
+        self.list.push(Provider {
             id: "K01".into(),
             name: "全国健康保険協会青森支部".into(),
             kind: ProviderKind::Checkup,
@@ -372,49 +420,79 @@ impl Region {
             serves_areas: Vec::new(),
             emr_export: None,
         });
-        let kenshin_center_provider = providers.len();
-        providers.push(Provider {
+        self.kenshin_center_provider = self.list.len();
+        let facility_code = self.codes.next();
+        self.list.push(Provider {
             id: "K02".into(),
             name: "青森県総合健診センター".into(),
             kind: ProviderKind::Checkup,
             municipality_code: "022012".into(),
-            facility_code: next_facility(),
+            facility_code,
             hospital_role: None,
             serves_areas: Vec::new(),
             emr_export: None,
         });
+    }
+}
 
-        use tokumei_model::InsuranceKind::*;
-        let kyokai = insurer(Kyokai, format!("01{PREFECTURE_CODE}001"))?;
-        let mut kumiai = Vec::new();
-        for i in 0..14u32 {
-            // Unions of local employers (prefecture 02) and of national firms based in Tokyo (13).
-            let pref = if i < 5 { "02" } else { "13" };
-            kumiai.push(insurer(
-                Kumiai,
-                format!("06{pref}{:03}", 11 + i * 67 % 900),
-            )?);
-        }
-        let kyosai = vec![
-            insurer(Kyosai, "3113011".into())?, // 国家公務員共済 (a ministry's union)
-            insurer(Kyosai, "3202001".into())?, // 地方職員共済 (prefectural staff)
-            insurer(Kyosai, "3202101".into())?, // 市町村職員共済
-            insurer(Kyosai, "3302001".into())?, // 警察共済
-            insurer(Kyosai, "3413001".into())?, // 私学共済
-        ];
+/// The employers' insurers: 協会けんぽ 青森支部, the 健保組合 and the 共済組合.
+struct EmployerInsurers {
+    kyokai: EmployerInsurer,
+    kumiai: Vec<EmployerInsurer>,
+    kyosai: Vec<EmployerInsurer>,
+}
+
+fn employer_insurers() -> Result<EmployerInsurers, SynthError> {
+    use tokumei_model::InsuranceKind::*;
+    let kyokai = insurer(Kyokai, format!("01{PREFECTURE_CODE}001"))?;
+    let mut kumiai = Vec::new();
+    for i in 0..14u32 {
+        // Unions of local employers (prefecture 02) and of national firms based in Tokyo (13).
+        let pref = if i < 5 { "02" } else { "13" };
+        kumiai.push(insurer(
+            Kumiai,
+            format!("06{pref}{:03}", 11 + i * 67 % 900),
+        )?);
+    }
+    let kyosai = vec![
+        insurer(Kyosai, "3113011".into())?, // 国家公務員共済 (a ministry's union)
+        insurer(Kyosai, "3202001".into())?, // 地方職員共済 (prefectural staff)
+        insurer(Kyosai, "3202101".into())?, // 市町村職員共済
+        insurer(Kyosai, "3302001".into())?, // 警察共済
+        insurer(Kyosai, "3413001".into())?, // 私学共済
+    ];
+    Ok(EmployerInsurers {
+        kyokai,
+        kumiai,
+        kyosai,
+    })
+}
+
+impl Region {
+    /// Loads the embedded region tables and builds the providers.
+    pub fn load() -> Result<Self, SynthError> {
+        let municipalities = municipalities()?;
+        let muni_weights = Weighted::new(municipalities.iter().map(|m| m.population as f64))
+            .ok_or(SynthError::Data {
+                table: "aomori_municipalities",
+                line: 0,
+                reason: "no population".into(),
+            })?;
+        let providers = Providers::build(&municipalities);
+        let insurers = employer_insurers()?;
         Ok(Region {
             municipalities,
             muni_weights,
-            providers,
-            clinics_by_muni,
-            area_hospital_by_muni,
-            university_hospital,
-            municipality_provider,
-            kyokai_provider,
-            kenshin_center_provider,
-            kyokai,
-            kumiai,
-            kyosai,
+            providers: providers.list,
+            clinics_by_muni: providers.clinics_by_muni,
+            area_hospital_by_muni: providers.area_hospital_by_muni,
+            university_hospital: providers.university_hospital,
+            municipality_provider: providers.municipality_provider,
+            kyokai_provider: providers.kyokai_provider,
+            kenshin_center_provider: providers.kenshin_center_provider,
+            kyokai: insurers.kyokai,
+            kumiai: insurers.kumiai,
+            kyosai: insurers.kyosai,
         })
     }
 

@@ -449,10 +449,15 @@ fn native_files_read_back_as_the_canonical_records() {
         );
     }
 
-    let malformed = noisy(root, "malformed-");
-    let wrong_encoding = noisy(root, "malformed-encoding");
+    let mut check = NativeCheck {
+        records,
+        malformed: noisy(root, "malformed-"),
+        wrong_encoding: noisy(root, "malformed-encoding"),
+        compared: BTreeMap::new(),
+        legacy_deaths: 0,
+    };
     assert!(
-        !malformed.is_empty(),
+        !check.malformed.is_empty(),
         "some native records are malformed on purpose"
     );
     let mut files: BTreeMap<&str, Vec<&NativeLink>> = BTreeMap::new();
@@ -460,123 +465,167 @@ fn native_files_read_back_as_the_canonical_records() {
         let file = l.path.split('#').next().unwrap_or(&l.path);
         files.entry(file).or_default().push(l);
     }
-    let mut compared = BTreeMap::<SourceKind, usize>::new();
-    let mut legacy_deaths = 0;
     for (path, file_links) in files {
         let bytes = std::fs::read(root.join(path)).expect("native file");
-        let provider = &file_links[0].provider_id;
         if path.ends_with("ssmix2.zip") {
-            // One patient folder per record.
-            let reports = tokumei_formats::ssmix2::read_zip(std::io::Cursor::new(&bytes), provider)
-                .expect("archive");
-            assert_eq!(reports.len(), file_links.len(), "{path}");
-            let by_folder: HashMap<String, &tokumei_formats::ssmix2::PatientReport> = reports
-                .iter()
-                .filter_map(|r| {
-                    let f = r.files.first()?;
-                    Some((tokumei_formats::ssmix2::patient_folder(&f.0).to_string(), r))
-                })
-                .collect();
-            for l in file_links {
-                let folder = l.path.split('#').nth(1).expect("entry");
-                let rep = by_folder[folder];
-                if wrong_encoding.contains(&l.record_id) {
-                    assert!(
-                        rep.warnings() > 0,
-                        "{}: wrong encoding not reported",
-                        l.path
-                    );
-                    assert_eq!(rep.errors(), 0, "{}", l.path);
-                } else if malformed.contains(&l.record_id) {
-                    assert!(rep.errors() > 0, "{}: malformed not reported", l.path);
-                    continue;
-                } else {
-                    assert_eq!(
-                        rep.errors() + rep.warnings(),
-                        0,
-                        "{}: {:?}",
-                        l.path,
-                        rep.files
-                    );
-                }
-                let got = rep.record.as_ref().expect("record");
-                let want = tokumei_formats::ssmix2::canonicalize(&records[&l.record_id]);
-                assert_eq!(got.identity, want.identity, "{}", l.path);
-                assert_eq!(got.events, want.events, "{}", l.path);
-                *compared.entry(SourceKind::Emr).or_default() += 1;
-            }
-            continue;
-        }
-        if path.ends_with(".zip") {
-            // A checkup submission archive: one document per record.
-            let mut docs: HashMap<String, Vec<u8>> = HashMap::new();
-            tokumei_formats::archive::for_each_entry(std::io::Cursor::new(&bytes), |n, b| {
-                docs.insert(n.to_string(), b);
-            })
-            .expect("archive");
-            assert_eq!(docs.len(), file_links.len(), "{path}");
-            for l in file_links {
-                let entry = l.path.split('#').nth(1).expect("entry");
-                let report = tokumei_formats::kenshin::read(&docs[entry], provider);
-                if malformed.contains(&l.record_id) {
-                    assert!(report.errors() > 0, "{}: malformed not reported", l.path);
-                    continue;
-                }
-                assert_eq!(report.errors(), 0, "{}: {:?}", l.path, report.issues);
-                let want = tokumei_formats::kenshin::canonicalize(&records[&l.record_id]);
-                let got = &report.records[0].record;
-                assert_eq!(got.identity, want.identity, "{}", l.path);
-                assert_eq!(got.events, want.events, "{}", l.path);
-                *compared.entry(SourceKind::Checkup).or_default() += 1;
-            }
-            continue;
-        }
-        if path.ends_with(".ndjson") {
-            let report = tokumei_formats::fhir::read(&bytes, provider);
-            let at: HashMap<i64, &tokumei_formats::ParsedRecord> = report
-                .records
-                .iter()
-                .map(|r| (r.first_line as i64, r))
-                .collect();
-            let error_lines: BTreeSet<i64> = report
-                .issues
-                .iter()
-                .filter(|i| i.severity == tokumei_formats::Severity::Error)
-                .map(|i| i.position.line as i64)
-                .collect();
-            let bad_lines: BTreeSet<i64> = file_links
-                .iter()
-                .filter(|l| malformed.contains(&l.record_id))
-                .map(|l| l.first_line)
-                .collect();
-            assert_eq!(
-                error_lines, bad_lines,
-                "{path}: errors exactly where injected"
-            );
-            for l in file_links {
-                if malformed.contains(&l.record_id) {
-                    continue;
-                }
-                let got = at.get(&l.first_line).expect("a record at the linked line");
-                let want = tokumei_formats::fhir::canonicalize(&records[&l.record_id]);
-                assert_eq!(
-                    got.record.identity, want.identity,
-                    "{path}:{}",
-                    l.first_line
-                );
-                assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
-                *compared.entry(SourceKind::Fhir).or_default() += 1;
-            }
-            continue;
-        }
-        let report = if path.ends_with(".UKE") {
-            tokumei_formats::uke::read(&bytes, provider)
+            check.ssmix2_archive(path, &bytes, &file_links);
+        } else if path.ends_with(".zip") {
+            check.kenshin_archive(path, &bytes, &file_links);
+        } else if path.ends_with(".ndjson") {
+            check.fhir_file(path, &bytes, &file_links);
         } else {
-            tokumei_formats::death::read(&bytes, provider)
-        };
-        let bad: Vec<&&NativeLink> = file_links
+            check.line_file(path, &bytes, &file_links);
+        }
+    }
+    let NativeCheck {
+        compared,
+        legacy_deaths,
+        ..
+    } = check;
+    assert!(compared[&SourceKind::Claims] > 1000, "{compared:?}");
+    assert!(compared[&SourceKind::Death] > 100, "{compared:?}");
+    assert!(
+        legacy_deaths > 20,
+        "legacy (Shift_JIS, era-dated) death exports: {legacy_deaths}"
+    );
+    assert!(compared[&SourceKind::Emr] > 1000, "{compared:?}");
+    assert!(compared[&SourceKind::Fhir] > 300, "{compared:?}");
+    assert!(compared[&SourceKind::Checkup] > 5000, "{compared:?}");
+}
+
+/// What the native files are compared with, and what was compared.
+struct NativeCheck {
+    records: HashMap<String, tokumei_model::events::SourceRecord>,
+    malformed: BTreeSet<String>,
+    wrong_encoding: BTreeSet<String>,
+    compared: BTreeMap<SourceKind, usize>,
+    legacy_deaths: usize,
+}
+
+type Links<'a> = [&'a tokumei_model::truth::NativeLink];
+
+impl NativeCheck {
+    /// An SS-MIX2 storage archive: one patient folder per record.
+    fn ssmix2_archive(&mut self, path: &str, bytes: &[u8], file_links: &Links) {
+        let provider = &file_links[0].provider_id;
+        let reports = tokumei_formats::ssmix2::read_zip(std::io::Cursor::new(bytes), provider)
+            .expect("archive");
+        assert_eq!(reports.len(), file_links.len(), "{path}");
+        let by_folder: HashMap<String, &tokumei_formats::ssmix2::PatientReport> = reports
             .iter()
-            .filter(|l| malformed.contains(&l.record_id))
+            .filter_map(|r| {
+                let f = r.files.first()?;
+                Some((tokumei_formats::ssmix2::patient_folder(&f.0).to_string(), r))
+            })
+            .collect();
+        for l in file_links {
+            let folder = l.path.split('#').nth(1).expect("entry");
+            let rep = by_folder[folder];
+            if self.wrong_encoding.contains(&l.record_id) {
+                assert!(
+                    rep.warnings() > 0,
+                    "{}: wrong encoding not reported",
+                    l.path
+                );
+                assert_eq!(rep.errors(), 0, "{}", l.path);
+            } else if self.malformed.contains(&l.record_id) {
+                assert!(rep.errors() > 0, "{}: malformed not reported", l.path);
+                continue;
+            } else {
+                assert_eq!(
+                    rep.errors() + rep.warnings(),
+                    0,
+                    "{}: {:?}",
+                    l.path,
+                    rep.files
+                );
+            }
+            let got = rep.record.as_ref().expect("record");
+            let want = tokumei_formats::ssmix2::canonicalize(&self.records[&l.record_id]);
+            assert_eq!(got.identity, want.identity, "{}", l.path);
+            assert_eq!(got.events, want.events, "{}", l.path);
+            *self.compared.entry(SourceKind::Emr).or_default() += 1;
+        }
+    }
+
+    /// A checkup submission archive: one document per record.
+    fn kenshin_archive(&mut self, path: &str, bytes: &[u8], file_links: &Links) {
+        let provider = &file_links[0].provider_id;
+        let mut docs: HashMap<String, Vec<u8>> = HashMap::new();
+        tokumei_formats::archive::for_each_entry(std::io::Cursor::new(bytes), |n, b| {
+            docs.insert(n.to_string(), b);
+        })
+        .expect("archive");
+        assert_eq!(docs.len(), file_links.len(), "{path}");
+        for l in file_links {
+            let entry = l.path.split('#').nth(1).expect("entry");
+            let report = tokumei_formats::kenshin::read(&docs[entry], provider);
+            if self.malformed.contains(&l.record_id) {
+                assert!(report.errors() > 0, "{}: malformed not reported", l.path);
+                continue;
+            }
+            assert_eq!(report.errors(), 0, "{}: {:?}", l.path, report.issues);
+            let want = tokumei_formats::kenshin::canonicalize(&self.records[&l.record_id]);
+            let got = &report.records[0].record;
+            assert_eq!(got.identity, want.identity, "{}", l.path);
+            assert_eq!(got.events, want.events, "{}", l.path);
+            *self.compared.entry(SourceKind::Checkup).or_default() += 1;
+        }
+    }
+
+    /// A FHIR NDJSON export: errors exactly on the lines malformed on purpose, every other bundle
+    /// the canonical record.
+    fn fhir_file(&mut self, path: &str, bytes: &[u8], file_links: &Links) {
+        let provider = &file_links[0].provider_id;
+        let report = tokumei_formats::fhir::read(bytes, provider);
+        let at: HashMap<i64, &tokumei_formats::ParsedRecord> = report
+            .records
+            .iter()
+            .map(|r| (r.first_line as i64, r))
+            .collect();
+        let error_lines: BTreeSet<i64> = report
+            .issues
+            .iter()
+            .filter(|i| i.severity == tokumei_formats::Severity::Error)
+            .map(|i| i.position.line as i64)
+            .collect();
+        let bad_lines: BTreeSet<i64> = file_links
+            .iter()
+            .filter(|l| self.malformed.contains(&l.record_id))
+            .map(|l| l.first_line)
+            .collect();
+        assert_eq!(
+            error_lines, bad_lines,
+            "{path}: errors exactly where injected"
+        );
+        for l in file_links {
+            if self.malformed.contains(&l.record_id) {
+                continue;
+            }
+            let got = at.get(&l.first_line).expect("a record at the linked line");
+            let want = tokumei_formats::fhir::canonicalize(&self.records[&l.record_id]);
+            assert_eq!(
+                got.record.identity, want.identity,
+                "{path}:{}",
+                l.first_line
+            );
+            assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
+            *self.compared.entry(SourceKind::Fhir).or_default() += 1;
+        }
+    }
+
+    /// A claims (UKE) or death-record file: the malformed records rejected where injected, every
+    /// other record read back at its lines.
+    fn line_file(&mut self, path: &str, bytes: &[u8], file_links: &Links) {
+        let provider = &file_links[0].provider_id;
+        let report = if path.ends_with(".UKE") {
+            tokumei_formats::uke::read(bytes, provider)
+        } else {
+            tokumei_formats::death::read(bytes, provider)
+        };
+        let bad: Vec<&&tokumei_model::truth::NativeLink> = file_links
+            .iter()
+            .filter(|l| self.malformed.contains(&l.record_id))
             .collect();
         assert_eq!(report.warnings(), 0, "{path}: {:?}", report.issues.first());
         assert_eq!(report.errors(), bad.len(), "{path}: {:?}", report.issues);
@@ -595,15 +644,15 @@ fn native_files_read_back_as_the_canonical_records() {
             .collect();
         for l in file_links
             .iter()
-            .filter(|l| !malformed.contains(&l.record_id))
+            .filter(|l| !self.malformed.contains(&l.record_id))
         {
             let got = at.get(&l.first_line).expect("a record at the linked line");
             assert_eq!(got.last_line as i64, l.last_line);
-            let want = &records[&l.record_id];
+            let want = &self.records[&l.record_id];
             let want = if path.ends_with(".UKE") {
                 tokumei_formats::uke::canonicalize(want)
             } else if report.encoding == Some(tokumei_formats::encoding::Detected::ShiftJis) {
-                legacy_deaths += 1;
+                self.legacy_deaths += 1;
                 tokumei_formats::death::canonicalize_for(
                     want,
                     tokumei_formats::death::Encoding::ShiftJis,
@@ -617,18 +666,9 @@ fn native_files_read_back_as_the_canonical_records() {
                 l.first_line
             );
             assert_eq!(got.record.events, want.events, "{path}:{}", l.first_line);
-            *compared.entry(l.source_kind).or_default() += 1;
+            *self.compared.entry(l.source_kind).or_default() += 1;
         }
     }
-    assert!(compared[&SourceKind::Claims] > 1000, "{compared:?}");
-    assert!(compared[&SourceKind::Death] > 100, "{compared:?}");
-    assert!(
-        legacy_deaths > 20,
-        "legacy (Shift_JIS, era-dated) death exports: {legacy_deaths}"
-    );
-    assert!(compared[&SourceKind::Emr] > 1000, "{compared:?}");
-    assert!(compared[&SourceKind::Fhir] > 300, "{compared:?}");
-    assert!(compared[&SourceKind::Checkup] > 5000, "{compared:?}");
 }
 
 #[test]

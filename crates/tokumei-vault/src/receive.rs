@@ -407,30 +407,7 @@ fn land_package(
         batch_hash,
     } = *opened;
     let pid = manifest.provider_id.clone();
-    // The notice period must be known: the provider's registration or the manifest states it.
-    let notice_start = provider
-        .notice_start
-        .clone()
-        .or_else(|| manifest.notice_start.clone());
-    let Some(notice_start) = notice_start
-        .as_deref()
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    else {
-        return Err(refuse(
-            format!(
-                "no notice start date is known for provider {} (register it with --notice-start)",
-                pid
-            ),
-            Some(&pid),
-        ));
-    };
-    let extracted_on = chrono::NaiveDate::parse_from_str(&manifest.extracted_on, "%Y-%m-%d")
-        .map_err(|_| {
-            refuse(
-                "the manifest's extraction date is not YYYY-MM-DD",
-                Some(&pid),
-            )
-        })?;
+    let (notice_start, extracted_on) = notice_dates(&provider, &manifest, &pid)?;
 
     // Read every file with the format readers.
     progress(Stage::Reading {
@@ -446,8 +423,103 @@ fn land_package(
     } = parse_files(&files, &pid, progress);
     drop(files);
     let read = records.len();
-    // Each file's units (records read + quarantined) against the count its manifest states.
-    let mismatched: Vec<String> = counts
+    let mismatched = mismatched_counts(&manifest, &counts);
+    let screened = screen(
+        home,
+        catalog,
+        key,
+        &pid,
+        records,
+        (notice_start, extracted_on),
+    )?;
+    progress(Stage::Landing);
+    let landed = store::land(
+        home,
+        key,
+        &manifest.package_id,
+        screened.kept,
+        &quarantine,
+        &originals,
+        &store::Original {
+            path: package.to_path_buf(),
+            sha256: batch_hash.clone(),
+        },
+    )
+    .map_err(|e| (e, Some(pid.clone())))?;
+    crate::fault::point("receive.landed");
+    let kept = store::PackagePaths::of(home, &manifest.package_id).original;
+    for f in &screened.fingerprints {
+        catalog
+            .add_optout_fingerprint(f)
+            .map_err(|e| (e, Some(pid.clone())))?;
+    }
+    catalog
+        .add_receipt(&Receipt {
+            package_id: manifest.package_id.clone(),
+            provider_id: pid.clone(),
+            received_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            batch_hash,
+            files: manifest.files.len() as i64,
+            records: landed.records as i64,
+            confirmed: confirmed_items(&provider, &manifest, notice_start),
+        })
+        .map_err(|e| (e, Some(pid.clone())))?;
+    crate::fault::point("receive.committed");
+    Ok((
+        Outcome::Received {
+            manifest: Box::new(manifest),
+            kept,
+            report: ReceiveReport {
+                read,
+                stored: landed.records,
+                quarantined: landed.quarantined,
+                refusals: screened.refusals,
+                events: landed.events,
+                warnings,
+                files: counts,
+                mismatched,
+            },
+        },
+        pid,
+    ))
+}
+
+/// The start of the notice period (the provider's registration or the manifest states it) and the
+/// extraction date; a refusal when either is unknown.
+fn notice_dates(
+    provider: &crate::catalog::Provider,
+    manifest: &Manifest,
+    pid: &str,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate), Failed> {
+    let notice_start = provider
+        .notice_start
+        .clone()
+        .or_else(|| manifest.notice_start.clone());
+    let Some(notice_start) = notice_start
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    else {
+        return Err(refuse(
+            format!(
+                "no notice start date is known for provider {} (register it with --notice-start)",
+                pid
+            ),
+            Some(pid),
+        ));
+    };
+    let extracted_on = chrono::NaiveDate::parse_from_str(&manifest.extracted_on, "%Y-%m-%d")
+        .map_err(|_| {
+            refuse(
+                "the manifest's extraction date is not YYYY-MM-DD",
+                Some(pid),
+            )
+        })?;
+    Ok((notice_start, extracted_on))
+}
+
+/// The files whose units (records read + quarantined) differ from the count their manifest states.
+fn mismatched_counts(manifest: &Manifest, counts: &[FileCount]) -> Vec<String> {
+    counts
         .iter()
         .filter(|c| {
             manifest
@@ -458,25 +530,48 @@ fn land_package(
                 .is_some_and(|n| n != c.read + c.quarantined)
         })
         .map(|c| c.path.clone())
-        .collect();
-    // Opt-out registry and notice period.
+        .collect()
+}
+
+/// The records that may land, and what the opt-out registry and the notice period refused.
+struct Screened {
+    kept: Vec<SourceRecord>,
+    refusals: Refusals,
+    /// Fingerprints of the persons who asked to stop, for their records from other providers.
+    fingerprints: std::collections::BTreeSet<String>,
+}
+
+/// Checks every record against the opt-out registry and the notice period (`dates`: its start and
+/// the extraction date).
+fn screen(
+    home: &Home,
+    catalog: &Catalog,
+    key: &DataKey,
+    pid: &str,
+    records: Vec<SourceRecord>,
+    dates: (chrono::NaiveDate, chrono::NaiveDate),
+) -> Result<Screened, Failed> {
+    let (notice_start, extracted_on) = dates;
     let index = IndexKey::derive(key);
     let wait = chrono::Days::new(u64::from(home.config.notice_wait_days));
     let opted_out = catalog
         .optout_indexes()
-        .map_err(|e| (e, Some(pid.clone())))?;
-    let mut refusals = Refusals::default();
-    let mut fingerprints = std::collections::BTreeSet::new();
-    let mut kept_records = Vec::with_capacity(records.len());
+        .map_err(|e| (e, Some(pid.to_string())))?;
+    let mut out = Screened {
+        kept: Vec::with_capacity(records.len()),
+        refusals: Refusals::default(),
+        fingerprints: std::collections::BTreeSet::new(),
+    };
     for r in records {
-        let subjects = crate::optout::subjects_of(&pid, &r.identity);
+        let subjects = crate::optout::subjects_of(pid, &r.identity);
         if subjects
             .iter()
             .any(|sub| opted_out.contains(&index.index(sub)))
         {
-            refusals.opted_out += 1;
+            out.refusals.opted_out += 1;
             // The person's fingerprints: their records from other providers are purged when linked.
-            fingerprints.extend(crate::optout::person_fingerprints(&index, &r.identity));
+            out.fingerprints
+                .extend(crate::optout::person_fingerprints(&index, &r.identity));
             continue;
         }
         // RULES §4 item 37: extraction on or after max(notice start, first visit after it) + wait.
@@ -490,28 +585,22 @@ fn land_package(
             .unwrap_or(notice_start);
         let threshold = first_visit.max(notice_start).checked_add_days(wait);
         if threshold.is_none_or(|t| extracted_on < t) {
-            refusals.too_early += 1;
+            out.refusals.too_early += 1;
             continue;
         }
-        kept_records.push(r);
+        out.kept.push(r);
     }
-    progress(Stage::Landing);
-    let landed = store::land(
-        home,
-        key,
-        &manifest.package_id,
-        kept_records,
-        &quarantine,
-        &originals,
-        &store::Original {
-            path: package.to_path_buf(),
-            sha256: batch_hash.clone(),
-        },
-    )
-    .map_err(|e| (e, Some(pid.clone())))?;
-    crate::fault::point("receive.landed");
-    let kept = store::PackagePaths::of(home, &manifest.package_id).original;
-    let confirmed = format!(
+    Ok(out)
+}
+
+/// The items confirmed at receipt (Art 55): the provider's name, address, representative and how
+/// it acquired the data, and the notice filed.
+fn confirmed_items(
+    provider: &crate::catalog::Provider,
+    manifest: &Manifest,
+    notice_start: chrono::NaiveDate,
+) -> String {
+    format!(
         "name={}; address={}; representative={}; acquisition={}; notice_filing={}; notice_start={}",
         provider.name,
         provider.address,
@@ -519,41 +608,7 @@ fn land_package(
         provider.acquisition,
         manifest.notice_filing.clone().unwrap_or_default(),
         notice_start
-    );
-    for f in &fingerprints {
-        catalog
-            .add_optout_fingerprint(f)
-            .map_err(|e| (e, Some(pid.clone())))?;
-    }
-    catalog
-        .add_receipt(&Receipt {
-            package_id: manifest.package_id.clone(),
-            provider_id: pid.clone(),
-            received_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            batch_hash,
-            files: manifest.files.len() as i64,
-            records: landed.records as i64,
-            confirmed,
-        })
-        .map_err(|e| (e, Some(pid.clone())))?;
-    crate::fault::point("receive.committed");
-    Ok((
-        Outcome::Received {
-            manifest: Box::new(manifest),
-            kept,
-            report: ReceiveReport {
-                read,
-                stored: landed.records,
-                quarantined: landed.quarantined,
-                refusals,
-                events: landed.events,
-                warnings,
-                files: counts,
-                mismatched,
-            },
-        },
-        pid,
-    ))
+    )
 }
 
 /// What the readers made of a package's files.
