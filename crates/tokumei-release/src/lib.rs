@@ -26,6 +26,7 @@ pub mod checks;
 mod persons;
 pub mod preset;
 pub mod reid;
+pub mod reid_test;
 pub mod report;
 pub mod signed;
 
@@ -53,6 +54,10 @@ pub enum ReleaseError {
     /// The output folder is not usable.
     #[error("{0}")]
     Output(String),
+    /// A file or folder given to read (a release folder, a register, an answer key) is missing or
+    /// not usable.
+    #[error("{0}")]
+    Input(String),
     /// The release failed a machine check of its preset and was not written.
     #[error("the release fails its preset's checks and was not written: {0}")]
     Check(String),

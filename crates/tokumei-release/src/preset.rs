@@ -158,11 +158,113 @@ impl Preset {
             tokumei_review::ReleaseKind::Pseudonymized => "jp-pseudonymized",
         })
     }
+
+    /// The preset a build uses: `spec` is a TOML file (when such a file exists) or a shipped
+    /// preset's name; without it, the kind's own. Then the overrides given replace its figures.
+    /// A file that cannot be read, or a share outside 0–1, is [`ReleaseError::Input`].
+    pub fn resolve(
+        spec: Option<&str>,
+        kind: tokumei_review::ReleaseKind,
+        overrides: &Overrides,
+    ) -> Result<Preset, ReleaseError> {
+        let mut p = match spec {
+            Some(file) if std::path::Path::new(file).is_file() => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| ReleaseError::Input(format!("{file}: {e}")))?;
+                Preset::parse(&text, file)?
+            }
+            Some(name) => Preset::named(name)?,
+            None => Preset::for_kind(kind)?,
+        };
+        overrides.apply(&mut p)?;
+        Ok(p)
+    }
+}
+
+/// Figures that replace a preset's for one build (`None` keeps the preset's).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// k over the person quasi-identifiers.
+    pub k: Option<usize>,
+    /// Share of persons that may be suppressed.
+    pub suppression_limit: Option<f64>,
+    /// Highest prosecutor risk.
+    pub max_prosecutor_risk: Option<f64>,
+    /// Highest linkage-attack success.
+    pub max_linkage_success: Option<f64>,
+    /// Highest membership-inference advantage.
+    pub max_membership_advantage: Option<f64>,
+    /// Highest share of unique trajectories.
+    pub max_trajectory_unique: Option<f64>,
+    /// Highest share of persons linked one-to-one to an earlier release.
+    pub max_cross_release_linkable: Option<f64>,
+}
+
+impl Overrides {
+    fn apply(&self, p: &mut Preset) -> Result<(), ReleaseError> {
+        if let Some(k) = self.k {
+            p.k = k;
+        }
+        for (v, field) in [
+            (self.suppression_limit, &mut p.suppression_limit),
+            (self.max_prosecutor_risk, &mut p.max_prosecutor_risk),
+            (self.max_linkage_success, &mut p.max_linkage_success),
+            (
+                self.max_membership_advantage,
+                &mut p.max_membership_advantage,
+            ),
+            (self.max_trajectory_unique, &mut p.max_trajectory_unique),
+            (
+                self.max_cross_release_linkable,
+                &mut p.max_cross_release_linkable,
+            ),
+        ] {
+            if let Some(v) = v {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(ReleaseError::Input(
+                        "limits and risk thresholds are between 0 and 1".into(),
+                    ));
+                }
+                *field = v;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preset_is_resolved_from_a_name_or_the_kind_then_overridden() {
+        use tokumei_review::ReleaseKind;
+        let o = Overrides {
+            k: Some(3),
+            suppression_limit: Some(0.2),
+            ..Default::default()
+        };
+        let p = Preset::resolve(None, ReleaseKind::Anonymized, &o).expect("preset");
+        assert_eq!(
+            (p.name.as_str(), p.k, p.suppression_limit),
+            ("jp-anonymized", 3, 0.2)
+        );
+        let q = Preset::resolve(
+            Some("jp-pseudonymized"),
+            ReleaseKind::Anonymized,
+            &Overrides::default(),
+        )
+        .expect("named");
+        assert_eq!(q.name, "jp-pseudonymized");
+        let bad = Overrides {
+            max_prosecutor_risk: Some(1.5),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Preset::resolve(None, ReleaseKind::Anonymized, &bad),
+            Err(ReleaseError::Input(_))
+        ));
+    }
 
     #[test]
     fn every_shipped_preset_parses() {

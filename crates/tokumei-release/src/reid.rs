@@ -341,7 +341,7 @@ pub fn run(
         return r;
     }
     let classes = class_sizes(persons, &qis);
-    class_risks(&mut r, &classes, persons.rows.len());
+    class_risks(&mut r, &classes);
     let group = register_groups(&classes, &qis, register, end);
     register_matches(&mut r, persons, &qis, &group, register, truth);
     if let Some(m) = &members {
@@ -397,12 +397,18 @@ fn class_sizes<'a>(persons: &'a Table, qis: &[(usize, String)]) -> HashMap<Class
     classes
 }
 
-/// k, sample uniqueness and prosecutor risk of the release's `n` persons.
-fn class_risks(r: &mut ReidReport, classes: &HashMap<Class, usize>, n: usize) {
-    r.min_class = classes.values().copied().min().unwrap_or(0);
-    r.sample_unique = classes.values().filter(|size| **size == 1).count() as f64 / n as f64;
-    r.prosecutor_max = 1.0 / r.min_class.max(1) as f64;
-    r.prosecutor_avg = classes.len() as f64 / n as f64;
+/// k, sample uniqueness and prosecutor risk of the release's persons: the anonymization engine's
+/// risk figures over the released classes.
+fn class_risks(r: &mut ReidReport, classes: &HashMap<Class, usize>) {
+    let sizes: Vec<u64> = classes.values().map(|&s| s as u64).collect();
+    let risk = tokumei_anonymize::risk_summary(&sizes, None, None, 1.0);
+    r.min_class = risk
+        .class_sizes
+        .first()
+        .map_or(0, |&(size, _)| size as usize);
+    r.sample_unique = risk.sample_uniques;
+    r.prosecutor_max = risk.prosecutor_max;
+    r.prosecutor_avg = risk.prosecutor_avg;
 }
 
 /// Register groups per released class: the indexes of the register persons agreeing with it. Per

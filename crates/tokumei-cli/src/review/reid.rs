@@ -1,15 +1,11 @@
 //! `tokumei reid-test`: the re-identification battery on a built release, as a readable summary
 //! with a verdict per threshold and overall, or as JSON.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tokumei_release::checks::Table as Columns;
-use tokumei_release::reid::{
-    cross_release_linkability, run, Linkability, RegisterPerson, ReidReport, ThresholdCheck,
-    Thresholds,
-};
+use tokumei_release::reid::{Linkability, ReidReport, ThresholdCheck, Thresholds};
+use tokumei_release::{reid_test, ReleaseError};
 
 use crate::operator::Failure;
 use crate::table::Table;
@@ -230,137 +226,18 @@ fn unchecked(a: &ReidArgs, r: &ReidReport) -> Vec<&'static str> {
     notes
 }
 
-/// Reads the release, the register and the answer keys, and runs the battery.
+/// Reads the release, the register and the answer keys, and runs the battery (one library call).
 fn battery(a: &ReidArgs) -> Result<(ReidReport, Option<Linkability>), Failure> {
-    let end = period_end(&a.release)?;
-    let tables = read_release(&a.release)?;
-    let register = read_register(&a.population)?;
-    let truth = a.truth.as_deref().map(read_truth).transpose()?;
-    let report = run(&tables[0], &tables[1..], &register, end, truth.as_ref());
-    let cross = match &a.against {
-        Some(dir) => {
-            if !dir.join("tables/persons.csv").is_file() {
-                return Err((
-                    EXIT_USAGE,
-                    format!("{}: no tables/persons.csv", dir.display()),
-                ));
-            }
-            let other = read_release(dir)?;
-            let other_truth = a.against_truth.as_deref().map(read_truth).transpose()?;
-            Some(cross_release_linkability(
-                &tables,
-                &other,
-                truth.as_ref(),
-                other_truth.as_ref(),
-            ))
-        }
-        None => None,
+    let inputs = reid_test::Inputs {
+        release: a.release.clone(),
+        population: a.population.clone(),
+        truth: a.truth.clone(),
+        against: a.against.clone(),
+        against_truth: a.against_truth.clone(),
     };
-    Ok((report, cross))
-}
-
-/// The period end the release's ages refer to, from its manifest.
-fn period_end(release: &Path) -> Result<chrono::NaiveDate, Failure> {
-    let bytes = std::fs::read(release.join("manifest.json"))
-        .map_err(|e| (EXIT_USAGE, format!("{}: {e}", release.display())))?;
-    let manifest: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| (EXIT_FAILURE, format!("manifest.json: {e}")))?;
-    manifest["period_to"]
-        .as_str()
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or((EXIT_FAILURE, "manifest.json names no period_to".to_string()))
-}
-
-/// A release folder's tables: persons first, then the event tables it has.
-fn read_release(dir: &Path) -> Result<Vec<Columns>, Failure> {
-    let mut tables = vec![read_csv_table(&dir.join("tables/persons.csv"), "persons")?];
-    for t in [
-        "diagnoses",
-        "prescriptions",
-        "procedures",
-        "lab_results",
-        "encounters",
-        "deaths",
-    ] {
-        let p = dir.join(format!("tables/{t}.csv"));
-        if p.exists() {
-            tables.push(read_csv_table(&p, t)?);
-        }
+    match reid_test::test(&inputs) {
+        Ok(o) => Ok((o.report, o.cross_release)),
+        Err(e @ ReleaseError::Input(_)) => Err((EXIT_USAGE, e.to_string())),
+        Err(e) => Err((EXIT_FAILURE, e.to_string())),
     }
-    Ok(tables)
-}
-
-/// A `pseudonym,person_id` CSV.
-fn read_truth(p: &Path) -> Result<HashMap<String, String>, Failure> {
-    let t = read_csv_table(p, "truth")?;
-    Ok(t.rows
-        .iter()
-        .filter_map(|r| Some((r.first()?.clone()?, r.get(1)?.clone()?)))
-        .collect())
-}
-
-/// The population register: the synthetic truth's persons (Parquet) or a CSV.
-fn read_register(path: &Path) -> Result<Vec<RegisterPerson>, Failure> {
-    if path.extension().is_some_and(|e| e == "parquet") {
-        let persons = tokumei_synth::writer::read_table::<tokumei_model::truth::TruthPerson>(path)
-            .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
-        return Ok(persons
-            .into_iter()
-            .map(|p| RegisterPerson {
-                id: p.person_id,
-                sex: Some(p.sex.code().to_string()),
-                birth: Some(p.birth_date),
-                municipality: Some(p.municipality_code),
-            })
-            .collect());
-    }
-    let t = read_csv_table(path, "population")?;
-    let col = |n: &[&str]| n.iter().find_map(|c| t.col(c));
-    let Some(id) = col(&["id", "person_id"]) else {
-        return Err((
-            EXIT_USAGE,
-            format!("{}: no id or person_id column", path.display()),
-        ));
-    };
-    let (sex, birth, muni) = (
-        col(&["sex"]),
-        col(&["birth_date"]),
-        col(&["municipality_code", "municipality"]),
-    );
-    let cell = |r: &[Option<String>], i: Option<usize>| i.and_then(|i| r.get(i).cloned().flatten());
-    Ok(t.rows
-        .iter()
-        .map(|r| RegisterPerson {
-            id: cell(r, Some(id)).unwrap_or_default(),
-            sex: cell(r, sex),
-            birth: cell(r, birth)
-                .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-            municipality: cell(r, muni),
-        })
-        .collect())
-}
-
-fn read_csv_table(path: &Path, name: &str) -> Result<Columns, Failure> {
-    let failure = |e: csv::Error| (EXIT_FAILURE, format!("{}: {e}", path.display()));
-    let mut r = csv::Reader::from_path(path).map_err(failure)?;
-    let columns: Vec<String> = r
-        .headers()
-        .map_err(failure)?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(failure)?;
-        rows.push(
-            rec.iter()
-                .map(|v| (!v.is_empty()).then(|| v.to_string()))
-                .collect(),
-        );
-    }
-    Ok(Columns {
-        name: name.to_string(),
-        columns,
-        rows,
-    })
 }

@@ -219,41 +219,16 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
 /// The preset of a build: a preset file, a named preset, or the release kind's, with the
 /// command line's overrides.
 fn preset(a: &BuildArgs, kind: tokumei_review::ReleaseKind) -> Result<Preset, Failure> {
-    let usage = |e: ReleaseError| (EXIT_USAGE, e.to_string());
-    let mut p = match &a.preset {
-        Some(name) if Path::new(name).is_file() => {
-            let text =
-                std::fs::read_to_string(name).map_err(|e| (EXIT_USAGE, format!("{name}: {e}")))?;
-            Preset::parse(&text, name).map_err(usage)?
-        }
-        Some(name) => Preset::named(name).map_err(usage)?,
-        None => Preset::for_kind(kind).map_err(usage)?,
+    let overrides = tokumei_release::preset::Overrides {
+        k: a.k,
+        suppression_limit: a.suppression_limit,
+        max_prosecutor_risk: a.max_prosecutor_risk,
+        max_linkage_success: a.max_linkage_success,
+        max_membership_advantage: a.max_membership_advantage,
+        max_trajectory_unique: a.max_trajectory_unique,
+        max_cross_release_linkable: a.max_cross_release_linkable,
     };
-    if let Some(k) = a.k {
-        p.k = k;
-    }
-    for (v, field) in [
-        (a.suppression_limit, &mut p.suppression_limit),
-        (a.max_prosecutor_risk, &mut p.max_prosecutor_risk),
-        (a.max_linkage_success, &mut p.max_linkage_success),
-        (a.max_membership_advantage, &mut p.max_membership_advantage),
-        (a.max_trajectory_unique, &mut p.max_trajectory_unique),
-        (
-            a.max_cross_release_linkable,
-            &mut p.max_cross_release_linkable,
-        ),
-    ] {
-        if let Some(v) = v {
-            if !(0.0..=1.0).contains(&v) {
-                return Err((
-                    EXIT_USAGE,
-                    "limits and risk thresholds are between 0 and 1".to_string(),
-                ));
-            }
-            *field = v;
-        }
-    }
-    Ok(p)
+    Preset::resolve(a.preset.as_deref(), kind, &overrides).map_err(|e| (EXIT_USAGE, e.to_string()))
 }
 
 /// `release build`: a technician's session, the approved scope (the review gate), the preset,

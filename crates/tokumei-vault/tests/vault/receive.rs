@@ -1,0 +1,368 @@
+//! Sealed receipt: packages from registered providers are received once; everything else is refused
+//! with a clear message and an audit entry.
+
+use std::path::{Path, PathBuf};
+
+use tokumei_vault::catalog::Provider;
+use tokumei_vault::home::{init, Home};
+use tokumei_vault::package::{package, provider_init, PackageOptions};
+use tokumei_vault::receive::{receive as receive_with, Outcome};
+use tokumei_vault::VaultError;
+
+const PASS: &str = "correct horse battery staple";
+/// A surname that must never appear in plain text under the home.
+const SURNAME: &str = "試験";
+
+fn receive(home: &Home, package: &Path, actor: &str) -> Result<Outcome, VaultError> {
+    let key = home.unlock_data_key(PASS).expect("unlock");
+    receive_with(home, package, actor, &key)
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    home: Home,
+    key: PathBuf,
+    source: PathBuf,
+}
+
+fn extract(dir: &Path) -> PathBuf {
+    let source = dir.join("extract");
+    std::fs::create_dir_all(source.join("death")).expect("mkdir");
+    let csv = format!(
+        "municipality_code,record_kind,name_kanji,name_kana,birth_date,sex,last_address,postal_code,removal_reason,removal_date,death_date,notified_date,resident_number\r\n\
+         022012,除票,{SURNAME}　花子,シケン　ハナコ,1940-04-12,2,青森県青森市新町１丁目２－３,030-0801,死亡,2024-02-03,2024-02-03,2024-02-05,0000000001\r\n\
+         022012,除票,{SURNAME}　太郎,シケン　タロウ,1938-01-02,1,青森県青森市新町１丁目２－３,030-0801,死亡,2024-03-01,2024-03-01,2024-03-04,0000000002\r\n\
+         022012,除票,{SURNAME}　次郎,シケン　ジロウ,1938-13-02,1,青森県青森市新町１丁目２－３,030-0801,死亡,2024-03-01,2024-03-01,2024-03-04,0000000003\r\n"
+    );
+    std::fs::write(source.join("death/deaths.csv"), csv).expect("write");
+    source
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = init(&dir.path().join("home"), PASS, Some(10))
+        .expect("init")
+        .home;
+    let (key, public) = provider_init("M022012", &dir.path().join("provider")).expect("keys");
+    register(&home, "M022012", &public);
+    let source = extract(dir.path());
+    Setup {
+        dir,
+        home,
+        key,
+        source,
+    }
+}
+
+fn register(home: &Home, id: &str, public: &Path) {
+    let catalog = home.catalog().expect("catalog");
+    catalog
+        .add_provider(&Provider {
+            id: id.into(),
+            public_key: std::fs::read_to_string(public).expect("pub").trim().into(),
+            name: "青森市".into(),
+            address: "青森県青森市中央一丁目22番5号".into(),
+            representative: "市長".into(),
+            acquisition: "住民基本台帳事務".into(),
+            notice_filing: Some("F-2025-001".into()),
+            notice_start: Some("2025-01-06".into()),
+        })
+        .expect("add");
+}
+
+fn signing_key(path: &Path) -> ed25519_dalek::SigningKey {
+    tokumei_audit::key_from_hex(&std::fs::read_to_string(path).expect("key")).expect("parse")
+}
+
+fn make(s: &Setup, key: &Path, recipient: &str, name: &str, opts: &PackageOptions) -> PathBuf {
+    let out = s.dir.path().join(name);
+    package(
+        &signing_key(key),
+        "M022012",
+        recipient,
+        &s.source,
+        &out,
+        opts,
+    )
+    .expect("package");
+    out
+}
+
+fn last_outcome(home: &Home) -> String {
+    let text = std::fs::read_to_string(home.root.join("audit/entries.jsonl")).expect("log");
+    let last = text.lines().last().expect("entry").to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).expect("json");
+    v["outcome"].as_str().unwrap_or_default().to_string()
+}
+
+fn refused(r: Result<Outcome, VaultError>) -> String {
+    match r {
+        Err(VaultError::Refused(m)) => m,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn grep_home(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn a_package_is_received_once_and_kept() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    let pkg = make(&s, &s.key, &recipient, "p1.tkm", &PackageOptions::default());
+    let Outcome::Received {
+        manifest,
+        kept,
+        report,
+    } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    assert_eq!(manifest.provider_id, "M022012");
+    assert_eq!(manifest.files.len(), 1);
+    // Three rows: two read and stored, one quarantined with its line.
+    assert_eq!(manifest.records(), 3);
+    assert_eq!((report.read, report.stored, report.quarantined), (2, 2, 1));
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let q = tokumei_vault::store::read_quarantine(&s.home, &key, &manifest.package_id)
+        .expect("quarantine");
+    let originals =
+        tokumei_vault::store::read_quarantine_files(&s.home, &key, &manifest.package_id)
+            .expect("originals");
+    assert_eq!(originals.len(), 1);
+    assert_eq!(originals[0].0, "death/deaths.csv");
+    assert_eq!(report.files.len(), 1);
+    assert_eq!((report.files[0].read, report.files[0].quarantined), (2, 1));
+    assert!(report.mismatched.is_empty());
+    assert_eq!(
+        (q[0].file.as_str(), q[0].first_line),
+        ("death/deaths.csv", 4)
+    );
+    // The identity vault decrypts with the data key only, and its records join the clinical store.
+    let sealed = std::fs::read(s.home.root.join(format!(
+        "vault/identity/{}.parquet.enc",
+        manifest.package_id
+    )))
+    .expect("vault");
+    let ids: Vec<tokumei_model::identity::IdentityRecord> = tokumei_vault::store::read_parquet(
+        tokumei_vault::store::open_sealed(&key, &sealed).expect("open"),
+    )
+    .expect("identities");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0].surname_kanji.as_deref(), Some(SURNAME));
+    let deaths: Vec<tokumei_model::events::Death> = tokumei_vault::store::read_parquet(
+        std::fs::read(s.home.root.join(format!(
+            "vault/clinical/{}/deaths.parquet",
+            manifest.package_id
+        )))
+        .expect("deaths"),
+    )
+    .expect("deaths");
+    assert_eq!(deaths.len(), 2);
+    assert!(deaths
+        .iter()
+        .all(|d| ids.iter().any(|i| i.record_id == d.record_id)));
+    assert_eq!(
+        std::fs::read(&kept).expect("kept"),
+        std::fs::read(&pkg).expect("pkg")
+    );
+    let catalog = s.home.catalog().expect("catalog");
+    let r = catalog
+        .receipt(&manifest.package_id)
+        .expect("q")
+        .expect("receipt");
+    assert_eq!(r.records, 2);
+    assert!(r.confirmed.contains("住民基本台帳事務"));
+    // Again: a no-op that says so.
+    assert!(matches!(
+        receive(&s.home, &pkg, "tech-1").expect("again"),
+        Outcome::AlreadyReceived { .. }
+    ));
+    assert!(last_outcome(&s.home).starts_with("already received"));
+    assert_eq!(catalog.receipts().expect("n"), 1);
+    // Nothing identifying in plain text under the home, and the log verifies.
+    assert!(grep_home(&s.home.root, SURNAME.as_bytes()).is_empty());
+    assert!(grep_home(&s.home.root, b"1940-04-12").is_empty());
+    assert!(grep_home(&s.home.root, b"0000000002").is_empty());
+    tokumei_audit::verify(
+        &s.home.audit_dir(),
+        &s.home.audit_public_key().expect("pub"),
+    )
+    .expect("audit verifies");
+}
+
+#[test]
+fn foreign_damaged_unsigned_and_replayed_packages_are_refused_and_audited() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+
+    // Signed by a key that is not registered for the provider.
+    let (other_key, _) = provider_init("M022012", &s.dir.path().join("impostor")).expect("keys");
+    let pkg = make(
+        &s,
+        &other_key,
+        &recipient,
+        "forged.tkm",
+        &PackageOptions::default(),
+    );
+    assert!(refused(receive(&s.home, &pkg, "tech-1")).contains("not signed by the registered key"));
+    assert!(last_outcome(&s.home).starts_with("refused"));
+
+    // An unregistered provider.
+    let (p2_key, _) = provider_init("H99", &s.dir.path().join("p2")).expect("keys");
+    let out = s.dir.path().join("p2.tkm");
+    package(
+        &signing_key(&p2_key),
+        "H99",
+        &recipient,
+        &s.source,
+        &out,
+        &PackageOptions::default(),
+    )
+    .expect("package");
+    assert!(refused(receive(&s.home, &out, "tech-1")).contains("not registered"));
+
+    // One byte flipped anywhere in the ciphertext.
+    let good = make(
+        &s,
+        &s.key,
+        &recipient,
+        "good.tkm",
+        &PackageOptions::default(),
+    );
+    let mut bytes = std::fs::read(&good).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    let bad = s.dir.path().join("tampered.tkm");
+    std::fs::write(&bad, bytes).expect("write");
+    assert!(refused(receive(&s.home, &bad, "tech-1")).contains("damaged"));
+
+    // Encrypted to another operator.
+    let other = init(&s.dir.path().join("other-home"), PASS, Some(10)).expect("init");
+    let theirs = make(
+        &s,
+        &s.key,
+        &other.recipient,
+        "theirs.tkm",
+        &PackageOptions::default(),
+    );
+    assert!(refused(receive(&s.home, &theirs, "tech-1")).contains("another operator"));
+
+    // A different package under an id already received.
+    let opts = PackageOptions {
+        package_id: Some("0123456789abcdef0123456789abcdef".into()),
+        ..PackageOptions::default()
+    };
+    let first = make(&s, &s.key, &recipient, "first.tkm", &opts);
+    receive(&s.home, &first, "tech-1").expect("first");
+    let second = make(&s, &s.key, &recipient, "second.tkm", &opts);
+    assert!(refused(receive(&s.home, &second, "tech-1")).contains("replay"));
+    assert!(last_outcome(&s.home).contains("replay"));
+
+    // Every refusal is in the log, and the log verifies.
+    let text = std::fs::read_to_string(s.home.root.join("audit/entries.jsonl")).expect("log");
+    assert_eq!(text.matches("refused:").count(), 5);
+    tokumei_audit::verify(
+        &s.home.audit_dir(),
+        &s.home.audit_public_key().expect("pub"),
+    )
+    .expect("audit verifies");
+}
+
+#[test]
+fn opted_out_and_too_early_patients_are_refused_at_receipt() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let index = tokumei_vault::optout::IndexKey::derive(&key);
+    let catalog = s.home.catalog().expect("catalog");
+    catalog
+        .add_optout(
+            &index,
+            &tokumei_vault::optout::Request {
+                subject: tokumei_vault::optout::Subject::Patient {
+                    provider_id: "M022012".into(),
+                    local_patient_id: "0000000002".into(),
+                },
+                requester: tokumei_vault::optout::Requester::Bereaved,
+                received_on: "2025-06-01".into(),
+                confirmed_on: None,
+            },
+        )
+        .expect("optout");
+    let pkg = make(&s, &s.key, &recipient, "p.tkm", &PackageOptions::default());
+    let Outcome::Received { report, .. } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    assert_eq!((report.stored, report.refusals.opted_out), (1, 1));
+    // Extracted before the notice start (2025-01-06) + 30 days: every record refused.
+    let early = PackageOptions {
+        extracted_on: Some("2025-01-20".into()),
+        ..PackageOptions::default()
+    };
+    let pkg = make(&s, &s.key, &recipient, "early.tkm", &early);
+    let Outcome::Received { report, .. } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    // The opted-out patient is refused as such; the other is too early.
+    assert_eq!(
+        (
+            report.stored,
+            report.refusals.too_early,
+            report.refusals.opted_out
+        ),
+        (0, 1, 1)
+    );
+}
+
+#[test]
+fn files_left_by_an_interrupted_receipt_are_removed() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    // Leftovers of a package whose receipt was never recorded.
+    let orphan = "ffffffffffffffffffffffffffffffff";
+    std::fs::write(
+        s.home
+            .root
+            .join(format!("vault/identity/{orphan}.parquet.enc")),
+        b"x",
+    )
+    .expect("write");
+    std::fs::create_dir_all(
+        s.home
+            .root
+            .join(format!("vault/clinical/.staging-{orphan}")),
+    )
+    .expect("mkdir");
+    let pkg = make(&s, &s.key, &recipient, "p.tkm", &PackageOptions::default());
+    receive(&s.home, &pkg, "tech-1").expect("receive");
+    assert!(!s
+        .home
+        .root
+        .join(format!("vault/identity/{orphan}.parquet.enc"))
+        .exists());
+    assert!(!s
+        .home
+        .root
+        .join(format!("vault/clinical/.staging-{orphan}"))
+        .exists());
+    let log = std::fs::read_to_string(s.home.root.join("audit/entries.jsonl")).expect("log");
+    assert!(log.contains("receive.recover"));
+}
