@@ -656,25 +656,74 @@ fn read_document(
     report: &mut ReadReport,
     st: &mut FileState<'_>,
 ) {
-    let reject = |report: &mut ReadReport, msg: &str| {
-        report.issue(Severity::Error, line, None, msg);
-        report.rejected.push(Rejected {
-            first_line: line,
-            last_line: last,
-            reason: msg.to_string(),
-        });
-    };
     let mut log = Log::default();
+    let entries = match document_entries(v, &mut log) {
+        Ok(entries) => entries,
+        Err(msg) => {
+            report.issue(Severity::Error, line, None, msg);
+            report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason: msg.to_string(),
+            });
+            return;
+        }
+    };
+    count_types(&entries, report, st, &mut log);
+    let doc = Doc {
+        organizations: RefIndex::of("Organization", &entries),
+        medications: RefIndex::of("Medication", &entries),
+        entries,
+    };
+    let entries = &doc.entries;
+    let patients: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries.get(i).is_some_and(|e| e.kind == "Patient"))
+        .collect();
+    let (owned, clinical) = owners(entries, &patients, &mut log);
+    if patients.is_empty() {
+        if clinical > 0 {
+            let msg = "bundle holds no Patient: its resources are not read";
+            log.error(None, msg);
+            report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason: msg.to_string(),
+            });
+        } else {
+            log.warn(None, "bundle holds no Patient");
+        }
+    }
+    for (k, &p) in patients.iter().enumerate() {
+        let own = owned.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        match build_record(v, &doc, p, own, st.provider_id, &mut log) {
+            Ok(record) => report.records.push(ParsedRecord {
+                record,
+                first_line: line,
+                last_line: last,
+            }),
+            Err(reason) => report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason,
+            }),
+        }
+    }
+    log.items.sort_by_key(|(_, f, _)| *f);
+    for (sev, field, msg) in log.items {
+        report.issue(sev, line, field, msg);
+    }
+}
+
+/// The resources of a document: the entries of a Bundle (entries without a resource are skipped
+/// with a warning) or the Patient itself; `Err` with the reason when the document is neither.
+fn document_entries<'a>(v: &'a Value, log: &mut Log) -> Result<Vec<Entry<'a>>, &'static str> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
     match get_str(v, "resourceType") {
         Some("Bundle") => {
             let list: &[Value] = match v.get("entry") {
                 None | Some(Value::Null) => &[],
                 Some(Value::Array(a)) => a,
-                Some(_) => {
-                    reject(report, "Bundle.entry is not an array");
-                    return;
-                }
+                Some(_) => return Err("Bundle.entry is not an array"),
             };
             for (i, e) in list.iter().enumerate() {
                 let res = e.get("resource").filter(|r| r.is_object());
@@ -695,15 +744,19 @@ fn read_document(
             kind: "Patient",
             res: v,
         }),
-        _ => {
-            reject(
-                report,
-                "document is neither a Bundle nor a Patient resource",
-            );
-            return;
-        }
+        _ => return Err("document is neither a Bundle nor a Patient resource"),
     }
-    for e in &entries {
+    Ok(entries)
+}
+
+/// Counts the resources by type; types not read are warned about once per file.
+fn count_types(
+    entries: &[Entry<'_>],
+    report: &mut ReadReport,
+    st: &mut FileState<'_>,
+    log: &mut Log,
+) {
+    for e in entries {
         let key = safe_type(e.kind);
         *report.line_counts.entry(key.clone()).or_default() += 1;
         if !READ_TYPES.contains(&e.kind) && st.warned_types.insert(key.clone()) {
@@ -713,15 +766,12 @@ fn read_document(
             );
         }
     }
-    let doc = Doc {
-        organizations: RefIndex::of("Organization", &entries),
-        medications: RefIndex::of("Medication", &entries),
-        entries,
-    };
-    let entries = &doc.entries;
-    let patients: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries.get(i).is_some_and(|e| e.kind == "Patient"))
-        .collect();
+}
+
+/// The clinical resources each Patient (by its position in `patients`) owns through its subject
+/// reference, and the number of clinical resources; resources that refer to no Patient of the
+/// bundle are not read (logged).
+fn owners(entries: &[Entry<'_>], patients: &[usize], log: &mut Log) -> (Vec<Vec<usize>>, usize) {
     let mut patient_index = RefIndex::new("Patient");
     for (k, &p) in patients.iter().enumerate() {
         if let Some(e) = entries.get(p) {
@@ -762,38 +812,7 @@ fn read_document(
             o.push(i);
         }
     }
-    if patients.is_empty() {
-        if clinical > 0 {
-            let msg = "bundle holds no Patient: its resources are not read";
-            log.error(None, msg);
-            report.rejected.push(Rejected {
-                first_line: line,
-                last_line: last,
-                reason: msg.to_string(),
-            });
-        } else {
-            log.warn(None, "bundle holds no Patient");
-        }
-    }
-    for (k, &p) in patients.iter().enumerate() {
-        let own = owned.get(k).map(Vec::as_slice).unwrap_or(&[]);
-        match build_record(v, &doc, p, own, st.provider_id, &mut log) {
-            Ok(record) => report.records.push(ParsedRecord {
-                record,
-                first_line: line,
-                last_line: last,
-            }),
-            Err(reason) => report.rejected.push(Rejected {
-                first_line: line,
-                last_line: last,
-                reason,
-            }),
-        }
-    }
-    log.items.sort_by_key(|(_, f, _)| *f);
-    for (sev, field, msg) in log.items {
-        report.issue(sev, line, field, msg);
-    }
+    (owned, clinical)
 }
 
 /// What the Patient resource gives.
@@ -1729,25 +1748,67 @@ fn build_record(
             None => Insurance::default(),
         },
     };
-    if let Some(raw) = ins.insurer.as_deref() {
-        let (insurer, unpadded) = normalise_insurer(raw);
-        if unpadded {
+    set_insurance(&mut identity, ins, f, log);
+    let mut events = owned_events(doc, own, pd.facility.as_deref(), log);
+    if let Some(date) = pd.death {
+        events.deaths.push(Death {
+            event_id: String::new(),
+            record_id: String::new(),
+            date,
+            recorded_on: None,
+        });
+    }
+    let recorded_on = pd
+        .last_updated
+        .or_else(|| bundle_date(document))
+        .or_else(|| events.encounters.iter().map(|e| e.start_date).max())
+        .or_else(|| latest_event(&events));
+    identity.recorded_on = match (recorded_on, identity.birth_date) {
+        (Some(d), _) => d,
+        (None, Some(b)) => {
             log.warn(
                 f,
-                "8-digit insurer number starting with 00 read as a 6-digit number",
+                "no meta.lastUpdated, Bundle.timestamp or event date: recorded_on set to the birth date",
             );
+            b
         }
-        if !insurer.is_empty() {
-            if !insurer_number_is_valid(&insurer) {
-                log.warn(f, "insurer number check digit does not match");
-            }
-            identity.insurance_kind = insurance_kind(&insurer);
-            identity.insurer_number = Some(insurer);
-            identity.insured_symbol = ins.symbol;
-            identity.insured_number = ins.number;
-            identity.insured_branch = ins.branch;
+        (None, None) => {
+            let msg = "no date to anchor the record (meta.lastUpdated, Bundle.timestamp, events, birthDate)";
+            log.error(f, msg);
+            return Err(msg.to_string());
         }
+    };
+    Ok(SourceRecord { identity, events })
+}
+
+/// Puts the insurance read for a Patient on its identity, when it has an insurer number.
+fn set_insurance(identity: &mut IdentityRecord, ins: Insurance, f: Option<usize>, log: &mut Log) {
+    let Some(raw) = ins.insurer.as_deref() else {
+        return;
+    };
+    let (insurer, unpadded) = normalise_insurer(raw);
+    if unpadded {
+        log.warn(
+            f,
+            "8-digit insurer number starting with 00 read as a 6-digit number",
+        );
     }
+    if !insurer.is_empty() {
+        if !insurer_number_is_valid(&insurer) {
+            log.warn(f, "insurer number check digit does not match");
+        }
+        identity.insurance_kind = insurance_kind(&insurer);
+        identity.insurer_number = Some(insurer);
+        identity.insured_symbol = ins.symbol;
+        identity.insured_number = ins.number;
+        identity.insured_branch = ins.branch;
+    }
+}
+
+/// The events of the entries a Patient owns: Encounters first (events refer to them), then
+/// Conditions, MedicationRequests, Observations and Procedures; entries in error are not read.
+fn owned_events(doc: &Doc<'_>, own: &[usize], facility: Option<&str>, log: &mut Log) -> EventSet {
+    let entries = &doc.entries;
     let mut events = EventSet::default();
     let of_kind = |kind: &'static str| {
         own.iter()
@@ -1761,7 +1822,7 @@ fn build_record(
             log.warn(e.field, "Encounter entered in error: not read");
             continue;
         }
-        if let Some(enc) = read_encounter(e.res, e.field, doc, pd.facility.as_deref(), log) {
+        if let Some(enc) = read_encounter(e.res, e.field, doc, facility, log) {
             encs.add(e, events.encounters.len());
             events.encounters.push(enc);
         }
@@ -1794,21 +1855,22 @@ fn build_record(
             }
         }
     }
-    if let Some(date) = pd.death {
-        events.deaths.push(Death {
-            event_id: String::new(),
-            record_id: String::new(),
-            date,
-            recorded_on: None,
-        });
-    }
-    let bundle_date = if get_str(document, "resourceType") == Some("Bundle") {
+    events
+}
+
+/// The date of a Bundle document: `timestamp`, else `meta.lastUpdated`.
+fn bundle_date(document: &Value) -> Option<NaiveDate> {
+    if get_str(document, "resourceType") == Some("Bundle") {
         full_date(document.get("timestamp"))
             .or_else(|| full_date(document.get("meta").and_then(|m| m.get("lastUpdated"))))
     } else {
         None
-    };
-    let latest_event = events
+    }
+}
+
+/// The latest date of the events other than encounters.
+fn latest_event(events: &EventSet) -> Option<NaiveDate> {
+    events
         .diagnoses
         .iter()
         .map(|d| d.date)
@@ -1816,28 +1878,7 @@ fn build_record(
         .chain(events.lab_results.iter().map(|x| x.date))
         .chain(events.procedures.iter().map(|x| x.date))
         .chain(events.deaths.iter().map(|x| x.date))
-        .max();
-    let recorded_on = pd
-        .last_updated
-        .or(bundle_date)
-        .or_else(|| events.encounters.iter().map(|e| e.start_date).max())
-        .or(latest_event);
-    identity.recorded_on = match (recorded_on, identity.birth_date) {
-        (Some(d), _) => d,
-        (None, Some(b)) => {
-            log.warn(
-                f,
-                "no meta.lastUpdated, Bundle.timestamp or event date: recorded_on set to the birth date",
-            );
-            b
-        }
-        (None, None) => {
-            let msg = "no date to anchor the record (meta.lastUpdated, Bundle.timestamp, events, birthDate)";
-            log.error(f, msg);
-            return Err(msg.to_string());
-        }
-    };
-    Ok(SourceRecord { identity, events })
+        .max()
 }
 
 // ---------------------------------------------------------------------------------------------
