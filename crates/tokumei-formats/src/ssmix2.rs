@@ -1207,12 +1207,7 @@ pub fn read_patient(files: &[PatientFile], provider_id: &str) -> PatientReport {
     let mut out = PatientReport::default();
     let mut sorted: Vec<&PatientFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut identity: Option<(String, IdentityRecord)> = None;
-    let mut adt00: Option<(String, IdentityRecord, bool)> = None;
-    let mut events = EventSet::default();
-    let mut visits: Vec<String> = Vec::new();
-    let mut stays: BTreeMap<String, usize> = BTreeMap::new();
-    let mut facility = String::new();
+    let mut merged = PatientMerge::default();
     for f in sorted {
         let mut report = ReadReport::default();
         let file_name = f.path.rsplit('/').next().unwrap_or(&f.path);
@@ -1241,92 +1236,119 @@ pub fn read_patient(files: &[PatientFile], provider_id: &str) -> PatientReport {
                 continue;
             }
         }
-        let msg = read_message(&f.bytes, provider_id, &mut report);
-        if let Some(m) = msg {
-            if let (Some(n), Some(pid)) = (&name, &m.record.identity.local_patient_id) {
-                if &n.patient_id != pid {
-                    report.issue(
-                        Severity::Warning,
-                        1,
-                        Some(3),
-                        "PID-3 differs from the patient id of the file name",
-                    );
-                }
-            }
-            let dtype = name.as_ref().map(|n| n.data_type.as_str()).unwrap_or("");
-            let key = name
-                .as_ref()
-                .map(|n| n.occurred.clone())
-                .unwrap_or_default();
-            if facility.is_empty() {
-                facility = m.facility.clone();
-            }
-            if dtype == "ADT-00" || (dtype.is_empty() && m.message_type == "ADT^A08") {
-                let newer = adt00.as_ref().is_none_or(|(k, _, _)| key >= *k);
-                if newer {
-                    adt00 = Some((key.clone(), m.record.identity.clone(), m.has_insurance));
-                }
-                events.deaths = m.record.events.deaths.clone();
-            } else if identity.as_ref().is_none_or(|(k, _)| key >= *k) {
-                identity = Some((key, m.record.identity.clone()));
-            }
-            let mut ev = m.record.events;
-            // Encounters: an admission and its discharge share the visit number.
-            let event = m.message_type.rsplit('^').next().unwrap_or("");
-            if let Some(enc) = ev.encounters.pop() {
-                let v = m.visit.clone().unwrap_or_default();
-                match (event, stays.get(&v)) {
-                    ("A03", Some(&i)) if !v.is_empty() => {
-                        if let Some(e) = events.encounters.get_mut(i) {
-                            e.end_date = m.discharge.unwrap_or(enc.end_date).max(e.start_date);
-                        }
-                    }
-                    _ => {
-                        if event == "A01" && !v.is_empty() {
-                            stays.insert(v.clone(), events.encounters.len());
-                        }
-                        visits.push(v);
-                        events.encounters.push(enc);
-                    }
-                }
-            }
-            events.diagnoses.append(&mut ev.diagnoses);
-            events.prescriptions.append(&mut ev.prescriptions);
-            events.procedures.append(&mut ev.procedures);
-            events.lab_results.append(&mut ev.lab_results);
+        if let Some(mut m) = read_message(&f.bytes, provider_id, &mut report) {
+            merged.add(&mut m, name.as_ref(), &mut report);
         }
         out.files.push((f.path.clone(), report));
     }
-    // Visit order: the writer numbers visits; encounters are listed by visit number where numeric.
-    let mut order: Vec<usize> = (0..visits.len()).collect();
-    order.sort_by_key(|&i| (visits[i].parse::<u64>().unwrap_or(u64::MAX), i));
-    let encounters = std::mem::take(&mut events.encounters);
-    let mut slots: Vec<Option<Encounter>> = encounters.into_iter().map(Some).collect();
-    events.encounters = order
-        .iter()
-        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
-        .collect();
-    let visits: Vec<String> = order.iter().map(|&i| visits[i].clone()).collect();
-    renumber(&mut events, &visits);
-    let id = match (adt00, identity) {
-        (Some((_, mut a, has_in1)), other) => {
-            // Insurance only in visit messages: take it from there.
-            if !has_in1 {
-                if let Some((_, o)) = other {
-                    a.insurance_kind = o.insurance_kind;
-                    a.insurer_number = o.insurer_number;
-                    a.insured_symbol = o.insured_symbol;
-                    a.insured_number = o.insured_number;
-                    a.insured_branch = o.insured_branch;
+    out.record = merged.finish();
+    out
+}
+
+/// The messages of one patient directory merged so far.
+#[derive(Default)]
+struct PatientMerge {
+    /// The newest identity of a message other than ADT-00, with its 発生日時.
+    identity: Option<(String, IdentityRecord)>,
+    /// The newest ADT-00 identity, with its 発生日時 and whether it had IN1.
+    adt00: Option<(String, IdentityRecord, bool)>,
+    events: EventSet,
+    /// The visit number of each encounter of `events`.
+    visits: Vec<String>,
+    /// Admissions by visit number: the index of their encounter.
+    stays: BTreeMap<String, usize>,
+}
+
+impl PatientMerge {
+    /// Merges a message read from a file named `name` (its events are taken out of it).
+    fn add(&mut self, m: &mut Message, name: Option<&FileName>, report: &mut ReadReport) {
+        if let (Some(n), Some(pid)) = (name, &m.record.identity.local_patient_id) {
+            if &n.patient_id != pid {
+                report.issue(
+                    Severity::Warning,
+                    1,
+                    Some(3),
+                    "PID-3 differs from the patient id of the file name",
+                );
+            }
+        }
+        let dtype = name.map(|n| n.data_type.as_str()).unwrap_or("");
+        let key = name.map(|n| n.occurred.clone()).unwrap_or_default();
+        if dtype == "ADT-00" || (dtype.is_empty() && m.message_type == "ADT^A08") {
+            let newer = self.adt00.as_ref().is_none_or(|(k, _, _)| key >= *k);
+            if newer {
+                self.adt00 = Some((key.clone(), m.record.identity.clone(), m.has_insurance));
+            }
+            self.events.deaths = m.record.events.deaths.clone();
+        } else if self.identity.as_ref().is_none_or(|(k, _)| key >= *k) {
+            self.identity = Some((key, m.record.identity.clone()));
+        }
+        let mut ev = std::mem::take(&mut m.record.events);
+        if let Some(enc) = ev.encounters.pop() {
+            self.add_encounter(m, enc);
+        }
+        self.events.diagnoses.append(&mut ev.diagnoses);
+        self.events.prescriptions.append(&mut ev.prescriptions);
+        self.events.procedures.append(&mut ev.procedures);
+        self.events.lab_results.append(&mut ev.lab_results);
+    }
+
+    /// The encounter of a visit message: an admission and its discharge share the visit number.
+    fn add_encounter(&mut self, m: &Message, enc: Encounter) {
+        let event = m.message_type.rsplit('^').next().unwrap_or("");
+        let v = m.visit.clone().unwrap_or_default();
+        match (event, self.stays.get(&v)) {
+            ("A03", Some(&i)) if !v.is_empty() => {
+                if let Some(e) = self.events.encounters.get_mut(i) {
+                    e.end_date = m.discharge.unwrap_or(enc.end_date).max(e.start_date);
                 }
             }
-            Some(a)
+            _ => {
+                if event == "A01" && !v.is_empty() {
+                    self.stays.insert(v.clone(), self.events.encounters.len());
+                }
+                self.visits.push(v);
+                self.events.encounters.push(enc);
+            }
         }
-        (None, Some((_, o))) => Some(o),
-        (None, None) => None,
-    };
-    out.record = id.map(|identity| SourceRecord { identity, events });
-    out
+    }
+
+    /// The merged record, if some message had a PID: encounters in visit order, events referring to
+    /// them by index, identity from the newest ADT-00 (with the insurance of other messages when it
+    /// has no IN1).
+    fn finish(mut self) -> Option<SourceRecord> {
+        // Visit order: the writer numbers visits; encounters are listed by visit number where numeric.
+        let visits = &self.visits;
+        let mut order: Vec<usize> = (0..visits.len()).collect();
+        order.sort_by_key(|&i| (visits[i].parse::<u64>().unwrap_or(u64::MAX), i));
+        let encounters = std::mem::take(&mut self.events.encounters);
+        let mut slots: Vec<Option<Encounter>> = encounters.into_iter().map(Some).collect();
+        self.events.encounters = order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+            .collect();
+        let visits: Vec<String> = order.iter().map(|&i| visits[i].clone()).collect();
+        renumber(&mut self.events, &visits);
+        let id = match (self.adt00, self.identity) {
+            (Some((_, mut a, has_in1)), other) => {
+                // Insurance only in visit messages: take it from there.
+                if !has_in1 {
+                    if let Some((_, o)) = other {
+                        a.insurance_kind = o.insurance_kind;
+                        a.insurer_number = o.insurer_number;
+                        a.insured_symbol = o.insured_symbol;
+                        a.insured_number = o.insured_number;
+                        a.insured_branch = o.insured_branch;
+                    }
+                }
+                Some(a)
+            }
+            (None, Some((_, o))) => Some(o),
+            (None, None) => None,
+        };
+        let events = self.events;
+        id.map(|identity| SourceRecord { identity, events })
+    }
 }
 
 /// The patient folder of a path relative to the storage root: its first three parts.

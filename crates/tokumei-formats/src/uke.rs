@@ -1103,32 +1103,7 @@ fn encounter(facility_code: &str, setting: Setting, start: NaiveDate, end: Naive
 /// are not in claims; procedures and prescriptions are per day (same code and day summed); outpatient
 /// encounters are one per service day; `recorded_on` is the first service day; ids are empty.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
-    let mut id = r.identity.clone();
-    id.record_id = String::new();
-    for s in [
-        &mut id.surname_kanji,
-        &mut id.given_kanji,
-        &mut id.surname_kana,
-        &mut id.given_kana,
-    ] {
-        if let Some(v) = s.as_mut() {
-            *v = substitute(v).0;
-        }
-    }
-    if id.surname_kanji.is_none() {
-        id.given_kanji = None;
-    }
-    if id.surname_kana.is_none() {
-        id.given_kana = None;
-    }
-    id.prefecture = None;
-    id.municipality_code = None;
-    id.municipality = None;
-    id.town = None;
-    id.chome = None;
-    id.banchi = None;
-    id.postal_code = None;
-    id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
+    let mut id = canonical_identity(&r.identity);
     let ev = &r.events;
     let facility = ev
         .encounters
@@ -1136,50 +1111,9 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         .map(|e| e.facility_code.clone())
         .unwrap_or_default();
     let mut out = EventSet::default();
-    let mut procs: BTreeMap<(NaiveDate, String, Option<i32>), i32> = BTreeMap::new();
-    for p in &ev.procedures {
-        *procs.entry((p.date, p.code.clone(), p.points)).or_default() += p.count;
-    }
-    // Written order is by code, then by day.
-    let mut procs: Vec<_> = procs.into_iter().collect();
-    procs.sort_by(|a, b| (&a.0 .1, a.0 .2, a.0 .0).cmp(&(&b.0 .1, b.0 .2, b.0 .0)));
     let mut days: Vec<NaiveDate> = Vec::new();
-    for ((date, code, points), count) in procs {
-        days.push(date);
-        out.procedures.push(Procedure {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date,
-            code_system: CodeSystem::ReceiptProcedure,
-            code,
-            name: None,
-            points,
-            count,
-        });
-    }
-    let mut drugs: BTreeMap<(String, u64, NaiveDate), i32> = BTreeMap::new();
-    let mut qty_of: BTreeMap<u64, Option<f64>> = BTreeMap::new();
-    for p in &ev.prescriptions {
-        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
-        qty_of.insert(q, p.daily_quantity);
-        *drugs.entry((p.code.clone(), q, p.date)).or_default() += p.days.unwrap_or(1);
-    }
-    for ((code, q, date), n) in drugs {
-        days.push(date);
-        out.prescriptions.push(Prescription {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date,
-            code_system: CodeSystem::ReceiptDrug,
-            code,
-            name: None,
-            daily_quantity: qty_of.get(&q).copied().flatten(),
-            unit: None,
-            days: Some(n),
-        });
-    }
+    canonical_procedures(&ev.procedures, &mut out.procedures, &mut days);
+    canonical_prescriptions(&ev.prescriptions, &mut out.prescriptions, &mut days);
     days.sort();
     days.dedup();
     let inpatient = ev
@@ -1205,26 +1139,7 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         }
     }
     for d in &ev.diagnoses {
-        out.diagnoses.push(Diagnosis {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date: d.date,
-            code_system: CodeSystem::ReceiptDisease,
-            code: d.code.clone(),
-            icd10: None,
-            name: if d.code == UNCODED {
-                d.name
-                    .as_ref()
-                    .map(|n| substitute(n).0)
-                    .filter(|n| !n.is_empty())
-            } else {
-                None
-            },
-            suspected: d.suspected,
-            outcome: Some(d.outcome.unwrap_or(DiagnosisOutcome::Continuing)),
-            outcome_date: None,
-        });
+        out.diagnoses.push(canonical_diagnosis(d));
     }
     if let Some(first) = out.encounters.first() {
         id.recorded_on = first.start_date;
@@ -1232,6 +1147,123 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     SourceRecord {
         identity: id,
         events: out,
+    }
+}
+
+/// The identity as a claims file carries it (see [`canonicalize`]).
+fn canonical_identity(identity: &IdentityRecord) -> IdentityRecord {
+    let mut id = identity.clone();
+    id.record_id = String::new();
+    for s in [
+        &mut id.surname_kanji,
+        &mut id.given_kanji,
+        &mut id.surname_kana,
+        &mut id.given_kana,
+    ] {
+        if let Some(v) = s.as_mut() {
+            *v = substitute(v).0;
+        }
+    }
+    if id.surname_kanji.is_none() {
+        id.given_kanji = None;
+    }
+    if id.surname_kana.is_none() {
+        id.given_kana = None;
+    }
+    id.prefecture = None;
+    id.municipality_code = None;
+    id.municipality = None;
+    id.town = None;
+    id.chome = None;
+    id.banchi = None;
+    id.postal_code = None;
+    id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
+    id
+}
+
+/// Procedures per day (same code, points and day summed), in written order (by code, then by day),
+/// into `out`; their days are added to `days`.
+fn canonical_procedures(
+    procedures: &[Procedure],
+    out: &mut Vec<Procedure>,
+    days: &mut Vec<NaiveDate>,
+) {
+    let mut procs: BTreeMap<(NaiveDate, String, Option<i32>), i32> = BTreeMap::new();
+    for p in procedures {
+        *procs.entry((p.date, p.code.clone(), p.points)).or_default() += p.count;
+    }
+    // Written order is by code, then by day.
+    let mut procs: Vec<_> = procs.into_iter().collect();
+    procs.sort_by(|a, b| (&a.0 .1, a.0 .2, a.0 .0).cmp(&(&b.0 .1, b.0 .2, b.0 .0)));
+    for ((date, code, points), count) in procs {
+        days.push(date);
+        out.push(Procedure {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptProcedure,
+            code,
+            name: None,
+            points,
+            count,
+        });
+    }
+}
+
+/// Prescriptions per day (same code, daily quantity and day summed), in written order, into `out`;
+/// their days are added to `days`.
+fn canonical_prescriptions(
+    prescriptions: &[Prescription],
+    out: &mut Vec<Prescription>,
+    days: &mut Vec<NaiveDate>,
+) {
+    let mut drugs: BTreeMap<(String, u64, NaiveDate), i32> = BTreeMap::new();
+    let mut qty_of: BTreeMap<u64, Option<f64>> = BTreeMap::new();
+    for p in prescriptions {
+        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
+        qty_of.insert(q, p.daily_quantity);
+        *drugs.entry((p.code.clone(), q, p.date)).or_default() += p.days.unwrap_or(1);
+    }
+    for ((code, q, date), n) in drugs {
+        days.push(date);
+        out.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptDrug,
+            code,
+            name: None,
+            daily_quantity: qty_of.get(&q).copied().flatten(),
+            unit: None,
+            days: Some(n),
+        });
+    }
+}
+
+/// A diagnosis as a claims file carries it: the name only of an uncoded disease (substituted), the
+/// outcome Continuing when none.
+fn canonical_diagnosis(d: &Diagnosis) -> Diagnosis {
+    Diagnosis {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id: None,
+        date: d.date,
+        code_system: CodeSystem::ReceiptDisease,
+        code: d.code.clone(),
+        icd10: None,
+        name: if d.code == UNCODED {
+            d.name
+                .as_ref()
+                .map(|n| substitute(n).0)
+                .filter(|n| !n.is_empty())
+        } else {
+            None
+        },
+        suspected: d.suspected,
+        outcome: Some(d.outcome.unwrap_or(DiagnosisOutcome::Continuing)),
+        outcome_date: None,
     }
 }
 
