@@ -61,7 +61,7 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, Setting, Sex, SourceKind};
 
-use crate::death::{format_address, parse_address};
+use crate::death::{format_address, parse_address, AddressParts};
 use crate::encoding::{detect, Detected};
 use crate::text::{split_name, to_half_width_ascii};
 use crate::uke::insurance_kind;
@@ -656,25 +656,74 @@ fn read_document(
     report: &mut ReadReport,
     st: &mut FileState<'_>,
 ) {
-    let reject = |report: &mut ReadReport, msg: &str| {
-        report.issue(Severity::Error, line, None, msg);
-        report.rejected.push(Rejected {
-            first_line: line,
-            last_line: last,
-            reason: msg.to_string(),
-        });
-    };
     let mut log = Log::default();
+    let entries = match document_entries(v, &mut log) {
+        Ok(entries) => entries,
+        Err(msg) => {
+            report.issue(Severity::Error, line, None, msg);
+            report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason: msg.to_string(),
+            });
+            return;
+        }
+    };
+    count_types(&entries, report, st, &mut log);
+    let doc = Doc {
+        organizations: RefIndex::of("Organization", &entries),
+        medications: RefIndex::of("Medication", &entries),
+        entries,
+    };
+    let entries = &doc.entries;
+    let patients: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries.get(i).is_some_and(|e| e.kind == "Patient"))
+        .collect();
+    let (owned, clinical) = owners(entries, &patients, &mut log);
+    if patients.is_empty() {
+        if clinical > 0 {
+            let msg = "bundle holds no Patient: its resources are not read";
+            log.error(None, msg);
+            report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason: msg.to_string(),
+            });
+        } else {
+            log.warn(None, "bundle holds no Patient");
+        }
+    }
+    for (k, &p) in patients.iter().enumerate() {
+        let own = owned.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        match build_record(v, &doc, p, own, st.provider_id, &mut log) {
+            Ok(record) => report.records.push(ParsedRecord {
+                record,
+                first_line: line,
+                last_line: last,
+            }),
+            Err(reason) => report.rejected.push(Rejected {
+                first_line: line,
+                last_line: last,
+                reason,
+            }),
+        }
+    }
+    log.items.sort_by_key(|(_, f, _)| *f);
+    for (sev, field, msg) in log.items {
+        report.issue(sev, line, field, msg);
+    }
+}
+
+/// The resources of a document: the entries of a Bundle (entries without a resource are skipped
+/// with a warning) or the Patient itself; `Err` with the reason when the document is neither.
+fn document_entries<'a>(v: &'a Value, log: &mut Log) -> Result<Vec<Entry<'a>>, &'static str> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
     match get_str(v, "resourceType") {
         Some("Bundle") => {
             let list: &[Value] = match v.get("entry") {
                 None | Some(Value::Null) => &[],
                 Some(Value::Array(a)) => a,
-                Some(_) => {
-                    reject(report, "Bundle.entry is not an array");
-                    return;
-                }
+                Some(_) => return Err("Bundle.entry is not an array"),
             };
             for (i, e) in list.iter().enumerate() {
                 let res = e.get("resource").filter(|r| r.is_object());
@@ -695,15 +744,19 @@ fn read_document(
             kind: "Patient",
             res: v,
         }),
-        _ => {
-            reject(
-                report,
-                "document is neither a Bundle nor a Patient resource",
-            );
-            return;
-        }
+        _ => return Err("document is neither a Bundle nor a Patient resource"),
     }
-    for e in &entries {
+    Ok(entries)
+}
+
+/// Counts the resources by type; types not read are warned about once per file.
+fn count_types(
+    entries: &[Entry<'_>],
+    report: &mut ReadReport,
+    st: &mut FileState<'_>,
+    log: &mut Log,
+) {
+    for e in entries {
         let key = safe_type(e.kind);
         *report.line_counts.entry(key.clone()).or_default() += 1;
         if !READ_TYPES.contains(&e.kind) && st.warned_types.insert(key.clone()) {
@@ -713,15 +766,12 @@ fn read_document(
             );
         }
     }
-    let doc = Doc {
-        organizations: RefIndex::of("Organization", &entries),
-        medications: RefIndex::of("Medication", &entries),
-        entries,
-    };
-    let entries = &doc.entries;
-    let patients: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries.get(i).is_some_and(|e| e.kind == "Patient"))
-        .collect();
+}
+
+/// The clinical resources each Patient (by its position in `patients`) owns through its subject
+/// reference, and the number of clinical resources; resources that refer to no Patient of the
+/// bundle are not read (logged).
+fn owners(entries: &[Entry<'_>], patients: &[usize], log: &mut Log) -> (Vec<Vec<usize>>, usize) {
     let mut patient_index = RefIndex::new("Patient");
     for (k, &p) in patients.iter().enumerate() {
         if let Some(e) = entries.get(p) {
@@ -762,38 +812,7 @@ fn read_document(
             o.push(i);
         }
     }
-    if patients.is_empty() {
-        if clinical > 0 {
-            let msg = "bundle holds no Patient: its resources are not read";
-            log.error(None, msg);
-            report.rejected.push(Rejected {
-                first_line: line,
-                last_line: last,
-                reason: msg.to_string(),
-            });
-        } else {
-            log.warn(None, "bundle holds no Patient");
-        }
-    }
-    for (k, &p) in patients.iter().enumerate() {
-        let own = owned.get(k).map(Vec::as_slice).unwrap_or(&[]);
-        match build_record(v, &doc, p, own, st.provider_id, &mut log) {
-            Ok(record) => report.records.push(ParsedRecord {
-                record,
-                first_line: line,
-                last_line: last,
-            }),
-            Err(reason) => report.rejected.push(Rejected {
-                first_line: line,
-                last_line: last,
-                reason,
-            }),
-        }
-    }
-    log.items.sort_by_key(|(_, f, _)| *f);
-    for (sev, field, msg) in log.items {
-        report.issue(sev, line, field, msg);
-    }
+    (owned, clinical)
 }
 
 /// What the Patient resource gives.
@@ -825,11 +844,65 @@ fn read_patient(
     provider_id: &str,
     log: &mut Log,
 ) -> Result<PatientData, String> {
-    let fail = |log: &mut Log, msg: &str| -> Result<PatientData, String> {
-        log.error(f, msg);
-        Err(msg.to_string())
+    let sex = patient_sex(res, f, log)?;
+    let birth_date = patient_birth_date(res, f, log)?;
+    let ids = patient_identifiers(res);
+    let names = patient_names(res, f, log);
+    let (address, postal_code) = patient_address(res, f, log);
+    let death = patient_death(res, f, log);
+    let last_updated = res
+        .get("meta")
+        .and_then(|m| m.get("lastUpdated"))
+        .and_then(|d| match parse_fhir_date(d.as_str().unwrap_or("")) {
+            FhirDate::Full(d) => Some(d),
+            _ => {
+                log.warn(f, "meta.lastUpdated is not a valid instant: ignored");
+                None
+            }
+        });
+    let identity = IdentityRecord {
+        record_id: String::new(),
+        provider_id: provider_id.to_string(),
+        source_kind: SourceKind::Fhir,
+        local_patient_id: ids.local_patient_id,
+        surname_kanji: names.kanji.0,
+        given_kanji: names.kanji.1,
+        surname_kana: names.kana.0,
+        given_kana: names.kana.1,
+        birth_date,
+        sex,
+        prefecture: address.prefecture,
+        municipality_code: None,
+        municipality: address.municipality,
+        town: address.town,
+        chome: address.chome,
+        banchi: address.banchi,
+        postal_code,
+        insurance_kind: None,
+        insurer_number: None,
+        insured_symbol: None,
+        insured_number: None,
+        insured_branch: None,
+        recorded_on: NaiveDate::default(),
     };
-    let sex = match res.get("gender") {
+    Ok(PatientData {
+        identity,
+        facility: ids.facility,
+        member_id: ids.member_id,
+        death,
+        last_updated,
+    })
+}
+
+/// Logs an error of the Patient resource and returns its message (the reason it is rejected).
+fn patient_error(log: &mut Log, f: Option<usize>, msg: &str) -> String {
+    log.error(f, msg);
+    msg.to_string()
+}
+
+/// `Patient.gender`: other and unknown read as no sex (warned); anything else is an error.
+fn patient_sex(res: &Value, f: Option<usize>, log: &mut Log) -> Result<Option<Sex>, String> {
+    Ok(match res.get("gender") {
         None | Some(Value::Null) => None,
         Some(Value::String(g)) if g == "male" => Some(Sex::Male),
         Some(Value::String(g)) if g == "female" => Some(Sex::Female),
@@ -837,9 +910,23 @@ fn read_patient(
             log.warn(f, "gender is other or unknown: read without sex");
             None
         }
-        Some(_) => return fail(log, "gender is not male, female, other or unknown"),
-    };
-    let birth_date = match res.get("birthDate") {
+        Some(_) => {
+            return Err(patient_error(
+                log,
+                f,
+                "gender is not male, female, other or unknown",
+            ))
+        }
+    })
+}
+
+/// `Patient.birthDate`: a partial date reads as none (warned); an invalid one is an error.
+fn patient_birth_date(
+    res: &Value,
+    f: Option<usize>,
+    log: &mut Log,
+) -> Result<Option<NaiveDate>, String> {
+    Ok(match res.get("birthDate") {
         None | Some(Value::Null) => None,
         Some(Value::String(b)) => match parse_fhir_date(b) {
             FhirDate::Full(d) => Some(d),
@@ -850,11 +937,22 @@ fn read_patient(
                 );
                 None
             }
-            FhirDate::Bad => return fail(log, "birthDate is not a valid date"),
+            FhirDate::Bad => return Err(patient_error(log, f, "birthDate is not a valid date")),
         },
-        Some(_) => return fail(log, "birthDate is not a valid date"),
-    };
-    // Identifiers: the facility-scoped patient id first, else Tokumei's generic one.
+        Some(_) => return Err(patient_error(log, f, "birthDate is not a valid date")),
+    })
+}
+
+/// What the identifiers of a Patient give.
+struct PatientIds {
+    local_patient_id: Option<String>,
+    facility: Option<String>,
+    member_id: Option<String>,
+}
+
+/// `Patient.identifier`: the facility-scoped patient id first, else Tokumei's generic one; the
+/// insurance member id.
+fn patient_identifiers(res: &Value) -> PatientIds {
     let mut local = None;
     let mut facility = None;
     let mut generic = None;
@@ -873,10 +971,27 @@ fn read_patient(
             member_id = member_id.or(value);
         }
     }
-    let local_patient_id = local.or(generic);
-    // Names: IDE → kanji, SYL → kana; former names (use old / maiden) only if nothing else.
-    let mut kanji: Option<(Option<String>, Option<String>)> = None;
-    let mut kana: Option<(Option<String>, Option<String>)> = None;
+    PatientIds {
+        local_patient_id: local.or(generic),
+        facility,
+        member_id,
+    }
+}
+
+/// Surname and given name.
+type NameParts = (Option<String>, Option<String>);
+
+/// The kanji and kana names of a Patient.
+struct PatientNames {
+    kanji: NameParts,
+    kana: NameParts,
+}
+
+/// `Patient.name`: IDE → kanji, SYL → kana (by the characters when unmarked); former names (use old
+/// / maiden) only if nothing else.
+fn patient_names(res: &Value, f: Option<usize>, log: &mut Log) -> PatientNames {
+    let mut kanji: Option<NameParts> = None;
+    let mut kana: Option<NameParts> = None;
     let names = get_arr(res, "name");
     let former = |n: &Value| matches!(get_str(n, "use"), Some("old") | Some("maiden"));
     for n in names
@@ -922,43 +1037,54 @@ fn read_patient(
             *slot = Some(parts);
         }
     }
-    let (surname_kanji, given_kanji) = kanji.unwrap_or((None, None));
-    let (surname_kana, given_kana) = kana.unwrap_or((None, None));
-    // Address: the first one.
-    let mut prefecture = None;
-    let mut municipality = None;
-    let (mut town, mut chome, mut banchi) = (None, None, None);
+    PatientNames {
+        kanji: kanji.unwrap_or((None, None)),
+        kana: kana.unwrap_or((None, None)),
+    }
+}
+
+/// `Patient.address`, the first one: its parts and its postal code.
+fn patient_address(res: &Value, f: Option<usize>, log: &mut Log) -> (AddressParts, Option<String>) {
+    let mut out = AddressParts::default();
     let mut postal_code = None;
-    if let Some(a) = get_arr(res, "address").first() {
-        prefecture = nz(get_str(a, "state"));
-        municipality = nz(get_str(a, "city"));
-        let line: Vec<&str> = get_arr(a, "line")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        let line = line.concat();
-        let text = get_str(a, "text").unwrap_or("");
-        if !line.trim().is_empty() {
-            (town, chome, banchi) =
-                town_parts(prefecture.as_deref(), municipality.as_deref(), &line);
-        } else if !text.trim().is_empty() {
-            if prefecture.is_some() || municipality.is_some() {
-                (town, chome, banchi) =
-                    town_parts(prefecture.as_deref(), municipality.as_deref(), text);
-            } else {
-                let p = parse_address(text);
-                (prefecture, municipality) = (p.prefecture, p.municipality);
-                (town, chome, banchi) = (p.town, p.chome, p.banchi);
-            }
-        }
-        if let Some(p) = get_str(a, "postalCode") {
-            postal_code = postal_digits(p);
-            if postal_code.as_ref().is_some_and(|p| p.len() != 7) {
-                log.warn(f, "postalCode is not 7 digits");
-            }
+    let Some(a) = get_arr(res, "address").first() else {
+        return (out, postal_code);
+    };
+    out.prefecture = nz(get_str(a, "state"));
+    out.municipality = nz(get_str(a, "city"));
+    let line: Vec<&str> = get_arr(a, "line")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let line = line.concat();
+    let text = get_str(a, "text").unwrap_or("");
+    if !line.trim().is_empty() {
+        (out.town, out.chome, out.banchi) = town_parts(
+            out.prefecture.as_deref(),
+            out.municipality.as_deref(),
+            &line,
+        );
+    } else if !text.trim().is_empty() {
+        if out.prefecture.is_some() || out.municipality.is_some() {
+            (out.town, out.chome, out.banchi) =
+                town_parts(out.prefecture.as_deref(), out.municipality.as_deref(), text);
+        } else {
+            out = parse_address(text);
         }
     }
-    let death = match res.get("deceasedDateTime").and_then(Value::as_str) {
+    if let Some(p) = get_str(a, "postalCode") {
+        postal_code = postal_digits(p);
+        if postal_code.as_ref().is_some_and(|p| p.len() != 7) {
+            log.warn(f, "postalCode is not 7 digits");
+        }
+    }
+    (out, postal_code)
+}
+
+/// `Patient.deceasedDateTime`: the death date; a partial or invalid date, or a death without date,
+/// gives no death event (reported).
+fn patient_death(res: &Value, f: Option<usize>, log: &mut Log) -> Option<NaiveDate> {
+    match res.get("deceasedDateTime").and_then(Value::as_str) {
         Some(s) => match parse_fhir_date(s) {
             FhirDate::Full(d) => Some(d),
             FhirDate::Partial => {
@@ -976,49 +1102,7 @@ fn read_patient(
             }
             None
         }
-    };
-    let last_updated = res
-        .get("meta")
-        .and_then(|m| m.get("lastUpdated"))
-        .and_then(|d| match parse_fhir_date(d.as_str().unwrap_or("")) {
-            FhirDate::Full(d) => Some(d),
-            _ => {
-                log.warn(f, "meta.lastUpdated is not a valid instant: ignored");
-                None
-            }
-        });
-    let identity = IdentityRecord {
-        record_id: String::new(),
-        provider_id: provider_id.to_string(),
-        source_kind: SourceKind::Fhir,
-        local_patient_id,
-        surname_kanji,
-        given_kanji,
-        surname_kana,
-        given_kana,
-        birth_date,
-        sex,
-        prefecture,
-        municipality_code: None,
-        municipality,
-        town,
-        chome,
-        banchi,
-        postal_code,
-        insurance_kind: None,
-        insurer_number: None,
-        insured_symbol: None,
-        insured_number: None,
-        insured_branch: None,
-        recorded_on: NaiveDate::default(),
-    };
-    Ok(PatientData {
-        identity,
-        facility,
-        member_id,
-        death,
-        last_updated,
-    })
+    }
 }
 
 /// 保険者番号, 記号, 番号, 枝番.
@@ -1664,25 +1748,67 @@ fn build_record(
             None => Insurance::default(),
         },
     };
-    if let Some(raw) = ins.insurer.as_deref() {
-        let (insurer, unpadded) = normalise_insurer(raw);
-        if unpadded {
+    set_insurance(&mut identity, ins, f, log);
+    let mut events = owned_events(doc, own, pd.facility.as_deref(), log);
+    if let Some(date) = pd.death {
+        events.deaths.push(Death {
+            event_id: String::new(),
+            record_id: String::new(),
+            date,
+            recorded_on: None,
+        });
+    }
+    let recorded_on = pd
+        .last_updated
+        .or_else(|| bundle_date(document))
+        .or_else(|| events.encounters.iter().map(|e| e.start_date).max())
+        .or_else(|| latest_event(&events));
+    identity.recorded_on = match (recorded_on, identity.birth_date) {
+        (Some(d), _) => d,
+        (None, Some(b)) => {
             log.warn(
                 f,
-                "8-digit insurer number starting with 00 read as a 6-digit number",
+                "no meta.lastUpdated, Bundle.timestamp or event date: recorded_on set to the birth date",
             );
+            b
         }
-        if !insurer.is_empty() {
-            if !insurer_number_is_valid(&insurer) {
-                log.warn(f, "insurer number check digit does not match");
-            }
-            identity.insurance_kind = insurance_kind(&insurer);
-            identity.insurer_number = Some(insurer);
-            identity.insured_symbol = ins.symbol;
-            identity.insured_number = ins.number;
-            identity.insured_branch = ins.branch;
+        (None, None) => {
+            let msg = "no date to anchor the record (meta.lastUpdated, Bundle.timestamp, events, birthDate)";
+            log.error(f, msg);
+            return Err(msg.to_string());
         }
+    };
+    Ok(SourceRecord { identity, events })
+}
+
+/// Puts the insurance read for a Patient on its identity, when it has an insurer number.
+fn set_insurance(identity: &mut IdentityRecord, ins: Insurance, f: Option<usize>, log: &mut Log) {
+    let Some(raw) = ins.insurer.as_deref() else {
+        return;
+    };
+    let (insurer, unpadded) = normalise_insurer(raw);
+    if unpadded {
+        log.warn(
+            f,
+            "8-digit insurer number starting with 00 read as a 6-digit number",
+        );
     }
+    if !insurer.is_empty() {
+        if !insurer_number_is_valid(&insurer) {
+            log.warn(f, "insurer number check digit does not match");
+        }
+        identity.insurance_kind = insurance_kind(&insurer);
+        identity.insurer_number = Some(insurer);
+        identity.insured_symbol = ins.symbol;
+        identity.insured_number = ins.number;
+        identity.insured_branch = ins.branch;
+    }
+}
+
+/// The events of the entries a Patient owns: Encounters first (events refer to them), then
+/// Conditions, MedicationRequests, Observations and Procedures; entries in error are not read.
+fn owned_events(doc: &Doc<'_>, own: &[usize], facility: Option<&str>, log: &mut Log) -> EventSet {
+    let entries = &doc.entries;
     let mut events = EventSet::default();
     let of_kind = |kind: &'static str| {
         own.iter()
@@ -1696,7 +1822,7 @@ fn build_record(
             log.warn(e.field, "Encounter entered in error: not read");
             continue;
         }
-        if let Some(enc) = read_encounter(e.res, e.field, doc, pd.facility.as_deref(), log) {
+        if let Some(enc) = read_encounter(e.res, e.field, doc, facility, log) {
             encs.add(e, events.encounters.len());
             events.encounters.push(enc);
         }
@@ -1729,21 +1855,22 @@ fn build_record(
             }
         }
     }
-    if let Some(date) = pd.death {
-        events.deaths.push(Death {
-            event_id: String::new(),
-            record_id: String::new(),
-            date,
-            recorded_on: None,
-        });
-    }
-    let bundle_date = if get_str(document, "resourceType") == Some("Bundle") {
+    events
+}
+
+/// The date of a Bundle document: `timestamp`, else `meta.lastUpdated`.
+fn bundle_date(document: &Value) -> Option<NaiveDate> {
+    if get_str(document, "resourceType") == Some("Bundle") {
         full_date(document.get("timestamp"))
             .or_else(|| full_date(document.get("meta").and_then(|m| m.get("lastUpdated"))))
     } else {
         None
-    };
-    let latest_event = events
+    }
+}
+
+/// The latest date of the events other than encounters.
+fn latest_event(events: &EventSet) -> Option<NaiveDate> {
+    events
         .diagnoses
         .iter()
         .map(|d| d.date)
@@ -1751,28 +1878,7 @@ fn build_record(
         .chain(events.lab_results.iter().map(|x| x.date))
         .chain(events.procedures.iter().map(|x| x.date))
         .chain(events.deaths.iter().map(|x| x.date))
-        .max();
-    let recorded_on = pd
-        .last_updated
-        .or(bundle_date)
-        .or_else(|| events.encounters.iter().map(|e| e.start_date).max())
-        .or(latest_event);
-    identity.recorded_on = match (recorded_on, identity.birth_date) {
-        (Some(d), _) => d,
-        (None, Some(b)) => {
-            log.warn(
-                f,
-                "no meta.lastUpdated, Bundle.timestamp or event date: recorded_on set to the birth date",
-            );
-            b
-        }
-        (None, None) => {
-            let msg = "no date to anchor the record (meta.lastUpdated, Bundle.timestamp, events, birthDate)";
-            log.error(f, msg);
-            return Err(msg.to_string());
-        }
-    };
-    Ok(SourceRecord { identity, events })
+        .max()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1811,7 +1917,70 @@ fn patient_facility(r: &SourceRecord) -> Option<String> {
 /// either a number (with its unit) or a text (without unit). Only the first death is kept, without its
 /// `recorded_on`.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
-    let mut id = r.identity.clone();
+    let id = canonical_identity(&r.identity);
+    let ev = &r.events;
+    let facility = id
+        .local_patient_id
+        .as_ref()
+        .and_then(|_| patient_facility(r))
+        .unwrap_or_default();
+    let enc_id = |e: &Option<String>| encounter_index(&ev.encounters, e).map(|i| i.to_string());
+    let mut out = EventSet::default();
+    for e in &ev.encounters {
+        out.encounters.push(canonical_encounter(e, &facility));
+    }
+    for d in &ev.diagnoses {
+        out.diagnoses
+            .push(canonical_diagnosis(d, enc_id(&d.encounter_id)));
+    }
+    for p in &ev.prescriptions {
+        out.prescriptions.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: enc_id(&p.encounter_id),
+            date: p.date,
+            code_system: p.code_system,
+            code: p.code.clone(),
+            name: nz_owned(&p.name),
+            daily_quantity: canon_f64(p.daily_quantity),
+            unit: nz_owned(&p.unit),
+            days: p.days,
+        });
+    }
+    for l in &ev.lab_results {
+        out.lab_results
+            .push(canonical_lab_result(l, enc_id(&l.encounter_id)));
+    }
+    for p in &ev.procedures {
+        out.procedures.push(Procedure {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: enc_id(&p.encounter_id),
+            date: p.date,
+            code_system: p.code_system,
+            code: p.code.clone(),
+            name: nz_owned(&p.name),
+            points: None,
+            count: p.count,
+        });
+    }
+    if let Some(d) = ev.deaths.first() {
+        out.deaths.push(Death {
+            event_id: String::new(),
+            record_id: String::new(),
+            date: d.date,
+            recorded_on: None,
+        });
+    }
+    SourceRecord {
+        identity: id,
+        events: out,
+    }
+}
+
+/// The identity as a JP Core bundle carries it (see [`canonicalize`]).
+fn canonical_identity(identity: &IdentityRecord) -> IdentityRecord {
+    let mut id = identity.clone();
     id.record_id = String::new();
     id.source_kind = SourceKind::Fhir;
     for s in [
@@ -1856,113 +2025,75 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
             id.insured_branch = None;
         }
     }
-    let ev = &r.events;
-    let facility = id
-        .local_patient_id
-        .as_ref()
-        .and_then(|_| patient_facility(r))
-        .unwrap_or_default();
-    let enc_id = |e: &Option<String>| encounter_index(&ev.encounters, e).map(|i| i.to_string());
-    let mut out = EventSet::default();
-    for e in &ev.encounters {
-        out.encounters.push(Encounter {
-            event_id: String::new(),
-            record_id: String::new(),
-            facility_code: if e.facility_code.is_empty() {
-                facility.clone()
-            } else {
-                e.facility_code.clone()
-            },
-            setting: match e.setting {
-                Setting::Inpatient => Setting::Inpatient,
-                Setting::Outpatient | Setting::Checkup => Setting::Outpatient,
-            },
-            department: nz_owned(&e.department),
-            start_date: e.start_date,
-            end_date: e.end_date,
-        });
-    }
-    for d in &ev.diagnoses {
-        let outcome = d.outcome.filter(|o| *o != DiagnosisOutcome::Continuing);
-        out.diagnoses.push(Diagnosis {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: enc_id(&d.encounter_id),
-            date: d.date,
-            code_system: d.code_system,
-            code: d.code.clone(),
-            icd10: if d.code_system == CodeSystem::Icd10 {
-                Some(d.code.clone())
-            } else {
-                nz_owned(&d.icd10)
-            },
-            name: nz_owned(&d.name),
-            suspected: d.suspected,
-            outcome,
-            outcome_date: outcome.and(d.outcome_date),
-        });
-    }
-    for p in &ev.prescriptions {
-        out.prescriptions.push(Prescription {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: enc_id(&p.encounter_id),
-            date: p.date,
-            code_system: p.code_system,
-            code: p.code.clone(),
-            name: nz_owned(&p.name),
-            daily_quantity: canon_f64(p.daily_quantity),
-            unit: nz_owned(&p.unit),
-            days: p.days,
-        });
-    }
-    for l in &ev.lab_results {
-        let value_num = canon_f64(l.value_num);
-        let text = nz_owned(&l.value_text);
-        let (value_text, unit) = if value_num.is_some() {
-            (None, nz_owned(&l.unit))
-        } else if text.is_some() {
-            (text, None)
+    id
+}
+
+/// An encounter as a bundle carries it: checkups become outpatient, an empty facility code becomes
+/// `facility`.
+fn canonical_encounter(e: &Encounter, facility: &str) -> Encounter {
+    Encounter {
+        event_id: String::new(),
+        record_id: String::new(),
+        facility_code: if e.facility_code.is_empty() {
+            facility.to_string()
         } else {
-            (None, nz_owned(&l.unit))
-        };
-        out.lab_results.push(LabResult {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: enc_id(&l.encounter_id),
-            date: l.date,
-            code_system: l.code_system,
-            code: l.code.clone(),
-            name: nz_owned(&l.name),
-            value_num,
-            value_text,
-            unit,
-        });
+            e.facility_code.clone()
+        },
+        setting: match e.setting {
+            Setting::Inpatient => Setting::Inpatient,
+            Setting::Outpatient | Setting::Checkup => Setting::Outpatient,
+        },
+        department: nz_owned(&e.department),
+        start_date: e.start_date,
+        end_date: e.end_date,
     }
-    for p in &ev.procedures {
-        out.procedures.push(Procedure {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: enc_id(&p.encounter_id),
-            date: p.date,
-            code_system: p.code_system,
-            code: p.code.clone(),
-            name: nz_owned(&p.name),
-            points: None,
-            count: p.count,
-        });
+}
+
+/// A diagnosis as a Condition carries it, referring to the canonical encounter `encounter_id`.
+fn canonical_diagnosis(d: &Diagnosis, encounter_id: Option<String>) -> Diagnosis {
+    let outcome = d.outcome.filter(|o| *o != DiagnosisOutcome::Continuing);
+    Diagnosis {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id,
+        date: d.date,
+        code_system: d.code_system,
+        code: d.code.clone(),
+        icd10: if d.code_system == CodeSystem::Icd10 {
+            Some(d.code.clone())
+        } else {
+            nz_owned(&d.icd10)
+        },
+        name: nz_owned(&d.name),
+        suspected: d.suspected,
+        outcome,
+        outcome_date: outcome.and(d.outcome_date),
     }
-    if let Some(d) = ev.deaths.first() {
-        out.deaths.push(Death {
-            event_id: String::new(),
-            record_id: String::new(),
-            date: d.date,
-            recorded_on: None,
-        });
-    }
-    SourceRecord {
-        identity: id,
-        events: out,
+}
+
+/// A lab result as an Observation carries it (a number with its unit, or a text without), referring
+/// to the canonical encounter `encounter_id`.
+fn canonical_lab_result(l: &LabResult, encounter_id: Option<String>) -> LabResult {
+    let value_num = canon_f64(l.value_num);
+    let text = nz_owned(&l.value_text);
+    let (value_text, unit) = if value_num.is_some() {
+        (None, nz_owned(&l.unit))
+    } else if text.is_some() {
+        (text, None)
+    } else {
+        (None, nz_owned(&l.unit))
+    };
+    LabResult {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id,
+        date: l.date,
+        code_system: l.code_system,
+        code: l.code.clone(),
+        name: nz_owned(&l.name),
+        value_num,
+        value_text,
+        unit,
     }
 }
 
@@ -2252,263 +2383,315 @@ fn coverage_json(id: &IdentityRecord, insurer: &str, patient_url: &str) -> J {
 /// [`LOCAL_PATIENT_ID_SYSTEM`]. The record is written as [`canonicalize`] describes it.
 pub fn write_bundle(r: &SourceRecord) -> Result<Vec<u8>, FormatError> {
     let c = canonicalize(r);
-    let mut counter = 0u64;
-    let mut next_url = || {
-        counter += 1;
-        format!("urn:uuid:00000000-0000-4000-8000-{counter:012x}")
-    };
-    let mut entries: Vec<J> = Vec::new();
-    let entry = |url: &str, res: J| J::O(vec![("fullUrl", js(url)), ("resource", res)]);
-    let patient_url = next_url();
-    entries.push(entry(&patient_url, patient_json(&c, r)?));
+    let mut b = BundleEntries::default();
+    let patient_url = b.next_url();
+    b.entries.push(entry(&patient_url, patient_json(&c, r)?));
     let id = &c.identity;
     if let Some(insurer) = &id.insurer_number {
-        let url = next_url();
-        entries.push(entry(&url, coverage_json(id, insurer, &patient_url)));
+        b.push(coverage_json(id, insurer, &patient_url));
     }
     let ev = &c.events;
-    let enc_urls: Vec<String> = ev.encounters.iter().map(|_| next_url()).collect();
-    let enc_ref = |e: &Option<String>| {
-        e.as_deref()
-            .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| enc_urls.get(i))
-            .map(|u| reference(u))
+    let enc_urls: Vec<String> = ev.encounters.iter().map(|_| b.next_url()).collect();
+    let refs = Refs {
+        patient: &patient_url,
+        encounters: &enc_urls,
     };
     for (e, url) in ev.encounters.iter().zip(&enc_urls) {
-        let mut o = vec![
-            ("resourceType", js("Encounter")),
-            ("meta", profile("JP_Encounter")),
-            ("status", js("finished")),
-            (
-                "class",
-                coding(
-                    ACT_CODE_SYSTEM,
-                    if e.setting == Setting::Inpatient {
-                        "IMP"
-                    } else {
-                        "AMB"
-                    },
-                ),
-            ),
-        ];
-        if let Some(d) = &e.department {
-            o.push(("serviceType", J::O(vec![("text", js(d.clone()))])));
-        }
-        o.push(("subject", reference(&patient_url)));
-        o.push((
-            "period",
-            J::O(vec![
-                ("start", js(date_str(e.start_date, "encounter start")?)),
-                ("end", js(date_str(e.end_date, "encounter end")?)),
-            ]),
-        ));
-        if !e.facility_code.is_empty() {
-            o.push((
-                "serviceProvider",
-                J::O(vec![(
-                    "identifier",
-                    J::O(vec![
-                        ("system", js(MEDICAL_INSTITUTION_SYSTEM)),
-                        ("value", js(e.facility_code.clone())),
-                    ]),
-                )]),
-            ));
-        }
-        entries.push(entry(url, J::O(o)));
+        b.entries.push(entry(url, encounter_json(e, &patient_url)?));
     }
     for d in &ev.diagnoses {
-        non_empty_code(&d.code, "diagnosis")?;
-        let mut o = vec![("resourceType", js("Condition"))];
-        o.push(("meta", profile("JP_Condition")));
-        let status = match d.outcome {
-            None | Some(DiagnosisOutcome::Continuing) => "active",
-            Some(DiagnosisOutcome::Cured) => "resolved",
-            Some(DiagnosisOutcome::Died) | Some(DiagnosisOutcome::Stopped) => "inactive",
-        };
-        match d.outcome {
-            Some(DiagnosisOutcome::Died) => o.push((
-                "extension",
-                J::A(vec![ext(
-                    CONDITION_OUTCOME_EXTENSION,
-                    "valueCode",
-                    js("died"),
-                )]),
-            )),
-            Some(DiagnosisOutcome::Stopped) => o.push((
-                "extension",
-                J::A(vec![ext(
-                    CONDITION_OUTCOME_EXTENSION,
-                    "valueCode",
-                    js("stopped"),
-                )]),
-            )),
-            _ => {}
-        }
-        o.push((
-            "clinicalStatus",
-            J::O(vec![(
-                "coding",
-                J::A(vec![coding(CLINICAL_STATUS_SYSTEM, status)]),
-            )]),
-        ));
-        o.push((
-            "verificationStatus",
-            J::O(vec![(
-                "coding",
-                J::A(vec![coding(
-                    VERIFICATION_STATUS_SYSTEM,
-                    if d.suspected {
-                        "provisional"
-                    } else {
-                        "confirmed"
-                    },
-                )]),
-            )]),
-        ));
-        let mut codings = vec![coding(system_uri(d.code_system), &d.code)];
-        if let Some(icd) = &d.icd10 {
-            if d.code_system != CodeSystem::Icd10 {
-                codings.push(coding(ICD10_SYSTEM, icd));
-            }
-        }
-        o.push(("code", concept(codings, &d.name)));
-        o.push(("subject", reference(&patient_url)));
-        if let Some(e) = enc_ref(&d.encounter_id) {
-            o.push(("encounter", e));
-        }
-        o.push(("onsetDateTime", js(date_str(d.date, "diagnosis date")?)));
-        if let Some(od) = d.outcome_date {
-            o.push(("abatementDateTime", js(date_str(od, "outcome date")?)));
-        }
-        let url = next_url();
-        entries.push(entry(&url, J::O(o)));
+        b.push(condition_json(d, &refs)?);
     }
     for (p, orig) in ev.prescriptions.iter().zip(&r.events.prescriptions) {
-        non_empty_code(&p.code, "prescription")?;
-        let mut o = vec![
-            ("resourceType", js("MedicationRequest")),
-            ("meta", profile("JP_MedicationRequest")),
-            ("status", js("completed")),
-            ("intent", js("order")),
-            (
-                "medicationCodeableConcept",
-                concept(vec![coding(system_uri(p.code_system), &p.code)], &p.name),
-            ),
-            ("subject", reference(&patient_url)),
-        ];
-        if let Some(e) = enc_ref(&p.encounter_id) {
-            o.push(("encounter", e));
-        }
-        o.push(("authoredOn", js(date_str(p.date, "prescription date")?)));
-        let mut q = Vec::new();
-        if let Some(n) = p.daily_quantity.and(orig.daily_quantity).and_then(json_f64) {
-            q.push(("value", J::N(n)));
-        }
-        if let Some(u) = &p.unit {
-            q.push(("unit", js(u.clone())));
-        }
-        if !q.is_empty() {
-            o.push((
-                "dosageInstruction",
-                J::A(vec![J::O(vec![(
-                    "doseAndRate",
-                    J::A(vec![J::O(vec![("doseQuantity", J::O(q))])]),
-                )])]),
-            ));
-        }
-        if let Some(days) = p.days {
-            o.push((
-                "dispenseRequest",
-                J::O(vec![(
-                    "expectedSupplyDuration",
-                    J::O(vec![
-                        ("value", J::N(days.to_string())),
-                        ("unit", js("日")),
-                        ("system", js(UCUM)),
-                        ("code", js("d")),
-                    ]),
-                )]),
-            ));
-        }
-        let url = next_url();
-        entries.push(entry(&url, J::O(o)));
+        b.push(medication_request_json(p, orig, &refs)?);
     }
     for (l, orig) in ev.lab_results.iter().zip(&r.events.lab_results) {
-        non_empty_code(&l.code, "lab result")?;
-        let mut o = vec![
-            ("resourceType", js("Observation")),
-            ("meta", profile("JP_Observation_LabResult")),
-            ("status", js("final")),
-            (
-                "category",
-                J::A(vec![J::O(vec![(
-                    "coding",
-                    J::A(vec![coding(OBSERVATION_CATEGORY_SYSTEM, "laboratory")]),
-                )])]),
-            ),
-            (
-                "code",
-                concept(vec![coding(system_uri(l.code_system), &l.code)], &l.name),
-            ),
-            ("subject", reference(&patient_url)),
-        ];
-        if let Some(e) = enc_ref(&l.encounter_id) {
-            o.push(("encounter", e));
-        }
-        o.push(("effectiveDateTime", js(date_str(l.date, "lab date")?)));
-        let num = l.value_num.and(orig.value_num).and_then(json_f64);
-        if num.is_some() || (l.value_text.is_none() && l.unit.is_some()) {
-            let mut q = Vec::new();
-            if let Some(n) = num {
-                q.push(("value", J::N(n)));
-            }
-            if let Some(u) = &l.unit {
-                q.push(("unit", js(u.clone())));
-            }
-            o.push(("valueQuantity", J::O(q)));
-        } else if let Some(t) = &l.value_text {
-            o.push(("valueString", js(t.clone())));
-        }
-        let url = next_url();
-        entries.push(entry(&url, J::O(o)));
+        b.push(observation_json(l, orig, &refs)?);
     }
     for p in &ev.procedures {
-        non_empty_code(&p.code, "procedure")?;
-        let mut o = vec![
-            ("resourceType", js("Procedure")),
-            ("meta", profile("JP_Procedure")),
-        ];
-        if p.count != 1 {
-            o.push((
-                "extension",
-                J::A(vec![ext(
-                    PROCEDURE_COUNT_EXTENSION,
-                    "valueInteger",
-                    J::N(p.count.to_string()),
-                )]),
-            ));
-        }
-        o.push(("status", js("completed")));
-        o.push((
-            "code",
-            concept(vec![coding(system_uri(p.code_system), &p.code)], &p.name),
-        ));
-        o.push(("subject", reference(&patient_url)));
-        if let Some(e) = enc_ref(&p.encounter_id) {
-            o.push(("encounter", e));
-        }
-        o.push(("performedDateTime", js(date_str(p.date, "procedure date")?)));
-        let url = next_url();
-        entries.push(entry(&url, J::O(o)));
+        b.push(procedure_json(p, &refs)?);
     }
     let bundle = J::O(vec![
         ("resourceType", js("Bundle")),
         ("type", js("collection")),
-        ("entry", J::A(entries)),
+        ("entry", J::A(b.entries)),
     ]);
     let mut out = String::new();
     emit(&bundle, &mut out);
     Ok(out.into_bytes())
+}
+
+/// The entries of a bundle being written, with the counter their `fullUrl`s are made from.
+#[derive(Default)]
+struct BundleEntries {
+    counter: u64,
+    entries: Vec<J>,
+}
+
+impl BundleEntries {
+    /// The next `urn:uuid:` URL.
+    fn next_url(&mut self) -> String {
+        self.counter += 1;
+        format!("urn:uuid:00000000-0000-4000-8000-{:012x}", self.counter)
+    }
+
+    /// Appends a resource under the next URL.
+    fn push(&mut self, res: J) {
+        let url = self.next_url();
+        self.entries.push(entry(&url, res));
+    }
+}
+
+/// A bundle entry: `fullUrl` and resource.
+fn entry(url: &str, res: J) -> J {
+    J::O(vec![("fullUrl", js(url)), ("resource", res)])
+}
+
+/// The URLs events refer to: the Patient's and the Encounters' (by index).
+struct Refs<'a> {
+    patient: &'a str,
+    encounters: &'a [String],
+}
+
+impl Refs<'_> {
+    /// The reference to the encounter a canonical `encounter_id` names, if any.
+    fn encounter(&self, e: &Option<String>) -> Option<J> {
+        e.as_deref()
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| self.encounters.get(i))
+            .map(|u| reference(u))
+    }
+}
+
+/// An Encounter resource.
+fn encounter_json(e: &Encounter, patient_url: &str) -> Result<J, FormatError> {
+    let mut o = vec![
+        ("resourceType", js("Encounter")),
+        ("meta", profile("JP_Encounter")),
+        ("status", js("finished")),
+        (
+            "class",
+            coding(
+                ACT_CODE_SYSTEM,
+                if e.setting == Setting::Inpatient {
+                    "IMP"
+                } else {
+                    "AMB"
+                },
+            ),
+        ),
+    ];
+    if let Some(d) = &e.department {
+        o.push(("serviceType", J::O(vec![("text", js(d.clone()))])));
+    }
+    o.push(("subject", reference(patient_url)));
+    o.push((
+        "period",
+        J::O(vec![
+            ("start", js(date_str(e.start_date, "encounter start")?)),
+            ("end", js(date_str(e.end_date, "encounter end")?)),
+        ]),
+    ));
+    if !e.facility_code.is_empty() {
+        o.push((
+            "serviceProvider",
+            J::O(vec![(
+                "identifier",
+                J::O(vec![
+                    ("system", js(MEDICAL_INSTITUTION_SYSTEM)),
+                    ("value", js(e.facility_code.clone())),
+                ]),
+            )]),
+        ));
+    }
+    Ok(J::O(o))
+}
+
+/// A Condition resource.
+fn condition_json(d: &Diagnosis, refs: &Refs<'_>) -> Result<J, FormatError> {
+    non_empty_code(&d.code, "diagnosis")?;
+    let mut o = vec![("resourceType", js("Condition"))];
+    o.push(("meta", profile("JP_Condition")));
+    let status = match d.outcome {
+        None | Some(DiagnosisOutcome::Continuing) => "active",
+        Some(DiagnosisOutcome::Cured) => "resolved",
+        Some(DiagnosisOutcome::Died) | Some(DiagnosisOutcome::Stopped) => "inactive",
+    };
+    let outcome = match d.outcome {
+        Some(DiagnosisOutcome::Died) => Some("died"),
+        Some(DiagnosisOutcome::Stopped) => Some("stopped"),
+        _ => None,
+    };
+    if let Some(code) = outcome {
+        o.push((
+            "extension",
+            J::A(vec![ext(
+                CONDITION_OUTCOME_EXTENSION,
+                "valueCode",
+                js(code),
+            )]),
+        ));
+    }
+    o.push((
+        "clinicalStatus",
+        J::O(vec![(
+            "coding",
+            J::A(vec![coding(CLINICAL_STATUS_SYSTEM, status)]),
+        )]),
+    ));
+    let verification = if d.suspected {
+        "provisional"
+    } else {
+        "confirmed"
+    };
+    o.push((
+        "verificationStatus",
+        J::O(vec![(
+            "coding",
+            J::A(vec![coding(VERIFICATION_STATUS_SYSTEM, verification)]),
+        )]),
+    ));
+    let mut codings = vec![coding(system_uri(d.code_system), &d.code)];
+    if let Some(icd) = &d.icd10 {
+        if d.code_system != CodeSystem::Icd10 {
+            codings.push(coding(ICD10_SYSTEM, icd));
+        }
+    }
+    o.push(("code", concept(codings, &d.name)));
+    o.push(("subject", reference(refs.patient)));
+    if let Some(e) = refs.encounter(&d.encounter_id) {
+        o.push(("encounter", e));
+    }
+    o.push(("onsetDateTime", js(date_str(d.date, "diagnosis date")?)));
+    if let Some(od) = d.outcome_date {
+        o.push(("abatementDateTime", js(date_str(od, "outcome date")?)));
+    }
+    Ok(J::O(o))
+}
+
+/// A MedicationRequest resource; the amount is written only when the original has one.
+fn medication_request_json(
+    p: &Prescription,
+    orig: &Prescription,
+    refs: &Refs<'_>,
+) -> Result<J, FormatError> {
+    non_empty_code(&p.code, "prescription")?;
+    let mut o = vec![
+        ("resourceType", js("MedicationRequest")),
+        ("meta", profile("JP_MedicationRequest")),
+        ("status", js("completed")),
+        ("intent", js("order")),
+        (
+            "medicationCodeableConcept",
+            concept(vec![coding(system_uri(p.code_system), &p.code)], &p.name),
+        ),
+        ("subject", reference(refs.patient)),
+    ];
+    if let Some(e) = refs.encounter(&p.encounter_id) {
+        o.push(("encounter", e));
+    }
+    o.push(("authoredOn", js(date_str(p.date, "prescription date")?)));
+    let mut q = Vec::new();
+    if let Some(n) = p.daily_quantity.and(orig.daily_quantity).and_then(json_f64) {
+        q.push(("value", J::N(n)));
+    }
+    if let Some(u) = &p.unit {
+        q.push(("unit", js(u.clone())));
+    }
+    if !q.is_empty() {
+        o.push((
+            "dosageInstruction",
+            J::A(vec![J::O(vec![(
+                "doseAndRate",
+                J::A(vec![J::O(vec![("doseQuantity", J::O(q))])]),
+            )])]),
+        ));
+    }
+    if let Some(days) = p.days {
+        o.push((
+            "dispenseRequest",
+            J::O(vec![(
+                "expectedSupplyDuration",
+                J::O(vec![
+                    ("value", J::N(days.to_string())),
+                    ("unit", js("日")),
+                    ("system", js(UCUM)),
+                    ("code", js("d")),
+                ]),
+            )]),
+        ));
+    }
+    Ok(J::O(o))
+}
+
+/// An Observation resource (laboratory); the number is written only when the original has one.
+fn observation_json(l: &LabResult, orig: &LabResult, refs: &Refs<'_>) -> Result<J, FormatError> {
+    non_empty_code(&l.code, "lab result")?;
+    let mut o = vec![
+        ("resourceType", js("Observation")),
+        ("meta", profile("JP_Observation_LabResult")),
+        ("status", js("final")),
+        (
+            "category",
+            J::A(vec![J::O(vec![(
+                "coding",
+                J::A(vec![coding(OBSERVATION_CATEGORY_SYSTEM, "laboratory")]),
+            )])]),
+        ),
+        (
+            "code",
+            concept(vec![coding(system_uri(l.code_system), &l.code)], &l.name),
+        ),
+        ("subject", reference(refs.patient)),
+    ];
+    if let Some(e) = refs.encounter(&l.encounter_id) {
+        o.push(("encounter", e));
+    }
+    o.push(("effectiveDateTime", js(date_str(l.date, "lab date")?)));
+    let num = l.value_num.and(orig.value_num).and_then(json_f64);
+    if num.is_some() || (l.value_text.is_none() && l.unit.is_some()) {
+        let mut q = Vec::new();
+        if let Some(n) = num {
+            q.push(("value", J::N(n)));
+        }
+        if let Some(u) = &l.unit {
+            q.push(("unit", js(u.clone())));
+        }
+        o.push(("valueQuantity", J::O(q)));
+    } else if let Some(t) = &l.value_text {
+        o.push(("valueString", js(t.clone())));
+    }
+    Ok(J::O(o))
+}
+
+/// A Procedure resource; a count other than one goes in an extension.
+fn procedure_json(p: &Procedure, refs: &Refs<'_>) -> Result<J, FormatError> {
+    non_empty_code(&p.code, "procedure")?;
+    let mut o = vec![
+        ("resourceType", js("Procedure")),
+        ("meta", profile("JP_Procedure")),
+    ];
+    if p.count != 1 {
+        o.push((
+            "extension",
+            J::A(vec![ext(
+                PROCEDURE_COUNT_EXTENSION,
+                "valueInteger",
+                J::N(p.count.to_string()),
+            )]),
+        ));
+    }
+    o.push(("status", js("completed")));
+    o.push((
+        "code",
+        concept(vec![coding(system_uri(p.code_system), &p.code)], &p.name),
+    ));
+    o.push(("subject", reference(refs.patient)));
+    if let Some(e) = refs.encounter(&p.encounter_id) {
+        o.push(("encounter", e));
+    }
+    o.push(("performedDateTime", js(date_str(p.date, "procedure date")?)));
+    Ok(J::O(o))
 }
 
 /// Writes records as NDJSON: one bundle ([`write_bundle`]) per line, `\n` endings.

@@ -599,8 +599,33 @@ fn outcome_code(o: DiagnosisOutcome) -> &'static str {
 }
 
 fn build(p: &Parse<'_>, provider_id: &str, report: &mut ReadReport) -> Result<Message, Fail> {
-    let d = p.d;
     let msh = &p.segs[0];
+    let mut msg = start_message(msh, p.d, provider_id, report);
+    let mut m = MessageReader {
+        d: p.d,
+        report,
+        msg: &mut msg,
+        setting: None,
+        department: None,
+        has_pid: false,
+        order_date: None,
+        spm_date: None,
+        rx: None,
+    };
+    for seg in &p.segs {
+        m.segment(seg)?;
+    }
+    m.finish(msh)?;
+    Ok(msg)
+}
+
+/// A message as its MSH segment starts it: type, facility, date and an empty record.
+fn start_message(
+    msh: &Segment<'_>,
+    d: Delims,
+    provider_id: &str,
+    report: &mut ReadReport,
+) -> Message {
     let message_type = format!("{}^{}", msh.comp(9, 1, d), msh.comp(9, 2, d));
     let facility = msh.value(4, d).into_owned();
     let sent_on = parse_dtm(&msh.value(7, d));
@@ -613,7 +638,404 @@ fn build(p: &Parse<'_>, provider_id: &str, report: &mut ReadReport) -> Result<Me
             "MSH-18 does not declare ISO IR87 (JIS X 0208)",
         );
     }
-    let mut id = IdentityRecord {
+    Message {
+        message_type,
+        facility,
+        sent_on,
+        record: SourceRecord {
+            identity: emr_identity(provider_id, sent_on.unwrap_or_default()),
+            events: EventSet::default(),
+        },
+        visit: None,
+        admit: None,
+        discharge: None,
+        has_insurance: false,
+    }
+}
+
+/// A message being read segment by segment into `msg`: besides what the message carries, the class
+/// and department of PV1, and the order context (ORC, SPM) that RXE and OBX take their dates from.
+struct MessageReader<'m> {
+    d: Delims,
+    report: &'m mut ReadReport,
+    msg: &'m mut Message,
+    setting: Option<Setting>,
+    department: Option<String>,
+    has_pid: bool,
+    order_date: Option<NaiveDate>,
+    spm_date: Option<NaiveDate>,
+    /// The prescription of the last RXE, completed by TQ1 until the next order segment.
+    rx: Option<Prescription>,
+}
+
+impl MessageReader<'_> {
+    /// Reads one segment; only PID can fail the message.
+    fn segment(&mut self, seg: &Segment<'_>) -> Result<(), Fail> {
+        let d = self.d;
+        match seg.name() {
+            "PID" if !self.has_pid => {
+                self.has_pid = true;
+                if let Some(dd) = read_pid(seg, d, &mut self.msg.record.identity, self.report)? {
+                    self.msg.record.events.deaths.push(Death {
+                        event_id: String::new(),
+                        record_id: String::new(),
+                        date: dd,
+                        recorded_on: None,
+                    });
+                }
+            }
+            "IN1" if !self.msg.has_insurance => {
+                self.msg.has_insurance = true;
+                read_in1(seg, d, &mut self.msg.record.identity, self.report);
+            }
+            "PV1" => self.pv1(seg),
+            "ORC" => {
+                self.flush_rx();
+                self.order_date = parse_dtm(&seg.value(9, d)).or(self.order_date);
+            }
+            "RXE" => {
+                self.flush_rx();
+                self.rx = self.rxe(seg);
+            }
+            "TQ1" => self.tq1(seg),
+            "SPM" => {
+                self.spm_date = parse_dtm(&seg.value(17, d));
+            }
+            "OBX" => {
+                self.flush_rx();
+                if let Some(l) = self.obx(seg) {
+                    self.msg.record.events.lab_results.push(l);
+                }
+            }
+            "PRB" => {
+                self.flush_rx();
+                if let Some(dg) = self.prb(seg) {
+                    self.msg.record.events.diagnoses.push(dg);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Ends the prescription of the last RXE.
+    fn flush_rx(&mut self) {
+        if let Some(r) = self.rx.take() {
+            self.msg.record.events.prescriptions.push(r);
+        }
+    }
+
+    /// PV1: the visit (class, number, department, admission and discharge dates).
+    fn pv1(&mut self, seg: &Segment<'_>) {
+        let d = self.d;
+        self.setting = match seg.value(2, d).as_ref() {
+            "I" => Some(Setting::Inpatient),
+            "O" | "E" => Some(Setting::Outpatient),
+            "" => None,
+            _ => {
+                self.report.issue(
+                    Severity::Warning,
+                    seg.line,
+                    Some(2),
+                    "PV1-2 patient class neither I nor O",
+                );
+                None
+            }
+        };
+        self.msg.visit = opt(&seg.value(19, d));
+        self.department = opt(&seg.value(10, d));
+        self.msg.admit = parse_dtm(&seg.value(44, d));
+        self.msg.discharge = parse_dtm(&seg.value(45, d));
+    }
+
+    /// RXE: a drug of the current order; `None` (reported) when it cannot be read.
+    fn rxe(&mut self, seg: &Segment<'_>) -> Option<Prescription> {
+        let d = self.d;
+        let code = seg.comp(2, 1, d);
+        let label = seg.comp(2, 3, d);
+        if code.is_empty() {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(2),
+                "RXE-2 has no drug code; drug left out",
+            );
+            return None;
+        }
+        let Some(cs) = code_system_of(&label) else {
+            self.report.issue(
+                Severity::Warning,
+                seg.line,
+                Some(2),
+                "RXE-2 coding system not known; drug left out",
+            );
+            return None;
+        };
+        let qty = seg.value(3, d);
+        let daily_quantity = match qty.parse::<f64>() {
+            Ok(q) if q.is_finite() => Some(q),
+            _ if qty.is_empty() => None,
+            _ => {
+                self.report.issue(
+                    Severity::Warning,
+                    seg.line,
+                    Some(3),
+                    "RXE-3 amount is not a number",
+                );
+                None
+            }
+        };
+        let Some(date) = self.order_date.or(self.msg.sent_on) else {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                None,
+                "prescription has no date (ORC-9 or MSH-7); drug left out",
+            );
+            return None;
+        };
+        Some(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: self.msg.visit.clone(),
+            date,
+            code_system: cs,
+            code: code.into_owned(),
+            name: opt(&seg.comp(2, 2, d)),
+            daily_quantity,
+            unit: opt(&seg.comp(5, 2, d)),
+            days: None,
+        })
+    }
+
+    /// TQ1: the days supplied and the start date of the last RXE's drug.
+    fn tq1(&mut self, seg: &Segment<'_>) {
+        let d = self.d;
+        let Some(r) = self.rx.as_mut() else {
+            return;
+        };
+        let days = seg.comp(6, 1, d);
+        let unit = seg.comp(6, 2, d);
+        if !days.is_empty() {
+            match days.parse::<i32>() {
+                Ok(n) if n >= 0 && (unit == "d" || unit.is_empty()) => r.days = Some(n),
+                _ => self.report.issue(
+                    Severity::Warning,
+                    seg.line,
+                    Some(6),
+                    "TQ1-6 duration is not a number of days",
+                ),
+            }
+        }
+        if let Some(start) = parse_dtm(&seg.value(7, d)) {
+            r.date = start;
+        }
+    }
+
+    /// OBX: a result; `None` for orders, patient profile observations and results that cannot be
+    /// read (reported).
+    fn obx(&mut self, seg: &Segment<'_>) -> Option<LabResult> {
+        let d = self.d;
+        // Results only: orders (OML-01) carry OBX-11 `O` without a value.
+        let status = seg.value(11, d);
+        let value = seg.field(5);
+        if status == "O" || (value.is_empty() && status.is_empty()) {
+            return None;
+        }
+        if self.msg.message_type.starts_with("ADT") {
+            // Height, weight, blood type of the patient profile: not results of a visit.
+            return None;
+        }
+        let code = seg.comp(3, 1, d);
+        let label = seg.comp(3, 3, d);
+        if label == "JC10" && !(code.len() == 17 && code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(3),
+                "OBX-3 JLAC10 code is not 17 characters; result left out",
+            );
+            return None;
+        }
+        if code.is_empty() {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(3),
+                "OBX-3 has no item code; result left out",
+            );
+            return None;
+        }
+        let cs = code_system_of(&label).unwrap_or(CodeSystem::Jlac10);
+        let (value_num, value_text) = self.obx_value(seg)?;
+        let Some(date) = parse_dtm(&seg.value(14, d))
+            .or(self.spm_date)
+            .or(self.msg.sent_on)
+        else {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(14),
+                "result has no date (OBX-14, SPM-17 or MSH-7); left out",
+            );
+            return None;
+        };
+        Some(LabResult {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: self.msg.visit.clone(),
+            date,
+            code_system: cs,
+            code: code.into_owned(),
+            name: opt(&seg.comp(3, 2, d)),
+            value_num,
+            value_text,
+            unit: opt(&seg.comp(6, 1, d)),
+        })
+    }
+
+    /// OBX-5 as a number or a text, by its value type OBX-2; `None` (reported) when a numeric value
+    /// is not a number.
+    fn obx_value(&mut self, seg: &Segment<'_>) -> Option<(Option<f64>, Option<String>)> {
+        let d = self.d;
+        let vt = seg.value(2, d);
+        Some(match vt.as_ref() {
+            "NM" => match seg.value(5, d).trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => (Some(x), None),
+                _ => {
+                    self.report.issue(
+                        Severity::Error,
+                        seg.line,
+                        Some(5),
+                        "OBX-5 numeric value is not a number; result left out",
+                    );
+                    return None;
+                }
+            },
+            "CWE" | "CE" | "CNE" => (None, opt(&seg.comp(5, 1, d))),
+            _ => (None, opt(&seg.value(5, d))),
+        })
+    }
+
+    /// PRB: a diagnosis; `None` (reported) when it cannot be read.
+    fn prb(&mut self, seg: &Segment<'_>) -> Option<Diagnosis> {
+        let d = self.d;
+        let code = seg.comp(3, 1, d);
+        let Some(cs) = code_system_of(&seg.comp(3, 3, d)) else {
+            self.report.issue(
+                Severity::Warning,
+                seg.line,
+                Some(3),
+                "PRB-3 coding system not known (e.g. MEDIS 病名管理番号); diagnosis left out",
+            );
+            return None;
+        };
+        if code.is_empty() {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(3),
+                "PRB-3 has no disease code; diagnosis left out",
+            );
+            return None;
+        }
+        let date = parse_dtm(&seg.value(7, d))
+            .or_else(|| parse_dtm(&seg.value(16, d)))
+            .or_else(|| parse_dtm(&seg.value(2, d)));
+        let Some(date) = date else {
+            self.report.issue(
+                Severity::Error,
+                seg.line,
+                Some(7),
+                "PRB-7 established date is not a date; diagnosis left out",
+            );
+            return None;
+        };
+        let icd10 = (seg.comp(10, 3, d) == "I10")
+            .then(|| opt(&seg.comp(10, 1, d)))
+            .flatten();
+        let outcome_raw = seg.comp(14, 1, d);
+        let outcome = outcome_of(&outcome_raw);
+        if outcome.is_none() && !outcome_raw.is_empty() {
+            self.report.issue(
+                Severity::Warning,
+                seg.line,
+                Some(14),
+                "PRB-14 outcome code not known",
+            );
+        }
+        Some(Diagnosis {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: cs,
+            code: code.into_owned(),
+            icd10,
+            name: opt(&seg.comp(3, 2, d)),
+            suspected: seg.value(13, d) == "P",
+            outcome,
+            outcome_date: parse_dtm(&seg.value(9, d)),
+        })
+    }
+
+    /// Ends the message: it needs a PID; visit messages carry their encounter.
+    fn finish(&mut self, msh: &Segment<'_>) -> Result<(), Fail> {
+        self.flush_rx();
+        if !self.has_pid {
+            return Err((1, None, "message has no PID segment".into()));
+        }
+        if self.msg.record.identity.local_patient_id.is_none() {
+            self.report
+                .issue(Severity::Warning, 1, Some(3), "PID-3 patient id is empty");
+        }
+        // Encounters: outpatient reception (A04) and admission (A01) open one; discharge (A03) closes
+        // the admission with the same visit number (see read_patient).
+        let event = msh.comp(9, 2, self.d);
+        if matches!(event.as_ref(), "A04" | "A01" | "A03") {
+            self.visit_encounter(event == "A04");
+        }
+        Ok(())
+    }
+
+    /// The encounter of a visit message: outpatient reception (`reception`) or an admission, from
+    /// PV1-44 (else MSH-7) to the discharge date.
+    fn visit_encounter(&mut self, reception: bool) {
+        let Some(start) = self.msg.admit.or(self.msg.sent_on) else {
+            self.report.issue(
+                Severity::Error,
+                1,
+                Some(44),
+                "visit message without a date (PV1-44 or MSH-7)",
+            );
+            return;
+        };
+        let setting = if reception {
+            self.setting.unwrap_or(Setting::Outpatient)
+        } else {
+            Setting::Inpatient
+        };
+        let end = if setting == Setting::Inpatient {
+            self.msg.discharge.unwrap_or(start)
+        } else {
+            start
+        };
+        self.msg.record.events.encounters.push(Encounter {
+            event_id: String::new(),
+            record_id: String::new(),
+            facility_code: self.msg.facility.clone(),
+            setting,
+            department: self.department.take(),
+            start_date: start,
+            end_date: end.max(start),
+        });
+    }
+}
+
+/// An empty identity of an SS-MIX2 message, to be filled from PID and IN1.
+fn emr_identity(provider_id: &str, recorded_on: NaiveDate) -> IdentityRecord {
+    IdentityRecord {
         record_id: String::new(),
         provider_id: provider_id.to_string(),
         source_kind: SourceKind::Emr,
@@ -636,338 +1058,8 @@ fn build(p: &Parse<'_>, provider_id: &str, report: &mut ReadReport) -> Result<Me
         insured_symbol: None,
         insured_number: None,
         insured_branch: None,
-        recorded_on: sent_on.unwrap_or_default(),
-    };
-    let mut ev = EventSet::default();
-    let mut visit = None;
-    let mut setting = None;
-    let mut department = None;
-    let mut admit = None;
-    let mut discharge = None;
-    let mut has_pid = false;
-    let mut has_insurance = false;
-    // Order context for RXE / OBX.
-    let mut order_date: Option<NaiveDate> = None;
-    let mut spm_date: Option<NaiveDate> = None;
-    let mut rx: Option<Prescription> = None;
-    let flush_rx = |rx: &mut Option<Prescription>, ev: &mut EventSet| {
-        if let Some(r) = rx.take() {
-            ev.prescriptions.push(r);
-        }
-    };
-    for seg in &p.segs {
-        match seg.name() {
-            "PID" if !has_pid => {
-                has_pid = true;
-                if let Some(dd) = read_pid(seg, d, &mut id, report)? {
-                    ev.deaths.push(Death {
-                        event_id: String::new(),
-                        record_id: String::new(),
-                        date: dd,
-                        recorded_on: None,
-                    });
-                }
-            }
-            "IN1" if !has_insurance => {
-                has_insurance = true;
-                read_in1(seg, d, &mut id, report);
-            }
-            "PV1" => {
-                setting = match seg.value(2, d).as_ref() {
-                    "I" => Some(Setting::Inpatient),
-                    "O" | "E" => Some(Setting::Outpatient),
-                    "" => None,
-                    _ => {
-                        report.issue(
-                            Severity::Warning,
-                            seg.line,
-                            Some(2),
-                            "PV1-2 patient class neither I nor O",
-                        );
-                        None
-                    }
-                };
-                visit = opt(&seg.value(19, d));
-                department = opt(&seg.value(10, d));
-                admit = parse_dtm(&seg.value(44, d));
-                discharge = parse_dtm(&seg.value(45, d));
-            }
-            "ORC" => {
-                flush_rx(&mut rx, &mut ev);
-                order_date = parse_dtm(&seg.value(9, d)).or(order_date);
-            }
-            "RXE" => {
-                flush_rx(&mut rx, &mut ev);
-                let code = seg.comp(2, 1, d);
-                let label = seg.comp(2, 3, d);
-                if code.is_empty() {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(2),
-                        "RXE-2 has no drug code; drug left out",
-                    );
-                    continue;
-                }
-                let Some(cs) = code_system_of(&label) else {
-                    report.issue(
-                        Severity::Warning,
-                        seg.line,
-                        Some(2),
-                        "RXE-2 coding system not known; drug left out",
-                    );
-                    continue;
-                };
-                let qty = seg.value(3, d);
-                let daily_quantity = match qty.parse::<f64>() {
-                    Ok(q) if q.is_finite() => Some(q),
-                    _ if qty.is_empty() => None,
-                    _ => {
-                        report.issue(
-                            Severity::Warning,
-                            seg.line,
-                            Some(3),
-                            "RXE-3 amount is not a number",
-                        );
-                        None
-                    }
-                };
-                let Some(date) = order_date.or(sent_on) else {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        None,
-                        "prescription has no date (ORC-9 or MSH-7); drug left out",
-                    );
-                    continue;
-                };
-                rx = Some(Prescription {
-                    event_id: String::new(),
-                    record_id: String::new(),
-                    encounter_id: visit.clone(),
-                    date,
-                    code_system: cs,
-                    code: code.into_owned(),
-                    name: opt(&seg.comp(2, 2, d)),
-                    daily_quantity,
-                    unit: opt(&seg.comp(5, 2, d)),
-                    days: None,
-                });
-            }
-            "TQ1" => {
-                if let Some(r) = rx.as_mut() {
-                    let days = seg.comp(6, 1, d);
-                    let unit = seg.comp(6, 2, d);
-                    if !days.is_empty() {
-                        match days.parse::<i32>() {
-                            Ok(n) if n >= 0 && (unit == "d" || unit.is_empty()) => r.days = Some(n),
-                            _ => report.issue(
-                                Severity::Warning,
-                                seg.line,
-                                Some(6),
-                                "TQ1-6 duration is not a number of days",
-                            ),
-                        }
-                    }
-                    if let Some(start) = parse_dtm(&seg.value(7, d)) {
-                        r.date = start;
-                    }
-                }
-            }
-            "SPM" => {
-                spm_date = parse_dtm(&seg.value(17, d));
-            }
-            "OBX" => {
-                flush_rx(&mut rx, &mut ev);
-                // Results only: orders (OML-01) carry OBX-11 `O` without a value.
-                let status = seg.value(11, d);
-                let value = seg.field(5);
-                if status == "O" || (value.is_empty() && status.is_empty()) {
-                    continue;
-                }
-                if message_type.starts_with("ADT") {
-                    // Height, weight, blood type of the patient profile: not results of a visit.
-                    continue;
-                }
-                let code = seg.comp(3, 1, d);
-                let label = seg.comp(3, 3, d);
-                if label == "JC10"
-                    && !(code.len() == 17 && code.bytes().all(|b| b.is_ascii_alphanumeric()))
-                {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(3),
-                        "OBX-3 JLAC10 code is not 17 characters; result left out",
-                    );
-                    continue;
-                }
-                if code.is_empty() {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(3),
-                        "OBX-3 has no item code; result left out",
-                    );
-                    continue;
-                }
-                let cs = code_system_of(&label).unwrap_or(CodeSystem::Jlac10);
-                let vt = seg.value(2, d);
-                let (value_num, value_text) = match vt.as_ref() {
-                    "NM" => match seg.value(5, d).trim().parse::<f64>() {
-                        Ok(x) if x.is_finite() => (Some(x), None),
-                        _ => {
-                            report.issue(
-                                Severity::Error,
-                                seg.line,
-                                Some(5),
-                                "OBX-5 numeric value is not a number; result left out",
-                            );
-                            continue;
-                        }
-                    },
-                    "CWE" | "CE" | "CNE" => (None, opt(&seg.comp(5, 1, d))),
-                    _ => (None, opt(&seg.value(5, d))),
-                };
-                let Some(date) = parse_dtm(&seg.value(14, d)).or(spm_date).or(sent_on) else {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(14),
-                        "result has no date (OBX-14, SPM-17 or MSH-7); left out",
-                    );
-                    continue;
-                };
-                ev.lab_results.push(LabResult {
-                    event_id: String::new(),
-                    record_id: String::new(),
-                    encounter_id: visit.clone(),
-                    date,
-                    code_system: cs,
-                    code: code.into_owned(),
-                    name: opt(&seg.comp(3, 2, d)),
-                    value_num,
-                    value_text,
-                    unit: opt(&seg.comp(6, 1, d)),
-                });
-            }
-            "PRB" => {
-                flush_rx(&mut rx, &mut ev);
-                let code = seg.comp(3, 1, d);
-                let Some(cs) = code_system_of(&seg.comp(3, 3, d)) else {
-                    report.issue(
-                        Severity::Warning,
-                        seg.line,
-                        Some(3),
-                        "PRB-3 coding system not known (e.g. MEDIS 病名管理番号); diagnosis left out",
-                    );
-                    continue;
-                };
-                if code.is_empty() {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(3),
-                        "PRB-3 has no disease code; diagnosis left out",
-                    );
-                    continue;
-                }
-                let date = parse_dtm(&seg.value(7, d))
-                    .or_else(|| parse_dtm(&seg.value(16, d)))
-                    .or_else(|| parse_dtm(&seg.value(2, d)));
-                let Some(date) = date else {
-                    report.issue(
-                        Severity::Error,
-                        seg.line,
-                        Some(7),
-                        "PRB-7 established date is not a date; diagnosis left out",
-                    );
-                    continue;
-                };
-                let icd10 = (seg.comp(10, 3, d) == "I10")
-                    .then(|| opt(&seg.comp(10, 1, d)))
-                    .flatten();
-                let outcome_raw = seg.comp(14, 1, d);
-                let outcome = outcome_of(&outcome_raw);
-                if outcome.is_none() && !outcome_raw.is_empty() {
-                    report.issue(
-                        Severity::Warning,
-                        seg.line,
-                        Some(14),
-                        "PRB-14 outcome code not known",
-                    );
-                }
-                ev.diagnoses.push(Diagnosis {
-                    event_id: String::new(),
-                    record_id: String::new(),
-                    encounter_id: None,
-                    date,
-                    code_system: cs,
-                    code: code.into_owned(),
-                    icd10,
-                    name: opt(&seg.comp(3, 2, d)),
-                    suspected: seg.value(13, d) == "P",
-                    outcome,
-                    outcome_date: parse_dtm(&seg.value(9, d)),
-                });
-            }
-            _ => {}
-        }
+        recorded_on,
     }
-    flush_rx(&mut rx, &mut ev);
-    if !has_pid {
-        return Err((1, None, "message has no PID segment".into()));
-    }
-    if id.local_patient_id.is_none() {
-        report.issue(Severity::Warning, 1, Some(3), "PID-3 patient id is empty");
-    }
-    // Encounters: outpatient reception (A04) and admission (A01) open one; discharge (A03) closes
-    // the admission with the same visit number (see read_patient).
-    let event = msh.comp(9, 2, d);
-    if matches!(event.as_ref(), "A04" | "A01" | "A03") {
-        let start = admit.or(sent_on);
-        if let Some(start) = start {
-            let setting = if event == "A04" {
-                setting.unwrap_or(Setting::Outpatient)
-            } else {
-                Setting::Inpatient
-            };
-            let end = if setting == Setting::Inpatient {
-                discharge.unwrap_or(start)
-            } else {
-                start
-            };
-            ev.encounters.push(Encounter {
-                event_id: String::new(),
-                record_id: String::new(),
-                facility_code: facility.clone(),
-                setting,
-                department,
-                start_date: start,
-                end_date: end.max(start),
-            });
-        } else {
-            report.issue(
-                Severity::Error,
-                1,
-                Some(44),
-                "visit message without a date (PV1-44 or MSH-7)",
-            );
-        }
-    }
-    Ok(Message {
-        message_type,
-        facility,
-        sent_on,
-        record: SourceRecord {
-            identity: id,
-            events: ev,
-        },
-        visit,
-        admit,
-        discharge,
-        has_insurance,
-    })
 }
 
 /// Replaces visit numbers in `encounter_id` by the index of the visit in `visits` (as a string);
@@ -1115,12 +1207,7 @@ pub fn read_patient(files: &[PatientFile], provider_id: &str) -> PatientReport {
     let mut out = PatientReport::default();
     let mut sorted: Vec<&PatientFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut identity: Option<(String, IdentityRecord)> = None;
-    let mut adt00: Option<(String, IdentityRecord, bool)> = None;
-    let mut events = EventSet::default();
-    let mut visits: Vec<String> = Vec::new();
-    let mut stays: BTreeMap<String, usize> = BTreeMap::new();
-    let mut facility = String::new();
+    let mut merged = PatientMerge::default();
     for f in sorted {
         let mut report = ReadReport::default();
         let file_name = f.path.rsplit('/').next().unwrap_or(&f.path);
@@ -1149,92 +1236,119 @@ pub fn read_patient(files: &[PatientFile], provider_id: &str) -> PatientReport {
                 continue;
             }
         }
-        let msg = read_message(&f.bytes, provider_id, &mut report);
-        if let Some(m) = msg {
-            if let (Some(n), Some(pid)) = (&name, &m.record.identity.local_patient_id) {
-                if &n.patient_id != pid {
-                    report.issue(
-                        Severity::Warning,
-                        1,
-                        Some(3),
-                        "PID-3 differs from the patient id of the file name",
-                    );
-                }
-            }
-            let dtype = name.as_ref().map(|n| n.data_type.as_str()).unwrap_or("");
-            let key = name
-                .as_ref()
-                .map(|n| n.occurred.clone())
-                .unwrap_or_default();
-            if facility.is_empty() {
-                facility = m.facility.clone();
-            }
-            if dtype == "ADT-00" || (dtype.is_empty() && m.message_type == "ADT^A08") {
-                let newer = adt00.as_ref().is_none_or(|(k, _, _)| key >= *k);
-                if newer {
-                    adt00 = Some((key.clone(), m.record.identity.clone(), m.has_insurance));
-                }
-                events.deaths = m.record.events.deaths.clone();
-            } else if identity.as_ref().is_none_or(|(k, _)| key >= *k) {
-                identity = Some((key, m.record.identity.clone()));
-            }
-            let mut ev = m.record.events;
-            // Encounters: an admission and its discharge share the visit number.
-            let event = m.message_type.rsplit('^').next().unwrap_or("");
-            if let Some(enc) = ev.encounters.pop() {
-                let v = m.visit.clone().unwrap_or_default();
-                match (event, stays.get(&v)) {
-                    ("A03", Some(&i)) if !v.is_empty() => {
-                        if let Some(e) = events.encounters.get_mut(i) {
-                            e.end_date = m.discharge.unwrap_or(enc.end_date).max(e.start_date);
-                        }
-                    }
-                    _ => {
-                        if event == "A01" && !v.is_empty() {
-                            stays.insert(v.clone(), events.encounters.len());
-                        }
-                        visits.push(v);
-                        events.encounters.push(enc);
-                    }
-                }
-            }
-            events.diagnoses.append(&mut ev.diagnoses);
-            events.prescriptions.append(&mut ev.prescriptions);
-            events.procedures.append(&mut ev.procedures);
-            events.lab_results.append(&mut ev.lab_results);
+        if let Some(mut m) = read_message(&f.bytes, provider_id, &mut report) {
+            merged.add(&mut m, name.as_ref(), &mut report);
         }
         out.files.push((f.path.clone(), report));
     }
-    // Visit order: the writer numbers visits; encounters are listed by visit number where numeric.
-    let mut order: Vec<usize> = (0..visits.len()).collect();
-    order.sort_by_key(|&i| (visits[i].parse::<u64>().unwrap_or(u64::MAX), i));
-    let encounters = std::mem::take(&mut events.encounters);
-    let mut slots: Vec<Option<Encounter>> = encounters.into_iter().map(Some).collect();
-    events.encounters = order
-        .iter()
-        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
-        .collect();
-    let visits: Vec<String> = order.iter().map(|&i| visits[i].clone()).collect();
-    renumber(&mut events, &visits);
-    let id = match (adt00, identity) {
-        (Some((_, mut a, has_in1)), other) => {
-            // Insurance only in visit messages: take it from there.
-            if !has_in1 {
-                if let Some((_, o)) = other {
-                    a.insurance_kind = o.insurance_kind;
-                    a.insurer_number = o.insurer_number;
-                    a.insured_symbol = o.insured_symbol;
-                    a.insured_number = o.insured_number;
-                    a.insured_branch = o.insured_branch;
+    out.record = merged.finish();
+    out
+}
+
+/// The messages of one patient directory merged so far.
+#[derive(Default)]
+struct PatientMerge {
+    /// The newest identity of a message other than ADT-00, with its 発生日時.
+    identity: Option<(String, IdentityRecord)>,
+    /// The newest ADT-00 identity, with its 発生日時 and whether it had IN1.
+    adt00: Option<(String, IdentityRecord, bool)>,
+    events: EventSet,
+    /// The visit number of each encounter of `events`.
+    visits: Vec<String>,
+    /// Admissions by visit number: the index of their encounter.
+    stays: BTreeMap<String, usize>,
+}
+
+impl PatientMerge {
+    /// Merges a message read from a file named `name` (its events are taken out of it).
+    fn add(&mut self, m: &mut Message, name: Option<&FileName>, report: &mut ReadReport) {
+        if let (Some(n), Some(pid)) = (name, &m.record.identity.local_patient_id) {
+            if &n.patient_id != pid {
+                report.issue(
+                    Severity::Warning,
+                    1,
+                    Some(3),
+                    "PID-3 differs from the patient id of the file name",
+                );
+            }
+        }
+        let dtype = name.map(|n| n.data_type.as_str()).unwrap_or("");
+        let key = name.map(|n| n.occurred.clone()).unwrap_or_default();
+        if dtype == "ADT-00" || (dtype.is_empty() && m.message_type == "ADT^A08") {
+            let newer = self.adt00.as_ref().is_none_or(|(k, _, _)| key >= *k);
+            if newer {
+                self.adt00 = Some((key.clone(), m.record.identity.clone(), m.has_insurance));
+            }
+            self.events.deaths = m.record.events.deaths.clone();
+        } else if self.identity.as_ref().is_none_or(|(k, _)| key >= *k) {
+            self.identity = Some((key, m.record.identity.clone()));
+        }
+        let mut ev = std::mem::take(&mut m.record.events);
+        if let Some(enc) = ev.encounters.pop() {
+            self.add_encounter(m, enc);
+        }
+        self.events.diagnoses.append(&mut ev.diagnoses);
+        self.events.prescriptions.append(&mut ev.prescriptions);
+        self.events.procedures.append(&mut ev.procedures);
+        self.events.lab_results.append(&mut ev.lab_results);
+    }
+
+    /// The encounter of a visit message: an admission and its discharge share the visit number.
+    fn add_encounter(&mut self, m: &Message, enc: Encounter) {
+        let event = m.message_type.rsplit('^').next().unwrap_or("");
+        let v = m.visit.clone().unwrap_or_default();
+        match (event, self.stays.get(&v)) {
+            ("A03", Some(&i)) if !v.is_empty() => {
+                if let Some(e) = self.events.encounters.get_mut(i) {
+                    e.end_date = m.discharge.unwrap_or(enc.end_date).max(e.start_date);
                 }
             }
-            Some(a)
+            _ => {
+                if event == "A01" && !v.is_empty() {
+                    self.stays.insert(v.clone(), self.events.encounters.len());
+                }
+                self.visits.push(v);
+                self.events.encounters.push(enc);
+            }
         }
-        (None, Some((_, o))) => Some(o),
-        (None, None) => None,
-    };
-    out.record = id.map(|identity| SourceRecord { identity, events });
-    out
+    }
+
+    /// The merged record, if some message had a PID: encounters in visit order, events referring to
+    /// them by index, identity from the newest ADT-00 (with the insurance of other messages when it
+    /// has no IN1).
+    fn finish(mut self) -> Option<SourceRecord> {
+        // Visit order: the writer numbers visits; encounters are listed by visit number where numeric.
+        let visits = &self.visits;
+        let mut order: Vec<usize> = (0..visits.len()).collect();
+        order.sort_by_key(|&i| (visits[i].parse::<u64>().unwrap_or(u64::MAX), i));
+        let encounters = std::mem::take(&mut self.events.encounters);
+        let mut slots: Vec<Option<Encounter>> = encounters.into_iter().map(Some).collect();
+        self.events.encounters = order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+            .collect();
+        let visits: Vec<String> = order.iter().map(|&i| visits[i].clone()).collect();
+        renumber(&mut self.events, &visits);
+        let id = match (self.adt00, self.identity) {
+            (Some((_, mut a, has_in1)), other) => {
+                // Insurance only in visit messages: take it from there.
+                if !has_in1 {
+                    if let Some((_, o)) = other {
+                        a.insurance_kind = o.insurance_kind;
+                        a.insurer_number = o.insurer_number;
+                        a.insured_symbol = o.insured_symbol;
+                        a.insured_number = o.insured_number;
+                        a.insured_branch = o.insured_branch;
+                    }
+                }
+                Some(a)
+            }
+            (None, Some((_, o))) => Some(o),
+            (None, None) => None,
+        };
+        let events = self.events;
+        id.map(|identity| SourceRecord { identity, events })
+    }
 }
 
 /// The patient folder of a path relative to the storage root: its first three parts.
@@ -1431,6 +1545,7 @@ fn dtm(d: NaiveDate) -> String {
 }
 
 /// A message being written: segments joined with CR, then encoded.
+#[derive(Default)]
 struct Out {
     text: String,
 }
@@ -1650,204 +1765,229 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
         files: Vec::new(),
         control: 0,
     };
-    let death = ev.deaths.first().map(|d| d.date);
+    w.adt00(ev.deaths.first().map(|d| d.date))?;
+    w.ppr01(&ev.diagnoses)?;
+    w.visits(&ev.encounters)?;
+    let mut order_no = 0u64;
+    w.omp01(ev, &mut order_no)?;
+    w.oml11(ev, &mut order_no)?;
+    Ok(w.files)
+}
 
-    // ADT-00: patient profile with insurance.
-    let mut out = Out {
-        text: String::new(),
-    };
-    w.msh(&mut out, id.recorded_on, "ADT^A08^ADT_A01");
-    out.seg(&seg_of(
-        "EVN",
-        vec![(2, format!("{}000000", dtm(id.recorded_on)))],
-    ));
-    w.pid(&mut out, true, death);
-    w.pv1(&mut out, None, false);
-    if let Some(ins) = &id.insurer_number {
+impl Writer<'_> {
+    /// ADT-00: the patient profile with insurance.
+    fn adt00(&mut self, death: Option<NaiveDate>) -> Result<(), FormatError> {
+        let id = self.id;
+        let mut out = Out::default();
+        self.msh(&mut out, id.recorded_on, "ADT^A08^ADT_A01");
         out.seg(&seg_of(
-            "IN1",
-            vec![
-                (1, "1".into()),
-                (3, e(ins)),
-                (10, e_opt(&jis_opt(&id.insured_symbol))),
-                (11, e_opt(&jis_opt(&id.insured_number))),
-                (49, e_opt(&id.insured_branch)),
-            ],
+            "EVN",
+            vec![(2, format!("{}000000", dtm(id.recorded_on)))],
         ));
+        self.pid(&mut out, true, death);
+        self.pv1(&mut out, None, false);
+        if let Some(ins) = &id.insurer_number {
+            out.seg(&seg_of(
+                "IN1",
+                vec![
+                    (1, "1".into()),
+                    (3, e(ins)),
+                    (10, e_opt(&jis_opt(&id.insured_symbol))),
+                    (11, e_opt(&jis_opt(&id.insured_number))),
+                    (49, e_opt(&id.insured_branch)),
+                ],
+            ));
+        }
+        self.push_file(None, "ADT-00", NO_ORDER.into(), id.recorded_on, out)
     }
-    w.push_file(None, "ADT-00", NO_ORDER.into(), id.recorded_on, out)?;
 
-    // PPR-01: diagnoses.
-    if !ev.diagnoses.is_empty() {
-        let on = ev
-            .diagnoses
+    /// PPR-01: the diagnoses, one PRB each (no file without diagnoses).
+    fn ppr01(&mut self, diagnoses: &[Diagnosis]) -> Result<(), FormatError> {
+        if diagnoses.is_empty() {
+            return Ok(());
+        }
+        let on = diagnoses
             .iter()
             .map(|d| d.date)
             .max()
-            .unwrap_or(id.recorded_on);
-        let mut out = Out {
-            text: String::new(),
-        };
-        w.msh(&mut out, on, "PPR^ZD1^PPR_ZD1");
-        w.pid(&mut out, false, None);
-        for (i, dg) in ev.diagnoses.iter().enumerate() {
-            let mut f = vec![
-                (1, "AD".to_string()),
-                (2, dtm(dg.date)),
-                (
-                    3,
-                    format!(
-                        "{}^{}^{}",
-                        e(&dg.code),
-                        e_opt(&dg.name),
-                        label_of(dg.code_system)
-                    ),
-                ),
-                (4, format!("{:015}", i + 1)),
-                (7, dtm(dg.date)),
-                (13, if dg.suspected { "P" } else { "C" }.into()),
-            ];
-            if let Some(od) = dg.outcome_date {
-                f.push((9, dtm(od)));
-            }
-            if let Some(icd) = &dg.icd10 {
-                f.push((10, format!("{}^^I10", e(icd))));
-            }
-            if let Some(o) = dg.outcome {
-                f.push((14, outcome_code(o).into()));
-            }
-            out.seg(&seg_of("PRB", f));
+            .unwrap_or(self.id.recorded_on);
+        let mut out = Out::default();
+        self.msh(&mut out, on, "PPR^ZD1^PPR_ZD1");
+        self.pid(&mut out, false, None);
+        for (i, dg) in diagnoses.iter().enumerate() {
+            out.seg(&prb_segment(i, dg));
         }
-        w.push_file(None, "PPR-01", NO_ORDER.into(), on, out)?;
+        self.push_file(None, "PPR-01", NO_ORDER.into(), on, out)
     }
 
-    // Encounters: ADT-12 (outpatient), ADT-22 + ADT-52 (inpatient).
-    for (i, en) in ev.encounters.iter().enumerate() {
-        let kinds: &[(&str, &str, bool)] = if en.setting == Setting::Inpatient {
-            &[
-                ("ADT-22", "ADT^A01^ADT_A01", false),
-                ("ADT-52", "ADT^A03^ADT_A03", true),
-            ]
-        } else {
-            &[("ADT-12", "ADT^A04^ADT_A01", false)]
-        };
-        for &(dtype, mtype, discharge) in kinds {
-            let on = if discharge {
-                en.end_date
+    /// Encounters: ADT-12 (outpatient), ADT-22 + ADT-52 (inpatient).
+    fn visits(&mut self, encounters: &[Encounter]) -> Result<(), FormatError> {
+        for (i, en) in encounters.iter().enumerate() {
+            let kinds: &[(&str, &str, bool)] = if en.setting == Setting::Inpatient {
+                &[
+                    ("ADT-22", "ADT^A01^ADT_A01", false),
+                    ("ADT-52", "ADT^A03^ADT_A03", true),
+                ]
             } else {
-                en.start_date
+                &[("ADT-12", "ADT^A04^ADT_A01", false)]
             };
-            let mut out = Out {
-                text: String::new(),
-            };
-            w.msh(&mut out, on, mtype);
-            w.pid(&mut out, false, None);
-            w.pv1(&mut out, Some((i, en)), discharge);
-            w.push_file(Some(on), dtype, NO_ORDER.into(), on, out)?;
+            for &(dtype, mtype, discharge) in kinds {
+                let on = if discharge {
+                    en.end_date
+                } else {
+                    en.start_date
+                };
+                let mut out = Out::default();
+                self.msh(&mut out, on, mtype);
+                self.pid(&mut out, false, None);
+                self.pv1(&mut out, Some((i, en)), discharge);
+                self.push_file(Some(on), dtype, NO_ORDER.into(), on, out)?;
+            }
         }
+        Ok(())
     }
 
-    // OMP-01: one prescription order per (date, visit).
-    let mut order_no = 0u64;
-    for ((date, _), ps) in groups(&ev.prescriptions, |p| group_key(p.date, &p.encounter_id)) {
-        order_no += 1;
-        let order = format!("{order_no:015}");
-        let mut out = Out {
-            text: String::new(),
-        };
-        w.msh(&mut out, date, "RDE^O11^RDE_O11");
-        w.pid(&mut out, false, None);
-        w.pv1(&mut out, visit(&ev.encounters, &ps[0].encounter_id), false);
-        for p in ps {
-            out.seg(&seg_of(
-                "ORC",
-                vec![
-                    (1, "NW".into()),
-                    (2, order.clone()),
-                    (9, format!("{}090000", dtm(p.date))),
-                ],
-            ));
-            out.seg(&seg_of(
-                "RXE",
-                vec![
-                    (
-                        2,
-                        format!(
-                            "{}^{}^{}",
-                            e(&p.code),
-                            e_opt(&p.name),
-                            label_of(p.code_system)
-                        ),
-                    ),
-                    (
-                        3,
-                        p.daily_quantity.map(|q| q.to_string()).unwrap_or_default(),
-                    ),
-                    (5, format!("^{}", e_opt(&p.unit))),
-                ],
-            ));
-            // RXE-3 carries the daily amount (1日量) and TQ1-6 the days supplied [U: JAHIS 処方
-            // describes per-dose amounts with TQ1 用法 codes].
-            out.seg(&seg_of(
-                "TQ1",
-                vec![
-                    (1, "1".into()),
-                    (6, p.days.map(|n| format!("{n}^d")).unwrap_or_default()),
-                    (7, dtm(p.date)),
-                ],
-            ));
+    /// OMP-01: one prescription order per (date, visit), numbered from `order_no`.
+    fn omp01(&mut self, ev: &EventSet, order_no: &mut u64) -> Result<(), FormatError> {
+        for ((date, _), ps) in groups(&ev.prescriptions, |p| group_key(p.date, &p.encounter_id)) {
+            *order_no += 1;
+            let order = format!("{order_no:015}");
+            let mut out = Out::default();
+            self.msh(&mut out, date, "RDE^O11^RDE_O11");
+            self.pid(&mut out, false, None);
+            self.pv1(&mut out, visit(&ev.encounters, &ps[0].encounter_id), false);
+            for p in ps {
+                prescription_segments(&mut out, &order, p);
+            }
+            self.push_file(Some(date), "OMP-01", order, date, out)?;
         }
-        w.push_file(Some(date), "OMP-01", order, date, out)?;
+        Ok(())
     }
 
-    // OML-11: one result report per (date, visit).
-    for ((date, _), ls) in groups(&ev.lab_results, |l| group_key(l.date, &l.encounter_id)) {
-        order_no += 1;
-        let order = format!("{order_no:015}");
-        let mut out = Out {
-            text: String::new(),
-        };
-        w.msh(&mut out, date, "OUL^R22^OUL_R22");
-        w.pid(&mut out, false, None);
-        w.pv1(&mut out, visit(&ev.encounters, &ls[0].encounter_id), false);
-        out.seg(&seg_of(
-            "SPM",
-            vec![(1, "1".into()), (17, format!("{}0900", dtm(date)))],
-        ));
-        out.seg(&seg_of(
-            "OBR",
-            vec![(1, "1".into()), (2, order.clone()), (7, dtm(date))],
-        ));
-        for (i, l) in ls.iter().enumerate() {
-            let (vt, value) = match (&l.value_num, &l.value_text) {
-                (Some(x), _) => ("NM", x.to_string()),
-                (None, Some(t)) => ("ST", e(t)),
-                (None, None) => ("ST", String::new()),
-            };
+    /// OML-11: one result report per (date, visit), numbered on from `order_no`.
+    fn oml11(&mut self, ev: &EventSet, order_no: &mut u64) -> Result<(), FormatError> {
+        for ((date, _), ls) in groups(&ev.lab_results, |l| group_key(l.date, &l.encounter_id)) {
+            *order_no += 1;
+            let order = format!("{order_no:015}");
+            let mut out = Out::default();
+            self.msh(&mut out, date, "OUL^R22^OUL_R22");
+            self.pid(&mut out, false, None);
+            self.pv1(&mut out, visit(&ev.encounters, &ls[0].encounter_id), false);
             out.seg(&seg_of(
-                "OBX",
-                vec![
-                    (1, (i + 1).to_string()),
-                    (2, vt.into()),
-                    (
-                        3,
-                        format!(
-                            "{}^{}^{}",
-                            e(&l.code),
-                            e_opt(&l.name),
-                            label_of(l.code_system)
-                        ),
-                    ),
-                    (5, value),
-                    (6, e_opt(&l.unit)),
-                    (11, "F".into()),
-                    (14, dtm(l.date)),
-                ],
+                "SPM",
+                vec![(1, "1".into()), (17, format!("{}0900", dtm(date)))],
             ));
+            out.seg(&seg_of(
+                "OBR",
+                vec![(1, "1".into()), (2, order.clone()), (7, dtm(date))],
+            ));
+            for (i, l) in ls.iter().enumerate() {
+                out.seg(&obx_segment(i, l));
+            }
+            self.push_file(Some(date), "OML-11", order, date, out)?;
         }
-        w.push_file(Some(date), "OML-11", order, date, out)?;
+        Ok(())
     }
-    Ok(w.files)
+}
+
+/// The PRB segment of the `i`-th diagnosis.
+fn prb_segment(i: usize, dg: &Diagnosis) -> Vec<Cow<'static, str>> {
+    let mut f = vec![
+        (1, "AD".to_string()),
+        (2, dtm(dg.date)),
+        (
+            3,
+            format!(
+                "{}^{}^{}",
+                e(&dg.code),
+                e_opt(&dg.name),
+                label_of(dg.code_system)
+            ),
+        ),
+        (4, format!("{:015}", i + 1)),
+        (7, dtm(dg.date)),
+        (13, if dg.suspected { "P" } else { "C" }.into()),
+    ];
+    if let Some(od) = dg.outcome_date {
+        f.push((9, dtm(od)));
+    }
+    if let Some(icd) = &dg.icd10 {
+        f.push((10, format!("{}^^I10", e(icd))));
+    }
+    if let Some(o) = dg.outcome {
+        f.push((14, outcome_code(o).into()));
+    }
+    seg_of("PRB", f)
+}
+
+/// The ORC, RXE and TQ1 segments of one drug of order `order`.
+fn prescription_segments(out: &mut Out, order: &str, p: &Prescription) {
+    out.seg(&seg_of(
+        "ORC",
+        vec![
+            (1, "NW".into()),
+            (2, order.to_string()),
+            (9, format!("{}090000", dtm(p.date))),
+        ],
+    ));
+    out.seg(&seg_of(
+        "RXE",
+        vec![
+            (
+                2,
+                format!(
+                    "{}^{}^{}",
+                    e(&p.code),
+                    e_opt(&p.name),
+                    label_of(p.code_system)
+                ),
+            ),
+            (
+                3,
+                p.daily_quantity.map(|q| q.to_string()).unwrap_or_default(),
+            ),
+            (5, format!("^{}", e_opt(&p.unit))),
+        ],
+    ));
+    // RXE-3 carries the daily amount (1日量) and TQ1-6 the days supplied [U: JAHIS 処方
+    // describes per-dose amounts with TQ1 用法 codes].
+    out.seg(&seg_of(
+        "TQ1",
+        vec![
+            (1, "1".into()),
+            (6, p.days.map(|n| format!("{n}^d")).unwrap_or_default()),
+            (7, dtm(p.date)),
+        ],
+    ));
+}
+
+/// The OBX segment of the `i`-th result of a report.
+fn obx_segment(i: usize, l: &LabResult) -> Vec<Cow<'static, str>> {
+    let (vt, value) = match (&l.value_num, &l.value_text) {
+        (Some(x), _) => ("NM", x.to_string()),
+        (None, Some(t)) => ("ST", e(t)),
+        (None, None) => ("ST", String::new()),
+    };
+    seg_of(
+        "OBX",
+        vec![
+            (1, (i + 1).to_string()),
+            (2, vt.into()),
+            (
+                3,
+                format!(
+                    "{}^{}^{}",
+                    e(&l.code),
+                    e_opt(&l.name),
+                    label_of(l.code_system)
+                ),
+            ),
+            (5, value),
+            (6, e_opt(&l.unit)),
+            (11, "F".into()),
+            (14, dtm(l.date)),
+        ],
+    )
 }
 
 /// The canonical record as SS-MIX2 carries it: what `read_patient(write_patient(r))` gives back.
@@ -1859,7 +1999,58 @@ pub fn write_patient(r: &SourceRecord) -> Result<Vec<(String, Vec<u8>)>, FormatE
 /// written (no OMG messages yet); one death without its recording date; values of lab results are
 /// either numeric or text; ids are empty.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
-    let mut id = r.identity.clone();
+    let ev = &r.events;
+    let facility = ev
+        .encounters
+        .first()
+        .map(|e| e.facility_code.clone())
+        .unwrap_or_default();
+    let mut out = EventSet::default();
+    for en in &ev.encounters {
+        out.encounters.push(canonical_encounter(en, &facility));
+    }
+    let n_enc = out.encounters.len();
+    let enc_ref = |e: &Option<String>| {
+        e.as_deref()
+            .and_then(|x| x.parse::<usize>().ok())
+            .filter(|&i| i < n_enc)
+            .map(|i| i.to_string())
+    };
+    for d in &ev.diagnoses {
+        out.diagnoses.push(Diagnosis {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date: d.date,
+            code_system: d.code_system,
+            code: jis_text(&d.code),
+            icd10: jis_opt(&d.icd10),
+            name: jis_opt(&d.name),
+            suspected: d.suspected,
+            outcome: d.outcome,
+            outcome_date: d.outcome_date,
+        });
+    }
+    out.diagnoses.retain(|d| !d.code.trim().is_empty());
+    out.prescriptions = canonical_prescriptions(&ev.prescriptions, enc_ref);
+    out.lab_results = canonical_lab_results(&ev.lab_results, enc_ref);
+    if let Some(dd) = ev.deaths.first() {
+        out.deaths.push(Death {
+            event_id: String::new(),
+            record_id: String::new(),
+            date: dd.date,
+            recorded_on: None,
+        });
+    }
+    SourceRecord {
+        identity: canonical_identity(&r.identity),
+        events: out,
+    }
+}
+
+/// The identity as SS-MIX2 carries it (see [`canonicalize`]).
+fn canonical_identity(identity: &IdentityRecord) -> IdentityRecord {
+    let mut id = identity.clone();
     id.record_id = String::new();
     id.source_kind = SourceKind::Emr;
     for s in [
@@ -1898,59 +2089,38 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     }
     id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
     id.insured_branch = id.insured_branch.filter(|b| !b.trim().is_empty());
+    id
+}
 
-    let ev = &r.events;
-    let facility = ev
-        .encounters
-        .first()
-        .map(|e| e.facility_code.clone())
-        .unwrap_or_default();
-    let mut out = EventSet::default();
-    for en in &ev.encounters {
-        let setting = if en.setting == Setting::Inpatient {
-            Setting::Inpatient
-        } else {
-            Setting::Outpatient
-        };
-        out.encounters.push(Encounter {
-            event_id: String::new(),
-            record_id: String::new(),
-            facility_code: facility.clone(),
-            setting,
-            department: jis_opt(&en.department),
-            start_date: en.start_date,
-            end_date: if setting == Setting::Inpatient {
-                en.end_date.max(en.start_date)
-            } else {
-                en.start_date
-            },
-        });
-    }
-    let n_enc = out.encounters.len();
-    let enc_ref = |e: &Option<String>| {
-        e.as_deref()
-            .and_then(|x| x.parse::<usize>().ok())
-            .filter(|&i| i < n_enc)
-            .map(|i| i.to_string())
+/// An encounter as SS-MIX2 carries it, at `facility` (checkups become outpatient visits).
+fn canonical_encounter(en: &Encounter, facility: &str) -> Encounter {
+    let setting = if en.setting == Setting::Inpatient {
+        Setting::Inpatient
+    } else {
+        Setting::Outpatient
     };
-    for d in &ev.diagnoses {
-        out.diagnoses.push(Diagnosis {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date: d.date,
-            code_system: d.code_system,
-            code: jis_text(&d.code),
-            icd10: jis_opt(&d.icd10),
-            name: jis_opt(&d.name),
-            suspected: d.suspected,
-            outcome: d.outcome,
-            outcome_date: d.outcome_date,
-        });
+    Encounter {
+        event_id: String::new(),
+        record_id: String::new(),
+        facility_code: facility.to_string(),
+        setting,
+        department: jis_opt(&en.department),
+        start_date: en.start_date,
+        end_date: if setting == Setting::Inpatient {
+            en.end_date.max(en.start_date)
+        } else {
+            en.start_date
+        },
     }
-    out.diagnoses.retain(|d| !d.code.trim().is_empty());
-    let mut rx: Vec<(usize, Prescription)> = ev
-        .prescriptions
+}
+
+/// Prescriptions as SS-MIX2 carries them, in the order they are written (by date and visit);
+/// `enc_ref` maps a visit reference to the canonical one.
+fn canonical_prescriptions(
+    prescriptions: &[Prescription],
+    enc_ref: impl Fn(&Option<String>) -> Option<String>,
+) -> Vec<Prescription> {
+    let mut rx: Vec<(usize, Prescription)> = prescriptions
         .iter()
         .filter(|p| !p.code.trim().is_empty())
         .map(|p| Prescription {
@@ -1968,9 +2138,16 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         .enumerate()
         .collect();
     rx.sort_by_key(|(i, p)| (group_key(p.date, &p.encounter_id), *i));
-    out.prescriptions = rx.into_iter().map(|(_, p)| p).collect();
-    let mut labs: Vec<(usize, LabResult)> = ev
-        .lab_results
+    rx.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Lab results as SS-MIX2 carries them, in the order they are written (by date and visit);
+/// `enc_ref` maps a visit reference to the canonical one.
+fn canonical_lab_results(
+    lab_results: &[LabResult],
+    enc_ref: impl Fn(&Option<String>) -> Option<String>,
+) -> Vec<LabResult> {
+    let mut labs: Vec<(usize, LabResult)> = lab_results
         .iter()
         .filter(|l| !l.code.trim().is_empty())
         .filter(|l| l.value_num.is_none_or(f64::is_finite))
@@ -1996,19 +2173,7 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         .enumerate()
         .collect();
     labs.sort_by_key(|(i, l)| (group_key(l.date, &l.encounter_id), *i));
-    out.lab_results = labs.into_iter().map(|(_, l)| l).collect();
-    if let Some(dd) = ev.deaths.first() {
-        out.deaths.push(Death {
-            event_id: String::new(),
-            record_id: String::new(),
-            date: dd.date,
-            recorded_on: None,
-        });
-    }
-    SourceRecord {
-        identity: id,
-        events: out,
-    }
+    labs.into_iter().map(|(_, l)| l).collect()
 }
 
 #[cfg(test)]

@@ -265,6 +265,16 @@ struct Receipt<'a> {
     error: Option<(usize, Option<usize>, String)>,
 }
 
+impl<'a> Receipt<'a> {
+    /// Appends a line whose field starts are `starts` (called for every line: kept inline).
+    #[inline]
+    fn push(&mut self, mut line: Line<'a>, starts: &[u32]) {
+        line.at = self.starts.len();
+        self.starts.extend_from_slice(starts);
+        self.lines.push(line);
+    }
+}
+
 /// Reads a `RECEIPTC.UKE` file. `provider_id` is stored on every identity record.
 pub fn read(bytes: &[u8], provider_id: &str) -> ReadReport {
     let mut records = Vec::new();
@@ -281,44 +291,14 @@ pub fn read_each(
     on_record: &mut dyn FnMut(ParsedRecord),
 ) -> ReadReport {
     let mut report = ReadReport::default();
-    let mut sink = Sink {
-        on_record,
-        points: 0,
-    };
     let bytes = bytes.strip_suffix(&[0x1A]).unwrap_or(bytes);
-    let detected = quick(bytes);
-    report.encoding = Some(detected);
-    match detected {
-        Detected::Utf8 => {
-            report.issue(
-                Severity::Error,
-                1,
-                None,
-                "file is UTF-8; claims files are Shift_JIS",
-            );
-            return report;
-        }
-        Detected::Iso2022Jp => {
-            report.issue(
-                Severity::Error,
-                1,
-                None,
-                "file is ISO-2022-JP; claims files are Shift_JIS",
-            );
-            return report;
-        }
-        _ => {}
+    if !claims_encoding(bytes, &mut report) {
+        return report;
     }
-    let mut facility: Option<Facility> = None;
-    let mut facility_code = String::new();
-    let mut variants_warned = std::collections::BTreeSet::new();
-    let mut pharmacy = false;
-    let mut current: Option<Receipt> = None;
-    let mut receipts_seen = 0usize;
-    let mut go_seen = false;
+    let mut file = ClaimsFile::new(report, provider_id, on_record);
     // One pass over each line's bytes finds its end, its commas and whether it is ASCII; only
     // non-ASCII lines (names) are decoded and split again.
-    let mut tmp: Vec<u32> = Vec::with_capacity(64);
+    let mut starts: Vec<u32> = Vec::with_capacity(64);
     let mut pos = 0usize;
     let mut no = 0usize;
     while pos < bytes.len() {
@@ -326,94 +306,203 @@ pub fn read_each(
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
         let raw = &bytes[pos..end];
         pos = end + 1;
+        file.line(no, raw, &mut starts);
+    }
+    file.end()
+}
+
+/// Records the encoding of a claims file in `report`; `false`, with an error, when it is one that
+/// claims files never are.
+fn claims_encoding(bytes: &[u8], report: &mut ReadReport) -> bool {
+    let detected = quick(bytes);
+    report.encoding = Some(detected);
+    let message = match detected {
+        Detected::Utf8 => "file is UTF-8; claims files are Shift_JIS",
+        Detected::Iso2022Jp => "file is ISO-2022-JP; claims files are Shift_JIS",
+        _ => return true,
+    };
+    report.issue(Severity::Error, 1, None, message);
+    false
+}
+
+/// One raw line, decoded.
+enum Decoded<'a> {
+    /// Nothing to read (an empty line).
+    Skip,
+    /// Bytes that are not Shift_JIS.
+    NotShiftJis,
+    /// The text (borrowed from the input when it is ASCII).
+    Text(std::borrow::Cow<'a, str>),
+}
+
+/// Decodes one line (without its LF) and leaves its field starts in `starts` (see [`Fields`]).
+fn decode_line<'a>(raw: &'a [u8], starts: &mut Vec<u32>) -> Decoded<'a> {
+    // Field starts in a fixed array (registers, no capacity checks); a line with more fields
+    // than it holds is split again into the vector.
+    let mut local = [0u32; 64];
+    let mut n = 1usize;
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b',' {
+            if n < local.len() {
+                local[n] = i as u32 + 1;
+            }
+            n += 1;
+        }
+    }
+    starts.clear();
+    if n < local.len() {
+        starts.extend_from_slice(&local[..n]);
+    } else {
+        field_starts(raw, starts);
+        starts.pop();
+    }
+    let ascii = raw.is_ascii();
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.is_empty() {
+        return Decoded::Skip;
+    }
+    let text: std::borrow::Cow<'_, str> = if ascii {
+        match std::str::from_utf8(raw) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => return Decoded::Skip,
+        }
+    } else {
+        let Some(t) = decode_sjis_line(raw) else {
+            return Decoded::NotShiftJis;
+        };
+        starts.clear();
+        field_starts(t.as_bytes(), starts);
+        starts.pop();
+        t
+    };
+    starts.push(text.len() as u32 + 1);
+    Decoded::Text(text)
+}
+
+/// The record type of a line: its first field.
+fn record_type<'t>(text: &'t str, starts: &[u32]) -> &'t str {
+    starts
+        .get(1)
+        .and_then(|&s| text.get(..s as usize - 1))
+        .unwrap_or("")
+}
+
+/// A claims file being read, line by line: the facility, the receipt being gathered, and what the
+/// `GO` record is checked against.
+struct ClaimsFile<'a, 's> {
+    report: ReadReport,
+    sink: Sink<'s>,
+    provider_id: &'a str,
+    facility: Option<Facility>,
+    facility_code: String,
+    variants_warned: std::collections::BTreeSet<String>,
+    pharmacy: bool,
+    current: Option<Receipt<'a>>,
+    receipts_seen: usize,
+    go_seen: bool,
+}
+
+impl<'a, 's> ClaimsFile<'a, 's> {
+    fn new(
+        report: ReadReport,
+        provider_id: &'a str,
+        on_record: &'s mut dyn FnMut(ParsedRecord),
+    ) -> Self {
+        ClaimsFile {
+            report,
+            sink: Sink {
+                on_record,
+                points: 0,
+            },
+            provider_id,
+            facility: None,
+            facility_code: String::new(),
+            variants_warned: std::collections::BTreeSet::new(),
+            pharmacy: false,
+            current: None,
+            receipts_seen: 0,
+            go_seen: false,
+        }
+    }
+
+    /// Reads line `no` (its bytes without the LF); `starts` is scratch space for its field starts.
+    fn line(&mut self, no: usize, raw: &'a [u8], starts: &mut Vec<u32>) {
         if raw.len() > MAX_LINE {
             // No record of the specification comes near this; its fields are never split (a line of
             // millions of commas must not cost memory).
-            let reason = format!("a line longer than {MAX_LINE} bytes");
-            report.issue(Severity::Error, no, None, reason.clone());
-            match current.as_mut() {
-                Some(r) => fail(r, no, None, &reason),
-                None => report.rejected.push(Rejected {
-                    first_line: no,
-                    last_line: no,
-                    reason,
-                }),
-            }
-            continue;
+            self.unreadable(no, &format!("a line longer than {MAX_LINE} bytes"));
+            return;
         }
-        // Field starts in a fixed array (registers, no capacity checks); a line with more fields
-        // than it holds is split again into the vector.
-        let mut local = [0u32; 64];
-        let mut n = 1usize;
-        for (i, &b) in raw.iter().enumerate() {
-            if b == b',' {
-                if n < local.len() {
-                    local[n] = i as u32 + 1;
-                }
-                n += 1;
+        let text = match decode_line(raw, starts) {
+            Decoded::Skip => return,
+            Decoded::NotShiftJis => {
+                self.unreadable(no, "bytes that are not Shift_JIS");
+                return;
             }
-        }
-        tmp.clear();
-        if n < local.len() {
-            tmp.extend_from_slice(&local[..n]);
-        } else {
-            field_starts(raw, &mut tmp);
-            tmp.pop();
-        }
-        let high: u8 = if raw.is_ascii() { 0 } else { 0x80 };
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.is_empty() {
-            continue;
-        }
-        let text: std::borrow::Cow<'_, str> = if high < 0x80 {
-            match std::str::from_utf8(raw) {
-                Ok(t) => std::borrow::Cow::Borrowed(t),
-                Err(_) => continue,
-            }
-        } else {
-            match decode_sjis_line(raw) {
-                Some(t) => {
-                    tmp.clear();
-                    field_starts(t.as_bytes(), &mut tmp);
-                    tmp.pop();
-                    t
-                }
-                None => {
-                    report.issue(Severity::Error, no, None, "bytes that are not Shift_JIS");
-                    match current.as_mut() {
-                        Some(r) => fail(r, no, None, "bytes that are not Shift_JIS"),
-                        None => {
-                            // Outside a receipt: nothing to attach it to, but it must not vanish.
-                            report.rejected.push(Rejected {
-                                first_line: no,
-                                last_line: no,
-                                reason: "bytes that are not Shift_JIS".into(),
-                            });
-                        }
-                    }
-                    continue;
-                }
-            }
+            Decoded::Text(t) => t,
         };
-        tmp.push(text.len() as u32 + 1);
-        let field_total = tmp.len() - 1;
-        let id: &str = text.get(..tmp[1] as usize - 1).unwrap_or("");
-        match report.line_counts.get_mut(id) {
+        let field_total = starts.len() - 1;
+        let id = record_type(&text, starts);
+        match self.report.line_counts.get_mut(id) {
             Some(n) => *n += 1,
             None => {
-                report.line_counts.insert(id.to_string(), 1);
+                self.report.line_counts.insert(id.to_string(), 1);
             }
         }
-        if go_seen {
-            report.issue(Severity::Warning, no, None, "line after GO");
+        if self.go_seen {
+            self.report
+                .issue(Severity::Warning, no, None, "line after GO");
         }
-        let expected = field_count(id);
-        let count_error = match expected {
+        let count_error = self.check_field_count(no, id, field_total);
+        match id {
+            "IR" | "YK" => self.facility_line(no, id, &text, count_error),
+            "RE" => {
+                let line = Line {
+                    no,
+                    text,
+                    at: 0,
+                    n: field_total,
+                };
+                self.receipt_line(line, starts, count_error);
+            }
+            "GO" => self.totals_line(no, &text, count_error),
+            // Pharmacy receipts: only the patient and insurance lines are mapped.
+            _ if self.pharmacy && !matches!(id, "HO" | "KO" | "SN") => {}
+            _ => {
+                let line = Line {
+                    no,
+                    text,
+                    at: 0,
+                    n: field_total,
+                };
+                self.detail_line(line, starts, count_error);
+            }
+        }
+    }
+
+    /// A line that cannot be read: it fails the receipt it is in, else is rejected alone (outside a
+    /// receipt there is nothing to attach it to, but it must not vanish).
+    fn unreadable(&mut self, no: usize, reason: &str) {
+        self.report.issue(Severity::Error, no, None, reason);
+        match self.current.as_mut() {
+            Some(r) => fail(r, no, None, reason),
+            None => self.report.rejected.push(Rejected {
+                first_line: no,
+                last_line: no,
+                reason: reason.to_string(),
+            }),
+        }
+    }
+
+    /// Checks the field count of a record of type `id`: returns the error of a truncated record, warns
+    /// about extra fields, records of variants not mapped here and unknown records.
+    fn check_field_count(&mut self, no: usize, id: &str, field_total: usize) -> Option<String> {
+        match field_count(id) {
             Some(n) if field_total < n => Some(format!(
                 "{id} has {field_total} fields, expected {n} (truncated)"
             )),
             Some(n) if field_total > n => {
-                report.issue(
+                self.report.issue(
                     Severity::Warning,
                     no,
                     None,
@@ -422,13 +511,13 @@ pub fn read_each(
                 None
             }
             None if VARIANT_RECORDS.iter().any(|(r, _)| *r == id) => {
-                if variants_warned.insert(id.to_string()) {
+                if self.variants_warned.insert(id.to_string()) {
                     let what = VARIANT_RECORDS
                         .iter()
                         .find(|(r, _)| *r == id)
                         .map(|(_, w)| *w)
                         .unwrap_or("");
-                    report.issue(
+                    self.report.issue(
                         Severity::Warning,
                         no,
                         Some(0),
@@ -440,7 +529,7 @@ pub fn read_each(
                 None
             }
             None if !matches!(id, "JD" | "MF") => {
-                report.issue(
+                self.report.issue(
                     Severity::Warning,
                     no,
                     Some(0),
@@ -449,153 +538,157 @@ pub fn read_each(
                 None
             }
             _ => None,
-        };
-        match id {
-            "IR" | "YK" => {
-                if id == "YK" {
-                    pharmacy = true;
-                    report.issue(
-                        Severity::Warning,
-                        no,
-                        None,
-                        "pharmacy claims (調剤): patients and insurance are read; dispensing lines \
-                         (layout not specified here) are not mapped",
-                    );
-                }
-                if let Some(e) = count_error {
-                    report.issue(Severity::Error, no, None, e);
-                    continue;
-                }
-                if facility.is_some() {
-                    report.issue(Severity::Warning, no, None, "second IR record");
-                }
-                let fields: Vec<&str> = split_fields(&text);
-                let f = Facility {
-                    payer: fields[1].parse().unwrap_or(0),
-                    prefecture: fields[2].to_string(),
-                    table: fields[3].to_string(),
-                    code7: fields[4].to_string(),
-                    name: fields[6].to_string(),
-                };
-                if f.code7.len() != 7 || !digits(&f.code7) {
-                    report.issue(
-                        Severity::Error,
-                        no,
-                        Some(4),
-                        "医療機関コード is not 7 digits",
-                    );
-                } else if insurer_check_digit(&f.code7[..6]).map(|c| c.to_string())
-                    != Some(f.code7[6..].to_string())
-                {
-                    // [U] the check digit rule of the facility code is presumed to be the insurer one.
-                    report.issue(
-                        Severity::Warning,
-                        no,
-                        Some(4),
-                        "医療機関コード check digit does not match",
-                    );
-                }
-                facility_code = f.code10();
-                facility = Some(f);
-            }
-            "RE" => {
-                if let Some(r) = current.take() {
-                    finish(&mut report, &mut sink, &facility_code, r, provider_id);
-                }
-                receipts_seen += 1;
-                let mut r = Receipt {
-                    lines: Vec::with_capacity(16),
-                    starts: Vec::with_capacity(16 * 48),
-                    error: None,
-                };
-                if let Some(e) = count_error {
-                    report.issue(Severity::Error, no, None, e.clone());
-                    fail(&mut r, no, None, &e);
-                }
-                let at = r.starts.len();
-                r.starts.extend_from_slice(&tmp);
-                r.lines.push(Line {
-                    no,
-                    text,
-                    at,
-                    n: field_total,
-                });
-                current = Some(r);
-            }
-            "GO" => {
-                if let Some(r) = current.take() {
-                    finish(&mut report, &mut sink, &facility_code, r, provider_id);
-                }
-                go_seen = true;
-                if let Some(e) = count_error {
-                    report.issue(Severity::Error, no, None, e);
-                    continue;
-                }
-                let fields: Vec<&str> = split_fields(&text);
-                if fields[1].parse::<usize>().ok() != Some(receipts_seen) {
-                    report.issue(
-                        Severity::Warning,
-                        no,
-                        Some(1),
-                        format!(
-                            "GO counts {} receipts, the file has {receipts_seen}",
-                            safe(fields[1])
-                        ),
-                    );
-                }
-                let points = sink.points;
-                if report.rejected.is_empty() && fields[2].parse::<i64>().ok() != Some(points) {
-                    report.issue(
-                        Severity::Warning,
-                        no,
-                        Some(2),
-                        "GO 総合計点数 does not match the receipts",
-                    );
-                }
-            }
-            // Pharmacy receipts: only the patient and insurance lines are mapped.
-            _ if pharmacy && !matches!(id, "HO" | "KO" | "SN") => {}
-            _ => match current.as_mut() {
-                Some(r) => {
-                    if let Some(e) = count_error {
-                        report.issue(Severity::Error, no, None, e.clone());
-                        fail(r, no, None, &e);
-                    }
-                    let at = r.starts.len();
-                    r.starts.extend_from_slice(&tmp);
-                    r.lines.push(Line {
-                        no,
-                        text,
-                        at,
-                        n: field_total,
-                    });
-                }
-                None => {
-                    report.issue(
-                        Severity::Error,
-                        no,
-                        None,
-                        format!("{} record outside a receipt", safe(id)),
-                    );
-                    report.rejected.push(Rejected {
-                        first_line: no,
-                        last_line: no,
-                        reason: "record outside a receipt".into(),
-                    });
-                }
-            },
         }
     }
-    if let Some(r) = current.take() {
-        finish(&mut report, &mut sink, &facility_code, r, provider_id);
+
+    /// The `IR` record (or the pharmacy header `YK`): the facility.
+    fn facility_line(&mut self, no: usize, id: &str, text: &str, count_error: Option<String>) {
+        if id == "YK" {
+            self.pharmacy = true;
+            self.report.issue(
+                Severity::Warning,
+                no,
+                None,
+                "pharmacy claims (調剤): patients and insurance are read; dispensing lines \
+                 (layout not specified here) are not mapped",
+            );
+        }
+        if let Some(e) = count_error {
+            self.report.issue(Severity::Error, no, None, e);
+            return;
+        }
+        if self.facility.is_some() {
+            self.report
+                .issue(Severity::Warning, no, None, "second IR record");
+        }
+        let fields: Vec<&str> = split_fields(text);
+        let f = Facility {
+            payer: fields[1].parse().unwrap_or(0),
+            prefecture: fields[2].to_string(),
+            table: fields[3].to_string(),
+            code7: fields[4].to_string(),
+            name: fields[6].to_string(),
+        };
+        if f.code7.len() != 7 || !digits(&f.code7) {
+            self.report.issue(
+                Severity::Error,
+                no,
+                Some(4),
+                "医療機関コード is not 7 digits",
+            );
+        } else if insurer_check_digit(&f.code7[..6]).map(|c| c.to_string())
+            != Some(f.code7[6..].to_string())
+        {
+            // [U] the check digit rule of the facility code is presumed to be the insurer one.
+            self.report.issue(
+                Severity::Warning,
+                no,
+                Some(4),
+                "医療機関コード check digit does not match",
+            );
+        }
+        self.facility_code = f.code10();
+        self.facility = Some(f);
     }
-    if facility.is_none() {
-        report.issue(Severity::Error, 1, None, "no IR record");
+
+    /// Hands the receipt being gathered, if any, to the sink.
+    fn finish_receipt(&mut self) {
+        if let Some(r) = self.current.take() {
+            finish(
+                &mut self.report,
+                &mut self.sink,
+                &self.facility_code,
+                r,
+                self.provider_id,
+            );
+        }
     }
-    if !go_seen {
-        report.issue(Severity::Warning, 0, None, "no GO record");
+
+    /// An `RE` record: the previous receipt is finished and a new one begins.
+    fn receipt_line(&mut self, line: Line<'a>, starts: &[u32], count_error: Option<String>) {
+        self.finish_receipt();
+        self.receipts_seen += 1;
+        let mut r = Receipt {
+            lines: Vec::with_capacity(16),
+            starts: Vec::with_capacity(16 * 48),
+            error: None,
+        };
+        if let Some(e) = count_error {
+            self.report.issue(Severity::Error, line.no, None, e.clone());
+            fail(&mut r, line.no, None, &e);
+        }
+        r.push(line, starts);
+        self.current = Some(r);
     }
-    report
+
+    /// The `GO` record: the receipt count and the total points are checked.
+    fn totals_line(&mut self, no: usize, text: &str, count_error: Option<String>) {
+        self.finish_receipt();
+        self.go_seen = true;
+        if let Some(e) = count_error {
+            self.report.issue(Severity::Error, no, None, e);
+            return;
+        }
+        let fields: Vec<&str> = split_fields(text);
+        if fields[1].parse::<usize>().ok() != Some(self.receipts_seen) {
+            self.report.issue(
+                Severity::Warning,
+                no,
+                Some(1),
+                format!(
+                    "GO counts {} receipts, the file has {}",
+                    safe(fields[1]),
+                    self.receipts_seen
+                ),
+            );
+        }
+        let points = self.sink.points;
+        if self.report.rejected.is_empty() && fields[2].parse::<i64>().ok() != Some(points) {
+            self.report.issue(
+                Severity::Warning,
+                no,
+                Some(2),
+                "GO 総合計点数 does not match the receipts",
+            );
+        }
+    }
+
+    /// Any other record: a line of the receipt being gathered, or an error outside a receipt.
+    fn detail_line(&mut self, line: Line<'a>, starts: &[u32], count_error: Option<String>) {
+        let Some(r) = self.current.as_mut() else {
+            let id = record_type(&line.text, starts);
+            self.report.issue(
+                Severity::Error,
+                line.no,
+                None,
+                format!("{} record outside a receipt", safe(id)),
+            );
+            self.report.rejected.push(Rejected {
+                first_line: line.no,
+                last_line: line.no,
+                reason: "record outside a receipt".into(),
+            });
+            return;
+        };
+        if let Some(e) = count_error {
+            self.report.issue(Severity::Error, line.no, None, e.clone());
+            fail(r, line.no, None, &e);
+        }
+        r.push(line, starts);
+    }
+
+    /// Finishes the last receipt and checks that the file had its `IR` and `GO` records.
+    fn end(mut self) -> ReadReport {
+        self.finish_receipt();
+        if self.facility.is_none() {
+            self.report.issue(Severity::Error, 1, None, "no IR record");
+        }
+        if !self.go_seen {
+            self.report
+                .issue(Severity::Warning, 0, None, "no GO record");
+        }
+        self.report
+    }
 }
 
 /// Shortens a code-like value for a message; never used on names or other identifying fields.
@@ -618,6 +711,7 @@ struct Sink<'s> {
     points: i64,
 }
 
+/// Finishes a receipt: its record is handed to the sink, or its lines are rejected.
 fn finish(
     report: &mut ReadReport,
     sink: &mut Sink<'_>,
@@ -628,21 +722,8 @@ fn finish(
     let first = r.lines.first().map(|l| l.no).unwrap_or(0);
     let last = r.lines.last().map(|l| l.no).unwrap_or(first);
     if r.error.is_none() {
-        match build(report, facility_code, &r, provider_id) {
-            Ok(record) => {
-                sink.points += record
-                    .events
-                    .procedures
-                    .iter()
-                    .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
-                    .sum::<i64>();
-                (sink.on_record)(ParsedRecord {
-                    record,
-                    first_line: first,
-                    last_line: last,
-                });
-                return;
-            }
+        match build(report, sink, facility_code, &r, provider_id) {
+            Ok(()) => return,
             Err((line, field, msg)) => {
                 report.issue(Severity::Error, line, field, msg.clone());
                 fail(&mut r, line, field, &msg);
@@ -665,6 +746,10 @@ fn opt(s: &str) -> Option<String> {
 }
 
 /// Calls `push(date, count)` for every day column with a positive count.
+///
+/// Kept out of line (measured): inlined into each of the three line readers that call it, it makes
+/// the receipt reader larger and slower.
+#[inline(never)]
 fn day_columns(
     line: &Line,
     fields: &Fields<'_>,
@@ -702,16 +787,85 @@ fn day_columns(
     Ok(())
 }
 
+/// Reads a receipt without errors so far and hands its record to the sink.
 fn build(
     report: &mut ReadReport,
+    sink: &mut Sink<'_>,
     facility_code: &str,
     r: &Receipt,
     provider_id: &str,
-) -> Result<SourceRecord, BuildError> {
-    let Some(re) = r.lines.first() else {
+) -> Result<(), BuildError> {
+    let (Some(re), Some(last)) = (r.lines.first(), r.lines.last()) else {
         return Err((0, None, "empty receipt".into()));
     };
     let f = fields(&r.starts, re);
+    let head = receipt_head(re, &f)?;
+    let month = head.month;
+    let mut id = claims_identity(&f, &head, provider_id);
+    let mut ev = EventSet::default();
+    let mut service_days: Vec<NaiveDate> = Vec::new();
+    for line in &r.lines[1..] {
+        let f = fields(&r.starts, line);
+        match f.at(0) {
+            "HO" => read_ho(line, &f, &mut id, report)?,
+            "SN" => {
+                id.insured_branch = opt(&to_half_width_ascii(f.at(6)));
+            }
+            "SY" => read_sy(line, &f, &mut ev.diagnoses)?,
+            "SI" => read_si(line, &f, month, &mut ev, &mut service_days)?,
+            "IY" => read_iy(line, &f, month, &mut ev, &mut service_days)?,
+            "TO" => {
+                day_columns(line, &f, TO_DAY1, month, |date, _| service_days.push(date))?;
+            }
+            _ => {}
+        }
+    }
+    service_days.sort();
+    service_days.dedup();
+    if head.inpatient {
+        let start = head
+            .admitted
+            .map(|a| a.max(month))
+            .or(service_days.first().copied())
+            .unwrap_or(month);
+        let end = service_days.last().copied().unwrap_or(start).max(start);
+        ev.encounters
+            .push(encounter(facility_code, Setting::Inpatient, start, end));
+    } else {
+        for d in &service_days {
+            ev.encounters
+                .push(encounter(facility_code, Setting::Outpatient, *d, *d));
+        }
+    }
+    id.recorded_on = ev.encounters.first().map(|e| e.start_date).unwrap_or(month);
+    sink.points += ev
+        .procedures
+        .iter()
+        .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+        .sum::<i64>();
+    (sink.on_record)(ParsedRecord {
+        record: SourceRecord {
+            identity: id,
+            events: ev,
+        },
+        first_line: re.no,
+        last_line: last.no,
+    });
+    Ok(())
+}
+
+/// The checked values of the `RE` line of a receipt: the month, the patient's birth date and sex, and
+/// whether (since when) the patient is in hospital.
+struct ReceiptHead {
+    month: NaiveDate,
+    birth: NaiveDate,
+    sex: Sex,
+    inpatient: bool,
+    admitted: Option<NaiveDate>,
+}
+
+/// Checks the `RE` line `re` (fields `f`).
+fn receipt_head(re: &Line, f: &Fields<'_>) -> Result<ReceiptHead, BuildError> {
     let month = parse_month(f.at(3)).ok_or((
         re.no,
         Some(3),
@@ -738,9 +892,20 @@ fn build(
             "入院年月日 is not a valid date".to_string(),
         ))?)
     };
+    Ok(ReceiptHead {
+        month,
+        birth,
+        sex,
+        inpatient,
+        admitted,
+    })
+}
+
+/// The patient of a receipt as the `RE` line (fields `f`) gives it; insurance comes from `HO`/`SN`.
+fn claims_identity(f: &Fields<'_>, head: &ReceiptHead, provider_id: &str) -> IdentityRecord {
     let (surname_kanji, given_kanji) = split_name(f.at(4));
     let (surname_kana, given_kana) = split_name(f.at(36));
-    let mut id = IdentityRecord {
+    IdentityRecord {
         record_id: String::new(),
         provider_id: provider_id.to_string(),
         source_kind: SourceKind::Claims,
@@ -749,8 +914,8 @@ fn build(
         given_kanji,
         surname_kana,
         given_kana,
-        birth_date: Some(birth),
-        sex: Some(sex),
+        birth_date: Some(head.birth),
+        sex: Some(head.sex),
         prefecture: None,
         municipality_code: None,
         municipality: None,
@@ -763,164 +928,157 @@ fn build(
         insured_symbol: None,
         insured_number: None,
         insured_branch: None,
-        recorded_on: month,
+        recorded_on: head.month,
+    }
+}
+
+/// An `HO` line: the insurer and the insured's 記号 and 番号.
+fn read_ho(
+    line: &Line,
+    f: &Fields<'_>,
+    id: &mut IdentityRecord,
+    report: &mut ReadReport,
+) -> Result<(), BuildError> {
+    let insurer = f.at(1).trim().to_string();
+    if !(insurer.len() == 6 || insurer.len() == 8) || !digits(&insurer) {
+        return Err((line.no, Some(1), "保険者番号 is not 6 or 8 digits".into()));
+    }
+    if !insurer_number_is_valid(&insurer) {
+        report.issue(
+            Severity::Warning,
+            line.no,
+            Some(1),
+            "保険者番号 check digit does not match",
+        );
+    }
+    id.insurance_kind = insurance_kind(&insurer);
+    id.insurer_number = Some(insurer);
+    id.insured_symbol = opt(&to_half_width_ascii(f.at(2)));
+    id.insured_number = opt(&to_half_width_ascii(f.at(3)));
+    Ok(())
+}
+
+/// An `SY` line: one diagnosis.
+fn read_sy(line: &Line, f: &Fields<'_>, out: &mut Vec<Diagnosis>) -> Result<(), BuildError> {
+    let code = f.at(1).to_string();
+    if code.len() != 7 || !digits(&code) {
+        return Err((line.no, Some(1), "傷病名コード is not 7 digits".into()));
+    }
+    let date = parse_date(f.at(2)).ok_or((
+        line.no,
+        Some(2),
+        "診療開始日 is not a valid date".to_string(),
+    ))?;
+    let outcome = match f.at(3) {
+        "" | "1" => Some(DiagnosisOutcome::Continuing),
+        "2" => Some(DiagnosisOutcome::Cured),
+        "3" => Some(DiagnosisOutcome::Died),
+        "4" => Some(DiagnosisOutcome::Stopped),
+        _ => return Err((line.no, Some(3), "転帰区分 is not 1–4".into())),
     };
-    let mut ev = EventSet::default();
-    let mut service_days: Vec<NaiveDate> = Vec::new();
-    for line in &r.lines[1..] {
-        let f = fields(&r.starts, line);
-        match f.at(0) {
-            "HO" => {
-                let insurer = f.at(1).trim().to_string();
-                if !(insurer.len() == 6 || insurer.len() == 8) || !digits(&insurer) {
-                    return Err((line.no, Some(1), "保険者番号 is not 6 or 8 digits".into()));
-                }
-                if !insurer_number_is_valid(&insurer) {
-                    report.issue(
-                        Severity::Warning,
-                        line.no,
-                        Some(1),
-                        "保険者番号 check digit does not match",
-                    );
-                }
-                id.insurance_kind = insurance_kind(&insurer);
-                id.insurer_number = Some(insurer);
-                id.insured_symbol = opt(&to_half_width_ascii(f.at(2)));
-                id.insured_number = opt(&to_half_width_ascii(f.at(3)));
-            }
-            "SN" => {
-                id.insured_branch = opt(&to_half_width_ascii(f.at(6)));
-            }
-            "SY" => {
-                let code = f.at(1).to_string();
-                if code.len() != 7 || !digits(&code) {
-                    return Err((line.no, Some(1), "傷病名コード is not 7 digits".into()));
-                }
-                let date = parse_date(f.at(2)).ok_or((
-                    line.no,
-                    Some(2),
-                    "診療開始日 is not a valid date".to_string(),
-                ))?;
-                let outcome = match f.at(3) {
-                    "" | "1" => Some(DiagnosisOutcome::Continuing),
-                    "2" => Some(DiagnosisOutcome::Cured),
-                    "3" => Some(DiagnosisOutcome::Died),
-                    "4" => Some(DiagnosisOutcome::Stopped),
-                    _ => return Err((line.no, Some(3), "転帰区分 is not 1–4".into())),
-                };
-                let suspected = f
-                    .at(4)
-                    .as_bytes()
-                    .chunks(4)
-                    .any(|c| c == SUSPECTED.as_bytes());
-                ev.diagnoses.push(Diagnosis {
-                    event_id: String::new(),
-                    record_id: String::new(),
-                    encounter_id: None,
-                    date,
-                    code_system: CodeSystem::ReceiptDisease,
-                    name: (code == UNCODED)
-                        .then(|| f.at(5).to_string())
-                        .filter(|n| !n.is_empty()),
-                    code,
-                    icd10: None,
-                    suspected,
-                    outcome,
-                    outcome_date: None,
-                });
-            }
-            "SI" => {
-                let code = f.at(3).to_string();
-                if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
-                    return Err((
-                        line.no,
-                        Some(3),
-                        "診療行為コード is not 9 digits starting with 1".into(),
-                    ));
-                }
-                let points = if f.at(5).is_empty() {
-                    None
-                } else {
-                    Some(
-                        f.at(5)
-                            .parse::<i32>()
-                            .map_err(|_| (line.no, Some(5), "点数 is not a number".to_string()))?,
-                    )
-                };
-                day_columns(line, &f, DAY1, month, |date, n| {
-                    service_days.push(date);
-                    ev.procedures.push(Procedure {
-                        event_id: String::new(),
-                        record_id: String::new(),
-                        encounter_id: None,
-                        date,
-                        code_system: CodeSystem::ReceiptProcedure,
-                        code: code.clone(),
-                        name: None,
-                        points,
-                        count: n,
-                    });
-                })?;
-            }
-            "IY" => {
-                let code = f.at(3).to_string();
-                if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
-                    return Err((
-                        line.no,
-                        Some(3),
-                        "医薬品コード is not 9 digits starting with 6".into(),
-                    ));
-                }
-                let qty =
-                    if f.at(4).is_empty() {
-                        None
-                    } else {
-                        Some(f.at(4).parse::<f64>().map_err(|_| {
-                            (line.no, Some(4), "使用量 is not a number".to_string())
-                        })?)
-                    };
-                day_columns(line, &f, DAY1, month, |date, n| {
-                    service_days.push(date);
-                    ev.prescriptions.push(Prescription {
-                        event_id: String::new(),
-                        record_id: String::new(),
-                        encounter_id: None,
-                        date,
-                        code_system: CodeSystem::ReceiptDrug,
-                        code: code.clone(),
-                        name: None,
-                        daily_quantity: qty,
-                        unit: None,
-                        days: Some(n),
-                    });
-                })?;
-            }
-            "TO" => {
-                day_columns(line, &f, TO_DAY1, month, |date, _| service_days.push(date))?;
-            }
-            _ => {}
-        }
+    let suspected = f
+        .at(4)
+        .as_bytes()
+        .chunks(4)
+        .any(|c| c == SUSPECTED.as_bytes());
+    out.push(Diagnosis {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id: None,
+        date,
+        code_system: CodeSystem::ReceiptDisease,
+        name: (code == UNCODED)
+            .then(|| f.at(5).to_string())
+            .filter(|n| !n.is_empty()),
+        code,
+        icd10: None,
+        suspected,
+        outcome,
+        outcome_date: None,
+    });
+    Ok(())
+}
+
+/// An `SI` line: one procedure per day column with a count.
+fn read_si(
+    line: &Line,
+    f: &Fields<'_>,
+    month: NaiveDate,
+    ev: &mut EventSet,
+    service_days: &mut Vec<NaiveDate>,
+) -> Result<(), BuildError> {
+    let code = f.at(3).to_string();
+    if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
+        return Err((
+            line.no,
+            Some(3),
+            "診療行為コード is not 9 digits starting with 1".into(),
+        ));
     }
-    service_days.sort();
-    service_days.dedup();
-    if inpatient {
-        let start = admitted
-            .map(|a| a.max(month))
-            .or(service_days.first().copied())
-            .unwrap_or(month);
-        let end = service_days.last().copied().unwrap_or(start).max(start);
-        ev.encounters
-            .push(encounter(facility_code, Setting::Inpatient, start, end));
+    let points = if f.at(5).is_empty() {
+        None
     } else {
-        for d in &service_days {
-            ev.encounters
-                .push(encounter(facility_code, Setting::Outpatient, *d, *d));
-        }
+        Some(
+            f.at(5)
+                .parse::<i32>()
+                .map_err(|_| (line.no, Some(5), "点数 is not a number".to_string()))?,
+        )
+    };
+    day_columns(line, f, DAY1, month, |date, n| {
+        service_days.push(date);
+        ev.procedures.push(Procedure {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptProcedure,
+            code: code.clone(),
+            name: None,
+            points,
+            count: n,
+        });
+    })
+}
+
+/// An `IY` line: one prescription per day column with a count.
+fn read_iy(
+    line: &Line,
+    f: &Fields<'_>,
+    month: NaiveDate,
+    ev: &mut EventSet,
+    service_days: &mut Vec<NaiveDate>,
+) -> Result<(), BuildError> {
+    let code = f.at(3).to_string();
+    if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
+        return Err((
+            line.no,
+            Some(3),
+            "医薬品コード is not 9 digits starting with 6".into(),
+        ));
     }
-    id.recorded_on = ev.encounters.first().map(|e| e.start_date).unwrap_or(month);
-    Ok(SourceRecord {
-        identity: id,
-        events: ev,
+    let qty = if f.at(4).is_empty() {
+        None
+    } else {
+        Some(
+            f.at(4)
+                .parse::<f64>()
+                .map_err(|_| (line.no, Some(4), "使用量 is not a number".to_string()))?,
+        )
+    };
+    day_columns(line, f, DAY1, month, |date, n| {
+        service_days.push(date);
+        ev.prescriptions.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptDrug,
+            code: code.clone(),
+            name: None,
+            daily_quantity: qty,
+            unit: None,
+            days: Some(n),
+        });
     })
 }
 
@@ -945,32 +1103,7 @@ fn encounter(facility_code: &str, setting: Setting, start: NaiveDate, end: Naive
 /// are not in claims; procedures and prescriptions are per day (same code and day summed); outpatient
 /// encounters are one per service day; `recorded_on` is the first service day; ids are empty.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
-    let mut id = r.identity.clone();
-    id.record_id = String::new();
-    for s in [
-        &mut id.surname_kanji,
-        &mut id.given_kanji,
-        &mut id.surname_kana,
-        &mut id.given_kana,
-    ] {
-        if let Some(v) = s.as_mut() {
-            *v = substitute(v).0;
-        }
-    }
-    if id.surname_kanji.is_none() {
-        id.given_kanji = None;
-    }
-    if id.surname_kana.is_none() {
-        id.given_kana = None;
-    }
-    id.prefecture = None;
-    id.municipality_code = None;
-    id.municipality = None;
-    id.town = None;
-    id.chome = None;
-    id.banchi = None;
-    id.postal_code = None;
-    id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
+    let mut id = canonical_identity(&r.identity);
     let ev = &r.events;
     let facility = ev
         .encounters
@@ -978,50 +1111,9 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         .map(|e| e.facility_code.clone())
         .unwrap_or_default();
     let mut out = EventSet::default();
-    let mut procs: BTreeMap<(NaiveDate, String, Option<i32>), i32> = BTreeMap::new();
-    for p in &ev.procedures {
-        *procs.entry((p.date, p.code.clone(), p.points)).or_default() += p.count;
-    }
-    // Written order is by code, then by day.
-    let mut procs: Vec<_> = procs.into_iter().collect();
-    procs.sort_by(|a, b| (&a.0 .1, a.0 .2, a.0 .0).cmp(&(&b.0 .1, b.0 .2, b.0 .0)));
     let mut days: Vec<NaiveDate> = Vec::new();
-    for ((date, code, points), count) in procs {
-        days.push(date);
-        out.procedures.push(Procedure {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date,
-            code_system: CodeSystem::ReceiptProcedure,
-            code,
-            name: None,
-            points,
-            count,
-        });
-    }
-    let mut drugs: BTreeMap<(String, u64, NaiveDate), i32> = BTreeMap::new();
-    let mut qty_of: BTreeMap<u64, Option<f64>> = BTreeMap::new();
-    for p in &ev.prescriptions {
-        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
-        qty_of.insert(q, p.daily_quantity);
-        *drugs.entry((p.code.clone(), q, p.date)).or_default() += p.days.unwrap_or(1);
-    }
-    for ((code, q, date), n) in drugs {
-        days.push(date);
-        out.prescriptions.push(Prescription {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date,
-            code_system: CodeSystem::ReceiptDrug,
-            code,
-            name: None,
-            daily_quantity: qty_of.get(&q).copied().flatten(),
-            unit: None,
-            days: Some(n),
-        });
-    }
+    canonical_procedures(&ev.procedures, &mut out.procedures, &mut days);
+    canonical_prescriptions(&ev.prescriptions, &mut out.prescriptions, &mut days);
     days.sort();
     days.dedup();
     let inpatient = ev
@@ -1047,26 +1139,7 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
         }
     }
     for d in &ev.diagnoses {
-        out.diagnoses.push(Diagnosis {
-            event_id: String::new(),
-            record_id: String::new(),
-            encounter_id: None,
-            date: d.date,
-            code_system: CodeSystem::ReceiptDisease,
-            code: d.code.clone(),
-            icd10: None,
-            name: if d.code == UNCODED {
-                d.name
-                    .as_ref()
-                    .map(|n| substitute(n).0)
-                    .filter(|n| !n.is_empty())
-            } else {
-                None
-            },
-            suspected: d.suspected,
-            outcome: Some(d.outcome.unwrap_or(DiagnosisOutcome::Continuing)),
-            outcome_date: None,
-        });
+        out.diagnoses.push(canonical_diagnosis(d));
     }
     if let Some(first) = out.encounters.first() {
         id.recorded_on = first.start_date;
@@ -1074,6 +1147,123 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     SourceRecord {
         identity: id,
         events: out,
+    }
+}
+
+/// The identity as a claims file carries it (see [`canonicalize`]).
+fn canonical_identity(identity: &IdentityRecord) -> IdentityRecord {
+    let mut id = identity.clone();
+    id.record_id = String::new();
+    for s in [
+        &mut id.surname_kanji,
+        &mut id.given_kanji,
+        &mut id.surname_kana,
+        &mut id.given_kana,
+    ] {
+        if let Some(v) = s.as_mut() {
+            *v = substitute(v).0;
+        }
+    }
+    if id.surname_kanji.is_none() {
+        id.given_kanji = None;
+    }
+    if id.surname_kana.is_none() {
+        id.given_kana = None;
+    }
+    id.prefecture = None;
+    id.municipality_code = None;
+    id.municipality = None;
+    id.town = None;
+    id.chome = None;
+    id.banchi = None;
+    id.postal_code = None;
+    id.insurance_kind = id.insurer_number.as_deref().and_then(insurance_kind);
+    id
+}
+
+/// Procedures per day (same code, points and day summed), in written order (by code, then by day),
+/// into `out`; their days are added to `days`.
+fn canonical_procedures(
+    procedures: &[Procedure],
+    out: &mut Vec<Procedure>,
+    days: &mut Vec<NaiveDate>,
+) {
+    let mut procs: BTreeMap<(NaiveDate, String, Option<i32>), i32> = BTreeMap::new();
+    for p in procedures {
+        *procs.entry((p.date, p.code.clone(), p.points)).or_default() += p.count;
+    }
+    // Written order is by code, then by day.
+    let mut procs: Vec<_> = procs.into_iter().collect();
+    procs.sort_by(|a, b| (&a.0 .1, a.0 .2, a.0 .0).cmp(&(&b.0 .1, b.0 .2, b.0 .0)));
+    for ((date, code, points), count) in procs {
+        days.push(date);
+        out.push(Procedure {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptProcedure,
+            code,
+            name: None,
+            points,
+            count,
+        });
+    }
+}
+
+/// Prescriptions per day (same code, daily quantity and day summed), in written order, into `out`;
+/// their days are added to `days`.
+fn canonical_prescriptions(
+    prescriptions: &[Prescription],
+    out: &mut Vec<Prescription>,
+    days: &mut Vec<NaiveDate>,
+) {
+    let mut drugs: BTreeMap<(String, u64, NaiveDate), i32> = BTreeMap::new();
+    let mut qty_of: BTreeMap<u64, Option<f64>> = BTreeMap::new();
+    for p in prescriptions {
+        let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
+        qty_of.insert(q, p.daily_quantity);
+        *drugs.entry((p.code.clone(), q, p.date)).or_default() += p.days.unwrap_or(1);
+    }
+    for ((code, q, date), n) in drugs {
+        days.push(date);
+        out.push(Prescription {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date,
+            code_system: CodeSystem::ReceiptDrug,
+            code,
+            name: None,
+            daily_quantity: qty_of.get(&q).copied().flatten(),
+            unit: None,
+            days: Some(n),
+        });
+    }
+}
+
+/// A diagnosis as a claims file carries it: the name only of an uncoded disease (substituted), the
+/// outcome Continuing when none.
+fn canonical_diagnosis(d: &Diagnosis) -> Diagnosis {
+    Diagnosis {
+        event_id: String::new(),
+        record_id: String::new(),
+        encounter_id: None,
+        date: d.date,
+        code_system: CodeSystem::ReceiptDisease,
+        code: d.code.clone(),
+        icd10: None,
+        name: if d.code == UNCODED {
+            d.name
+                .as_ref()
+                .map(|n| substitute(n).0)
+                .filter(|n| !n.is_empty())
+        } else {
+            None
+        },
+        suspected: d.suspected,
+        outcome: Some(d.outcome.unwrap_or(DiagnosisOutcome::Continuing)),
+        outcome_date: None,
     }
 }
 
@@ -1256,6 +1446,30 @@ pub fn receipt_lines_with(
     let c = canonicalize(rec);
     let id = &c.identity;
     let ev = &c.events;
+    let re_tail = re_tail(month, id, ev, style)?;
+    let points: i64 = ev
+        .procedures
+        .iter()
+        .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
+        .sum();
+    insurance_lines(id, ev, points, &mut lines);
+    diagnosis_lines(ev, style, &mut lines);
+    procedure_lines(ev, &mut lines);
+    drug_lines(ev, &mut lines);
+    Ok(ReceiptLines {
+        re_tail,
+        rest: lines,
+        points,
+    })
+}
+
+/// The `RE` line of a canonical record after `RE,<number>`.
+fn re_tail(
+    month: NaiveDate,
+    id: &IdentityRecord,
+    ev: &EventSet,
+    style: DateStyle,
+) -> Result<String, FormatError> {
     let birth = id.birth_date.ok_or(FormatError::Unrepresentable {
         what: "生年月日",
         reason: "missing".into(),
@@ -1268,26 +1482,9 @@ pub fn receipt_lines_with(
         .encounters
         .iter()
         .any(|e| e.setting == Setting::Inpatient);
-    let age = month.year() - birth.year();
-    let principal = matches!(
-        id.insurance_kind,
-        Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki)
-    ) || id.insured_branch.as_deref() == Some("00");
-    let d2 = if id.insurance_kind == Some(InsuranceKind::Koki) {
-        '3'
-    } else {
-        '1'
-    };
-    // [U] the 4th digit: 本人 1/2, 未就学 3/4, 家族 5/6, 高齢 7/8; odd for inpatient.
-    let d4 = match () {
-        _ if age >= 70 => 7,
-        _ if age < 6 => 3,
-        _ if principal => 1,
-        _ => 5,
-    } + u8::from(!inpatient);
     let mut re = vec![String::new(); 38];
     re[0] = "RE".into();
-    re[2] = format!("1{d2}1{d4}");
+    re[2] = receipt_kind(month, birth, id, inpatient);
     re[3] = month_in(month, style);
     re[4] = join_name(&id.surname_kanji, &id.given_kanji);
     re[5] = sex.jp_code().to_string();
@@ -1309,12 +1506,38 @@ pub fn receipt_lines_with(
         }
     }
     let re_line = re.join(",");
-    let re_tail = re_line["RE,".len()..].to_string();
-    let points: i64 = ev
-        .procedures
-        .iter()
-        .map(|p| i64::from(p.points.unwrap_or(0)) * i64::from(p.count))
-        .sum();
+    Ok(re_line["RE,".len()..].to_string())
+}
+
+/// レセプト種別 (RE field 2) of a patient born on `birth` in `month`.
+fn receipt_kind(
+    month: NaiveDate,
+    birth: NaiveDate,
+    id: &IdentityRecord,
+    inpatient: bool,
+) -> String {
+    let age = month.year() - birth.year();
+    let principal = matches!(
+        id.insurance_kind,
+        Some(InsuranceKind::Kokuho) | Some(InsuranceKind::Koki)
+    ) || id.insured_branch.as_deref() == Some("00");
+    let d2 = if id.insurance_kind == Some(InsuranceKind::Koki) {
+        '3'
+    } else {
+        '1'
+    };
+    // [U] the 4th digit: 本人 1/2, 未就学 3/4, 家族 5/6, 高齢 7/8; odd for inpatient.
+    let d4 = match () {
+        _ if age >= 70 => 7,
+        _ if age < 6 => 3,
+        _ if principal => 1,
+        _ => 5,
+    } + u8::from(!inpatient);
+    format!("1{d2}1{d4}")
+}
+
+/// The `HO` and `SN` lines, when the record has an insurer.
+fn insurance_lines(id: &IdentityRecord, ev: &EventSet, points: i64, lines: &mut Vec<String>) {
     let real_days = ev
         .procedures
         .iter()
@@ -1338,6 +1561,10 @@ pub fn receipt_lines_with(
             id.insured_branch.as_deref().unwrap_or("")
         ));
     }
+}
+
+/// One `SY` line per diagnosis, the first marked 主傷病.
+fn diagnosis_lines(ev: &EventSet, style: DateStyle, lines: &mut Vec<String>) {
     for (i, d) in ev.diagnoses.iter().enumerate() {
         let outcome = match d.outcome {
             Some(DiagnosisOutcome::Cured) => "2",
@@ -1358,7 +1585,10 @@ pub fn receipt_lines_with(
             if i == 0 { "01" } else { "" }
         ));
     }
-    // Procedures: one SI line per (code, points), day columns with counts.
+}
+
+/// Procedures: one `SI` line per (code, points), day columns with counts.
+fn procedure_lines(ev: &EventSet, lines: &mut Vec<String>) {
     let mut si: BTreeMap<(String, Option<i32>), BTreeMap<u32, i32>> = BTreeMap::new();
     for p in &ev.procedures {
         *si.entry((p.code.clone(), p.points))
@@ -1378,6 +1608,10 @@ pub fn receipt_lines_with(
             day_fields(days).join(",")
         ));
     }
+}
+
+/// Prescriptions: one `IY` line per (code, daily quantity), day columns with days supplied.
+fn drug_lines(ev: &EventSet, lines: &mut Vec<String>) {
     let mut iy: BTreeMap<(String, u64), (Option<f64>, DayCounts)> = BTreeMap::new();
     for p in &ev.prescriptions {
         let q = p.daily_quantity.map(f64::to_bits).unwrap_or(u64::MAX);
@@ -1397,11 +1631,6 @@ pub fn receipt_lines_with(
         ));
         first_iy = false;
     }
-    Ok(ReceiptLines {
-        re_tail,
-        rest: lines,
-        points,
-    })
 }
 
 /// Writes one facility's claims of one month (`month` is any day of the 診療年月) as `RECEIPTC.UKE`.
