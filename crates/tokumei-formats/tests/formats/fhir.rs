@@ -12,7 +12,7 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
 
-const SAMPLE: &[u8] = include_bytes!("fixtures/jpcore_patient_coverage.json");
+const SAMPLE: &[u8] = include_bytes!("../fixtures/jpcore_patient_coverage.json");
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")

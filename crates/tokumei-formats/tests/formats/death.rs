@@ -10,7 +10,7 @@ use tokumei_model::events::{Death, EventSet, SourceRecord};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{InsuranceKind, Sex, SourceKind};
 
-const SAMPLE: &[u8] = include_bytes!("fixtures/death_export_proposed.csv");
+const SAMPLE: &[u8] = include_bytes!("../fixtures/death_export_proposed.csv");
 
 #[test]
 fn reads_the_sample() {
@@ -174,7 +174,7 @@ proptest! {
 /// inside a character.
 #[test]
 fn fuzz_regression_non_ascii_insurer_number() {
-    let bytes = include_bytes!("fixtures/fuzz/death-insurer-non-ascii.csv");
+    let bytes = include_bytes!("../fixtures/fuzz/death-insurer-non-ascii.csv");
     let r = read(bytes, "M");
     assert!(r
         .records

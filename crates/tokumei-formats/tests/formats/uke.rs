@@ -13,8 +13,8 @@ use tokumei_model::events::{
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, DiagnosisOutcome, InsuranceKind, Setting, Sex, SourceKind};
 
-const SAMPLE: &[u8] = include_bytes!("fixtures/RECEIPTC.UKE");
-const SAMPLE_UTF8: &[u8] = include_bytes!("fixtures/RECEIPTC.UKE.utf8.txt");
+const SAMPLE: &[u8] = include_bytes!("../fixtures/RECEIPTC.UKE");
+const SAMPLE_UTF8: &[u8] = include_bytes!("../fixtures/RECEIPTC.UKE.utf8.txt");
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("date")

@@ -10,7 +10,7 @@ use tokumei_model::events::{Diagnosis, Encounter, EventSet, LabResult, SourceRec
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::{CodeSystem, InsuranceKind, Setting, Sex, SourceKind};
 
-const SAMPLE: &[u8] = include_bytes!("fixtures/h13123456702025060101000001.xml");
+const SAMPLE: &[u8] = include_bytes!("../fixtures/h13123456702025060101000001.xml");
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("date")
