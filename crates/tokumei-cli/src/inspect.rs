@@ -1,13 +1,11 @@
 //! `tokumei inspect`: what a source file holds and what is wrong with it, read through
 //! `tokumei_formats::any::read_file` (the one entry point receipt uses too), as text or `--json`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tokumei_formats::any::{read_file, FileRead};
-use tokumei_formats::Severity;
+use tokumei_formats::inspect::{files_under, inspect_file, Inspection};
 
 #[derive(clap::Args)]
 pub(crate) struct InspectArgs {
@@ -20,21 +18,6 @@ pub(crate) struct InspectArgs {
     /// Print one JSON object (docs/json.md) instead of text; the exit code is the same.
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-fn files_under(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for e in entries {
-            files_under(&e, out)?;
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }
 
 /// Text from a file made safe for a terminal: control characters (ESC, CR, ...) are shown as
@@ -52,125 +35,57 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// What `inspect` found in one file.
-#[derive(serde::Serialize)]
-struct Inspected {
-    /// The file as named on the command line (or found under a folder given).
-    path: String,
-    /// Its format.
-    format: &'static str,
-    /// Archive entries read (0 for a plain file).
-    entries: usize,
-    /// Encoding detected (plain files).
-    encoding: Option<&'static str>,
-    /// Lines by record type (plain files).
-    lines: BTreeMap<String, usize>,
-    records: usize,
-    rejected: usize,
-    warnings: usize,
-    errors: usize,
-    /// The first `--max-issues` warnings and errors, in file order.
-    issues: Vec<IssueAt>,
-}
-
-/// A warning or error with its position.
-#[derive(serde::Serialize)]
-struct IssueAt {
-    severity: &'static str,
-    /// The archive entry it is in (archives only).
-    entry: Option<String>,
-    line: usize,
-    field: Option<usize>,
-    message: String,
-}
-
-impl Inspected {
-    fn of(path: &Path, r: &FileRead, max_issues: usize) -> Inspected {
-        let issues = r
-            .issues
+/// A file's lines of the text report.
+fn write_text(f: &Inspection, out: &mut impl Write) -> std::io::Result<()> {
+    let name = clean(&f.path);
+    writeln!(out, "{name}")?;
+    writeln!(out, "  format    {}", f.format)?;
+    if f.entries > 0 {
+        writeln!(out, "  entries   {}", f.entries)?;
+    }
+    if let Some(e) = f.encoding {
+        writeln!(out, "  encoding  {e}")?;
+    }
+    if !f.lines.is_empty() {
+        let counts: Vec<String> = f
+            .lines
             .iter()
-            .take(max_issues)
-            .map(|(entry, i)| IssueAt {
-                severity: match i.severity {
-                    Severity::Warning => "warning",
-                    Severity::Error => "error",
-                },
-                entry: entry.clone(),
-                line: i.position.line,
-                field: i.position.field,
-                message: i.message.clone(),
-            })
+            .map(|(k, v)| format!("{} {v}", clean(k)))
             .collect();
-        Inspected {
-            path: path.display().to_string(),
-            format: r.kind.name(),
-            entries: r.entries,
-            encoding: r.encoding.as_ref().map(|e| e.name()),
-            lines: r.line_counts.clone(),
-            records: r.records.len(),
-            rejected: r.rejected.len(),
-            warnings: r.warnings(),
-            errors: r.errors(),
-            issues,
-        }
+        writeln!(out, "  lines     {}", counts.join(", "))?;
     }
-
-    fn has_errors(&self) -> bool {
-        self.errors > 0 || self.rejected > 0
-    }
-
-    /// The file's lines of the text report.
-    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let name = clean(&self.path);
-        writeln!(out, "{name}")?;
-        writeln!(out, "  format    {}", self.format)?;
-        if self.entries > 0 {
-            writeln!(out, "  entries   {}", self.entries)?;
-        }
-        if let Some(e) = self.encoding {
-            writeln!(out, "  encoding  {e}")?;
-        }
-        if !self.lines.is_empty() {
-            let counts: Vec<String> = self
-                .lines
-                .iter()
-                .map(|(k, v)| format!("{} {v}", clean(k)))
-                .collect();
-            writeln!(out, "  lines     {}", counts.join(", "))?;
-        }
+    writeln!(
+        out,
+        "  records   {} read, {} rejected; {} warnings, {} errors",
+        f.records, f.rejected, f.warnings, f.errors
+    )?;
+    for i in &f.issues {
+        let at = match &i.entry {
+            Some(e) => format!("{name}#{}", clean(e)),
+            None => name.clone(),
+        };
+        let position = tokumei_formats::Position {
+            line: i.line,
+            field: i.field,
+        };
         writeln!(
             out,
-            "  records   {} read, {} rejected; {} warnings, {} errors",
-            self.records, self.rejected, self.warnings, self.errors
+            "  {:7}   {at}:{position}: {}",
+            i.severity,
+            clean(&i.message)
         )?;
-        for i in &self.issues {
-            let at = match &i.entry {
-                Some(e) => format!("{name}#{}", clean(e)),
-                None => name.clone(),
-            };
-            let position = tokumei_formats::Position {
-                line: i.line,
-                field: i.field,
-            };
-            writeln!(
-                out,
-                "  {:7}   {at}:{position}: {}",
-                i.severity,
-                clean(&i.message)
-            )?;
-        }
-        let total = self.warnings + self.errors;
-        if total > self.issues.len() {
-            writeln!(out, "  ... and {} more", total - self.issues.len())?;
-        }
-        Ok(())
     }
+    let total = f.warnings + f.errors;
+    if total > f.issues.len() {
+        writeln!(out, "  ... and {} more", total - f.issues.len())?;
+    }
+    Ok(())
 }
 
 /// What `inspect --json` prints: every file read and the totals.
 #[derive(serde::Serialize)]
 struct Report {
-    files: Vec<Inspected>,
+    files: Vec<Inspection>,
     inspected: usize,
     not_supported: usize,
     with_errors: usize,
@@ -221,12 +136,8 @@ impl From<std::io::Error> for Stop {
 }
 
 /// Reads `f`: `None` when it is in no supported format.
-fn inspect(f: &Path, max_issues: usize) -> Result<Option<Inspected>, Stop> {
-    let bytes = std::fs::read(f).map_err(|e| Stop::Unreadable(f.to_path_buf(), e))?;
-    Ok(
-        read_file(&f.to_string_lossy(), &bytes, "inspect")
-            .map(|r| Inspected::of(f, &r, max_issues)),
-    )
+fn inspect(f: &Path, max_issues: usize) -> Result<Option<Inspection>, Stop> {
+    inspect_file(f, max_issues).map_err(|e| Stop::Unreadable(f.to_path_buf(), e))
 }
 
 fn exit_code(with_errors: usize) -> ExitCode {
@@ -246,7 +157,7 @@ fn text(files: &[PathBuf], max_issues: usize, out: &mut impl Write) -> Result<Ex
             continue;
         };
         inspected += 1;
-        i.write_text(out)?;
+        write_text(&i, out)?;
         with_errors += usize::from(i.has_errors());
     }
     writeln!(

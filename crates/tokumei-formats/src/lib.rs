@@ -8,6 +8,7 @@
 //!
 //! Formats: レセプト電算 medical claims ([`uke`]), municipal death records ([`death`]), SS-MIX2
 //! standardized storage ([`ssmix2`]), 特定健診 CDA XML ([`kenshin`]) and JP Core FHIR ([`fhir`]).
+//! [`inspect`] summarises files as `tokumei inspect` reports them.
 
 pub mod any;
 pub mod archive;
@@ -15,6 +16,7 @@ pub mod dates;
 pub mod death;
 pub mod encoding;
 pub mod fhir;
+pub mod inspect;
 pub mod kenshin;
 pub mod ssmix2;
 pub mod text;
