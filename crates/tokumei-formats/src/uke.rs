@@ -999,6 +999,19 @@ fn read_sy(line: &Line, f: &Fields<'_>, out: &mut Vec<Diagnosis>) -> Result<(), 
     Ok(())
 }
 
+/// Field 3 as a master code: 9 digits starting with `first` (1 for procedures, 6 for drugs).
+fn master_code(line: &Line, f: &Fields<'_>, first: char, what: &str) -> Result<String, BuildError> {
+    let code = f.at(3);
+    if code.len() != 9 || !code.starts_with(first) || !digits(code) {
+        return Err((
+            line.no,
+            Some(3),
+            format!("{what} is not 9 digits starting with {first}"),
+        ));
+    }
+    Ok(code.to_string())
+}
+
 /// An `SI` line: one procedure per day column with a count.
 fn read_si(
     line: &Line,
@@ -1007,14 +1020,7 @@ fn read_si(
     ev: &mut EventSet,
     service_days: &mut Vec<NaiveDate>,
 ) -> Result<(), BuildError> {
-    let code = f.at(3).to_string();
-    if code.len() != 9 || !code.starts_with('1') || !digits(&code) {
-        return Err((
-            line.no,
-            Some(3),
-            "診療行為コード is not 9 digits starting with 1".into(),
-        ));
-    }
+    let code = master_code(line, f, '1', "診療行為コード")?;
     let points = if f.at(5).is_empty() {
         None
     } else {
@@ -1048,14 +1054,7 @@ fn read_iy(
     ev: &mut EventSet,
     service_days: &mut Vec<NaiveDate>,
 ) -> Result<(), BuildError> {
-    let code = f.at(3).to_string();
-    if code.len() != 9 || !code.starts_with('6') || !digits(&code) {
-        return Err((
-            line.no,
-            Some(3),
-            "医薬品コード is not 9 digits starting with 6".into(),
-        ));
-    }
+    let code = master_code(line, f, '6', "医薬品コード")?;
     let qty = if f.at(4).is_empty() {
         None
     } else {

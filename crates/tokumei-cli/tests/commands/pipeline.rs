@@ -12,16 +12,12 @@ use common::{add_user, json, stderr, stdout, tree};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{NativeLink, RecordLink, TruthNoise};
 
-const PASS: &str = "correct horse battery staple";
+use common::PASS;
 const TECH_B_PASS: &str = "second technician passphrase";
 const AUDITOR_PASS: &str = "auditor passphrase 2026";
 
 fn cmd() -> Command {
-    let mut c = Command::cargo_bin("tokumei").expect("binary");
-    c.env("TOKUMEI_PASSPHRASE", PASS)
-        .env_remove("TOKUMEI_USER_KEY")
-        .env_remove("TOKUMEI_USER_PASSPHRASE");
-    c
+    common::operator()
 }
 
 /// As another user: their key file and passphrase.

@@ -7,14 +7,10 @@ use std::path::Path;
 use assert_cmd::Command;
 use common::{add_user, stderr, stdout};
 
-const PASS: &str = "correct horse battery staple";
+use common::PASS;
 
 fn cmd() -> Command {
-    let mut c = Command::cargo_bin("tokumei").expect("binary");
-    c.env("TOKUMEI_PASSPHRASE", PASS)
-        .env_remove("TOKUMEI_USER_KEY")
-        .env_remove("TOKUMEI_USER_PASSPHRASE");
-    c
+    common::operator()
 }
 
 fn as_user(keys: &Path, name: &str) -> Command {

@@ -67,3 +67,15 @@ pub fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 pub fn json(a: &Assert) -> serde_json::Value {
     serde_json::from_str(&stdout(a)).unwrap_or_else(|e| panic!("{e}: {}", stdout(a)))
 }
+
+/// The operator's home passphrase in these tests.
+pub const PASS: &str = "correct horse battery staple";
+
+/// `tokumei` as the operator: the home passphrase set, no user key or passphrase inherited.
+pub fn operator() -> Command {
+    let mut c = Command::cargo_bin("tokumei").expect("binary");
+    c.env("TOKUMEI_PASSPHRASE", PASS)
+        .env_remove("TOKUMEI_USER_KEY")
+        .env_remove("TOKUMEI_USER_PASSPHRASE");
+    c
+}
