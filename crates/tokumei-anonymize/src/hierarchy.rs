@@ -240,6 +240,68 @@ impl Hierarchy {
         Hierarchy::from_rows("year-months", rows)
     }
 
+    /// Event months `YYYY-MM`: month → quarter (`2022-Q1`) → year → `*`.
+    pub fn calendar_months<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            let (y, m) = parse_year_month(&v).ok_or_else(|| {
+                AnonError::hierarchy("months", format!("`{v}` is not a year-month (YYYY-MM)"))
+            })?;
+            rows.push(vec![
+                v,
+                format!("{y:04}-Q{}", (m - 1) / 3 + 1),
+                format!("{y:04}"),
+                "*".to_string(),
+            ]);
+        }
+        Hierarchy::from_rows("months", rows)
+    }
+
+    /// Days relative to an index date (integers, negative before it): day → 30-day → 90-day →
+    /// 365-day band (`0-29`, `-90--1`) → `*`.
+    pub fn day_offsets<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let mut rows = Vec::new();
+        for v in distinct(values) {
+            let d: i64 = v.parse().map_err(|_| {
+                AnonError::hierarchy("days", format!("`{v}` is not a whole number of days"))
+            })?;
+            let band = |w: i64| {
+                let lo = d - d.rem_euclid(w);
+                format!("{lo}-{}", lo + w - 1)
+            };
+            rows.push(vec![v, band(30), band(90), band(365), "*".to_string()]);
+        }
+        Hierarchy::from_rows("days", rows)
+    }
+
+    /// Drug codes by their class: a 12-character 薬価基準収載医薬品コード or YJ code (`2149046F3026`, the
+    /// first four digits its 薬効分類) → ingredient (first 7 characters) → 薬効分類 (4 digits) → its
+    /// 3-digit group → `*`. A code of another form (a 9-digit レセ電 code, a HOT code) carries no class:
+    /// it stays itself up to `*`.
+    pub fn drug_codes<S: AsRef<str>>(values: &[S]) -> Result<Self> {
+        let classed = |c: &str| {
+            c.len() == 12
+                && c.is_ascii()
+                && c.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                && c.bytes().all(|b| b.is_ascii_alphanumeric())
+        };
+        let rows = distinct(values)
+            .into_iter()
+            .map(|v| {
+                let up: Vec<String> = if classed(&v) {
+                    vec![v[..7].to_string(), v[..4].to_string(), v[..3].to_string()]
+                } else {
+                    vec![v.clone(); 3]
+                };
+                std::iter::once(v)
+                    .chain(up)
+                    .chain(std::iter::once("*".to_string()))
+                    .collect()
+            })
+            .collect();
+        Hierarchy::from_rows("drugs", rows)
+    }
+
     /// Municipality codes (全国地方公共団体コード, 6 digits with the check digit or the 5 without):
     /// municipality → prefecture code (JIS X 0401, its first two digits) → `*`.
     pub fn municipality_codes<S: AsRef<str>>(values: &[S]) -> Result<Self> {
@@ -584,6 +646,12 @@ fn parse_year(s: &str) -> Option<i32> {
         .flatten()
 }
 
+fn parse_year_month(s: &str) -> Option<(i32, u32)> {
+    let (y, m) = s.split_once('-')?;
+    let m: u32 = (m.len() == 2).then(|| m.parse().ok()).flatten()?;
+    Some((parse_year(y)?, m)).filter(|_| (1..=12).contains(&m))
+}
+
 fn year_band(y: i32, w: i32) -> String {
     let lo = y - y.rem_euclid(w);
     format!("{lo:04}-{:04}", lo + w - 1)
@@ -628,6 +696,26 @@ mod tests {
         let e = Hierarchy::from_arx_csv("t", "a;x;1\nb;x;2\n", b';').unwrap_err();
         assert!(e.to_string().contains("`x`"), "{e}");
         assert!(Hierarchy::from_arx_csv("t", "a;x\nb\n", b';').is_err());
+    }
+
+    #[test]
+    fn event_builders() {
+        let m = Hierarchy::calendar_months(&["2022-03", "2022-11"]).unwrap();
+        assert_eq!(m.rows()[0], vec!["2022-03", "2022-Q1", "2022", "*"]);
+        assert_eq!(m.rows()[1], vec!["2022-11", "2022-Q4", "2022", "*"]);
+        assert!(Hierarchy::calendar_months(&["2022-13"]).is_err());
+        let d = Hierarchy::day_offsets(&["0", "45", "-1"]).unwrap();
+        assert_eq!(d.rows()[1], vec!["45", "30-59", "0-89", "0-364", "*"]);
+        assert_eq!(d.rows()[2], vec!["-1", "-30--1", "-90--1", "-365--1", "*"]);
+        let g = Hierarchy::drug_codes(&["2149046F3026", "622239501"]).unwrap();
+        assert_eq!(
+            g.rows()[0],
+            vec!["2149046F3026", "2149046", "2149", "214", "*"]
+        );
+        assert_eq!(
+            g.rows()[1],
+            vec!["622239501", "622239501", "622239501", "622239501", "*"]
+        );
     }
 
     #[test]

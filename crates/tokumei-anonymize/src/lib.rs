@@ -16,7 +16,9 @@
 //! - utility metrics ([`Metric`]) defined as ARX defines them (Loss, non-uniform entropy, discernibility,
 //!   AECS, precision), so results compare number for number;
 //! - the optimal search over the full lattice with pruning, and a greedy heuristic for large lattices;
-//! - risk figures ([`RiskSummary`]) before and after.
+//! - risk figures ([`RiskSummary`]) before and after;
+//! - (k, k^m)-anonymity for persons with their event sets ([`SetValued`]): any m events an intruder
+//!   knows, with the quasi-identifiers, are shared by at least k persons.
 //!
 //! The table may hold one row per person (for example per-person quasi-identifiers aggregated from several
 //! source tables by the caller); the models and limits may come from a [`Policy`] loaded from a preset.
@@ -30,6 +32,7 @@ mod prepare;
 pub mod report;
 mod risk;
 mod search;
+pub mod setvalued;
 mod spec;
 mod table;
 
@@ -46,6 +49,7 @@ pub use model::{
 };
 pub use risk::{summarize as risk_summary, RiskSummary};
 pub use search::SearchStats;
+pub use setvalued::{KmConfig, KmLoss, KmNode, KmOutcome, SetValued};
 pub use spec::{ConfigSpec, HierarchySpec, ModelSpec, PolicySpec};
 pub use table::{Column, Format, Table};
 

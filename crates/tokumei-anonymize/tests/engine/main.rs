@@ -6,3 +6,4 @@ mod arx_parity;
 mod common;
 mod models;
 mod properties;
+mod setvalued;

@@ -1,0 +1,1017 @@
+//! (k, k^m)-anonymity for persons with their event sets.
+//!
+//! Each person has quasi-identifiers (one value per column) and a set of events, each of an event
+//! kind (diagnoses, prescriptions …) with a code and a time. An event kind has two hierarchies
+//! (its codes, its times); a transformation chooses one level per quasi-identifier and, per kind,
+//! one level for codes and one for times. An event at a transformation is an *item*: (kind, code
+//! label, time label); a person's items form a set.
+//!
+//! The model (joint, stronger than Poulis et al.'s (k, k^m), which protects the relational part and
+//! the set part separately): for every person and every set S of at most `m` of their items, the
+//! persons with the same quasi-identifier labels whose item set contains S number at least `k`
+//! (S empty: k-anonymity over the quasi-identifiers). An intruder who knows a person's
+//! quasi-identifiers and any `m` of their events therefore always finds at least `k` persons.
+//!
+//! At a transformation the model is enforced by suppression: persons in a quasi-identifier class of
+//! fewer than `k` are suppressed (within the persons' suppression limit, else the transformation
+//! is invalid); then, class by class, an item held by fewer than `k` of the class is removed from
+//! its holders, and for every set of 2..=m items held by between 1 and `k − 1` persons, those
+//! persons lose the set's least supported item; repeated until nothing violates (each round only
+//! removes, so it ends). Removing an item removes every event row it stands for.
+//!
+//! Loss: for the quasi-identifiers, the normalized certainty penalty of each value ((leaves under
+//! the label − 1) / (leaves − 1), ARX's Loss per attribute), a suppressed person 1; for the events,
+//! the same penalty averaged over the code and the time of each released event row, a removed row
+//! 1 (NCP for set-valued data, Terrovitis et al.). The objective weighs the two
+//! ([`KmConfig::qi_weight`]). The search is exhaustive over the lattice when it is small
+//! ([`KmConfig::exhaustive_limit`]) and otherwise a greedy descent from the top of the lattice that
+//! specializes one dimension at a time, keeping the best transformation seen.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{AnonError, Result};
+use crate::hierarchy::Hierarchy;
+
+/// A hierarchy encoded on integers: leaf ids, and per level each leaf's label id.
+#[derive(Debug, Clone)]
+struct Encoded {
+    /// Leaf value → leaf id.
+    ids: HashMap<String, u32>,
+    /// `labels[level][label]`: the label's text.
+    labels: Vec<Vec<String>>,
+    /// `map[level][leaf]`: the leaf's label id at the level.
+    map: Vec<Vec<u32>>,
+    /// `ncp[level][label]`: the label's normalized certainty penalty.
+    ncp: Vec<Vec<f64>>,
+}
+
+impl Encoded {
+    fn new(h: &Hierarchy) -> Encoded {
+        let rows = h.rows();
+        let levels = h.levels();
+        let leaves = rows.len();
+        let mut ids = HashMap::with_capacity(leaves);
+        for (i, r) in rows.iter().enumerate() {
+            ids.insert(r[0].clone(), i as u32);
+        }
+        let (mut labels, mut map, mut ncp) = (Vec::new(), Vec::new(), Vec::new());
+        for level in 0..levels {
+            let mut text: Vec<String> = Vec::new();
+            let mut id_of: HashMap<&str, u32> = HashMap::new();
+            let mut count: Vec<usize> = Vec::new();
+            let mut m = Vec::with_capacity(leaves);
+            for r in rows {
+                let id = *id_of.entry(r[level].as_str()).or_insert_with(|| {
+                    text.push(r[level].clone());
+                    count.push(0);
+                    (text.len() - 1) as u32
+                });
+                count[id as usize] += 1;
+                m.push(id);
+            }
+            let top = level + 1 == levels && levels > 1;
+            ncp.push(
+                count
+                    .iter()
+                    .map(|&c| match (top, leaves) {
+                        (true, _) => 1.0,
+                        (false, 0 | 1) => 0.0,
+                        _ => (c - 1) as f64 / (leaves - 1) as f64,
+                    })
+                    .collect(),
+            );
+            labels.push(text);
+            map.push(m);
+        }
+        Encoded {
+            ids,
+            labels,
+            map,
+            ncp,
+        }
+    }
+
+    fn height(&self) -> usize {
+        self.labels.len().saturating_sub(1)
+    }
+
+    fn leaf(&self, what: &str, value: &str) -> Result<u32> {
+        self.ids
+            .get(value)
+            .copied()
+            .ok_or_else(|| AnonError::ValueNotInHierarchy {
+                column: what.to_string(),
+                value: value.to_string(),
+            })
+    }
+}
+
+/// A quasi-identifier column of the persons.
+#[derive(Debug, Clone)]
+struct Qi {
+    name: String,
+    enc: Encoded,
+    /// Per person, the leaf id.
+    leaf: Vec<u32>,
+}
+
+/// An event kind with its two hierarchies.
+#[derive(Debug, Clone)]
+struct Kind {
+    name: String,
+    code: Encoded,
+    time: Encoded,
+}
+
+/// One event: its person, kind and leaves.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    person: u32,
+    kind: u16,
+    code: u32,
+    time: u32,
+}
+
+/// Parameters of (k, k^m)-anonymity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KmConfig {
+    /// Smallest number of persons sharing the quasi-identifiers and any `m` items (≥ 1).
+    pub k: usize,
+    /// Largest number of items an intruder knows (0: k-anonymity over the quasi-identifiers only).
+    pub m: usize,
+    /// Largest share of persons suppressed for the quasi-identifiers.
+    pub suppression_limit: f64,
+    /// Weight of the quasi-identifiers' loss in the objective (the events' loss weighs 1 − it).
+    pub qi_weight: f64,
+    /// The search is exhaustive when the lattice has at most this many nodes, greedy otherwise.
+    pub exhaustive_limit: usize,
+}
+
+impl Default for KmConfig {
+    fn default() -> Self {
+        KmConfig {
+            k: 10,
+            m: 2,
+            suppression_limit: 0.05,
+            qi_weight: 0.5,
+            exhaustive_limit: 256,
+        }
+    }
+}
+
+/// A transformation: a level per quasi-identifier, and (code level, time level) per event kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct KmNode {
+    /// Level of each quasi-identifier, in the order they were added.
+    pub qi: Vec<usize>,
+    /// (code level, time level) of each event kind, in the order they were added.
+    pub kinds: Vec<(usize, usize)>,
+}
+
+/// The loss of a transformation with its suppression.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KmLoss {
+    /// Quasi-identifiers: mean normalized certainty penalty over persons and columns (suppressed 1).
+    pub qi: f64,
+    /// Events: mean penalty over event rows (removed rows 1).
+    pub events: f64,
+    /// Events: mean penalty of the rows released only (their generalization).
+    pub events_released: f64,
+    /// The objective: `qi_weight × qi + (1 − qi_weight) × events`.
+    pub objective: f64,
+}
+
+/// Search statistics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KmStats {
+    /// Nodes of the lattice.
+    pub lattice: usize,
+    /// Nodes evaluated.
+    pub evaluated: usize,
+    /// Nodes evaluated that met the persons' suppression limit.
+    pub valid: usize,
+    /// Whether the whole lattice was searched.
+    pub exhaustive: bool,
+}
+
+/// The outcome of (k, k^m)-anonymization.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KmOutcome {
+    /// The transformation chosen.
+    pub node: KmNode,
+    /// Whether each person was suppressed.
+    #[serde(skip)]
+    pub person_suppressed: Vec<bool>,
+    /// Whether each event row (in the order added) is released.
+    #[serde(skip)]
+    pub row_released: Vec<bool>,
+    /// Persons suppressed.
+    pub persons_suppressed: usize,
+    /// Event rows removed (of suppressed persons, or their item removed).
+    pub rows_removed: usize,
+    /// (person, item) pairs removed from persons kept.
+    pub items_removed: usize,
+    /// The loss.
+    pub loss: KmLoss,
+    /// The search.
+    pub stats: KmStats,
+}
+
+/// Persons with quasi-identifiers and events, encoded for (k, k^m)-anonymization.
+#[derive(Debug, Clone)]
+pub struct SetValued {
+    persons: usize,
+    qis: Vec<Qi>,
+    kinds: Vec<Kind>,
+    rows: Vec<Row>,
+}
+
+/// A transformation evaluated: who and what the model's suppression removes, and the loss.
+struct Evaluation {
+    person_suppressed: Vec<bool>,
+    row_released: Vec<bool>,
+    items_removed: usize,
+    loss: KmLoss,
+}
+
+impl SetValued {
+    /// Data on `persons` persons (indexes `0..persons`), no columns and no events yet.
+    pub fn new(persons: usize) -> SetValued {
+        SetValued {
+            persons,
+            qis: Vec::new(),
+            kinds: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a quasi-identifier: every person's value (level 0 of `hierarchy`).
+    pub fn quasi_identifier<S: AsRef<str>>(
+        &mut self,
+        name: &str,
+        values: &[S],
+        hierarchy: &Hierarchy,
+    ) -> Result<()> {
+        if values.len() != self.persons {
+            return Err(AnonError::InvalidParameter(format!(
+                "quasi-identifier `{name}` has {} values for {} persons",
+                values.len(),
+                self.persons
+            )));
+        }
+        let enc = Encoded::new(hierarchy);
+        let leaf = values
+            .iter()
+            .map(|v| enc.leaf(name, v.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        self.qis.push(Qi {
+            name: name.to_string(),
+            enc,
+            leaf,
+        });
+        Ok(())
+    }
+
+    /// Adds an event kind with the hierarchies of its codes and times; returns its index.
+    pub fn kind(&mut self, name: &str, codes: &Hierarchy, times: &Hierarchy) -> Result<usize> {
+        if self.kinds.len() >= usize::from(u16::MAX) {
+            return Err(AnonError::InvalidParameter("too many event kinds".into()));
+        }
+        self.kinds.push(Kind {
+            name: name.to_string(),
+            code: Encoded::new(codes),
+            time: Encoded::new(times),
+        });
+        Ok(self.kinds.len() - 1)
+    }
+
+    /// Adds an event of `person` of kind `kind`; its row index is the number of events added before.
+    pub fn event(&mut self, person: usize, kind: usize, code: &str, time: &str) -> Result<()> {
+        let k = self
+            .kinds
+            .get(kind)
+            .ok_or_else(|| AnonError::InvalidParameter(format!("no event kind {kind}")))?;
+        if person >= self.persons {
+            return Err(AnonError::InvalidParameter(format!(
+                "person {person} of {}",
+                self.persons
+            )));
+        }
+        let row = Row {
+            person: person as u32,
+            kind: kind as u16,
+            code: k.code.leaf(&k.name, code)?,
+            time: k.time.leaf(&k.name, time)?,
+        };
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// Persons.
+    pub fn persons(&self) -> usize {
+        self.persons
+    }
+
+    /// Event rows.
+    pub fn events(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The quasi-identifier names, in order.
+    pub fn quasi_identifiers(&self) -> Vec<&str> {
+        self.qis.iter().map(|q| q.name.as_str()).collect()
+    }
+
+    /// The event kind names, in order.
+    pub fn kinds(&self) -> Vec<&str> {
+        self.kinds.iter().map(|k| k.name.as_str()).collect()
+    }
+
+    /// Person `person`'s label of quasi-identifier `qi` at `level`.
+    pub fn qi_label(&self, qi: usize, person: usize, level: usize) -> Option<&str> {
+        let q = self.qis.get(qi)?;
+        let leaf = *q.leaf.get(person)? as usize;
+        let label = *q.enc.map.get(level)?.get(leaf)? as usize;
+        q.enc.labels[level].get(label).map(String::as_str)
+    }
+
+    /// Event row `row`'s (code, time) labels at the node's levels of its kind.
+    pub fn event_labels(&self, row: usize, node: &KmNode) -> Option<(&str, &str)> {
+        let r = self.rows.get(row)?;
+        let k = &self.kinds[usize::from(r.kind)];
+        let &(cl, tl) = node.kinds.get(usize::from(r.kind))?;
+        let c = *k.code.map.get(cl)?.get(r.code as usize)? as usize;
+        let t = *k.time.map.get(tl)?.get(r.time as usize)? as usize;
+        Some((&k.code.labels[cl][c], &k.time.labels[tl][t]))
+    }
+
+    /// The heights of the lattice's dimensions: quasi-identifiers, then code and time per kind.
+    fn heights(&self) -> Vec<usize> {
+        self.qis
+            .iter()
+            .map(|q| q.enc.height())
+            .chain(
+                self.kinds
+                    .iter()
+                    .flat_map(|k| [k.code.height(), k.time.height()]),
+            )
+            .collect()
+    }
+
+    fn node_of(&self, levels: &[usize]) -> KmNode {
+        let q = self.qis.len();
+        KmNode {
+            qi: levels[..q].to_vec(),
+            kinds: levels[q..].chunks(2).map(|c| (c[0], c[1])).collect(),
+        }
+    }
+
+    fn check_config(&self, cfg: &KmConfig) -> Result<()> {
+        if cfg.k == 0 {
+            return Err(AnonError::InvalidParameter("k is at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&cfg.suppression_limit) || !(0.0..=1.0).contains(&cfg.qi_weight) {
+            return Err(AnonError::InvalidParameter(
+                "the suppression limit and the weight are between 0 and 1".into(),
+            ));
+        }
+        if cfg.k > self.persons {
+            return Err(AnonError::Contradiction(format!(
+                "k = {} is larger than the {} persons",
+                cfg.k, self.persons
+            )));
+        }
+        Ok(())
+    }
+
+    /// Applies a given transformation with the model's suppression; `None` when it suppresses more
+    /// persons than the limit allows.
+    pub fn apply(&self, cfg: &KmConfig, node: &KmNode) -> Result<Option<KmOutcome>> {
+        self.check_config(cfg)?;
+        let heights = self.heights();
+        let levels: Vec<usize> = node
+            .qi
+            .iter()
+            .copied()
+            .chain(node.kinds.iter().flat_map(|&(c, t)| [c, t]))
+            .collect();
+        if levels.len() != heights.len() || levels.iter().zip(&heights).any(|(l, h)| l > h) {
+            return Err(AnonError::InvalidTransformation(format!(
+                "{node:?} does not fit the lattice {heights:?}"
+            )));
+        }
+        let stats = KmStats {
+            lattice: lattice_size(&heights),
+            evaluated: 1,
+            valid: 0,
+            exhaustive: false,
+        };
+        Ok(self
+            .evaluate(cfg, node)
+            .map(|e| self.outcome(node.clone(), e, stats)))
+    }
+
+    /// Searches the transformation of least loss and applies it.
+    pub fn anonymize(&self, cfg: &KmConfig) -> Result<KmOutcome> {
+        self.check_config(cfg)?;
+        let heights = self.heights();
+        let size = lattice_size(&heights);
+        let mut search = Search {
+            data: self,
+            cfg,
+            seen: HashMap::new(),
+            best: None,
+        };
+        let exhaustive = size <= cfg.exhaustive_limit;
+        if exhaustive {
+            search.exhaustive(&heights);
+        } else {
+            search.greedy(&heights);
+        }
+        let stats = KmStats {
+            lattice: size,
+            evaluated: search.seen.len(),
+            valid: search.seen.values().filter(|v| v.is_some()).count(),
+            exhaustive,
+        };
+        let Some((levels, _)) = search.best else {
+            return Err(AnonError::NoSolution(format!(
+                "(k = {}, k^m with m = {}) anonymity",
+                cfg.k, cfg.m
+            )));
+        };
+        let node = self.node_of(&levels);
+        let eval = self.evaluate(cfg, &node).ok_or_else(|| {
+            AnonError::NoSolution("the chosen transformation is no longer valid".into())
+        })?;
+        Ok(self.outcome(node, eval, stats))
+    }
+
+    fn outcome(&self, node: KmNode, e: Evaluation, stats: KmStats) -> KmOutcome {
+        let persons_suppressed = e.person_suppressed.iter().filter(|&&s| s).count();
+        let rows_removed = e.row_released.iter().filter(|&&r| !r).count();
+        KmOutcome {
+            node,
+            person_suppressed: e.person_suppressed,
+            row_released: e.row_released,
+            persons_suppressed,
+            rows_removed,
+            items_removed: e.items_removed,
+            loss: e.loss,
+            stats,
+        }
+    }
+
+    /// Each person's quasi-identifier class at the node (class ids dense from 0).
+    fn classes(&self, node: &KmNode) -> (Vec<u32>, Vec<usize>) {
+        let mut ids: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut sizes = Vec::new();
+        let mut class = Vec::with_capacity(self.persons);
+        for p in 0..self.persons {
+            let key: Vec<u32> = self
+                .qis
+                .iter()
+                .zip(&node.qi)
+                .map(|(q, &l)| q.enc.map[l][q.leaf[p] as usize])
+                .collect();
+            let next = ids.len() as u32;
+            let c = *ids.entry(key).or_insert(next);
+            if c as usize == sizes.len() {
+                sizes.push(0);
+            }
+            sizes[c as usize] += 1;
+            class.push(c);
+        }
+        (class, sizes)
+    }
+
+    /// Item ids of every row at the node: dense per kind, (code label, time label) mixed radix.
+    fn items(&self, node: &KmNode) -> Vec<u32> {
+        let mut offset = Vec::with_capacity(self.kinds.len());
+        let mut next = 0u64;
+        for (k, &(cl, tl)) in self.kinds.iter().zip(&node.kinds) {
+            offset.push(next);
+            next += (k.code.labels[cl].len() * k.time.labels[tl].len()) as u64;
+        }
+        self.rows
+            .iter()
+            .map(|r| {
+                let k = usize::from(r.kind);
+                let kind = &self.kinds[k];
+                let (cl, tl) = node.kinds[k];
+                let c = u64::from(kind.code.map[cl][r.code as usize]);
+                let t = u64::from(kind.time.map[tl][r.time as usize]);
+                (offset[k] + c * kind.time.labels[tl].len() as u64 + t) as u32
+            })
+            .collect()
+    }
+
+    /// The model enforced at a node by suppression; `None` beyond the persons' suppression limit.
+    fn evaluate(&self, cfg: &KmConfig, node: &KmNode) -> Option<Evaluation> {
+        let (class, sizes) = self.classes(node);
+        let person_suppressed: Vec<bool> =
+            class.iter().map(|&c| sizes[c as usize] < cfg.k).collect();
+        let suppressed = person_suppressed.iter().filter(|&&s| s).count();
+        if suppressed as f64 > cfg.suppression_limit * self.persons as f64 {
+            return None;
+        }
+        let item = self.items(node);
+        // Each kept person's items, grouped by class.
+        let mut held: Vec<Vec<u32>> = vec![Vec::new(); self.persons];
+        for (r, &it) in self.rows.iter().zip(&item) {
+            if !person_suppressed[r.person as usize] {
+                held[r.person as usize].push(it);
+            }
+        }
+        for h in held.iter_mut() {
+            h.sort_unstable();
+            h.dedup();
+        }
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); sizes.len()];
+        for (p, &c) in class.iter().enumerate() {
+            if !person_suppressed[p] {
+                members[c as usize].push(p as u32);
+            }
+        }
+        let removed: Vec<(u32, Vec<u32>)> = members
+            .par_iter()
+            .filter(|m| !m.is_empty())
+            .flat_map_iter(|m| {
+                let mut sets: Vec<Vec<u32>> = m.iter().map(|&p| held[p as usize].clone()).collect();
+                let gone = enforce(&mut sets, cfg.k, cfg.m);
+                m.iter()
+                    .zip(gone)
+                    .filter(|(_, g)| !g.is_empty())
+                    .map(|(&p, g)| (p, g))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut gone: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut items_removed = 0;
+        for (p, g) in removed {
+            items_removed += g.len();
+            gone.insert(p, g);
+        }
+        let row_released: Vec<bool> = self
+            .rows
+            .iter()
+            .zip(&item)
+            .map(|(r, it)| {
+                !person_suppressed[r.person as usize]
+                    && gone
+                        .get(&r.person)
+                        .is_none_or(|g| g.binary_search(it).is_err())
+            })
+            .collect();
+        let loss = self.loss(cfg, node, &person_suppressed, &row_released);
+        Some(Evaluation {
+            person_suppressed,
+            row_released,
+            items_removed,
+            loss,
+        })
+    }
+
+    fn loss(
+        &self,
+        cfg: &KmConfig,
+        node: &KmNode,
+        suppressed: &[bool],
+        released: &[bool],
+    ) -> KmLoss {
+        let n = self.persons.max(1) as f64;
+        let qi = if self.qis.is_empty() {
+            0.0
+        } else {
+            let per: f64 = self
+                .qis
+                .iter()
+                .zip(&node.qi)
+                .map(|(q, &l)| {
+                    (0..self.persons)
+                        .map(|p| {
+                            if suppressed[p] {
+                                1.0
+                            } else {
+                                q.enc.ncp[l][q.enc.map[l][q.leaf[p] as usize] as usize]
+                            }
+                        })
+                        .sum::<f64>()
+                        / n
+                })
+                .sum();
+            per / self.qis.len() as f64
+        };
+        let (mut total, mut kept_total, mut kept) = (0.0, 0.0, 0usize);
+        for (r, &ok) in self.rows.iter().zip(released) {
+            if !ok {
+                total += 1.0;
+                continue;
+            }
+            let k = &self.kinds[usize::from(r.kind)];
+            let (cl, tl) = node.kinds[usize::from(r.kind)];
+            let c = k.code.ncp[cl][k.code.map[cl][r.code as usize] as usize];
+            let t = k.time.ncp[tl][k.time.map[tl][r.time as usize] as usize];
+            let x = (c + t) / 2.0;
+            total += x;
+            kept_total += x;
+            kept += 1;
+        }
+        let rows = self.rows.len();
+        let events = if rows == 0 { 0.0 } else { total / rows as f64 };
+        let (wq, we) = match (self.qis.is_empty(), rows == 0) {
+            (true, false) => (0.0, 1.0),
+            (false, true) => (1.0, 0.0),
+            _ => (cfg.qi_weight, 1.0 - cfg.qi_weight),
+        };
+        KmLoss {
+            qi,
+            events,
+            events_released: if kept == 0 {
+                0.0
+            } else {
+                kept_total / kept as f64
+            },
+            objective: wq * qi + we * events,
+        }
+    }
+
+    /// The items of each person at the outcome's node, as released (suppressed persons `None`):
+    /// what [`violations`] checks.
+    pub fn released_items(&self, outcome: &KmOutcome) -> Vec<Option<Vec<u32>>> {
+        let item = self.items(&outcome.node);
+        let mut out: Vec<Option<Vec<u32>>> = outcome
+            .person_suppressed
+            .iter()
+            .map(|&s| (!s).then(Vec::new))
+            .collect();
+        for ((r, it), &ok) in self.rows.iter().zip(item).zip(&outcome.row_released) {
+            if ok {
+                if let Some(v) = out[r.person as usize].as_mut() {
+                    v.push(it);
+                }
+            }
+        }
+        for v in out.iter_mut().flatten() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        out
+    }
+
+    /// Each person's quasi-identifier class at the outcome's node.
+    pub fn released_classes(&self, outcome: &KmOutcome) -> Vec<u32> {
+        self.classes(&outcome.node).0
+    }
+}
+
+fn lattice_size(heights: &[usize]) -> usize {
+    heights.iter().fold(1usize, |a, &h| a.saturating_mul(h + 1))
+}
+
+/// Enforces k^m on one class's item sets (sorted, distinct); returns, per member, the items removed
+/// (sorted).
+fn enforce(sets: &mut [Vec<u32>], k: usize, m: usize) -> Vec<Vec<u32>> {
+    let mut gone: Vec<Vec<u32>> = vec![Vec::new(); sets.len()];
+    if m == 0 {
+        return gone;
+    }
+    loop {
+        let support = singletons(sets);
+        // Items held by fewer than k: removed from their holders.
+        let mut changed = false;
+        for (s, g) in sets.iter_mut().zip(gone.iter_mut()) {
+            s.retain(|it| {
+                let keep = support[it] >= k;
+                if !keep {
+                    g.push(*it);
+                    changed = true;
+                }
+                keep
+            });
+        }
+        if changed {
+            continue;
+        }
+        if m < 2 {
+            break;
+        }
+        let drops = if m == 2 {
+            pair_violations(sets, &support, k)
+        } else {
+            set_violations(sets, &support, k, m)
+        };
+        if drops.is_empty() {
+            break;
+        }
+        for (member, it) in drops {
+            let s = &mut sets[member];
+            if let Ok(i) = s.binary_search(&it) {
+                s.remove(i);
+                gone[member].push(it);
+            }
+        }
+    }
+    for g in gone.iter_mut() {
+        g.sort_unstable();
+    }
+    gone
+}
+
+fn singletons(sets: &[Vec<u32>]) -> HashMap<u32, usize> {
+    let mut support: HashMap<u32, usize> = HashMap::new();
+    for s in sets {
+        for &it in s {
+            *support.entry(it).or_default() += 1;
+        }
+    }
+    support
+}
+
+/// The item a member drops for a violating set: the one with the most support left after the drops
+/// already planned this round (so the other items keep at least k holders where they can, and drops
+/// spread over the set's items instead of cascading); ties: the larger id. Records the drop.
+fn choose(items: &[u32], support: &HashMap<u32, usize>, planned: &mut HashMap<u32, usize>) -> u32 {
+    let left = |it: &u32, planned: &HashMap<u32, usize>| {
+        support[it].saturating_sub(planned.get(it).copied().unwrap_or(0))
+    };
+    let mut best = items[0];
+    for it in &items[1..] {
+        if (left(it, planned), *it) > (left(&best, planned), best) {
+            best = *it;
+        }
+    }
+    *planned.entry(best).or_default() += 1;
+    best
+}
+
+/// For m = 2: pair supports counted member by member (a dense triangular table over the class's
+/// items when it fits, a hash map otherwise); every member holding a pair of support in 1..k drops
+/// one of its items ([`choose`]; once per such pair not already broken by an earlier drop).
+fn pair_violations(
+    sets: &[Vec<u32>],
+    support: &HashMap<u32, usize>,
+    k: usize,
+) -> Vec<(usize, u32)> {
+    let mut index: Vec<u32> = support.keys().copied().collect();
+    index.sort_unstable();
+    let f = index.len();
+    let pos = |it: u32| index.binary_search(&it).unwrap_or(0);
+    let dense = f <= 4096;
+    let tri = |a: usize, b: usize| b * (b - 1) / 2 + a; // a < b
+    let mut table: Vec<u32> = if dense {
+        vec![0; f * f.saturating_sub(1) / 2 + 1]
+    } else {
+        Vec::new()
+    };
+    let mut sparse: HashMap<u64, u32> = HashMap::new();
+    let local: Vec<Vec<usize>> = sets
+        .iter()
+        .map(|s| s.iter().map(|&it| pos(it)).collect())
+        .collect();
+    for s in &local {
+        for (j, &b) in s.iter().enumerate() {
+            for &a in &s[..j] {
+                if dense {
+                    table[tri(a, b)] += 1;
+                } else {
+                    *sparse.entry(((a as u64) << 32) | b as u64).or_default() += 1;
+                }
+            }
+        }
+    }
+    let count = |a: usize, b: usize| -> usize {
+        if dense {
+            table[tri(a, b)] as usize
+        } else {
+            sparse
+                .get(&(((a as u64) << 32) | b as u64))
+                .copied()
+                .unwrap_or(0) as usize
+        }
+    };
+    let mut drops = Vec::new();
+    let mut planned = HashMap::new();
+    for (member, s) in local.iter().enumerate() {
+        let mut dropped: Vec<usize> = Vec::new();
+        for (j, &b) in s.iter().enumerate() {
+            for &a in &s[..j] {
+                let c = count(a, b);
+                if c >= k || dropped.contains(&a) || dropped.contains(&b) {
+                    continue;
+                }
+                let w = choose(&[index[a], index[b]], support, &mut planned);
+                dropped.push(pos(w));
+                drops.push((member, w));
+            }
+        }
+    }
+    drops
+}
+
+/// For m ≥ 3: a depth-first walk over item sets of 2..=m items with member bitsets; a set held by
+/// 1..k members makes each of them drop one of its items ([`choose`]). Sets are extended only while their
+/// support is at least k (a subset of a violating set already violates).
+fn set_violations(
+    sets: &[Vec<u32>],
+    support: &HashMap<u32, usize>,
+    k: usize,
+    m: usize,
+) -> Vec<(usize, u32)> {
+    let mut index: Vec<u32> = support.keys().copied().collect();
+    index.sort_unstable();
+    let words = sets.len().div_ceil(64);
+    let mut bits: Vec<Vec<u64>> = vec![vec![0; words]; index.len()];
+    for (member, s) in sets.iter().enumerate() {
+        for it in s {
+            if let Ok(i) = index.binary_search(it) {
+                bits[i][member / 64] |= 1 << (member % 64);
+            }
+        }
+    }
+    let mut found: Vec<(Vec<u32>, Vec<u64>)> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for i in 0..index.len() {
+        stack.push(i);
+        walk(&bits, &mut stack, &bits[i].clone(), k, m, &mut found);
+        stack.pop();
+    }
+    let mut drops = Vec::new();
+    let mut planned = HashMap::new();
+    let mut taken: HashMap<usize, Vec<u32>> = HashMap::new();
+    for (set, holders) in found {
+        let items: Vec<u32> = set.iter().map(|&i| index[i as usize]).collect();
+        for member in 0..sets.len() {
+            if holders[member / 64] >> (member % 64) & 1 == 1 {
+                let t = taken.entry(member).or_default();
+                if !items.iter().any(|it| t.contains(it)) {
+                    let w = choose(&items, support, &mut planned);
+                    t.push(w);
+                    drops.push((member, w));
+                }
+            }
+        }
+    }
+    drops
+}
+
+fn walk(
+    bits: &[Vec<u64>],
+    stack: &mut Vec<usize>,
+    current: &[u64],
+    k: usize,
+    m: usize,
+    found: &mut Vec<(Vec<u32>, Vec<u64>)>,
+) {
+    if stack.len() >= m {
+        return;
+    }
+    let last = *stack.last().unwrap_or(&0);
+    for j in last + 1..bits.len() {
+        let and: Vec<u64> = current.iter().zip(&bits[j]).map(|(a, b)| a & b).collect();
+        let s: usize = and.iter().map(|w| w.count_ones() as usize).sum();
+        if s == 0 {
+            continue;
+        }
+        stack.push(j);
+        if s < k {
+            found.push((stack.iter().map(|&i| i as u32).collect(), and));
+        } else {
+            walk(bits, stack, &and, k, m, found);
+        }
+        stack.pop();
+    }
+}
+
+/// The search over the lattice, remembering every node evaluated and the best valid one.
+struct Search<'a> {
+    data: &'a SetValued,
+    cfg: &'a KmConfig,
+    seen: HashMap<Vec<usize>, Option<f64>>,
+    best: Option<(Vec<usize>, f64)>,
+}
+
+impl Search<'_> {
+    /// The objective of a node (`None`: invalid), evaluated once.
+    fn score(&mut self, levels: &[usize]) -> Option<f64> {
+        if let Some(s) = self.seen.get(levels) {
+            return *s;
+        }
+        let node = self.data.node_of(levels);
+        let s = self
+            .data
+            .evaluate(self.cfg, &node)
+            .map(|e| e.loss.objective);
+        self.seen.insert(levels.to_vec(), s);
+        if let Some(x) = s {
+            let better = self
+                .best
+                .as_ref()
+                .is_none_or(|(l, b)| (x, levels) < (*b, l.as_slice()));
+            if better {
+                self.best = Some((levels.to_vec(), x));
+            }
+        }
+        s
+    }
+
+    fn exhaustive(&mut self, heights: &[usize]) {
+        let mut levels = vec![0usize; heights.len()];
+        loop {
+            self.score(&levels.clone());
+            // Next node in mixed radix.
+            let mut d = 0;
+            loop {
+                if d == heights.len() {
+                    return;
+                }
+                if levels[d] < heights[d] {
+                    levels[d] += 1;
+                    break;
+                }
+                levels[d] = 0;
+                d += 1;
+            }
+        }
+    }
+
+    /// From the top, step to the child (one dimension one level down) of least loss among the
+    /// valid ones; continue while a child exists, stop after three steps without improving on the
+    /// best node seen.
+    fn greedy(&mut self, heights: &[usize]) {
+        let mut node = heights.to_vec();
+        let mut since_best = 0;
+        let mut best = self.score(&node).unwrap_or(f64::INFINITY);
+        while since_best < 3 {
+            let mut next: Option<(f64, Vec<usize>)> = None;
+            for d in 0..node.len() {
+                if node[d] == 0 {
+                    continue;
+                }
+                let mut child = node.clone();
+                child[d] -= 1;
+                if let Some(s) = self.score(&child) {
+                    if next.as_ref().is_none_or(|(b, c)| (s, &child) < (*b, c)) {
+                        next = Some((s, child));
+                    }
+                }
+            }
+            let Some((s, child)) = next else { break };
+            node = child;
+            if s < best {
+                best = s;
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+        }
+    }
+}
+
+/// Violations of (k, k^m)-anonymity counted by brute force: for every person kept (`Some`) and
+/// every set of at most `m` of their items (the empty set included), whether fewer than `k`
+/// persons of the same class hold it; returns the number of (person, set) pairs that violate. For
+/// checking outputs on small data (it enumerates every subset).
+pub fn brute_force_violations(
+    classes: &[u32],
+    items: &[Option<Vec<u32>>],
+    k: usize,
+    m: usize,
+) -> usize {
+    let mut violations = 0;
+    for (p, mine) in items.iter().enumerate() {
+        let Some(mine) = mine else { continue };
+        let mut subsets: Vec<Vec<u32>> = vec![Vec::new()];
+        for &it in mine {
+            let more: Vec<Vec<u32>> = subsets
+                .iter()
+                .filter(|s| s.len() < m)
+                .map(|s| {
+                    let mut t = s.clone();
+                    t.push(it);
+                    t
+                })
+                .collect();
+            subsets.extend(more);
+        }
+        for s in subsets {
+            let holders = items
+                .iter()
+                .enumerate()
+                .filter(|(q, other)| {
+                    classes[*q] == classes[p]
+                        && other
+                            .as_ref()
+                            .is_some_and(|o| s.iter().all(|it| o.binary_search(it).is_ok()))
+                })
+                .count();
+            if holders < k {
+                violations += 1;
+            }
+        }
+    }
+    violations
+}

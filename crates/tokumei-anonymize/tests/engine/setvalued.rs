@@ -1,0 +1,188 @@
+//! (k, k^m)-anonymity for persons with their event sets: every output satisfies the model, checked
+//! by brute force over every subset of at most m items, for the exhaustive and the greedy search.
+
+use proptest::prelude::*;
+use tokumei_anonymize::setvalued::brute_force_violations;
+use tokumei_anonymize::{Hierarchy, KmConfig, KmNode, SetValued};
+
+/// Codes `A0`..`C3` (letter → `*`), months of 2022 (month → quarter → year → `*`).
+fn hierarchies() -> (Hierarchy, Hierarchy, Hierarchy) {
+    let codes: Vec<Vec<String>> = (0..12)
+        .map(|i| {
+            let letter = ["A", "B", "C"][i / 4];
+            vec![
+                format!("{letter}{}", i % 4),
+                letter.to_string(),
+                "*".to_string(),
+            ]
+        })
+        .collect();
+    let codes = Hierarchy::from_rows("codes", codes).unwrap();
+    let months: Vec<String> = (1..=12).map(|m| format!("2022-{m:02}")).collect();
+    let months = Hierarchy::calendar_months(&months).unwrap();
+    let sex = Hierarchy::flat(&["F", "M"]).unwrap();
+    (codes, months, sex)
+}
+
+/// Persons (sex index, events as (kind, code index, month index)).
+type Persons = Vec<(u8, Vec<(u8, u8, u8)>)>;
+
+fn data(persons: &Persons) -> SetValued {
+    let (codes, months, sex) = hierarchies();
+    let mut d = SetValued::new(persons.len());
+    let sexes: Vec<&str> = persons
+        .iter()
+        .map(|(s, _)| ["F", "M"][usize::from(s % 2)])
+        .collect();
+    d.quasi_identifier("sex", &sexes, &sex).unwrap();
+    d.kind("diagnoses", &codes, &months).unwrap();
+    d.kind("prescriptions", &codes, &months).unwrap();
+    for (p, (_, events)) in persons.iter().enumerate() {
+        for &(kind, code, month) in events {
+            let letter = ["A", "B", "C"][usize::from(code % 12) / 4];
+            let code = format!("{letter}{}", code % 4);
+            let month = format!("2022-{:02}", month % 12 + 1);
+            d.event(p, usize::from(kind % 2), &code, &month).unwrap();
+        }
+    }
+    d
+}
+
+fn violations(d: &SetValued, out: &tokumei_anonymize::KmOutcome, k: usize, m: usize) -> usize {
+    brute_force_violations(&d.released_classes(out), &d.released_items(out), k, m)
+}
+
+#[test]
+fn a_pair_held_by_one_person_is_broken_and_shared_items_stay() {
+    // Ten persons share A0 and B0 in January; person 0 alone also has C0 in March.
+    let mut persons: Persons = (0..10).map(|_| (0, vec![(0, 0, 0), (1, 4, 0)])).collect();
+    persons[0].1.push((0, 8, 2));
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 10,
+        m: 2,
+        ..KmConfig::default()
+    };
+    let node = KmNode {
+        qi: vec![0],
+        kinds: vec![(0, 0), (0, 0)],
+    };
+    let out = d.apply(&cfg, &node).unwrap().expect("valid");
+    assert_eq!(out.persons_suppressed, 0);
+    // The one rare item goes; the twenty shared rows stay.
+    assert_eq!(out.rows_removed, 1);
+    assert!(!out.row_released[2]);
+    assert_eq!(violations(&d, &out, 10, 2), 0);
+    // Unprotected, the rare item violates.
+    let raw = KmConfig { k: 10, m: 0, ..cfg };
+    let all = d.apply(&raw, &node).unwrap().expect("valid");
+    assert!(violations(&d, &all, 10, 2) > 0);
+}
+
+#[test]
+fn a_rare_pair_of_common_items_is_broken() {
+    // Persons 0..10 hold A0 (January); persons 5..15 hold B0 (January); only 5..10 hold both.
+    let persons: Persons = (0..15)
+        .map(|p| {
+            let mut e = Vec::new();
+            if p < 10 {
+                e.push((0, 0, 0));
+            }
+            if p >= 5 {
+                e.push((1, 4, 0));
+            }
+            (0, e)
+        })
+        .collect();
+    let d = data(&persons);
+    let node = KmNode {
+        qi: vec![0],
+        kinds: vec![(0, 0), (0, 0)],
+    };
+    for (m, rows_removed) in [(1, 0), (2, 5)] {
+        let cfg = KmConfig {
+            k: 6,
+            m,
+            ..KmConfig::default()
+        };
+        let out = d.apply(&cfg, &node).unwrap().expect("valid");
+        assert_eq!(out.rows_removed, rows_removed, "m = {m}");
+        assert_eq!(violations(&d, &out, 6, m), 0);
+    }
+}
+
+#[test]
+fn beyond_the_suppression_limit_a_node_is_invalid_and_the_search_generalizes() {
+    // Nine women, one man: k = 10 needs sex generalized (or 10 % suppressed).
+    let persons: Persons = (0..10)
+        .map(|p| (u8::from(p == 0), vec![(0, 0, 0)]))
+        .collect();
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 10,
+        m: 2,
+        suppression_limit: 0.0,
+        ..KmConfig::default()
+    };
+    let node = KmNode {
+        qi: vec![0],
+        kinds: vec![(0, 0), (0, 0)],
+    };
+    assert!(d.apply(&cfg, &node).unwrap().is_none());
+    let out = d.anonymize(&cfg).unwrap();
+    assert_eq!(out.node.qi, vec![1]);
+    assert_eq!(out.rows_removed, 0);
+    assert!(d.anonymize(&KmConfig { k: 11, ..cfg }).is_err());
+}
+
+fn persons_strategy() -> impl Strategy<Value = Persons> {
+    prop::collection::vec(
+        (
+            0u8..2,
+            prop::collection::vec((0u8..2, 0u8..12, 0u8..12), 0..6),
+        ),
+        4..24,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_output_satisfies_the_model(
+        persons in persons_strategy(),
+        k in 2usize..4,
+        m in 1usize..4,
+        greedy in any::<bool>(),
+    ) {
+        prop_assume!(persons.len() >= k);
+        let d = data(&persons);
+        let cfg = KmConfig {
+            k,
+            m,
+            suppression_limit: 0.25,
+            exhaustive_limit: if greedy { 0 } else { 10_000 },
+            ..KmConfig::default()
+        };
+        if let Ok(out) = d.anonymize(&cfg) {
+            prop_assert_eq!(violations(&d, &out, k, m), 0);
+            prop_assert!(out.persons_suppressed as f64 <= 0.25 * persons.len() as f64);
+            // Same input, same output.
+            prop_assert_eq!(d.anonymize(&cfg).unwrap(), out);
+        }
+    }
+
+    #[test]
+    fn the_exhaustive_search_is_never_worse_than_the_greedy_one(
+        persons in persons_strategy(),
+    ) {
+        let d = data(&persons);
+        let cfg = KmConfig { k: 2, m: 2, suppression_limit: 0.5, ..KmConfig::default() };
+        let full = d.anonymize(&KmConfig { exhaustive_limit: 10_000, ..cfg.clone() });
+        let greedy = d.anonymize(&KmConfig { exhaustive_limit: 0, ..cfg });
+        if let (Ok(f), Ok(g)) = (full, greedy) {
+            prop_assert!(f.loss.objective <= g.loss.objective + 1e-12);
+            prop_assert!(f.stats.exhaustive && !g.stats.exhaustive);
+        }
+    }
+}
