@@ -25,7 +25,8 @@
 //! 1 (NCP for set-valued data, Terrovitis et al.). The objective weighs the two
 //! ([`KmConfig::qi_weight`]). The search is exhaustive over the lattice when it is small
 //! ([`KmConfig::exhaustive_limit`]) and otherwise a greedy descent from the top of the lattice that
-//! specializes one dimension at a time, keeping the best transformation seen.
+//! specializes one dimension at a time, keeping the best transformation seen, followed by a hill
+//! climb from it over its neighbours. Codes can be kept below a level ([`KmConfig::max_code_level`]).
 
 use std::collections::HashMap;
 
@@ -148,6 +149,10 @@ pub struct KmConfig {
     pub qi_weight: f64,
     /// The search is exhaustive when the lattice has at most this many nodes, greedy otherwise.
     pub exhaustive_limit: usize,
+    /// The highest level the search may give each event kind's codes (`None`: up to `*`); a
+    /// hierarchy's own height bounds it too. Keeps codes useful (ICD-10 at least at its
+    /// 3-character category with 1), leaving the rest to the times and to suppression.
+    pub max_code_level: Option<usize>,
 }
 
 impl Default for KmConfig {
@@ -158,6 +163,7 @@ impl Default for KmConfig {
             suppression_limit: 0.05,
             qi_weight: 0.5,
             exhaustive_limit: 256,
+            max_code_level: None,
         }
     }
 }
@@ -361,6 +367,20 @@ impl SetValued {
             .collect()
     }
 
+    /// The heights the search may use: codes bounded by [`KmConfig::max_code_level`] (a flat
+    /// hierarchy, `code → *`, then keeps its codes: suppression alone protects them).
+    fn search_heights(&self, cfg: &KmConfig) -> Vec<usize> {
+        let q = self.qis.len();
+        let mut h = self.heights();
+        if let Some(max) = cfg.max_code_level {
+            for (i, k) in self.kinds.iter().enumerate() {
+                let below_top = k.code.height().saturating_sub(1);
+                h[q + 2 * i] = max.min(below_top);
+            }
+        }
+        h
+    }
+
     fn node_of(&self, levels: &[usize]) -> KmNode {
         let q = self.qis.len();
         KmNode {
@@ -417,7 +437,7 @@ impl SetValued {
     /// Searches the transformation of least loss and applies it.
     pub fn anonymize(&self, cfg: &KmConfig) -> Result<KmOutcome> {
         self.check_config(cfg)?;
-        let heights = self.heights();
+        let heights = self.search_heights(cfg);
         let size = lattice_size(&heights);
         let mut search = Search {
             data: self,
@@ -430,6 +450,7 @@ impl SetValued {
             search.exhaustive(&heights);
         } else {
             search.greedy(&heights);
+            search.refine(&heights);
         }
         let stats = KmStats {
             lattice: size,
@@ -940,7 +961,7 @@ impl Search<'_> {
 
     /// From the top, step to the child (one dimension one level down) of least loss among the
     /// valid ones; continue while a child exists, stop after three steps without improving on the
-    /// best node seen.
+    /// best node seen. [`Search::refine`] then climbs from the best node to its best neighbours.
     fn greedy(&mut self, heights: &[usize]) {
         let mut node = heights.to_vec();
         let mut since_best = 0;
@@ -969,6 +990,67 @@ impl Search<'_> {
             }
         }
     }
+}
+
+impl Search<'_> {
+    /// From the best node, moves to the best neighbour (one dimension one level up or down) while
+    /// that improves the objective.
+    fn refine(&mut self, heights: &[usize]) {
+        while let Some((start, score)) = self.best.clone() {
+            for d in 0..start.len() {
+                for up in [false, true] {
+                    let mut n = start.clone();
+                    match up {
+                        true if n[d] < heights[d] => n[d] += 1,
+                        false if n[d] > 0 => n[d] -= 1,
+                        _ => continue,
+                    }
+                    self.score(&n);
+                }
+            }
+            if self.best.as_ref().is_none_or(|(_, b)| *b >= score) {
+                return;
+            }
+        }
+    }
+}
+
+/// Violations of (k, k^m)-anonymity, counted as the enforcement counts them: per class (persons
+/// with the same `classes` value), the items held by fewer than `k` of the class, then (nothing
+/// else being wrong) the removals the sets of 2..=m items held by 1..k persons would need; 0 when
+/// the data satisfy the model. `items[p]` is person p's items (any order, repeats allowed). For
+/// checking released data at any size.
+pub fn violations(classes: &[u32], items: Vec<Vec<u32>>, k: usize, m: usize) -> usize {
+    let mut by_class: HashMap<u32, Vec<Vec<u32>>> = HashMap::new();
+    for (&c, mut s) in classes.iter().zip(items) {
+        s.sort_unstable();
+        s.dedup();
+        by_class.entry(c).or_default().push(s);
+    }
+    let mut broken = 0;
+    for sets in by_class.values() {
+        if sets.len() < k {
+            broken += sets.len();
+            continue;
+        }
+        if m == 0 {
+            continue;
+        }
+        let support = singletons(sets);
+        let rare: usize = sets
+            .iter()
+            .map(|s| s.iter().filter(|it| support[it] < k).count())
+            .sum();
+        broken += rare;
+        if rare == 0 && m >= 2 {
+            broken += if m == 2 {
+                pair_violations(sets, &support, k).len()
+            } else {
+                set_violations(sets, &support, k, m).len()
+            };
+        }
+    }
+    broken
 }
 
 /// Violations of (k, k^m)-anonymity counted by brute force: for every person kept (`Some`) and

@@ -223,6 +223,29 @@ fn released(b: &tokumei_demo::release::Built) {
         r.reid.trajectory_unique.unwrap_or(0.0) * 100.0,
         b.seconds
     );
+    if let Some(e) = &r.events {
+        let kept = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+        let before = r.previous_rule.as_ref().map_or(String::new(), |p| {
+            let rows: usize = p
+                .rows
+                .iter()
+                .filter(|(t, _)| *t != "persons")
+                .map(|(_, n)| n)
+                .sum();
+            format!(
+                " (the previous 1 % trajectory rule: {rows}, {:.1} %)",
+                kept(rows, e.rows_before)
+            )
+        });
+        println!(
+            "  (k, k^m) with k = {}, m = {}: {} of {} event rows released, {:.1} %{before}",
+            e.k,
+            e.m,
+            e.rows_released,
+            e.rows_before,
+            kept(e.rows_released, e.rows_before)
+        );
+    }
     println!(
         "  report: {}; package for the recipient: {}",
         b.report.display(),

@@ -30,6 +30,9 @@ pub struct BuildOptions {
     pub today: NaiveDate,
     /// For evaluation on synthetic data only: write the pseudonym → person id map here (owner-only).
     pub evaluation_key: Option<PathBuf>,
+    /// Compute every figure of the build and the battery, but write and record nothing (no release
+    /// key, no tables, no package, no ledger or audit entry; `out` is not touched).
+    pub dry_run: bool,
 }
 
 impl Default for BuildOptions {
@@ -38,6 +41,7 @@ impl Default for BuildOptions {
             preset: None,
             today: chrono::Utc::now().date_naive(),
             evaluation_key: None,
+            dry_run: false,
         }
     }
 }
@@ -83,8 +87,15 @@ pub struct Release {
     pub codes_generalized: usize,
     /// Code values suppressed.
     pub codes_suppressed: usize,
-    /// What bounding trajectory uniqueness changed.
+    /// What bounding trajectory uniqueness changed (presets that bound it).
     pub trajectory: TrajectoryProtection,
+    /// (k, k^m)-anonymity over the persons with their events (presets with `event_m` > 0).
+    pub events: Option<crate::events::EventProtection>,
+    /// What the previous rule (k over the persons, at most 1 % unique trajectories) would have kept
+    /// of the same cohort, for comparison (presets with `event_m` > 0).
+    pub previous_rule: Option<PreviousRule>,
+    /// Whether this was a dry run (nothing written or recorded).
+    pub dry_run: bool,
     /// Columns approved but removed by the rules (free text).
     pub removed_columns: Vec<String>,
     /// The re-identification battery against the vault's population as the intruder's register.
@@ -110,6 +121,22 @@ pub struct Release {
     #[serde(skip)]
     pub package_sha256: String,
 }
+
+/// What the previous rule would have released of the same cohort.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PreviousRule {
+    /// The bound on unique trajectories it applies.
+    pub max_trajectory_unique: f64,
+    /// Persons it releases.
+    pub persons: usize,
+    /// Rows per table it releases.
+    pub rows: BTreeMap<String, usize>,
+    /// What its trajectory bound changed.
+    pub trajectory: TrajectoryProtection,
+}
+
+/// The trajectory bound of the previous default rule, shown beside (k, k^m).
+pub const PREVIOUS_TRAJECTORY_BOUND: f64 = 0.01;
 
 /// Cross-release linkability of a release to one earlier release.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -236,6 +263,11 @@ pub fn build(
     opts: &BuildOptions,
 ) -> Result<Release, ReleaseError> {
     s.require(home, "release.build", &[Role::Technician])?;
+    if opts.dry_run {
+        let staging = staging_of(out);
+        let mut none = None;
+        return build_inner(home, s, key, scope, out, &staging, opts, &mut none).map(|(r, _)| r);
+    }
     let _lock = tokumei_vault::lock::writer(
         home,
         "release build",
@@ -250,12 +282,15 @@ pub fn build(
         return result.map(|(r, _)| r);
     };
     match result {
-        Ok((release, entry)) => {
+        Ok((release, Some(entry))) => {
             tokumei_vault::fault::point("release.committed");
             publish(&staging, out)?;
             tokumei_vault::intent::finish(home, pending, entry)?;
             Ok(release)
         }
+        Ok((_, None)) => Err(ReleaseError::Output(
+            "a build that declared itself returned no ledger entry".into(),
+        )),
         Err(e) => {
             roll_back(home, &pending.intent)?;
             let entry = tokumei_audit::Entry::now(
@@ -573,16 +608,9 @@ fn approved_items(scope: &Scope) -> (BTreeMap<String, Vec<String>>, Vec<String>,
     (approved, removed_columns, person_cols)
 }
 
-/// The event tables' rules: numeric values clipped to the preset's percentiles, rare codes
-/// generalized or suppressed, and trajectories bounded; returns (code values generalized, code
-/// values suppressed, what bounding trajectories changed).
-fn coarsen_events(
-    tables: &mut Vec<Table>,
-    preset: &Preset,
-) -> (usize, usize, TrajectoryProtection) {
-    // Anonymized: numeric values clipped to the 1st–99th percentile, rare codes generalized or
-    // suppressed.
-    let (mut generalized, mut code_suppressed) = (0, 0);
+/// Numeric values of the event tables clipped to the preset's percentiles (the 1st–99th under
+/// jp-anonymized), over the whole cohort.
+fn clip_events(tables: &mut [Table], preset: &Preset) {
     if preset.clip_percentile > 0 {
         for t in tables.iter_mut() {
             for col in ["daily_quantity", "days", "points", "count", "value_num"] {
@@ -590,6 +618,17 @@ fn coarsen_events(
             }
         }
     }
+}
+
+/// The event tables' code rules: rare codes generalized or suppressed, and trajectories bounded
+/// (presets that bound them, `bound` < 1); returns (code values generalized, code values
+/// suppressed, what bounding trajectories changed).
+fn coarsen_events(
+    tables: &mut Vec<Table>,
+    preset: &Preset,
+    bound: f64,
+) -> (usize, usize, TrajectoryProtection) {
+    let (mut generalized, mut code_suppressed) = (0, 0);
     let rare_pass = |tables: &mut Vec<Table>, generalized: &mut usize, suppressed: &mut usize| {
         if preset.rare_code_persons == 0 {
             return;
@@ -615,15 +654,10 @@ fn coarsen_events(
     // code with too few persons, so rare codes are treated again; that only merges values, so no
     // trajectory becomes unique again.
     let mut trajectory = TrajectoryProtection::default();
-    if preset.max_trajectory_unique < 1.0 {
+    if bound < 1.0 {
         let (persons_table, events) = tables.split_at_mut(1);
         for t in events.iter_mut() {
-            bound_trajectories(
-                &persons_table[0],
-                t,
-                preset.max_trajectory_unique,
-                &mut trajectory,
-            );
+            bound_trajectories(&persons_table[0], t, bound, &mut trajectory);
         }
         rare_pass(tables, &mut generalized, &mut code_suppressed);
     }
@@ -1039,6 +1073,142 @@ fn write_evaluation_key(
     Ok(())
 }
 
+/// The persons table: each released person's pseudonym and quasi-identifiers, rows sorted.
+fn persons_table(
+    person_cols: &[String],
+    cohort: &[&Person],
+    rows: &[Vec<Option<String>>],
+    pseudonym: &HashMap<String, String>,
+) -> Table {
+    let mut t = Table {
+        name: "persons".into(),
+        columns: std::iter::once("pseudonym".to_string())
+            .chain(person_cols.iter().cloned())
+            .collect(),
+        rows: Vec::new(),
+    };
+    for (p, qis) in cohort.iter().zip(rows) {
+        let mut row = vec![Some(pseudonym[&p.id].clone())];
+        row.extend(qis.iter().cloned());
+        t.rows.push(row);
+    }
+    t.rows.sort();
+    t
+}
+
+/// Keeps the rows of the persons released only.
+fn keep_released(events: &mut [Table], pseudonym: &HashMap<String, String>) {
+    let released: HashSet<&str> = pseudonym.values().map(String::as_str).collect();
+    for t in events.iter_mut() {
+        t.rows
+            .retain(|r| r[0].as_deref().is_some_and(|p| released.contains(p)));
+    }
+}
+
+/// What the rules protected: the released tables (persons first) and the figures of the steps.
+struct Protection {
+    tables: Vec<Table>,
+    cohort_kept: usize,
+    protected: crate::persons::Protected,
+    events: Option<crate::events::EventProtection>,
+    codes: (usize, usize),
+    trajectory: TrajectoryProtection,
+    pseudonym: HashMap<String, String>,
+}
+
+/// Applies the preset's rules to the cohort and its events (at the preset's granularity): persons
+/// with their events under (k, k^m) when the preset asks for it, else k over the persons and the
+/// trajectory bound; then the rare-code rule. `cohort` keeps the persons released.
+fn protect(
+    cohort: &mut Vec<&Person>,
+    mut events: Vec<Table>,
+    pseudonym_all: &HashMap<String, String>,
+    person_cols: &[String],
+    joint: bool,
+    bound: f64,
+    preset: &Preset,
+    end: NaiveDate,
+) -> Result<Protection, ReleaseError> {
+    let (protected, event_protection) = if joint {
+        let ps: Vec<String> = cohort
+            .iter()
+            .map(|p| pseudonym_all[&p.id].clone())
+            .collect();
+        let (p, e) = crate::events::protect(person_cols, cohort, &ps, &mut events, end, preset)?;
+        (p, Some(e))
+    } else {
+        (
+            crate::persons::protect(person_cols, cohort, end, preset)?,
+            None,
+        )
+    };
+    let pseudonym: HashMap<String, String> = cohort
+        .iter()
+        .map(|p| (p.id.clone(), pseudonym_all[&p.id].clone()))
+        .collect();
+    keep_released(&mut events, &pseudonym);
+    let mut tables = vec![persons_table(
+        person_cols,
+        cohort,
+        &protected.rows,
+        &pseudonym,
+    )];
+    tables.extend(events);
+    let (generalized, suppressed, trajectory) = coarsen_events(&mut tables, preset, bound);
+    Ok(Protection {
+        tables,
+        cohort_kept: cohort.len(),
+        protected,
+        events: event_protection,
+        codes: (generalized, suppressed),
+        trajectory,
+        pseudonym,
+    })
+}
+
+/// What the previous rule (k over the persons, the 1 % trajectory bound) keeps of the same cohort.
+fn previous_rule(
+    cohort: &[&Person],
+    events: Vec<Table>,
+    pseudonym_all: &HashMap<String, String>,
+    person_cols: &[String],
+    preset: &Preset,
+    end: NaiveDate,
+) -> Result<(PreviousRule, Vec<Table>), ReleaseError> {
+    let mut cohort = cohort.to_vec();
+    let bound = PREVIOUS_TRAJECTORY_BOUND;
+    let p = protect(
+        &mut cohort,
+        events,
+        pseudonym_all,
+        person_cols,
+        false,
+        bound,
+        preset,
+        end,
+    )?;
+    let summary = PreviousRule {
+        max_trajectory_unique: bound,
+        persons: p.cohort_kept,
+        rows: p
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.rows.len()))
+            .collect(),
+        trajectory: p.trajectory,
+    };
+    Ok((summary, p.tables))
+}
+
+/// Draws the release key and id.
+fn release_key_and_id() -> Result<([u8; 32], String), ReleaseError> {
+    let mut release_key = [0u8; 32];
+    getrandom::fill(&mut release_key).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    let mut rid = [0u8; 6];
+    getrandom::fill(&mut rid).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    Ok((release_key, format!("R-{}", hex::encode(rid))))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_inner(
     home: &Home,
@@ -1049,8 +1219,10 @@ fn build_inner(
     staging: &Path,
     opts: &BuildOptions,
     begun: &mut Option<tokumei_vault::intent::Pending>,
-) -> Result<(Release, tokumei_audit::Entry), ReleaseError> {
-    ensure_empty(out)?;
+) -> Result<(Release, Option<tokumei_audit::Entry>), ReleaseError> {
+    if !opts.dry_run {
+        ensure_empty(out)?;
+    }
     let app = &scope.application;
     let kind = app.kind;
     let preset = resolve_preset(app, opts)?;
@@ -1064,62 +1236,65 @@ fn build_inner(
         identities,
         clinical,
     } = read_vault(home, key, &catalog)?;
-
     let (persons, excluded) = persons_of(&catalog, key, &mpi, &identities, &clinical)?;
-
     let (mut cohort, cohort_size, opted_out) =
         select_cohort(app, &persons, &mpi, &clinical, &excluded, end)?;
-
     let (approved, removed_columns, person_cols) = approved_items(scope);
 
-    let protected = crate::persons::protect(&person_cols, &mut cohort, end, &preset)?;
-    let (before, after, suppressed) = (protected.before, protected.after, protected.suppressed);
-    let transformation = protected.transformation.clone();
-
-    // Per-release pseudonyms.
-    let mut release_key = [0u8; 32];
-    getrandom::fill(&mut release_key).map_err(|e| ReleaseError::Output(e.to_string()))?;
-    let mut rid = [0u8; 6];
-    getrandom::fill(&mut rid).map_err(|e| ReleaseError::Output(e.to_string()))?;
-    let release_id = format!("R-{}", hex::encode(rid));
-    let (pseudonym, shift) = pseudonyms(&cohort, &release_key, preset.dates)?;
-    // From here on the build writes: declared first (see `build`).
-    *begun = Some(declare(home, s, staging, out, &release_id)?);
-    seal_release_key(home, key, &release_id, &mut release_key)?;
+    // Per-release pseudonyms of the whole cohort (a suppressed person's is never written).
+    let (mut release_key, release_id) = release_key_and_id()?;
+    let (pseudonym_all, shift) = pseudonyms(&cohort, &release_key, preset.dates)?;
+    if opts.dry_run {
+        release_key.fill(0);
+    } else {
+        // From here on the build writes: declared first (see `build`).
+        *begun = Some(declare(home, s, staging, out, &release_id)?);
+        seal_release_key(home, key, &release_id, &mut release_key)?;
+    }
 
     // Index dates (presets with relative days): the person's first event in the release period.
     let index_date = match preset.dates {
-        Dates::Relative => index_dates(&clinical, &mpi, &pseudonym, from, end),
+        Dates::Relative => index_dates(&clinical, &mpi, &pseudonym_all, from, end),
         _ => HashMap::new(),
     };
-    // Tables: the persons, then the events of the approved tables.
-    let mut tables: Vec<Table> = Vec::new();
-    let mut persons_table = Table {
-        name: "persons".into(),
-        columns: std::iter::once("pseudonym".to_string())
-            .chain(person_cols.iter().cloned())
-            .collect(),
-        rows: Vec::new(),
-    };
-    for (p, qis) in cohort.iter().zip(&protected.rows) {
-        let mut row = vec![Some(pseudonym[&p.id].clone())];
-        row.extend(qis.iter().cloned());
-        persons_table.rows.push(row);
-    }
-    persons_table.rows.sort();
-    tables.push(persons_table);
     let cx = EventContext {
         mpi: &mpi,
-        pseudonym: &pseudonym,
+        pseudonym: &pseudonym_all,
         index_date: &index_date,
         shift: &shift,
         dates: preset.dates,
         from,
         end,
     };
-    tables.extend(event_tables(&clinical, &approved, &cx));
+    // The events of the approved tables at the preset's granularity, numeric values clipped.
+    let mut events = event_tables(&clinical, &approved, &cx);
+    clip_events(&mut events, &preset);
 
-    let (generalized, code_suppressed, trajectory) = coarsen_events(&mut tables, &preset);
+    let joint = kind == ReleaseKind::Anonymized && preset.event_m > 0;
+    let previous = if joint {
+        Some(previous_rule(
+            &cohort,
+            events.clone(),
+            &pseudonym_all,
+            &person_cols,
+            &preset,
+            end,
+        )?)
+    } else {
+        None
+    };
+    let p = protect(
+        &mut cohort,
+        events,
+        &pseudonym_all,
+        &person_cols,
+        joint,
+        preset.max_trajectory_unique,
+        &preset,
+        end,
+    )?;
+    let tables = p.tables;
+    let pseudonym = p.pseudonym;
 
     // The machine checks: a release that fails is not written.
     let violations = checks::check(&preset, &tables);
@@ -1130,10 +1305,7 @@ fn build_inner(
     let (reid, reid_initial, cross_release, truth) = battery(
         home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
     )?;
-    if let Some(path) = &opts.evaluation_key {
-        write_evaluation_key(path, &pseudonym)?;
-    }
-
+    let (before, after) = (p.protected.before, p.protected.after);
     let mut release = Release {
         release_id: release_id.clone(),
         application_id: scope.application_id.clone(),
@@ -1142,20 +1314,23 @@ fn build_inner(
         cohort: cohort_size,
         opted_out,
         k: preset.k,
-        suppressed,
+        suppressed: p.protected.suppressed,
         persons: cohort.len(),
         rows: tables
             .iter()
             .map(|t| (t.name.clone(), t.rows.len()))
             .collect(),
-        transformation,
+        transformation: p.protected.transformation,
         min_class: (min_class(&before), min_class(&after)),
         unique_share: (before.sample_uniques, after.sample_uniques),
         max_risk: (before.prosecutor_max, after.prosecutor_max),
         risk: (before, after),
-        codes_generalized: generalized,
-        codes_suppressed: code_suppressed,
-        trajectory,
+        codes_generalized: p.codes.0,
+        codes_suppressed: p.codes.1,
+        trajectory: p.trajectory,
+        events: p.events,
+        previous_rule: previous.map(|(summary, _)| summary),
+        dry_run: opts.dry_run,
         removed_columns,
         reid,
         reid_initial,
@@ -1167,6 +1342,12 @@ fn build_inner(
         package: PathBuf::new(),
         package_sha256: String::new(),
     };
+    if opts.dry_run {
+        return Ok((release, None));
+    }
+    if let Some(path) = &opts.evaluation_key {
+        write_evaluation_key(path, &pseudonym)?;
+    }
     let snapshot = Snapshot {
         release_id: release_id.clone(),
         kind: kind.code().to_string(),
@@ -1185,7 +1366,7 @@ fn build_inner(
     )?;
     tokumei_vault::fault::point("release.written");
     let entry = record_release(home, s, key, scope, &snapshot, &release)?;
-    Ok((release, entry))
+    Ok((release, Some(entry)))
 }
 
 /// Clips a numeric column to its 1st–99th percentile.

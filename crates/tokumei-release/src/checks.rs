@@ -126,6 +126,45 @@ fn is_relative_day(v: &str) -> bool {
             .all(|b| b.is_ascii_digit())
 }
 
+/// A quarter `2022-Q1`.
+fn is_quarter(v: &str) -> bool {
+    v.len() == 7 && is_year(&v[..4]) && v[4..6] == *"-Q" && matches!(v.as_bytes()[6], b'1'..=b'4')
+}
+
+/// A band of whole numbers `lo-hi` (years `2020-2024`, days `0-29`, `-90--1`).
+fn is_band(v: &str) -> bool {
+    let signed = |x: &str| is_relative_day(x) && x.parse::<i64>().is_ok();
+    let cut = v
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| c == '-')
+        .map(|(i, _)| i);
+    cut.is_some_and(|i| {
+        let (lo, hi) = (&v[..i], &v[i + 1..]);
+        signed(lo) && signed(hi) && lo.parse::<i64>().ok() <= hi.parse::<i64>().ok()
+    })
+}
+
+/// Month dates or their generalizations (quarter, year, `*`).
+fn is_month_or_coarser(v: &str) -> bool {
+    is_year_month(v) || is_quarter(v) || is_year(v) || v == "*"
+}
+
+/// Year dates or their generalizations (year bands, `*`).
+fn is_year_or_coarser(v: &str) -> bool {
+    is_year(v) || is_band(v) || v == "*"
+}
+
+/// Days since the index date or their bands, `*`.
+fn is_relative_or_coarser(v: &str) -> bool {
+    is_relative_day(v) || is_band(v) || v == "*"
+}
+
+/// Day dates or their generalizations (month, year, year bands, `*`).
+fn is_day_or_coarser(v: &str) -> bool {
+    is_day(v) || is_year_month(v) || is_year_or_coarser(v)
+}
+
 fn is_day(v: &str) -> bool {
     chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
 }
@@ -135,10 +174,10 @@ pub fn check(preset: &crate::preset::Preset, tables: &[Table]) -> Vec<String> {
     use crate::preset::Dates;
     let mut v = common(tables);
     let (ok, what): (fn(&str) -> bool, &str) = match preset.dates {
-        Dates::Month => (is_year_month, "year-month"),
-        Dates::Year => (is_year, "year"),
-        Dates::Day | Dates::Shift => (is_day, "day"),
-        Dates::Relative => (is_relative_day, "days since the index date"),
+        Dates::Month => (is_month_or_coarser, "year-month"),
+        Dates::Year => (is_year_or_coarser, "year"),
+        Dates::Day | Dates::Shift => (is_day_or_coarser, "day"),
+        Dates::Relative => (is_relative_or_coarser, "days since the index date"),
     };
     v.extend(dates(tables, ok, what));
     if preset.top_code_age > 0 {
@@ -150,7 +189,61 @@ pub fn check(preset: &crate::preset::Preset, tables: &[Table]) -> Vec<String> {
     if preset.rare_code_persons > 0 {
         v.extend(rare_codes(tables, preset.rare_code_persons));
     }
+    if preset.kind == "anonymized" && preset.event_m > 0 {
+        v.extend(k_m_anonymous(tables, preset.k.max(1), preset.event_m));
+    }
     v
+}
+
+/// (k, k^m)-anonymity on the tables as written: each person's class is their quasi-identifier
+/// values, their items the distinct (table, code, date) of their events (the code column `icd10`,
+/// else `code`, else none; the date `date`, else `start_date`); counted again by the engine's
+/// checker, independently of the search that produced them.
+fn k_m_anonymous(tables: &[Table], k: usize, m: usize) -> Vec<String> {
+    let Some(p) = tables.iter().find(|t| t.name == "persons") else {
+        return Vec::new();
+    };
+    let qis: Vec<usize> = PERSON_QIS.iter().filter_map(|q| p.col(q)).collect();
+    let mut class_of: HashMap<Vec<Option<&str>>, u32> = HashMap::new();
+    let mut person: HashMap<&str, usize> = HashMap::new();
+    let mut classes = Vec::new();
+    for r in &p.rows {
+        let key: Vec<Option<&str>> = qis.iter().map(|&i| r[i].as_deref()).collect();
+        let next = class_of.len() as u32;
+        classes.push(*class_of.entry(key).or_insert(next));
+        if let Some(ps) = r[0].as_deref() {
+            person.insert(ps, person.len());
+        }
+    }
+    let mut item_of: HashMap<(usize, Option<&str>, Option<&str>), u32> = HashMap::new();
+    let mut items: Vec<Vec<u32>> = vec![Vec::new(); classes.len()];
+    for (ti, t) in tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.name != "persons")
+    {
+        let Some(time) = t.col("date").or(t.col("start_date")) else {
+            continue;
+        };
+        let code = t.col("icd10").or(t.col("code"));
+        for r in &t.rows {
+            let Some(&pi) = r[0].as_deref().and_then(|ps| person.get(ps)) else {
+                continue;
+            };
+            let key = (ti, code.and_then(|c| r[c].as_deref()), r[time].as_deref());
+            let next = item_of.len() as u32;
+            items[pi].push(*item_of.entry(key).or_insert(next));
+        }
+    }
+    let broken = tokumei_anonymize::setvalued::violations(&classes, items, k, m);
+    if broken == 0 {
+        Vec::new()
+    } else {
+        vec![format!(
+            "events: {broken} sets of at most {m} events with the quasi-identifiers are shared \
+             by fewer than {k} persons"
+        )]
+    }
 }
 
 /// Event dates of every table have the granularity `ok` accepts.
@@ -363,11 +456,29 @@ mod tests {
             name: "diagnoses".into(),
             columns: vec!["pseudonym".into(), "date".into(), "icd10".into()],
             rows: vec![
-                vec![Some("a".into()), Some("2024-01".into()), Some("E11".into())],
-                vec![Some("b".into()), Some("2024-02".into()), Some("E11".into())],
+                vec![Some("a".into()), Some("2024-Q1".into()), Some("E11".into())],
+                vec![Some("b".into()), Some("2024-Q1".into()), Some("E11".into())],
             ],
         };
         assert_eq!(jp_anonymized(&[t, e], 2, 2), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_event_held_by_fewer_than_k_with_the_quasi_identifiers_fails() {
+        let t = persons(&[("a", "M", "40"), ("b", "M", "40")]);
+        let row =
+            |p: &str, d: &str| vec![Some(p.to_string()), Some(d.to_string()), Some("E11".into())];
+        let e = Table {
+            name: "diagnoses".into(),
+            columns: vec!["pseudonym".into(), "date".into(), "icd10".into()],
+            // (E11, January) and (E11, February) are each held by one person of the class.
+            rows: vec![row("a", "2024-01"), row("b", "2024-02")],
+        };
+        let v = jp_anonymized(&[t, e], 2, 2);
+        assert!(
+            v.iter().any(|m| m.contains("shared by fewer than 2")),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 pub mod build;
 pub mod checks;
+pub mod events;
 mod persons;
 pub mod preset;
 pub mod reid;

@@ -135,15 +135,15 @@ fn prefecture_code(p: &Person) -> Option<String> {
 }
 
 /// One person column: its builder, every cohort person's level-0 value and its hierarchy.
-struct Column {
-    name: String,
+pub(crate) struct Column {
+    pub(crate) name: String,
     builder: Builder,
-    values: Vec<String>,
-    hierarchy: anon::Hierarchy,
+    pub(crate) values: Vec<String>,
+    pub(crate) hierarchy: anon::Hierarchy,
 }
 
 impl Column {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         cohort: &[&Person],
         end: NaiveDate,
@@ -164,13 +164,13 @@ impl Column {
     }
 
     /// Person `i`'s value at `level` (`None` when missing).
-    fn value(&self, i: usize, level: usize) -> Option<String> {
+    pub(crate) fn value(&self, i: usize, level: usize) -> Option<String> {
         let v = self.hierarchy.generalize(&self.values[i], level)?;
         (v != MISSING).then(|| v.to_string())
     }
 
     /// The readable name of a level.
-    fn level_name(&self, level: usize) -> String {
+    pub(crate) fn level_name(&self, level: usize) -> String {
         if level >= self.hierarchy.height() {
             return "* (not released)".into();
         }
@@ -184,7 +184,7 @@ impl Column {
     }
 }
 
-fn engine_err(e: anon::AnonError) -> ReleaseError {
+pub(crate) fn engine_err(e: anon::AnonError) -> ReleaseError {
     ReleaseError::Check(format!("anonymization: {e}"))
 }
 
@@ -255,7 +255,11 @@ pub(crate) fn protect(
 }
 
 /// The released values of the persons `which` at the given levels.
-fn rows_at(columns: &[Column], levels: &[usize], which: &[usize]) -> Vec<Vec<Option<String>>> {
+pub(crate) fn rows_at(
+    columns: &[Column],
+    levels: &[usize],
+    which: &[usize],
+) -> Vec<Vec<Option<String>>> {
     which
         .iter()
         .map(|&i| {
@@ -270,7 +274,7 @@ fn rows_at(columns: &[Column], levels: &[usize], which: &[usize]) -> Vec<Vec<Opt
 
 /// The engine's risk figures of released rows (each row one person), at the preset's highest
 /// acceptable prosecutor risk as the threshold.
-fn risk(rows: &[Vec<Option<String>>], preset: &Preset) -> anon::RiskSummary {
+pub(crate) fn risk(rows: &[Vec<Option<String>>], preset: &Preset) -> anon::RiskSummary {
     let mut classes: HashMap<&[Option<String>], u64> = HashMap::new();
     for r in rows {
         *classes.entry(r.as_slice()).or_default() += 1;

@@ -84,10 +84,31 @@ pub struct Preset {
     /// none).
     #[serde(default = "one")]
     pub max_cross_release_linkable: f64,
+    /// (k, k^m)-anonymity over persons with their events: any `event_m` events an intruder knows,
+    /// with the person's quasi-identifiers, are shared by at least `k` persons (the engine's
+    /// `SetValued`); 0 for none (then the persons alone are k-anonymous).
+    #[serde(default)]
+    pub event_m: usize,
+    /// The highest level the search may give event codes (1: ICD-10 at least at its 3-character
+    /// category, drugs at least at their ingredient; codes without a class are then only
+    /// suppressed); none: up to `*`.
+    #[serde(default)]
+    pub event_max_code_level: Option<usize>,
+    /// Weight of the quasi-identifiers' loss against the events' loss in that search.
+    #[serde(default = "half")]
+    pub event_qi_weight: f64,
+    /// Highest share of the release's persons singled out correctly by an intruder who knows their
+    /// quasi-identifiers and `event_m` of their events (1 for none).
+    #[serde(default = "one")]
+    pub max_event_attack: f64,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// The presets shipped.
@@ -130,6 +151,8 @@ impl Preset {
             || !(0.0..=1.0).contains(&p.max_membership_advantage)
             || !(0.0..=1.0).contains(&p.max_trajectory_unique)
             || !(0.0..=1.0).contains(&p.max_cross_release_linkable)
+            || !(0.0..=1.0).contains(&p.max_event_attack)
+            || !(0.0..=1.0).contains(&p.event_qi_weight)
         {
             return bad("risk thresholds are between 0 and 1");
         }
@@ -198,12 +221,19 @@ pub struct Overrides {
     pub max_trajectory_unique: Option<f64>,
     /// Highest share of persons linked one-to-one to an earlier release.
     pub max_cross_release_linkable: Option<f64>,
+    /// m of (k, k^m)-anonymity over persons with their events (0: off).
+    pub event_m: Option<usize>,
+    /// Highest share singled out by the m-event intruder.
+    pub max_event_attack: Option<f64>,
 }
 
 impl Overrides {
     fn apply(&self, p: &mut Preset) -> Result<(), ReleaseError> {
         if let Some(k) = self.k {
             p.k = k;
+        }
+        if let Some(m) = self.event_m {
+            p.event_m = m;
         }
         for (v, field) in [
             (self.suppression_limit, &mut p.suppression_limit),
@@ -218,6 +248,7 @@ impl Overrides {
                 self.max_cross_release_linkable,
                 &mut p.max_cross_release_linkable,
             ),
+            (self.max_event_attack, &mut p.max_event_attack),
         ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {
@@ -277,8 +308,9 @@ mod tests {
         assert_eq!(jp.dates, Dates::Month);
         assert_eq!(
             (jp.max_trajectory_unique, jp.max_cross_release_linkable),
-            (0.01, 0.05)
+            (1.0, 0.05)
         );
+        assert_eq!((jp.event_m, jp.max_event_attack), (2, 0.05));
         // A threshold a preset leaves out is unchecked (1).
         let hipaa = Preset::named("hipaa-safe-harbor").expect("hipaa");
         assert_eq!(hipaa.max_cross_release_linkable, 1.0);

@@ -583,6 +583,11 @@ pub struct Linkability {
     pub correct: Option<usize>,
     /// With both truth keys: `correct / persons_a`.
     pub correct_share: Option<f64>,
+    /// Whether joining the two releases can tell anything neither tells alone: false when both
+    /// hold the same tables and columns at the same granularity (a release built again of the
+    /// same application and cohort), so that a linked person's joined record is the record each
+    /// release already holds. Such a join is reported but is no breach.
+    pub adds_information: bool,
 }
 
 impl Linkability {
@@ -595,10 +600,11 @@ impl Linkability {
         }
     }
 
-    /// The breach of a limit on the linked share, described, against the release named.
+    /// The breach of a limit on the linked share, described, against the release named (none
+    /// when the join adds no information).
     pub fn breach(&self, max: f64, against: &str) -> Option<String> {
         let c = self.check(max, against);
-        (!c.passed()).then(|| c.breach())
+        (self.adds_information && !c.passed()).then(|| c.breach())
     }
 }
 
@@ -625,7 +631,7 @@ fn nesting(table: &str, column: &str) -> Nesting {
 }
 
 /// The closed interval a released value stands for: days for dates (`YYYY-MM-DD`, `YYYY-MM`,
-/// `YYYY`, year bands `YYYY-YYYY`), plain numbers for ages, age bands and top codes (`N`, `A-B`,
+/// quarters `YYYY-Qn`, `YYYY`, year bands `YYYY-YYYY`), plain numbers for ages, age bands and top codes (`N`, `A-B`,
 /// `N+`, at most three digits each). `None` for anything else.
 fn interval(v: &str) -> Option<(i64, i64)> {
     if !v.is_ascii() {
@@ -657,6 +663,16 @@ fn interval(v: &str) -> Option<(i64, i64)> {
                 day(y + 1, 1, 1)?
             } else {
                 day(y, m + 1, 1)?
+            };
+            Some((first, next - 1))
+        }
+        [y, q] if y.len() == 4 && digits(y) && q.len() == 2 && q.starts_with('Q') => {
+            let (y, q): (i32, u32) = (y.parse().ok()?, q[1..].parse().ok()?);
+            let first = day(y, 3 * q.checked_sub(1).filter(|x| *x < 4)? + 1, 1)?;
+            let next = if q == 4 {
+                day(y + 1, 1, 1)?
+            } else {
+                day(y, 3 * q + 1, 1)?
             };
             Some((first, next - 1))
         }
@@ -890,8 +906,14 @@ pub fn cross_release_linkability(
     truth_a: Option<&HashMap<String, String>>,
     truth_b: Option<&HashMap<String, String>>,
 ) -> Linkability {
-    let (a, b) = align(a, b);
-    let (a, b) = (a.as_slice(), b.as_slice());
+    let same_shape = a.len() == b.len()
+        && a.iter().all(|t| {
+            b.iter()
+                .any(|u| u.name == t.name && u.columns[1..] == t.columns[1..])
+        });
+    let (aligned_a, aligned_b) = align(a, b);
+    let adds_information = !(same_shape && aligned_a == a && aligned_b == b);
+    let (a, b) = (aligned_a.as_slice(), aligned_b.as_slice());
     let person_columns: Vec<&str> = match (a.first(), b.first()) {
         (Some(pa), Some(pb)) => pa
             .columns
@@ -955,6 +977,7 @@ pub fn cross_release_linkability(
         share: share(linked),
         correct: both.map(|_| correct),
         correct_share: both.map(|_| share(correct)),
+        adds_information,
     }
 }
 
@@ -1393,9 +1416,16 @@ mod tests {
             persons_b: 200,
             linked: 3,
             share: 0.015,
+            adds_information: true,
             ..Default::default()
         };
         assert_eq!(l.breach(0.05, "R-1"), None);
+        // The same share, joining two releases of the same shape: reported, no breach.
+        let same = Linkability {
+            adds_information: false,
+            ..l.clone()
+        };
+        assert_eq!(same.breach(0.01, "R-1"), None);
         let b = l.breach(0.01, "R-1").expect("breach");
         assert!(b.contains("R-1") && b.contains("0.0150"), "{b}");
     }

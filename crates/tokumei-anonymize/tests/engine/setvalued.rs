@@ -77,6 +77,9 @@ fn a_pair_held_by_one_person_is_broken_and_shared_items_stay() {
     let raw = KmConfig { k: 10, m: 0, ..cfg };
     let all = d.apply(&raw, &node).unwrap().expect("valid");
     assert!(violations(&d, &all, 10, 2) > 0);
+    let items: Vec<Vec<u32>> = d.released_items(&all).into_iter().flatten().collect();
+    let fast = tokumei_anonymize::setvalued::violations(&d.released_classes(&all), items, 10, 2);
+    assert!(fast > 0);
 }
 
 #[test]
@@ -154,6 +157,7 @@ proptest! {
         k in 2usize..4,
         m in 1usize..4,
         greedy in any::<bool>(),
+        bounded in any::<bool>(),
     ) {
         prop_assume!(persons.len() >= k);
         let d = data(&persons);
@@ -162,10 +166,24 @@ proptest! {
             m,
             suppression_limit: 0.25,
             exhaustive_limit: if greedy { 0 } else { 10_000 },
+            max_code_level: bounded.then_some(0),
             ..KmConfig::default()
         };
         if let Ok(out) = d.anonymize(&cfg) {
+            if bounded {
+                prop_assert!(out.node.kinds.iter().all(|&(c, _)| c == 0));
+            }
             prop_assert_eq!(violations(&d, &out, k, m), 0);
+            // The fast checker agrees on the output.
+            let items: Vec<Vec<u32>> =
+                d.released_items(&out).into_iter().flatten().collect();
+            let classes: Vec<u32> = d
+                .released_classes(&out)
+                .into_iter()
+                .zip(&out.person_suppressed)
+                .filter_map(|(c, &s)| (!s).then_some(c))
+                .collect();
+            prop_assert_eq!(tokumei_anonymize::setvalued::violations(&classes, items, k, m), 0);
             prop_assert!(out.persons_suppressed as f64 <= 0.25 * persons.len() as f64);
             // Same input, same output.
             prop_assert_eq!(d.anonymize(&cfg).unwrap(), out);

@@ -91,8 +91,13 @@ pub struct BuildArgs {
     #[arg(long, value_parser = crate::parse_id)]
     application: String,
     /// Output folder (absent or empty): the release as released, and the encrypted package.
-    #[arg(long, value_parser = crate::out_dir)]
-    out: PathBuf,
+    #[arg(long, value_parser = crate::out_dir, required_unless_present = "dry_run")]
+    out: Option<PathBuf>,
+    /// Compute every figure of the build and the re-identification battery (cohort, suppression,
+    /// risk, the attacks, what the previous rule would keep) and print them, writing and recording
+    /// nothing: no tables, no package, no release key, no ledger or audit entry.
+    #[arg(long)]
+    dry_run: bool,
     /// Policy preset: jp-anonymized, jp-pseudonymized, hipaa-safe-harbor, ema-0070, or a preset
     /// file (TOML); by default the release kind's (jp-anonymized or jp-pseudonymized).
     #[arg(long)]
@@ -120,6 +125,14 @@ pub struct BuildArgs {
     /// of the same kind (joined on every value but the pseudonym).
     #[arg(long)]
     max_cross_release_linkable: Option<f64>,
+    /// Overrides the preset's m of (k, k^m)-anonymity over persons with their events (0: off,
+    /// the persons alone are k-anonymous).
+    #[arg(long)]
+    event_m: Option<usize>,
+    /// Overrides the preset's highest share of persons singled out by an intruder who knows
+    /// their quasi-identifiers and m of their events.
+    #[arg(long)]
+    max_event_attack: Option<f64>,
     /// For evaluation on synthetic data only: write the pseudonym → person id map here.
     #[arg(long, hide = true)]
     evaluation_key: Option<PathBuf>,
@@ -227,6 +240,8 @@ fn preset(a: &BuildArgs, kind: tokumei_review::ReleaseKind) -> Result<Preset, Fa
         max_membership_advantage: a.max_membership_advantage,
         max_trajectory_unique: a.max_trajectory_unique,
         max_cross_release_linkable: a.max_cross_release_linkable,
+        event_m: a.event_m,
+        max_event_attack: a.max_event_attack,
     };
     Preset::resolve(a.preset.as_deref(), kind, &overrides).map_err(|e| (EXIT_USAGE, e.to_string()))
 }
@@ -247,13 +262,16 @@ fn build(a: &BuildArgs) -> Result<Release, Failure> {
     let r = Review::open(&h).map_err(rfail)?;
     let mut opts = tokumei_release::BuildOptions {
         evaluation_key: a.evaluation_key.clone(),
+        dry_run: a.dry_run,
         ..Default::default()
     };
     let scope = r
         .approved_scope(&s, &a.application, opts.today)
         .map_err(rfail)?;
     opts.preset = Some(preset(a, scope.application.kind)?);
-    tokumei_release::build(&h, &s, &key, &scope, &a.out, &opts).map_err(|e| match e {
+    // A dry run writes nothing: the output folder is neither needed nor touched.
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    tokumei_release::build(&h, &s, &key, &scope, &out, &opts).map_err(|e| match e {
         ReleaseError::Review(x) => rfail(x),
         ReleaseError::Vault(x) => fail(x),
         e => (EXIT_FAILURE, e.to_string()),
@@ -284,9 +302,18 @@ impl<'a> Built<'a> {
 /// What `release build` reports: the release, its tables, the re-identification test, the
 /// cross-release linkability and any warning on its usefulness.
 fn print_built(r: &Release) {
+    let package = if r.dry_run {
+        "dry run: nothing written or recorded".to_string()
+    } else {
+        format!(
+            "package {} (sha256 {})",
+            r.package.display(),
+            r.package_sha256
+        )
+    };
     println!(
         "release {} of application {}: {} persons ({} in the cohort, {} opted out, {} \
-             suppressed); smallest class {} → {}; package {} (sha256 {})",
+             suppressed); smallest class {} → {}; {package}",
         r.release_id,
         r.application_id,
         r.persons,
@@ -295,9 +322,8 @@ fn print_built(r: &Release) {
         r.suppressed,
         r.min_class.0,
         r.min_class.1,
-        r.package.display(),
-        r.package_sha256
     );
+    print_events(r);
     for (t, n) in &r.rows {
         println!("  {t}: {n} rows");
     }
@@ -322,6 +348,41 @@ fn print_built(r: &Release) {
             c.linkability.linked,
             c.linkability.share * 100.0,
             c.release_id
+        );
+    }
+}
+
+/// The (k, k^m) figures and what the previous rule would have kept.
+fn print_events(r: &Release) {
+    let Some(e) = &r.events else { return };
+    println!(
+        "  (k, k^m)-anonymity with k = {}, m = {}: {} of {} event rows released ({:.1} %), \
+         {} items removed; loss: persons {:.3}, events {:.3}",
+        e.k,
+        e.m,
+        e.rows_released,
+        e.rows_before,
+        100.0 * e.rows_released as f64 / e.rows_before.max(1) as f64,
+        e.items_removed,
+        e.loss.qi,
+        e.loss.events
+    );
+    for (t, l) in &e.tables {
+        println!("    {t}: {} {}, dates {}", l.code_column, l.codes, l.dates);
+    }
+    if let Some(p) = &r.previous_rule {
+        let rows: usize = p
+            .rows
+            .iter()
+            .filter(|(t, _)| *t != "persons")
+            .map(|(_, n)| n)
+            .sum();
+        println!(
+            "  the previous rule (≤ {:.0} % unique trajectories) would release {} persons and {} \
+             event rows",
+            p.max_trajectory_unique * 100.0,
+            p.persons,
+            rows
         );
     }
 }

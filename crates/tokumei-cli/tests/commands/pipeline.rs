@@ -1570,18 +1570,23 @@ fn snapshots(home: &Path) -> usize {
     std::fs::read_dir(home.join("vault/releases")).map_or(0, |d| d.count())
 }
 
-/// A preset that allows no cross-release link refuses the next release, and nothing of it is
-/// written or recorded; a build killed after writing its staging folder is rolled back by the next
-/// build; other presets as data: HIPAA Safe Harbor (years only; built with `--json`) and a preset
+/// A release the re-identification battery refuses writes and records nothing of it; a build
+/// killed after writing its staging folder is rolled back by the next build; other presets as
+/// data: HIPAA Safe Harbor (years only; built with `--json`) and a preset
 /// file with days since each person's index date. Returns what `release build --json` printed.
 fn refused_killed_and_other_presets(s: &Site) -> serde_json::Value {
     assert_eq!(snapshots(&s.home), 2, "one sealed snapshot per release");
     let refused = s.path("release-refused");
     let out = cmd()
+        // A prosecutor risk no release of this cohort meets: the battery refuses it.
         .args(["release", "build", "--application", "A-0001", "--k", "5"])
-        .args(["--suppression-limit", "0.1", "--max-prosecutor-risk", "0.2"])
+        .args([
+            "--suppression-limit",
+            "0.1",
+            "--max-prosecutor-risk",
+            "0.001",
+        ])
         .args(["--max-linkage-success", "0.1"])
-        .args(["--max-cross-release-linkable", "0"])
         .arg("--out")
         .arg(&refused)
         .arg("--home")
@@ -1589,7 +1594,7 @@ fn refused_killed_and_other_presets(s: &Site) -> serde_json::Value {
         .assert()
         .code(1);
     let err = stderr(&out);
-    assert!(err.contains("linked one-to-one to release R-"), "{err}");
+    assert!(err.contains("prosecutor risk"), "{err}");
     assert!(!refused.exists(), "a refused release writes nothing");
     assert_eq!(snapshots(&s.home), 2, "a refused release keeps no snapshot");
     // A build killed after writing its staging folder, before its ledger entry: nothing is in
@@ -1904,7 +1909,14 @@ fn reidentification_battery(s: &Site, linked: &Linked, victim: &Victim, opted_pe
         "cross-release linkability: {linkable:.4} of release-0 joined to exactly one person of release-1"
     );
     assert!(joined["battery"]["persons"].as_u64().is_some(), "{joined}");
-    assert!(linkable <= 0.05, "{joined}");
+    // Two builds of one application hold the same tables at the same granularity: a person
+    // linked across them gains nothing (reported, no breach), whatever the share.
+    assert!(linkable > 0.0, "{joined}");
+    assert_eq!(
+        joined["cross_release"]["adds_information"].as_bool(),
+        Some(false),
+        "{joined}"
+    );
     let raw = unprocessed_cohort(s, &cohort_truth);
     let unprocessed = reid(s, &raw, 1);
     let raw_success = unprocessed["attack_success"].as_f64().expect("success");
