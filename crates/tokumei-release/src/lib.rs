@@ -30,6 +30,7 @@ pub mod reid;
 pub mod reid_test;
 pub mod report;
 pub mod signed;
+pub mod utility;
 
 pub use build::{build, BuildOptions, Release};
 pub use preset::Preset;

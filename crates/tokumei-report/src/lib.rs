@@ -4,7 +4,7 @@
 //!
 //! A report is one self-contained page ([`page`]: no script, no outside resource) in Japanese and
 //! English, made of headed sections, key-value tables ([`facts`]), tables ([`table`]) and inline
-//! SVG bar charts ([`bars`]).
+//! SVG bar charts ([`bars`], and [`paired_bars`] for two series such as before and after).
 
 // Callers that write `html!` themselves depend on `maud` directly (the macro names its crate).
 pub use maud::{html, Markup, PreEscaped, Render};
@@ -89,6 +89,52 @@ pub fn bars(
     }
 }
 
+/// A horizontal bar chart of two series as inline SVG (such as before and after): each label with
+/// one bar per series, the two series named in a legend, values clamped to [0, max] and each bar
+/// labelled with `format(value)`.
+pub fn paired_bars(
+    title: &str,
+    series: [&str; 2],
+    items: &[(String, f64, f64)],
+    max: f64,
+    format: &dyn Fn(f64) -> String,
+) -> Markup {
+    const WIDTH: f64 = 640.0;
+    const BAR: f64 = 12.0;
+    const ROW: f64 = 2.0 * BAR + 8.0;
+    const LEFT: f64 = 190.0;
+    const TOP: f64 = 44.0;
+    const FILL: [&str; 2] = ["#9bb7d4", "#3b6ea5"];
+    let height = TOP + 4.0 + ROW * items.len() as f64;
+    let width_of = |v: f64| {
+        if max > 0.0 {
+            (v / max).clamp(0.0, 1.0) * (WIDTH - LEFT - 90.0)
+        } else {
+            0.0
+        }
+    };
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(WIDTH) height=(height) role="img" aria-label=(title) {
+            text x="0" y="16" font-size="14" font-weight="bold" { (title) }
+            @for (s, (name, fill)) in series.iter().zip(FILL).enumerate() {
+                @let x = LEFT + 160.0 * s as f64;
+                rect x=(x) y="24" width="12" height="12" fill=(fill) {}
+                text x=(x + 16.0) y="34" font-size="12" { (name) }
+            }
+            @for (i, (label, a, b)) in items.iter().enumerate() {
+                @let y = TOP + ROW * i as f64;
+                text x=(LEFT - 6.0) y=(y + BAR + 4.0) font-size="12" text-anchor="end" { (label) }
+                @for (s, v) in [*a, *b].into_iter().enumerate() {
+                    @let w = width_of(v);
+                    @let top = y + BAR * s as f64;
+                    rect x=(LEFT) y=(top) width=(format!("{w:.1}")) height=(BAR - 1.0) fill=(FILL[s]) {}
+                    text x=(format!("{:.1}", LEFT + w + 4.0)) y=(top + BAR - 2.0) font-size="11" { (format(v)) }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +146,7 @@ mod tests {
             (facts(&[(evil, evil)]))
             (table(&[evil], &[vec![evil]]))
             (bars(evil, &[(evil.to_string(), 1.0)], 1.0, &|_| evil.to_string()))
+            (paired_bars(evil, [evil, evil], &[(evil.to_string(), 1.0, 0.5)], 1.0, &|_| evil.to_string()))
         };
         let page = page(evil, body);
         assert!(!page.contains("<script>"), "{page}");
@@ -120,5 +167,32 @@ mod tests {
         );
         let none = bars("t", &[("a".into(), 2.0)], 0.0, &|v| format!("{v}")).into_string();
         assert!(none.contains("width=\"0.0\""));
+    }
+
+    #[test]
+    fn paired_bars_draw_both_series_to_scale_with_a_legend() {
+        let svg = paired_bars(
+            "t",
+            ["before", "after"],
+            &[("E11".into(), 2.0, 1.0), ("I10".into(), 9.0, -1.0)],
+            4.0,
+            &|v| format!("{v}"),
+        )
+        .into_string();
+        assert!(svg.contains(">before<") && svg.contains(">after<"), "{svg}");
+        assert!(svg.contains(">E11<") && svg.contains(">I10<"), "{svg}");
+        assert_eq!(svg.matches("width=\"180.0\"").count(), 1, "2 of 4: {svg}");
+        assert_eq!(svg.matches("width=\"90.0\"").count(), 1, "1 of 4: {svg}");
+        assert_eq!(svg.matches("width=\"360.0\"").count(), 1, "clamped: {svg}");
+        assert_eq!(
+            svg.matches("width=\"0.0\"").count(),
+            1,
+            "clamped at 0: {svg}"
+        );
+        assert_eq!(
+            svg.matches("#3b6ea5").count(),
+            3,
+            "legend and two bars: {svg}"
+        );
     }
 }
