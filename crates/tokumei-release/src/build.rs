@@ -96,6 +96,11 @@ pub struct Release {
     pub previous_rule: Option<PreviousRule>,
     /// Whether this was a dry run (nothing written or recorded).
     pub dry_run: bool,
+    /// The utility goals and their figures (the whole report is `utility.json` and
+    /// `utility.html` beside the release, for the operator and the committee).
+    pub utility: Vec<crate::utility::Goal>,
+    /// The same goals for what the previous rule would have released (presets with `event_m`).
+    pub utility_previous_rule: Vec<crate::utility::Goal>,
     /// Columns approved but removed by the rules (free text).
     pub removed_columns: Vec<String>,
     /// The re-identification battery against the vault's population as the intruder's register.
@@ -842,6 +847,7 @@ fn index_dates(
 
 /// What writing an event needs: whose record it is, the person's pseudonym, and how dates are
 /// released.
+#[derive(Clone, Copy)]
 struct EventContext<'a> {
     mpi: &'a Mpi,
     pseudonym: &'a HashMap<String, String>,
@@ -1200,6 +1206,77 @@ fn previous_rule(
     Ok((summary, p.tables))
 }
 
+/// The cohort before protection, for the utility report: the persons at the preset's granularity
+/// and the events with codes as recorded and dates as days (days since the index date under
+/// relative dates); and each person's (sex, age band at the period end).
+fn unprocessed(
+    clinical: &Clinical,
+    approved: &BTreeMap<String, Vec<String>>,
+    cx: &EventContext<'_>,
+    cohort: &[&Person],
+    person_cols: &[String],
+    preset: &Preset,
+) -> Result<(Vec<Table>, HashMap<String, (String, String)>), ReleaseError> {
+    let raw = EventContext {
+        dates: match cx.dates {
+            Dates::Relative => Dates::Relative,
+            _ => Dates::Day,
+        },
+        ..*cx
+    };
+    let rows = crate::persons::base_rows(person_cols, cohort, cx.end, preset)?;
+    let mut tables = vec![persons_table(person_cols, cohort, &rows, cx.pseudonym)];
+    tables.extend(event_tables(clinical, approved, &raw));
+    let band = |p: &Person| -> String {
+        match p.birth.map(|b| age_on(b, cx.end)) {
+            None => "?".into(),
+            Some(a) if a >= 90 => "90+".into(),
+            Some(a) => format!("{}-{}", a / 10 * 10, a / 10 * 10 + 9),
+        }
+    };
+    let strata = cohort
+        .iter()
+        .map(|p| {
+            let sex = p.sex.clone().unwrap_or_else(|| "?".into());
+            (cx.pseudonym[&p.id].clone(), (sex, band(p)))
+        })
+        .collect();
+    Ok((tables, strata))
+}
+
+/// The utility report of the release (and of the previous rule's tables, when given) against the
+/// cohort before protection, as (report, JSON, HTML).
+fn utility_report(
+    unprocessed: &[Table],
+    strata: &HashMap<String, (String, String)>,
+    released: &[Table],
+    previous: Option<&[Table]>,
+) -> Result<
+    (
+        crate::utility::UtilityReport,
+        Option<crate::utility::UtilityReport>,
+        Vec<u8>,
+        Vec<u8>,
+    ),
+    ReleaseError,
+> {
+    let measure = |tables: &[Table]| {
+        crate::utility::measure(&crate::utility::UtilityInput {
+            unprocessed,
+            released: tables,
+            strata,
+            targets: crate::utility::UtilityTargets::default(),
+        })
+    };
+    let report = measure(released);
+    let before = previous.map(measure);
+    let label = "旧規則（一意な軌跡 1 % 以下） / the previous rule (≤ 1 % unique trajectories)";
+    let html = crate::utility::html(&report, before.as_ref().map(|b| (label, b)));
+    let json =
+        serde_json::to_vec_pretty(&report).map_err(|e| ReleaseError::Output(e.to_string()))?;
+    Ok((report, before, json, html.into_bytes()))
+}
+
 /// Draws the release key and id.
 fn release_key_and_id() -> Result<([u8; 32], String), ReleaseError> {
     let mut release_key = [0u8; 32];
@@ -1269,6 +1346,7 @@ fn build_inner(
     // The events of the approved tables at the preset's granularity, numeric values clipped.
     let mut events = event_tables(&clinical, &approved, &cx);
     clip_events(&mut events, &preset);
+    let (raw, strata) = unprocessed(&clinical, &approved, &cx, &cohort, &person_cols, &preset)?;
 
     let joint = kind == ReleaseKind::Anonymized && preset.event_m > 0;
     let previous = if joint {
@@ -1306,6 +1384,13 @@ fn build_inner(
         home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
     )?;
     let (before, after) = (p.protected.before, p.protected.after);
+    let (utility, utility_before, utility_json, utility_html) = utility_report(
+        &raw,
+        &strata,
+        &tables,
+        previous.as_ref().map(|(_, t)| t.as_slice()),
+    )?;
+    drop(raw);
     let mut release = Release {
         release_id: release_id.clone(),
         application_id: scope.application_id.clone(),
@@ -1331,6 +1416,8 @@ fn build_inner(
         events: p.events,
         previous_rule: previous.map(|(summary, _)| summary),
         dry_run: opts.dry_run,
+        utility: utility.goals_met.clone(),
+        utility_previous_rule: utility_before.map(|u| u.goals_met).unwrap_or_default(),
         removed_columns,
         reid,
         reid_initial,
@@ -1364,6 +1451,15 @@ fn build_inner(
         &signer,
         &mut release,
     )?;
+    // The utility report stays with the operator and the committee (it holds figures of the
+    // unprocessed cohort): beside the release, outside the package.
+    for (name, bytes) in [
+        ("utility.json", &utility_json),
+        ("utility.html", &utility_html),
+    ] {
+        let p = staging.join(name);
+        std::fs::write(&p, bytes).map_err(|e| io_err(&p, e))?;
+    }
     tokumei_vault::fault::point("release.written");
     let entry = record_release(home, s, key, scope, &snapshot, &release)?;
     Ok((release, Some(entry)))

@@ -254,6 +254,22 @@ pub(crate) fn protect(
     })
 }
 
+/// Every cohort person's quasi-identifiers at the preset's granularity (level 0), before any
+/// protection: the utility report's "before".
+pub(crate) fn base_rows(
+    person_cols: &[String],
+    cohort: &[&Person],
+    end: NaiveDate,
+    preset: &Preset,
+) -> Result<Vec<Vec<Option<String>>>, ReleaseError> {
+    let columns = person_cols
+        .iter()
+        .map(|c| Column::new(c, cohort, end, preset))
+        .collect::<Result<Vec<_>, _>>()?;
+    let everyone: Vec<usize> = (0..cohort.len()).collect();
+    Ok(rows_at(&columns, &vec![0; columns.len()], &everyone))
+}
+
 /// The released values of the persons `which` at the given levels.
 pub(crate) fn rows_at(
     columns: &[Column],
