@@ -27,6 +27,7 @@ pub mod events;
 mod persons;
 pub mod preset;
 pub mod reid;
+pub mod reid_events;
 pub mod reid_test;
 pub mod report;
 pub mod signed;

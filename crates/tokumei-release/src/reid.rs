@@ -90,7 +90,7 @@ pub struct ReidReport {
 type Trajectory<'a> = Vec<(Option<&'a str>, Option<&'a str>)>;
 
 /// Whether a register person agrees with a released (possibly generalized) value.
-fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool {
+pub(crate) fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDate) -> bool {
     if value == "*" {
         // Generalized to the top of its hierarchy: anyone agrees.
         return true;
