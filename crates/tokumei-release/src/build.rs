@@ -96,6 +96,11 @@ pub struct Release {
     pub previous_rule: Option<PreviousRule>,
     /// Whether this was a dry run (nothing written or recorded).
     pub dry_run: bool,
+    /// The m-event intruder (m = 1, 2, 3): quasi-identifiers and m known events of each target
+    /// (drawn from the unprocessed data) against the release.
+    pub event_attack: Vec<crate::reid_events::EventAttack>,
+    /// The same intruder against the unprocessed data: the initial risk.
+    pub event_attack_initial: Vec<crate::reid_events::EventAttack>,
     /// The utility goals and their figures (the whole report is `utility.json` and
     /// `utility.html` beside the release, for the operator and the committee).
     pub utility: Vec<crate::utility::Goal>,
@@ -713,23 +718,7 @@ fn battery(
     let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, Some(&truth));
     // The initial risk: the same attack on the same persons with their quasi-identifiers unprocessed
     // (sex, birth date, municipality), as EMA's report asks.
-    let unprocessed = Table {
-        name: "persons".into(),
-        columns: ["pseudonym", "sex", "birth_date", "municipality"]
-            .map(String::from)
-            .to_vec(),
-        rows: cohort
-            .iter()
-            .map(|p| {
-                vec![
-                    Some(pseudonym[&p.id].clone()),
-                    p.sex.clone(),
-                    p.birth.map(|b| b.to_string()),
-                    p.municipality.clone(),
-                ]
-            })
-            .collect(),
-    };
+    let unprocessed = unprocessed_persons(cohort, pseudonym);
     let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
     // Cross-release linkability: this release joined to each earlier one of the same kind.
     let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
@@ -1277,6 +1266,122 @@ fn utility_report(
     Ok((report, before, json, html.into_bytes()))
 }
 
+/// Seed of the m-event intruder's draws (targets and known events).
+const ATTACK_SEED: u64 = 0x746f_6b75_6d65_6931;
+
+/// The m-event intruder (m = 1, 2, 3) against the release and against the unprocessed data
+/// (`raw`: persons at the preset's granularity, events as recorded with day dates); an
+/// anonymized release above the preset's bound at its m is refused.
+fn event_attacks(
+    tables: &[Table],
+    raw: &[Table],
+    cohort: &[&Person],
+    pseudonym: &HashMap<String, String>,
+    preset: &Preset,
+    kind: ReleaseKind,
+    end: NaiveDate,
+) -> Result<
+    (
+        Vec<crate::reid_events::EventAttack>,
+        Vec<crate::reid_events::EventAttack>,
+    ),
+    ReleaseError,
+> {
+    use crate::reid_events::m_event_attack;
+    let register: HashMap<String, crate::reid::RegisterPerson> = cohort
+        .iter()
+        .map(|p| {
+            let r = crate::reid::RegisterPerson {
+                id: p.id.clone(),
+                sex: p.sex.clone(),
+                birth: p.birth,
+                municipality: p.municipality.clone(),
+            };
+            (pseudonym[&p.id].clone(), r)
+        })
+        .collect();
+    // The intruder knows real dates: a day is brought to the preset's granularity before it is
+    // compared with a released label.
+    let day_to_base = |v: &str| -> String {
+        match preset.dates {
+            Dates::Month if v.len() == 10 => v[..7].to_string(),
+            Dates::Year if v.len() == 10 => v[..4].to_string(),
+            _ => v.to_string(),
+        }
+    };
+    let covers = crate::events::Covers::of(&raw[1..], preset.dates, &day_to_base)?;
+    let base = |column: &str, v: &str| -> String {
+        if checks::DATE_COLUMNS.contains(&column) {
+            day_to_base(v)
+        } else {
+            v.to_string()
+        }
+    };
+    let release_covers = |t: &str, c: &str, released: &str, known: &str| {
+        covers.covers(t, c, released, &base(c, known))
+    };
+    let ms = [1, 2, 3];
+    let release = m_event_attack(
+        &tables[0],
+        &tables[1..],
+        &raw[1..],
+        &register,
+        end,
+        &release_covers,
+        &ms,
+        5000,
+        ATTACK_SEED,
+    );
+    let initial_persons = unprocessed_persons(cohort, pseudonym);
+    let equal = |_: &str, _: &str, released: &str, known: &str| released == known;
+    let initial = m_event_attack(
+        &initial_persons,
+        &raw[1..],
+        &raw[1..],
+        &register,
+        end,
+        &equal,
+        &ms,
+        5000,
+        ATTACK_SEED,
+    );
+    let m = preset.event_m.clamp(1, 3);
+    if kind == ReleaseKind::Anonymized {
+        if let Some(a) = release
+            .iter()
+            .find(|a| a.m == m && a.share_correct > preset.max_event_attack)
+        {
+            return Err(ReleaseError::Check(format!(
+                "re-identification test: an intruder knowing the quasi-identifiers and {m} events \
+                 singles out {:.4} of the persons (at most {})",
+                a.share_correct, preset.max_event_attack
+            )));
+        }
+    }
+    Ok((release, initial))
+}
+
+/// The released persons with sex, birth date and municipality unprocessed (the initial risk).
+fn unprocessed_persons(cohort: &[&Person], pseudonym: &HashMap<String, String>) -> Table {
+    Table {
+        name: "persons".into(),
+        columns: ["pseudonym", "sex", "birth_date", "municipality"]
+            .map(String::from)
+            .to_vec(),
+        rows: cohort
+            .iter()
+            .map(|p| {
+                vec![
+                    Some(pseudonym[&p.id].clone()),
+                    p.sex.clone(),
+                    p.birth.map(|b| b.to_string()),
+                    p.municipality.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// Draws the release key and id.
 fn release_key_and_id() -> Result<([u8; 32], String), ReleaseError> {
     let mut release_key = [0u8; 32];
@@ -1383,6 +1488,8 @@ fn build_inner(
     let (reid, reid_initial, cross_release, truth) = battery(
         home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
     )?;
+    let (event_attack, event_attack_initial) =
+        event_attacks(&tables, &raw, &cohort, &pseudonym, &preset, kind, end)?;
     let (before, after) = (p.protected.before, p.protected.after);
     let (utility, utility_before, utility_json, utility_html) = utility_report(
         &raw,
@@ -1416,6 +1523,8 @@ fn build_inner(
         events: p.events,
         previous_rule: previous.map(|(summary, _)| summary),
         dry_run: opts.dry_run,
+        event_attack,
+        event_attack_initial,
         utility: utility.goals_met.clone(),
         utility_previous_rule: utility_before.map(|u| u.goals_met).unwrap_or_default(),
         removed_columns,

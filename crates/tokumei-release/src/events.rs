@@ -82,15 +82,21 @@ fn time_column(t: &Table) -> Option<usize> {
     t.col("date").or(t.col("start_date"))
 }
 
-/// Distinct values of some columns of a table (missing as [`MISSING`]).
-fn distinct(t: &Table, cols: &[usize]) -> Vec<String> {
+/// Distinct values of some columns of a table (missing as [`MISSING`]), each through `map`.
+fn distinct(t: &Table, cols: &[usize], map: &dyn Fn(&str) -> String) -> Vec<String> {
     let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for r in &t.rows {
         for &c in cols {
             seen.insert(r[c].as_deref().unwrap_or(MISSING));
         }
     }
-    seen.into_iter().map(str::to_string).collect()
+    let mapped: std::collections::BTreeSet<String> = seen.into_iter().map(map).collect();
+    mapped.into_iter().collect()
+}
+
+/// The identity, for values already at the preset's granularity.
+fn same(v: &str) -> String {
+    v.to_string()
 }
 
 /// Adds the missing value to a hierarchy when the data hold one.
@@ -188,8 +194,13 @@ fn time_hierarchy(
     Ok((with_missing(h, values)?, names))
 }
 
-/// The event kinds of the approved event tables (tables without a date are not events).
-fn kinds(tables: &[Table], dates: Dates) -> Result<Vec<Kind>, ReleaseError> {
+/// The event kinds of the approved event tables (tables without a date are not events); their
+/// dates through `base` (to the preset's granularity when they are finer).
+fn kinds(
+    tables: &[Table],
+    dates: Dates,
+    base: &dyn Fn(&str) -> String,
+) -> Result<Vec<Kind>, ReleaseError> {
     let mut out = Vec::new();
     for (i, t) in tables.iter().enumerate() {
         let Some(time_col) = time_column(t) else {
@@ -198,7 +209,7 @@ fn kinds(tables: &[Table], dates: Dates) -> Result<Vec<Kind>, ReleaseError> {
         let code_col = code_column(t);
         let other_times: Vec<usize> = t.col("end_date").into_iter().collect();
         let (code_h, code_levels) = match code_col {
-            Some(c) => code_hierarchy(&t.name, &t.columns[c], &distinct(t, &[c])),
+            Some(c) => code_hierarchy(&t.name, &t.columns[c], &distinct(t, &[c], &same)),
             None => code_hierarchy(&t.name, "-", &[t.name.clone()]),
         }
         .map_err(engine_err)?;
@@ -206,7 +217,7 @@ fn kinds(tables: &[Table], dates: Dates) -> Result<Vec<Kind>, ReleaseError> {
             .chain(other_times.iter().copied())
             .collect();
         let (time_h, time_levels) =
-            time_hierarchy(dates, &distinct(t, &times)).map_err(engine_err)?;
+            time_hierarchy(dates, &distinct(t, &times, base)).map_err(engine_err)?;
         out.push(Kind {
             table: i,
             code_col,
@@ -346,7 +357,7 @@ pub(crate) fn protect(
         .enumerate()
         .map(|(i, p)| (p.as_str(), i))
         .collect();
-    let kinds = kinds(tables, preset.dates)?;
+    let kinds = kinds(tables, preset.dates, &same)?;
     let (sv, at) = data(&columns, cohort.len(), &kinds, tables, &person_of)?;
     let cfg = KmConfig {
         k: preset.k.max(1),
@@ -457,10 +468,15 @@ pub(crate) struct Covers {
 }
 
 impl Covers {
-    /// The hierarchies of the event tables as [`protect`] builds them.
-    pub(crate) fn of(tables: &[Table], dates: Dates) -> Result<Covers, ReleaseError> {
+    /// The hierarchies of the event tables as [`protect`] builds them, their dates brought to the
+    /// preset's granularity by `base`.
+    pub(crate) fn of(
+        tables: &[Table],
+        dates: Dates,
+        base: &dyn Fn(&str) -> String,
+    ) -> Result<Covers, ReleaseError> {
         let mut up = HashMap::new();
-        for k in kinds(tables, dates)? {
+        for k in kinds(tables, dates, base)? {
             let t = &tables[k.table];
             let mut add = |col: &str, h: &anon::Hierarchy| {
                 let m: HashMap<String, Vec<String>> =

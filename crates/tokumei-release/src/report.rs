@@ -91,6 +91,51 @@ fn reid_test(r: &Release) -> Markup {
     }
 }
 
+/// (k, k^m)-anonymity over the persons with their events, beside the previous rule.
+fn events(r: &Release) -> Markup {
+    let Some(e) = &r.events else {
+        return html! {};
+    };
+    let levels: Vec<Vec<String>> = e
+        .tables
+        .iter()
+        .map(|(t, l)| {
+            vec![
+                t.clone(),
+                l.code_column.clone(),
+                l.codes.clone(),
+                l.dates.clone(),
+            ]
+        })
+        .collect();
+    let share = |n: usize| format!("{:.1} %", 100.0 * n as f64 / e.rows_before.max(1) as f64);
+    let previous = r.previous_rule.as_ref().map(|p| {
+        let rows: usize = p
+            .rows
+            .iter()
+            .filter(|(t, _)| *t != "persons")
+            .map(|(_, n)| n)
+            .sum();
+        (p.persons, rows)
+    });
+    html! {
+        h3 { "イベント集合の匿名化 / Persons with their events: (k, k^m)-anonymity" }
+        p { "Any " (e.m) " events an intruder knows of a person, together with the person's quasi-identifiers, are shared by at least "
+            (e.k) " persons. 知られた " (e.m) " 件のイベントと準識別子の組み合わせは、常に " (e.k) " 人以上に共有されます。" }
+        (table(&["table / 表", "code column / コード列", "codes / コード", "dates / 日付"], &levels))
+        p { "Event rows released: " (e.rows_released) " of " (e.rows_before) " (" (share(e.rows_released)) "); rows of suppressed persons "
+            (e.rows_of_suppressed_persons) "; (person, item) pairs removed " (e.items_removed)
+            ". Loss: quasi-identifiers " (format!("{:.3}", e.loss.qi)) " (ARX's Loss per attribute, averaged), events NCP "
+            (format!("{:.3}", e.loss.events)) " (released rows only " (format!("{:.3}", e.loss.events_released)) "); "
+            (e.search.evaluated) " of " (e.search.lattice) " transformations evaluated." }
+        @if let Some((persons, rows)) = previous {
+            p { "The previous rule (k over the persons, at most 1 % unique trajectories) would have released "
+                (persons) " persons and " (rows) " event rows (" (share(rows)) ") of the same cohort. "
+                "旧規則では " (rows) " 行（" (share(rows)) "）のみが提供されます。" }
+        }
+    }
+}
+
 fn cross_release(r: &Release) -> Markup {
     let rows: Vec<Vec<String>> = r
         .cross_release
@@ -140,6 +185,8 @@ pub fn html(r: &Release, scope: &Scope) -> String {
         (identifiers(r))
         (risk(r))
         (reid_test(r))
+        (events(r))
+        (maud::PreEscaped(crate::reid_events::html_section(&r.event_attack, &r.event_attack_initial)))
         (cross_release(r))
         (utility(r))
     };
