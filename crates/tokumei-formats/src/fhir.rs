@@ -35,9 +35,11 @@
 //!   Suspected (疑い) is `verificationStatus` provisional / unconfirmed / differential [U: JP Core may also
 //!   carry 疑い as the masterZ modifier 8002, which is not read].
 //! * Codes: the first coding of a system in the table below is the code; an ICD-10 coding is also kept
-//!   as `icd10`. Codings of systems without a canonical counterpart (HOT7/9/13, 一般名処方マスタ, MEDIS
-//!   病名交換用コード and 管理番号, dental procedures, unknown systems) are read as [`CodeSystem::Local`]
-//!   with a warning, and only when no coding of a known system is present. YJ codes are read as
+//!   as `icd10`; without one, a 傷病名コード takes the 傷病名マスター's ICD-10
+//!   ([`tokumei_japan::byomei::icd10_of`]). Codings of systems without a canonical counterpart
+//!   (HOT7/9/13, 一般名処方マスタ, MEDIS 病名交換用コード and 管理番号, dental procedures, unknown
+//!   systems) are read as [`CodeSystem::Local`] with a warning, and only when no coding of a known
+//!   system is present. YJ codes are read as
 //!   [`CodeSystem::YakkaCode`] (YJ and 薬価基準収載医薬品コード agree for most products [U]).
 //!   [`RECEIPT_DRUG_SYSTEM`] (claims drug master, 医薬品コード) is our choice following the JP Core pattern
 //!   of `masterB-disease` and `masterS-medicalProcedure` [U: JP Core names no URI for it].
@@ -1513,8 +1515,8 @@ fn read_condition(
         encounter_id: encounter_id(res, f, encounters, log),
         date,
         code_system: picked.system,
+        icd10: crate::diagnosis_icd10(picked.system, &picked.code, picked.icd10),
         code: picked.code,
-        icd10: picked.icd10,
         name: picked.name.or(picked.display),
         suspected,
         outcome,
@@ -1912,10 +1914,10 @@ fn patient_facility(r: &SourceRecord) -> Option<String> {
 /// `meta.lastUpdated`). Encounters: checkups become outpatient, an empty facility code becomes the
 /// Patient identifier's facility (see [`write_bundle`]). Events: `encounter_id` becomes the index of the
 /// encounter it names (by `event_id` or index) or is dropped; a diagnosis coded in ICD-10 has its code as
-/// `icd10`; the Continuing outcome is dropped, and the outcome date without an outcome; procedure points
-/// are dropped; floats go through their JSON spelling (NaN and infinities dropped); a lab value carries
-/// either a number (with its unit) or a text (without unit). Only the first death is kept, without its
-/// `recorded_on`.
+/// `icd10`, one coded with a 傷病名コード and no ICD-10 the 傷病名マスター's; the Continuing outcome is
+/// dropped, and the outcome date without an outcome; procedure points are dropped; floats go through
+/// their JSON spelling (NaN and infinities dropped); a lab value carries either a number (with its
+/// unit) or a text (without unit). Only the first death is kept, without its `recorded_on`.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     let id = canonical_identity(&r.identity);
     let ev = &r.events;
@@ -2062,7 +2064,7 @@ fn canonical_diagnosis(d: &Diagnosis, encounter_id: Option<String>) -> Diagnosis
         icd10: if d.code_system == CodeSystem::Icd10 {
             Some(d.code.clone())
         } else {
-            nz_owned(&d.icd10)
+            crate::diagnosis_icd10(d.code_system, &d.code, nz_owned(&d.icd10))
         },
         name: nz_owned(&d.name),
         suspected: d.suspected,

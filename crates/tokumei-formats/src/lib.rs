@@ -96,6 +96,21 @@ pub fn read(format: Format, bytes: &[u8], provider_id: &str) -> ReadReport {
     }
 }
 
+/// The ICD-10 of a diagnosis: the one its source gives, else, for a 傷病名コード, the 傷病名マスター's
+/// ([`tokumei_japan::byomei::icd10_of`]); none for other codes.
+pub(crate) fn diagnosis_icd10(
+    system: tokumei_model::CodeSystem,
+    code: &str,
+    given: Option<String>,
+) -> Option<String> {
+    given.or_else(|| {
+        (system == tokumei_model::CodeSystem::ReceiptDisease)
+            .then(|| tokumei_japan::byomei::icd10_of(code))
+            .flatten()
+            .map(str::to_string)
+    })
+}
+
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {

@@ -10,7 +10,8 @@
 //!   (insurer, 記号, 番号, 枝番);
 //! - `ADT-12` (ADT^A04, 外来受付), `ADT-22` (ADT^A01, 入院実施), `ADT-52` (ADT^A03, 退院実施):
 //!   encounters, paired by the visit number PV1-19;
-//! - `PPR-01` (PPR^ZD1, 病名): one PRB per diagnosis;
+//! - `PPR-01` (PPR^ZD1, 病名): one PRB per diagnosis (ICD-10 from PRB-10, else, for a 傷病名コード, the
+//!   傷病名マスター's: [`tokumei_japan::byomei::icd10_of`]);
 //! - `OMP-01` (RDE^O11, 処方オーダ): ORC/RXE/TQ1 per drug;
 //! - `OML-11` (OUL^R22, 検体検査結果): SPM/OBR/OBX per result.
 //!
@@ -955,6 +956,7 @@ impl MessageReader<'_> {
         let icd10 = (seg.comp(10, 3, d) == "I10")
             .then(|| opt(&seg.comp(10, 1, d)))
             .flatten();
+        let icd10 = crate::diagnosis_icd10(cs, &code, icd10);
         let outcome_raw = seg.comp(14, 1, d);
         let outcome = outcome_of(&outcome_raw);
         if outcome.is_none() && !outcome_raw.is_empty() {
@@ -1994,7 +1996,8 @@ fn obx_segment(i: usize, l: &LabResult) -> Vec<Cow<'static, str>> {
 ///
 /// Text is restricted to JIS X 0208 ([`jis_text`]); the municipality code is not carried; the
 /// insurance kind is derived from the insurer number; encounters keep their order, take the facility
-/// of the first, and checkups become outpatient visits; diagnoses are not linked to visits;
+/// of the first, and checkups become outpatient visits; diagnoses are not linked to visits, and one
+/// coded with a 傷病名コード and no ICD-10 takes the master's;
 /// prescriptions and results are ordered by (date, visit) as the files are; procedures are not
 /// written (no OMG messages yet); one death without its recording date; values of lab results are
 /// either numeric or text; ids are empty.
@@ -2017,14 +2020,15 @@ pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
             .map(|i| i.to_string())
     };
     for d in &ev.diagnoses {
+        let code = jis_text(&d.code);
         out.diagnoses.push(Diagnosis {
             event_id: String::new(),
             record_id: String::new(),
             encounter_id: None,
             date: d.date,
             code_system: d.code_system,
-            code: jis_text(&d.code),
-            icd10: jis_opt(&d.icd10),
+            icd10: crate::diagnosis_icd10(d.code_system, &code, jis_opt(&d.icd10)),
+            code,
             name: jis_opt(&d.name),
             suspected: d.suspected,
             outcome: d.outcome,

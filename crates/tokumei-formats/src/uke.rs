@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
+use tokumei_japan::byomei::icd10_of;
 use tokumei_model::checkdigit::{insurer_check_digit, insurer_number_is_valid};
 use tokumei_model::events::{
     Diagnosis, Encounter, EventSet, Prescription, Procedure, SourceRecord,
@@ -958,7 +959,7 @@ fn read_ho(
     Ok(())
 }
 
-/// An `SY` line: one diagnosis.
+/// An `SY` line: one diagnosis, with the ICD-10 of its 傷病名コード when the master table has it.
 fn read_sy(line: &Line, f: &Fields<'_>, out: &mut Vec<Diagnosis>) -> Result<(), BuildError> {
     let code = f.at(1).to_string();
     if code.len() != 7 || !digits(&code) {
@@ -990,8 +991,8 @@ fn read_sy(line: &Line, f: &Fields<'_>, out: &mut Vec<Diagnosis>) -> Result<(), 
         name: (code == UNCODED)
             .then(|| f.at(5).to_string())
             .filter(|n| !n.is_empty()),
+        icd10: icd10_of(&code).map(str::to_string),
         code,
-        icd10: None,
         suspected,
         outcome,
         outcome_date: None,
@@ -1098,8 +1099,9 @@ fn encounter(facility_code: &str, setting: Setting, start: NaiveDate, end: Naive
 
 /// The canonical record as a claims file can carry it: what `read(write(r))` gives back.
 ///
-/// Names lose characters outside JIS X 0208 (substituted); addresses, names of codes, units and ICD-10
-/// are not in claims; procedures and prescriptions are per day (same code and day summed); outpatient
+/// Names lose characters outside JIS X 0208 (substituted); addresses, names of codes and units are not
+/// in claims; a diagnosis's ICD-10 is the 傷病名マスター's for its 傷病名コード
+/// ([`tokumei_japan::byomei::icd10_of`]), none for a code not in that table; procedures and prescriptions are per day (same code and day summed); outpatient
 /// encounters are one per service day; `recorded_on` is the first service day; ids are empty.
 pub fn canonicalize(r: &SourceRecord) -> SourceRecord {
     let mut id = canonical_identity(&r.identity);
@@ -1242,7 +1244,7 @@ fn canonical_prescriptions(
 }
 
 /// A diagnosis as a claims file carries it: the name only of an uncoded disease (substituted), the
-/// outcome Continuing when none.
+/// ICD-10 of its 傷病名コード in the master table, the outcome Continuing when none.
 fn canonical_diagnosis(d: &Diagnosis) -> Diagnosis {
     Diagnosis {
         event_id: String::new(),
@@ -1251,7 +1253,7 @@ fn canonical_diagnosis(d: &Diagnosis) -> Diagnosis {
         date: d.date,
         code_system: CodeSystem::ReceiptDisease,
         code: d.code.clone(),
-        icd10: None,
+        icd10: icd10_of(&d.code).map(str::to_string),
         name: if d.code == UNCODED {
             d.name
                 .as_ref()

@@ -9,8 +9,11 @@
 //!   codes), every function idempotent;
 //! - [`place`]: the 47 prefectures with their JIS X 0401 codes and regions (地方), address prefixes,
 //!   and secondary medical areas (二次医療圏) of the municipalities shipped;
-//! - [`icd10`]: the WHO ICD-10 (2019) chapters and blocks.
+//! - [`icd10`]: the WHO ICD-10 (2019) chapters and blocks;
+//! - [`byomei`]: 傷病名コード (claims disease codes) to ICD-10, from the rows of the 傷病名マスター
+//!   shipped in `data/byomei_icd10.tsv`.
 
+pub mod byomei;
 pub mod era;
 pub mod fold;
 pub mod icd10;

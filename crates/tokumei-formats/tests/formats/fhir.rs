@@ -254,6 +254,41 @@ fn codes_dates_and_outcomes_of_foreign_bundles() {
 }
 
 #[test]
+fn a_byomei_code_without_an_icd10_coding_takes_the_masters() {
+    let mut v = sample_value();
+    let condition = |code: &str, icd: Option<&str>| {
+        let mut coding = vec![
+            json!({"system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/masterB-disease", "code": code}),
+        ];
+        if let Some(icd) = icd {
+            coding.push(json!({"system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/ICD10-2013-full", "code": icd}));
+        }
+        json!({"resourceType": "Condition", "code": {"coding": coding}, "onsetDateTime": "2025-06-01"})
+    };
+    push_entry(&mut v, condition("8840107", None));
+    push_entry(&mut v, condition("8833421", None));
+    push_entry(&mut v, condition("8840107", Some("I159")));
+    let r = read(v.to_string().as_bytes(), "H");
+    assert_eq!(r.errors(), 0, "{:?}", r.issues);
+    let got: Vec<(&str, Option<&str>)> = r.records[0]
+        .record
+        .events
+        .diagnoses
+        .iter()
+        .map(|d| (d.code.as_str(), d.icd10.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("8840107", Some("I10")),
+            ("8833421", None),
+            ("8840107", Some("I159"))
+        ],
+        "the master's ICD-10 fills a gap, never replaces the source's"
+    );
+}
+
+#[test]
 fn many_patients_in_one_bundle_are_matched_by_id_and_absolute_references() {
     let n = 3000;
     let mut entries = Vec::new();
@@ -653,6 +688,7 @@ prop_compose! {
         code in prop::sample::select(vec![
             (CodeSystem::Icd10, "E119"),
             (CodeSystem::ReceiptDisease, "8833421"),
+            (CodeSystem::ReceiptDisease, "8840107"),
             (CodeSystem::ReceiptDisease, "0000999"),
             (CodeSystem::Local, "L-1"),
         ]),

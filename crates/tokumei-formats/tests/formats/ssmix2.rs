@@ -280,7 +280,7 @@ prop_compose! {
         visits in prop::collection::vec((0i64..700, any::<bool>(), 0i64..20), 0..5),
         rx in prop::collection::vec((0usize..6, 0i64..700, 0.1f64..10.0, 1i32..90), 0..6),
         labs in prop::collection::vec((0usize..6, 0i64..700, prop::option::of(-1000.0f64..1000.0)), 0..8),
-        dx in prop::collection::vec((any::<bool>(), 0usize..5, any::<bool>()), 0..4),
+        dx in prop::collection::vec((any::<bool>(), 0usize..5, any::<bool>(), any::<bool>()), 0..4),
         died in any::<bool>(),
     ) -> SourceRecord {
         let mut id = identity(surname, given, kana, insurer);
@@ -330,7 +330,8 @@ prop_compose! {
                 unit: v.map(|_| "%".into()),
             });
         }
-        for (icd, outcome, suspected) in dx {
+        // A 傷病名コード without ICD-10 (`bare`) reads back with the master's when the table has it.
+        for (icd, outcome, suspected, bare) in dx {
             let o = [None, Some(DiagnosisOutcome::Continuing), Some(DiagnosisOutcome::Cured),
                      Some(DiagnosisOutcome::Died), Some(DiagnosisOutcome::Stopped)][outcome];
             ev.diagnoses.push(Diagnosis {
@@ -339,8 +340,12 @@ prop_compose! {
                 encounter_id: None,
                 date: date(2022, 5, 3),
                 code_system: if icd { CodeSystem::Icd10 } else { CodeSystem::ReceiptDisease },
-                code: if icd { "E119".into() } else { "2500013".into() },
-                icd10: Some("E119".into()),
+                code: match (icd, bare) {
+                    (true, _) => "E119".into(),
+                    (false, false) => "2500013".into(),
+                    (false, true) => "8840107".into(),
+                },
+                icd10: (icd || !bare).then(|| "E119".into()),
                 name: Some("２型糖尿病".into()),
                 suspected,
                 outcome: o,
@@ -397,4 +402,61 @@ proptest! {
         let r = read(&bytes, "H");
         prop_assert!(r.records.len() + r.rejected.len() <= 1);
     }
+}
+
+#[test]
+fn a_byomei_code_without_prb10_takes_the_masters_icd10() {
+    let mut r = SourceRecord {
+        identity: identity("工藤", Some("花子"), None, None),
+        events: EventSet::default(),
+    };
+    for (code, icd10) in [
+        ("8840107", None),
+        ("8833421", None),
+        ("8840107", Some("I159")),
+    ] {
+        r.events.diagnoses.push(Diagnosis {
+            event_id: String::new(),
+            record_id: String::new(),
+            encounter_id: None,
+            date: date(2024, 5, 1),
+            code_system: CodeSystem::ReceiptDisease,
+            code: code.into(),
+            icd10: icd10.map(str::to_string),
+            name: Some("高血圧症".into()),
+            suspected: false,
+            outcome: None,
+            outcome_date: None,
+        });
+    }
+    let files: Vec<PatientFile> = write_patient(&r)
+        .expect("write")
+        .into_iter()
+        .map(|(path, bytes)| PatientFile { path, bytes })
+        .collect();
+    let p = read_patient(&files, "H01");
+    assert_eq!(p.errors(), 0, "{:?}", p.files);
+    let got: Vec<(String, Option<String>)> = p
+        .record
+        .map(|r| {
+            r.events
+                .diagnoses
+                .into_iter()
+                .map(|d| (d.code, d.icd10))
+                .collect()
+        })
+        .unwrap_or_default();
+    let want = [
+        ("8840107", Some("I10")),
+        ("8833421", None),
+        ("8840107", Some("I159")),
+    ];
+    let want: Vec<(String, Option<String>)> = want
+        .iter()
+        .map(|(c, i)| (c.to_string(), i.map(str::to_string)))
+        .collect();
+    assert_eq!(
+        got, want,
+        "PRB-10 when written, else the master's, else none"
+    );
 }

@@ -68,6 +68,45 @@ fn reads_the_sample_file() {
 }
 
 #[test]
+fn diagnoses_take_the_icd10_of_the_byomei_master() {
+    // The sample's first SY (8833421, not in the master table) replaced by three diagnoses.
+    let lines: Vec<Vec<u8>> = sample_lines()
+        .into_iter()
+        .flat_map(|l| {
+            if l.starts_with(b"SY,8833421,") {
+                vec![
+                    b"SY,8840107,20250512,1,,,01,\r".to_vec(),
+                    b"SY,8833421,20250512,1,,,,\r".to_vec(),
+                    b"SY,0000999,20250512,1,,\x95\x73\x96\xbe,,\r".to_vec(),
+                ]
+            } else {
+                vec![l]
+            }
+        })
+        .collect();
+    let r = read(&lines.join(&b'\n'), "P1");
+    assert_eq!(r.errors(), 0, "{:?}", r.issues);
+    let ev = &r.records[0].record.events;
+    let got: Vec<(&str, CodeSystem, Option<&str>)> = ev
+        .diagnoses
+        .iter()
+        .map(|d| (d.code.as_str(), d.code_system, d.icd10.as_deref()))
+        .collect();
+    let rd = CodeSystem::ReceiptDisease;
+    assert_eq!(
+        got,
+        vec![
+            ("8840107", rd, Some("I10")),
+            ("8833421", rd, None),
+            ("0000999", rd, None),
+            ("8844446", rd, Some("E785")),
+        ],
+        "the code and its system are kept; ICD-10 only where the master table has the code"
+    );
+    assert_eq!(ev.diagnoses[2].name.as_deref(), Some("不明"));
+}
+
+#[test]
 fn utf8_file_is_reported_not_turned_into_mojibake() {
     let r = read(SAMPLE_UTF8, "P1");
     assert_eq!(r.encoding, Some(Detected::Utf8));
