@@ -549,7 +549,6 @@ impl SetValued {
         }
         for h in held.iter_mut() {
             h.sort_unstable();
-            h.dedup();
         }
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); sizes.len()];
         for (p, &c) in class.iter().enumerate() {
@@ -561,8 +560,11 @@ impl SetValued {
             .par_iter()
             .filter(|m| !m.is_empty())
             .flat_map_iter(|m| {
-                let mut sets: Vec<Vec<u32>> = m.iter().map(|&p| held[p as usize].clone()).collect();
-                let gone = enforce(&mut sets, cfg.k, cfg.m);
+                let rows: Vec<Vec<(u32, u32)>> =
+                    m.iter().map(|&p| runs(&held[p as usize])).collect();
+                let mut sets: Vec<Vec<u32>> =
+                    rows.iter().map(|r| r.iter().map(|&(it, _)| it).collect()).collect();
+                let gone = enforce(&mut sets, &rows, cfg.k, cfg.m);
                 m.iter()
                     .zip(gone)
                     .filter(|(_, g)| !g.is_empty())
@@ -695,7 +697,7 @@ fn lattice_size(heights: &[usize]) -> usize {
 
 /// Enforces k^m on one class's item sets (sorted, distinct); returns, per member, the items removed
 /// (sorted).
-fn enforce(sets: &mut [Vec<u32>], k: usize, m: usize) -> Vec<Vec<u32>> {
+fn enforce(sets: &mut [Vec<u32>], rows: &[Vec<(u32, u32)>], k: usize, m: usize) -> Vec<Vec<u32>> {
     let mut gone: Vec<Vec<u32>> = vec![Vec::new(); sets.len()];
     if m == 0 {
         return gone;
@@ -721,9 +723,9 @@ fn enforce(sets: &mut [Vec<u32>], k: usize, m: usize) -> Vec<Vec<u32>> {
             break;
         }
         let drops = if m == 2 {
-            pair_violations(sets, &support, k)
+            pair_violations(sets, &support, k, Some(rows))
         } else {
-            set_violations(sets, &support, k, m)
+            set_violations(sets, &support, k, m, Some(rows))
         };
         if drops.is_empty() {
             break;
@@ -752,17 +754,40 @@ fn singletons(sets: &[Vec<u32>]) -> HashMap<u32, usize> {
     support
 }
 
-/// The item a member drops for a violating set: the one with the most support left after the drops
-/// already planned this round (so the other items keep at least k holders where they can, and drops
-/// spread over the set's items instead of cascading); ties: the larger id. Records the drop.
-fn choose(items: &[u32], support: &HashMap<u32, usize>, planned: &mut HashMap<u32, usize>) -> u32 {
-    let left = |it: &u32, planned: &HashMap<u32, usize>| {
-        support[it].saturating_sub(planned.get(it).copied().unwrap_or(0))
+/// Sorted items with repeats → (item, repeats).
+fn runs(sorted: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &it in sorted {
+        match out.last_mut() {
+            Some((last, n)) if *last == it => *n += 1,
+            _ => out.push((it, 1)),
+        }
+    }
+    out
+}
+
+/// The item a member drops for a violating set. Safe items first (with more than k holders left
+/// after the drops already planned this round, so that no other holder loses it in turn), among
+/// them the one standing for the fewest of the member's event rows; then the one with the most
+/// holders left; ties: the larger id. Records the drop.
+fn choose(
+    items: &[u32],
+    support: &HashMap<u32, usize>,
+    planned: &mut HashMap<u32, usize>,
+    rows: Option<&[(u32, u32)]>,
+    k: usize,
+) -> u32 {
+    let key = |it: u32, planned: &HashMap<u32, usize>| {
+        let left = support[&it].saturating_sub(planned.get(&it).copied().unwrap_or(0));
+        let weight = rows
+            .and_then(|r| r.binary_search_by_key(&it, |&(i, _)| i).ok().map(|i| r[i].1))
+            .unwrap_or(1);
+        (left > k, std::cmp::Reverse(weight), left, it)
     };
     let mut best = items[0];
-    for it in &items[1..] {
-        if (left(it, planned), *it) > (left(&best, planned), best) {
-            best = *it;
+    for &it in &items[1..] {
+        if key(it, planned) > key(best, planned) {
+            best = it;
         }
     }
     *planned.entry(best).or_default() += 1;
@@ -776,6 +801,7 @@ fn pair_violations(
     sets: &[Vec<u32>],
     support: &HashMap<u32, usize>,
     k: usize,
+    rows: Option<&[Vec<(u32, u32)>]>,
 ) -> Vec<(usize, u32)> {
     let mut index: Vec<u32> = support.keys().copied().collect();
     index.sort_unstable();
@@ -824,7 +850,8 @@ fn pair_violations(
                 if c >= k || dropped.contains(&a) || dropped.contains(&b) {
                     continue;
                 }
-                let w = choose(&[index[a], index[b]], support, &mut planned);
+                let mine = rows.map(|r| r[member].as_slice());
+                let w = choose(&[index[a], index[b]], support, &mut planned, mine, k);
                 dropped.push(pos(w));
                 drops.push((member, w));
             }
@@ -841,6 +868,7 @@ fn set_violations(
     support: &HashMap<u32, usize>,
     k: usize,
     m: usize,
+    rows: Option<&[Vec<(u32, u32)>]>,
 ) -> Vec<(usize, u32)> {
     let mut index: Vec<u32> = support.keys().copied().collect();
     index.sort_unstable();
@@ -869,7 +897,8 @@ fn set_violations(
             if holders[member / 64] >> (member % 64) & 1 == 1 {
                 let t = taken.entry(member).or_default();
                 if !items.iter().any(|it| t.contains(it)) {
-                    let w = choose(&items, support, &mut planned);
+                    let mine = rows.map(|r| r[member].as_slice());
+                    let w = choose(&items, support, &mut planned, mine, k);
                     t.push(w);
                     drops.push((member, w));
                 }
@@ -1044,9 +1073,9 @@ pub fn violations(classes: &[u32], items: Vec<Vec<u32>>, k: usize, m: usize) -> 
         broken += rare;
         if rare == 0 && m >= 2 {
             broken += if m == 2 {
-                pair_violations(sets, &support, k).len()
+                pair_violations(sets, &support, k, None).len()
             } else {
-                set_violations(sets, &support, k, m).len()
+                set_violations(sets, &support, k, m, None).len()
             };
         }
     }
