@@ -562,8 +562,10 @@ impl SetValued {
             .flat_map_iter(|m| {
                 let rows: Vec<Vec<(u32, u32)>> =
                     m.iter().map(|&p| runs(&held[p as usize])).collect();
-                let mut sets: Vec<Vec<u32>> =
-                    rows.iter().map(|r| r.iter().map(|&(it, _)| it).collect()).collect();
+                let mut sets: Vec<Vec<u32>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(|&(it, _)| it).collect())
+                    .collect();
                 let gone = enforce(&mut sets, &rows, cfg.k, cfg.m);
                 m.iter()
                     .zip(gone)
@@ -780,7 +782,11 @@ fn choose(
     let key = |it: u32, planned: &HashMap<u32, usize>| {
         let left = support[&it].saturating_sub(planned.get(&it).copied().unwrap_or(0));
         let weight = rows
-            .and_then(|r| r.binary_search_by_key(&it, |&(i, _)| i).ok().map(|i| r[i].1))
+            .and_then(|r| {
+                r.binary_search_by_key(&it, |&(i, _)| i)
+                    .ok()
+                    .map(|i| r[i].1)
+            })
             .unwrap_or(1);
         (left > k, std::cmp::Reverse(weight), left, it)
     };

@@ -1111,6 +1111,24 @@ struct Protection {
     pseudonym: HashMap<String, String>,
 }
 
+/// The events' rules: (k, k^m) jointly with the persons (`joint`), and the trajectory bound.
+#[derive(Clone, Copy)]
+struct EventRules {
+    joint: bool,
+    bound: f64,
+}
+
+/// The cohort before protection (persons and events) and each person's (sex, age band).
+type Unprocessed = (Vec<Table>, HashMap<String, (String, String)>);
+
+/// The utility report, the previous rule's, and the report as JSON and HTML.
+type UtilityOut = (
+    crate::utility::UtilityReport,
+    Option<crate::utility::UtilityReport>,
+    Vec<u8>,
+    Vec<u8>,
+);
+
 /// Applies the preset's rules to the cohort and its events (at the preset's granularity): persons
 /// with their events under (k, k^m) when the preset asks for it, else k over the persons and the
 /// trajectory bound; then the rare-code rule. `cohort` keeps the persons released.
@@ -1119,11 +1137,11 @@ fn protect(
     mut events: Vec<Table>,
     pseudonym_all: &HashMap<String, String>,
     person_cols: &[String],
-    joint: bool,
-    bound: f64,
+    rules: EventRules,
     preset: &Preset,
     end: NaiveDate,
 ) -> Result<Protection, ReleaseError> {
+    let EventRules { joint, bound } = rules;
     let (protected, event_protection) = if joint {
         let ps: Vec<String> = cohort
             .iter()
@@ -1177,8 +1195,10 @@ fn previous_rule(
         events,
         pseudonym_all,
         person_cols,
-        false,
-        bound,
+        EventRules {
+            joint: false,
+            bound,
+        },
         preset,
         end,
     )?;
@@ -1205,7 +1225,7 @@ fn unprocessed(
     cohort: &[&Person],
     person_cols: &[String],
     preset: &Preset,
-) -> Result<(Vec<Table>, HashMap<String, (String, String)>), ReleaseError> {
+) -> Result<Unprocessed, ReleaseError> {
     let raw = EventContext {
         dates: match cx.dates {
             Dates::Relative => Dates::Relative,
@@ -1240,15 +1260,7 @@ fn utility_report(
     strata: &HashMap<String, (String, String)>,
     released: &[Table],
     previous: Option<&[Table]>,
-) -> Result<
-    (
-        crate::utility::UtilityReport,
-        Option<crate::utility::UtilityReport>,
-        Vec<u8>,
-        Vec<u8>,
-    ),
-    ReleaseError,
-> {
+) -> Result<UtilityOut, ReleaseError> {
     let measure = |tables: &[Table]| {
         crate::utility::measure(&crate::utility::UtilityInput {
             unprocessed,
@@ -1471,8 +1483,10 @@ fn build_inner(
         events,
         &pseudonym_all,
         &person_cols,
-        joint,
-        preset.max_trajectory_unique,
+        EventRules {
+            joint,
+            bound: preset.max_trajectory_unique,
+        },
         &preset,
         end,
     )?;

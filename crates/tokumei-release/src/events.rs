@@ -210,7 +210,7 @@ fn kinds(
         let other_times: Vec<usize> = t.col("end_date").into_iter().collect();
         let (code_h, code_levels) = match code_col {
             Some(c) => code_hierarchy(&t.name, &t.columns[c], &distinct(t, &[c], &same)),
-            None => code_hierarchy(&t.name, "-", &[t.name.clone()]),
+            None => code_hierarchy(&t.name, "-", std::slice::from_ref(&t.name)),
         }
         .map_err(engine_err)?;
         let times: Vec<usize> = std::iter::once(time_col)
