@@ -30,8 +30,9 @@ pub struct BuildOptions {
     pub today: NaiveDate,
     /// For evaluation on synthetic data only: write the pseudonym → person id map here (owner-only).
     pub evaluation_key: Option<PathBuf>,
-    /// Compute every figure of the build and the battery, but write and record nothing (no release
-    /// key, no tables, no package, no ledger or audit entry; `out` is not touched).
+    /// Compute every figure of the build and the battery, but write and record nothing of a
+    /// release (no release key, no tables, no package, no snapshot, no ledger entry; `out` is not
+    /// touched). The access to the vault is audited (one entry, counts only).
     pub dry_run: bool,
 }
 
@@ -274,9 +275,22 @@ pub fn build(
 ) -> Result<Release, ReleaseError> {
     s.require(home, "release.build", &[Role::Technician])?;
     if opts.dry_run {
+        // Reading the vault is an access: one entry, counts only; nothing else is written.
         let staging = staging_of(out);
         let mut none = None;
-        return build_inner(home, s, key, scope, out, &staging, opts, &mut none).map(|(r, _)| r);
+        let result = build_inner(home, s, key, scope, out, &staging, opts, &mut none);
+        let outcome = match &result {
+            Ok((r, _)) => format!(
+                "computed: {} of {} persons, {} tables",
+                r.persons,
+                r.cohort,
+                r.rows.len()
+            ),
+            Err(e) => format!("refused: {e}"),
+        };
+        let object = format!("application {}", scope.application_id);
+        s.audit(home, "release.dry-run", &object, &outcome, None)?;
+        return result.map(|(r, _)| r);
     }
     let _lock = tokumei_vault::lock::writer(
         home,

@@ -13,8 +13,12 @@
 //!   the birth month removed; free text removed; numeric values clipped to the 1st–99th percentile;
 //!   k-anonymity (k = 10) over the person's quasi-identifiers through the anonymization engine
 //!   (`persons`: each column's hierarchy from the engine's builders, its optimal search within the
-//!   suppression limit, its risk figures before and after); codes held by fewer
-//!   than 10 persons generalized (ICD-10 to its 3-character category, then its WHO chapter) or suppressed;
+//!   suppression limit, its risk figures before and after) — jointly with the persons' events under
+//!   (k, k^m)-anonymity (`events`: any 2 events an intruder knows, with the quasi-identifiers, are
+//!   shared by at least k persons; codes and dates generalized along their hierarchies, only the
+//!   events that must go removed); codes held by fewer than 10 persons generalized (ICD-10 to its
+//!   3-character category, then its WHO chapter) or suppressed; the m-event intruder (`reid_events`)
+//!   and the utility report (`utility`) with every release;
 //! - pseudonymized (`jp-pseudonymized`): day-level dates and birth year-month kept, free text removed,
 //!   k and uniqueness reported for the committee.
 //!

@@ -94,8 +94,9 @@ pub struct BuildArgs {
     #[arg(long, value_parser = crate::out_dir, required_unless_present = "dry_run")]
     out: Option<PathBuf>,
     /// Compute every figure of the build and the re-identification battery (cohort, suppression,
-    /// risk, the attacks, what the previous rule would keep) and print them, writing and recording
-    /// nothing: no tables, no package, no release key, no ledger or audit entry.
+    /// risk, the attacks, what the previous rule would keep) and print them, writing nothing of a
+    /// release: no tables, no package, no release key, no ledger entry (the access to the vault is
+    /// audited).
     #[arg(long)]
     dry_run: bool,
     /// Policy preset: jp-anonymized, jp-pseudonymized, hipaa-safe-harbor, ema-0070, or a preset
