@@ -1408,6 +1408,57 @@ fn unprocessed_persons(cohort: &[&Person], pseudonym: &HashMap<String, String>) 
     }
 }
 
+/// Draws the release key and id and makes the cohort's pseudonyms; a build that writes then
+/// declares itself (see `build`) and seals the release key, a dry run wipes it. Returns (release
+/// id, pseudonyms and shifts).
+#[allow(clippy::too_many_arguments)]
+fn declared_pseudonyms(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    (staging, out): (&Path, &Path),
+    cohort: &[&Person],
+    preset: &Preset,
+    opts: &BuildOptions,
+    begun: &mut Option<tokumei_vault::intent::Pending>,
+) -> Result<(String, Pseudonyms), ReleaseError> {
+    let (mut release_key, release_id) = release_key_and_id()?;
+    let made = pseudonyms(cohort, &release_key, preset.dates)?;
+    if opts.dry_run {
+        release_key.fill(0);
+    } else {
+        *begun = Some(declare(home, s, staging, out, &release_id)?);
+        seal_release_key(home, key, &release_id, &mut release_key)?;
+    }
+    Ok((release_id, made))
+}
+
+/// The m-event intruder, release and initial, and the utility report.
+type RiskAndUtility = (
+    Vec<crate::reid_events::EventAttack>,
+    Vec<crate::reid_events::EventAttack>,
+    UtilityOut,
+);
+
+/// The m-event intruder against the release and the unprocessed data, and the utility report
+/// (with the previous rule's tables beside, when given).
+#[allow(clippy::too_many_arguments)]
+fn risk_and_utility(
+    tables: &[Table],
+    raw: &[Table],
+    strata: &HashMap<String, (String, String)>,
+    previous: Option<&[Table]>,
+    cohort: &[&Person],
+    pseudonym: &HashMap<String, String>,
+    preset: &Preset,
+    kind: ReleaseKind,
+    end: NaiveDate,
+) -> Result<RiskAndUtility, ReleaseError> {
+    let (attack, initial) = event_attacks(tables, raw, cohort, pseudonym, preset, kind, end)?;
+    let utility = utility_report(raw, strata, tables, previous)?;
+    Ok((attack, initial, utility))
+}
+
 /// Draws the release key and id.
 fn release_key_and_id() -> Result<([u8; 32], String), ReleaseError> {
     let mut release_key = [0u8; 32];
@@ -1428,15 +1479,12 @@ fn build_inner(
     opts: &BuildOptions,
     begun: &mut Option<tokumei_vault::intent::Pending>,
 ) -> Result<(Release, Option<tokumei_audit::Entry>), ReleaseError> {
-    if !opts.dry_run {
-        ensure_empty(out)?;
-    }
+    (!opts.dry_run).then(|| ensure_empty(out)).transpose()?;
     let app = &scope.application;
     let kind = app.kind;
     let preset = resolve_preset(app, opts)?;
     let from = day(&app.period_from)?;
     let end = day(&app.period_to)?;
-
     // The linked vault (the catalog opened once: each open checks its authorization state).
     let catalog = home.catalog()?;
     let Vault {
@@ -1448,17 +1496,9 @@ fn build_inner(
     let (mut cohort, cohort_size, opted_out) =
         select_cohort(app, &persons, &mpi, &clinical, &excluded, end)?;
     let (approved, removed_columns, person_cols) = approved_items(scope);
-
     // Per-release pseudonyms of the whole cohort (a suppressed person's is never written).
-    let (mut release_key, release_id) = release_key_and_id()?;
-    let (pseudonym_all, shift) = pseudonyms(&cohort, &release_key, preset.dates)?;
-    if opts.dry_run {
-        release_key.fill(0);
-    } else {
-        // From here on the build writes: declared first (see `build`).
-        *begun = Some(declare(home, s, staging, out, &release_id)?);
-        seal_release_key(home, key, &release_id, &mut release_key)?;
-    }
+    let (release_id, (pseudonym_all, shift)) =
+        declared_pseudonyms(home, s, key, (staging, out), &cohort, &preset, opts, begun)?;
 
     // Index dates (presets with relative days): the person's first event in the release period.
     let index_date = match preset.dates {
@@ -1480,18 +1520,10 @@ fn build_inner(
     let (raw, strata) = unprocessed(&clinical, &approved, &cx, &cohort, &person_cols, &preset)?;
 
     let joint = kind == ReleaseKind::Anonymized && preset.event_m > 0;
-    let previous = if joint {
-        Some(previous_rule(
-            &cohort,
-            events.clone(),
-            &pseudonym_all,
-            &person_cols,
-            &preset,
-            end,
-        )?)
-    } else {
-        None
-    };
+    let cols = &person_cols;
+    let previous = joint
+        .then(|| previous_rule(&cohort, events.clone(), &pseudonym_all, cols, &preset, end))
+        .transpose()?;
     let p = protect(
         &mut cohort,
         events,
@@ -1509,23 +1541,20 @@ fn build_inner(
 
     // The machine checks: a release that fails is not written.
     let violations = checks::check(&preset, &tables);
-    if !violations.is_empty() {
-        return Err(ReleaseError::Check(violations.join("; ")));
-    }
+    (violations.is_empty())
+        .then_some(())
+        .ok_or_else(|| ReleaseError::Check(violations.join("; ")))?;
 
     let (reid, reid_initial, cross_release, truth) = battery(
         home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
     )?;
-    let (event_attack, event_attack_initial) =
-        event_attacks(&tables, &raw, &cohort, &pseudonym, &preset, kind, end)?;
-    let (before, after) = (p.protected.before, p.protected.after);
-    let (utility, utility_before, utility_json, utility_html) = utility_report(
-        &raw,
-        &strata,
-        &tables,
-        previous.as_ref().map(|(_, t)| t.as_slice()),
+    let prev = previous.as_ref().map(|(_, t)| t.as_slice());
+    let (event_attack, event_attack_initial, utility) = risk_and_utility(
+        &tables, &raw, &strata, prev, &cohort, &pseudonym, &preset, kind, end,
     )?;
     drop(raw);
+    let (before, after) = (p.protected.before, p.protected.after);
+    let (utility_goals, utility_before, utility_json, utility_html) = utility;
     let mut release = Release {
         release_id: release_id.clone(),
         application_id: scope.application_id.clone(),
@@ -1553,7 +1582,7 @@ fn build_inner(
         dry_run: opts.dry_run,
         event_attack,
         event_attack_initial,
-        utility: utility.goals_met.clone(),
+        utility: utility_goals.goals_met,
         utility_previous_rule: utility_before.map(|u| u.goals_met).unwrap_or_default(),
         removed_columns,
         reid,
@@ -1569,37 +1598,78 @@ fn build_inner(
     if opts.dry_run {
         return Ok((release, None));
     }
+    let written = Written {
+        tables,
+        truth,
+        pseudonym: &pseudonym,
+        utility: [utility_json, utility_html],
+    };
+    let entry = write_and_record(
+        home,
+        s,
+        key,
+        scope,
+        &preset,
+        staging,
+        out,
+        opts,
+        written,
+        &mut release,
+    )?;
+    Ok((release, Some(entry)))
+}
+
+/// What a build writes besides its report: the tables, the pseudonym → person map of the
+/// snapshot, the pseudonyms (for an evaluation key) and the utility report (JSON, HTML).
+struct Written<'a> {
+    tables: Vec<Table>,
+    truth: HashMap<String, String>,
+    pseudonym: &'a HashMap<String, String>,
+    utility: [Vec<u8>; 2],
+}
+
+/// Writes the release into its staging folder (tables, report, package; the utility report
+/// beside it, outside the package) and records it (snapshot, ledger entry); returns the entry.
+#[allow(clippy::too_many_arguments)]
+fn write_and_record(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    scope: &Scope,
+    preset: &Preset,
+    staging: &Path,
+    out: &Path,
+    opts: &BuildOptions,
+    w: Written<'_>,
+    release: &mut Release,
+) -> Result<tokumei_audit::Entry, ReleaseError> {
     if let Some(path) = &opts.evaluation_key {
-        write_evaluation_key(path, &pseudonym)?;
+        write_evaluation_key(path, w.pseudonym)?;
     }
     let snapshot = Snapshot {
-        release_id: release_id.clone(),
-        kind: kind.code().to_string(),
-        tables,
-        persons: truth,
+        release_id: release.release_id.clone(),
+        kind: release.kind.clone(),
+        tables: w.tables,
+        persons: w.truth,
     };
     let signer = home.audit_signing_key()?;
     write_release(
         scope,
-        &preset,
+        preset,
         &snapshot.tables,
         staging,
         out,
         &signer,
-        &mut release,
+        release,
     )?;
     // The utility report stays with the operator and the committee (it holds figures of the
     // unprocessed cohort): beside the release, outside the package.
-    for (name, bytes) in [
-        ("utility.json", &utility_json),
-        ("utility.html", &utility_html),
-    ] {
+    for (name, bytes) in ["utility.json", "utility.html"].iter().zip(&w.utility) {
         let p = staging.join(name);
         std::fs::write(&p, bytes).map_err(|e| io_err(&p, e))?;
     }
     tokumei_vault::fault::point("release.written");
-    let entry = record_release(home, s, key, scope, &snapshot, &release)?;
-    Ok((release, Some(entry)))
+    record_release(home, s, key, scope, &snapshot, release)
 }
 
 /// Clips a numeric column to its 1st–99th percentile.
