@@ -226,12 +226,7 @@ fn released(b: &tokumei_demo::release::Built) {
     if let Some(e) = &r.events {
         let kept = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
         let before = r.previous_rule.as_ref().map_or(String::new(), |p| {
-            let rows: usize = p
-                .rows
-                .iter()
-                .filter(|(t, _)| *t != "persons")
-                .map(|(_, n)| n)
-                .sum();
+            let rows = p.event_rows();
             format!(
                 " (the previous 1 % trajectory rule: {rows}, {:.1} %)",
                 kept(rows, e.rows_before)

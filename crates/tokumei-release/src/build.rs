@@ -146,6 +146,17 @@ pub struct PreviousRule {
     pub trajectory: TrajectoryProtection,
 }
 
+impl PreviousRule {
+    /// Event rows it releases (every table but the persons).
+    pub fn event_rows(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|(t, _)| *t != "persons")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// The trajectory bound of the previous default rule, shown beside (k, k^m).
 pub const PREVIOUS_TRAJECTORY_BOUND: f64 = 0.01;
 

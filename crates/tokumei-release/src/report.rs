@@ -110,12 +110,7 @@ fn events(r: &Release) -> Markup {
         .collect();
     let share = |n: usize| format!("{:.1} %", 100.0 * n as f64 / e.rows_before.max(1) as f64);
     let previous = r.previous_rule.as_ref().map(|p| {
-        let rows: usize = p
-            .rows
-            .iter()
-            .filter(|(t, _)| *t != "persons")
-            .map(|(_, n)| n)
-            .sum();
+        let rows = p.event_rows();
         (p.persons, rows)
     });
     html! {

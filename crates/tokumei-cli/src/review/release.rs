@@ -372,12 +372,7 @@ fn print_events(r: &Release) {
         println!("    {t}: {} {}, dates {}", l.code_column, l.codes, l.dates);
     }
     if let Some(p) = &r.previous_rule {
-        let rows: usize = p
-            .rows
-            .iter()
-            .filter(|(t, _)| *t != "persons")
-            .map(|(_, n)| n)
-            .sum();
+        let rows = p.event_rows();
         println!(
             "  the previous rule (≤ {:.0} % unique trajectories) would release {} persons and {} \
              event rows",
