@@ -1794,7 +1794,7 @@ fn bound_trajectories(persons: &Table, t: &mut Table, bound: f64, done: &mut Tra
     let Some(unique) = above(t) else { return };
     // Unique persons keep their first event (earliest row; rows are sorted by pseudonym then columns).
     let before = t.rows.len();
-    let date = t.col("date").or(t.col("start_date"));
+    let date = crate::events::time_column(t);
     // Dates order as text (YYYY, YYYY-MM, YYYY-MM-DD) or, as days since an index date, as numbers.
     let when = |row: &[Option<String>]| -> (Option<i64>, Option<String>) {
         let v = date.and_then(|d| row[d].clone());

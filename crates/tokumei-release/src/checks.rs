@@ -222,10 +222,10 @@ fn k_m_anonymous(tables: &[Table], k: usize, m: usize) -> Vec<String> {
         .enumerate()
         .filter(|(_, t)| t.name != "persons")
     {
-        let Some(time) = t.col("date").or(t.col("start_date")) else {
+        let Some(time) = crate::events::time_column(t) else {
             continue;
         };
-        let code = t.col("icd10").or(t.col("code"));
+        let code = crate::events::code_column(t);
         for r in &t.rows {
             let Some(&pi) = r[0].as_deref().and_then(|ps| person.get(ps)) else {
                 continue;

@@ -73,12 +73,12 @@ struct Kind {
 }
 
 /// The code column of an event table: `icd10` when present, else `code`.
-fn code_column(t: &Table) -> Option<usize> {
+pub(crate) fn code_column(t: &Table) -> Option<usize> {
     t.col("icd10").or(t.col("code"))
 }
 
 /// The date column an event is placed by.
-fn time_column(t: &Table) -> Option<usize> {
+pub(crate) fn time_column(t: &Table) -> Option<usize> {
     t.col("date").or(t.col("start_date"))
 }
 
