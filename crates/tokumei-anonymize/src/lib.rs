@@ -49,7 +49,7 @@ pub use model::{
 };
 pub use risk::{summarize as risk_summary, RiskSummary};
 pub use search::SearchStats;
-pub use setvalued::{KmConfig, KmLoss, KmNode, KmOutcome, KmStats, SetValued};
+pub use setvalued::{KmConfig, KmCut, KmLoss, KmNode, KmOutcome, KmStats, SetValued};
 pub use spec::{ConfigSpec, HierarchySpec, ModelSpec, PolicySpec};
 pub use table::{Column, Format, Table};
 

@@ -15,9 +15,16 @@
 //! At a transformation the model is enforced by suppression: persons in a quasi-identifier class of
 //! fewer than `k` are suppressed (within the persons' suppression limit, else the transformation
 //! is invalid); then, class by class, an item held by fewer than `k` of the class is removed from
-//! its holders, and for every set of 2..=m items held by between 1 and `k − 1` persons, those
-//! persons lose the set's least supported item; repeated until nothing violates (each round only
-//! removes, so it ends). Removing an item removes every event row it stands for.
+//! its holders, and each person holding sets of 2..=m items held by between 1 and `k − 1` persons
+//! drops items until none is left: a greedy hitting set that takes the item with the fewest
+//! holders first (then the one in most such sets, then the one standing for fewest rows), so that
+//! rare items go and frequent ones keep their prevalence; repeated until nothing violates (each
+//! round only removes, so it ends). Removing an item removes every event row it stands for.
+//!
+//! After the search, a per-code cut ([`KmCut`]) can release some codes coarser than the
+//! transformation: round by round, a code whose events the suppression removes has its times (then
+//! its codes, up to [`KmConfig::max_code_level`]) lifted one level for every person, kept while it
+//! lowers the loss ([`KmConfig::lift_rounds`]).
 //!
 //! Loss: for the quasi-identifiers, the normalized certainty penalty of each value ((leaves under
 //! the label − 1) / (leaves − 1), ARX's Loss per attribute), a suppressed person 1; for the events,
@@ -47,6 +54,9 @@ struct Encoded {
     map: Vec<Vec<u32>>,
     /// `ncp[level][label]`: the label's normalized certainty penalty.
     ncp: Vec<Vec<f64>>,
+    /// `text[level][label]`: the label's text as an id shared by every level (a label spelled the
+    /// same at two levels is one released value).
+    text: Vec<Vec<u32>>,
 }
 
 impl Encoded {
@@ -59,16 +69,18 @@ impl Encoded {
             ids.insert(r[0].clone(), i as u32);
         }
         let (mut labels, mut map, mut ncp) = (Vec::new(), Vec::new(), Vec::new());
+        let mut texts: HashMap<String, u32> = HashMap::new();
+        let mut text = Vec::with_capacity(levels);
         for level in 0..levels {
-            let mut text: Vec<String> = Vec::new();
+            let mut names: Vec<String> = Vec::new();
             let mut id_of: HashMap<&str, u32> = HashMap::new();
             let mut count: Vec<usize> = Vec::new();
             let mut m = Vec::with_capacity(leaves);
             for r in rows {
                 let id = *id_of.entry(r[level].as_str()).or_insert_with(|| {
-                    text.push(r[level].clone());
+                    names.push(r[level].clone());
                     count.push(0);
-                    (text.len() - 1) as u32
+                    (names.len() - 1) as u32
                 });
                 count[id as usize] += 1;
                 m.push(id);
@@ -84,7 +96,16 @@ impl Encoded {
                     })
                     .collect(),
             );
-            labels.push(text);
+            text.push(
+                names
+                    .iter()
+                    .map(|n| {
+                        let next = texts.len() as u32;
+                        *texts.entry(n.clone()).or_insert(next)
+                    })
+                    .collect(),
+            );
+            labels.push(names);
             map.push(m);
         }
         Encoded {
@@ -92,6 +113,7 @@ impl Encoded {
             labels,
             map,
             ncp,
+            text,
         }
     }
 
@@ -153,6 +175,10 @@ pub struct KmConfig {
     /// hierarchy's own height bounds it too. Keeps codes useful (ICD-10 at least at its
     /// 3-character category with 1), leaving the rest to the times and to suppression.
     pub max_code_level: Option<usize>,
+    /// Rounds of per-code generalization after the search ([`KmCut`]; 0: none): the codes whose
+    /// events the suppression removes have their times, then their codes, lifted one level while
+    /// that lowers the loss.
+    pub lift_rounds: usize,
 }
 
 impl Default for KmConfig {
@@ -164,6 +190,7 @@ impl Default for KmConfig {
             qi_weight: 0.5,
             exhaustive_limit: 256,
             max_code_level: None,
+            lift_rounds: 8,
         }
     }
 }
@@ -175,6 +202,48 @@ pub struct KmNode {
     pub qi: Vec<usize>,
     /// (code level, time level) of each event kind, in the order they were added.
     pub kinds: Vec<(usize, usize)>,
+}
+
+/// A per-code generalization cut on top of a transformation: for each event kind and each code
+/// label at the transformation's code level, how many levels its times and its codes are lifted
+/// (the same for every person: an intruder's known event maps to exactly one released item).
+/// Rare codes are thus released coarser instead of removed, while frequent ones keep the
+/// transformation's detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KmCut {
+    /// `lift[kind][code label]`: (code levels, time levels) above the node's.
+    lift: Vec<Vec<(u8, u8)>>,
+}
+
+impl KmCut {
+    /// No lift.
+    fn none(data: &SetValued, node: &KmNode) -> KmCut {
+        KmCut {
+            lift: data
+                .kinds
+                .iter()
+                .zip(&node.kinds)
+                .map(|(k, &(cl, _))| vec![(0, 0); k.code.labels.get(cl).map_or(0, Vec::len)])
+                .collect(),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.lift.iter().flatten().all(|&l| l == (0, 0))
+    }
+
+    /// Per event kind: (code labels whose times are lifted, code labels whose codes are lifted).
+    pub fn lifted(&self) -> Vec<(usize, usize)> {
+        self.lift
+            .iter()
+            .map(|l| {
+                (
+                    l.iter().filter(|x| x.1 > 0).count(),
+                    l.iter().filter(|x| x.0 > 0).count(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The loss of a transformation with its suppression.
@@ -208,6 +277,9 @@ pub struct KmStats {
 pub struct KmOutcome {
     /// The transformation chosen.
     pub node: KmNode,
+    /// The per-code lifts on top of it.
+    #[serde(skip)]
+    pub cut: KmCut,
     /// Whether each person was suppressed.
     #[serde(skip)]
     pub person_suppressed: Vec<bool>,
@@ -344,11 +416,13 @@ impl SetValued {
         q.enc.labels[level].get(label).map(String::as_str)
     }
 
-    /// Event row `row`'s (code, time) labels at the node's levels of its kind.
-    pub fn event_labels(&self, row: usize, node: &KmNode) -> Option<(&str, &str)> {
+    /// Event row `row`'s (code, time) labels as the outcome releases them (its node's levels of
+    /// the row's kind, lifted by its cut).
+    pub fn event_labels(&self, row: usize, outcome: &KmOutcome) -> Option<(&str, &str)> {
         let r = self.rows.get(row)?;
         let k = &self.kinds[usize::from(r.kind)];
-        let &(cl, tl) = node.kinds.get(usize::from(r.kind))?;
+        outcome.node.kinds.get(usize::from(r.kind))?;
+        let (cl, tl) = self.levels_of(r, &outcome.node, &outcome.cut);
         let c = *k.code.map.get(cl)?.get(r.code as usize)? as usize;
         let t = *k.time.map.get(tl)?.get(r.time as usize)? as usize;
         Some((&k.code.labels[cl][c], &k.time.labels[tl][t]))
@@ -429,9 +503,10 @@ impl SetValued {
             valid: 0,
             exhaustive: false,
         };
-        Ok(self
-            .evaluate(cfg, node)
-            .map(|e| self.outcome(node.clone(), e, stats)))
+        Ok(self.evaluate(cfg, node, &KmCut::none(self, node)).map(|e| {
+            let (cut, e) = self.lift(cfg, node, e);
+            self.outcome(node.clone(), cut, e, stats)
+        }))
     }
 
     /// Searches the transformation of least loss and applies it.
@@ -465,17 +540,21 @@ impl SetValued {
             )));
         };
         let node = self.node_of(&levels);
-        let eval = self.evaluate(cfg, &node).ok_or_else(|| {
-            AnonError::NoSolution("the chosen transformation is no longer valid".into())
-        })?;
-        Ok(self.outcome(node, eval, stats))
+        let eval = self
+            .evaluate(cfg, &node, &KmCut::none(self, &node))
+            .ok_or_else(|| {
+                AnonError::NoSolution("the chosen transformation is no longer valid".into())
+            })?;
+        let (cut, eval) = self.lift(cfg, &node, eval);
+        Ok(self.outcome(node, cut, eval, stats))
     }
 
-    fn outcome(&self, node: KmNode, e: Evaluation, stats: KmStats) -> KmOutcome {
+    fn outcome(&self, node: KmNode, cut: KmCut, e: Evaluation, stats: KmStats) -> KmOutcome {
         let persons_suppressed = e.person_suppressed.iter().filter(|&&s| s).count();
         let rows_removed = e.row_released.iter().filter(|&&r| !r).count();
         KmOutcome {
             node,
+            cut,
             person_suppressed: e.person_suppressed,
             row_released: e.row_released,
             persons_suppressed,
@@ -509,8 +588,42 @@ impl SetValued {
         (class, sizes)
     }
 
-    /// Item ids of every row at the node: dense per kind, (code label, time label) mixed radix.
-    fn items(&self, node: &KmNode) -> Vec<u32> {
+    /// The (code, time) levels of an event row at a node with a cut.
+    fn levels_of(&self, r: &Row, node: &KmNode, cut: &KmCut) -> (usize, usize) {
+        let k = usize::from(r.kind);
+        let kind = &self.kinds[k];
+        let (cl, tl) = node.kinds[k];
+        let base = kind.code.map[cl][r.code as usize] as usize;
+        let (du, dt) = cut
+            .lift
+            .get(k)
+            .and_then(|l| l.get(base))
+            .copied()
+            .unwrap_or((0, 0));
+        (
+            (cl + usize::from(du)).min(kind.code.height()),
+            (tl + usize::from(dt)).min(kind.time.height()),
+        )
+    }
+
+    /// Item ids of every row at the node: without a cut dense per kind, (code label, time label)
+    /// mixed radix; with one, one id per (kind, code text, time text).
+    fn items(&self, node: &KmNode, cut: &KmCut) -> Vec<u32> {
+        if !cut.is_none() {
+            let mut dense: HashMap<(u16, u32, u32), u32> = HashMap::new();
+            return self
+                .rows
+                .iter()
+                .map(|r| {
+                    let (cl, tl) = self.levels_of(r, node, cut);
+                    let kind = &self.kinds[usize::from(r.kind)];
+                    let c = kind.code.text[cl][kind.code.map[cl][r.code as usize] as usize];
+                    let t = kind.time.text[tl][kind.time.map[tl][r.time as usize] as usize];
+                    let next = dense.len() as u32;
+                    *dense.entry((r.kind, c, t)).or_insert(next)
+                })
+                .collect();
+        }
         let mut offset = Vec::with_capacity(self.kinds.len());
         let mut next = 0u64;
         for (k, &(cl, tl)) in self.kinds.iter().zip(&node.kinds) {
@@ -531,7 +644,7 @@ impl SetValued {
     }
 
     /// The model enforced at a node by suppression; `None` beyond the persons' suppression limit.
-    fn evaluate(&self, cfg: &KmConfig, node: &KmNode) -> Option<Evaluation> {
+    fn evaluate(&self, cfg: &KmConfig, node: &KmNode, cut: &KmCut) -> Option<Evaluation> {
         let (class, sizes) = self.classes(node);
         let person_suppressed: Vec<bool> =
             class.iter().map(|&c| sizes[c as usize] < cfg.k).collect();
@@ -539,7 +652,7 @@ impl SetValued {
         if suppressed as f64 > cfg.suppression_limit * self.persons as f64 {
             return None;
         }
-        let item = self.items(node);
+        let item = self.items(node, cut);
         // Each kept person's items, grouped by class.
         let mut held: Vec<Vec<u32>> = vec![Vec::new(); self.persons];
         for (r, &it) in self.rows.iter().zip(&item) {
@@ -591,7 +704,7 @@ impl SetValued {
                         .is_none_or(|g| g.binary_search(it).is_err())
             })
             .collect();
-        let loss = self.loss(cfg, node, &person_suppressed, &row_released);
+        let loss = self.loss(cfg, node, cut, &person_suppressed, &row_released);
         Some(Evaluation {
             person_suppressed,
             row_released,
@@ -604,6 +717,7 @@ impl SetValued {
         &self,
         cfg: &KmConfig,
         node: &KmNode,
+        cut: &KmCut,
         suppressed: &[bool],
         released: &[bool],
     ) -> KmLoss {
@@ -636,11 +750,7 @@ impl SetValued {
                 total += 1.0;
                 continue;
             }
-            let k = &self.kinds[usize::from(r.kind)];
-            let (cl, tl) = node.kinds[usize::from(r.kind)];
-            let c = k.code.ncp[cl][k.code.map[cl][r.code as usize] as usize];
-            let t = k.time.ncp[tl][k.time.map[tl][r.time as usize] as usize];
-            let x = (c + t) / 2.0;
+            let x = self.row_ncp(r, self.levels_of(r, node, cut));
             total += x;
             kept_total += x;
             kept += 1;
@@ -664,10 +774,112 @@ impl SetValued {
         }
     }
 
+    /// An event row's penalty at (code level, time level): the mean of its code's and its time's.
+    fn row_ncp(&self, r: &Row, (cl, tl): (usize, usize)) -> f64 {
+        let k = &self.kinds[usize::from(r.kind)];
+        let c = k.code.ncp[cl][k.code.map[cl][r.code as usize] as usize];
+        let t = k.time.ncp[tl][k.time.map[tl][r.time as usize] as usize];
+        (c + t) / 2.0
+    }
+
+    /// Lifts, round by round, the code labels whose events the suppression removes (their times
+    /// first, then their codes up to the bound), and keeps the cut of least loss seen (a lift may
+    /// pay off only a level further up).
+    fn lift(&self, cfg: &KmConfig, node: &KmNode, first: Evaluation) -> (KmCut, Evaluation) {
+        let none = KmCut::none(self, node);
+        let mut current = (none.clone(), None::<Evaluation>);
+        let mut best = (none, first);
+        for _ in 0..cfg.lift_rounds {
+            let e = current.1.as_ref().unwrap_or(&best.1);
+            let next = self.next_cut(cfg, node, &current.0, e);
+            if next == current.0 {
+                break;
+            }
+            let Some(e) = self.evaluate(cfg, node, &next) else {
+                break;
+            };
+            if e.loss.objective < best.1.loss.objective {
+                best = (next.clone(), e);
+                current = (next, None);
+            } else {
+                current = (next, Some(e));
+            }
+        }
+        best
+    }
+
+    /// A code label's next lift: its time one level up while below `*`, else its code one level up
+    /// while below `*`; `None` when neither can rise.
+    fn next_lift(
+        &self,
+        cfg: &KmConfig,
+        node: &KmNode,
+        kind: usize,
+        (du, dt): (u8, u8),
+    ) -> Option<(u8, u8)> {
+        let k = &self.kinds[kind];
+        let (cl, tl) = node.kinds[kind];
+        let code_top = k
+            .code
+            .height()
+            .saturating_sub(1)
+            .min(cfg.max_code_level.unwrap_or(usize::MAX));
+        if tl + usize::from(dt) < k.time.height() {
+            Some((du, dt + 1))
+        } else if cl + usize::from(du) < code_top {
+            Some((du + 1, dt))
+        } else {
+            None
+        }
+    }
+
+    /// The next cut: each code label with events removed from persons kept is lifted one step
+    /// when the rows removed outweigh what the step adds to the penalty of all its rows.
+    fn next_cut(&self, cfg: &KmConfig, node: &KmNode, cut: &KmCut, e: &Evaluation) -> KmCut {
+        let mut removed: Vec<Vec<f64>> = cut.lift.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut cost = removed.clone();
+        let steps: Vec<Vec<Option<(u8, u8)>>> = cut
+            .lift
+            .iter()
+            .enumerate()
+            .map(|(k, l)| l.iter().map(|&x| self.next_lift(cfg, node, k, x)).collect())
+            .collect();
+        for (r, &ok) in self.rows.iter().zip(&e.row_released) {
+            if e.person_suppressed[r.person as usize] {
+                continue;
+            }
+            let k = usize::from(r.kind);
+            let base = self.kinds[k].code.map[node.kinds[k].0][r.code as usize] as usize;
+            if !ok {
+                removed[k][base] += 1.0;
+            }
+            if let Some(step) = steps[k][base] {
+                let now = self.levels_of(r, node, cut);
+                let (cl, tl) = node.kinds[k];
+                let then = (
+                    (cl + usize::from(step.0)).min(self.kinds[k].code.height()),
+                    (tl + usize::from(step.1)).min(self.kinds[k].time.height()),
+                );
+                cost[k][base] += self.row_ncp(r, then) - self.row_ncp(r, now);
+            }
+        }
+        let mut next = cut.clone();
+        for (k, l) in next.lift.iter_mut().enumerate() {
+            for (base, x) in l.iter_mut().enumerate() {
+                if let Some(step) = steps[k][base] {
+                    if removed[k][base] > cost[k][base] {
+                        *x = step;
+                    }
+                }
+            }
+        }
+        next
+    }
+
     /// The items of each person at the outcome's node, as released (suppressed persons `None`):
     /// what [`violations`] checks.
     pub fn released_items(&self, outcome: &KmOutcome) -> Vec<Option<Vec<u32>>> {
-        let item = self.items(&outcome.node);
+        let item = self.items(&outcome.node, &outcome.cut);
         let mut out: Vec<Option<Vec<u32>>> = outcome
             .person_suppressed
             .iter()
@@ -768,41 +980,81 @@ fn runs(sorted: &[u32]) -> Vec<(u32, u32)> {
     out
 }
 
-/// The item a member drops for a violating set. Safe items first (with more than k holders left
-/// after the drops already planned this round, so that no other holder loses it in turn), among
-/// them the one standing for the fewest of the member's event rows; then the one with the most
-/// holders left; ties: the larger id. Records the drop.
-fn choose(
-    items: &[u32],
+/// The items a member drops to break its violating sets (a greedy hitting set). Each step takes
+/// the item that costs fewest holdings: 1 while it keeps at least `k` holders after the drops
+/// planned this round, else every holder left (it will go from all of them); then the item with
+/// fewer holders left, in more of the sets not yet broken, standing for fewer event rows, the
+/// larger id. Rare items go rather than the frequent ones they are paired with, without taking
+/// down an item that others still share.
+fn cover(
+    violating: &[Vec<u32>],
+    rows: Option<&[(u32, u32)]>,
     support: &HashMap<u32, usize>,
     planned: &mut HashMap<u32, usize>,
-    rows: Option<&[(u32, u32)]>,
     k: usize,
-) -> u32 {
-    let key = |it: u32, planned: &HashMap<u32, usize>| {
-        let left = support[&it].saturating_sub(planned.get(&it).copied().unwrap_or(0));
-        let weight = rows
-            .and_then(|r| {
-                r.binary_search_by_key(&it, |&(i, _)| i)
-                    .ok()
-                    .map(|i| r[i].1)
-            })
-            .unwrap_or(1);
-        (left > k, std::cmp::Reverse(weight), left, it)
+) -> Vec<u32> {
+    let weight = |it: u32| -> u32 {
+        rows.and_then(|r| {
+            r.binary_search_by_key(&it, |&(i, _)| i)
+                .ok()
+                .map(|i| r[i].1)
+        })
+        .unwrap_or(1)
     };
-    let mut best = items[0];
-    for &it in &items[1..] {
-        if key(it, planned) > key(best, planned) {
-            best = it;
+    // (holdings lost, sets broken, holders left, rows, id); compared by holdings lost per set
+    // broken (exactly: cross-multiplied), then the rest.
+    type Key = (usize, usize, usize, u32, u32);
+    let key = |it: u32, n: usize, planned: &HashMap<u32, usize>| -> Key {
+        let left = support
+            .get(&it)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(planned.get(&it).copied().unwrap_or(0));
+        let cost = if left > k { 1 } else { left };
+        (cost, n, left, weight(it), it)
+    };
+    let better = |a: &Key, b: &Key| {
+        (a.0 * b.1)
+            .cmp(&(b.0 * a.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+            .then(b.4.cmp(&a.4))
+    };
+    let mut sets_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, set) in violating.iter().enumerate() {
+        for &it in set {
+            sets_of.entry(it).or_default().push(i);
         }
     }
-    *planned.entry(best).or_default() += 1;
-    best
+    let mut count: Vec<(u32, usize)> = sets_of.iter().map(|(&it, v)| (it, v.len())).collect();
+    count.sort_unstable();
+    let mut broken = vec![false; violating.len()];
+    let mut out = Vec::new();
+    loop {
+        let best = count
+            .iter()
+            .filter(|&&(_, n)| n > 0)
+            .map(|&(it, n)| key(it, n, planned))
+            .min_by(|a, b| better(a, b));
+        let Some(best) = best.map(|b| b.4) else { break };
+        *planned.entry(best).or_default() += 1;
+        out.push(best);
+        for &i in sets_of.get(&best).map_or(&[][..], Vec::as_slice) {
+            if !std::mem::replace(&mut broken[i], true) {
+                for it in &violating[i] {
+                    if let Ok(j) = count.binary_search_by_key(it, |&(x, _)| x) {
+                        count[j].1 -= 1;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// For m = 2: pair supports counted member by member (a dense triangular table over the class's
-/// items when it fits, a hash map otherwise); every member holding a pair of support in 1..k drops
-/// one of its items ([`choose`]; once per such pair not already broken by an earlier drop).
+/// items when it fits, a hash map otherwise); every member holding pairs of support in 1..k drops
+/// items until none is left ([`cover`]).
 fn pair_violations(
     sets: &[Vec<u32>],
     support: &HashMap<u32, usize>,
@@ -849,25 +1101,25 @@ fn pair_violations(
     let mut drops = Vec::new();
     let mut planned = HashMap::new();
     for (member, s) in local.iter().enumerate() {
-        let mut dropped: Vec<usize> = Vec::new();
+        let mut bad: Vec<Vec<u32>> = Vec::new();
         for (j, &b) in s.iter().enumerate() {
             for &a in &s[..j] {
-                let c = count(a, b);
-                if c >= k || dropped.contains(&a) || dropped.contains(&b) {
-                    continue;
+                if count(a, b) < k {
+                    bad.push(vec![index[a], index[b]]);
                 }
-                let mine = rows.map(|r| r[member].as_slice());
-                let w = choose(&[index[a], index[b]], support, &mut planned, mine, k);
-                dropped.push(pos(w));
-                drops.push((member, w));
             }
+        }
+        if !bad.is_empty() {
+            let mine = rows.map(|r| r[member].as_slice());
+            let gone = cover(&bad, mine, support, &mut planned, k);
+            drops.extend(gone.into_iter().map(|it| (member, it)));
         }
     }
     drops
 }
 
 /// For m ≥ 3: a depth-first walk over item sets of 2..=m items with member bitsets; a set held by
-/// 1..k members makes each of them drop one of its items ([`choose`]). Sets are extended only while their
+/// 1..k members is broken by each of them ([`cover`]). Sets are extended only while their
 /// support is at least k (a subset of a violating set already violates).
 fn set_violations(
     sets: &[Vec<u32>],
@@ -894,21 +1146,22 @@ fn set_violations(
         walk(&bits, &mut stack, &bits[i].clone(), k, m, &mut found);
         stack.pop();
     }
-    let mut drops = Vec::new();
-    let mut planned = HashMap::new();
-    let mut taken: HashMap<usize, Vec<u32>> = HashMap::new();
+    let mut bad: Vec<Vec<Vec<u32>>> = vec![Vec::new(); sets.len()];
     for (set, holders) in found {
         let items: Vec<u32> = set.iter().map(|&i| index[i as usize]).collect();
-        for member in 0..sets.len() {
+        for (member, b) in bad.iter_mut().enumerate() {
             if holders[member / 64] >> (member % 64) & 1 == 1 {
-                let t = taken.entry(member).or_default();
-                if !items.iter().any(|it| t.contains(it)) {
-                    let mine = rows.map(|r| r[member].as_slice());
-                    let w = choose(&items, support, &mut planned, mine, k);
-                    t.push(w);
-                    drops.push((member, w));
-                }
+                b.push(items.clone());
             }
+        }
+    }
+    let mut drops = Vec::new();
+    let mut planned = HashMap::new();
+    for (member, b) in bad.iter().enumerate() {
+        if !b.is_empty() {
+            let mine = rows.map(|r| r[member].as_slice());
+            let gone = cover(b, mine, support, &mut planned, k);
+            drops.extend(gone.into_iter().map(|it| (member, it)));
         }
     }
     drops
@@ -959,7 +1212,7 @@ impl Search<'_> {
         let node = self.data.node_of(levels);
         let s = self
             .data
-            .evaluate(self.cfg, &node)
+            .evaluate(self.cfg, &node, &KmCut::none(self.data, &node))
             .map(|e| e.loss.objective);
         self.seen.insert(levels.to_vec(), s);
         if let Some(x) = s {

@@ -57,6 +57,10 @@ pub struct EventLevels {
     pub codes: String,
     /// The granularity of the dates.
     pub dates: String,
+    /// Codes released with coarser dates than `dates` (rare ones, rather than removed).
+    pub codes_with_coarser_dates: usize,
+    /// Codes released coarser than `codes` (rare ones, rather than removed).
+    pub codes_coarser: usize,
 }
 
 /// One event kind: which table and columns, and the hierarchies with their level names.
@@ -298,7 +302,7 @@ fn apply(
             drop[ti][ri] = true;
             continue;
         }
-        let Some((code, time)) = sv.event_labels(e, &out.node) else {
+        let Some((code, time)) = sv.event_labels(e, out) else {
             continue;
         };
         let (code, time) = (code.to_string(), time.to_string());
@@ -431,10 +435,12 @@ fn summary(
     rows_of_suppressed_persons: usize,
     cfg: &KmConfig,
 ) -> EventProtection {
+    let lifted = out.cut.lifted();
     let tables_levels = kinds
         .iter()
         .zip(&out.node.kinds)
-        .map(|(k, &(cl, tl))| {
+        .zip(lifted.into_iter().chain(std::iter::repeat((0, 0))))
+        .map(|((k, &(cl, tl)), (dates_lifted, codes_lifted))| {
             let t = &tables[k.table];
             (
                 t.name.clone(),
@@ -442,6 +448,8 @@ fn summary(
                     code_column: k.code_col.map_or("-".into(), |c| t.columns[c].clone()),
                     codes: level_name(k.code_levels, cl),
                     dates: level_name(k.time_levels, tl),
+                    codes_with_coarser_dates: dates_lifted,
+                    codes_coarser: codes_lifted,
                 },
             )
         })

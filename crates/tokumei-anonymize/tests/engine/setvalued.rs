@@ -195,7 +195,10 @@ proptest! {
         persons in persons_strategy(),
     ) {
         let d = data(&persons);
-        let cfg = KmConfig { k: 2, m: 2, suppression_limit: 0.5, ..KmConfig::default() };
+        // The searches compare transformations; the per-code cut comes after either.
+        let cfg = KmConfig {
+            k: 2, m: 2, suppression_limit: 0.5, lift_rounds: 0, ..KmConfig::default()
+        };
         let full = d.anonymize(&KmConfig { exhaustive_limit: 10_000, ..cfg.clone() });
         let greedy = d.anonymize(&KmConfig { exhaustive_limit: 0, ..cfg });
         if let (Ok(f), Ok(g)) = (full, greedy) {
@@ -203,4 +206,40 @@ proptest! {
             prop_assert!(f.stats.exhaustive && !g.stats.exhaustive);
         }
     }
+}
+
+#[test]
+fn a_rare_code_is_released_with_coarser_dates_instead_of_removed() {
+    // Twelve persons: A0 (a diagnosis) each in a different month, B0 (a prescription) all in
+    // January. At months each A0 item is held by one person; at years by all twelve.
+    let persons: Persons = (0..12u8).map(|p| (0, vec![(0, 0, p), (1, 4, 0)])).collect();
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 10,
+        m: 2,
+        ..KmConfig::default()
+    };
+    let node = KmNode {
+        qi: vec![1],
+        kinds: vec![(0, 0), (0, 0)],
+    };
+    let out = d.apply(&cfg, &node).unwrap().expect("valid");
+    assert_eq!(out.rows_removed, 0);
+    assert_eq!(out.cut.lifted(), vec![(1, 0), (0, 0)]);
+    assert_eq!(d.event_labels(0, &out), Some(("A0", "2022")));
+    assert_eq!(d.event_labels(1, &out), Some(("B0", "2022-01")));
+    assert_eq!(violations(&d, &out, 10, 2), 0);
+    // Without lifts the twelve A0 rows go.
+    let plain = d
+        .apply(
+            &KmConfig {
+                lift_rounds: 0,
+                ..cfg
+            },
+            &node,
+        )
+        .unwrap()
+        .expect("valid");
+    assert_eq!(plain.rows_removed, 12);
+    assert_eq!(violations(&d, &plain, 10, 2), 0);
 }
