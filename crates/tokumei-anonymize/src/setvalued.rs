@@ -190,7 +190,7 @@ impl Default for KmConfig {
             qi_weight: 0.5,
             exhaustive_limit: 256,
             max_code_level: None,
-            lift_rounds: 8,
+            lift_rounds: 4,
         }
     }
 }
@@ -789,7 +789,12 @@ impl SetValued {
         let none = KmCut::none(self, node);
         let mut current = (none.clone(), None::<Evaluation>);
         let mut best = (none, first);
+        let mut idle = 0;
         for _ in 0..cfg.lift_rounds {
+            // Two rounds in a row without a better cut: further lifts only coarsen more.
+            if idle == 2 {
+                break;
+            }
             let e = current.1.as_ref().unwrap_or(&best.1);
             let next = self.next_cut(cfg, node, &current.0, e);
             if next == current.0 {
@@ -801,8 +806,10 @@ impl SetValued {
             if e.loss.objective < best.1.loss.objective {
                 best = (next.clone(), e);
                 current = (next, None);
+                idle = 0;
             } else {
                 current = (next, Some(e));
+                idle += 1;
             }
         }
         best
