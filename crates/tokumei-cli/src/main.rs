@@ -13,6 +13,7 @@ mod args;
 mod audit;
 mod demo;
 mod export;
+mod feasibility;
 mod home;
 mod inspect;
 mod key;
@@ -129,6 +130,10 @@ enum Command {
     /// Record linkage (名寄せ): link two CSV tables or deduplicate one under a settings file, and
     /// evaluate the result against ground truth.
     Linkage(linkage::LinkageArgs),
+    /// Feasibility counts for clinical trials: how many persons meet a cohort definition, under
+    /// disclosure control.
+    #[command(subcommand)]
+    Feasibility(feasibility::FeasibilityCommand),
 }
 
 fn main() -> ExitCode {
@@ -162,5 +167,6 @@ fn main() -> ExitCode {
         Command::Release(c) => review::run_release(c),
         Command::ReidTest(a) => review::run_reid(a),
         Command::Linkage(a) => linkage::run(a),
+        Command::Feasibility(c) => feasibility::run(c),
     }
 }

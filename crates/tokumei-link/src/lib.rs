@@ -3,6 +3,9 @@
 //! This crate stands between the vault (`tokumei-vault`: identities, opt-out registry, purges of
 //! records) and everything that reads persons (`tokumei-review`, `tokumei-release`). It owns
 //!
+//! - the linked vault as its readers see it ([`linked`]: every package's identities and clinical
+//!   tables, the persons the index defines with their sex, birth, municipality and death, and the
+//!   persons who asked to stop);
 //! - the master person index ([`mpi`]: record → random person id, stable across runs, encrypted
 //!   under the data key in the identity zone);
 //! - link runs ([`run()`]): every identity held through the record-linkage engine
@@ -16,6 +19,7 @@
 //! Every operation takes the caller's writer lock as a witness
 //! ([`tokumei_vault::lock::WriterLock`]) and audits what it did; nothing here prints.
 
+pub mod linked;
 pub mod mpi;
 pub mod purge;
 pub mod review;

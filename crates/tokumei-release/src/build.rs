@@ -9,12 +9,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tokumei_link::mpi::Mpi;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
-use tokumei_model::identity::IdentityRecord;
 use tokumei_review::{ReleaseKind, Review, Scope};
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
-use tokumei_vault::optout::{person_fingerprints, subjects_of, IndexKey};
-use tokumei_vault::store::{read_identities, read_parquet, seal};
+use tokumei_vault::store::seal;
 use tokumei_vault::Home;
 
 use crate::checks::{self, Table, CODE_COLUMNS, FREE_TEXT, PERSON_QIS};
@@ -214,25 +212,7 @@ fn earlier_releases(home: &Home, key: &DataKey, kind: &str) -> Result<Vec<Snapsh
 }
 
 /// One person of the linked vault.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Person {
-    pub(crate) id: String,
-    pub(crate) sex: Option<String>,
-    pub(crate) birth: Option<NaiveDate>,
-    pub(crate) municipality: Option<String>,
-    pub(crate) death: Option<NaiveDate>,
-}
-
-fn mode<T: Ord + Clone>(values: impl Iterator<Item = T>) -> Option<T> {
-    let mut count: BTreeMap<T, usize> = BTreeMap::new();
-    for v in values {
-        *count.entry(v).or_default() += 1;
-    }
-    count
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-        .map(|(v, _)| v)
-}
+pub(crate) use tokumei_link::linked::Person;
 
 /// Completed years of age, never negative.
 pub(crate) fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
@@ -248,24 +228,7 @@ fn day(s: &str) -> Result<NaiveDate, ReleaseError> {
         .map_err(|_| ReleaseError::Output(format!("{s} is not a YYYY-MM-DD date")))
 }
 
-/// All clinical tables of the vault.
-#[derive(Default)]
-struct Clinical {
-    encounters: Vec<Encounter>,
-    diagnoses: Vec<Diagnosis>,
-    prescriptions: Vec<Prescription>,
-    procedures: Vec<Procedure>,
-    labs: Vec<LabResult>,
-    deaths: Vec<Death>,
-}
-
-fn read_table<T: tokumei_model::table::Table>(path: &Path) -> Result<Vec<T>, ReleaseError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(read_parquet(b)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(ReleaseError::Output(format!("{}: {e}", path.display()))),
-    }
-}
+use tokumei_link::linked::Clinical;
 
 /// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
 /// the recipient and records the provision. Needs a technician.
@@ -447,117 +410,6 @@ fn resolve_preset(
         )));
     }
     Ok(preset)
-}
-
-/// The linked vault: the master person index, every identity record and every clinical table.
-struct Vault {
-    mpi: Mpi,
-    identities: Vec<IdentityRecord>,
-    clinical: Clinical,
-}
-
-fn read_vault(
-    home: &Home,
-    key: &DataKey,
-    catalog: &tokumei_vault::catalog::Catalog,
-) -> Result<Vault, ReleaseError> {
-    let mpi = Mpi::read(home, key)?;
-    if mpi.person_of.is_empty() {
-        return Err(ReleaseError::Empty(
-            "the master person index is empty: run `tokumei link` first".into(),
-        ));
-    }
-    let packages = catalog.receipt_ids()?;
-    let mut identities: Vec<IdentityRecord> = Vec::new();
-    let mut clinical = Clinical::default();
-    for id in &packages {
-        identities.extend(read_identities(home, key, id)?);
-        let dir = home.root.join(format!("vault/clinical/{id}"));
-        clinical
-            .encounters
-            .extend(read_table::<Encounter>(&dir.join("encounters.parquet"))?);
-        clinical
-            .diagnoses
-            .extend(read_table::<Diagnosis>(&dir.join("diagnoses.parquet"))?);
-        clinical.prescriptions.extend(read_table::<Prescription>(
-            &dir.join("prescriptions.parquet"),
-        )?);
-        clinical
-            .procedures
-            .extend(read_table::<Procedure>(&dir.join("procedures.parquet"))?);
-        clinical
-            .labs
-            .extend(read_table::<LabResult>(&dir.join("lab_results.parquet"))?);
-        clinical
-            .deaths
-            .extend(read_table::<Death>(&dir.join("deaths.parquet"))?);
-    }
-    Ok(Vault {
-        mpi,
-        identities,
-        clinical,
-    })
-}
-
-/// Every person of the linked vault (sex and birth date by majority of their records, municipality
-/// of their latest record, death) and the persons who asked to stop (a record in the registry or
-/// with a stopped fingerprint).
-fn persons_of(
-    catalog: &tokumei_vault::catalog::Catalog,
-    key: &DataKey,
-    mpi: &Mpi,
-    identities: &[IdentityRecord],
-    clinical: &Clinical,
-) -> Result<(BTreeMap<String, Person>, HashSet<String>), ReleaseError> {
-    let person_of = |record: &str| mpi.person_of.get(record).cloned();
-    // Persons who asked to stop: any record in the registry or with a stopped fingerprint.
-    let index = IndexKey::derive(key);
-    let registry = catalog.optout_indexes()?;
-    let stopped = catalog.optout_fingerprints()?;
-    let mut excluded: HashSet<String> = HashSet::new();
-    let mut by_person: HashMap<String, Vec<&IdentityRecord>> = HashMap::new();
-    for r in identities {
-        let Some(p) = person_of(&r.record_id) else {
-            continue;
-        };
-        let hit = subjects_of(&r.provider_id, r)
-            .iter()
-            .any(|x| registry.contains(&index.index(x)))
-            || person_fingerprints(&index, r)
-                .iter()
-                .any(|f| stopped.contains(f));
-        if hit {
-            excluded.insert(p.clone());
-        }
-        by_person.entry(p).or_default().push(r);
-    }
-    let deaths: HashMap<String, NaiveDate> = clinical
-        .deaths
-        .iter()
-        .filter_map(|d| person_of(&d.record_id).map(|p| (p, d.date)))
-        .collect();
-    let mut persons: BTreeMap<String, Person> = BTreeMap::new();
-    for (p, recs) in &by_person {
-        let latest = recs
-            .iter()
-            .filter(|r| r.municipality_code.is_some())
-            .max_by_key(|r| r.recorded_on);
-        persons.insert(
-            p.clone(),
-            Person {
-                id: p.clone(),
-                sex: mode(
-                    recs.iter()
-                        .filter_map(|r| r.sex.map(|s| s.code().to_string())),
-                ),
-                birth: mode(recs.iter().filter_map(|r| r.birth_date)),
-                municipality: latest.and_then(|r| r.municipality_code.clone()),
-                death: deaths.get(p).copied(),
-            },
-        );
-    }
-
-    Ok((persons, excluded))
 }
 
 /// The application's cohort among the persons (diagnosis codes by the period's end, age at its
@@ -1498,12 +1350,9 @@ fn build_inner(
     let end = day(&app.period_to)?;
     // The linked vault (the catalog opened once: each open checks its authorization state).
     let catalog = home.catalog()?;
-    let Vault {
-        mpi,
-        identities,
-        clinical,
-    } = read_vault(home, key, &catalog)?;
-    let (persons, excluded) = persons_of(&catalog, key, &mpi, &identities, &clinical)?;
+    let vault = tokumei_link::linked::LinkedVault::read(home, key, &catalog)?;
+    let (persons, excluded) = vault.persons(&catalog, key)?;
+    let tokumei_link::linked::LinkedVault { mpi, clinical, .. } = vault;
     let (mut cohort, cohort_size, opted_out) =
         select_cohort(app, &persons, &mpi, &clinical, &excluded, end)?;
     let (approved, removed_columns, person_cols) = approved_items(scope);

@@ -193,6 +193,8 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
     assert!(released_rows > previous_rows, "{report}");
     assert!(figure(&["reid", "prosecutor_max"]) <= 0.1);
 
+    feasibility_counts(&demo);
+
     // Every step is audited and the log verifies.
     let verify = cmd()
         .args(["audit", "verify", "--home"])
@@ -201,4 +203,99 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
         .success();
     let text = String::from_utf8_lossy(&verify.get_output().stdout).to_string();
     assert!(text.contains("intact") || text.contains("ok"), "{text}");
+}
+
+/// Every count in an answer (`{"shown": "count", "value", "range"}`), with its path.
+fn shown_counts(v: &serde_json::Value, path: &str, out: &mut Vec<(String, u64, [u64; 2])>) {
+    match v {
+        serde_json::Value::Object(m)
+            if m.get("shown").and_then(|s| s.as_str()) == Some("count") =>
+        {
+            let n = m["value"].as_u64().expect("value");
+            let r = [
+                m["range"][0].as_u64().expect("lo"),
+                m["range"][1].as_u64().expect("hi"),
+            ];
+            out.push((path.to_string(), n, r));
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                shown_counts(x, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                shown_counts(x, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `tokumei feasibility count` on the demo's vault: under the NDB-like policy no count of 1–9 is
+/// shown; with an exact policy the attrition never grows and the breakdowns add up to the total;
+/// each query is one audit entry naming the definition's hash, never its text.
+fn feasibility_counts(demo: &Path) {
+    let definition = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tokumei-feasibility/cohorts/t2dm-metformin.toml");
+    let count = |policy: Option<&Path>| {
+        let mut c = cmd();
+        c.args(["feasibility", "count", "--json", "--home"])
+            .arg(demo.join("home"))
+            .arg("--definition")
+            .arg(&definition)
+            .arg("--passphrase-file")
+            .arg(demo.join("passphrase.txt"));
+        if let Some(p) = policy {
+            c.arg("--policy").arg(p);
+        }
+        let out = c.assert().success();
+        serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
+    };
+    let ndb = count(None);
+    let mut shown = Vec::new();
+    shown_counts(&ndb, "", &mut shown);
+    assert!(!shown.is_empty(), "{ndb}");
+    for (path, n, range) in &shown {
+        assert!(*n == 0 || *n >= 10, "{path}: {n} in {ndb}");
+        assert!(
+            range[0] <= range[1] && (*n == 0 || range[0] >= 10),
+            "{path}"
+        );
+    }
+    let exact = demo.join("exact.toml");
+    std::fs::write(
+        &exact,
+        "name = \"exact\"\nmin_cell = 1\nrounding = 1\nmin_sites = 1\nmin_site_persons = 1\n",
+    )
+    .expect("policy");
+    let a = count(Some(&exact));
+    let steps: Vec<u64> = a["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["persons"]["value"].as_u64().expect("exact"))
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] >= w[1]), "{a}");
+    assert!(steps[0] > steps[steps.len() - 1], "{a}");
+    let total = a["total"]["value"].as_u64().expect("total");
+    for b in ["sex", "age_band", "area"] {
+        let sum: u64 = a[b]["cells"]
+            .as_object()
+            .expect("cells")
+            .values()
+            .map(|c| c["value"].as_u64().expect("exact"))
+            .sum();
+        assert_eq!(sum, total, "{b}: {a}");
+    }
+    let log = std::fs::read_to_string(demo.join("home/audit/entries.jsonl")).expect("log");
+    let hash = ndb["definition_hash"].as_str().expect("hash");
+    let entries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("feasibility.count"))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert!(entries
+        .iter()
+        .all(|e| e.contains(hash) && !e.contains("metformin")));
 }

@@ -1,0 +1,221 @@
+//! Disclosure control of counts: a policy file (`policies/ndb.toml` is the default, after the NDB's
+//! rule that no published cell holds 1–9 patients) applied to the true counts, so that what is
+//! shown never holds, and never lets one derive, a count of 1 to `min_cell − 1` persons.
+//!
+//! In order: each person counts once (the counts are of persons); a count of 1..min_cell is
+//! suppressed; in a breakdown that partitions the cohort (sex, age band, area), a single suppressed
+//! cell is joined by the smallest other non-zero cell (complementary suppression, so that no hidden
+//! cell follows from the total); shown counts are rounded to the policy's base, with the range the
+//! true count lies in; per-provider figures are shown only when enough providers each report
+//! enough persons.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::{Breakdown, Counts};
+use crate::FeasibilityError;
+
+/// A disclosure-control policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Its name.
+    pub name: String,
+    /// Smallest count shown (smaller non-zero counts are suppressed, and never derivable).
+    pub min_cell: u64,
+    /// Shown counts are rounded to a multiple of it (1: not rounded).
+    pub rounding: u64,
+    /// Per-provider figures only when at least this many providers …
+    pub min_sites: usize,
+    /// … each count at least this many persons.
+    pub min_site_persons: u64,
+}
+
+const NDB: &str = include_str!("../policies/ndb.toml");
+
+impl Policy {
+    /// The default policy (NDB-like).
+    pub fn ndb() -> Policy {
+        // The shipped file is checked by the crate's tests.
+        Policy::parse(NDB).unwrap_or(Policy {
+            name: "ndb".into(),
+            min_cell: 10,
+            rounding: 10,
+            min_sites: 5,
+            min_site_persons: 10,
+        })
+    }
+
+    /// Reads a policy from TOML and checks it.
+    pub fn parse(text: &str) -> Result<Policy, FeasibilityError> {
+        let p: Policy =
+            toml::from_str(text).map_err(|e| FeasibilityError::Policy(e.to_string()))?;
+        if p.min_cell == 0 || p.rounding == 0 || p.min_sites == 0 {
+            return Err(FeasibilityError::Policy(
+                "min_cell, rounding and min_sites are at least 1".into(),
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// A count as shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "shown", rename_all = "snake_case")]
+pub enum Shown {
+    /// Shown: rounded, with the range the true count lies in.
+    Count {
+        /// The count shown.
+        value: u64,
+        /// Lowest and highest true count it can stand for.
+        range: [u64; 2],
+    },
+    /// Hidden (`< min_cell`, or hidden so that another hidden cell cannot be derived).
+    Suppressed,
+}
+
+/// A breakdown as shown, or withheld with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShownBreakdown {
+    /// Cells (empty when withheld).
+    pub cells: BTreeMap<String, Shown>,
+    /// Why the breakdown is withheld.
+    pub withheld: Option<String>,
+}
+
+/// One attrition step as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShownStep {
+    /// What the step requires.
+    pub name: String,
+    /// Persons after it.
+    pub persons: Shown,
+}
+
+/// The answer to a count: every figure under the policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// The policy applied.
+    pub policy: String,
+    /// The attrition.
+    pub steps: Vec<ShownStep>,
+    /// The final cohort.
+    pub total: Shown,
+    /// By sex.
+    pub sex: ShownBreakdown,
+    /// By 10-year age band at the index date.
+    pub age_band: ShownBreakdown,
+    /// By 二次医療圏.
+    pub area: ShownBreakdown,
+    /// By provider.
+    pub provider: ShownBreakdown,
+}
+
+/// One count under the policy, before complementary suppression.
+pub fn shown(policy: &Policy, n: u64) -> Shown {
+    if n > 0 && n < policy.min_cell {
+        return Shown::Suppressed;
+    }
+    let b = policy.rounding;
+    let value = (n + b / 2) / b * b;
+    let range = if b == 1 || value == 0 {
+        // Not rounded, or 0 (1..min_cell are suppressed, so a shown 0 is 0).
+        [n, n]
+    } else {
+        // Every n' that rounds to the value and is not suppressed.
+        let lo = (value + b / 2).saturating_sub(b).max(policy.min_cell);
+        [lo, value + (b - 1) / 2]
+    };
+    Shown::Count { value, range }
+}
+
+/// A breakdown that partitions a shown total: primary suppression, then, when exactly one cell is
+/// hidden, the smallest other non-zero cell too.
+fn partition(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
+    let mut out: BTreeMap<String, Shown> = cells
+        .iter()
+        .map(|(k, &n)| (k.clone(), shown(policy, n)))
+        .collect();
+    let hidden = out.values().filter(|s| **s == Shown::Suppressed).count();
+    if hidden == 1 {
+        let partner = cells
+            .iter()
+            .filter(|(k, &n)| n > 0 && out.get(*k) != Some(&Shown::Suppressed))
+            .min_by_key(|(k, &n)| (n, (*k).clone()))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = partner {
+            out.insert(k, Shown::Suppressed);
+        }
+    }
+    ShownBreakdown {
+        cells: out,
+        withheld: None,
+    }
+}
+
+/// Per-provider figures, or withheld when too few providers report enough persons.
+fn sites(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
+    let enough = cells
+        .values()
+        .filter(|&&n| n >= policy.min_site_persons)
+        .count();
+    if enough < policy.min_sites {
+        return ShownBreakdown {
+            cells: BTreeMap::new(),
+            withheld: Some(format!(
+                "per-provider figures need at least {} providers with {} persons or more each",
+                policy.min_sites, policy.min_site_persons
+            )),
+        };
+    }
+    ShownBreakdown {
+        cells: cells
+            .iter()
+            .map(|(k, &n)| (k.clone(), shown(policy, n)))
+            .collect(),
+        withheld: None,
+    }
+}
+
+/// Applies the policy to true counts.
+pub fn apply(policy: &Policy, counts: &Counts) -> Answer {
+    let total = shown(policy, counts.total());
+    let empty = || ShownBreakdown {
+        cells: BTreeMap::new(),
+        withheld: Some("the cohort is suppressed".into()),
+    };
+    let cohort_shown = matches!(total, Shown::Count { value, .. } if value > 0);
+    Answer {
+        policy: policy.name.clone(),
+        steps: counts
+            .steps
+            .iter()
+            .map(|s| ShownStep {
+                name: s.name.clone(),
+                persons: shown(policy, s.persons),
+            })
+            .collect(),
+        total,
+        sex: if cohort_shown {
+            partition(policy, &counts.sex)
+        } else {
+            empty()
+        },
+        age_band: if cohort_shown {
+            partition(policy, &counts.age_band)
+        } else {
+            empty()
+        },
+        area: if cohort_shown {
+            partition(policy, &counts.area)
+        } else {
+            empty()
+        },
+        provider: if cohort_shown {
+            sites(policy, &counts.provider)
+        } else {
+            empty()
+        },
+    }
+}

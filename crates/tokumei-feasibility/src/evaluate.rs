@@ -1,0 +1,286 @@
+//! Counting persons who meet a definition: the population (persons with their facts and events,
+//! those who asked to stop already left out), the index date of each, the attrition step by step,
+//! and breakdowns of the final cohort. Counts are of persons, never of records: each person
+//! contributes at most one to every figure.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::definition::{AgeRange, ConceptSet, Criterion, Definition, EventCriterion};
+
+/// What kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// A diagnosis (its ICD-10 code, given or mapped from the 傷病名コード).
+    Diagnosis,
+    /// A prescription or dispensing.
+    Drug,
+    /// A procedure (診療行為).
+    Procedure,
+    /// A laboratory result.
+    Lab,
+}
+
+/// One event of a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its code (for a diagnosis the ICD-10 code without a dot, empty when it has none).
+    pub code: String,
+    /// Its date.
+    pub date: NaiveDate,
+    /// A laboratory result's numeric value.
+    pub value: Option<f64>,
+}
+
+/// A person as counts see them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// Sex code (`M`, `F`).
+    pub sex: Option<String>,
+    /// Birth date.
+    pub birth: Option<NaiveDate>,
+    /// Municipality code of the latest address.
+    pub municipality: Option<String>,
+    /// Death date.
+    pub death: Option<NaiveDate>,
+    /// Providers the person has records with (sorted, distinct).
+    pub providers: Vec<String>,
+    /// First and last day of any record (the observation period).
+    pub observed: Option<(NaiveDate, NaiveDate)>,
+    /// Events, by date.
+    pub events: Vec<Event>,
+}
+
+/// The persons counted (those who asked to stop are never in it).
+#[derive(Debug, Clone, Default)]
+pub struct Population {
+    /// The persons.
+    pub persons: Vec<Facts>,
+}
+
+/// One step of the attrition: persons left after it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// What the step requires.
+    pub name: String,
+    /// Persons meeting it and every step before.
+    pub persons: u64,
+}
+
+/// Persons of the final cohort per value of one attribute.
+pub type Breakdown = BTreeMap<String, u64>;
+
+/// True counts, before disclosure control (never shown as such).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// The attrition, first step the index event.
+    pub steps: Vec<Step>,
+    /// Final cohort by sex.
+    pub sex: Breakdown,
+    /// Final cohort by 10-year age band at the index date.
+    pub age_band: Breakdown,
+    /// Final cohort by 二次医療圏 of the latest address.
+    pub area: Breakdown,
+    /// Final cohort by provider (a person counts once for each provider they have records with).
+    pub provider: Breakdown,
+}
+
+impl Counts {
+    /// Persons in the final cohort.
+    pub fn total(&self) -> u64 {
+        self.steps.last().map_or(0, |s| s.persons)
+    }
+}
+
+/// Completed years from `birth` to `day`, never negative.
+pub fn age_on(birth: NaiveDate, day: NaiveDate) -> u32 {
+    u32::try_from(tokumei_model::age_on(birth, day)).unwrap_or(0)
+}
+
+/// The 10-year band of an age (`40-49`, `90+`).
+pub fn age_band(age: u32) -> String {
+    if age >= 90 {
+        "90+".into()
+    } else {
+        let lo = age / 10 * 10;
+        format!("{lo}-{}", lo + 9)
+    }
+}
+
+fn matches(set: &ConceptSet, e: &Event) -> bool {
+    let prefix = |list: &[String]| list.iter().any(|p| e.code.starts_with(p.as_str()));
+    match e.kind {
+        Kind::Diagnosis => set.icd10.iter().any(|c| {
+            let c = c.replace('.', "");
+            if set.descendants {
+                e.code.starts_with(&c)
+            } else {
+                e.code == c
+            }
+        }),
+        Kind::Drug => prefix(&set.drugs),
+        Kind::Procedure => prefix(&set.procedures),
+        Kind::Lab => {
+            prefix(&set.labs)
+                && set.value.is_none_or(|r| {
+                    e.value.is_some_and(|v| {
+                        r.min.is_none_or(|m| v >= m) && r.max.is_none_or(|m| v <= m)
+                    })
+                })
+        }
+    }
+}
+
+fn in_age(a: AgeRange, age: Option<u32>) -> bool {
+    match age {
+        Some(x) => a.min.is_none_or(|m| x >= m) && a.max.is_none_or(|m| x <= m),
+        None => a.min.is_none() && a.max.is_none(),
+    }
+}
+
+/// One person against a definition.
+struct Subject<'a> {
+    def: &'a Definition,
+    p: &'a Facts,
+    index: NaiveDate,
+}
+
+impl Subject<'_> {
+    fn age(&self) -> Option<u32> {
+        self.p.birth.map(|b| age_on(b, self.index))
+    }
+
+    fn event(&self, c: &EventCriterion) -> bool {
+        let Some(set) = self.def.concept_sets.get(&c.concept) else {
+            return false;
+        };
+        let mut days: Vec<NaiveDate> = self
+            .p
+            .events
+            .iter()
+            .filter(|e| c.window.contains((e.date - self.index).num_days()) && matches(set, e))
+            .map(|e| e.date)
+            .collect();
+        days.dedup();
+        let n = u32::try_from(days.len()).unwrap_or(u32::MAX);
+        n >= c.at_least && c.at_most.is_none_or(|m| n <= m)
+    }
+
+    fn meets(&self, c: &Criterion) -> bool {
+        match c {
+            Criterion::All(list) => list.iter().all(|x| self.meets(x)),
+            Criterion::Any(list) => list.iter().any(|x| self.meets(x)),
+            Criterion::Not(x) => !self.meets(x),
+            Criterion::Event(e) => self.event(e),
+            Criterion::Death(w) => self
+                .p
+                .death
+                .is_some_and(|d| w.contains((d - self.index).num_days())),
+            Criterion::Age(a) => in_age(*a, self.age()),
+            Criterion::Sex(s) => self.p.sex.as_deref() == Some(s.code()),
+        }
+    }
+
+    fn demographics(&self) -> bool {
+        let d = &self.def.demographics;
+        let area = self
+            .p
+            .municipality
+            .as_deref()
+            .and_then(tokumei_japan::place::medical_area_of_code);
+        d.sex
+            .is_none_or(|s| self.p.sex.as_deref() == Some(s.code()))
+            && d.age.is_none_or(|a| in_age(a, self.age()))
+            && (d.municipalities.is_empty()
+                || self
+                    .p
+                    .municipality
+                    .as_ref()
+                    .is_some_and(|m| d.municipalities.contains(m)))
+            && (d.areas.is_empty() || area.is_some_and(|a| d.areas.iter().any(|x| x == a)))
+            && (d.providers.is_empty() || self.p.providers.iter().any(|p| d.providers.contains(p)))
+    }
+
+    fn observed(&self) -> bool {
+        let o = self.def.observation;
+        let Some((first, last)) = self.p.observed else {
+            return o.before == 0 && o.after == 0;
+        };
+        let before = (self.index - first).num_days() >= i64::from(o.before);
+        let end = self.p.death.map_or(last, |d| d.max(last));
+        let after = (end - self.index).num_days() >= i64::from(o.after)
+            || self.p.death.is_some_and(|d| d >= self.index);
+        before && after
+    }
+}
+
+/// The index date of a person: the first event of the index concept within the period.
+fn index_of(def: &Definition, p: &Facts) -> Option<NaiveDate> {
+    let set = def.concept_sets.get(&def.index.concept)?;
+    p.events
+        .iter()
+        .filter(|e| def.index.from.is_none_or(|f| e.date >= f))
+        .filter(|e| def.index.to.is_none_or(|t| e.date <= t))
+        .filter(|e| matches(set, e))
+        .map(|e| e.date)
+        .min()
+}
+
+/// Counts the persons of `population` meeting `def`, step by step, with breakdowns of the final
+/// cohort.
+pub fn count(def: &Definition, population: &Population) -> Counts {
+    let names: Vec<String> = ["index event in the period", "demographics", "observation"]
+        .into_iter()
+        .map(String::from)
+        .chain(def.rules.iter().map(|r| r.name.clone()))
+        .collect();
+    let mut left = vec![0u64; names.len()];
+    let mut out = Counts::default();
+    for p in &population.persons {
+        let Some(index) = index_of(def, p) else {
+            continue;
+        };
+        let s = Subject { def, p, index };
+        let passed = std::iter::once(true)
+            .chain(std::iter::once_with(|| s.demographics()))
+            .chain(std::iter::once_with(|| s.observed()))
+            .chain(def.rules.iter().map(|r| s.meets(&r.criterion)))
+            .take_while(|&ok| ok)
+            .count();
+        for l in left.iter_mut().take(passed) {
+            *l += 1;
+        }
+        if passed == names.len() {
+            tally(&mut out, &s);
+        }
+    }
+    out.steps = names
+        .into_iter()
+        .zip(left)
+        .map(|(name, persons)| Step { name, persons })
+        .collect();
+    out
+}
+
+fn tally(out: &mut Counts, s: &Subject) {
+    let unknown = || "unknown".to_string();
+    *out.sex
+        .entry(s.p.sex.clone().unwrap_or_else(unknown))
+        .or_default() += 1;
+    *out.age_band
+        .entry(s.age().map_or_else(unknown, age_band))
+        .or_default() += 1;
+    let area =
+        s.p.municipality
+            .as_deref()
+            .and_then(tokumei_japan::place::medical_area_of_code)
+            .map_or_else(unknown, String::from);
+    *out.area.entry(area).or_default() += 1;
+    for p in &s.p.providers {
+        *out.provider.entry(p.clone()).or_default() += 1;
+    }
+}

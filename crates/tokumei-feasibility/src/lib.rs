@@ -1,0 +1,110 @@
+//! Feasibility counts for clinical trials (the 治験モデル's Feasibility): how many persons of the
+//! region meet a protocol's criteria, under disclosure control.
+//!
+//! - [`definition`]: cohort definitions (TOML or JSON, a JSON Schema), validated with the path of
+//!   every fault.
+//! - [`evaluate`]: the persons counted (never records), the index date, the attrition per step and
+//!   the breakdowns by sex, age band, 二次医療圏 and provider.
+//! - [`disclosure`]: the policy (NDB-like default) applied to the true counts: suppression of 1–9,
+//!   complementary suppression, rounding with the range each shown count stands for, per-provider
+//!   figures only when enough providers report.
+//! - [`vault`]: the population of the linked vault without the persons who asked to stop.
+//!
+//! [`count`] is the one operation: a technician's query, read from the vault, answered under the
+//! policy and audited with the definition's hash (never its text) and what was shown.
+
+pub mod definition;
+pub mod disclosure;
+pub mod evaluate;
+pub mod vault;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tokumei_vault::access::{Role, Session};
+use tokumei_vault::home::DataKey;
+use tokumei_vault::Home;
+
+pub use definition::Definition;
+pub use disclosure::{Answer, Policy, Shown};
+pub use evaluate::{Counts, Population};
+
+/// Why a count failed or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FeasibilityError {
+    /// The definition is malformed or refers to something unknown.
+    #[error("cohort definition: {0}")]
+    Definition(String),
+    /// The policy is malformed.
+    #[error("disclosure policy: {0}")]
+    Policy(String),
+    /// A file could not be read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The vault refused or failed.
+    #[error(transparent)]
+    Vault(#[from] tokumei_vault::VaultError),
+    /// The linked vault could not be read.
+    #[error(transparent)]
+    Link(#[from] tokumei_link::LinkError),
+}
+
+/// A count as answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountAnswer {
+    /// SHA-256 of the normalized definition (what the audit log records).
+    pub definition_hash: String,
+    /// The definition's name.
+    pub name: String,
+    /// The figures under the policy.
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// Counts the persons of the linked vault meeting `def` (those who asked to stop never counted)
+/// and answers under `policy`. Needs a technician; the query (its hash) and the shown total are
+/// audited in one entry, as is a refusal.
+pub fn count(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    def: &Definition,
+    policy: &Policy,
+) -> Result<CountAnswer, FeasibilityError> {
+    s.require(home, "feasibility.count", &[Role::Technician])?;
+    let hash = def.hash();
+    let object = format!("definition sha256 {hash}");
+    let result = answer(home, key, def, policy);
+    let outcome = match &result {
+        Ok(a) => format!("answered: total {}", shown_text(&a.total)),
+        Err(e) => format!("refused: {e}"),
+    };
+    s.audit(home, "feasibility.count", &object, &outcome, None)?;
+    Ok(CountAnswer {
+        definition_hash: hash,
+        name: def.name.clone(),
+        answer: result?,
+    })
+}
+
+fn answer(
+    home: &Home,
+    key: &DataKey,
+    def: &Definition,
+    policy: &Policy,
+) -> Result<Answer, FeasibilityError> {
+    let catalog = home.catalog()?;
+    let linked = tokumei_link::linked::LinkedVault::read(home, key, &catalog)?;
+    let (population, _) = vault::population(&linked, &catalog, key)?;
+    let counts = evaluate::count(def, &population);
+    Ok(disclosure::apply(policy, &counts))
+}
+
+/// A shown count in words (`130 (125–134)`, `suppressed`).
+pub fn shown_text(s: &Shown) -> String {
+    match s {
+        Shown::Count { value, range } if range[0] == range[1] => value.to_string(),
+        Shown::Count { value, range } => format!("{value} ({}–{})", range[0], range[1]),
+        Shown::Suppressed => "suppressed".into(),
+    }
+}
