@@ -27,6 +27,9 @@ pub(crate) enum FeasibilityCommand {
         /// A disclosure policy file (TOML) instead of the default.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Also write the answer as an HTML report (Japanese and English, the attrition chart).
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Print the answer as JSON (docs/json.md).
         #[arg(long)]
         json: bool,
@@ -100,11 +103,18 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
             home,
             definition,
             policy,
+            report: html,
             json,
             auth,
-        } => report(count(&home, &definition, policy.as_ref(), &auth), |a| {
-            render(json, &a, print)
-        }),
+        } => {
+            let answered = count(&home, &definition, policy.as_ref(), &auth).and_then(|a| {
+                if let Some(path) = &html {
+                    tokumei_feasibility::write_report(path, &a).map_err(fail)?;
+                }
+                Ok(a)
+            });
+            report(answered, |a| render(json, &a, print))
+        }
         FeasibilityCommand::Schema => {
             print!("{}", tokumei_feasibility::definition::schema());
             ExitCode::SUCCESS

@@ -98,6 +98,10 @@ pub struct ShownStep {
 pub struct Answer {
     /// The policy applied.
     pub policy: String,
+    /// Its smallest count shown.
+    pub min_cell: u64,
+    /// Its rounding base.
+    pub rounding: u64,
     /// The attrition.
     pub steps: Vec<ShownStep>,
     /// The final cohort.
@@ -188,6 +192,8 @@ pub fn apply(policy: &Policy, counts: &Counts) -> Answer {
     let cohort_shown = matches!(total, Shown::Count { value, .. } if value > 0);
     Answer {
         policy: policy.name.clone(),
+        min_cell: policy.min_cell,
+        rounding: policy.rounding,
         steps: counts
             .steps
             .iter()

@@ -9,6 +9,7 @@
 //!   complementary suppression, rounding with the range each shown count stands for, per-provider
 //!   figures only when enough providers report.
 //! - [`vault`]: the population of the linked vault without the persons who asked to stop.
+//! - [`report`]: the HTML report of an answer (Japanese and English, the attrition chart).
 //!
 //! [`count`] is the one operation: a technician's query, read from the vault, answered under the
 //! policy and audited with the definition's hash (never its text) and what was shown.
@@ -16,6 +17,7 @@
 pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
+pub mod report;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -47,6 +49,14 @@ pub enum FeasibilityError {
     /// The linked vault could not be read.
     #[error(transparent)]
     Link(#[from] tokumei_link::LinkError),
+    /// The report could not be written.
+    #[error(transparent)]
+    Write(#[from] tokumei_fs::IoError),
+}
+
+/// Writes the HTML report of an answer (whole or not at all).
+pub fn write_report(path: &std::path::Path, a: &CountAnswer) -> Result<(), FeasibilityError> {
+    Ok(tokumei_fs::write_atomic(path, report::html(a).as_bytes())?)
 }
 
 /// A count as answered.

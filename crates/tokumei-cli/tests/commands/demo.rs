@@ -248,6 +248,7 @@ fn feasibility_counts(demo: &Path) {
             .arg(demo.join("passphrase.txt"));
         if let Some(p) = policy {
             c.arg("--policy").arg(p);
+            c.arg("--report").arg(demo.join("feasibility.html"));
         }
         let out = c.assert().success();
         serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
@@ -270,6 +271,11 @@ fn feasibility_counts(demo: &Path) {
     )
     .expect("policy");
     let a = count(Some(&exact));
+    let html = std::fs::read_to_string(demo.join("feasibility.html")).expect("report");
+    assert!(
+        html.contains("Attrition") && html.contains("<svg"),
+        "{html}"
+    );
     let steps: Vec<u64> = a["steps"]
         .as_array()
         .expect("steps")
