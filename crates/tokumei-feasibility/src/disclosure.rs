@@ -6,8 +6,9 @@
 //! suppressed; in a breakdown that partitions the cohort (sex, age band, area), a single suppressed
 //! cell is joined by the smallest other non-zero cell (complementary suppression, so that no hidden
 //! cell follows from the total); shown counts are rounded to the policy's base, with the range the
-//! true count lies in; per-provider figures are shown only when enough providers each report
-//! enough persons.
+//! true count lies in; per-provider figures (each person once, for the provider holding most of
+//! their events) are shown only when enough providers each report enough persons, and suppressed
+//! like the other partitions.
 
 use std::collections::BTreeMap;
 
@@ -158,7 +159,8 @@ fn partition(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
     }
 }
 
-/// Per-provider figures, or withheld when too few providers report enough persons.
+/// Per-provider figures (a partition: each person counts for one provider), or withheld when too
+/// few providers report enough persons.
 fn sites(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
     let enough = cells
         .values()
@@ -173,13 +175,7 @@ fn sites(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
             )),
         };
     }
-    ShownBreakdown {
-        cells: cells
-            .iter()
-            .map(|(k, &n)| (k.clone(), shown(policy, n)))
-            .collect(),
-        withheld: None,
-    }
+    partition(policy, cells)
 }
 
 /// Applies the policy to true counts.

@@ -49,6 +49,9 @@ pub struct Facts {
     pub death: Option<NaiveDate>,
     /// Providers the person has records with (sorted, distinct).
     pub providers: Vec<String>,
+    /// The provider holding most of the person's events (ties: the smaller id): where the person
+    /// counts in the per-provider breakdown, once.
+    pub main_provider: Option<String>,
     /// First and last day of any record (the observation period).
     pub observed: Option<(NaiveDate, NaiveDate)>,
     /// Events, by date.
@@ -85,7 +88,7 @@ pub struct Counts {
     pub age_band: Breakdown,
     /// Final cohort by 二次医療圏 of the latest address.
     pub area: Breakdown,
-    /// Final cohort by provider (a person counts once for each provider they have records with).
+    /// Final cohort by provider (each person once, for their main provider).
     pub provider: Breakdown,
 }
 
@@ -280,7 +283,6 @@ fn tally(out: &mut Counts, s: &Subject) {
             .and_then(tokumei_japan::place::medical_area_of_code)
             .map_or_else(unknown, String::from);
     *out.area.entry(area).or_default() += 1;
-    for p in &s.p.providers {
-        *out.provider.entry(p.clone()).or_default() += 1;
-    }
+    let main = s.p.main_provider.clone().unwrap_or_else(unknown);
+    *out.provider.entry(main).or_default() += 1;
 }

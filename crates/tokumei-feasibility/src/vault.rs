@@ -1,7 +1,7 @@
 //! The population of the linked vault: every person of the master person index with their facts
 //! and events from every provider, the persons who asked to stop left out.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use tokumei_link::linked::LinkedVault;
@@ -40,14 +40,21 @@ pub fn population(
             .and_then(|p| slot.get(p.as_str()).copied())
     };
     let mut providers: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); facts.len()];
+    let mut provider_of: HashMap<&str, &str> = HashMap::new();
     for r in &vault.identities {
         if let Some(i) = at(&r.record_id) {
             providers[i].insert(r.provider_id.as_str());
+            provider_of.insert(r.record_id.as_str(), r.provider_id.as_str());
         }
     }
+    // Events per (person, provider), for each person's main provider.
+    let mut per_provider: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new(); facts.len()];
     let c = &vault.clinical;
     let mut push = |record: &str, kind, code: String, date: NaiveDate, value| {
         if let Some(i) = at(record) {
+            if let Some(p) = provider_of.get(record) {
+                *per_provider[i].entry(p).or_default() += 1;
+            }
             facts[i].events.push(Event {
                 kind,
                 code,
@@ -83,8 +90,18 @@ pub fn population(
     for e in &c.encounters {
         seen(&e.record_id, e.start_date, e.end_date.max(e.start_date));
     }
-    for (f, (p, span)) in facts.iter_mut().zip(providers.into_iter().zip(spans)) {
+    let mains = per_provider.iter().map(|m| {
+        m.iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(p, _)| p.to_string())
+    });
+    for ((f, main), (p, span)) in facts
+        .iter_mut()
+        .zip(mains)
+        .zip(providers.into_iter().zip(spans))
+    {
         f.providers = p.into_iter().map(String::from).collect();
+        f.main_provider = main.or_else(|| f.providers.first().cloned());
         f.events
             .sort_by(|a, b| a.date.cmp(&b.date).then(a.code.cmp(&b.code)));
         let events = f

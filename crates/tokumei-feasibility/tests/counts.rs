@@ -28,6 +28,7 @@ fn person(sex: &str, birth: &str, mut events: Vec<Event>) -> Facts {
         municipality: Some("022012".into()),
         death: None,
         providers: vec!["H01".into()],
+        main_provider: Some("H01".into()),
         observed,
         events,
     }

@@ -285,7 +285,7 @@ fn feasibility_counts(demo: &Path) {
     assert!(steps.windows(2).all(|w| w[0] >= w[1]), "{a}");
     assert!(steps[0] > steps[steps.len() - 1], "{a}");
     let total = a["total"]["value"].as_u64().expect("total");
-    for b in ["sex", "age_band", "area"] {
+    for b in ["sex", "age_band", "area", "provider"] {
         let sum: u64 = a[b]["cells"]
             .as_object()
             .expect("cells")
