@@ -752,11 +752,18 @@ pub fn verify_extends(
 
 /// The last entry of the log in `dir` whose action is `action` (the log is read, not verified).
 pub fn last_of(dir: &Path, action: &str) -> Result<Option<Entry>, AuditError> {
+    Ok(entries_of(dir, action, true)?.pop())
+}
+
+/// Every entry of the log in `dir` whose action is `action`, oldest first (`last`: only the last
+/// one); the log is read, not verified.
+pub fn entries_of(dir: &Path, action: &str, last: bool) -> Result<Vec<Entry>, AuditError> {
     let (lines, _) = read_lines(dir)?;
     let needle = format!(
         "\"action\":{}",
         serde_json::to_string(action).unwrap_or_default()
     );
+    let mut out = Vec::new();
     for (i, raw) in lines.iter().enumerate().rev() {
         if !raw.windows(needle.len()).any(|w| w == needle.as_bytes()) {
             continue;
@@ -766,8 +773,12 @@ pub fn last_of(dir: &Path, action: &str) -> Result<Option<Entry>, AuditError> {
             reason: format!("unreadable line: {e}"),
         })?;
         if line.entry.action == action {
-            return Ok(Some(line.entry));
+            out.push(line.entry);
+            if last {
+                break;
+            }
         }
     }
-    Ok(None)
+    out.reverse();
+    Ok(out)
 }

@@ -31,6 +31,10 @@ pub struct Policy {
     pub min_sites: usize,
     /// … each count at least this many persons.
     pub min_site_persons: u64,
+    /// Most counts a user is answered in any minute …
+    pub max_per_minute: u32,
+    /// … and in any 7 days (then refused until older answers fall out of the window).
+    pub max_per_week: u32,
 }
 
 const NDB: &str = include_str!("../policies/ndb.toml");
@@ -45,6 +49,8 @@ impl Policy {
             rounding: 10,
             min_sites: 5,
             min_site_persons: 10,
+            max_per_minute: 3,
+            max_per_week: 50,
         })
     }
 
@@ -52,9 +58,9 @@ impl Policy {
     pub fn parse(text: &str) -> Result<Policy, FeasibilityError> {
         let p: Policy =
             toml::from_str(text).map_err(|e| FeasibilityError::Policy(e.to_string()))?;
-        if p.min_cell == 0 || p.rounding == 0 || p.min_sites == 0 {
+        if p.min_cell == 0 || p.rounding == 0 || p.min_sites == 0 || p.max_per_week == 0 {
             return Err(FeasibilityError::Policy(
-                "min_cell, rounding and min_sites are at least 1".into(),
+                "min_cell, rounding, min_sites and max_per_week are at least 1".into(),
             ));
         }
         Ok(p)

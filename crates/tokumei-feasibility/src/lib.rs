@@ -11,8 +11,9 @@
 //! - [`vault`]: the population of the linked vault without the persons who asked to stop.
 //! - [`report`]: the HTML report of an answer (Japanese and English, the attrition chart).
 //!
-//! [`count`] is the one operation: a technician's query, read from the vault, answered under the
-//! policy and audited with the definition's hash (never its text) and what was shown.
+//! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
+//! per week (counted from the audit log), read from the vault, answered under the policy and
+//! audited with the definition's hash (never its text) and what was shown.
 
 pub mod definition;
 pub mod disclosure;
@@ -49,6 +50,9 @@ pub enum FeasibilityError {
     /// The linked vault could not be read.
     #[error(transparent)]
     Link(#[from] tokumei_link::LinkError),
+    /// The user's quota of counts is spent for now.
+    #[error("quota: {0}")]
+    Quota(String),
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] tokumei_fs::IoError),
@@ -84,7 +88,7 @@ pub fn count(
     s.require(home, "feasibility.count", &[Role::Technician])?;
     let hash = def.hash();
     let object = format!("definition sha256 {hash}");
-    let result = answer(home, key, def, policy);
+    let result = within_quota(home, s, policy).and_then(|()| answer(home, key, def, policy));
     let outcome = match &result {
         Ok(a) => format!("answered: total {}", shown_text(&a.total)),
         Err(e) => format!("refused: {e}"),
@@ -95,6 +99,35 @@ pub fn count(
         name: def.name.clone(),
         answer: result?,
     })
+}
+
+/// Refuses a count beyond the policy's quotas: the user's answered counts in the audit log within
+/// the last minute and the last 7 days (refusals do not count).
+fn within_quota(home: &Home, s: &Session, policy: &Policy) -> Result<(), FeasibilityError> {
+    let now = chrono::Utc::now();
+    let entries =
+        tokumei_audit::entries_of(&home.root.join("audit"), "feasibility.count", false)
+            .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))?;
+    let ages: Vec<chrono::TimeDelta> = entries
+        .iter()
+        .filter(|e| e.actor == s.user && e.outcome.starts_with("answered"))
+        .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.time).ok())
+        .map(|t| now.signed_duration_since(t))
+        .collect();
+    let within = |d: chrono::TimeDelta| ages.iter().filter(|a| **a < d).count();
+    if within(chrono::TimeDelta::minutes(1)) >= policy.max_per_minute as usize {
+        return Err(FeasibilityError::Quota(format!(
+            "at most {} counts a minute",
+            policy.max_per_minute
+        )));
+    }
+    if within(chrono::TimeDelta::days(7)) >= policy.max_per_week as usize {
+        return Err(FeasibilityError::Quota(format!(
+            "at most {} counts in 7 days",
+            policy.max_per_week
+        )));
+    }
+    Ok(())
 }
 
 fn answer(

@@ -267,7 +267,8 @@ fn feasibility_counts(demo: &Path) {
     let exact = demo.join("exact.toml");
     std::fs::write(
         &exact,
-        "name = \"exact\"\nmin_cell = 1\nrounding = 1\nmin_sites = 1\nmin_site_persons = 1\n",
+        "name = \"exact\"\nmin_cell = 1\nrounding = 1\nmin_sites = 1\nmin_site_persons = 1\n\
+         max_per_minute = 100\nmax_per_week = 100\n",
     )
     .expect("policy");
     let a = count(Some(&exact));
@@ -294,14 +295,36 @@ fn feasibility_counts(demo: &Path) {
             .sum();
         assert_eq!(sum, total, "{b}: {a}");
     }
+    // A policy allowing two counts a week: the user had two, the third is refused and audited.
+    let tight = demo.join("tight.toml");
+    let text = std::fs::read_to_string(&exact).expect("policy");
+    std::fs::write(
+        &tight,
+        text.replace("max_per_week = 100", "max_per_week = 2"),
+    )
+    .expect("policy");
+    let refused = cmd()
+        .args(["feasibility", "count", "--home"])
+        .arg(demo.join("home"))
+        .arg("--definition")
+        .arg(&definition)
+        .arg("--passphrase-file")
+        .arg(demo.join("passphrase.txt"))
+        .arg("--policy")
+        .arg(&tight)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("at most 2 counts in 7 days"), "{err}");
     let log = std::fs::read_to_string(demo.join("home/audit/entries.jsonl")).expect("log");
     let hash = ndb["definition_hash"].as_str().expect("hash");
     let entries: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("feasibility.count"))
         .collect();
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 3);
     assert!(entries
         .iter()
         .all(|e| e.contains(hash) && !e.contains("metformin")));
+    assert!(entries[2].contains("refused: quota"), "{}", entries[2]);
 }
