@@ -72,6 +72,9 @@ fn count(
 
 fn print(a: &CountAnswer) {
     println!("{} (definition sha256 {})", a.name, a.definition_hash);
+    if a.cached {
+        println!("the answer given before to the same query on the same data (no quota spent)");
+    }
     println!("policy: {}", a.answer.policy);
     for s in &a.answer.steps {
         println!("  {:<40} {}", s.name, shown_text(&s.persons));

@@ -68,7 +68,7 @@ impl Policy {
 }
 
 /// A count as shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "shown", rename_all = "snake_case")]
 pub enum Shown {
     /// Shown: rounded, with the range the true count lies in.
@@ -83,7 +83,7 @@ pub enum Shown {
 }
 
 /// A breakdown as shown, or withheld with the reason.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShownBreakdown {
     /// Cells (empty when withheld).
     pub cells: BTreeMap<String, Shown>,
@@ -92,7 +92,7 @@ pub struct ShownBreakdown {
 }
 
 /// One attrition step as shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShownStep {
     /// What the step requires.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct ShownStep {
 }
 
 /// The answer to a count: every figure under the policy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     /// The policy applied.
     pub policy: String,

@@ -10,11 +10,13 @@
 //!   figures only when enough providers report.
 //! - [`vault`]: the population of the linked vault without the persons who asked to stop.
 //! - [`report`]: the HTML report of an answer (Japanese and English, the attrition chart).
+//! - [`cache`]: answers kept per normalized query until the data change.
 //!
 //! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
 //! per week (counted from the audit log), read from the vault, answered under the policy and
 //! audited with the definition's hash (never its text) and what was shown.
 
+pub mod cache;
 pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
@@ -23,7 +25,7 @@ pub mod vault;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
 use tokumei_vault::Home;
@@ -64,20 +66,24 @@ pub fn write_report(path: &std::path::Path, a: &CountAnswer) -> Result<(), Feasi
 }
 
 /// A count as answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CountAnswer {
     /// SHA-256 of the normalized definition (what the audit log records).
     pub definition_hash: String,
     /// The definition's name.
     pub name: String,
+    /// Whether the answer is the one given before to the same query on the same data.
+    #[serde(default)]
+    pub cached: bool,
     /// The figures under the policy.
     #[serde(flatten)]
     pub answer: Answer,
 }
 
 /// Counts the persons of the linked vault meeting `def` (those who asked to stop never counted)
-/// and answers under `policy`. Needs a technician; the query (its hash) and the shown total are
-/// audited in one entry, as is a refusal.
+/// and answers under `policy`: the answer given before when the same query meets the same data,
+/// else a new one within the quotas. Needs a technician; the query (its hash) and the shown total
+/// are audited in one entry, as is a refusal.
 pub fn count(
     home: &Home,
     s: &Session,
@@ -86,19 +92,39 @@ pub fn count(
     policy: &Policy,
 ) -> Result<CountAnswer, FeasibilityError> {
     s.require(home, "feasibility.count", &[Role::Technician])?;
-    let hash = def.hash();
-    let object = format!("definition sha256 {hash}");
-    let result = within_quota(home, s, policy).and_then(|()| answer(home, key, def, policy));
+    let object = format!("definition sha256 {}", def.hash());
+    let result = respond(home, s, key, def, policy);
     let outcome = match &result {
-        Ok(a) => format!("answered: total {}", shown_text(&a.total)),
+        Ok(a) if a.cached => format!("cached: total {}", shown_text(&a.answer.total)),
+        Ok(a) => format!("answered: total {}", shown_text(&a.answer.total)),
         Err(e) => format!("refused: {e}"),
     };
     s.audit(home, "feasibility.count", &object, &outcome, None)?;
-    Ok(CountAnswer {
-        definition_hash: hash,
+    result
+}
+
+fn respond(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    def: &Definition,
+    policy: &Policy,
+) -> Result<CountAnswer, FeasibilityError> {
+    let catalog = home.catalog()?;
+    let k = cache::key(&cache::data_version(home, &catalog)?, def, policy);
+    if let Some(mut a) = cache::get(home, key, &k) {
+        a.cached = true;
+        return Ok(a);
+    }
+    within_quota(home, s, policy)?;
+    let a = CountAnswer {
+        definition_hash: def.hash(),
         name: def.name.clone(),
-        answer: result?,
-    })
+        cached: false,
+        answer: answer(home, key, &catalog, def, policy)?,
+    };
+    cache::put(home, key, &k, &a)?;
+    Ok(a)
 }
 
 /// Refuses a count beyond the policy's quotas: the user's answered counts in the audit log within
@@ -133,12 +159,12 @@ fn within_quota(home: &Home, s: &Session, policy: &Policy) -> Result<(), Feasibi
 fn answer(
     home: &Home,
     key: &DataKey,
+    catalog: &tokumei_vault::catalog::Catalog,
     def: &Definition,
     policy: &Policy,
 ) -> Result<Answer, FeasibilityError> {
-    let catalog = home.catalog()?;
-    let linked = tokumei_link::linked::LinkedVault::read(home, key, &catalog)?;
-    let (population, _) = vault::population(&linked, &catalog, key)?;
+    let linked = tokumei_link::linked::LinkedVault::read(home, key, catalog)?;
+    let (population, _) = vault::population(&linked, catalog, key)?;
     let counts = evaluate::count(def, &population);
     Ok(disclosure::apply(policy, &counts))
 }

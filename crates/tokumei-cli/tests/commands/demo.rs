@@ -233,8 +233,10 @@ fn shown_counts(v: &serde_json::Value, path: &str, out: &mut Vec<(String, u64, [
 }
 
 /// `tokumei feasibility count` on the demo's vault: under the NDB-like policy no count of 1–9 is
-/// shown; with an exact policy the attrition never grows and the breakdowns add up to the total;
-/// each query is one audit entry naming the definition's hash, never its text.
+/// shown; the same query again gets the same answer from the cache; with an exact policy the
+/// attrition never grows and the breakdowns add up to the total; a third fresh count beyond a
+/// quota of two is refused; each query is one audit entry naming the definition's hash, never its
+/// text.
 fn feasibility_counts(demo: &Path) {
     let definition = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tokumei-feasibility/cohorts/t2dm-metformin.toml");
@@ -254,6 +256,11 @@ fn feasibility_counts(demo: &Path) {
         serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
     };
     let ndb = count(None);
+    // The same query on the same data: the same answer, from the cache.
+    let again = count(None);
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(again["steps"], ndb["steps"]);
+    assert_eq!(ndb["cached"], false);
     let mut shown = Vec::new();
     shown_counts(&ndb, "", &mut shown);
     assert!(!shown.is_empty(), "{ndb}");
@@ -322,9 +329,14 @@ fn feasibility_counts(demo: &Path) {
         .lines()
         .filter(|l| l.contains("feasibility.count"))
         .collect();
-    assert_eq!(entries.len(), 3);
+    assert_eq!(entries.len(), 4);
     assert!(entries
         .iter()
         .all(|e| e.contains(hash) && !e.contains("metformin")));
-    assert!(entries[2].contains("refused: quota"), "{}", entries[2]);
+    assert!(
+        entries[1].contains("\"outcome\":\"cached"),
+        "{}",
+        entries[1]
+    );
+    assert!(entries[3].contains("refused: quota"), "{}", entries[3]);
 }
