@@ -752,27 +752,33 @@ pub fn verify_extends(
 
 /// The last entry of the log in `dir` whose action is `action` (the log is read, not verified).
 pub fn last_of(dir: &Path, action: &str) -> Result<Option<Entry>, AuditError> {
-    Ok(entries_of(dir, action, true)?.pop())
+    Ok(entries_of(dir, &[action], true)?.pop())
 }
 
-/// Every entry of the log in `dir` whose action is `action`, oldest first (`last`: only the last
-/// one); the log is read, not verified.
-pub fn entries_of(dir: &Path, action: &str, last: bool) -> Result<Vec<Entry>, AuditError> {
+/// Every entry of the log in `dir` whose action is one of `actions`, oldest first (`last`: only
+/// the last one); the log is read once, not verified.
+pub fn entries_of(dir: &Path, actions: &[&str], last: bool) -> Result<Vec<Entry>, AuditError> {
     let (lines, _) = read_lines(dir)?;
-    let needle = format!(
-        "\"action\":{}",
-        serde_json::to_string(action).unwrap_or_default()
-    );
+    let needles: Vec<String> = actions
+        .iter()
+        .map(|a| {
+            format!(
+                "\"action\":{}",
+                serde_json::to_string(a).unwrap_or_default()
+            )
+        })
+        .collect();
     let mut out = Vec::new();
     for (i, raw) in lines.iter().enumerate().rev() {
-        if !raw.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        let named = |n: &String| raw.windows(n.len()).any(|w| w == n.as_bytes());
+        if !needles.iter().any(named) {
             continue;
         }
         let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
             seq: i as u64,
             reason: format!("unreadable line: {e}"),
         })?;
-        if line.entry.action == action {
+        if actions.contains(&line.entry.action.as_str()) {
             out.push(line.entry);
             if last {
                 break;

@@ -30,15 +30,17 @@ fn path(home: &Home) -> std::path::PathBuf {
     home.root.join("feasibility/answers.json.enc")
 }
 
-fn count_of(home: &Home, action: &str) -> Result<usize, FeasibilityError> {
-    tokumei_audit::entries_of(&home.root.join("audit"), action, false)
-        .map(|e| e.len())
-        .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))
-}
+/// The audit actions that change what a count reads; the data's version counts them.
+pub const DATA_ACTIONS: [&str; 3] = ["link.run", "optout.purge", "optout.add"];
 
 /// The data's version: the packages received, the requests to stop, the master person index as
-/// sealed, and how many link runs and purges the log records.
-pub fn data_version(home: &Home, catalog: &Catalog) -> Result<String, FeasibilityError> {
+/// sealed, and how many link runs and purges the log records (`log`: its entries of
+/// [`DATA_ACTIONS`], and maybe others).
+pub fn data_version(
+    home: &Home,
+    catalog: &Catalog,
+    log: &[tokumei_audit::Entry],
+) -> Result<String, FeasibilityError> {
     let mut h = Sha256::new();
     for id in catalog.receipt_ids()? {
         h.update(id.as_bytes());
@@ -52,8 +54,9 @@ pub fn data_version(home: &Home, catalog: &Catalog) -> Result<String, Feasibilit
     }
     let mpi = std::fs::read(home.root.join("vault/mpi.json.enc")).unwrap_or_default();
     h.update(Sha256::digest(&mpi));
-    for action in ["link.run", "optout.purge", "optout.add"] {
-        h.update(count_of(home, action)?.to_le_bytes());
+    for action in DATA_ACTIONS {
+        let n = log.iter().filter(|e| e.action == action).count();
+        h.update(n.to_le_bytes());
     }
     Ok(hex::encode(h.finalize()))
 }

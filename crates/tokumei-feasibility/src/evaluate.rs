@@ -114,15 +114,34 @@ pub fn age_band(age: u32) -> String {
     }
 }
 
-fn matches(set: &ConceptSet, e: &Event) -> bool {
+/// A concept set ready to match events: its ICD-10 codes without their dots, once.
+struct Concept<'a> {
+    set: &'a ConceptSet,
+    icd10: Vec<String>,
+}
+
+/// Every concept set of a definition, by name.
+type Concepts<'a> = BTreeMap<&'a str, Concept<'a>>;
+
+fn concepts(def: &Definition) -> Concepts<'_> {
+    def.concept_sets
+        .iter()
+        .map(|(name, set)| {
+            let icd10 = set.icd10.iter().map(|c| c.replace('.', "")).collect();
+            (name.as_str(), Concept { set, icd10 })
+        })
+        .collect()
+}
+
+fn matches(c: &Concept, e: &Event) -> bool {
+    let set = c.set;
     let prefix = |list: &[String]| list.iter().any(|p| e.code.starts_with(p.as_str()));
     match e.kind {
-        Kind::Diagnosis => set.icd10.iter().any(|c| {
-            let c = c.replace('.', "");
+        Kind::Diagnosis => c.icd10.iter().any(|code| {
             if set.descendants {
-                e.code.starts_with(&c)
+                e.code.starts_with(code.as_str())
             } else {
-                e.code == c
+                e.code == *code
             }
         }),
         Kind::Drug => prefix(&set.drugs),
@@ -148,6 +167,7 @@ fn in_age(a: AgeRange, age: Option<u32>) -> bool {
 /// One person against a definition.
 struct Subject<'a> {
     def: &'a Definition,
+    concepts: &'a Concepts<'a>,
     p: &'a Facts,
     index: NaiveDate,
 }
@@ -158,18 +178,20 @@ impl Subject<'_> {
     }
 
     fn event(&self, c: &EventCriterion) -> bool {
-        let Some(set) = self.def.concept_sets.get(&c.concept) else {
+        let Some(set) = self.concepts.get(c.concept.as_str()) else {
             return false;
         };
-        let mut days: Vec<NaiveDate> = self
-            .p
-            .events
-            .iter()
-            .filter(|e| c.window.contains((e.date - self.index).num_days()) && matches(set, e))
-            .map(|e| e.date)
-            .collect();
-        days.dedup();
-        let n = u32::try_from(days.len()).unwrap_or(u32::MAX);
+        // Distinct days of matching events (the events are by date).
+        let (mut n, mut last) = (0u32, None);
+        for e in &self.p.events {
+            if last != Some(e.date)
+                && c.window.contains((e.date - self.index).num_days())
+                && matches(set, e)
+            {
+                n = n.saturating_add(1);
+                last = Some(e.date);
+            }
+        }
         n >= c.at_least && c.at_most.is_none_or(|m| n <= m)
     }
 
@@ -222,8 +244,8 @@ impl Subject<'_> {
 }
 
 /// The index date of a person: the first event of the index concept within the period.
-fn index_of(def: &Definition, p: &Facts) -> Option<NaiveDate> {
-    let set = def.concept_sets.get(&def.index.concept)?;
+fn index_of(def: &Definition, concepts: &Concepts, p: &Facts) -> Option<NaiveDate> {
+    let set = concepts.get(def.index.concept.as_str())?;
     p.events
         .iter()
         .filter(|e| def.index.from.is_none_or(|f| e.date >= f))
@@ -243,11 +265,17 @@ pub fn count(def: &Definition, population: &Population) -> Counts {
         .collect();
     let mut left = vec![0u64; names.len()];
     let mut out = Counts::default();
+    let concepts = concepts(def);
     for p in &population.persons {
-        let Some(index) = index_of(def, p) else {
+        let Some(index) = index_of(def, &concepts, p) else {
             continue;
         };
-        let s = Subject { def, p, index };
+        let s = Subject {
+            def,
+            concepts: &concepts,
+            p,
+            index,
+        };
         let passed = std::iter::once(true)
             .chain(std::iter::once_with(|| s.demographics()))
             .chain(std::iter::once_with(|| s.observed()))

@@ -111,12 +111,17 @@ fn respond(
     policy: &Policy,
 ) -> Result<CountAnswer, FeasibilityError> {
     let catalog = home.catalog()?;
-    let k = cache::key(&cache::data_version(home, &catalog)?, def, policy);
+    // The log read once: the data's version and the quotas both count entries of it.
+    let mut actions = cache::DATA_ACTIONS.to_vec();
+    actions.push("feasibility.count");
+    let log = tokumei_audit::entries_of(&home.root.join("audit"), &actions, false)
+        .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))?;
+    let k = cache::key(&cache::data_version(home, &catalog, &log)?, def, policy);
     if let Some(mut a) = cache::get(home, key, &k) {
         a.cached = true;
         return Ok(a);
     }
-    within_quota(home, s, policy)?;
+    within_quota(&log, s, policy)?;
     let a = CountAnswer {
         definition_hash: def.hash(),
         name: def.name.clone(),
@@ -127,15 +132,17 @@ fn respond(
     Ok(a)
 }
 
-/// Refuses a count beyond the policy's quotas: the user's answered counts in the audit log within
-/// the last minute and the last 7 days (refusals do not count).
-fn within_quota(home: &Home, s: &Session, policy: &Policy) -> Result<(), FeasibilityError> {
+/// Refuses a count beyond the policy's quotas: the user's answered counts in the audit log
+/// (`log`) within the last minute and the last 7 days (refusals and cached answers do not count).
+fn within_quota(
+    log: &[tokumei_audit::Entry],
+    s: &Session,
+    policy: &Policy,
+) -> Result<(), FeasibilityError> {
     let now = chrono::Utc::now();
-    let entries =
-        tokumei_audit::entries_of(&home.root.join("audit"), "feasibility.count", false)
-            .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))?;
-    let ages: Vec<chrono::TimeDelta> = entries
+    let ages: Vec<chrono::TimeDelta> = log
         .iter()
+        .filter(|e| e.action == "feasibility.count")
         .filter(|e| e.actor == s.user && e.outcome.starts_with("answered"))
         .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.time).ok())
         .map(|t| now.signed_duration_since(t))

@@ -56,6 +56,19 @@ pub fn table<H: Render, C: Render>(header: &[H], rows: &[Vec<C>]) -> Markup {
     }
 }
 
+/// Width of a bar chart, and of its label column.
+const WIDTH: f64 = 640.0;
+const LEFT: f64 = 190.0;
+
+/// A bar's length for `v` against `max` (clamped to [0, max]; 0 when `max` is not positive).
+fn bar_width(v: f64, max: f64) -> f64 {
+    if max > 0.0 {
+        (v / max).clamp(0.0, 1.0) * (WIDTH - LEFT - 90.0)
+    } else {
+        0.0
+    }
+}
+
 /// A horizontal bar chart as inline SVG: (label, value) pairs drawn against `max` (values are
 /// clamped to [0, max]), each bar labelled with `format(value)`.
 pub fn bars(
@@ -64,17 +77,9 @@ pub fn bars(
     max: f64,
     format: &dyn Fn(f64) -> String,
 ) -> Markup {
-    const WIDTH: f64 = 640.0;
     const ROW: f64 = 22.0;
-    const LEFT: f64 = 190.0;
     let height = 30.0 + ROW * items.len() as f64;
-    let width_of = |v: f64| {
-        if max > 0.0 {
-            (v / max).clamp(0.0, 1.0) * (WIDTH - LEFT - 90.0)
-        } else {
-            0.0
-        }
-    };
+    let width_of = |v: f64| bar_width(v, max);
     html! {
         svg xmlns="http://www.w3.org/2000/svg" width=(WIDTH) height=(height) role="img" aria-label=(title) {
             text x="0" y="16" font-size="14" font-weight="bold" { (title) }
@@ -99,20 +104,12 @@ pub fn paired_bars(
     max: f64,
     format: &dyn Fn(f64) -> String,
 ) -> Markup {
-    const WIDTH: f64 = 640.0;
     const BAR: f64 = 12.0;
     const ROW: f64 = 2.0 * BAR + 8.0;
-    const LEFT: f64 = 190.0;
     const TOP: f64 = 44.0;
     const FILL: [&str; 2] = ["#9bb7d4", "#3b6ea5"];
     let height = TOP + 4.0 + ROW * items.len() as f64;
-    let width_of = |v: f64| {
-        if max > 0.0 {
-            (v / max).clamp(0.0, 1.0) * (WIDTH - LEFT - 90.0)
-        } else {
-            0.0
-        }
-    };
+    let width_of = |v: f64| bar_width(v, max);
     html! {
         svg xmlns="http://www.w3.org/2000/svg" width=(WIDTH) height=(height) role="img" aria-label=(title) {
             text x="0" y="16" font-size="14" font-weight="bold" { (title) }
