@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use tokumei_feasibility::budget::Balance;
 use tokumei_feasibility::{shown_text, CountAnswer, Definition, Policy};
 use tokumei_vault::access::Role;
 
@@ -36,6 +37,24 @@ pub(crate) enum FeasibilityCommand {
         #[command(flatten)]
         auth: AuthArgs,
     },
+    /// Show the privacy budget spent and left (ε) under the policy: your own, or a named user's
+    /// (technicians only). Audited.
+    Budget {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Another user (technicians only).
+        #[arg(long = "for")]
+        for_user: Option<String>,
+        /// A disclosure policy file (TOML) instead of the default.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Print the balance as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
     /// Print the JSON Schema of cohort definitions.
     Schema,
 }
@@ -56,26 +75,65 @@ fn count(
     auth: &AuthArgs,
 ) -> Result<CountAnswer, Failure> {
     let def = Definition::read(definition).map_err(fail)?;
-    let policy = match policy {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| (EXIT_USAGE, format!("{}: {e}", p.display())))?;
-            Policy::parse(&text).map_err(fail)?
-        }
-        None => Policy::ndb(),
-    };
+    let policy = read_policy(policy)?;
     let home = open_home(home)?;
     let session = auth.session(&home, "feasibility.count", &[Role::Technician])?;
     let key = operator::unlock(&home, auth)?;
     tokumei_feasibility::count(&home, &session, &key, &def, &policy).map_err(fail)
 }
 
+fn read_policy(policy: Option<&PathBuf>) -> Result<Policy, Failure> {
+    match policy {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| (EXIT_USAGE, format!("{}: {e}", p.display())))?;
+            Policy::parse(&text).map_err(fail)
+        }
+        None => Ok(Policy::ndb()),
+    }
+}
+
+fn budget(
+    home: &std::path::Path,
+    for_user: Option<&str>,
+    policy: Option<&PathBuf>,
+    auth: &AuthArgs,
+) -> Result<Balance, Failure> {
+    let policy = read_policy(policy)?;
+    let home = open_home(home)?;
+    let session = auth.session(
+        &home,
+        "feasibility.budget",
+        &[Role::Technician, Role::Researcher],
+    )?;
+    let key = operator::unlock(&home, auth)?;
+    tokumei_feasibility::budget(&home, &session, &key, &policy, for_user).map_err(fail)
+}
+
+fn print_balance(b: &Balance) {
+    println!(
+        "user {}: ε {} spent, {} left (an answer spends {})",
+        b.user, b.user_spent, b.user_left, b.per_count
+    );
+    if let Some(a) = &b.application {
+        println!(
+            "application {a}: ε {} spent, {} left",
+            b.application_spent, b.application_left
+        );
+    }
+}
+
 fn print(a: &CountAnswer) {
     println!("{} (definition sha256 {})", a.name, a.definition_hash);
     if a.cached {
-        println!("the answer given before to the same query on the same data (no quota spent)");
+        println!(
+            "the answer given before to the same query on the same data (no quota or budget spent)"
+        );
     }
-    println!("policy: {}", a.answer.policy);
+    println!(
+        "policy: {}; ε {} (ledger row {}); ranges are 95 % intervals of the true counts",
+        a.answer.policy, a.answer.epsilon, a.ledger_row
+    );
     for s in &a.answer.steps {
         println!("  {:<40} {}", s.name, shown_text(&s.persons));
     }
@@ -98,6 +156,9 @@ fn print(a: &CountAnswer) {
             }
         }
     }
+    if let Some(b) = &a.balance {
+        print_balance(b);
+    }
 }
 
 pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
@@ -118,6 +179,16 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
             });
             report(answered, |a| render(json, &a, print))
         }
+        FeasibilityCommand::Budget {
+            home,
+            for_user,
+            policy,
+            json,
+            auth,
+        } => report(
+            budget(&home, for_user.as_deref(), policy.as_ref(), &auth),
+            |b| render(json, &b, print_balance),
+        ),
         FeasibilityCommand::Schema => {
             print!("{}", tokumei_feasibility::definition::schema());
             ExitCode::SUCCESS

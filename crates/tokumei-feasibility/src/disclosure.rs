@@ -35,6 +35,12 @@ pub struct Policy {
     pub max_per_minute: u32,
     /// … and in any 7 days (then refused until older answers fall out of the window).
     pub max_per_week: u32,
+    /// ε one fresh answer spends (differential privacy; the noise scale is 5 / ε).
+    pub epsilon_per_count: f64,
+    /// ε all answers under one application may spend.
+    pub epsilon_per_application: f64,
+    /// ε all answers to one user may spend.
+    pub epsilon_per_user: f64,
 }
 
 const NDB: &str = include_str!("../policies/ndb.toml");
@@ -51,6 +57,9 @@ impl Policy {
             min_site_persons: 10,
             max_per_minute: 3,
             max_per_week: 50,
+            epsilon_per_count: 1.0,
+            epsilon_per_application: 20.0,
+            epsilon_per_user: 50.0,
         })
     }
 
@@ -61,6 +70,23 @@ impl Policy {
         if p.min_cell == 0 || p.rounding == 0 || p.min_sites == 0 || p.max_per_week == 0 {
             return Err(FeasibilityError::Policy(
                 "min_cell, rounding, min_sites and max_per_week are at least 1".into(),
+            ));
+        }
+        let eps = [
+            p.epsilon_per_count,
+            p.epsilon_per_application,
+            p.epsilon_per_user,
+        ];
+        if eps.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
+            return Err(FeasibilityError::Policy(
+                "epsilon_per_count, epsilon_per_application and epsilon_per_user are above 0 \
+                 (every answer carries noise)"
+                    .into(),
+            ));
+        }
+        if p.epsilon_per_count > p.epsilon_per_application.min(p.epsilon_per_user) {
+            return Err(FeasibilityError::Policy(
+                "epsilon_per_count is above a budget: no answer could be given".into(),
             ));
         }
         Ok(p)
@@ -75,7 +101,8 @@ pub enum Shown {
     Count {
         /// The count shown.
         value: u64,
-        /// Lowest and highest true count it can stand for.
+        /// The 95 % interval of the true count: what the rounding and the noise leave (exactly
+        /// the counts it can stand for when there is no noise).
         range: [u64; 2],
     },
     /// Hidden (`< min_cell`, or hidden so that another hidden cell cannot be derived).
@@ -109,6 +136,9 @@ pub struct Answer {
     pub min_cell: u64,
     /// Its rounding base.
     pub rounding: u64,
+    /// The privacy loss ε this answer spent (0 for exact counts).
+    #[serde(default)]
+    pub epsilon: f64,
     /// The attrition.
     pub steps: Vec<ShownStep>,
     /// The final cohort.
@@ -123,30 +153,35 @@ pub struct Answer {
     pub provider: ShownBreakdown,
 }
 
-/// One count under the policy, before complementary suppression.
-pub fn shown(policy: &Policy, n: u64) -> Shown {
+/// One count under the policy, before complementary suppression: `n` is the (noisy) count and `t`
+/// the half-width of its noise's 95 % interval (0 when exact).
+pub fn shown(policy: &Policy, n: u64, t: u64) -> Shown {
     if n > 0 && n < policy.min_cell {
         return Shown::Suppressed;
     }
     let b = policy.rounding;
     let value = (n + b / 2) / b * b;
-    let range = if b == 1 || value == 0 {
+    let [lo, hi] = if b == 1 || value == 0 {
         // Not rounded, or 0 (1..min_cell are suppressed, so a shown 0 is 0).
         [n, n]
     } else {
         // Every n' that rounds to the value and is not suppressed.
-        let lo = (value + b / 2).saturating_sub(b).max(policy.min_cell);
+        let lo = (value + b / 2).saturating_sub(b);
+        let lo = if t == 0 { lo.max(policy.min_cell) } else { lo };
         [lo, value + (b - 1) / 2]
     };
-    Shown::Count { value, range }
+    Shown::Count {
+        value,
+        range: [lo.saturating_sub(t), hi.saturating_add(t)],
+    }
 }
 
 /// A breakdown that partitions a shown total: primary suppression, then, when exactly one cell is
 /// hidden, the smallest other non-zero cell too.
-fn partition(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
+fn partition(policy: &Policy, cells: &Breakdown, t: u64) -> ShownBreakdown {
     let mut out: BTreeMap<String, Shown> = cells
         .iter()
-        .map(|(k, &n)| (k.clone(), shown(policy, n)))
+        .map(|(k, &n)| (k.clone(), shown(policy, n, t)))
         .collect();
     let hidden = out.values().filter(|s| **s == Shown::Suppressed).count();
     if hidden == 1 {
@@ -167,7 +202,7 @@ fn partition(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
 
 /// Per-provider figures (a partition: each person counts for one provider), or withheld when too
 /// few providers report enough persons.
-fn sites(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
+fn sites(policy: &Policy, cells: &Breakdown, t: u64) -> ShownBreakdown {
     let enough = cells
         .values()
         .filter(|&&n| n >= policy.min_site_persons)
@@ -181,49 +216,52 @@ fn sites(policy: &Policy, cells: &Breakdown) -> ShownBreakdown {
             )),
         };
     }
-    partition(policy, cells)
+    partition(policy, cells, t)
 }
 
-/// Applies the policy to true counts.
-pub fn apply(policy: &Policy, counts: &Counts) -> Answer {
-    let total = shown(policy, counts.total());
-    let empty = || ShownBreakdown {
-        cells: BTreeMap::new(),
-        withheld: Some("the cohort is suppressed".into()),
-    };
+/// Applies the policy to counts: `widths` says how noisy each figure is
+/// ([`crate::noise::Widths::exact`] for true counts).
+pub fn apply(policy: &Policy, counts: &Counts, widths: &crate::noise::Widths) -> Answer {
+    let t_total = widths.steps.last().copied().unwrap_or(0);
+    let total = shown(policy, counts.total(), t_total);
     let cohort_shown = matches!(total, Shown::Count { value, .. } if value > 0);
+    let t = widths.cell;
+    let part = |b: &Breakdown| {
+        if cohort_shown {
+            partition(policy, b, t)
+        } else {
+            withheld()
+        }
+    };
     Answer {
         policy: policy.name.clone(),
         min_cell: policy.min_cell,
         rounding: policy.rounding,
+        epsilon: widths.epsilon,
         steps: counts
             .steps
             .iter()
-            .map(|s| ShownStep {
+            .enumerate()
+            .map(|(j, s)| ShownStep {
                 name: s.name.clone(),
-                persons: shown(policy, s.persons),
+                persons: shown(policy, s.persons, widths.steps.get(j).copied().unwrap_or(0)),
             })
             .collect(),
         total,
-        sex: if cohort_shown {
-            partition(policy, &counts.sex)
-        } else {
-            empty()
-        },
-        age_band: if cohort_shown {
-            partition(policy, &counts.age_band)
-        } else {
-            empty()
-        },
-        area: if cohort_shown {
-            partition(policy, &counts.area)
-        } else {
-            empty()
-        },
+        sex: part(&counts.sex),
+        age_band: part(&counts.age_band),
+        area: part(&counts.area),
         provider: if cohort_shown {
-            sites(policy, &counts.provider)
+            sites(policy, &counts.provider, t)
         } else {
-            empty()
+            withheld()
         },
+    }
+}
+
+fn withheld() -> ShownBreakdown {
+    ShownBreakdown {
+        cells: BTreeMap::new(),
+        withheld: Some("the cohort is suppressed".into()),
     }
 }

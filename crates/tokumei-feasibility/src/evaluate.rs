@@ -65,6 +65,20 @@ pub struct Population {
     pub persons: Vec<Facts>,
 }
 
+impl Population {
+    /// The 二次医療圏 of the population's municipalities, sorted (whatever the cohort).
+    pub fn areas(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<String> = self
+            .persons
+            .iter()
+            .filter_map(|p| p.municipality.as_deref())
+            .filter_map(tokumei_japan::place::medical_area_of_code)
+            .map(String::from)
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
 /// One step of the attrition: persons left after it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {

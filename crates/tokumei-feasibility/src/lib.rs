@@ -12,14 +12,22 @@
 //! - [`report`]: the HTML report of an answer (Japanese and English, the attrition chart).
 //! - [`cache`]: answers kept per normalized query until the data change.
 //!
+//! - [`noise`]: differential privacy (OpenDP's discrete Laplace mechanism) over every figure, with
+//!   each figure's 95 % interval.
+//! - [`budget`]: the privacy budget per user and per application, an authenticated ledger in the
+//!   catalog.
+//!
 //! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
-//! per week (counted from the audit log), read from the vault, answered under the policy and
-//! audited with the definition's hash (never its text) and what was shown.
+//! per week (counted from the audit log) and the privacy budget (charged before the answer is
+//! computed), read from the vault, answered with noise under the policy and audited with the
+//! definition's hash (never its text), what was shown, the ε spent and the ledger row.
 
+pub mod budget;
 pub mod cache;
 pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
+pub mod noise;
 pub mod report;
 pub mod vault;
 
@@ -55,6 +63,9 @@ pub enum FeasibilityError {
     /// The user's quota of counts is spent for now.
     #[error("quota: {0}")]
     Quota(String),
+    /// The privacy budget is spent, or its ledger fails its checks.
+    #[error("privacy budget: {0}")]
+    Budget(String),
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] tokumei_fs::IoError),
@@ -75,6 +86,12 @@ pub struct CountAnswer {
     /// Whether the answer is the one given before to the same query on the same data.
     #[serde(default)]
     pub cached: bool,
+    /// The budget ledger's row this answer was charged to (that of the first answer, when cached).
+    #[serde(default)]
+    pub ledger_row: i64,
+    /// What the user (and the application) may still spend after this answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<budget::Balance>,
     /// The figures under the policy.
     #[serde(flatten)]
     pub answer: Answer,
@@ -96,7 +113,12 @@ pub fn count(
     let result = respond(home, s, key, def, policy);
     let outcome = match &result {
         Ok(a) if a.cached => format!("cached: total {}", shown_text(&a.answer.total)),
-        Ok(a) => format!("answered: total {}", shown_text(&a.answer.total)),
+        Ok(a) => format!(
+            "answered: total {}; ε {} spent, ledger {}",
+            shown_text(&a.answer.total),
+            a.answer.epsilon,
+            a.ledger_row
+        ),
         Err(e) => format!("refused: {e}"),
     };
     s.audit(home, "feasibility.count", &object, &outcome, None)?;
@@ -119,17 +141,70 @@ fn respond(
     let k = cache::key(&cache::data_version(home, &catalog, &log)?, def, policy);
     if let Some(mut a) = cache::get(home, key, &k) {
         a.cached = true;
+        let rows = budget::Ledger::open(home, key)?.charges(budget::last_logged(&log))?;
+        a.balance = Some(budget::balance(&rows, &s.user, None, policy));
         return Ok(a);
     }
     within_quota(&log, s, policy)?;
-    let a = CountAnswer {
+    let mut ledger = budget::Ledger::open(home, key)?;
+    let charge = ledger.charge(
+        &budget::Charge {
+            seq: 0,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            user: s.user.clone(),
+            application: String::new(),
+            micro_epsilon: budget::micro(policy.epsilon_per_count),
+            definition_hash: def.hash(),
+        },
+        budget::last_logged(&log),
+        budget::micro(policy.epsilon_per_user),
+        budget::micro(policy.epsilon_per_application),
+    )?;
+    let mut a = CountAnswer {
         definition_hash: def.hash(),
         name: def.name.clone(),
         cached: false,
+        ledger_row: charge.seq,
+        balance: None,
         answer: answer(home, key, &catalog, def, policy)?,
     };
     cache::put(home, key, &k, &a)?;
+    let rows = ledger.charges(charge.seq)?;
+    a.balance = Some(budget::balance(&rows, &s.user, None, policy));
     Ok(a)
+}
+
+/// What `user` (by default the session's user; another user's only for a technician) has spent of
+/// the privacy budget and has left under `policy`, from the ledger checked against the audit log.
+/// Audited.
+pub fn budget(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    policy: &Policy,
+    user: Option<&str>,
+) -> Result<budget::Balance, FeasibilityError> {
+    let user = user.unwrap_or(&s.user);
+    if user != s.user {
+        s.require(home, "feasibility.budget", &[Role::Technician])?;
+    }
+    let log = tokumei_audit::entries_of(&home.root.join("audit"), &["feasibility.count"], false)
+        .map_err(|e| FeasibilityError::Budget(format!("the audit log cannot be read: {e}")))?;
+    let result = budget::Ledger::open(home, key)
+        .and_then(|l| l.charges(budget::last_logged(&log)))
+        .map(|rows| budget::balance(&rows, user, None, policy));
+    let outcome = match &result {
+        Ok(b) => format!("ε {} spent, {} left", b.user_spent, b.user_left),
+        Err(e) => format!("refused: {e}"),
+    };
+    s.audit(
+        home,
+        "feasibility.budget",
+        &format!("user {user}"),
+        &outcome,
+        None,
+    )?;
+    result
 }
 
 /// Refuses a count beyond the policy's quotas: the user's answered counts in the audit log
@@ -173,7 +248,12 @@ fn answer(
     let linked = tokumei_link::linked::LinkedVault::read(home, key, catalog)?;
     let (population, _) = vault::population(&linked, catalog, key)?;
     let counts = evaluate::count(def, &population);
-    Ok(disclosure::apply(policy, &counts))
+    let domains = noise::Domains {
+        areas: population.areas(),
+        providers: catalog.providers()?.into_iter().map(|p| p.id).collect(),
+    };
+    let (noisy, widths) = noise::perturb(&counts, &domains, policy.epsilon_per_count)?;
+    Ok(disclosure::apply(policy, &noisy, &widths))
 }
 
 /// A shown count in words (`130 (125–134)`, `suppressed`).

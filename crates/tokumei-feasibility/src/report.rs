@@ -58,6 +58,7 @@ pub fn html(a: &CountAnswer) -> String {
             ("定義 / definition", a.name.clone()),
             ("定義のハッシュ / definition SHA-256", a.definition_hash.clone()),
             ("開示制御 / disclosure policy", a.answer.policy.clone()),
+            ("消費した ε / ε spent", format!("{} (ledger {})", a.answer.epsilon, a.ledger_row)),
             ("対象者数 / persons", label(&a.answer.total)),
         ]))
         p {
@@ -66,8 +67,9 @@ pub fn html(a: &CountAnswer) -> String {
                 "1–" (a.answer.min_cell - 1) " 人の区分は表示せず、他の数から導くこともできない。 / No count of 1–" (a.answer.min_cell - 1) " is shown or derivable. "
             }
             @if a.answer.rounding > 1 {
-                "表示値は " (a.answer.rounding) " 単位に丸めた値で、括弧内は真の値の範囲。 / Shown counts are rounded to " (a.answer.rounding) ", with the range of the true count in brackets."
+                "表示値は " (a.answer.rounding) " 単位に丸めた値。 / Shown counts are rounded to " (a.answer.rounding) ". "
             }
+            "各数には差分プライバシーの雑音 (ε = " (a.answer.epsilon) ") が加えられている。括弧内は真の値の 95 % 区間。 / Each figure carries differential-privacy noise (ε = " (a.answer.epsilon) "); brackets give the 95 % interval of the true count."
         }
         h2 { "適用の経過 / Attrition" }
         (bars("各条件の後に残る人数 / persons left after each step", &steps, max, &show))

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use tokumei_feasibility::disclosure::{apply, shown, Policy, Shown};
 use tokumei_feasibility::evaluate::{count, Counts, Event, Facts, Kind, Population, Step};
+use tokumei_feasibility::noise::Widths;
 use tokumei_feasibility::Definition;
 
 fn day(s: &str) -> NaiveDate {
@@ -239,34 +240,50 @@ fn value(s: &Shown) -> Option<u64> {
 fn small_counts_are_suppressed_and_shown_counts_rounded_with_their_range() {
     let p = Policy::ndb();
     assert_eq!(
-        shown(&p, 0),
+        shown(&p, 0, 0),
         Shown::Count {
             value: 0,
             range: [0, 0]
         }
     );
     for n in 1..10 {
-        assert_eq!(shown(&p, n), Shown::Suppressed, "{n}");
+        assert_eq!(shown(&p, n, 0), Shown::Suppressed, "{n}");
     }
     assert_eq!(
-        shown(&p, 10),
+        shown(&p, 10, 0),
         Shown::Count {
             value: 10,
             range: [10, 14]
         }
     );
     assert_eq!(
-        shown(&p, 134),
+        shown(&p, 134, 0),
         Shown::Count {
             value: 130,
             range: [125, 134]
         }
     );
     assert_eq!(
-        shown(&p, 135),
+        shown(&p, 135, 0),
         Shown::Count {
             value: 140,
             range: [135, 144]
+        }
+    );
+    // With noise of 95 % half-width 15, the interval widens by it on both sides, and a true count
+    // under min_cell is no longer ruled out.
+    assert_eq!(
+        shown(&p, 134, 15),
+        Shown::Count {
+            value: 130,
+            range: [110, 149]
+        }
+    );
+    assert_eq!(
+        shown(&p, 10, 15),
+        Shown::Count {
+            value: 10,
+            range: [0, 29]
         }
     );
 }
@@ -296,7 +313,7 @@ proptest! {
             age_band: bands.iter().enumerate().map(|(i, &n)| (format!("b{i}"), n)).collect(),
             ..Counts::default()
         };
-        let a = apply(&p, &counts);
+        let a = apply(&p, &counts, &Widths::exact(1));
         for (cells, truth) in [(&a.sex, &counts.sex), (&a.age_band, &counts.age_band)] {
             if cells.withheld.is_some() {
                 continue;

@@ -233,26 +233,20 @@ fn shown_counts(v: &serde_json::Value, path: &str, out: &mut Vec<(String, u64, [
 }
 
 /// `tokumei feasibility count` on the demo's vault: under the NDB-like policy no count of 1–9 is
-/// shown; the same query again gets the same answer from the cache; with an exact policy the
-/// attrition never grows and the breakdowns add up to the total; a third fresh count beyond a
-/// quota of two is refused; each query is one audit entry naming the definition's hash, never its
-/// text.
+/// shown and every answer spends ε from the user's budget; the same query again gets the same
+/// answer from the cache at no cost; with a nearly noiseless policy the attrition never grows and
+/// the breakdowns add up to the total; a third fresh count beyond a quota of two is refused, and
+/// so is a count beyond the budget; an edited or cut budget ledger refuses every count; each query
+/// is one audit entry naming the definition's hash, never its text.
 fn feasibility_counts(demo: &Path) {
     let definition = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tokumei-feasibility/cohorts/t2dm-metformin.toml");
     let count = |policy: Option<&Path>| {
-        let mut c = cmd();
-        c.args(["feasibility", "count", "--json", "--home"])
-            .arg(demo.join("home"))
-            .arg("--definition")
-            .arg(&definition)
-            .arg("--passphrase-file")
-            .arg(demo.join("passphrase.txt"));
-        if let Some(p) = policy {
-            c.arg("--policy").arg(p);
+        let mut c = feasibility(demo, &definition, policy);
+        if policy.is_some() {
             c.arg("--report").arg(demo.join("feasibility.html"));
         }
-        let out = c.assert().success();
+        let out = c.arg("--json").assert().success();
         serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
     };
     let ndb = count(None);
@@ -261,21 +255,25 @@ fn feasibility_counts(demo: &Path) {
     assert_eq!(again["cached"], true, "{again}");
     assert_eq!(again["steps"], ndb["steps"]);
     assert_eq!(ndb["cached"], false);
+    assert_eq!(ndb["epsilon"], 1.0, "{ndb}");
+    assert_eq!(ndb["ledger_row"], 1, "{ndb}");
+    assert_eq!(again["balance"]["user_spent"], 1.0, "{again}");
     let mut shown = Vec::new();
     shown_counts(&ndb, "", &mut shown);
     assert!(!shown.is_empty(), "{ndb}");
     for (path, n, range) in &shown {
         assert!(*n == 0 || *n >= 10, "{path}: {n} in {ndb}");
-        assert!(
-            range[0] <= range[1] && (*n == 0 || range[0] >= 10),
-            "{path}"
-        );
+        // The 95 % interval holds the rounding's range and the noise's width around it.
+        assert!(range[0] <= *n && *n <= range[1], "{path}: {n} {range:?}");
+        assert!(*n == 0 || range[1] - range[0] > 10, "{path}: {range:?}");
     }
     let exact = demo.join("exact.toml");
     std::fs::write(
         &exact,
+        // ε 1000 per answer: noise of scale 0.005, zero but with probability about e^-200.
         "name = \"exact\"\nmin_cell = 1\nrounding = 1\nmin_sites = 1\nmin_site_persons = 1\n\
-         max_per_minute = 100\nmax_per_week = 100\n",
+         max_per_minute = 100\nmax_per_week = 100\nepsilon_per_count = 1000.0\n\
+         epsilon_per_application = 10000.0\nepsilon_per_user = 10000.0\n",
     )
     .expect("policy");
     let a = count(Some(&exact));
@@ -310,15 +308,7 @@ fn feasibility_counts(demo: &Path) {
         text.replace("max_per_week = 100", "max_per_week = 2"),
     )
     .expect("policy");
-    let refused = cmd()
-        .args(["feasibility", "count", "--home"])
-        .arg(demo.join("home"))
-        .arg("--definition")
-        .arg(&definition)
-        .arg("--passphrase-file")
-        .arg(demo.join("passphrase.txt"))
-        .arg("--policy")
-        .arg(&tight)
+    let refused = feasibility(demo, &definition, Some(&tight))
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
@@ -339,4 +329,106 @@ fn feasibility_counts(demo: &Path) {
         entries[1]
     );
     assert!(entries[3].contains("refused: quota"), "{}", entries[3]);
+    feasibility_budget(demo, &definition, &exact);
+}
+
+/// `tokumei feasibility count` on the demo's home with the passphrase and a policy file.
+fn feasibility(demo: &Path, definition: &Path, policy: Option<&Path>) -> assert_cmd::Command {
+    let mut c = cmd();
+    c.args(["feasibility", "count", "--home"])
+        .arg(demo.join("home"))
+        .arg("--definition")
+        .arg(definition)
+        .arg("--passphrase-file")
+        .arg(demo.join("passphrase.txt"));
+    if let Some(p) = policy {
+        c.arg("--policy").arg(p);
+    }
+    c
+}
+
+/// The privacy budget: spent answers are in the ledger; beyond the budget a fresh count is refused
+/// (a cached one is still given); an edited ledger row, or rows cut off its end, refuse every count
+/// until the ledger is put back.
+fn feasibility_budget(demo: &Path, definition: &Path, exact: &Path) {
+    let budget = |policy: &Path| {
+        let out = cmd()
+            .args(["feasibility", "budget", "--json", "--home"])
+            .arg(demo.join("home"))
+            .arg("--passphrase-file")
+            .arg(demo.join("passphrase.txt"))
+            .arg("--policy")
+            .arg(policy)
+            .assert()
+            .success();
+        serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
+    };
+    // Spent so far: 1 (NDB) + 1000 (the nearly exact policy).
+    let b = budget(exact);
+    assert_eq!(b["user_spent"], 1001.0, "{b}");
+    assert_eq!(b["user_left"], 8999.0, "{b}");
+    // A budget of 1001.5: one more fresh answer would exceed it.
+    let small = demo.join("small-budget.toml");
+    let text = include_str!("../../../tokumei-feasibility/policies/ndb.toml")
+        .replace("epsilon_per_user = 50.0", "epsilon_per_user = 1001.5")
+        .replace("max_per_week = 50", "max_per_week = 500");
+    std::fs::write(&small, text).expect("policy");
+    let renamed = demo.join("renamed.toml");
+    let def = std::fs::read_to_string(definition).expect("definition");
+    std::fs::write(
+        &renamed,
+        def.replace("name = \"t2dm-metformin\"", "name = \"t2dm-metformin-2\""),
+    )
+    .expect("definition");
+    let refused = feasibility(demo, &renamed, Some(&small)).assert().failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("privacy budget is spent"), "{err}");
+    // The answer given before is still given: it discloses nothing new.
+    feasibility(demo, definition, None).assert().success();
+
+    // The ledger edited in the database: every count is refused, cached or not.
+    let db = rusqlite::Connection::open(demo.join("home/catalog/feasibility.sqlite")).expect("db");
+    db.execute(
+        "UPDATE budget_ledger SET micro_epsilon = 1 WHERE seq = 2",
+        [],
+    )
+    .expect("edit");
+    let refused = feasibility(demo, definition, None).assert().failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("changed outside"), "{err}");
+    db.execute(
+        "UPDATE budget_ledger SET micro_epsilon = 1000000000 WHERE seq = 2",
+        [],
+    )
+    .expect("put back");
+    feasibility(demo, definition, None).assert().success();
+    // The last row cut off (a budget "refunded"): the audit log names it, so counts are refused.
+    let row: (String, String, String, i64, String, String) = db
+        .query_row(
+            "SELECT at, user, application, micro_epsilon, definition_hash, mac FROM budget_ledger \
+             WHERE seq = 2",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .expect("row");
+    db.execute("DELETE FROM budget_ledger WHERE seq = 2", [])
+        .expect("cut");
+    let refused = feasibility(demo, definition, None).assert().failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(err.contains("ledger row 2"), "{err}");
+    db.execute(
+        "INSERT INTO budget_ledger VALUES (2, ?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5],
+    )
+    .expect("put back");
+    feasibility(demo, definition, None).assert().success();
 }
