@@ -16,8 +16,9 @@ pub(crate) enum FeasibilityCommand {
     /// Count the persons of the linked vault who meet a cohort definition (TOML, or JSON for a
     /// `.json` file; docs/feasibility.md), never those who asked to stop: the attrition per rule
     /// and breakdowns by sex, age band, 二次医療圏 and provider, under the disclosure policy
-    /// (default NDB-like: no cell of 1–9 shown or derivable, counts rounded to 10). Audited with
-    /// the definition's hash. Needs a technician.
+    /// (default NDB-like: no cell of 1–9 shown or derivable, counts rounded to 10) after
+    /// differential-privacy noise charged to the privacy budget. Audited with the definition's
+    /// hash. A technician, or a researcher under an approved feasibility application naming them.
     Count {
         /// Operator home.
         #[arg(long)]
@@ -28,6 +29,10 @@ pub(crate) enum FeasibilityCommand {
         /// A disclosure policy file (TOML) instead of the default.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// The approved feasibility application asked under (required of a researcher; charged to
+        /// its budget).
+        #[arg(long)]
+        application: Option<String>,
         /// Also write the answer as an HTML report (Japanese and English, the attrition chart).
         #[arg(long)]
         report: Option<PathBuf>,
@@ -46,6 +51,9 @@ pub(crate) enum FeasibilityCommand {
         /// Another user (technicians only).
         #[arg(long = "for")]
         for_user: Option<String>,
+        /// Also what is left under this feasibility application.
+        #[arg(long)]
+        application: Option<String>,
         /// A disclosure policy file (TOML) instead of the default.
         #[arg(long)]
         policy: Option<PathBuf>,
@@ -72,14 +80,19 @@ fn count(
     home: &std::path::Path,
     definition: &std::path::Path,
     policy: Option<&PathBuf>,
+    application: Option<&str>,
     auth: &AuthArgs,
 ) -> Result<CountAnswer, Failure> {
     let def = Definition::read(definition).map_err(fail)?;
     let policy = read_policy(policy)?;
     let home = open_home(home)?;
-    let session = auth.session(&home, "feasibility.count", &[Role::Technician])?;
+    let session = auth.session(
+        &home,
+        "feasibility.count",
+        &[Role::Technician, Role::Researcher],
+    )?;
     let key = operator::unlock(&home, auth)?;
-    tokumei_feasibility::count(&home, &session, &key, &def, &policy).map_err(fail)
+    tokumei_feasibility::count(&home, &session, &key, &def, &policy, application).map_err(fail)
 }
 
 fn read_policy(policy: Option<&PathBuf>) -> Result<Policy, Failure> {
@@ -96,6 +109,7 @@ fn read_policy(policy: Option<&PathBuf>) -> Result<Policy, Failure> {
 fn budget(
     home: &std::path::Path,
     for_user: Option<&str>,
+    application: Option<&str>,
     policy: Option<&PathBuf>,
     auth: &AuthArgs,
 ) -> Result<Balance, Failure> {
@@ -107,7 +121,7 @@ fn budget(
         &[Role::Technician, Role::Researcher],
     )?;
     let key = operator::unlock(&home, auth)?;
-    tokumei_feasibility::budget(&home, &session, &key, &policy, for_user).map_err(fail)
+    tokumei_feasibility::budget(&home, &session, &key, &policy, for_user, application).map_err(fail)
 }
 
 fn print_balance(b: &Balance) {
@@ -167,11 +181,19 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
             home,
             definition,
             policy,
+            application,
             report: html,
             json,
             auth,
         } => {
-            let answered = count(&home, &definition, policy.as_ref(), &auth).and_then(|a| {
+            let answered = count(
+                &home,
+                &definition,
+                policy.as_ref(),
+                application.as_deref(),
+                &auth,
+            )
+            .and_then(|a| {
                 if let Some(path) = &html {
                     tokumei_feasibility::write_report(path, &a).map_err(fail)?;
                 }
@@ -182,11 +204,18 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
         FeasibilityCommand::Budget {
             home,
             for_user,
+            application,
             policy,
             json,
             auth,
         } => report(
-            budget(&home, for_user.as_deref(), policy.as_ref(), &auth),
+            budget(
+                &home,
+                for_user.as_deref(),
+                application.as_deref(),
+                policy.as_ref(),
+                &auth,
+            ),
             |b| render(json, &b, print_balance),
         ),
         FeasibilityCommand::Schema => {

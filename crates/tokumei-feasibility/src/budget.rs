@@ -280,12 +280,14 @@ pub fn last_logged(log: &[tokumei_audit::Entry]) -> i64 {
         .unwrap_or(0)
 }
 
-/// A user's (and an application's) balance under `policy`.
+/// A user's (and an application's, whose budget is `application_budget` millionths) balance under
+/// `policy`.
 pub fn balance(
     rows: &[Charge],
     user: &str,
     application: Option<&str>,
     policy: &crate::Policy,
+    application_budget: i64,
 ) -> Balance {
     let (u, a) = spent(rows, user, application.unwrap_or(""));
     Balance {
@@ -294,7 +296,7 @@ pub fn balance(
         user_left: epsilon((micro(policy.epsilon_per_user) - u).max(0)),
         application: application.map(String::from),
         application_spent: epsilon(a),
-        application_left: epsilon((micro(policy.epsilon_per_application) - a).max(0)),
+        application_left: epsilon((application_budget - a).max(0)),
         per_count: policy.epsilon_per_count,
     }
 }

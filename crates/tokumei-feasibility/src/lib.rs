@@ -63,6 +63,12 @@ pub enum FeasibilityError {
     /// The user's quota of counts is spent for now.
     #[error("quota: {0}")]
     Quota(String),
+    /// The user may not ask this (role, application, scope).
+    #[error("refused: {0}")]
+    Denied(String),
+    /// The review refused (the application is not approved, expired, or does not name the user).
+    #[error(transparent)]
+    Review(#[from] tokumei_review::ReviewError),
     /// The privacy budget is spent, or its ledger fails its checks.
     #[error("privacy budget: {0}")]
     Budget(String),
@@ -107,10 +113,19 @@ pub fn count(
     key: &DataKey,
     def: &Definition,
     policy: &Policy,
+    application: Option<&str>,
 ) -> Result<CountAnswer, FeasibilityError> {
-    s.require(home, "feasibility.count", &[Role::Technician])?;
-    let object = format!("definition sha256 {}", def.hash());
-    let result = respond(home, s, key, def, policy);
+    s.require(
+        home,
+        "feasibility.count",
+        &[Role::Technician, Role::Researcher],
+    )?;
+    let object = match application {
+        Some(a) => format!("definition sha256 {} under application {a}", def.hash()),
+        None => format!("definition sha256 {}", def.hash()),
+    };
+    let result = allowed(home, s, def, policy, application)
+        .and_then(|grant| respond(home, s, key, def, policy, &grant));
     let outcome = match &result {
         Ok(a) if a.cached => format!("cached: total {}", shown_text(&a.answer.total)),
         Ok(a) => format!(
@@ -125,12 +140,88 @@ pub fn count(
     result
 }
 
+/// Under what a count is asked: the application (empty for a technician's own count) and its
+/// budget in millionths of ε.
+struct Grant {
+    application: String,
+    budget: i64,
+}
+
+/// Who may ask: a technician, on their own or under a feasibility application; a researcher only
+/// under an approved, unexpired feasibility application that names them, with the definition's
+/// index window inside the application's period. A refusal by the review is audited there.
+fn allowed(
+    home: &Home,
+    s: &Session,
+    def: &Definition,
+    policy: &Policy,
+    application: Option<&str>,
+) -> Result<Grant, FeasibilityError> {
+    let (grant, scope) = grant(home, s, policy, application)?;
+    let Some(a) = scope.map(|s| s.application) else {
+        return Ok(grant);
+    };
+    let date = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let inside = match (
+        def.index.from,
+        def.index.to,
+        date(&a.period_from),
+        date(&a.period_to),
+    ) {
+        (Some(f), Some(t), Some(pf), Some(pt)) => pf <= f && t <= pt,
+        _ => false,
+    };
+    if !inside {
+        return Err(FeasibilityError::Denied(format!(
+            "the index window (index.from, index.to) lies inside the application's period, {} to {}",
+            a.period_from, a.period_to
+        )));
+    }
+    Ok(grant)
+}
+
+/// The grant of a session (and the application's scope, when asking under one).
+fn grant(
+    home: &Home,
+    s: &Session,
+    policy: &Policy,
+    application: Option<&str>,
+) -> Result<(Grant, Option<tokumei_review::Scope>), FeasibilityError> {
+    let own = budget::micro(policy.epsilon_per_application);
+    let Some(id) = application else {
+        if s.role == Role::Technician {
+            let g = Grant {
+                application: String::new(),
+                budget: own,
+            };
+            return Ok((g, None));
+        }
+        return Err(FeasibilityError::Denied(
+            "a researcher asks under an approved feasibility application (--application)".into(),
+        ));
+    };
+    let review = tokumei_review::Review::open(home)?;
+    let scope = review.approved_feasibility(s, id, chrono::Utc::now().date_naive())?;
+    let asked = scope
+        .application
+        .feasibility
+        .as_ref()
+        .and_then(|f| f.epsilon)
+        .map(budget::micro);
+    let g = Grant {
+        application: id.to_string(),
+        budget: asked.map_or(own, |x| x.min(own)),
+    };
+    Ok((g, Some(scope)))
+}
+
 fn respond(
     home: &Home,
     s: &Session,
     key: &DataKey,
     def: &Definition,
     policy: &Policy,
+    grant: &Grant,
 ) -> Result<CountAnswer, FeasibilityError> {
     let catalog = home.catalog()?;
     // The log read once: the data's version and the quotas both count entries of it.
@@ -142,7 +233,13 @@ fn respond(
     if let Some(mut a) = cache::get(home, key, &k) {
         a.cached = true;
         let rows = budget::Ledger::open(home, key)?.charges(budget::last_logged(&log))?;
-        a.balance = Some(budget::balance(&rows, &s.user, None, policy));
+        a.balance = Some(budget::balance(
+            &rows,
+            &s.user,
+            app(grant),
+            policy,
+            grant.budget,
+        ));
         return Ok(a);
     }
     within_quota(&log, s, policy)?;
@@ -152,13 +249,13 @@ fn respond(
             seq: 0,
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             user: s.user.clone(),
-            application: String::new(),
+            application: grant.application.clone(),
             micro_epsilon: budget::micro(policy.epsilon_per_count),
             definition_hash: def.hash(),
         },
         budget::last_logged(&log),
         budget::micro(policy.epsilon_per_user),
-        budget::micro(policy.epsilon_per_application),
+        grant.budget,
     )?;
     let mut a = CountAnswer {
         definition_hash: def.hash(),
@@ -170,29 +267,44 @@ fn respond(
     };
     cache::put(home, key, &k, &a)?;
     let rows = ledger.charges(charge.seq)?;
-    a.balance = Some(budget::balance(&rows, &s.user, None, policy));
+    a.balance = Some(budget::balance(
+        &rows,
+        &s.user,
+        app(grant),
+        policy,
+        grant.budget,
+    ));
     Ok(a)
 }
 
+fn app(grant: &Grant) -> Option<&str> {
+    Some(grant.application.as_str()).filter(|a| !a.is_empty())
+}
+
 /// What `user` (by default the session's user; another user's only for a technician) has spent of
-/// the privacy budget and has left under `policy`, from the ledger checked against the audit log.
-/// Audited.
+/// the privacy budget and has left under `policy`, and, given an application the session may ask
+/// under, what is left under it; from the ledger checked against the audit log. Audited.
 pub fn budget(
     home: &Home,
     s: &Session,
     key: &DataKey,
     policy: &Policy,
     user: Option<&str>,
+    application: Option<&str>,
 ) -> Result<budget::Balance, FeasibilityError> {
     let user = user.unwrap_or(&s.user);
     if user != s.user {
         s.require(home, "feasibility.budget", &[Role::Technician])?;
     }
-    let log = tokumei_audit::entries_of(&home.root.join("audit"), &["feasibility.count"], false)
-        .map_err(|e| FeasibilityError::Budget(format!("the audit log cannot be read: {e}")))?;
-    let result = budget::Ledger::open(home, key)
-        .and_then(|l| l.charges(budget::last_logged(&log)))
-        .map(|rows| budget::balance(&rows, user, None, policy));
+    let result = grant(home, s, policy, application).and_then(|(g, _)| {
+        let log =
+            tokumei_audit::entries_of(&home.root.join("audit"), &["feasibility.count"], false)
+                .map_err(|e| {
+                    FeasibilityError::Budget(format!("the audit log cannot be read: {e}"))
+                })?;
+        let rows = budget::Ledger::open(home, key)?.charges(budget::last_logged(&log))?;
+        Ok(budget::balance(&rows, user, app(&g), policy, g.budget))
+    });
     let outcome = match &result {
         Ok(b) => format!("ε {} spent, {} left", b.user_spent, b.user_left),
         Err(e) => format!("refused: {e}"),

@@ -179,6 +179,11 @@ impl Preset {
         Preset::named(match kind {
             tokumei_review::ReleaseKind::Anonymized => "jp-anonymized",
             tokumei_review::ReleaseKind::Pseudonymized => "jp-pseudonymized",
+            tokumei_review::ReleaseKind::Feasibility => {
+                return Err(ReleaseError::Input(
+                    "a feasibility application is answered with counts, never a release".into(),
+                ))
+            }
         })
     }
 

@@ -8,7 +8,9 @@ use crate::ReviewError;
 
 mod file;
 
-pub use file::{Problem, APPLICANT_KEYS, COHORT_KEYS, ITEMS_KEYS, KEYS, TEMPLATE};
+pub use file::{
+    Problem, APPLICANT_KEYS, COHORT_KEYS, FEASIBILITY_KEYS, ITEMS_KEYS, KEYS, TEMPLATE,
+};
 
 /// The kind of release asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +20,9 @@ pub enum ReleaseKind {
     Anonymized,
     /// 仮名加工医療情報: to certified users (認定仮名加工医療情報利用事業者) only.
     Pseudonymized,
+    /// Feasibility counts for a trial (the 治験モデル): no record leaves, named researchers ask
+    /// counts under disclosure control and a privacy budget.
+    Feasibility,
 }
 
 impl ReleaseKind {
@@ -26,6 +31,7 @@ impl ReleaseKind {
         match self {
             ReleaseKind::Anonymized => "anonymized",
             ReleaseKind::Pseudonymized => "pseudonymized",
+            ReleaseKind::Feasibility => "feasibility",
         }
     }
 }
@@ -94,6 +100,20 @@ pub struct Cohort {
     pub municipalities: Vec<String>,
 }
 
+/// Who may ask counts under a feasibility application, and its budget.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feasibility {
+    /// Registered users (researchers) who may ask counts under it.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// The privacy budget (ε) asked for; the disclosure policy's own limit caps it.
+    #[serde(default)]
+    pub epsilon: Option<f64>,
+}
+
+impl Eq for Feasibility {}
+
 /// An application as submitted (the TOML file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,8 +145,12 @@ pub struct Application {
     /// Which persons.
     #[serde(default)]
     pub cohort: Cohort,
-    /// Which tables and columns.
+    /// Which tables and columns (none for a feasibility application).
+    #[serde(default)]
     pub items: Vec<Items>,
+    /// For a feasibility application: who asks, and the budget.
+    #[serde(default)]
+    pub feasibility: Option<Feasibility>,
 }
 
 /// Releasable tables and their columns. Direct identifiers (names, readings, addresses below the
@@ -212,6 +236,19 @@ impl Application {
         let mut p = Vec::new();
         self.text_problems(&mut p);
         self.date_problems(&mut p);
+        if self.kind == ReleaseKind::Feasibility {
+            self.feasibility_problems(&mut p);
+            return p;
+        }
+        if self.feasibility.is_some() {
+            p.push(Problem::new(
+                "feasibility",
+                "only an application of kind feasibility has this table",
+            ));
+        }
+        if self.security_plan.trim().is_empty() {
+            p.push(Problem::new("security_plan", "required"));
+        }
         if self
             .recipient_key
             .trim()
@@ -240,7 +277,6 @@ impl Application {
         for (field, value) in [
             ("title", &self.title),
             ("purpose", &self.purpose),
-            ("security_plan", &self.security_plan),
             ("applicant.organisation", &self.applicant.organisation),
             (
                 "applicant.responsible_researcher",
@@ -301,6 +337,46 @@ impl Application {
         }
     }
 
+    /// A feasibility application names who asks and receives no items.
+    fn feasibility_problems(&self, p: &mut Vec<Problem>) {
+        if !self.items.is_empty() {
+            p.push(Problem::new(
+                "items",
+                "a feasibility application is answered with counts; it names no items",
+            ));
+        }
+        let Some(f) = &self.feasibility else {
+            p.push(Problem::new(
+                "feasibility",
+                "missing: a feasibility application names its users",
+            ));
+            return;
+        };
+        if f.users.is_empty() {
+            p.push(Problem::new("feasibility.users", "names no user"));
+        }
+        for u in f
+            .users
+            .iter()
+            .filter(|u| !tokumei_vault::access::valid_name(u))
+        {
+            p.push(Problem::new(
+                "feasibility.users",
+                format!("{u:?} is not a user name"),
+            ));
+        }
+        if f.epsilon.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
+            p.push(Problem::new("feasibility.epsilon", "above 0"));
+        }
+    }
+
+    /// Whether `user` is named to ask counts under this (feasibility) application.
+    pub fn names_user(&self, user: &str) -> bool {
+        self.feasibility
+            .as_ref()
+            .is_some_and(|f| f.users.iter().any(|u| u == user))
+    }
+
     fn cohort_problems(&self, p: &mut Vec<Problem>) {
         if let Some(s) = &self.cohort.sex {
             if s != "M" && s != "F" {
@@ -343,7 +419,7 @@ impl Application {
     /// Whether the applicant may receive this kind of release on `day` (certification valid).
     pub fn recipient_eligible_on(&self, day: chrono::NaiveDate) -> bool {
         match self.kind {
-            ReleaseKind::Anonymized => true,
+            ReleaseKind::Anonymized | ReleaseKind::Feasibility => true,
             ReleaseKind::Pseudonymized => {
                 self.applicant.certification == Certification::PseudoUser
                     && self
@@ -430,6 +506,51 @@ columns = ["code", "date"]
         let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
         assert!(a.recipient_eligible_on(day("2029-03-31")));
         assert!(!a.recipient_eligible_on(day("2029-04-01")));
+    }
+
+    const FEASIBILITY: &str = r#"
+title = "Feasibility of a trial"
+kind = "feasibility"
+purpose = "How many patients a trial could recruit"
+period_from = "2022-04-01"
+period_to = "2024-03-31"
+contract_expiry = "2030-03-31"
+
+[applicant]
+organisation = "架空製薬"
+certification = "none"
+responsible_researcher = "治験 担当者"
+
+[feasibility]
+users = ["res-1"]
+epsilon = 5.0
+"#;
+
+    #[test]
+    fn a_feasibility_application_names_users_and_no_items() {
+        let a = Application::from_toml(FEASIBILITY).expect("valid");
+        assert_eq!(a.kind, ReleaseKind::Feasibility);
+        assert!(a.names_user("res-1") && !a.names_user("res-2"));
+        assert!(a.items.is_empty() && a.recipient_key.is_empty());
+        let with_items =
+            format!("{FEASIBILITY}\n[[items]]\ntable = \"persons\"\ncolumns = [\"sex\"]\n");
+        let e = Application::from_toml(&with_items).expect_err("refused");
+        assert!(e.to_string().contains("names no items"), "{e}");
+        let nobody = FEASIBILITY.replace("users = [\"res-1\"]", "users = []");
+        let e = Application::from_toml(&nobody).expect_err("refused");
+        assert!(e.to_string().contains("feasibility.users"), "{e}");
+        let bad = FEASIBILITY.replace("epsilon = 5.0", "epsilon = -1.0\ncolour = 1");
+        let e = Application::from_toml(&bad).expect_err("refused");
+        assert!(e.to_string().contains("feasibility.epsilon"), "{e}");
+        assert!(e.to_string().contains("feasibility.colour"), "{e}");
+        // A release application has no [feasibility] table.
+        let e = Application::from_toml(&format!("{SAMPLE}\n[feasibility]\nusers = [\"res-1\"]\n"))
+            .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("only an application of kind feasibility"),
+            "{e}"
+        );
     }
 
     #[test]

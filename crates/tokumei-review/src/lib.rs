@@ -1154,8 +1154,59 @@ impl Review {
             }
             _ => None,
         };
+        let why = why.or_else(|| {
+            (st.application.kind == ReleaseKind::Feasibility).then(|| {
+                "a feasibility application is answered with counts, never a release".to_string()
+            })
+        });
         if let Some(why) = why {
             return Err(self.refuse(s, "release.scope", &object, why));
+        }
+        let decision = st.decision.clone().ok_or_else(|| {
+            ReviewError::Refused("the committee has not decided on the application".into())
+        })?;
+        Ok(Scope {
+            application_id: application.to_string(),
+            decision_sha256: decision.sha256(),
+            application: st.application,
+            decision,
+        })
+    }
+
+    /// What a feasibility application allows `s` on `day`: refused unless it is of kind
+    /// `feasibility`, approved, not withdrawn, not expired, and names the session's user (a
+    /// technician may ask under any). The refusal is audited.
+    pub fn approved_feasibility(
+        &self,
+        s: &Session,
+        application: &str,
+        day: chrono::NaiveDate,
+    ) -> Result<Scope, ReviewError> {
+        let object = format!("application {application}");
+        let st = self
+            .status(application)?
+            .ok_or_else(|| ReviewError::NotFound(object.clone()))?;
+        let a = &st.application;
+        let why = match (&st.withdrawn_at, &st.decision) {
+            _ if a.kind != ReleaseKind::Feasibility => Some(format!(
+                "the application is for a {} release, not feasibility counts",
+                a.kind.code()
+            )),
+            (Some(_), _) => Some("the application was withdrawn".to_string()),
+            (None, None) => Some("the committee has not decided on the application".to_string()),
+            (None, Some(d)) if !d.outcome.approves() => {
+                Some(format!("the committee's decision was {}", d.outcome.code()))
+            }
+            _ if expired(a, day) => {
+                Some(format!("the application expired on {}", a.contract_expiry))
+            }
+            _ if s.role != Role::Technician && !a.names_user(&s.user) => {
+                Some(format!("the application does not name user {}", s.user))
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(self.refuse(s, "feasibility.scope", &object, why));
         }
         let decision = st.decision.clone().ok_or_else(|| {
             ReviewError::Refused("the committee has not decided on the application".into())
@@ -1258,6 +1309,15 @@ fn approved_items(
     outcome: Outcome,
     drop_items: &[String],
 ) -> Result<Vec<String>, ReviewError> {
+    if st.application.kind == ReleaseKind::Feasibility {
+        // Counts only: an approval approves no items.
+        if let Some(d) = drop_items.first() {
+            return Err(ReviewError::Invalid(format!(
+                "{d} was not requested: a feasibility application names no items"
+            )));
+        }
+        return Ok(Vec::new());
+    }
     let requested = st.application.item_names();
     for d in drop_items {
         if !requested.contains(d) {

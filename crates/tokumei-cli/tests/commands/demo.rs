@@ -330,6 +330,200 @@ fn feasibility_counts(demo: &Path) {
     );
     assert!(entries[3].contains("refused: quota"), "{}", entries[3]);
     feasibility_budget(demo, &definition, &exact);
+    feasibility_application(demo, &definition);
+}
+
+/// A command as one of the demo's users (their keys are under the demo's passphrase).
+fn as_demo_user(demo: &Path, name: &str) -> Command {
+    let pass = std::fs::read_to_string(demo.join("passphrase.txt")).expect("passphrase");
+    let mut c = cmd();
+    c.env(
+        "TOKUMEI_USER_KEY",
+        demo.join(format!("home/keys/users/{name}.key")),
+    )
+    .env("TOKUMEI_USER_PASSPHRASE", pass.trim());
+    c
+}
+
+/// A feasibility application: the researcher asks nothing before the committee approves it, asks
+/// only under it and inside its period, and its own budget (ε 3, under the policy's 20) refuses the
+/// fourth fresh answer; a release cannot be built from it.
+fn feasibility_application(demo: &Path, definition: &Path) {
+    let home = demo.join("home");
+    let file = demo.join("feasibility-application.toml");
+    std::fs::write(
+        &file,
+        r#"title = "治験の実施可能性 / Feasibility of a metformin trial"
+kind = "feasibility"
+purpose = "How many patients a phase III trial could recruit in the region"
+period_from = "2022-04-01"
+period_to = "2024-03-31"
+contract_expiry = "2099-03-31"
+
+[applicant]
+organisation = "架空製薬 (synthetic)"
+certification = "none"
+responsible_researcher = "治験 担当者"
+
+[feasibility]
+users = ["researcher"]
+epsilon = 3.0
+"#,
+    )
+    .expect("application");
+    let submitted = as_demo_user(demo, "researcher")
+        .args(["application", "submit", "--file"])
+        .arg(&file)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&submitted.get_output().stdout).to_string();
+    assert!(out.contains("A-0002"), "{out}");
+    // The NDB-like policy but for its quota of 3 counts a minute, which this test would meet first.
+    let policy = demo.join("researcher-policy.toml");
+    std::fs::write(
+        &policy,
+        include_str!("../../../tokumei-feasibility/policies/ndb.toml")
+            .replace("max_per_minute = 3", "max_per_minute = 10"),
+    )
+    .expect("policy");
+    let ask = |def: &Path, application: Option<&str>| {
+        let mut c = as_demo_user(demo, "researcher");
+        c.args(["feasibility", "count", "--json", "--home"])
+            .arg(&home)
+            .arg("--definition")
+            .arg(def)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--passphrase-file")
+            .arg(demo.join("passphrase.txt"));
+        if let Some(a) = application {
+            c.args(["--application", a]);
+        }
+        c.assert()
+    };
+    let err = |a: assert_cmd::assert::Assert| {
+        String::from_utf8_lossy(&a.failure().get_output().stderr).to_string()
+    };
+    let e = err(ask(definition, Some("A-0002")));
+    assert!(e.contains("not decided"), "{e}");
+    approve_at_a_meeting(demo, "A-0002");
+    let e = err(ask(definition, None));
+    assert!(
+        e.contains("under an approved feasibility application"),
+        "{e}"
+    );
+    let original = std::fs::read_to_string(definition).expect("definition");
+    let outside = demo.join("outside.toml");
+    std::fs::write(
+        &outside,
+        original.replace("from = \"2022-04-01\"", "from = \"2020-04-01\""),
+    )
+    .expect("definition");
+    let e = err(ask(&outside, Some("A-0002")));
+    assert!(e.contains("inside the application's period"), "{e}");
+    for i in 0..3 {
+        let renamed = demo.join(format!("asked-{i}.toml"));
+        std::fs::write(
+            &renamed,
+            original.replace(
+                "name = \"t2dm-metformin\"",
+                &format!("name = \"asked-{i}\""),
+            ),
+        )
+        .expect("definition");
+        let a = ask(&renamed, Some("A-0002")).success();
+        let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).expect("json");
+        assert_eq!(v["balance"]["application"], "A-0002", "{v}");
+        assert_eq!(v["balance"]["application_left"], 2.0 - i as f64, "{v}");
+    }
+    let renamed = demo.join("asked-3.toml");
+    std::fs::write(
+        &renamed,
+        original.replace("name = \"t2dm-metformin\"", "name = \"asked-3\""),
+    )
+    .expect("definition");
+    let e = err(ask(&renamed, Some("A-0002")));
+    assert!(e.contains("application's privacy budget is spent"), "{e}");
+    // Counts only: no release is built from a feasibility application.
+    let refused = cmd()
+        .args([
+            "release",
+            "build",
+            "--dry-run",
+            "--application",
+            "A-0002",
+            "--home",
+        ])
+        .arg(&home)
+        .arg("--passphrase-file")
+        .arg(demo.join("passphrase.txt"))
+        .assert()
+        .failure();
+    let e = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(e.contains("never a release"), "{e}");
+}
+
+/// The demo's committee (chair, external, member) meets, all approve `application`, the chair
+/// records the approval.
+fn approve_at_a_meeting(demo: &Path, application: &str) {
+    let home = demo.join("home");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let meeting = as_demo_user(demo, "chair")
+        .args(["committee", "meeting", "--date", &today])
+        .args([
+            "--present",
+            "chair",
+            "--present",
+            "external",
+            "--present",
+            "member",
+        ])
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&meeting.get_output().stdout).to_string();
+    let m = out
+        .split_whitespace()
+        .nth(1)
+        .expect("meeting id")
+        .to_string();
+    for name in ["chair", "external", "member"] {
+        as_demo_user(demo, name)
+            .args([
+                "committee",
+                "vote",
+                "--meeting",
+                &m,
+                "--application",
+                application,
+            ])
+            .args(["--vote", "approve", "--home"])
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    as_demo_user(demo, "chair")
+        .args([
+            "committee",
+            "decide",
+            "--meeting",
+            &m,
+            "--application",
+            application,
+        ])
+        .args([
+            "--decision",
+            "approve",
+            "--reason",
+            "治験の計画に資する",
+            "--home",
+        ])
+        .arg(&home)
+        .assert()
+        .success();
 }
 
 /// `tokumei feasibility count` on the demo's home with the passphrase and a policy file.

@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Applicant, Application, Certification, Cohort, Items, ReleaseKind};
+use super::{Applicant, Application, Certification, Cohort, Feasibility, Items, ReleaseKind};
 use crate::ReviewError;
 
 /// A complete commented application file: every field, required or optional, with its meaning.
@@ -26,7 +26,11 @@ pub const KEYS: &[&str] = &[
     "applicant",
     "cohort",
     "items",
+    "feasibility",
 ];
+
+/// Keys of the `[feasibility]` table (applications of kind `feasibility` only).
+pub const FEASIBILITY_KEYS: &[&str] = &["users", "epsilon"];
 
 /// Keys of the `[applicant]` table.
 pub const APPLICANT_KEYS: &[&str] = &[
@@ -186,25 +190,59 @@ fn read(table: &toml::Table, problems: &mut Vec<Problem>) -> Application {
     f.unknown(KEYS);
     let applicant = f.table("applicant");
     let cohort = f.table("cohort");
+    let feasibility = f.table("feasibility");
+    let kind = f
+        .required::<Option<ReleaseKind>>("kind")
+        .unwrap_or(ReleaseKind::Anonymized);
+    // A feasibility application receives counts only: no key to encrypt to, no items.
+    let counts_only = kind == ReleaseKind::Feasibility;
     let mut a = Application {
         title: f.required("title"),
-        kind: f
-            .required::<Option<ReleaseKind>>("kind")
-            .unwrap_or(ReleaseKind::Anonymized),
+        kind,
         purpose: f.required("purpose"),
         period_from: f.required("period_from"),
         period_to: f.required("period_to"),
         contract_expiry: f.required("contract_expiry"),
-        recipient_key: f.required("recipient_key"),
-        security_plan: f.required("security_plan"),
+        recipient_key: if counts_only {
+            f.optional("recipient_key")
+        } else {
+            f.required("recipient_key")
+        },
+        security_plan: if counts_only {
+            f.optional("security_plan")
+        } else {
+            f.required("security_plan")
+        },
         aggregate_dimensions: f.optional("aggregate_dimensions"),
         revises: f.optional("revises"),
         applicant: read_applicant(&applicant, f.problems),
         cohort: read_cohort(&cohort, f.problems),
         items: Vec::new(),
+        feasibility: f
+            .table
+            .contains_key("feasibility")
+            .then(|| read_feasibility(&feasibility, f.problems)),
     };
-    a.items = read_items(&f.required::<Vec<toml::Value>>("items"), f.problems);
+    let items = if counts_only {
+        f.optional::<Vec<toml::Value>>("items")
+    } else {
+        f.required::<Vec<toml::Value>>("items")
+    };
+    a.items = read_items(&items, f.problems);
     a
+}
+
+fn read_feasibility(table: &toml::Table, problems: &mut Vec<Problem>) -> Feasibility {
+    let mut f = Fields {
+        table,
+        prefix: "feasibility.".into(),
+        problems,
+    };
+    f.unknown(FEASIBILITY_KEYS);
+    Feasibility {
+        users: f.required("users"),
+        epsilon: f.optional("epsilon"),
+    }
 }
 
 fn read_applicant(table: &toml::Table, problems: &mut Vec<Problem>) -> Applicant {
@@ -338,6 +376,7 @@ mod tests {
             .chain(APPLICANT_KEYS)
             .chain(COHORT_KEYS)
             .chain(ITEMS_KEYS)
+            .chain(FEASIBILITY_KEYS)
         {
             let named = |l: &str| {
                 let l = l.trim_start_matches(['#', ' ']);
@@ -364,6 +403,7 @@ mod tests {
             .chain(APPLICANT_KEYS)
             .chain(COHORT_KEYS)
             .chain(ITEMS_KEYS)
+            .chain(FEASIBILITY_KEYS)
         {
             assert!(
                 doc.contains(&format!("`{key}`")),
