@@ -224,3 +224,104 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
         }
     }
 }
+
+#[derive(Subcommand)]
+pub(crate) enum RecruitCommand {
+    /// Build the recruitment lists of an approved recruitment protocol (a feasibility application
+    /// with `recruitment = true`): for each provider with a recruitment key
+    /// (`provider recruit-key`), its own local patient ids who meet the definition, sealed to that
+    /// key into OUT/<application>-<provider>.json.age; persons who asked to stop are never listed.
+    /// Each list is a provision ledger entry. Needs a technician.
+    Build {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The recruitment protocol (an approved feasibility application).
+        #[arg(long)]
+        application: String,
+        /// The cohort definition (as for `feasibility count`).
+        #[arg(long)]
+        definition: PathBuf,
+        /// Folder the sealed lists are written to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the lists built as JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// The recruitment lists delivered, from the provision ledger (technicians and auditors).
+    List {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Print JSON (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+}
+
+fn recruit_build(
+    home: &std::path::Path,
+    application: &str,
+    definition: &std::path::Path,
+    out: &std::path::Path,
+    auth: &AuthArgs,
+) -> Result<Vec<tokumei_feasibility::recruit::Built>, Failure> {
+    let def = Definition::read(definition).map_err(fail)?;
+    let home = open_home(home)?;
+    let session = auth.session(&home, "recruit.build", &[Role::Technician])?;
+    let key = operator::unlock(&home, auth)?;
+    tokumei_feasibility::recruit::build(&home, &session, &key, &def, application, out).map_err(fail)
+}
+
+fn recruit_list(
+    home: &std::path::Path,
+    auth: &AuthArgs,
+) -> Result<Vec<tokumei_review::Provision>, Failure> {
+    let home = open_home(home)?;
+    let session = auth.session(&home, "recruit.list", &[Role::Technician, Role::Auditor])?;
+    tokumei_feasibility::recruit::list(&home, &session).map_err(fail)
+}
+
+pub(crate) fn run_recruit(c: RecruitCommand) -> ExitCode {
+    match c {
+        RecruitCommand::Build {
+            home,
+            application,
+            definition,
+            out,
+            json,
+            auth,
+        } => report(
+            recruit_build(&home, &application, &definition, &out, &auth),
+            |lists| {
+                render(json, &lists, |lists| {
+                    for l in lists {
+                        println!(
+                            "{}: {} patient(s), {} (sha256 {}), ledger {}",
+                            l.provider,
+                            l.patients,
+                            l.file.display(),
+                            l.sha256,
+                            l.provision_id
+                        );
+                    }
+                })
+            },
+        ),
+        RecruitCommand::List { home, json, auth } => report(recruit_list(&home, &auth), |lists| {
+            render(json, &lists, |lists| {
+                for p in lists {
+                    println!(
+                        "{}  {}  {}  sha256 {}",
+                        p.provided_at, p.application_id, p.recipient, p.package_sha256
+                    );
+                }
+            })
+        }),
+    }
+}

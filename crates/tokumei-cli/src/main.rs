@@ -134,6 +134,10 @@ enum Command {
     /// disclosure control.
     #[command(subcommand)]
     Feasibility(feasibility::FeasibilityCommand),
+    /// Recruitment (被験者募集) for an approved recruitment protocol: each provider's own matching
+    /// patients, sealed to its recruitment key, each list a provision ledger entry.
+    #[command(subcommand)]
+    Recruit(feasibility::RecruitCommand),
 }
 
 fn main() -> ExitCode {
@@ -168,5 +172,6 @@ fn main() -> ExitCode {
         Command::ReidTest(a) => review::run_reid(a),
         Command::Linkage(a) => linkage::run(a),
         Command::Feasibility(c) => feasibility::run(c),
+        Command::Recruit(c) => feasibility::run_recruit(c),
     }
 }

@@ -51,6 +51,22 @@ pub(crate) enum ProviderCommand {
         #[command(flatten)]
         auth: HomeAuth,
     },
+    /// Register the age public key a provider's recruitment lists are sealed to (the provider
+    /// makes it, e.g. `age-keygen`, and keeps the identity; a technician registers it once;
+    /// audited).
+    RecruitKey {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Provider id.
+        #[arg(long, value_parser = parse_id)]
+        id: String,
+        /// The provider's age public key (`age1…`).
+        #[arg(long)]
+        recipient: String,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
     /// Approve a pending key rotation (a technician other than the requester).
     ApproveRotation {
         /// Operator home.
@@ -169,6 +185,24 @@ pub(crate) fn run_provider(a: ProviderCommand) -> ExitCode {
             |()| {
                 println!("key rotation of provider {id} requested; a second technician approves it")
             },
+        ),
+        ProviderCommand::RecruitKey {
+            home,
+            id,
+            recipient,
+            auth,
+        } => operator::report(
+            (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let session = auth.session(
+                    &home,
+                    "provider.recruit-key",
+                    &[tokumei_vault::access::Role::Technician],
+                )?;
+                tokumei_vault::provider::set_recruit_key(&home, &session, &id, &recipient)
+                    .map_err(operator::fail)
+            })(),
+            |()| println!("provider {id}: recruitment lists will be sealed to the key registered"),
         ),
         ProviderCommand::ApproveRotation { home, id, auth } => operator::report(
             (|| {

@@ -281,21 +281,9 @@ pub fn count(def: &Definition, population: &Population) -> Counts {
     let mut out = Counts::default();
     let concepts = concepts(def);
     for p in &population.persons {
-        let Some(index) = index_of(def, &concepts, p) else {
+        let Some((passed, s)) = steps_passed(def, &concepts, p) else {
             continue;
         };
-        let s = Subject {
-            def,
-            concepts: &concepts,
-            p,
-            index,
-        };
-        let passed = std::iter::once(true)
-            .chain(std::iter::once_with(|| s.demographics()))
-            .chain(std::iter::once_with(|| s.observed()))
-            .chain(def.rules.iter().map(|r| s.meets(&r.criterion)))
-            .take_while(|&ok| ok)
-            .count();
         for l in left.iter_mut().take(passed) {
             *l += 1;
         }
@@ -309,6 +297,43 @@ pub fn count(def: &Definition, population: &Population) -> Counts {
         .map(|(name, persons)| Step { name, persons })
         .collect();
     out
+}
+
+/// How many steps of the attrition a person passes (with the person as evaluated), or `None`
+/// without an index event.
+fn steps_passed<'a>(
+    def: &'a Definition,
+    concepts: &'a Concepts,
+    p: &'a Facts,
+) -> Option<(usize, Subject<'a>)> {
+    let index = index_of(def, concepts, p)?;
+    let s = Subject {
+        def,
+        concepts,
+        p,
+        index,
+    };
+    let passed = std::iter::once(true)
+        .chain(std::iter::once_with(|| s.demographics()))
+        .chain(std::iter::once_with(|| s.observed()))
+        .chain(def.rules.iter().map(|r| s.meets(&r.criterion)))
+        .take_while(|&ok| ok)
+        .count();
+    Some((passed, s))
+}
+
+/// The positions in `population` of the persons of the final cohort (for recruitment lists, never
+/// shown as counts).
+pub fn members(def: &Definition, population: &Population) -> Vec<usize> {
+    let concepts = concepts(def);
+    let all = 3 + def.rules.len();
+    population
+        .persons
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| steps_passed(def, &concepts, p).is_some_and(|(n, _)| n == all))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn tally(out: &mut Counts, s: &Subject) {

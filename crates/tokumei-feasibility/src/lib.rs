@@ -16,6 +16,7 @@
 //!   each figure's 95 % interval.
 //! - [`budget`]: the privacy budget per user and per application, an authenticated ledger in the
 //!   catalog.
+//! - [`recruit`]: recruitment lists, each provider's own matching patients sealed to its key.
 //!
 //! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
 //! per week (counted from the audit log) and the privacy budget (charged before the answer is
@@ -28,6 +29,7 @@ pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
 pub mod noise;
+pub mod recruit;
 pub mod report;
 pub mod vault;
 
@@ -158,9 +160,17 @@ fn allowed(
     application: Option<&str>,
 ) -> Result<Grant, FeasibilityError> {
     let (grant, scope) = grant(home, s, policy, application)?;
-    let Some(a) = scope.map(|s| s.application) else {
-        return Ok(grant);
-    };
+    if let Some(scope) = scope {
+        within_period(def, &scope.application)?;
+    }
+    Ok(grant)
+}
+
+/// Refuses a definition whose index window is not inside the application's period.
+pub(crate) fn within_period(
+    def: &Definition,
+    a: &tokumei_review::Application,
+) -> Result<(), FeasibilityError> {
     let date = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
     let inside = match (
         def.index.from,
@@ -177,7 +187,7 @@ fn allowed(
             a.period_from, a.period_to
         )));
     }
-    Ok(grant)
+    Ok(())
 }
 
 /// The grant of a session (and the application's scope, when asking under one).

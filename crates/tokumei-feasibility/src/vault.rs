@@ -1,7 +1,7 @@
 //! The population of the linked vault: every person of the master person index with their facts
 //! and events from every provider, the persons who asked to stop left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use tokumei_link::linked::LinkedVault;
@@ -18,6 +18,23 @@ pub fn population(
     catalog: &Catalog,
     key: &DataKey,
 ) -> Result<(Population, usize), FeasibilityError> {
+    let (population, _, excluded) = population_where(vault, catalog, key, None)?;
+    Ok((population, excluded))
+}
+
+/// Each person's local patient ids, as (provider, local patient id), sorted.
+pub type LocalIds = Vec<Vec<(String, String)>>;
+
+/// The population as one provider's own records show it (`only`: its events, observation and
+/// demographics from its identity records), or as the linked vault shows it (`None`); with each
+/// person's local patient ids (at `only`, or everywhere) and how many persons were left out because
+/// they asked to stop. Persons without a record at `only` have no events, so never match.
+pub fn population_where(
+    vault: &LinkedVault,
+    catalog: &Catalog,
+    key: &DataKey,
+    only: Option<&str>,
+) -> Result<(Population, LocalIds, usize), FeasibilityError> {
     let (persons, excluded) = vault.persons(catalog, key)?;
     let mut slot: HashMap<&str, usize> = HashMap::new();
     let mut facts: Vec<Facts> = Vec::new();
@@ -34,11 +51,33 @@ pub fn population(
             ..Facts::default()
         });
     }
+    let kept: HashSet<&str> = vault
+        .identities
+        .iter()
+        .filter(|r| only.is_none_or(|p| r.provider_id == p))
+        .map(|r| r.record_id.as_str())
+        .collect();
     let at = |record: &str| {
+        if !kept.contains(record) {
+            return None;
+        }
         vault
             .person_of(record)
             .and_then(|p| slot.get(p.as_str()).copied())
     };
+    let mut ids: LocalIds = vec![Vec::new(); facts.len()];
+    if only.is_some() {
+        own_demographics(vault, &at, &mut facts);
+    }
+    for r in &vault.identities {
+        if let (Some(i), Some(local)) = (at(&r.record_id), &r.local_patient_id) {
+            ids[i].push((r.provider_id.clone(), local.clone()));
+        }
+    }
+    for v in ids.iter_mut() {
+        v.sort();
+        v.dedup();
+    }
     let mut providers: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); facts.len()];
     let mut provider_of: HashMap<&str, &str> = HashMap::new();
     for r in &vault.identities {
@@ -114,5 +153,29 @@ pub fn population(
             (s, e) => s.or(e),
         };
     }
-    Ok((Population { persons: facts }, excluded.len()))
+    Ok((Population { persons: facts }, ids, excluded.len()))
+}
+
+/// Sex, birth, municipality and death as the kept records (one provider's) give them, in place of
+/// the linked person's.
+fn own_demographics(vault: &LinkedVault, at: &impl Fn(&str) -> Option<usize>, facts: &mut [Facts]) {
+    for f in facts.iter_mut() {
+        *f = Facts::default();
+    }
+    for r in &vault.identities {
+        if let Some(i) = at(&r.record_id) {
+            let f = &mut facts[i];
+            f.sex = f.sex.take().or_else(|| r.sex.map(|s| s.code().to_string()));
+            f.birth = f.birth.or(r.birth_date);
+            f.municipality = f
+                .municipality
+                .take()
+                .or_else(|| r.municipality_code.clone());
+        }
+    }
+    for d in &vault.clinical.deaths {
+        if let Some(i) = at(&d.record_id) {
+            facts[i].death = Some(d.date);
+        }
+    }
 }

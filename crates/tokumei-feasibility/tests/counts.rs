@@ -155,6 +155,24 @@ fn the_attrition_counts_each_person_at_the_step_they_fail() {
 }
 
 #[test]
+fn the_members_of_a_recruitment_list_are_exactly_those_counted_in_the_final_cohort() {
+    let def = Definition::parse(DEFINITION, false).expect("definition");
+    let pop = population();
+    assert_eq!(
+        tokumei_feasibility::evaluate::members(&def, &pop),
+        vec![6, 7]
+    );
+    // A person who fails any step (here the youngest, 1, and the one with insulin, 4) is never a
+    // member, whatever else they meet.
+    let mut younger = pop.clone();
+    younger.persons[7].birth = NaiveDate::from_ymd_opt(2000, 1, 1);
+    assert_eq!(
+        tokumei_feasibility::evaluate::members(&def, &younger),
+        vec![6]
+    );
+}
+
+#[test]
 fn a_person_counts_once_however_many_events() {
     let def = Definition::parse(DEFINITION, false).expect("definition");
     let mut pop = population();

@@ -110,6 +110,10 @@ pub struct Feasibility {
     /// The privacy budget (ε) asked for; the disclosure policy's own limit caps it.
     #[serde(default)]
     pub epsilon: Option<f64>,
+    /// Whether the application is also a recruitment protocol: each provider receives, sealed to
+    /// its recruitment key, the list of its own patients who match.
+    #[serde(default)]
+    pub recruitment: bool,
 }
 
 impl Eq for Feasibility {}

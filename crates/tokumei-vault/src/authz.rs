@@ -102,7 +102,7 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), VaultError> {
 /// The digest of the authorization state: every row's signature, in a fixed order.
 fn digest(conn: &Connection) -> Result<String, VaultError> {
     let mut h = Sha256::new();
-    for table in ["users", "providers"] {
+    for table in ["users", "providers", "provider_recruit_keys"] {
         let exists: bool = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -114,7 +114,11 @@ fn digest(conn: &Connection) -> Result<String, VaultError> {
         if !exists {
             continue;
         }
-        let key = if table == "users" { "name" } else { "id" };
+        let key = match table {
+            "users" => "name",
+            "providers" => "id",
+            _ => "provider_id",
+        };
         let mut stmt = conn
             .prepare(&format!("SELECT {key}, sig FROM {table} ORDER BY {key}"))
             .map_err(db)?;

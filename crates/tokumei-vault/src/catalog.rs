@@ -265,6 +265,75 @@ impl Catalog {
         }
     }
 
+    fn ensure_recruit_keys(conn: &Connection) -> Result<(), VaultError> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS provider_recruit_keys (
+                 provider_id TEXT PRIMARY KEY REFERENCES providers(id),
+                 recipient TEXT NOT NULL,
+                 set_by TEXT NOT NULL,
+                 set_at TEXT NOT NULL,
+                 sig TEXT
+             );",
+        )
+        .map_err(db)
+    }
+
+    /// Registers the age recipient that provider `id`'s recruitment lists are sealed to (signed
+    /// like the provider's row); one already registered is refused.
+    pub fn add_recruit_recipient(
+        &self,
+        id: &str,
+        recipient: &str,
+        set_by: &str,
+    ) -> Result<(), VaultError> {
+        if self.recruit_recipient(id)?.is_some() {
+            return Err(VaultError::Refused(format!(
+                "provider {id} already has a recruitment key"
+            )));
+        }
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.change_authz(|conn, keys| {
+            Catalog::ensure_recruit_keys(conn)?;
+            let fields = [Some(id), Some(recipient), Some(set_by), Some(at.as_str())];
+            let sig = keys.sign_row("provider_recruit_keys", &fields)?;
+            conn.execute(
+                "INSERT INTO provider_recruit_keys (provider_id, recipient, set_by, set_at, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, recipient, set_by, at, sig],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// The age recipient registered for provider `id`'s recruitment lists, its row checked
+    /// against the operator's signature.
+    pub fn recruit_recipient(&self, id: &str) -> Result<Option<String>, VaultError> {
+        let keys = self.keys()?;
+        Catalog::ensure_recruit_keys(&self.conn)?;
+        let row: Option<(String, String, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT recipient, set_by, set_at, sig FROM provider_recruit_keys
+                 WHERE provider_id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some((recipient, by, at, sig)) = row else {
+            return Ok(None);
+        };
+        let fields = [
+            Some(id),
+            Some(recipient.as_str()),
+            Some(by.as_str()),
+            Some(at.as_str()),
+        ];
+        keys.check_row("provider_recruit_keys", &fields, sig.as_deref())?;
+        Ok(Some(recipient))
+    }
+
     /// Every registered provider in id order, each row checked against the operator's signature.
     pub fn providers(&self) -> Result<Vec<Provider>, VaultError> {
         let keys = self.keys()?;

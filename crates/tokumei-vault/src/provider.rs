@@ -102,6 +102,47 @@ pub fn register(home: &Home, session: &Session, p: &Provider) -> Result<(), Vaul
     )
 }
 
+/// Registers the age public key (`age1…`) that provider `id`'s recruitment lists are sealed to
+/// (a technician's act, audited); a key already registered is refused.
+pub fn set_recruit_key(
+    home: &Home,
+    session: &Session,
+    id: &str,
+    recipient: &str,
+) -> Result<(), VaultError> {
+    session.require(home, "provider.recruit-key", &[Role::Technician])?;
+    tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, id)
+        .map_err(|e| VaultError::Refused(e.to_string()))?;
+    let object = format!("provider {id}");
+    let result = set_recruit(home, session, id, recipient);
+    let outcome = match &result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("refused: {e}"),
+    };
+    let provider = result.is_ok().then_some(id);
+    session.audit(home, "provider.recruit-key", &object, &outcome, provider)?;
+    result
+}
+
+fn set_recruit(
+    home: &Home,
+    session: &Session,
+    id: &str,
+    recipient: &str,
+) -> Result<(), VaultError> {
+    recipient
+        .trim()
+        .parse::<age::x25519::Recipient>()
+        .map_err(|_| VaultError::Refused("not an age public key (age1…)".into()))?;
+    let catalog = home.catalog()?;
+    if catalog.provider(id)?.is_none() {
+        return Err(VaultError::Refused(format!(
+            "provider {id} is not registered"
+        )));
+    }
+    catalog.add_recruit_recipient(id, recipient.trim(), &session.user)
+}
+
 fn ensure_table(home: &Home) -> Result<crate::catalog::Catalog, VaultError> {
     let catalog = home.catalog()?;
     catalog

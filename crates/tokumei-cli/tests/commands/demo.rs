@@ -331,6 +331,135 @@ fn feasibility_counts(demo: &Path) {
     assert!(entries[3].contains("refused: quota"), "{}", entries[3]);
     feasibility_budget(demo, &definition, &exact);
     feasibility_application(demo, &definition);
+    recruitment(demo);
+}
+
+/// Recruitment: hospital H01 registers a recruitment key; a recruitment protocol approved by the
+/// committee gives H01 the list of its own patients who match, sealed so that only its key opens
+/// it, without the patients who asked to stop (the demo's first five of H01), recorded in the
+/// provision ledger.
+fn recruitment(demo: &Path) {
+    let home = demo.join("home");
+    let pass = ["--passphrase-file", "passphrase.txt"];
+    let identity = age::x25519::Identity::generate();
+    cmd()
+        .current_dir(demo)
+        .args(["provider", "recruit-key", "--id", "H01", "--recipient"])
+        .arg(identity.to_public().to_string())
+        .arg("--home")
+        .arg(&home)
+        .args(pass)
+        .assert()
+        .success();
+    let file = demo.join("recruitment-application.toml");
+    let text = std::fs::read_to_string(demo.join("feasibility-application.toml"))
+        .expect("application")
+        .replace("epsilon = 3.0", "recruitment = true");
+    std::fs::write(&file, text).expect("application");
+    as_demo_user(demo, "researcher")
+        .args(["application", "submit", "--file"])
+        .arg(&file)
+        .arg("--home")
+        .arg(&home)
+        .assert()
+        .success();
+    approve_at_a_meeting(demo, "A-0003");
+    let definition = demo.join("recruit.toml");
+    std::fs::write(
+        &definition,
+        "name = \"t2dm-recruit\"\n[concept_sets]\nt2dm = { icd10 = [\"E11\"] }\n\
+         [index]\nconcept = \"t2dm\"\nfrom = \"2022-04-01\"\nto = \"2024-03-31\"\n\
+         [demographics]\nage = { min = 40, max = 74 }\n",
+    )
+    .expect("definition");
+    let built = cmd()
+        .current_dir(demo)
+        .args([
+            "recruit",
+            "build",
+            "--json",
+            "--application",
+            "A-0003",
+            "--out",
+            "lists",
+        ])
+        .arg("--definition")
+        .arg(&definition)
+        .arg("--home")
+        .arg(&home)
+        .args(pass)
+        .assert()
+        .success();
+    let built: serde_json::Value =
+        serde_json::from_slice(&built.get_output().stdout).expect("json");
+    let lists = built.as_array().expect("lists");
+    assert_eq!(lists.len(), 1, "{built}");
+    assert_eq!(lists[0]["provider"], "H01");
+    let sealed = std::fs::read(demo.join("lists/A-0003-H01.json.age")).expect("sealed");
+    // Another key cannot open it.
+    let stranger = age::x25519::Identity::generate();
+    assert!(age::decrypt(&stranger, &sealed).is_err());
+    let list: serde_json::Value =
+        serde_json::from_slice(&age::decrypt(&identity, &sealed).expect("opens")).expect("json");
+    let patients: HashSet<String> = list["patients"]
+        .as_array()
+        .expect("patients")
+        .iter()
+        .map(|p| p.as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(list["basis"], "own-records");
+    assert_eq!(
+        patients.len() as u64,
+        lists[0]["patients"].as_u64().expect("n")
+    );
+    assert!(!patients.is_empty(), "{list}");
+    // Every id is one of H01's; the first five (who asked to stop) never appear.
+    let h01: Vec<String> = tokumei_synth::writer::read_table::<
+        tokumei_model::identity::IdentityRecord,
+    >(&demo.join("region/sources/H01/identities.parquet"))
+    .expect("identities")
+    .into_iter()
+    .filter_map(|r| r.local_patient_id)
+    .collect();
+    assert!(patients.iter().all(|p| h01.contains(p)));
+    let mut opted = Vec::new();
+    for id in &h01 {
+        if opted.len() < 5 && !opted.contains(id) {
+            opted.push(id.clone());
+        }
+    }
+    assert!(opted.iter().all(|o| !patients.contains(o)), "{opted:?}");
+    let ledger = cmd()
+        .args(["recruit", "list", "--json", "--home"])
+        .arg(&home)
+        .current_dir(demo)
+        .args(pass)
+        .assert()
+        .success();
+    let ledger: serde_json::Value =
+        serde_json::from_slice(&ledger.get_output().stdout).expect("json");
+    assert_eq!(ledger[0]["recipient"], "H01", "{ledger}");
+    assert_eq!(ledger[0]["kind"], "recruitment");
+    // A feasibility application that is not a recruitment protocol gives no lists.
+    let refused = cmd()
+        .current_dir(demo)
+        .args([
+            "recruit",
+            "build",
+            "--application",
+            "A-0002",
+            "--out",
+            "lists2",
+        ])
+        .arg("--definition")
+        .arg(&definition)
+        .arg("--home")
+        .arg(&home)
+        .args(pass)
+        .assert()
+        .failure();
+    let e = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
+    assert!(e.contains("not a recruitment protocol"), "{e}");
 }
 
 /// A command as one of the demo's users (their keys are under the demo's passphrase).

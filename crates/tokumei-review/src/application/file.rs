@@ -30,7 +30,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// Keys of the `[feasibility]` table (applications of kind `feasibility` only).
-pub const FEASIBILITY_KEYS: &[&str] = &["users", "epsilon"];
+pub const FEASIBILITY_KEYS: &[&str] = &["users", "epsilon", "recruitment"];
 
 /// Keys of the `[applicant]` table.
 pub const APPLICANT_KEYS: &[&str] = &[
@@ -242,6 +242,7 @@ fn read_feasibility(table: &toml::Table, problems: &mut Vec<Problem>) -> Feasibi
     Feasibility {
         users: f.required("users"),
         epsilon: f.optional("epsilon"),
+        recruitment: f.optional("recruitment"),
     }
 }
 

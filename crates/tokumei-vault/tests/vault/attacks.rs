@@ -614,3 +614,40 @@ fn long_paths_are_received_and_oversized_long_names_refused() {
         assert!(why.contains("long name"), "{why}");
     }
 }
+
+/// A provider's recruitment key swapped in the database (so that its patient lists would be sealed
+/// to an attacker): refused on reading, and the catalog's signed head no longer matches.
+#[test]
+fn a_swapped_recruitment_key_is_refused() {
+    let lab = lab();
+    let catalog = lab.home.catalog().expect("catalog");
+    let ours = age::x25519::Identity::generate().to_public().to_string();
+    catalog
+        .add_recruit_recipient("M022012", &ours, "operator")
+        .expect("registered");
+    assert_eq!(
+        catalog.recruit_recipient("M022012").expect("read"),
+        Some(ours.clone())
+    );
+    assert!(matches!(
+        catalog.add_recruit_recipient("M022012", &ours, "operator"),
+        Err(VaultError::Refused(_))
+    ));
+    drop(catalog);
+    let theirs = age::x25519::Identity::generate().to_public().to_string();
+    let db = rusqlite::Connection::open(lab.home.root.join("catalog/catalog.sqlite")).expect("db");
+    db.execute(
+        "UPDATE provider_recruit_keys SET recipient = ?1 WHERE provider_id = 'M022012'",
+        [&theirs],
+    )
+    .expect("swap");
+    let r = lab
+        .home
+        .catalog()
+        .and_then(|c| c.recruit_recipient("M022012"));
+    assert!(matches!(r, Err(VaultError::Tampered(_))), "{r:?}");
+    // The row removed: the head's digest no longer matches.
+    db.execute("DELETE FROM provider_recruit_keys", [])
+        .expect("remove");
+    assert!(matches!(lab.home.catalog(), Err(VaultError::Tampered(_))));
+}
