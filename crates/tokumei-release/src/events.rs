@@ -336,6 +336,70 @@ fn apply(
     }
 }
 
+/// Sorts the cohort (with its pseudonyms, returned in the new order) by content — the person's
+/// fields, then their event rows without the pseudonym — and every table's rows by person in that
+/// order, then by content. Persons alike in all of it are interchangeable, so the order no longer
+/// depends on ids or pseudonyms.
+fn in_content_order(
+    cohort: &mut Vec<&Person>,
+    pseudonyms: &[String],
+    tables: &mut [Table],
+) -> Vec<String> {
+    type Rows<'a> = Vec<(usize, &'a [Option<String>])>;
+    let slot: HashMap<&str, usize> = pseudonyms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
+    let mut rows: Vec<Rows> = vec![Vec::new(); cohort.len()];
+    for (ti, t) in tables.iter().enumerate() {
+        for r in &t.rows {
+            let at = r
+                .first()
+                .and_then(|p| p.as_deref())
+                .and_then(|p| slot.get(p));
+            if let (Some(&i), Some(rest)) = (at, r.get(1..)) {
+                rows[i].push((ti, rest));
+            }
+        }
+    }
+    for r in rows.iter_mut() {
+        r.sort_unstable();
+    }
+    let mut order: Vec<usize> = (0..cohort.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (p, q) = (cohort[a], cohort[b]);
+        (&p.sex, p.birth, &p.municipality, p.death, &rows[a]).cmp(&(
+            &q.sex,
+            q.birth,
+            &q.municipality,
+            q.death,
+            &rows[b],
+        ))
+    });
+    let rank: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(r, &i)| (pseudonyms[i].as_str(), r))
+        .collect();
+    for t in tables.iter_mut() {
+        t.rows.sort_by(|a, b| {
+            let key = |r: &[Option<String>]| {
+                r.first()
+                    .and_then(|p| p.as_deref())
+                    .and_then(|p| rank.get(p).copied())
+                    .unwrap_or(usize::MAX)
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.get(1..).cmp(&b.get(1..)))
+        });
+    }
+    let reordered: Vec<&Person> = order.iter().map(|&i| cohort[i]).collect();
+    *cohort = reordered;
+    order.into_iter().map(|i| pseudonyms[i].clone()).collect()
+}
+
 /// (k, k^m)-anonymity over the persons' quasi-identifiers and their events: chooses the levels,
 /// suppresses persons (removed from `cohort`) and events (removed from `tables`), generalizes the
 /// rest in place. `pseudonyms[i]` is cohort person i's pseudonym in `tables`.
@@ -347,6 +411,9 @@ pub(crate) fn protect(
     end: NaiveDate,
     preset: &Preset,
 ) -> Result<(Protected, EventProtection), ReleaseError> {
+    // The search's tie-breaks follow the order of persons and rows; person ids and pseudonyms are
+    // random, so both are put in an order of content first: the same data give the same release.
+    let pseudonyms = &in_content_order(cohort, pseudonyms, tables);
     let columns = person_cols
         .iter()
         .map(|c| Column::new(c, cohort, end, preset))
@@ -508,5 +575,64 @@ impl Covers {
             .get(&(table.to_string(), column.to_string()))
             .and_then(|m| m.get(known))
             .is_some_and(|labels| labels.iter().any(|l| l == released))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, sex: &str, year: i32) -> Person {
+        Person {
+            id: id.into(),
+            sex: Some(sex.into()),
+            birth: NaiveDate::from_ymd_opt(year, 1, 1),
+            municipality: Some("022012".into()),
+            death: None,
+        }
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    /// The same persons and events under other ids, pseudonyms and orders come out in the same
+    /// order of content, each row still with its person.
+    #[test]
+    fn the_order_depends_on_content_not_on_ids_or_pseudonyms() {
+        let people = [
+            person("a", "F", 1950),
+            person("b", "M", 1950),
+            person("c", "F", 1950),
+        ];
+        // c and a share sex and birth; their events tell them apart.
+        let events = [("E11", "2022-01"), ("I10", "2022-02"), ("E11", "2022-03")];
+        let run = |order: [usize; 3], names: [&str; 3]| {
+            let mut cohort: Vec<&Person> = order.iter().map(|&i| &people[i]).collect();
+            let ps: Vec<String> = order.iter().map(|&i| names[i].to_string()).collect();
+            let mut rows: Vec<Vec<Option<String>>> = order
+                .iter()
+                .map(|&i| vec![s(names[i]), s(events[i].0), s(events[i].1)])
+                .collect();
+            rows.reverse();
+            let mut tables = vec![Table {
+                name: "diagnoses".into(),
+                columns: vec!["pseudonym".into(), "icd10".into(), "date".into()],
+                rows,
+            }];
+            let ps = in_content_order(&mut cohort, &ps, &mut tables);
+            let ids: Vec<&str> = cohort.iter().map(|p| p.id.as_str()).collect();
+            // Each row still belongs to its person.
+            for (p, r) in ps.iter().zip(&tables[0].rows) {
+                assert_eq!(r[0].as_deref(), Some(p.as_str()));
+            }
+            let content: Vec<Vec<Option<String>>> =
+                tables[0].rows.iter().map(|r| r[1..].to_vec()).collect();
+            (ids, content)
+        };
+        let one = run([0, 1, 2], ["P9", "P1", "P5"]);
+        let two = run([2, 0, 1], ["Q1", "Q7", "Q3"]);
+        assert_eq!(one, two);
+        assert_eq!(one.0, vec!["a", "c", "b"]);
     }
 }
