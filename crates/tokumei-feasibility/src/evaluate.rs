@@ -272,6 +272,12 @@ fn index_of(def: &Definition, concepts: &Concepts, p: &Facts) -> Option<NaiveDat
 /// Counts the persons of `population` meeting `def`, step by step, with breakdowns of the final
 /// cohort.
 pub fn count(def: &Definition, population: &Population) -> Counts {
+    count_of(def, population.persons.iter())
+}
+
+/// Counts like [`count`], over the persons given (those without an index event may be left out:
+/// they count nowhere).
+pub fn count_of<'a>(def: &Definition, persons: impl Iterator<Item = &'a Facts>) -> Counts {
     let names: Vec<String> = ["index event in the period", "demographics", "observation"]
         .into_iter()
         .map(String::from)
@@ -280,7 +286,7 @@ pub fn count(def: &Definition, population: &Population) -> Counts {
     let mut left = vec![0u64; names.len()];
     let mut out = Counts::default();
     let concepts = concepts(def);
-    for p in &population.persons {
+    for p in persons {
         let Some((passed, s)) = steps_passed(def, &concepts, p) else {
             continue;
         };
@@ -325,12 +331,17 @@ fn steps_passed<'a>(
 /// The positions in `population` of the persons of the final cohort (for recruitment lists, never
 /// shown as counts).
 pub fn members(def: &Definition, population: &Population) -> Vec<usize> {
+    members_of(def, population.persons.iter().enumerate())
+}
+
+/// The positions of the persons of the final cohort among those given (with their positions).
+pub fn members_of<'a>(
+    def: &Definition,
+    persons: impl Iterator<Item = (usize, &'a Facts)>,
+) -> Vec<usize> {
     let concepts = concepts(def);
     let all = 3 + def.rules.len();
-    population
-        .persons
-        .iter()
-        .enumerate()
+    persons
         .filter(|(_, p)| steps_passed(def, &concepts, p).is_some_and(|(n, _)| n == all))
         .map(|(i, _)| i)
         .collect()

@@ -16,6 +16,7 @@
 //!   each figure's 95 % interval.
 //! - [`budget`]: the privacy budget per user and per application, an authenticated ledger in the
 //!   catalog.
+//! - [`index`]: code bitmaps that prune a count to the persons who may have an index event.
 //! - [`recruit`]: recruitment lists, each provider's own matching patients sealed to its key.
 //!
 //! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
@@ -28,6 +29,7 @@ pub mod cache;
 pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
+pub mod index;
 pub mod noise;
 pub mod recruit;
 pub mod report;
