@@ -52,8 +52,9 @@ pub(crate) enum ProviderCommand {
         auth: HomeAuth,
     },
     /// Register the age public key a provider's recruitment lists are sealed to (the provider
-    /// makes it, e.g. `age-keygen`, and keeps the identity; a technician registers it once;
-    /// audited).
+    /// makes it, e.g. `age-keygen`, and keeps the identity; a technician registers it; audited).
+    /// When the provider has one already, this requests its replacement, which a second
+    /// technician approves with `approve-recruit-key`.
     RecruitKey {
         /// Operator home.
         #[arg(long)]
@@ -62,6 +63,21 @@ pub(crate) enum ProviderCommand {
         #[arg(long, value_parser = parse_id)]
         id: String,
         /// The provider's age public key (`age1…`).
+        #[arg(long)]
+        recipient: String,
+        #[command(flatten)]
+        auth: HomeAuth,
+    },
+    /// Approve the pending replacement of a provider's recruitment key (a technician other than
+    /// the requester, naming the same key).
+    ApproveRecruitKey {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Provider id.
+        #[arg(long, value_parser = parse_id)]
+        id: String,
+        /// The key requested (`age1…`), as the provider gave it.
         #[arg(long)]
         recipient: String,
         #[command(flatten)]
@@ -202,7 +218,35 @@ pub(crate) fn run_provider(a: ProviderCommand) -> ExitCode {
                 tokumei_vault::provider::set_recruit_key(&home, &session, &id, &recipient)
                     .map_err(operator::fail)
             })(),
-            |()| println!("provider {id}: recruitment lists will be sealed to the key registered"),
+            |done| match done {
+                tokumei_vault::provider::RecruitKey::Registered => {
+                    println!(
+                        "provider {id}: recruitment lists will be sealed to the key registered"
+                    )
+                }
+                tokumei_vault::provider::RecruitKey::Requested => println!(
+                    "provider {id}: replacement of its recruitment key requested; a second \
+                     technician approves it"
+                ),
+            },
+        ),
+        ProviderCommand::ApproveRecruitKey {
+            home,
+            id,
+            recipient,
+            auth,
+        } => operator::report(
+            (|| {
+                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
+                let session = auth.session(
+                    &home,
+                    "provider.recruit-key",
+                    &[tokumei_vault::access::Role::Technician],
+                )?;
+                tokumei_vault::provider::approve_recruit_key(&home, &session, &id, &recipient)
+                    .map_err(operator::fail)
+            })(),
+            |()| println!("provider {id}: new recruitment key in force"),
         ),
         ProviderCommand::ApproveRotation { home, id, auth } => operator::report(
             (|| {

@@ -279,17 +279,21 @@ impl Catalog {
     }
 
     /// Registers the age recipient that provider `id`'s recruitment lists are sealed to (signed
-    /// like the provider's row); one already registered is refused.
-    pub fn add_recruit_recipient(
+    /// like the provider's row); one already registered is refused unless `replace` (the second
+    /// technician's approval of a replacement, see [`crate::provider`]).
+    pub fn put_recruit_recipient(
         &self,
         id: &str,
         recipient: &str,
         set_by: &str,
+        replace: bool,
     ) -> Result<(), VaultError> {
-        if self.recruit_recipient(id)?.is_some() {
-            return Err(VaultError::Refused(format!(
-                "provider {id} already has a recruitment key"
-            )));
+        if self.recruit_recipient(id)?.is_some() != replace {
+            return Err(VaultError::Refused(if replace {
+                format!("provider {id} has no recruitment key to replace")
+            } else {
+                format!("provider {id} already has a recruitment key")
+            }));
         }
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.change_authz(|conn, keys| {
@@ -297,7 +301,8 @@ impl Catalog {
             let fields = [Some(id), Some(recipient), Some(set_by), Some(at.as_str())];
             let sig = keys.sign_row("provider_recruit_keys", &fields)?;
             conn.execute(
-                "INSERT INTO provider_recruit_keys (provider_id, recipient, set_by, set_at, sig)
+                "INSERT OR REPLACE INTO provider_recruit_keys
+                     (provider_id, recipient, set_by, set_at, sig)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, recipient, set_by, at, sig],
             )

@@ -102,9 +102,84 @@ pub fn register(home: &Home, session: &Session, p: &Provider) -> Result<(), Vaul
     )
 }
 
-/// Registers the age public key (`age1…`) that provider `id`'s recruitment lists are sealed to
-/// (a technician's act, audited); a key already registered is refused.
+/// Registers the age public key (`age1…`) that provider `id`'s recruitment lists are sealed to (a
+/// technician's act, audited). When the provider already has one, this requests its replacement,
+/// which a second technician approves with [`approve_recruit_key`], naming the same key.
 pub fn set_recruit_key(
+    home: &Home,
+    session: &Session,
+    id: &str,
+    recipient: &str,
+) -> Result<RecruitKey, VaultError> {
+    session.require(home, "provider.recruit-key", &[Role::Technician])?;
+    tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, id)
+        .map_err(|e| VaultError::Refused(e.to_string()))?;
+    let object = format!("provider {id}");
+    let result = set_recruit(home, session, id, recipient);
+    let outcome = match &result {
+        Ok(RecruitKey::Registered) => "ok".to_string(),
+        Ok(RecruitKey::Requested) => "ok: replacement awaiting a second technician".to_string(),
+        Err(e) => format!("refused: {e}"),
+    };
+    let provider = result.is_ok().then_some(id);
+    session.audit(home, "provider.recruit-key", &object, &outcome, provider)?;
+    result
+}
+
+/// What [`set_recruit_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecruitKey {
+    /// The provider's first recruitment key is registered.
+    Registered,
+    /// A replacement is requested; a second technician approves it.
+    Requested,
+}
+
+fn recruit_recipient(recipient: &str) -> Result<String, VaultError> {
+    recipient
+        .trim()
+        .parse::<age::x25519::Recipient>()
+        .map(|r| r.to_string())
+        .map_err(|_| VaultError::Refused("not an age public key (age1…)".into()))
+}
+
+fn set_recruit(
+    home: &Home,
+    session: &Session,
+    id: &str,
+    recipient: &str,
+) -> Result<RecruitKey, VaultError> {
+    let recipient = recruit_recipient(recipient)?;
+    let catalog = ensure_table(home)?;
+    if catalog.provider(id)?.is_none() {
+        return Err(VaultError::Refused(format!(
+            "provider {id} is not registered"
+        )));
+    }
+    if catalog.recruit_recipient(id)?.is_none() {
+        catalog.put_recruit_recipient(id, &recipient, &session.user, false)?;
+        return Ok(RecruitKey::Registered);
+    }
+    catalog
+        .connection()
+        .execute(
+            "INSERT OR REPLACE INTO provider_recruit_requests (provider_id, recipient,
+                 requested_by, requested_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id,
+                recipient,
+                session.user,
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ],
+        )
+        .map_err(db)?;
+    Ok(RecruitKey::Requested)
+}
+
+/// Approves the pending replacement of provider `id`'s recruitment key: a technician other than the
+/// requester, naming the same key (so a request slipped into the database is not approved
+/// unseen). Audited.
+pub fn approve_recruit_key(
     home: &Home,
     session: &Session,
     id: &str,
@@ -113,34 +188,62 @@ pub fn set_recruit_key(
     session.require(home, "provider.recruit-key", &[Role::Technician])?;
     tokumei_model::ids::check(tokumei_model::ids::IdKind::Provider, id)
         .map_err(|e| VaultError::Refused(e.to_string()))?;
-    let object = format!("provider {id}");
-    let result = set_recruit(home, session, id, recipient);
+    let result = approve_recruit(home, session, id, recipient);
     let outcome = match &result {
-        Ok(()) => "ok".to_string(),
+        Ok(by) => format!("ok: key replaced (requested by {by})"),
         Err(e) => format!("refused: {e}"),
     };
-    let provider = result.is_ok().then_some(id);
-    session.audit(home, "provider.recruit-key", &object, &outcome, provider)?;
-    result
+    session.audit(
+        home,
+        "provider.recruit-key.approve",
+        &format!("provider {id}"),
+        &outcome,
+        Some(id),
+    )?;
+    result.map(|_| ())
 }
 
-fn set_recruit(
+fn approve_recruit(
     home: &Home,
     session: &Session,
     id: &str,
     recipient: &str,
-) -> Result<(), VaultError> {
-    recipient
-        .trim()
-        .parse::<age::x25519::Recipient>()
-        .map_err(|_| VaultError::Refused("not an age public key (age1…)".into()))?;
-    let catalog = home.catalog()?;
-    if catalog.provider(id)?.is_none() {
+) -> Result<String, VaultError> {
+    let recipient = recruit_recipient(recipient)?;
+    let catalog = ensure_table(home)?;
+    let pending: Option<(String, String)> = catalog
+        .connection()
+        .query_row(
+            "SELECT recipient, requested_by FROM provider_recruit_requests WHERE provider_id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some((pending, requested_by)) = pending else {
         return Err(VaultError::Refused(format!(
-            "provider {id} is not registered"
+            "no replacement of provider {id}'s recruitment key is pending"
         )));
+    };
+    if requested_by == session.user {
+        return Err(VaultError::Denied(
+            "a replacement is approved by a technician other than the one who requested it".into(),
+        ));
     }
-    catalog.add_recruit_recipient(id, recipient.trim(), &session.user)
+    if pending != recipient {
+        return Err(VaultError::Refused(
+            "the key approved is not the key requested".into(),
+        ));
+    }
+    catalog.put_recruit_recipient(id, &recipient, &session.user, true)?;
+    catalog
+        .connection()
+        .execute(
+            "DELETE FROM provider_recruit_requests WHERE provider_id = ?1",
+            params![id],
+        )
+        .map_err(db)?;
+    Ok(requested_by)
 }
 
 fn ensure_table(home: &Home) -> Result<crate::catalog::Catalog, VaultError> {
@@ -151,6 +254,12 @@ fn ensure_table(home: &Home) -> Result<crate::catalog::Catalog, VaultError> {
             "CREATE TABLE IF NOT EXISTS provider_rotations (
                  provider_id TEXT PRIMARY KEY REFERENCES providers(id),
                  public_key TEXT NOT NULL,
+                 requested_by TEXT NOT NULL,
+                 requested_at TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS provider_recruit_requests (
+                 provider_id TEXT PRIMARY KEY REFERENCES providers(id),
+                 recipient TEXT NOT NULL,
                  requested_by TEXT NOT NULL,
                  requested_at TEXT NOT NULL
              );",

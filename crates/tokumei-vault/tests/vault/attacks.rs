@@ -623,14 +623,14 @@ fn a_swapped_recruitment_key_is_refused() {
     let catalog = lab.home.catalog().expect("catalog");
     let ours = age::x25519::Identity::generate().to_public().to_string();
     catalog
-        .add_recruit_recipient("M022012", &ours, "operator")
+        .put_recruit_recipient("M022012", &ours, "operator", false)
         .expect("registered");
     assert_eq!(
         catalog.recruit_recipient("M022012").expect("read"),
         Some(ours.clone())
     );
     assert!(matches!(
-        catalog.add_recruit_recipient("M022012", &ours, "operator"),
+        catalog.put_recruit_recipient("M022012", &ours, "operator", false),
         Err(VaultError::Refused(_))
     ));
     drop(catalog);
@@ -650,4 +650,64 @@ fn a_swapped_recruitment_key_is_refused() {
     db.execute("DELETE FROM provider_recruit_keys", [])
         .expect("remove");
     assert!(matches!(lab.home.catalog(), Err(VaultError::Tampered(_))));
+}
+
+/// A recruitment key is replaced only by two technicians: the requester cannot approve, and the
+/// approver names the key (a request slipped into the database is not approved unseen).
+#[test]
+fn a_recruitment_key_is_replaced_by_two_technicians_naming_it() {
+    use tokumei_vault::provider::{approve_recruit_key, set_recruit_key, RecruitKey};
+    let lab = lab();
+    let first = technician(&lab.home);
+    let key = |_: ()| age::x25519::Identity::generate().to_public().to_string();
+    let (old, new) = (key(()), key(()));
+    let set = set_recruit_key(&lab.home, &first, "M022012", &old).expect("registered");
+    assert_eq!(set, RecruitKey::Registered);
+    let set = set_recruit_key(&lab.home, &first, "M022012", &new).expect("requested");
+    assert_eq!(set, RecruitKey::Requested);
+    let current = |_: ()| {
+        lab.home
+            .catalog()
+            .and_then(|c| c.recruit_recipient("M022012"))
+            .expect("read")
+    };
+    assert_eq!(current(()), Some(old.clone()));
+    assert!(matches!(
+        approve_recruit_key(&lab.home, &first, "M022012", &new),
+        Err(VaultError::Denied(_))
+    ));
+    let (wrapped, public) = access::new_user_key("second passphrase!", Some(4)).expect("key");
+    let now = "2026-01-01T00:00:00Z".to_string();
+    lab.home
+        .catalog()
+        .expect("catalog")
+        .add_user(&User {
+            name: "tech2".into(),
+            role: Role::Technician,
+            provider_id: None,
+            public_key: public,
+            requested_by: "a".into(),
+            approved_by: "b".into(),
+            granted_at: now.clone(),
+            reviewed_at: now,
+            revoked_at: None,
+        })
+        .expect("tech2");
+    std::fs::write(lab.dir.path().join("tech2.key"), wrapped).expect("write");
+    let second = access::authenticate(
+        &lab.home,
+        &access::open_user_key(&lab.dir.path().join("tech2.key"), "second passphrase!")
+            .expect("key"),
+    )
+    .expect("session");
+    // Another key than the one requested: refused.
+    assert!(matches!(
+        approve_recruit_key(&lab.home, &second, "M022012", &key(())),
+        Err(VaultError::Refused(_))
+    ));
+    approve_recruit_key(&lab.home, &second, "M022012", &new).expect("approved");
+    assert_eq!(current(()), Some(new));
+    let log = std::fs::read_to_string(lab.home.audit_dir().join("entries.jsonl")).expect("log");
+    assert!(log.contains("provider.recruit-key.approve"));
+    audit_intact(&lab.home);
 }
