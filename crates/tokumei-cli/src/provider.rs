@@ -186,18 +186,13 @@ pub(crate) fn run_provider(a: ProviderCommand) -> ExitCode {
             public_key,
             auth,
         } => operator::report(
-            (|| {
-                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let session = auth.session(
-                    &home,
-                    "provider.rotate",
-                    &[tokumei_vault::access::Role::Technician],
-                )?;
-                let key = std::fs::read_to_string(&public_key)
-                    .map_err(|e| (EXIT_USAGE, format!("{}: {e}", public_key.display())))?;
-                tokumei_vault::provider::request_rotation(&home, &session, &id, key.trim())
-                    .map_err(operator::fail)
-            })(),
+            std::fs::read_to_string(&public_key)
+                .map_err(|e| (EXIT_USAGE, format!("{}: {e}", public_key.display())))
+                .and_then(|key| {
+                    as_technician(&home, &auth, "provider.rotate", |home, session| {
+                        tokumei_vault::provider::request_rotation(home, session, &id, key.trim())
+                    })
+                }),
             |()| {
                 println!("key rotation of provider {id} requested; a second technician approves it")
             },
@@ -208,16 +203,9 @@ pub(crate) fn run_provider(a: ProviderCommand) -> ExitCode {
             recipient,
             auth,
         } => operator::report(
-            (|| {
-                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let session = auth.session(
-                    &home,
-                    "provider.recruit-key",
-                    &[tokumei_vault::access::Role::Technician],
-                )?;
-                tokumei_vault::provider::set_recruit_key(&home, &session, &id, &recipient)
-                    .map_err(operator::fail)
-            })(),
+            as_technician(&home, &auth, "provider.recruit-key", |home, session| {
+                tokumei_vault::provider::set_recruit_key(home, session, &id, &recipient)
+            }),
             |done| match done {
                 tokumei_vault::provider::RecruitKey::Registered => {
                     println!(
@@ -236,32 +224,34 @@ pub(crate) fn run_provider(a: ProviderCommand) -> ExitCode {
             recipient,
             auth,
         } => operator::report(
-            (|| {
-                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let session = auth.session(
-                    &home,
-                    "provider.recruit-key",
-                    &[tokumei_vault::access::Role::Technician],
-                )?;
-                tokumei_vault::provider::approve_recruit_key(&home, &session, &id, &recipient)
-                    .map_err(operator::fail)
-            })(),
+            as_technician(&home, &auth, "provider.recruit-key", |home, session| {
+                tokumei_vault::provider::approve_recruit_key(home, session, &id, &recipient)
+            }),
             |()| println!("provider {id}: new recruitment key in force"),
         ),
         ProviderCommand::ApproveRotation { home, id, auth } => operator::report(
-            (|| {
-                let home = tokumei_vault::open(&home).map_err(operator::fail)?;
-                let session = auth.session(
-                    &home,
-                    "provider.rotate",
-                    &[tokumei_vault::access::Role::Technician],
-                )?;
-                tokumei_vault::provider::approve_rotation(&home, &session, &id)
-                    .map_err(operator::fail)
-            })(),
+            as_technician(&home, &auth, "provider.rotate", |home, session| {
+                tokumei_vault::provider::approve_rotation(home, session, &id)
+            }),
             |()| println!("provider {id}: new key in force"),
         ),
     }
+}
+
+/// Runs `op` as a technician of the home at `home` (the session opened, the operator's key
+/// unlocked), a vault error reported as a failure.
+fn as_technician<T>(
+    home: &std::path::Path,
+    auth: &HomeAuth,
+    action: &str,
+    op: impl FnOnce(
+        &tokumei_vault::Home,
+        &tokumei_vault::access::Session,
+    ) -> Result<T, tokumei_vault::VaultError>,
+) -> Result<T, operator::Failure> {
+    let home = tokumei_vault::open(home).map_err(operator::fail)?;
+    let session = auth.session(&home, action, &[tokumei_vault::access::Role::Technician])?;
+    op(&home, &session).map_err(operator::fail)
 }
 
 pub(crate) fn provider_add(a: &ProviderAddArgs) -> Result<(), operator::Failure> {

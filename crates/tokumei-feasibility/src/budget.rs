@@ -185,20 +185,21 @@ impl Ledger {
 
     /// Charges `micro_epsilon` to `user` (and `application`) unless that would exceed a budget
     /// (`user_budget`, `application_budget`, in millionths); checked and written in one
-    /// transaction, so two counts at once cannot both spend the last of a budget.
+    /// transaction, so two counts at once cannot both spend the last of a budget. Returns every
+    /// charge of the ledger, this one last.
     pub fn charge(
         &mut self,
         c: &Charge,
         last_logged: i64,
         user_budget: i64,
         application_budget: i64,
-    ) -> Result<Charge, FeasibilityError> {
+    ) -> Result<Vec<Charge>, FeasibilityError> {
         let key = self.key;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let (rows, previous) = read(&tx, &key)?;
+        let (mut rows, previous) = read(&tx, &key)?;
         reaches(&rows, last_logged)?;
         let b = spent(&rows, &c.user, &c.application);
         if b.0 + c.micro_epsilon > user_budget {
@@ -238,7 +239,8 @@ impl Ledger {
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;
-        Ok(row)
+        rows.push(row);
+        Ok(rows)
     }
 }
 

@@ -255,8 +255,7 @@ fn respond(
         return Ok(a);
     }
     within_quota(&log, s, policy)?;
-    let mut ledger = budget::Ledger::open(home, key)?;
-    let charge = ledger.charge(
+    let rows = budget::Ledger::open(home, key)?.charge(
         &budget::Charge {
             seq: 0,
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -273,12 +272,11 @@ fn respond(
         definition_hash: def.hash(),
         name: def.name.clone(),
         cached: false,
-        ledger_row: charge.seq,
+        ledger_row: rows.last().map_or(0, |c| c.seq),
         balance: None,
         answer: answer(home, key, &catalog, def, policy)?,
     };
     cache::put(home, key, &k, &a)?;
-    let rows = ledger.charges(charge.seq)?;
     a.balance = Some(budget::balance(
         &rows,
         &s.user,

@@ -118,9 +118,9 @@ pub fn perturb(
     let layout = Layout::of(counts, domains);
     let noisy = meas.invoke(&layout.values).map_err(dp)?;
     let out = layout.rebuild(counts, &noisy);
-    let steps = (0..counts.steps.len())
-        .map(|j| half_width(scale, counts.steps.len() - j))
-        .collect();
+    // Step j sums the noises of the parts from it on: n − j of them.
+    let mut steps = half_widths(scale, counts.steps.len());
+    steps.reverse();
     Ok((
         out,
         Widths {
@@ -211,8 +211,14 @@ impl Layout {
 /// The smallest t with P(|X₁ + … + X_terms| ≤ t) ≥ 95 % for independent discrete Laplace noises
 /// of `scale` (P(X = x) ∝ exp(−|x| / scale)), from the exact distribution of the sum.
 pub fn half_width(scale: f64, terms: usize) -> u64 {
+    half_widths(scale, terms).last().copied().unwrap_or(0)
+}
+
+/// [`half_width`] for sums of 1, 2, …, `terms` noises, the distribution of each sum convolved from
+/// the one before.
+pub fn half_widths(scale: f64, terms: usize) -> Vec<u64> {
     if terms == 0 || !(scale.is_finite() && scale > 0.0) {
-        return 0;
+        return vec![0; terms];
     }
     let alpha = (-1.0 / scale).exp();
     // Mass beyond `reach` per term is negligible (below 1e-12).
@@ -224,9 +230,17 @@ pub fn half_width(scale: f64, terms: usize) -> u64 {
         })
         .collect();
     let mut pmf = one.clone();
+    let mut out = vec![central_95(&pmf)];
     for _ in 1..terms {
         pmf = convolve(&pmf, &one);
+        out.push(central_95(&pmf));
     }
+    out
+}
+
+/// The smallest t whose central interval [−t, t] of a symmetric pmf (centred in the vector) holds
+/// 95 % of its mass.
+fn central_95(pmf: &[f64]) -> u64 {
     let centre = (pmf.len() - 1) / 2;
     let mut mass = pmf[centre];
     let mut t = 0;
@@ -265,5 +279,9 @@ mod tests {
             );
         }
         assert!(half_width(5.0, 4) > half_width(5.0, 1));
+        // A sum of more noises is wider: each step of the attrition widens its interval.
+        let all = half_widths(5.0, 4);
+        assert_eq!(all.len(), 4);
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
     }
 }

@@ -116,16 +116,8 @@ fn build_lists(
     let catalog = home.catalog()?;
     let linked_vault = tokumei_link::linked::LinkedVault::read(home, key, &catalog)?;
     let linked = linked_basis(scope);
-    let everyone = if linked {
-        Some(crate::vault::population_where(
-            &linked_vault,
-            &catalog,
-            key,
-            None,
-        )?)
-    } else {
-        None
-    };
+    let people = linked_vault.persons(&catalog, key)?;
+    let everyone = linked.then(|| crate::vault::population_where(&linked_vault, &people, None));
     std::fs::create_dir_all(out).map_err(|e| FeasibilityError::Io(out.to_path_buf(), e))?;
     let mut built = Vec::new();
     for provider in catalog.providers()? {
@@ -136,12 +128,7 @@ fn build_lists(
         let (population, ids, _) = match &everyone {
             Some(e) => e,
             None => {
-                own = crate::vault::population_where(
-                    &linked_vault,
-                    &catalog,
-                    key,
-                    Some(&provider.id),
-                )?;
+                own = crate::vault::population_where(&linked_vault, &people, Some(&provider.id));
                 &own
             }
         };

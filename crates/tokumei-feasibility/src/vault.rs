@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use tokumei_link::linked::LinkedVault;
+use tokumei_link::linked::{LinkedVault, Person};
 use tokumei_model::codes::CodeSystem;
 use tokumei_vault::catalog::Catalog;
 use tokumei_vault::home::DataKey;
@@ -18,9 +18,14 @@ pub fn population(
     catalog: &Catalog,
     key: &DataKey,
 ) -> Result<(Population, usize), FeasibilityError> {
-    let (population, _, excluded) = population_where(vault, catalog, key, None)?;
+    let people = vault.persons(catalog, key)?;
+    let (population, _, excluded) = population_where(vault, &people, None);
     Ok((population, excluded))
 }
+
+/// The linked vault's persons and the ids of those who asked to stop
+/// ([`LinkedVault::persons`]), read once for every population made from them.
+pub type People = (BTreeMap<String, Person>, HashSet<String>);
 
 /// Each person's local patient ids, as (provider, local patient id), sorted.
 pub type LocalIds = Vec<Vec<(String, String)>>;
@@ -31,14 +36,12 @@ pub type LocalIds = Vec<Vec<(String, String)>>;
 /// they asked to stop. Persons without a record at `only` have no events, so never match.
 pub fn population_where(
     vault: &LinkedVault,
-    catalog: &Catalog,
-    key: &DataKey,
+    (persons, excluded): &People,
     only: Option<&str>,
-) -> Result<(Population, LocalIds, usize), FeasibilityError> {
-    let (persons, excluded) = vault.persons(catalog, key)?;
+) -> (Population, LocalIds, usize) {
     let mut slot: HashMap<&str, usize> = HashMap::new();
     let mut facts: Vec<Facts> = Vec::new();
-    for (id, p) in &persons {
+    for (id, p) in persons {
         if excluded.contains(id) {
             continue;
         }
@@ -153,7 +156,7 @@ pub fn population_where(
             (s, e) => s.or(e),
         };
     }
-    Ok((Population { persons: facts }, ids, excluded.len()))
+    (Population { persons: facts }, ids, excluded.len())
 }
 
 /// Sex, birth, municipality and death as the kept records (one provider's) give them, in place of

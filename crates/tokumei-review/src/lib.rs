@@ -276,6 +276,23 @@ impl Status {
     }
 }
 
+/// Why an application does not stand on `day`: withdrawn, undecided, not approved, or its contract
+/// expired (`None` when it stands).
+fn decided_refusal(st: &Status, day: chrono::NaiveDate) -> Option<String> {
+    match (&st.withdrawn_at, &st.decision) {
+        (Some(_), _) => Some("the application was withdrawn".to_string()),
+        (None, None) => Some("the committee has not decided on the application".to_string()),
+        (None, Some(d)) if !d.outcome.approves() => {
+            Some(format!("the committee's decision was {}", d.outcome.code()))
+        }
+        _ if expired(&st.application, day) => Some(format!(
+            "the contract expired on {}",
+            st.application.contract_expiry
+        )),
+        _ => None,
+    }
+}
+
 fn expired(a: &Application, day: chrono::NaiveDate) -> bool {
     chrono::NaiveDate::parse_from_str(&a.contract_expiry, "%Y-%m-%d").map_or(true, |e| day > e)
 }
@@ -1135,41 +1152,19 @@ impl Review {
         application: &str,
         day: chrono::NaiveDate,
     ) -> Result<Scope, ReviewError> {
-        let object = format!("application {application}");
-        let st = self
-            .status(application)?
-            .ok_or_else(|| ReviewError::NotFound(object.clone()))?;
-        let why = match (&st.withdrawn_at, &st.decision) {
-            (Some(_), _) => Some("the application was withdrawn".to_string()),
-            (None, None) => Some("the committee has not decided on the application".to_string()),
-            (None, Some(d)) if !d.outcome.approves() => {
-                Some(format!("the committee's decision was {}", d.outcome.code()))
-            }
-            (None, Some(_)) if expired(&st.application, day) => Some(format!(
-                "the contract expired on {}",
-                st.application.contract_expiry
-            )),
-            (None, Some(_)) if !st.application.recipient_eligible_on(day) => {
-                Some("the recipient's certification is not valid on this date".to_string())
-            }
-            _ => None,
-        };
-        let why = why.or_else(|| {
-            (st.application.kind == ReleaseKind::Feasibility).then(|| {
-                "a feasibility application is answered with counts, never a release".to_string()
-            })
-        });
-        if let Some(why) = why {
-            return Err(self.refuse(s, "release.scope", &object, why));
-        }
-        let decision = st.decision.clone().ok_or_else(|| {
-            ReviewError::Refused("the committee has not decided on the application".into())
-        })?;
-        Ok(Scope {
-            application_id: application.to_string(),
-            decision_sha256: decision.sha256(),
-            application: st.application,
-            decision,
+        self.gate(s, "release.scope", application, |a| {
+            decided_refusal(a, day)
+                .or_else(|| {
+                    (!a.application.recipient_eligible_on(day)).then(|| {
+                        "the recipient's certification is not valid on this date".to_string()
+                    })
+                })
+                .or_else(|| {
+                    (a.application.kind == ReleaseKind::Feasibility).then(|| {
+                        "a feasibility application is answered with counts, never a release"
+                            .to_string()
+                    })
+                })
         })
     }
 
@@ -1182,31 +1177,37 @@ impl Review {
         application: &str,
         day: chrono::NaiveDate,
     ) -> Result<Scope, ReviewError> {
+        self.gate(s, "feasibility.scope", application, |st| {
+            let a = &st.application;
+            (a.kind != ReleaseKind::Feasibility)
+                .then(|| {
+                    format!(
+                        "the application is for a {} release, not feasibility counts",
+                        a.kind.code()
+                    )
+                })
+                .or_else(|| decided_refusal(st, day))
+                .or_else(|| {
+                    (s.role != Role::Technician && !a.names_user(&s.user))
+                        .then(|| format!("the application does not name user {}", s.user))
+                })
+        })
+    }
+
+    /// The scope of `application`, unless `refusal` gives a reason (then audited under `action`).
+    fn gate(
+        &self,
+        s: &Session,
+        action: &str,
+        application: &str,
+        refusal: impl FnOnce(&Status) -> Option<String>,
+    ) -> Result<Scope, ReviewError> {
         let object = format!("application {application}");
         let st = self
             .status(application)?
             .ok_or_else(|| ReviewError::NotFound(object.clone()))?;
-        let a = &st.application;
-        let why = match (&st.withdrawn_at, &st.decision) {
-            _ if a.kind != ReleaseKind::Feasibility => Some(format!(
-                "the application is for a {} release, not feasibility counts",
-                a.kind.code()
-            )),
-            (Some(_), _) => Some("the application was withdrawn".to_string()),
-            (None, None) => Some("the committee has not decided on the application".to_string()),
-            (None, Some(d)) if !d.outcome.approves() => {
-                Some(format!("the committee's decision was {}", d.outcome.code()))
-            }
-            _ if expired(a, day) => {
-                Some(format!("the application expired on {}", a.contract_expiry))
-            }
-            _ if s.role != Role::Technician && !a.names_user(&s.user) => {
-                Some(format!("the application does not name user {}", s.user))
-            }
-            _ => None,
-        };
-        if let Some(why) = why {
-            return Err(self.refuse(s, "feasibility.scope", &object, why));
+        if let Some(why) = refusal(&st) {
+            return Err(self.refuse(s, action, &object, why));
         }
         let decision = st.decision.clone().ok_or_else(|| {
             ReviewError::Refused("the committee has not decided on the application".into())

@@ -462,6 +462,19 @@ fn recruitment(demo: &Path) {
     assert!(e.contains("not a recruitment protocol"), "{e}");
 }
 
+/// The definition under another name (a fresh query for the cache: it costs budget), written
+/// beside the demo as `<name>.toml`.
+fn renamed_definition(demo: &Path, definition: &Path, name: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(definition).expect("definition");
+    let path = demo.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        text.replace("name = \"t2dm-metformin\"", &format!("name = \"{name}\"")),
+    )
+    .expect("definition");
+    path
+}
+
 /// A command as one of the demo's users (their keys are under the demo's passphrase).
 fn as_demo_user(demo: &Path, name: &str) -> Command {
     let pass = std::fs::read_to_string(demo.join("passphrase.txt")).expect("passphrase");
@@ -553,26 +566,13 @@ epsilon = 3.0
     let e = err(ask(&outside, Some("A-0002")));
     assert!(e.contains("inside the application's period"), "{e}");
     for i in 0..3 {
-        let renamed = demo.join(format!("asked-{i}.toml"));
-        std::fs::write(
-            &renamed,
-            original.replace(
-                "name = \"t2dm-metformin\"",
-                &format!("name = \"asked-{i}\""),
-            ),
-        )
-        .expect("definition");
+        let renamed = renamed_definition(demo, definition, &format!("asked-{i}"));
         let a = ask(&renamed, Some("A-0002")).success();
         let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).expect("json");
         assert_eq!(v["balance"]["application"], "A-0002", "{v}");
         assert_eq!(v["balance"]["application_left"], 2.0 - i as f64, "{v}");
     }
-    let renamed = demo.join("asked-3.toml");
-    std::fs::write(
-        &renamed,
-        original.replace("name = \"t2dm-metformin\"", "name = \"asked-3\""),
-    )
-    .expect("definition");
+    let renamed = renamed_definition(demo, definition, "asked-3");
     let e = err(ask(&renamed, Some("A-0002")));
     assert!(e.contains("application's privacy budget is spent"), "{e}");
     // Counts only: no release is built from a feasibility application.
@@ -696,13 +696,7 @@ fn feasibility_budget(demo: &Path, definition: &Path, exact: &Path) {
         .replace("epsilon_per_user = 50.0", "epsilon_per_user = 1001.5")
         .replace("max_per_week = 50", "max_per_week = 500");
     std::fs::write(&small, text).expect("policy");
-    let renamed = demo.join("renamed.toml");
-    let def = std::fs::read_to_string(definition).expect("definition");
-    std::fs::write(
-        &renamed,
-        def.replace("name = \"t2dm-metformin\"", "name = \"t2dm-metformin-2\""),
-    )
-    .expect("definition");
+    let renamed = renamed_definition(demo, definition, "t2dm-metformin-2");
     let refused = feasibility(demo, &renamed, Some(&small)).assert().failure();
     let err = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
     assert!(err.contains("privacy budget is spent"), "{err}");

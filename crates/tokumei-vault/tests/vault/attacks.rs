@@ -35,6 +35,34 @@ fn technician(home: &Home) -> Session {
     access::authenticate(home, &key).expect("session")
 }
 
+/// A second technician (`tech2`) registered in the lab's home, with their session.
+fn second_technician(lab: &Lab) -> Session {
+    let (wrapped, public) = access::new_user_key("second passphrase!", Some(4)).expect("key");
+    let now = "2026-01-01T00:00:00Z".to_string();
+    lab.home
+        .catalog()
+        .expect("catalog")
+        .add_user(&User {
+            name: "tech2".into(),
+            role: Role::Technician,
+            provider_id: None,
+            public_key: public,
+            requested_by: "a".into(),
+            approved_by: "b".into(),
+            granted_at: now.clone(),
+            reviewed_at: now,
+            revoked_at: None,
+        })
+        .expect("tech2");
+    let path = lab.dir.path().join("tech2.key");
+    std::fs::write(&path, wrapped).expect("write");
+    access::authenticate(
+        &lab.home,
+        &access::open_user_key(&path, "second passphrase!").expect("key"),
+    )
+    .expect("session")
+}
+
 fn provider_details(id: &str, key: &SigningKey) -> Provider {
     Provider {
         id: id.into(),
@@ -474,17 +502,7 @@ fn a_providers_key_changes_only_by_a_rotation_two_technicians_approve() {
     entries.push(raw("files/death/deaths.csv", DEATHS.as_bytes()));
     let pkg = seal(&lab, "rot.tkm", &entries);
     assert!(refusal(try_receive(&lab, &pkg)).contains("not signed"));
-    let (wrapped, public) = access::new_user_key("second passphrase!", Some(4)).expect("key");
-    catalog
-        .add_user(&user("tech2", Role::Technician, public))
-        .expect("tech2");
-    std::fs::write(lab.dir.path().join("tech2.key"), wrapped).expect("write");
-    let second = access::authenticate(
-        &lab.home,
-        &access::open_user_key(&lab.dir.path().join("tech2.key"), "second passphrase!")
-            .expect("key"),
-    )
-    .expect("session");
+    let second = second_technician(&lab);
     tokumei_vault::provider::approve_rotation(&lab.home, &second, "M022012").expect("approve");
     assert!(matches!(
         try_receive(&lab, &pkg).expect("received"),
@@ -676,30 +694,7 @@ fn a_recruitment_key_is_replaced_by_two_technicians_naming_it() {
         approve_recruit_key(&lab.home, &first, "M022012", &new),
         Err(VaultError::Denied(_))
     ));
-    let (wrapped, public) = access::new_user_key("second passphrase!", Some(4)).expect("key");
-    let now = "2026-01-01T00:00:00Z".to_string();
-    lab.home
-        .catalog()
-        .expect("catalog")
-        .add_user(&User {
-            name: "tech2".into(),
-            role: Role::Technician,
-            provider_id: None,
-            public_key: public,
-            requested_by: "a".into(),
-            approved_by: "b".into(),
-            granted_at: now.clone(),
-            reviewed_at: now,
-            revoked_at: None,
-        })
-        .expect("tech2");
-    std::fs::write(lab.dir.path().join("tech2.key"), wrapped).expect("write");
-    let second = access::authenticate(
-        &lab.home,
-        &access::open_user_key(&lab.dir.path().join("tech2.key"), "second passphrase!")
-            .expect("key"),
-    )
-    .expect("session");
+    let second = second_technician(&lab);
     // Another key than the one requested: refused.
     assert!(matches!(
         approve_recruit_key(&lab.home, &second, "M022012", &key(())),
