@@ -125,8 +125,11 @@ fn budget(
 }
 
 fn print_balance(b: &Balance) {
+    let window = b
+        .user_window_days
+        .map_or_else(String::new, |d| format!(" in the last {d} days"));
     println!(
-        "user {}: ε {} spent, {} left (an answer spends {})",
+        "user {}: ε {} spent{window}, {} left (an answer spends {})",
         b.user, b.user_spent, b.user_left, b.per_count
     );
     if let Some(a) = &b.application {

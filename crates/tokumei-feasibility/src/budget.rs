@@ -56,6 +56,41 @@ pub struct Balance {
     pub application_left: f64,
     /// ε one answer spends.
     pub per_count: f64,
+    /// The user's budget counts the answers of this many days before now (none: every answer).
+    #[serde(default)]
+    pub user_window_days: Option<u32>,
+}
+
+/// What may be spent: the user's budget over the answers since `user_since` (RFC 3339, UTC; none:
+/// every answer) and the application's, in millionths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The user's budget.
+    pub user: i64,
+    /// The start of the window the user's budget counts.
+    pub user_since: Option<String>,
+    /// The application's budget.
+    pub application: i64,
+}
+
+impl Limits {
+    /// The limits of `policy` at `now` (RFC 3339, UTC), with the application's budget.
+    pub fn of(policy: &crate::Policy, now: &str, application: i64) -> Limits {
+        let since = policy.user_budget_days.and_then(|d| {
+            let now = chrono::DateTime::parse_from_rfc3339(now).ok()?;
+            let start = now - chrono::Duration::days(i64::from(d));
+            Some(
+                start
+                    .to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+        });
+        Limits {
+            user: micro(policy.epsilon_per_user),
+            user_since: since,
+            application,
+        }
+    }
 }
 
 /// The budget ledger of a home, opened with the data key.
@@ -184,15 +219,14 @@ impl Ledger {
     }
 
     /// Charges `micro_epsilon` to `user` (and `application`) unless that would exceed a budget
-    /// (`user_budget`, `application_budget`, in millionths); checked and written in one
+    /// (`limits`); checked and written in one
     /// transaction, so two counts at once cannot both spend the last of a budget. Returns every
     /// charge of the ledger, this one last.
     pub fn charge(
         &mut self,
         c: &Charge,
         last_logged: i64,
-        user_budget: i64,
-        application_budget: i64,
+        limits: &Limits,
     ) -> Result<Vec<Charge>, FeasibilityError> {
         let key = self.key;
         let tx = self
@@ -201,7 +235,8 @@ impl Ledger {
             .map_err(db)?;
         let (mut rows, previous) = read(&tx, &key)?;
         reaches(&rows, last_logged)?;
-        let b = spent(&rows, &c.user, &c.application);
+        let b = spent(&rows, &c.user, &c.application, limits.user_since.as_deref());
+        let (user_budget, application_budget) = (limits.user, limits.application);
         if b.0 + c.micro_epsilon > user_budget {
             return Err(FeasibilityError::Budget(format!(
                 "the user's privacy budget is spent (ε {} of {}; an answer spends {})",
@@ -254,11 +289,12 @@ fn reaches(rows: &[Charge], last_logged: i64) -> Result<(), FeasibilityError> {
     Ok(())
 }
 
-/// (ε the user spent, ε spent under the application), in millionths.
-pub fn spent(rows: &[Charge], user: &str, application: &str) -> (i64, i64) {
+/// (ε the user spent since `since` (RFC 3339, UTC; none: ever), ε spent under the application),
+/// in millionths.
+pub fn spent(rows: &[Charge], user: &str, application: &str, since: Option<&str>) -> (i64, i64) {
     let user_spent = rows
         .iter()
-        .filter(|r| r.user == user)
+        .filter(|r| r.user == user && since.is_none_or(|s| r.at.as_str() >= s))
         .map(|r| r.micro_epsilon)
         .sum();
     let app_spent = if application.is_empty() {
@@ -282,23 +318,70 @@ pub fn last_logged(log: &[tokumei_audit::Entry]) -> i64 {
         .unwrap_or(0)
 }
 
-/// A user's (and an application's, whose budget is `application_budget` millionths) balance under
-/// `policy`.
+/// A user's (and an application's) balance under `policy` and `limits`.
 pub fn balance(
     rows: &[Charge],
     user: &str,
     application: Option<&str>,
     policy: &crate::Policy,
-    application_budget: i64,
+    limits: &Limits,
 ) -> Balance {
-    let (u, a) = spent(rows, user, application.unwrap_or(""));
+    let since = limits.user_since.as_deref();
+    let (u, a) = spent(rows, user, application.unwrap_or(""), since);
     Balance {
         user: user.to_string(),
         user_spent: epsilon(u),
-        user_left: epsilon((micro(policy.epsilon_per_user) - u).max(0)),
+        user_left: epsilon((limits.user - u).max(0)),
         application: application.map(String::from),
         application_spent: epsilon(a),
-        application_left: epsilon((application_budget - a).max(0)),
+        application_left: epsilon((limits.application - a).max(0)),
         per_count: policy.epsilon_per_count,
+        user_window_days: policy.user_budget_days,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, at: &str, user: &str, application: &str) -> Charge {
+        Charge {
+            seq,
+            at: at.into(),
+            user: user.into(),
+            application: application.into(),
+            micro_epsilon: micro(1.0),
+            definition_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_users_budget_counts_the_answers_of_its_window_and_an_applications_every_answer() {
+        let mut policy = crate::Policy::ndb();
+        policy.user_budget_days = Some(365);
+        let limits = Limits::of(&policy, "2026-12-06T10:00:00Z", micro(20.0));
+        assert_eq!(limits.user_since.as_deref(), Some("2025-12-06T10:00:00Z"));
+        let rows = [
+            row(1, "2025-12-06T09:59:59Z", "r1", "F-1"),
+            row(2, "2025-12-06T10:00:00Z", "r1", "F-1"),
+            row(3, "2026-06-01T00:00:00Z", "r1", "F-2"),
+            row(4, "2026-06-01T00:00:00Z", "r2", "F-1"),
+        ];
+        let b = balance(&rows, "r1", Some("F-1"), &policy, &limits);
+        assert_eq!((b.user_spent, b.user_left), (2.0, 48.0));
+        assert_eq!((b.application_spent, b.application_left), (3.0, 17.0));
+        assert_eq!(b.user_window_days, Some(365));
+        policy.user_budget_days = None;
+        let ever = Limits::of(&policy, "2026-12-06T10:00:00Z", micro(20.0));
+        assert_eq!(ever.user_since, None);
+        assert_eq!(balance(&rows, "r1", None, &policy, &ever).user_spent, 3.0);
+    }
+
+    #[test]
+    fn a_policy_with_a_window_of_no_days_is_refused() {
+        let text = include_str!("../policies/ndb.toml")
+            .replace("user_budget_days = 365", "user_budget_days = 0");
+        assert!(crate::Policy::parse(&text).is_err());
+        assert_eq!(crate::Policy::ndb().user_budget_days, Some(365));
     }
 }

@@ -39,8 +39,12 @@ pub struct Policy {
     pub epsilon_per_count: f64,
     /// ε all answers under one application may spend.
     pub epsilon_per_application: f64,
-    /// ε all answers to one user may spend.
+    /// ε all answers to one user may spend …
     pub epsilon_per_user: f64,
+    /// … in any window of this many days, by the server's clock (none: ever). An application's
+    /// budget never renews: it ends with the application.
+    #[serde(default)]
+    pub user_budget_days: Option<u32>,
 }
 
 const NDB: &str = include_str!("../policies/ndb.toml");
@@ -60,6 +64,7 @@ impl Policy {
             epsilon_per_count: 1.0,
             epsilon_per_application: 20.0,
             epsilon_per_user: 50.0,
+            user_budget_days: Some(365),
         })
     }
 
@@ -82,6 +87,11 @@ impl Policy {
                 "epsilon_per_count, epsilon_per_application and epsilon_per_user are above 0 \
                  (every answer carries noise)"
                     .into(),
+            ));
+        }
+        if p.user_budget_days == Some(0) {
+            return Err(FeasibilityError::Policy(
+                "user_budget_days is at least 1 (or absent: the budget never renews)".into(),
             ));
         }
         if p.epsilon_per_count > p.epsilon_per_application.min(p.epsilon_per_user) {

@@ -4,6 +4,7 @@
 //! contributes at most one to every figure.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::definition::{AgeRange, ConceptSet, Criterion, Definition, EventCriterion};
 
 /// What kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Kind {
     /// A diagnosis (its ICD-10 code, given or mapped from the 傷病名コード).
     Diagnosis,
@@ -28,8 +29,10 @@ pub enum Kind {
 pub struct Event {
     /// Its kind.
     pub kind: Kind,
-    /// Its code (for a diagnosis the ICD-10 code without a dot, empty when it has none).
-    pub code: String,
+    /// Its code (for a diagnosis the ICD-10 code without a dot, empty when it has none), shared
+    /// by every event of the code (a population holds hundreds of millions of events and a few
+    /// thousand codes).
+    pub code: Arc<str>,
     /// Its date.
     pub date: NaiveDate,
     /// A laboratory result's numeric value.
@@ -54,8 +57,17 @@ pub struct Facts {
     pub main_provider: Option<String>,
     /// First and last day of any record (the observation period).
     pub observed: Option<(NaiveDate, NaiveDate)>,
-    /// Events, by date.
+    /// Events, by date, then code ([`Facts::order_events`]): a count reads only the days its
+    /// criteria ask for.
     pub events: Vec<Event>,
+}
+
+impl Facts {
+    /// Puts the events in the order counts read them: by date, then code.
+    pub fn order_events(&mut self) {
+        self.events
+            .sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.code.cmp(&b.code)));
+    }
 }
 
 /// The persons counted (those who asked to stop are never in it).
@@ -111,6 +123,27 @@ impl Counts {
     pub fn total(&self) -> u64 {
         self.steps.last().map_or(0, |s| s.persons)
     }
+
+    /// The counts of two disjoint sets of persons under the same definition, added.
+    pub fn merged(mut self, other: Counts) -> Counts {
+        if self.steps.is_empty() {
+            return other;
+        }
+        for (a, b) in self.steps.iter_mut().zip(other.steps) {
+            a.persons += b.persons;
+        }
+        for (mine, theirs) in [
+            (&mut self.sex, other.sex),
+            (&mut self.age_band, other.age_band),
+            (&mut self.area, other.area),
+            (&mut self.provider, other.provider),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+        self
+    }
 }
 
 /// Completed years from `birth` to `day`, never negative.
@@ -155,7 +188,7 @@ fn matches(c: &Concept, e: &Event) -> bool {
             if set.descendants {
                 e.code.starts_with(code.as_str())
             } else {
-                e.code == *code
+                *e.code == **code
             }
         }),
         Kind::Drug => prefix(&set.drugs),
@@ -191,17 +224,30 @@ impl Subject<'_> {
         self.p.birth.map(|b| age_on(b, self.index))
     }
 
+    /// The day `days` after the index (before it when negative; none when open), saturating at
+    /// the calendar's ends.
+    fn shifted(&self, days: Option<i32>) -> Option<NaiveDate> {
+        let d = days?;
+        Some(
+            self.index
+                .checked_add_signed(chrono::Duration::days(i64::from(d)))
+                .unwrap_or(if d < 0 {
+                    NaiveDate::MIN
+                } else {
+                    NaiveDate::MAX
+                }),
+        )
+    }
+
     fn event(&self, c: &EventCriterion) -> bool {
         let Some(set) = self.concepts.get(c.concept.as_str()) else {
             return false;
         };
+        let (from, to) = (self.shifted(c.window.from), self.shifted(c.window.to));
         // Distinct days of matching events (the events are by date).
         let (mut n, mut last) = (0u32, None);
-        for e in &self.p.events {
-            if last != Some(e.date)
-                && c.window.contains((e.date - self.index).num_days())
-                && matches(set, e)
-            {
+        for e in in_dates(&self.p.events, from, to) {
+            if last != Some(e.date) && matches(set, e) {
                 n = n.saturating_add(1);
                 last = Some(e.date);
             }
@@ -226,11 +272,12 @@ impl Subject<'_> {
 
     fn demographics(&self) -> bool {
         let d = &self.def.demographics;
-        let area = self
-            .p
-            .municipality
-            .as_deref()
-            .and_then(tokumei_japan::place::medical_area_of_code);
+        let area = || {
+            self.p
+                .municipality
+                .as_deref()
+                .and_then(tokumei_japan::place::medical_area_of_code)
+        };
         d.sex
             .is_none_or(|s| self.p.sex.as_deref() == Some(s.code()))
             && d.age.is_none_or(|a| in_age(a, self.age()))
@@ -240,7 +287,7 @@ impl Subject<'_> {
                     .municipality
                     .as_ref()
                     .is_some_and(|m| d.municipalities.contains(m)))
-            && (d.areas.is_empty() || area.is_some_and(|a| d.areas.iter().any(|x| x == a)))
+            && (d.areas.is_empty() || area().is_some_and(|a| d.areas.iter().any(|x| x == a)))
             && (d.providers.is_empty() || self.p.providers.iter().any(|p| d.providers.contains(p)))
     }
 
@@ -260,13 +307,21 @@ impl Subject<'_> {
 /// The index date of a person: the first event of the index concept within the period.
 fn index_of(def: &Definition, concepts: &Concepts, p: &Facts) -> Option<NaiveDate> {
     let set = concepts.get(def.index.concept.as_str())?;
-    p.events
-        .iter()
-        .filter(|e| def.index.from.is_none_or(|f| e.date >= f))
-        .filter(|e| def.index.to.is_none_or(|t| e.date <= t))
-        .filter(|e| matches(set, e))
+    in_dates(&p.events, def.index.from, def.index.to)
+        .find(|e| matches(set, e))
         .map(|e| e.date)
-        .min()
+}
+
+/// The events (by date) from `from` to `to` (bounds included; open when absent), found by binary
+/// search.
+fn in_dates(
+    events: &[Event],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> impl Iterator<Item = &Event> {
+    let start = from.map_or(0, |f| events.partition_point(|e| e.date < f));
+    let end = to.map_or(events.len(), |t| events.partition_point(|e| e.date <= t));
+    events.get(start..end.max(start)).unwrap_or_default().iter()
 }
 
 /// Counts the persons of `population` meeting `def`, step by step, with breakdowns of the final

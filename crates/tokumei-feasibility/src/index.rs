@@ -6,6 +6,7 @@
 //! construction.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Datelike;
 use roaring::RoaringBitmap;
@@ -17,7 +18,7 @@ use crate::evaluate::{self, Counts, Kind, Population};
 pub struct Index {
     population: Population,
     /// (kind, code) → year → persons with such an event in that year.
-    codes: BTreeMap<(u8, String), BTreeMap<i32, RoaringBitmap>>,
+    codes: BTreeMap<(u8, Arc<str>), BTreeMap<i32, RoaringBitmap>>,
 }
 
 fn kind_key(k: Kind) -> u8 {
@@ -30,9 +31,18 @@ fn kind_key(k: Kind) -> u8 {
 }
 
 impl Index {
-    /// Indexes a population (persons numbered by their position; at most 2³² persons).
-    pub fn build(population: Population) -> Index {
-        let mut codes: BTreeMap<(u8, String), BTreeMap<i32, RoaringBitmap>> = BTreeMap::new();
+    /// Indexes a population (persons numbered by their position; at most 2³² persons), its
+    /// persons' events put in the order counts read them when they are not.
+    pub fn build(mut population: Population) -> Index {
+        for p in population.persons.iter_mut() {
+            if !p
+                .events
+                .is_sorted_by(|a, b| (a.date, &a.code) <= (b.date, &b.code))
+            {
+                p.order_events();
+            }
+        }
+        let mut codes: BTreeMap<(u8, Arc<str>), BTreeMap<i32, RoaringBitmap>> = BTreeMap::new();
         for (i, p) in population.persons.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             for e in &p.events {
@@ -68,7 +78,7 @@ impl Index {
     fn with_prefix(&self, kind: Kind, prefix: &str, years: (i32, i32)) -> RoaringBitmap {
         let k = kind_key(kind);
         self.codes
-            .range((k, prefix.to_string())..)
+            .range((k, Arc::<str>::from(prefix))..)
             .take_while(|((kk, code), _)| *kk == k && code.starts_with(prefix))
             .flat_map(|(_, by_year)| by_year.range(years.0..=years.1).map(|(_, b)| b))
             .fold(RoaringBitmap::new(), |acc, b| acc | b)
@@ -106,25 +116,47 @@ impl Index {
             .map_or_else(RoaringBitmap::new, |set| self.holding(set, years))
     }
 
-    /// The counts of [`evaluate::count`], evaluating the candidates only.
+    /// The counts of [`evaluate::count`], evaluating the candidates only, on every core.
     pub fn count(&self, def: &Definition) -> Counts {
         let persons = &self.population.persons;
-        evaluate::count_of(
-            def,
-            self.candidates(def)
-                .iter()
-                .filter_map(|i| persons.get(i as usize)),
-        )
+        self.in_parallel(def, |part| {
+            evaluate::count_of(def, part.iter().filter_map(|&i| persons.get(i as usize)))
+        })
+        .into_iter()
+        .fold(Counts::default(), Counts::merged)
     }
 
-    /// The members of [`evaluate::members`], evaluating the candidates only.
+    /// The members of [`evaluate::members`], evaluating the candidates only, on every core.
     pub fn members(&self, def: &Definition) -> Vec<usize> {
         let persons = &self.population.persons;
-        evaluate::members_of(
-            def,
-            self.candidates(def)
-                .iter()
-                .filter_map(|i| persons.get(i as usize).map(|p| (i as usize, p))),
-        )
+        self.in_parallel(def, |part| {
+            evaluate::members_of(
+                def,
+                part.iter()
+                    .filter_map(|&i| persons.get(i as usize).map(|p| (i as usize, p))),
+            )
+        })
+        .concat()
+    }
+
+    /// `work` on the candidates in as many consecutive parts as there are cores, results in the
+    /// parts' order.
+    fn in_parallel<T: Send>(&self, def: &Definition, work: impl Fn(&[u32]) -> T + Sync) -> Vec<T> {
+        let candidates: Vec<u32> = self.candidates(def).iter().collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let size = candidates.len().div_ceil(cores).max(4096);
+        if candidates.len() <= size {
+            return vec![work(&candidates)];
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = candidates
+                .chunks(size)
+                .map(|part| s.spawn(|| work(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 }

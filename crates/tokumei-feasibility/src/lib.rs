@@ -242,31 +242,26 @@ fn respond(
     let log = tokumei_audit::entries_of(&home.root.join("audit"), &actions, false)
         .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))?;
     let k = cache::key(&cache::data_version(home, &catalog, &log)?, def, policy);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let limits = budget::Limits::of(policy, &now, grant.budget);
     if let Some(mut a) = cache::get(home, key, &k) {
         a.cached = true;
         let rows = budget::Ledger::open(home, key)?.charges(budget::last_logged(&log))?;
-        a.balance = Some(budget::balance(
-            &rows,
-            &s.user,
-            app(grant),
-            policy,
-            grant.budget,
-        ));
+        a.balance = Some(budget::balance(&rows, &s.user, app(grant), policy, &limits));
         return Ok(a);
     }
     within_quota(&log, s, policy)?;
     let rows = budget::Ledger::open(home, key)?.charge(
         &budget::Charge {
             seq: 0,
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            at: now,
             user: s.user.clone(),
             application: grant.application.clone(),
             micro_epsilon: budget::micro(policy.epsilon_per_count),
             definition_hash: def.hash(),
         },
         budget::last_logged(&log),
-        budget::micro(policy.epsilon_per_user),
-        grant.budget,
+        &limits,
     )?;
     let mut a = CountAnswer {
         definition_hash: def.hash(),
@@ -277,13 +272,7 @@ fn respond(
         answer: answer(home, key, &catalog, def, policy)?,
     };
     cache::put(home, key, &k, &a)?;
-    a.balance = Some(budget::balance(
-        &rows,
-        &s.user,
-        app(grant),
-        policy,
-        grant.budget,
-    ));
+    a.balance = Some(budget::balance(&rows, &s.user, app(grant), policy, &limits));
     Ok(a)
 }
 
@@ -313,7 +302,9 @@ pub fn budget(
                     FeasibilityError::Budget(format!("the audit log cannot be read: {e}"))
                 })?;
         let rows = budget::Ledger::open(home, key)?.charges(budget::last_logged(&log))?;
-        Ok(budget::balance(&rows, user, app(&g), policy, g.budget))
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let limits = budget::Limits::of(policy, &now, g.budget);
+        Ok(budget::balance(&rows, user, app(&g), policy, &limits))
     });
     let outcome = match &result {
         Ok(b) => format!("ε {} spent, {} left", b.user_spent, b.user_left),

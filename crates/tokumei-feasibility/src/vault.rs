@@ -2,10 +2,12 @@
 //! and events from every provider, the persons who asked to stop left out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use tokumei_link::linked::{LinkedVault, Person};
+use tokumei_link::linked::{Clinical, LinkedVault, Person};
 use tokumei_model::codes::CodeSystem;
+use tokumei_model::identity::IdentityRecord;
 use tokumei_vault::catalog::Catalog;
 use tokumei_vault::home::DataKey;
 
@@ -30,6 +32,17 @@ pub type People = (BTreeMap<String, Person>, HashSet<String>);
 /// Each person's local patient ids, as (provider, local patient id), sorted.
 pub type LocalIds = Vec<Vec<(String, String)>>;
 
+/// The facts of a person as the linked vault gives them (events come from the records).
+pub fn facts_of(p: &Person) -> Facts {
+    Facts {
+        sex: p.sex.clone(),
+        birth: p.birth,
+        municipality: p.municipality.clone(),
+        death: p.death,
+        ..Facts::default()
+    }
+}
+
 /// The population as one provider's own records show it (`only`: its events, observation and
 /// demographics from its identity records), or as the linked vault shows it (`None`); with each
 /// person's local patient ids (at `only`, or everywhere) and how many persons were left out because
@@ -46,13 +59,7 @@ pub fn population_where(
             continue;
         }
         slot.insert(id.as_str(), facts.len());
-        facts.push(Facts {
-            sex: p.sex.clone(),
-            birth: p.birth,
-            municipality: p.municipality.clone(),
-            death: p.death,
-            ..Facts::default()
-        });
+        facts.push(facts_of(p));
     }
     let kept: HashSet<&str> = vault
         .identities
@@ -81,82 +88,138 @@ pub fn population_where(
         v.sort();
         v.dedup();
     }
-    let mut providers: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); facts.len()];
-    let mut provider_of: HashMap<&str, &str> = HashMap::new();
-    for r in &vault.identities {
-        if let Some(i) = at(&r.record_id) {
-            providers[i].insert(r.provider_id.as_str());
-            provider_of.insert(r.record_id.as_str(), r.provider_id.as_str());
+    let mut assembly = Assembly::new(facts);
+    assembly.add(&vault.identities, &vault.clinical, &at);
+    (assembly.finish(), ids, excluded.len())
+}
+
+/// A population put together from records that may arrive in parts (one provider's tables at a
+/// time): each person's events, providers, main provider and observation period.
+pub struct Assembly {
+    facts: Vec<Facts>,
+    providers: Vec<BTreeSet<String>>,
+    /// Events per (person, provider), for each person's main provider.
+    per_provider: Vec<BTreeMap<String, usize>>,
+    spans: Vec<Option<(NaiveDate, NaiveDate)>>,
+    /// Every code seen, held once.
+    codes: HashSet<Arc<str>>,
+}
+
+impl Assembly {
+    /// An assembly of these persons (their demographics set, no events yet).
+    pub fn new(facts: Vec<Facts>) -> Assembly {
+        let n = facts.len();
+        Assembly {
+            facts,
+            providers: vec![BTreeSet::new(); n],
+            per_provider: vec![BTreeMap::new(); n],
+            spans: vec![None; n],
+            codes: HashSet::new(),
         }
     }
-    // Events per (person, provider), for each person's main provider.
-    let mut per_provider: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new(); facts.len()];
-    let c = &vault.clinical;
-    let mut push = |record: &str, kind, code: String, date: NaiveDate, value| {
-        if let Some(i) = at(record) {
-            if let Some(p) = provider_of.get(record) {
-                *per_provider[i].entry(p).or_default() += 1;
+
+    /// Adds the records of `identities` and their clinical rows; `at` gives the person (a slot of
+    /// the facts given to [`Assembly::new`]) of a record, or none to leave it out.
+    pub fn add(
+        &mut self,
+        identities: &[IdentityRecord],
+        clinical: &Clinical,
+        at: &impl Fn(&str) -> Option<usize>,
+    ) {
+        let mut provider_of: HashMap<&str, &str> = HashMap::new();
+        for r in identities {
+            if let Some(i) = at(&r.record_id) {
+                if !self.providers[i].contains(&r.provider_id) {
+                    self.providers[i].insert(r.provider_id.clone());
+                }
+                provider_of.insert(r.record_id.as_str(), r.provider_id.as_str());
             }
-            facts[i].events.push(Event {
+        }
+        let c = clinical;
+        let mut push = |record: &str, kind, code: &str, date: NaiveDate, value| {
+            let Some(i) = at(record) else { return };
+            let code = match self.codes.get(code) {
+                Some(c) => c.clone(),
+                None => {
+                    let c: Arc<str> = Arc::from(code);
+                    self.codes.insert(c.clone());
+                    c
+                }
+            };
+            if let Some(p) = provider_of.get(record) {
+                match self.per_provider[i].get_mut(*p) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.per_provider[i].insert(p.to_string(), 1);
+                    }
+                }
+            }
+            self.facts[i].events.push(Event {
                 kind,
                 code,
                 date,
                 value,
             });
-        }
-    };
-    for d in &c.diagnoses {
-        let icd = match (&d.icd10, d.code_system) {
-            (Some(i), _) => i.replace('.', ""),
-            (None, CodeSystem::Icd10) => d.code.replace('.', ""),
-            _ => String::new(),
         };
-        push(&d.record_id, Kind::Diagnosis, icd, d.date, None);
-    }
-    for p in &c.prescriptions {
-        push(&p.record_id, Kind::Drug, p.code.clone(), p.date, None);
-    }
-    for p in &c.procedures {
-        push(&p.record_id, Kind::Procedure, p.code.clone(), p.date, None);
-    }
-    for l in &c.labs {
-        push(&l.record_id, Kind::Lab, l.code.clone(), l.date, l.value_num);
-    }
-    let mut spans: Vec<Option<(NaiveDate, NaiveDate)>> = vec![None; facts.len()];
-    let mut seen = |record: &str, from: NaiveDate, to: NaiveDate| {
-        if let Some(i) = at(record) {
-            let s = spans[i].get_or_insert((from, to));
-            *s = (s.0.min(from), s.1.max(to));
+        for d in &c.diagnoses {
+            push(&d.record_id, Kind::Diagnosis, &icd10_of(d), d.date, None);
         }
-    };
-    for e in &c.encounters {
-        seen(&e.record_id, e.start_date, e.end_date.max(e.start_date));
+        for p in &c.prescriptions {
+            push(&p.record_id, Kind::Drug, &p.code, p.date, None);
+        }
+        for p in &c.procedures {
+            push(&p.record_id, Kind::Procedure, &p.code, p.date, None);
+        }
+        for l in &c.labs {
+            push(&l.record_id, Kind::Lab, &l.code, l.date, l.value_num);
+        }
+        for e in &c.encounters {
+            if let Some(i) = at(&e.record_id) {
+                let (from, to) = (e.start_date, e.end_date.max(e.start_date));
+                let s = self.spans[i].get_or_insert((from, to));
+                *s = (s.0.min(from), s.1.max(to));
+            }
+        }
     }
-    let mains = per_provider.iter().map(|m| {
-        m.iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(p, _)| p.to_string())
-    });
-    for ((f, main), (p, span)) in facts
-        .iter_mut()
-        .zip(mains)
-        .zip(providers.into_iter().zip(spans))
-    {
-        f.providers = p.into_iter().map(String::from).collect();
-        f.main_provider = main.or_else(|| f.providers.first().cloned());
-        f.events
-            .sort_by(|a, b| a.date.cmp(&b.date).then(a.code.cmp(&b.code)));
-        let events = f
-            .events
-            .first()
-            .zip(f.events.last())
-            .map(|(a, b)| (a.date, b.date));
-        f.observed = match (span, events) {
-            (Some(s), Some(e)) => Some((s.0.min(e.0), s.1.max(e.1))),
-            (s, e) => s.or(e),
-        };
+
+    /// The population: events by date, each person's main provider (the one holding most of their
+    /// events; ties: the smaller id) and observation period (records and events together).
+    pub fn finish(self) -> Population {
+        let mut facts = self.facts;
+        let mains = self.per_provider.iter().map(|m| {
+            m.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(p, _)| p.clone())
+        });
+        for ((f, main), (p, span)) in facts
+            .iter_mut()
+            .zip(mains)
+            .zip(self.providers.into_iter().zip(self.spans))
+        {
+            f.providers = p.into_iter().collect();
+            f.main_provider = main.or_else(|| f.providers.first().cloned());
+            f.order_events();
+            f.events.shrink_to_fit();
+            let first = f.events.iter().map(|e| e.date).min();
+            let last = f.events.iter().map(|e| e.date).max();
+            let events = first.zip(last);
+            f.observed = match (span, events) {
+                (Some(s), Some(e)) => Some((s.0.min(e.0), s.1.max(e.1))),
+                (s, e) => s.or(e),
+            };
+        }
+        Population { persons: facts }
     }
-    (Population { persons: facts }, ids, excluded.len())
+}
+
+/// A diagnosis's ICD-10 code without its dot: given, or the code itself in an ICD-10 system;
+/// empty when it has none.
+fn icd10_of(d: &tokumei_model::events::Diagnosis) -> String {
+    match (&d.icd10, d.code_system) {
+        (Some(i), _) => i.replace('.', ""),
+        (None, CodeSystem::Icd10) => d.code.replace('.', ""),
+        _ => String::new(),
+    }
 }
 
 /// Sex, birth, municipality and death as the kept records (one provider's) give them, in place of

@@ -20,10 +20,10 @@ fn ev(kind: Kind, code: &str, date: &str, value: Option<f64>) -> Event {
     }
 }
 
-fn person(sex: &str, birth: &str, mut events: Vec<Event>) -> Facts {
-    events.sort_by_key(|a| a.date);
-    let observed = Some((events[0].date, events[events.len() - 1].date));
-    Facts {
+fn person(sex: &str, birth: &str, events: Vec<Event>) -> Facts {
+    let first = events.iter().map(|e| e.date).min();
+    let observed = first.zip(events.iter().map(|e| e.date).max());
+    let mut f = Facts {
         sex: Some(sex.into()),
         birth: Some(day(birth)),
         municipality: Some("022012".into()),
@@ -32,7 +32,9 @@ fn person(sex: &str, birth: &str, mut events: Vec<Event>) -> Facts {
         main_provider: Some("H01".into()),
         observed,
         events,
-    }
+    };
+    f.order_events();
+    f
 }
 
 const DEFINITION: &str = r#"
@@ -183,7 +185,7 @@ fn a_person_counts_once_however_many_events() {
             .cloned()
             .chain(twin.events.iter().cloned()),
     );
-    pop.persons[6].events.sort_by_key(|a| a.date);
+    pop.persons[6].order_events();
     assert_eq!(count(&def, &pop).total(), 2);
 }
 
@@ -346,4 +348,50 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_concept_over_several_kinds_counts_distinct_days_across_them() {
+    use Kind::*;
+    let def = Definition::parse(
+        r#"
+name = "mixed"
+[concept_sets]
+t2dm = { icd10 = ["E11"] }
+treated = { icd10 = ["E11"], drugs = ["3962002"] }
+[index]
+concept = "t2dm"
+[[rules]]
+name = "treated on two days"
+event = { concept = "treated", at_least = 2 }
+"#,
+        false,
+    )
+    .expect("definition");
+    let same_day = person(
+        "F",
+        "1960-01-01",
+        vec![
+            ev(Drug, "3962002F1020", "2022-02-01", None),
+            ev(Diagnosis, "E119", "2022-02-01", None),
+        ],
+    );
+    let two_days = person(
+        "F",
+        "1960-01-01",
+        vec![
+            ev(Drug, "3962002F1020", "2022-03-01", None),
+            ev(Diagnosis, "E119", "2022-02-01", None),
+        ],
+    );
+    let c = count(
+        &def,
+        &Population {
+            persons: vec![same_day, two_days],
+        },
+    );
+    assert_eq!(
+        c.steps.iter().map(|s| s.persons).collect::<Vec<_>>(),
+        [2, 2, 2, 1]
+    );
 }

@@ -23,7 +23,7 @@ fn day(n: u32) -> NaiveDate {
 }
 
 fn person(events: Vec<(usize, u32, u8)>, birth: u32, female: bool) -> Facts {
-    let mut events: Vec<Event> = events
+    let events: Vec<Event> = events
         .into_iter()
         .map(|(c, d, v)| Event {
             kind: CODES[c].0,
@@ -32,12 +32,9 @@ fn person(events: Vec<(usize, u32, u8)>, birth: u32, female: bool) -> Facts {
             value: (CODES[c].0 == Kind::Lab).then_some(f64::from(v) / 10.0),
         })
         .collect();
-    events.sort_by(|a, b| a.date.cmp(&b.date).then(a.code.cmp(&b.code)));
-    let observed = events
-        .first()
-        .zip(events.last())
-        .map(|(a, b)| (a.date, b.date));
-    Facts {
+    let first = events.iter().map(|e| e.date).min();
+    let observed = first.zip(events.iter().map(|e| e.date).max());
+    let mut f = Facts {
         sex: Some(if female { "F" } else { "M" }.into()),
         birth: NaiveDate::from_ymd_opt(1930 + birth as i32, 6, 1),
         municipality: Some("022012".into()),
@@ -46,7 +43,9 @@ fn person(events: Vec<(usize, u32, u8)>, birth: u32, female: bool) -> Facts {
         main_provider: Some("H01".into()),
         observed,
         events,
-    }
+    };
+    f.order_events();
+    f
 }
 
 fn definition(index: &str, from: u32, len: u32, age: (u32, u32), window: (i32, i32)) -> Definition {

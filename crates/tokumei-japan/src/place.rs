@@ -136,10 +136,21 @@ pub fn medical_areas() -> impl Iterator<Item = MedicalArea> {
 
 /// The secondary medical area of a municipality code (6 digits, or the 5 without the check digit).
 pub fn medical_area_of_code(code: &str) -> Option<&'static str> {
+    static BY_CODE: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
     let five = code.get(..5)?;
-    medical_areas()
-        .find(|m| m.code6.starts_with(five))
-        .map(|m| m.area)
+    BY_CODE
+        .get_or_init(|| {
+            let mut map = std::collections::HashMap::new();
+            for m in medical_areas() {
+                if let Some(k) = m.code6.get(..5) {
+                    map.entry(k).or_insert(m.area);
+                }
+            }
+            map
+        })
+        .get(five)
+        .copied()
 }
 
 /// The secondary medical area of a municipality by prefecture and name.

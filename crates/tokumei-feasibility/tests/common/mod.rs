@@ -1,0 +1,3 @@
+//! What the feasibility tests share.
+
+pub mod region;
