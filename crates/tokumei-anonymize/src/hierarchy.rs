@@ -276,24 +276,25 @@ impl Hierarchy {
 
     /// Drug codes by their class: a 12-character 薬価基準収載医薬品コード or YJ code (`2149046F3026`, the
     /// first four digits its 薬効分類) → ingredient (first 7 characters) → 薬効分類 (4 digits) → its
-    /// 3-digit group → `*`. A code of another form (a 9-digit レセ電 code, a HOT code) carries no class:
-    /// it stays itself up to `*`.
+    /// 3-digit group → `*`. A 9-digit レセ電 医薬品コード climbs the same levels through its
+    /// 薬価基準収載医薬品コード (`tokumei_japan::drug`), so that claims and hospital records of one
+    /// ingredient meet at its first level. A code of another form, or a レセ電 code the table lacks,
+    /// carries no class: it stays itself up to `*`.
     pub fn drug_codes<S: AsRef<str>>(values: &[S]) -> Result<Self> {
-        let classed = |c: &str| {
-            c.len() == 12
-                && c.is_ascii()
-                && c.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-                && c.bytes().all(|b| b.is_ascii_alphanumeric())
-        };
+        use tokumei_japan::drug::{is_yj, yj_of};
         let rows = distinct(values)
             .into_iter()
             .map(|v| {
-                let up: Vec<String> = if classed(&v) {
-                    vec![v[..7].to_string(), v[..4].to_string(), v[..3].to_string()]
+                let class = if is_yj(&v) {
+                    Some(v.as_str())
                 } else {
-                    vec![v.clone(); 3]
+                    yj_of(&v)
                 };
-                std::iter::once(v)
+                let up: Vec<String> = match class {
+                    Some(c) => vec![c[..7].to_string(), c[..4].to_string(), c[..3].to_string()],
+                    None => vec![v.clone(); 3],
+                };
+                std::iter::once(v.clone())
                     .chain(up)
                     .chain(std::iter::once("*".to_string()))
                     .collect()
@@ -707,14 +708,25 @@ mod tests {
         let d = Hierarchy::day_offsets(&["0", "45", "-1"]).unwrap();
         assert_eq!(d.rows()[1], vec!["45", "30-59", "0-89", "0-364", "*"]);
         assert_eq!(d.rows()[2], vec!["-1", "-30--1", "-90--1", "-365--1", "*"]);
-        let g = Hierarchy::drug_codes(&["2149046F3026", "622239501"]).unwrap();
+        let g = Hierarchy::drug_codes(&["2149046F3026", "622242401", "622239501", "622239599"])
+            .unwrap();
+        let row = |code: &str| g.rows().iter().find(|r| r[0] == code).unwrap().clone();
         assert_eq!(
-            g.rows()[0],
+            row("2149046F3026"),
             vec!["2149046F3026", "2149046", "2149", "214", "*"]
         );
+        // The claims code of the same product (アバプロ錠２００ｍｇ) meets it at the ingredient.
         assert_eq!(
-            g.rows()[1],
-            vec!["622239501", "622239501", "622239501", "622239501", "*"]
+            row("622242401"),
+            vec!["622242401", "2149046", "2149", "214", "*"]
+        );
+        assert_eq!(
+            row("622239501"),
+            vec!["622239501", "2171022", "2171", "217", "*"]
+        );
+        assert_eq!(
+            row("622239599"),
+            vec!["622239599", "622239599", "622239599", "622239599", "*"]
         );
     }
 

@@ -54,6 +54,9 @@ pub struct ConceptSet {
     #[serde(default = "yes")]
     pub descendants: bool,
     /// Drug code prefixes: レセ電 医薬品コード (digits, up to 9) or 薬価基準 (YJ) codes (up to 12).
+    /// A prefix of a 薬価基準 code (`3962002`: an ingredient; `396`: a class) also matches the レセ電
+    /// codes whose 薬価基準収載医薬品コード it begins (`tokumei_japan::drug`), so one prefix finds a drug
+    /// in claims and hospital records alike.
     #[serde(default)]
     pub drugs: Vec<String>,
     /// 診療行為コード prefixes (digits, up to 9).
@@ -424,6 +427,20 @@ impl Definition {
 }
 
 impl ConceptSet {
+    /// The drug prefixes to match: those given, and the レセ電 codes whose 薬価基準収載医薬品コード
+    /// begins with one of them.
+    pub fn drug_prefixes(&self) -> Vec<String> {
+        let mut out = self.drugs.clone();
+        for d in tokumei_japan::drug::rows() {
+            if self.drugs.iter().any(|p| d.yj.starts_with(p.as_str())) {
+                out.push(d.code.to_string());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     fn validate(&self, path: &str) -> Result<(), FeasibilityError> {
         let bad = |what: String| FeasibilityError::Definition(format!("{path}: {what}"));
         if self.icd10.is_empty()

@@ -161,10 +161,12 @@ pub fn age_band(age: u32) -> String {
     }
 }
 
-/// A concept set ready to match events: its ICD-10 codes without their dots, once.
+/// A concept set ready to match events: its ICD-10 codes without their dots and its drug prefixes
+/// ([`ConceptSet::drug_prefixes`]), once.
 struct Concept<'a> {
     set: &'a ConceptSet,
     icd10: Vec<String>,
+    drugs: Vec<String>,
 }
 
 /// Every concept set of a definition, by name.
@@ -175,7 +177,8 @@ fn concepts(def: &Definition) -> Concepts<'_> {
         .iter()
         .map(|(name, set)| {
             let icd10 = set.icd10.iter().map(|c| c.replace('.', "")).collect();
-            (name.as_str(), Concept { set, icd10 })
+            let drugs = set.drug_prefixes();
+            (name.as_str(), Concept { set, icd10, drugs })
         })
         .collect()
 }
@@ -191,7 +194,7 @@ fn matches(c: &Concept, e: &Event) -> bool {
                 *e.code == **code
             }
         }),
-        Kind::Drug => prefix(&set.drugs),
+        Kind::Drug => prefix(&c.drugs),
         Kind::Procedure => prefix(&set.procedures),
         Kind::Lab => {
             prefix(&set.labs)

@@ -91,7 +91,7 @@ impl Index {
             out |= self.with_prefix(Kind::Diagnosis, &c.replace('.', ""), years);
         }
         for (kind, list) in [
-            (Kind::Drug, &set.drugs),
+            (Kind::Drug, &set.drug_prefixes()),
             (Kind::Procedure, &set.procedures),
             (Kind::Lab, &set.labs),
         ] {

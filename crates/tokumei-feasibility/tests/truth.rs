@@ -189,7 +189,7 @@ const HBA1C: &str = r#"
 name = "high HbA1c and metformin on three days within a year"
 [concept_sets]
 hba1c = { labs = ["3D046"], value = { min = 6.5 } }
-metformin = { drugs = ["3962002", "622242501"] }
+metformin = { drugs = ["3962002"] }
 [index]
 concept = "hba1c"
 [demographics]

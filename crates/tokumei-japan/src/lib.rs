@@ -11,11 +11,19 @@
 //!   and secondary medical areas (二次医療圏) of the municipalities shipped;
 //! - [`icd10`]: the WHO ICD-10 (2019) chapters and blocks;
 //! - [`byomei`]: 傷病名コード (claims disease codes) to ICD-10, from the rows of the 傷病名マスター
-//!   shipped in `data/byomei_icd10.tsv`.
+//!   shipped in `data/byomei_icd10.tsv`;
+//! - [`drug`]: レセ電 医薬品コード (claims drug codes) to their 薬価基準収載医薬品コード (the drug's
+//!   class), from the rows of the 医薬品マスター shipped in `data/drug_yj.tsv`.
 
 pub mod byomei;
+pub mod drug;
 pub mod era;
 pub mod fold;
 pub mod icd10;
 pub mod normalize;
 pub mod place;
+
+/// The data lines of a shipped table: comment lines (`#`) and the header line left out.
+fn data_lines(table: &'static str) -> impl Iterator<Item = &'static str> {
+    table.lines().filter(|l| !l.starts_with('#')).skip(1)
+}

@@ -119,19 +119,15 @@ const MEDICAL_AREAS: &str = include_str!("../data/medical_areas.tsv");
 /// The shipped medical-area table, in file order (rows that are not three fields are skipped; the
 /// crate's tests check that there are none).
 pub fn medical_areas() -> impl Iterator<Item = MedicalArea> {
-    MEDICAL_AREAS
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .filter_map(|line| {
-            let mut f = line.split('\t');
-            let row = MedicalArea {
-                code6: f.next()?,
-                municipality: f.next()?,
-                area: f.next()?,
-            };
-            f.next().is_none().then_some(row)
-        })
+    crate::data_lines(MEDICAL_AREAS).filter_map(|line| {
+        let mut f = line.split('\t');
+        let row = MedicalArea {
+            code6: f.next()?,
+            municipality: f.next()?,
+            area: f.next()?,
+        };
+        f.next().is_none().then_some(row)
+    })
 }
 
 /// The secondary medical area of a municipality code (6 digits, or the 5 without the check digit).
