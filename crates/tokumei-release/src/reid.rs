@@ -111,11 +111,11 @@ pub(crate) fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDa
             let a = tokumei_model::age_on(b, end);
             range(value).is_some_and(|(lo, hi)| a >= lo && a <= hi)
         }
-        "birth_date" => p.birth.is_some_and(|b| b.to_string() == value),
+        "birth_date" => p.birth.is_some_and(|b| day_of(value) == Some(b)),
         "birth_year_month" | "birth_year" => {
             let Some(b) = p.birth else { return false };
-            if value.len() == 7 && value.as_bytes()[4] == b'-' {
-                format!("{:04}-{:02}", b.year(), b.month()) == value
+            if let Some(ym) = year_month_of(value) {
+                ym == (b.year(), b.month())
             } else {
                 range(value).is_some_and(|(lo, hi)| b.year() >= lo && b.year() <= hi)
             }
@@ -125,6 +125,77 @@ pub(crate) fn agrees(column: &str, value: &str, p: &RegisterPerson, end: NaiveDa
             .as_deref()
             .is_some_and(|m| m == value || (value.len() == 2 && m.starts_with(value))),
         _ => true,
+    }
+}
+
+/// A released day (`2022-03-01`), or `None` for a value of another form.
+fn day_of(value: &str) -> Option<NaiveDate> {
+    (value.len() == 10)
+        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        .flatten()
+}
+
+/// A released year and month (`2022-03`), or `None` for a value of another form.
+fn year_month_of(value: &str) -> Option<(i32, u32)> {
+    let (y, m) = value.split_once('-')?;
+    let ok = y.len() == 4
+        && m.len() == 2
+        && value
+            .bytes()
+            .filter(|b| *b != b'-')
+            .all(|b| b.is_ascii_digit());
+    ok.then(|| Some((y.parse().ok()?, m.parse().ok()?)))
+        .flatten()
+}
+
+/// A column's distinct released values, ready for the persons of a register: exact birth days and
+/// year-months found by the person's own birth (a map), every other value tried in turn.
+struct Options<'c, 'v> {
+    column: &'c str,
+    by_birth: HashMap<(i32, u32, u32), Vec<Option<&'v str>>>,
+    rest: Vec<Option<&'v str>>,
+}
+
+impl<'c, 'v> Options<'c, 'v> {
+    fn new(column: &'c str, values: &[Option<&'v str>]) -> Options<'c, 'v> {
+        let mut o = Options {
+            column,
+            by_birth: HashMap::new(),
+            rest: Vec::new(),
+        };
+        for v in values.iter().copied() {
+            let key = match (column, v) {
+                ("birth_date", Some(x)) => day_of(x).map(|d| (d.year(), d.month(), d.day())),
+                ("birth_year_month" | "birth_year", Some(x)) => {
+                    year_month_of(x).map(|(y, m)| (y, m, 0))
+                }
+                _ => None,
+            };
+            match key {
+                Some(k) => o.by_birth.entry(k).or_default().push(v),
+                None => o.rest.push(v),
+            }
+        }
+        o
+    }
+
+    /// The values person `p` agrees with.
+    fn of(&self, p: &RegisterPerson, end: NaiveDate) -> Vec<Option<&'v str>> {
+        let key = p.birth.map(|b| match self.column {
+            "birth_date" => (b.year(), b.month(), b.day()),
+            _ => (b.year(), b.month(), 0),
+        });
+        let mut out: Vec<Option<&'v str>> = key
+            .and_then(|k| self.by_birth.get(&k))
+            .cloned()
+            .unwrap_or_default();
+        out.extend(
+            self.rest
+                .iter()
+                .copied()
+                .filter(|v| v.is_none_or(|v| agrees(self.column, v, p, end))),
+        );
+        out
     }
 }
 
@@ -431,18 +502,13 @@ fn register_groups<'c, 'a>(
     }
     let mut group: HashMap<&Class, Vec<usize>> = classes.keys().map(|k| (k, Vec::new())).collect();
     let mut candidate: Class = vec![None; qis.len()];
+    let finders: Vec<Options> = qis
+        .iter()
+        .zip(&distinct)
+        .map(|((_, c), values)| Options::new(c, values))
+        .collect();
     for (i, p) in register.iter().enumerate() {
-        let options: Vec<Vec<Option<&str>>> = qis
-            .iter()
-            .zip(&distinct)
-            .map(|((_, c), values)| {
-                values
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_none_or(|v| agrees(c, v, p, end)))
-                    .collect()
-            })
-            .collect();
+        let options: Vec<Vec<Option<&str>>> = finders.iter().map(|f| f.of(p, end)).collect();
         if options.iter().any(Vec::is_empty) {
             continue;
         }
@@ -998,6 +1064,41 @@ mod tests {
                 municipality: Some(if i < 20 { "022012" } else { "022021" }.into()),
             })
             .collect()
+    }
+
+    #[test]
+    fn the_values_found_by_birth_are_those_every_comparison_finds() {
+        let end = d("2024-03-31");
+        let values: Vec<Option<&str>> = vec![
+            None,
+            Some("*"),
+            Some("1950-01-01"),
+            Some("1950-04-11"),
+            Some("1950-04"),
+            Some("1950-01"),
+            Some("1950-1959"),
+            Some("1951"),
+            Some("1950-02-30"),
+            Some("x"),
+        ];
+        for column in ["birth_date", "birth_year_month", "birth_year", "sex", "age"] {
+            let options = Options::new(column, &values);
+            for p in register().iter().take(12) {
+                let mut want: Vec<Option<&str>> = values
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_none_or(|v| agrees(column, v, p, end)))
+                    .collect();
+                let mut got = options.of(p, end);
+                want.sort();
+                got.sort();
+                assert_eq!(got, want, "{column} for {}", p.id);
+            }
+        }
+        let first = &register()[0];
+        assert!(Options::new("birth_date", &values)
+            .of(first, end)
+            .contains(&Some("1950-01-01")));
     }
 
     #[test]
