@@ -521,14 +521,17 @@ fn condition_key(v: &str) -> Cow<'_, str> {
     }
 }
 
-/// The first 7 characters of a 12-character drug price code whose first 4 are digits (the
-/// ingredient and route); any other code as it is.
+/// The ingredient and route of a drug: the first 7 characters of a 12-character drug price code
+/// whose first 4 are digits, or of the price code of a レセ電 医薬品コード (`tokumei_japan::drug`,
+/// as the release's drug hierarchy lifts it); any other code as it is.
 fn drug_key(v: &str) -> &str {
     let b = v.as_bytes();
     if b.len() == 12 && b[..4].iter().all(u8::is_ascii_digit) {
         v.get(..7).unwrap_or(v)
     } else {
-        v
+        tokumei_japan::drug::yj_of(v)
+            .and_then(|yj| yj.get(..7))
+            .unwrap_or(v)
     }
 }
 
@@ -572,6 +575,8 @@ impl<'k> Matcher<'k> {
                 }
             }
             Group::Drugs => {
+                // A claims code counts through its price code, as the release lifts it.
+                let v = tokumei_japan::drug::yj_of(v).unwrap_or(v);
                 for &len in &self.lengths {
                     let Some(prefix) = v.get(..len) else { continue };
                     if let Some(&i) = self.keys.get(prefix).filter(|_| !ranged(v, len)) {
@@ -1731,10 +1736,17 @@ mod tests {
         };
         assert_eq!(drug_key("2149046F3026"), "2149046");
         assert_eq!(drug_key("620000001"), "620000001");
+        // A claims code counts for its ingredient, as the release lifts it.
+        assert_eq!(drug_key("622242501"), "3962002");
         assert_eq!(drug("2149046F3026"), vec![0]);
         assert_eq!(drug("2149046"), vec![0]);
         assert!(drug("2149").is_empty() && drug("214").is_empty() && drug("*").is_empty());
         assert_eq!(drug("620000001"), vec![1]);
+        assert_eq!(
+            drug("622242401"),
+            vec![0],
+            "アバプロ's claims code counts for its ingredient"
+        );
     }
 
     #[test]
