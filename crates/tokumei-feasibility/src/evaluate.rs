@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::definition::{AgeRange, ConceptSet, Criterion, Definition, EventCriterion};
 
 /// What kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Kind {
     /// A diagnosis (its ICD-10 code, given or mapped from the 傷病名コード).
     Diagnosis,

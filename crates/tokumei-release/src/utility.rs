@@ -522,17 +522,22 @@ fn condition_key(v: &str) -> Cow<'_, str> {
 }
 
 /// The ingredient and route of a drug: the first 7 characters of a 12-character drug price code
-/// whose first 4 are digits, or of the price code of a レセ電 医薬品コード (`tokumei_japan::drug`,
-/// as the release's drug hierarchy lifts it); any other code as it is.
+/// whose first 4 are digits, a レセ電 医薬品コード read as its price code ([`price_code`]); any other
+/// code as it is.
 fn drug_key(v: &str) -> &str {
+    let v = price_code(v);
     let b = v.as_bytes();
     if b.len() == 12 && b[..4].iter().all(u8::is_ascii_digit) {
         v.get(..7).unwrap_or(v)
     } else {
-        tokumei_japan::drug::yj_of(v)
-            .and_then(|yj| yj.get(..7))
-            .unwrap_or(v)
+        v
     }
+}
+
+/// A drug code as the release's drug hierarchy lifts it: a レセ電 医薬品コード through its
+/// 薬価基準収載医薬品コード (`tokumei_japan::drug`), any other code as it is.
+fn price_code(v: &str) -> &str {
+    tokumei_japan::drug::yj_of(v).unwrap_or(v)
 }
 
 /// Whether `v` goes on after its first `len` bytes as a range (`E10-E14` is not `E10`).
@@ -575,8 +580,7 @@ impl<'k> Matcher<'k> {
                 }
             }
             Group::Drugs => {
-                // A claims code counts through its price code, as the release lifts it.
-                let v = tokumei_japan::drug::yj_of(v).unwrap_or(v);
+                let v = price_code(v);
                 for &len in &self.lengths {
                     let Some(prefix) = v.get(..len) else { continue };
                     if let Some(&i) = self.keys.get(prefix).filter(|_| !ranged(v, len)) {
