@@ -16,10 +16,10 @@
 //! fewer than `k` are suppressed (within the persons' suppression limit, else the transformation
 //! is invalid); then, class by class, an item held by fewer than `k` of the class is removed from
 //! its holders, and each person holding sets of 2..=m items held by between 1 and `k − 1` persons
-//! drops items until none is left: a greedy hitting set that takes the item with the fewest
-//! holders first (then the one in most such sets, then the one standing for fewest rows), so that
-//! rare items go and frequent ones keep their prevalence; repeated until nothing violates (each
-//! round only removes, so it ends). Removing an item removes every event row it stands for.
+//! drops items until none is left: a greedy hitting set that takes the item costing fewest
+//! holdings per set it breaks, then the one with most holders (whose prevalence a lost holding
+//! changes least, so that every item keeps its prevalence as far as it can), then the one standing
+//! for fewest rows; repeated until nothing violates (each round only removes, so it ends). Removing an item removes every event row it stands for.
 //!
 //! After the search, a per-code cut ([`KmCut`]) can release some codes coarser than the
 //! transformation: round by round, a code whose events the suppression removes has its times (then
@@ -988,11 +988,13 @@ fn runs(sorted: &[u32]) -> Vec<(u32, u32)> {
 }
 
 /// The items a member drops to break its violating sets (a greedy hitting set). Each step takes
-/// the item that costs fewest holdings: 1 while it keeps at least `k` holders after the drops
-/// planned this round, else every holder left (it will go from all of them); then the item with
-/// fewer holders left, in more of the sets not yet broken, standing for fewer event rows, the
-/// larger id. Rare items go rather than the frequent ones they are paired with, without taking
-/// down an item that others still share.
+/// the item that costs fewest holdings per set broken: 1 while it keeps at least `k` holders after
+/// the drops planned this round, else every holder left (it will go from all of them); then the
+/// item with more holders left, whose prevalence one holding changes least; then the one standing
+/// for fewer event rows, the larger id. Of a rare item and a frequent one that together are held
+/// by fewer than `k`, the frequent one gives up this holding: the rare one would lose a larger
+/// share of its holders (a top item held by 90 persons loses 1/90 of its prevalence per drop,
+/// one held by 5,000 loses 1/5,000), and no item is taken down that others still share.
 fn cover(
     violating: &[Vec<u32>],
     rows: Option<&[(u32, u32)]>,
@@ -1023,7 +1025,7 @@ fn cover(
     let better = |a: &Key, b: &Key| {
         (a.0 * b.1)
             .cmp(&(b.0 * a.1))
-            .then(a.2.cmp(&b.2))
+            .then(b.2.cmp(&a.2))
             .then(a.3.cmp(&b.3))
             .then(b.4.cmp(&a.4))
     };

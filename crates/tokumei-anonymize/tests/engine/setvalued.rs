@@ -115,6 +115,42 @@ fn a_rare_pair_of_common_items_is_broken() {
 }
 
 #[test]
+fn of_a_rare_and_a_frequent_item_the_frequent_one_gives_up_the_pair() {
+    // A0 is held by persons 0..20, B0 by persons 18..24; only 18 and 19 hold both, fewer than
+    // k = 3. Breaking the pair with A0 costs it 2 of 20 holders, with B0 2 of 6: A0 goes.
+    let persons: Persons = (0..24)
+        .map(|p| {
+            let mut e = Vec::new();
+            if p < 20 {
+                e.push((0, 0, 0));
+            }
+            if p >= 18 {
+                e.push((1, 4, 0));
+            }
+            (0, e)
+        })
+        .collect();
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 3,
+        m: 2,
+        ..KmConfig::default()
+    };
+    let node = KmNode {
+        qi: vec![0],
+        kinds: vec![(0, 0), (0, 0)],
+    };
+    let out = d.apply(&cfg, &node).unwrap().expect("valid");
+    assert_eq!(out.rows_removed, 2);
+    // Rows are added person by person: person p < 18 has row p; 18 and 19 have A0 then B0.
+    let removed: Vec<usize> = (0..out.row_released.len())
+        .filter(|&r| !out.row_released[r])
+        .collect();
+    assert_eq!(removed, vec![18, 20]);
+    assert_eq!(violations(&d, &out, 3, 2), 0);
+}
+
+#[test]
 fn beyond_the_suppression_limit_a_node_is_invalid_and_the_search_generalizes() {
     // Nine women, one man: k = 10 needs sex generalized (or 10 % suppressed).
     let persons: Persons = (0..10)
