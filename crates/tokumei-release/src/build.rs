@@ -123,6 +123,9 @@ pub struct Release {
     pub period_to: String,
     /// Warnings on the release's usefulness (`checks::utility_warnings`): reported, not refused.
     pub warnings: Vec<String>,
+    /// What refuses this release (machine checks, re-identification thresholds): a build that
+    /// meets one stops with it as its error, so only a dry run returns a release with refusals.
+    pub refusals: Vec<String>,
     /// The encrypted package.
     #[serde(skip)]
     pub package: PathBuf,
@@ -553,16 +556,18 @@ fn coarsen_events(
 }
 
 /// The battery's outcome: (the release's figures, the unprocessed persons' figures, linkability to
-/// each earlier release, pseudonym → person).
+/// each earlier release, pseudonym → person, the thresholds an anonymized release breaks).
 type Battery = (
     crate::reid::ReidReport,
     crate::reid::ReidReport,
     Vec<CrossRelease>,
     HashMap<String, String>,
+    Option<String>,
 );
 
 /// The re-identification battery against the vault's population, the initial risk and the
-/// cross-release linkability; an anonymized release that breaks a threshold is refused.
+/// cross-release linkability, with the thresholds an anonymized release breaks (it is then
+/// refused, see [`refuse`]).
 #[allow(clippy::too_many_arguments)]
 fn battery(
     home: &Home,
@@ -610,6 +615,7 @@ fn battery(
             ),
         })
         .collect();
+    let mut refusal = None;
     if kind == ReleaseKind::Anonymized {
         let mut broken = reid.breaches(&crate::reid::Thresholds {
             prosecutor: preset.max_prosecutor_risk,
@@ -626,13 +632,27 @@ fn battery(
             }
         }
         if !broken.is_empty() {
-            return Err(ReleaseError::Check(format!(
-                "re-identification test: {}",
-                broken.join(", ")
-            )));
+            refusal = Some(format!("re-identification test: {}", broken.join(", ")));
         }
     }
-    Ok((reid, reid_initial, cross_release, truth))
+    Ok((reid, reid_initial, cross_release, truth, refusal))
+}
+
+/// A build stops at the first check it fails; a dry run goes on and reports every refusal with the
+/// figures (`Release::refusals`).
+fn refuse(
+    refusals: &mut Vec<String>,
+    refusal: Option<String>,
+    opts: &BuildOptions,
+) -> Result<(), ReleaseError> {
+    match refusal {
+        Some(r) if !opts.dry_run => Err(ReleaseError::Check(r)),
+        Some(r) => {
+            refusals.push(r);
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// Person id → pseudonym, and person id → date shift in days.
@@ -1155,12 +1175,19 @@ fn utility_report(
     Ok((report, before, json, html.into_bytes()))
 }
 
+/// The m-event intruder against the release and the unprocessed data, and the refusal it causes.
+type Attacks = (
+    Vec<crate::reid_events::EventAttack>,
+    Vec<crate::reid_events::EventAttack>,
+    Option<String>,
+);
+
 /// Seed of the m-event intruder's draws (targets and known events).
 const ATTACK_SEED: u64 = 0x746f_6b75_6d65_6931;
 
 /// The m-event intruder (m = 1, 2, 3) against the release and against the unprocessed data
-/// (`raw`: persons at the preset's granularity, events as recorded with day dates); an
-/// anonymized release above the preset's bound at its m is refused.
+/// (`raw`: persons at the preset's granularity, events as recorded with day dates), with the
+/// refusal of an anonymized release above the preset's bound at its m.
 fn event_attacks(
     tables: &[Table],
     raw: &[Table],
@@ -1169,13 +1196,7 @@ fn event_attacks(
     preset: &Preset,
     kind: ReleaseKind,
     end: NaiveDate,
-) -> Result<
-    (
-        Vec<crate::reid_events::EventAttack>,
-        Vec<crate::reid_events::EventAttack>,
-    ),
-    ReleaseError,
-> {
+) -> Result<Attacks, ReleaseError> {
     use crate::reid_events::m_event_attack;
     let register: HashMap<String, crate::reid::RegisterPerson> = cohort
         .iter()
@@ -1235,19 +1256,18 @@ fn event_attacks(
         ATTACK_SEED,
     );
     let m = preset.event_m.clamp(1, 3);
-    if kind == ReleaseKind::Anonymized {
-        if let Some(a) = release
-            .iter()
-            .find(|a| a.m == m && a.share_correct > preset.max_event_attack)
-        {
-            return Err(ReleaseError::Check(format!(
+    let refusal = release
+        .iter()
+        .find(|a| a.m == m && a.share_correct > preset.max_event_attack)
+        .filter(|_| kind == ReleaseKind::Anonymized)
+        .map(|a| {
+            format!(
                 "re-identification test: an intruder knowing the quasi-identifiers and {m} events \
                  singles out {:.4} of the persons (at most {})",
                 a.share_correct, preset.max_event_attack
-            )));
-        }
-    }
-    Ok((release, initial))
+            )
+        });
+    Ok((release, initial, refusal))
 }
 
 /// The released persons with sex, birth date and municipality unprocessed (the initial risk).
@@ -1297,11 +1317,7 @@ fn declared_pseudonyms(
 }
 
 /// The m-event intruder, release and initial, and the utility report.
-type RiskAndUtility = (
-    Vec<crate::reid_events::EventAttack>,
-    Vec<crate::reid_events::EventAttack>,
-    UtilityOut,
-);
+type RiskAndUtility = (Attacks, UtilityOut);
 
 /// The m-event intruder against the release and the unprocessed data, and the utility report
 /// (with the previous rule's tables beside, when given).
@@ -1317,9 +1333,9 @@ fn risk_and_utility(
     kind: ReleaseKind,
     end: NaiveDate,
 ) -> Result<RiskAndUtility, ReleaseError> {
-    let (attack, initial) = event_attacks(tables, raw, cohort, pseudonym, preset, kind, end)?;
+    let attacks = event_attacks(tables, raw, cohort, pseudonym, preset, kind, end)?;
     let utility = utility_report(raw, strata, tables, previous)?;
-    Ok((attack, initial, utility))
+    Ok((attacks, utility))
 }
 
 /// Draws the release key and id.
@@ -1399,19 +1415,22 @@ fn build_inner(
     let tables = p.tables;
     let pseudonym = p.pseudonym;
 
-    // The machine checks: a release that fails is not written.
+    // The machine checks and the battery's thresholds: a release that fails one is not written; a
+    // dry run reports them all with the figures.
+    let mut refusals = Vec::new();
     let violations = checks::check(&preset, &tables);
-    (violations.is_empty())
-        .then_some(())
-        .ok_or_else(|| ReleaseError::Check(violations.join("; ")))?;
+    let failed = (!violations.is_empty()).then(|| violations.join("; "));
+    refuse(&mut refusals, failed, opts)?;
 
-    let (reid, reid_initial, cross_release, truth) = battery(
+    let (reid, reid_initial, cross_release, truth, broken) = battery(
         home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
     )?;
+    refuse(&mut refusals, broken, opts)?;
     let prev = previous.as_ref().map(|(_, t)| t.as_slice());
-    let (event_attack, event_attack_initial, utility) = risk_and_utility(
+    let ((event_attack, event_attack_initial, singled_out), utility) = risk_and_utility(
         &tables, &raw, &strata, prev, &cohort, &pseudonym, &preset, kind, end,
     )?;
+    refuse(&mut refusals, singled_out, opts)?;
     drop(raw);
     let (before, after) = (p.protected.before, p.protected.after);
     let (utility_goals, utility_before, utility_json, utility_html) = utility;
@@ -1452,6 +1471,7 @@ fn build_inner(
         target: preset_target(&preset),
         period_to: app.period_to.clone(),
         warnings: checks::utility_warnings(&tables),
+        refusals,
         package: PathBuf::new(),
         package_sha256: String::new(),
     };

@@ -96,7 +96,7 @@ pub struct BuildArgs {
     /// Compute every figure of the build and the re-identification battery (cohort, suppression,
     /// risk, the attacks, what the previous rule would keep) and print them, writing nothing of a
     /// release: no tables, no package, no release key, no ledger entry (the access to the vault is
-    /// audited).
+    /// audited). A release the build would refuse is shown with every reason, and the command exits 1.
     #[arg(long)]
     dry_run: bool,
     /// Policy preset: jp-anonymized, jp-pseudonymized, hipaa-safe-harbor, ema-0070, or a preset
@@ -221,12 +221,22 @@ pub fn run_release(c: ReleaseCommand) -> ExitCode {
             })(),
             |()| println!("destruction of {release} recorded"),
         ),
-        ReleaseCommand::Build(a) => report(build(&a), |r| {
-            render(a.json, &Built::of(&r), |b| print_built(b.release));
-            for w in &r.warnings {
-                eprintln!("warning: {w}; the release may not be usable (see its report)");
+        ReleaseCommand::Build(a) => {
+            let mut refused = false;
+            let code = report(build(&a), |r| {
+                render(a.json, &Built::of(&r), |b| print_built(b.release));
+                for w in &r.warnings {
+                    eprintln!("warning: {w}; the release may not be usable (see its report)");
+                }
+                refused = !r.refusals.is_empty();
+            });
+            // A dry run that a build would refuse exits 1, as the build would.
+            if refused {
+                ExitCode::from(EXIT_FAILURE)
+            } else {
+                code
             }
-        }),
+        }
     }
 }
 
@@ -324,6 +334,9 @@ fn print_built(r: &Release) {
         r.min_class.0,
         r.min_class.1,
     );
+    for refusal in &r.refusals {
+        println!("  a build would refuse this release: {refusal}");
+    }
     print_events(r);
     for (t, n) in &r.rows {
         println!("  {t}: {n} rows");

@@ -1435,6 +1435,42 @@ fn dry_run_writes_nothing(s: &Site) {
         added[0].contains("\"action\":\"release.dry-run\""),
         "{added:?}"
     );
+    assert_eq!(r["refusals"].as_array().map(Vec::len), Some(0), "{r}");
+    dry_run_shows_why_a_build_would_refuse(s);
+}
+
+/// A dry run of a release the build would refuse (a prosecutor risk bound no class can meet)
+/// prints every figure with the reason and exits 1; it writes nothing either.
+fn dry_run_shows_why_a_build_would_refuse(s: &Site) {
+    let keys = || std::fs::read_dir(s.home.join("keys/releases")).map_or(0, |d| d.count());
+    let (keys_before, snapshots_before) = (keys(), snapshots(&s.home));
+    let refused = cmd()
+        .args(["release", "build", "--dry-run", "--json"])
+        .args(["--application", "A-0001", "--k", "5"])
+        .args(["--suppression-limit", "0.1", "--max-prosecutor-risk", "0"])
+        .arg("--home")
+        .arg(&s.home)
+        .assert()
+        .code(1);
+    let printed = String::from_utf8_lossy(&refused.get_output().stdout).to_string();
+    let r: serde_json::Value = serde_json::from_str(&printed).expect("json");
+    let refusals = r["refusals"].as_array().expect("refusals");
+    assert!(
+        refusals.iter().any(|x| x
+            .as_str()
+            .is_some_and(|x| x.contains("re-identification test") && x.contains("prosecutor"))),
+        "{r}"
+    );
+    // The figures are all there, as for a release that passes.
+    assert!(r["events"]["rows_released"].as_u64() > Some(0), "{r}");
+    assert!(
+        r["utility"].as_array().is_some_and(|g| !g.is_empty()),
+        "{r}"
+    );
+    assert_eq!(
+        (keys(), snapshots(&s.home)),
+        (keys_before, snapshots_before)
+    );
 }
 
 /// Two releases of A-0001 (k = 5): each verifies against the operator's key only, holds the
