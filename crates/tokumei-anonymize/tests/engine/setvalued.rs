@@ -82,21 +82,27 @@ fn a_pair_held_by_one_person_is_broken_and_shared_items_stay() {
     assert!(fast > 0);
 }
 
-#[test]
-fn a_rare_pair_of_common_items_is_broken() {
-    // Persons 0..10 hold A0 (January); persons 5..15 hold B0 (January); only 5..10 hold both.
-    let persons: Persons = (0..15)
+/// `n` women: persons `0..a_until` hold diagnosis A0, persons `b_from..n` prescription B0, both in
+/// January.
+fn overlapping(n: usize, a_until: usize, b_from: usize) -> Persons {
+    (0..n)
         .map(|p| {
             let mut e = Vec::new();
-            if p < 10 {
+            if p < a_until {
                 e.push((0, 0, 0));
             }
-            if p >= 5 {
+            if p >= b_from {
                 e.push((1, 4, 0));
             }
             (0, e)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_rare_pair_of_common_items_is_broken() {
+    // Persons 0..10 hold A0 (January); persons 5..15 hold B0 (January); only 5..10 hold both.
+    let persons = overlapping(15, 10, 5);
     let d = data(&persons);
     let node = KmNode {
         qi: vec![0],
@@ -118,18 +124,7 @@ fn a_rare_pair_of_common_items_is_broken() {
 fn of_a_rare_and_a_frequent_item_the_frequent_one_gives_up_the_pair() {
     // A0 is held by persons 0..20, B0 by persons 18..24; only 18 and 19 hold both, fewer than
     // k = 3. Breaking the pair with A0 costs it 2 of 20 holders, with B0 2 of 6: A0 goes.
-    let persons: Persons = (0..24)
-        .map(|p| {
-            let mut e = Vec::new();
-            if p < 20 {
-                e.push((0, 0, 0));
-            }
-            if p >= 18 {
-                e.push((1, 4, 0));
-            }
-            (0, e)
-        })
-        .collect();
+    let persons = overlapping(24, 20, 18);
     let d = data(&persons);
     let cfg = KmConfig {
         k: 3,
