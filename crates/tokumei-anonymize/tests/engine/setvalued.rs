@@ -48,6 +48,24 @@ fn data(persons: &Persons) -> SetValued {
     d
 }
 
+/// Every column at its finest level.
+fn finest() -> KmNode {
+    KmNode {
+        qi: vec![0],
+        kinds: vec![(0, 0), (0, 0)],
+    }
+}
+
+/// The model enforced at [`finest`] (a valid node).
+fn at_finest(d: &SetValued, k: usize, m: usize) -> tokumei_anonymize::KmOutcome {
+    let cfg = KmConfig {
+        k,
+        m,
+        ..KmConfig::default()
+    };
+    d.apply(&cfg, &finest()).unwrap().expect("valid")
+}
+
 fn violations(d: &SetValued, out: &tokumei_anonymize::KmOutcome, k: usize, m: usize) -> usize {
     brute_force_violations(&d.released_classes(out), &d.released_items(out), k, m)
 }
@@ -63,10 +81,7 @@ fn a_pair_held_by_one_person_is_broken_and_shared_items_stay() {
         m: 2,
         ..KmConfig::default()
     };
-    let node = KmNode {
-        qi: vec![0],
-        kinds: vec![(0, 0), (0, 0)],
-    };
+    let node = finest();
     let out = d.apply(&cfg, &node).unwrap().expect("valid");
     assert_eq!(out.persons_suppressed, 0);
     // The one rare item goes; the twenty shared rows stay.
@@ -104,17 +119,8 @@ fn a_rare_pair_of_common_items_is_broken() {
     // Persons 0..10 hold A0 (January); persons 5..15 hold B0 (January); only 5..10 hold both.
     let persons = overlapping(15, 10, 5);
     let d = data(&persons);
-    let node = KmNode {
-        qi: vec![0],
-        kinds: vec![(0, 0), (0, 0)],
-    };
     for (m, rows_removed) in [(1, 0), (2, 5)] {
-        let cfg = KmConfig {
-            k: 6,
-            m,
-            ..KmConfig::default()
-        };
-        let out = d.apply(&cfg, &node).unwrap().expect("valid");
+        let out = at_finest(&d, 6, m);
         assert_eq!(out.rows_removed, rows_removed, "m = {m}");
         assert_eq!(violations(&d, &out, 6, m), 0);
     }
@@ -124,18 +130,8 @@ fn a_rare_pair_of_common_items_is_broken() {
 fn of_a_rare_and_a_frequent_item_the_frequent_one_gives_up_the_pair() {
     // A0 is held by persons 0..20, B0 by persons 18..24; only 18 and 19 hold both, fewer than
     // k = 3. Breaking the pair with A0 costs it 2 of 20 holders, with B0 2 of 6: A0 goes.
-    let persons = overlapping(24, 20, 18);
-    let d = data(&persons);
-    let cfg = KmConfig {
-        k: 3,
-        m: 2,
-        ..KmConfig::default()
-    };
-    let node = KmNode {
-        qi: vec![0],
-        kinds: vec![(0, 0), (0, 0)],
-    };
-    let out = d.apply(&cfg, &node).unwrap().expect("valid");
+    let d = data(&overlapping(24, 20, 18));
+    let out = at_finest(&d, 3, 2);
     assert_eq!(out.rows_removed, 2);
     // Rows are added person by person: person p < 18 has row p; 18 and 19 have A0 then B0.
     let removed: Vec<usize> = (0..out.row_released.len())
@@ -158,10 +154,7 @@ fn beyond_the_suppression_limit_a_node_is_invalid_and_the_search_generalizes() {
         suppression_limit: 0.0,
         ..KmConfig::default()
     };
-    let node = KmNode {
-        qi: vec![0],
-        kinds: vec![(0, 0), (0, 0)],
-    };
+    let node = finest();
     assert!(d.apply(&cfg, &node).unwrap().is_none());
     let out = d.anonymize(&cfg).unwrap();
     assert_eq!(out.node.qi, vec![1]);
