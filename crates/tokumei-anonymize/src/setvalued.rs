@@ -30,7 +30,8 @@
 //! the label − 1) / (leaves − 1), ARX's Loss per attribute), a suppressed person 1; for the events,
 //! the same penalty averaged over the code and the time of each released event row, a removed row
 //! 1 (NCP for set-valued data, Terrovitis et al.). The objective weighs the two
-//! ([`KmConfig::qi_weight`]). The search is exhaustive over the lattice when it is small
+//! ([`KmConfig::qi_weight`]); a floor on the event rows released ([`KmConfig::min_rows_released`])
+//! ranks every transformation that keeps it before every one that does not. The search is exhaustive over the lattice when it is small
 //! ([`KmConfig::exhaustive_limit`]) and otherwise a greedy descent from the top of the lattice that
 //! specializes one dimension at a time, keeping the best transformation seen, followed by a hill
 //! climb from it over its neighbours. Codes can be kept below a level ([`KmConfig::max_code_level`]).
@@ -179,6 +180,11 @@ pub struct KmConfig {
     /// events the suppression removes have their times, then their codes, lifted one level while
     /// that lowers the loss.
     pub lift_rounds: usize,
+    /// The share of event rows a transformation should release (0: no floor). The search ranks
+    /// every transformation that releases at least this share before every one that releases less
+    /// (by objective within each group; below the floor, the nearer to it the better): a study
+    /// that needs its events keeps them at the cost of coarser quasi-identifiers and dates.
+    pub min_rows_released: f64,
 }
 
 impl Default for KmConfig {
@@ -191,6 +197,7 @@ impl Default for KmConfig {
             exhaustive_limit: 256,
             max_code_level: None,
             lift_rounds: 4,
+            min_rows_released: 0.0,
         }
     }
 }
@@ -313,6 +320,22 @@ struct Evaluation {
     row_released: Vec<bool>,
     items_removed: usize,
     loss: KmLoss,
+}
+
+impl Evaluation {
+    /// What the search minimizes: the objective (at most 1), plus 1 and the shortfall when fewer
+    /// rows are released than the floor ([`KmConfig::min_rows_released`]).
+    fn score(&self, cfg: &KmConfig) -> f64 {
+        let rows = self.row_released.len();
+        let released = self.row_released.iter().filter(|&&r| r).count();
+        let share = if rows == 0 {
+            1.0
+        } else {
+            released as f64 / rows as f64
+        };
+        let short = cfg.min_rows_released - share;
+        self.loss.objective + if short > 0.0 { 1.0 + short } else { 0.0 }
+    }
 }
 
 impl SetValued {
@@ -467,9 +490,10 @@ impl SetValued {
         if cfg.k == 0 {
             return Err(AnonError::InvalidParameter("k is at least 1".into()));
         }
-        if !(0.0..=1.0).contains(&cfg.suppression_limit) || !(0.0..=1.0).contains(&cfg.qi_weight) {
+        let shares = [cfg.suppression_limit, cfg.qi_weight, cfg.min_rows_released];
+        if !shares.iter().all(|v| (0.0..=1.0).contains(v)) {
             return Err(AnonError::InvalidParameter(
-                "the suppression limit and the weight are between 0 and 1".into(),
+                "the suppression limit, the weight and the rows' floor are between 0 and 1".into(),
             ));
         }
         if cfg.k > self.persons {
@@ -803,7 +827,7 @@ impl SetValued {
             let Some(e) = self.evaluate(cfg, node, &next) else {
                 break;
             };
-            if e.loss.objective < best.1.loss.objective {
+            if e.score(cfg) < best.1.score(cfg) {
                 best = (next.clone(), e);
                 current = (next, None);
                 idle = 0;
@@ -1213,7 +1237,7 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    /// The objective of a node (`None`: invalid), evaluated once.
+    /// The score of a node ([`Evaluation::score`]; `None`: invalid), evaluated once.
     fn score(&mut self, levels: &[usize]) -> Option<f64> {
         if let Some(s) = self.seen.get(levels) {
             return *s;
@@ -1222,7 +1246,7 @@ impl Search<'_> {
         let s = self
             .data
             .evaluate(self.cfg, &node, &KmCut::none(self.data, &node))
-            .map(|e| e.loss.objective);
+            .map(|e| e.score(self.cfg));
         self.seen.insert(levels.to_vec(), s);
         if let Some(x) = s {
             let better = self

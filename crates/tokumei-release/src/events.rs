@@ -37,6 +37,8 @@ pub struct EventProtection {
     pub rows_before: usize,
     /// Event rows released.
     pub rows_released: usize,
+    /// The share of event rows the search was to release where a transformation could (0: none).
+    pub min_rows_released: f64,
     /// Event rows removed with a suppressed person.
     pub rows_of_suppressed_persons: usize,
     /// (person, item) pairs removed so that no set of m items is shared by fewer than k persons.
@@ -436,6 +438,7 @@ pub(crate) fn protect(
         suppression_limit: preset.suppression_limit,
         qi_weight: preset.event_qi_weight,
         max_code_level: preset.event_max_code_level,
+        min_rows_released: preset.event_min_rows_released,
         ..KmConfig::default()
     };
     let out = sv.anonymize(&cfg).map_err(|e| match e {
@@ -527,6 +530,7 @@ fn summary(
         tables: tables_levels,
         rows_before,
         rows_released: rows_before - out.rows_removed,
+        min_rows_released: cfg.min_rows_released,
         rows_of_suppressed_persons,
         items_removed: out.items_removed,
         loss: out.loss.clone(),

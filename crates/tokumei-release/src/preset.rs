@@ -97,6 +97,10 @@ pub struct Preset {
     /// Weight of the quasi-identifiers' loss against the events' loss in that search.
     #[serde(default = "half")]
     pub event_qi_weight: f64,
+    /// The share of event rows that search should release: transformations that keep it rank
+    /// before those that do not (0: no floor).
+    #[serde(default)]
+    pub event_min_rows_released: f64,
     /// Highest share of the release's persons singled out correctly by an intruder who knows their
     /// quasi-identifiers and `event_m` of their events (1 for none).
     #[serde(default = "one")]
@@ -153,6 +157,7 @@ impl Preset {
             || !(0.0..=1.0).contains(&p.max_cross_release_linkable)
             || !(0.0..=1.0).contains(&p.max_event_attack)
             || !(0.0..=1.0).contains(&p.event_qi_weight)
+            || !(0.0..=1.0).contains(&p.event_min_rows_released)
         {
             return bad("risk thresholds are between 0 and 1");
         }
@@ -230,6 +235,8 @@ pub struct Overrides {
     pub event_m: Option<usize>,
     /// Highest share singled out by the m-event intruder.
     pub max_event_attack: Option<f64>,
+    /// The share of event rows the (k, k^m) search should release.
+    pub event_min_rows_released: Option<f64>,
 }
 
 impl Overrides {
@@ -254,6 +261,7 @@ impl Overrides {
                 &mut p.max_cross_release_linkable,
             ),
             (self.max_event_attack, &mut p.max_event_attack),
+            (self.event_min_rows_released, &mut p.event_min_rows_released),
         ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {

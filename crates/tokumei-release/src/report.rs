@@ -123,6 +123,11 @@ fn events(r: &Release) -> Markup {
             ". Loss: quasi-identifiers " (format!("{:.3}", e.loss.qi)) " (ARX's Loss per attribute, averaged), events NCP "
             (format!("{:.3}", e.loss.events)) " (released rows only " (format!("{:.3}", e.loss.events_released)) "); "
             (e.search.evaluated) " of " (e.search.lattice) " transformations evaluated." }
+        @if e.min_rows_released > 0.0 {
+            p { "The search ranked every transformation releasing at least " (format!("{:.0} %", 100.0 * e.min_rows_released))
+                " of the event rows before those releasing fewer (coarser quasi-identifiers and dates rather than removed events). "
+                "探索は、イベント行の " (format!("{:.0} %", 100.0 * e.min_rows_released)) " 以上を提供する変換を優先しました。" }
+        }
         @if let Some((persons, rows)) = previous {
             p { "The previous rule (k over the persons, at most 1 % unique trajectories) would have released "
                 (persons) " persons and " (rows) " event rows (" (share(rows)) ") of the same cohort. "

@@ -142,6 +142,45 @@ fn of_a_rare_and_a_frequent_item_the_frequent_one_gives_up_the_pair() {
 }
 
 #[test]
+fn a_floor_on_the_rows_released_trades_the_quasi_identifiers_for_the_events() {
+    // Ten women and ten men all hold B0; five of each hold A0 too. With k = 6, A0 goes from both
+    // sexes (5 holders each), and 20 of 30 rows stay; only without sex does A0 stay.
+    let persons: Persons = (0..20)
+        .map(|p| {
+            let mut e = vec![(1, 4, 0)];
+            if p % 10 < 5 {
+                e.push((0, 0, 0));
+            }
+            (u8::from(p >= 10), e)
+        })
+        .collect();
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 6,
+        m: 1,
+        ..KmConfig::default()
+    };
+    let least_loss = d.anonymize(&cfg).unwrap();
+    assert_eq!(
+        (least_loss.node.qi.clone(), least_loss.rows_removed),
+        (vec![0], 10)
+    );
+    let floor = KmConfig {
+        min_rows_released: 0.9,
+        ..cfg
+    };
+    let kept = d.anonymize(&floor).unwrap();
+    assert_eq!((kept.node.qi.clone(), kept.rows_removed), (vec![1], 0));
+    assert_eq!(violations(&d, &kept, 6, 1), 0);
+    assert!(d
+        .anonymize(&KmConfig {
+            min_rows_released: 1.5,
+            ..cfg
+        })
+        .is_err());
+}
+
+#[test]
 fn beyond_the_suppression_limit_a_node_is_invalid_and_the_search_generalizes() {
     // Nine women, one man: k = 10 needs sex generalized (or 10 % suppressed).
     let persons: Persons = (0..10)

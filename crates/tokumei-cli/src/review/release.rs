@@ -134,6 +134,10 @@ pub struct BuildArgs {
     /// their quasi-identifiers and m of their events.
     #[arg(long)]
     max_event_attack: Option<f64>,
+    /// Overrides the preset's share of event rows the (k, k^m) search should release (0: no floor;
+    /// transformations that keep it rank before those that do not).
+    #[arg(long)]
+    event_min_rows_released: Option<f64>,
     /// For evaluation on synthetic data only: write the pseudonym → person id map here.
     #[arg(long, hide = true)]
     evaluation_key: Option<PathBuf>,
@@ -253,6 +257,7 @@ fn preset(a: &BuildArgs, kind: tokumei_review::ReleaseKind) -> Result<Preset, Fa
         max_cross_release_linkable: a.max_cross_release_linkable,
         event_m: a.event_m,
         max_event_attack: a.max_event_attack,
+        event_min_rows_released: a.event_min_rows_released,
     };
     Preset::resolve(a.preset.as_deref(), kind, &overrides).map_err(|e| (EXIT_USAGE, e.to_string()))
 }
@@ -383,6 +388,12 @@ fn print_events(r: &Release) {
     );
     for (t, l) in &e.tables {
         println!("    {t}: {} {}, dates {}", l.code_column, l.codes, l.dates);
+    }
+    if e.min_rows_released > 0.0 {
+        println!(
+            "    the search ranked transformations releasing at least {:.0} % of the event rows first",
+            100.0 * e.min_rows_released
+        );
     }
     if let Some(p) = &r.previous_rule {
         let rows = p.event_rows();
