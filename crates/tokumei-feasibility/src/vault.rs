@@ -1,6 +1,7 @@
 //! The population of the linked vault: every person of the master person index with their facts
 //! and events from every provider, the persons who asked to stop left out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -200,9 +201,9 @@ impl Assembly {
             f.main_provider = main.or_else(|| f.providers.first().cloned());
             f.order_events();
             f.events.shrink_to_fit();
-            let first = f.events.iter().map(|e| e.date).min();
-            let last = f.events.iter().map(|e| e.date).max();
-            let events = first.zip(last);
+            // By date now: the first and the last are the period's ends.
+            let events = f.events.first().zip(f.events.last());
+            let events = events.map(|(a, b)| (a.date, b.date));
             f.observed = match (span, events) {
                 (Some(s), Some(e)) => Some((s.0.min(e.0), s.1.max(e.1))),
                 (s, e) => s.or(e),
@@ -213,12 +214,19 @@ impl Assembly {
 }
 
 /// A diagnosis's ICD-10 code without its dot: given, or the code itself in an ICD-10 system;
-/// empty when it has none.
-fn icd10_of(d: &tokumei_model::events::Diagnosis) -> String {
+/// empty when it has none. Borrowed unless there is a dot to take out (one per diagnosis read).
+fn icd10_of(d: &tokumei_model::events::Diagnosis) -> Cow<'_, str> {
+    fn undotted(c: &str) -> Cow<'_, str> {
+        if c.contains('.') {
+            Cow::Owned(c.replace('.', ""))
+        } else {
+            Cow::Borrowed(c)
+        }
+    }
     match (&d.icd10, d.code_system) {
-        (Some(i), _) => i.replace('.', ""),
-        (None, CodeSystem::Icd10) => d.code.replace('.', ""),
-        _ => String::new(),
+        (Some(i), _) => undotted(i),
+        (None, CodeSystem::Icd10) => undotted(&d.code),
+        _ => Cow::Borrowed(""),
     }
 }
 

@@ -24,17 +24,13 @@ pub struct Byomei {
 
 /// A row of the table, or `None` if it is not three fields of the expected forms.
 fn parse_row(line: &'static str) -> Option<Byomei> {
-    let mut f = line.split('\t');
-    let row = Byomei {
-        code: f.next()?,
-        icd10: f.next()?,
-        name: f.next()?,
-    };
+    let [code, icd10, name] = crate::three_fields(line)?;
+    let row = Byomei { code, icd10, name };
     let code_ok = row.code.len() == 7 && row.code.bytes().all(|b| b.is_ascii_digit());
     let icd_ok = crate::icd10::category(row.icd10).is_some_and(|c| row.icd10.starts_with(&c))
         && row.icd10.len() <= 5
         && row.icd10.bytes().all(|b| b.is_ascii_alphanumeric());
-    (f.next().is_none() && code_ok && icd_ok && !row.name.is_empty()).then_some(row)
+    (code_ok && icd_ok && !row.name.is_empty()).then_some(row)
 }
 
 /// The rows of a table text: the header line and comment lines (`#`) are skipped, and so is any row

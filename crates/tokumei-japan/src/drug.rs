@@ -32,14 +32,10 @@ pub fn is_yj(code: &str) -> bool {
 }
 
 fn parse_row(line: &'static str) -> Option<Drug> {
-    let mut f = line.split('\t');
-    let row = Drug {
-        code: f.next()?,
-        yj: f.next()?,
-        name: f.next()?,
-    };
+    let [code, yj, name] = crate::three_fields(line)?;
+    let row = Drug { code, yj, name };
     let code_ok = row.code.len() == 9 && row.code.bytes().all(|b| b.is_ascii_digit());
-    (f.next().is_none() && code_ok && is_yj(row.yj) && !row.name.is_empty()).then_some(row)
+    (code_ok && is_yj(row.yj) && !row.name.is_empty()).then_some(row)
 }
 
 static ROWS: LazyLock<Vec<Drug>> =
@@ -68,9 +64,11 @@ mod tests {
         let lines = crate::data_lines(TABLE).count();
         assert_eq!(rows().len(), lines, "every data line is a valid row");
         assert_eq!(rows().len(), 31);
-        let mut codes: Vec<&str> = rows().iter().map(|r| r.code).collect();
-        codes.dedup();
-        assert_eq!(codes.len(), rows().len(), "sorted, each code once");
+        let codes: Vec<&str> = rows().iter().map(|r| r.code).collect();
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "sorted, each code once"
+        );
         assert_eq!(yj_of("622242501"), Some("3962002F3023"));
         assert_eq!(yj_of("622242502"), None);
         assert!(is_yj("2149046F3026") && !is_yj("622242501") && !is_yj("21490４6F3026"));

@@ -27,3 +27,10 @@ pub mod place;
 fn data_lines(table: &'static str) -> impl Iterator<Item = &'static str> {
     table.lines().filter(|l| !l.starts_with('#')).skip(1)
 }
+
+/// The three tab-separated fields of a shipped table's line, or `None` for another count.
+fn three_fields(line: &'static str) -> Option<[&'static str; 3]> {
+    let mut f = line.split('\t');
+    let fields = [f.next()?, f.next()?, f.next()?];
+    f.next().is_none().then_some(fields)
+}

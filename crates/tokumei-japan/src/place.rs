@@ -120,13 +120,12 @@ const MEDICAL_AREAS: &str = include_str!("../data/medical_areas.tsv");
 /// crate's tests check that there are none).
 pub fn medical_areas() -> impl Iterator<Item = MedicalArea> {
     crate::data_lines(MEDICAL_AREAS).filter_map(|line| {
-        let mut f = line.split('\t');
-        let row = MedicalArea {
-            code6: f.next()?,
-            municipality: f.next()?,
-            area: f.next()?,
-        };
-        f.next().is_none().then_some(row)
+        let [code6, municipality, area] = crate::three_fields(line)?;
+        Some(MedicalArea {
+            code6,
+            municipality,
+            area,
+        })
     })
 }
 
