@@ -31,18 +31,24 @@
 //! the same penalty averaged over the code and the time of each released event row, a removed row
 //! 1 (NCP for set-valued data, Terrovitis et al.). The objective weighs the two
 //! ([`KmConfig::qi_weight`]); a floor on the event rows released ([`KmConfig::min_rows_released`])
-//! ranks every transformation that keeps it before every one that does not. The search is exhaustive over the lattice when it is small
+//! ranks every transformation that keeps it before every one that does not. Codes a study counts
+//! most can be protected ([`KmConfig::protect`]): the hitting set takes their items last and
+//! spreads their losses evenly, and a ceiling on the relative error of their prevalence
+//! ([`KmConfig::max_protected_error`]) ranks like the floor. The search is exhaustive over the lattice when it is small
 //! ([`KmConfig::exhaustive_limit`]) and otherwise a greedy descent from the top of the lattice that
 //! specializes one dimension at a time, keeping the best transformation seen, followed by a hill
 //! climb from it over its neighbours. Codes can be kept below a level ([`KmConfig::max_code_level`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{AnonError, Result};
 use crate::hierarchy::Hierarchy;
+
+mod protect;
+use protect::Protection;
 
 /// A hierarchy encoded on integers: leaf ids, and per level each leaf's label id.
 #[derive(Debug, Clone)]
@@ -185,6 +191,20 @@ pub struct KmConfig {
     /// (by objective within each group; below the floor, the nearer to it the better): a study
     /// that needs its events keeps them at the cost of coarser quasi-identifiers and dates.
     pub min_rows_released: f64,
+    /// The codes a study counts most: per event kind, the `protect` codes held by the most persons
+    /// (grouped at `protect_level`, or at the transformation's code level when coarser). An item
+    /// standing for one of them gives up a holding only when every item of the violating set is
+    /// protected too; then the one that has lost the smallest share of its holders goes, so that
+    /// no protected code's prevalence bears the loss alone. A missing (empty) code and `*` are
+    /// never protected. 0: none.
+    pub protect: usize,
+    /// The code level at which the protected codes are counted (ICD-10 3-character categories
+    /// and drug ingredients with 1).
+    pub protect_level: usize,
+    /// The largest relative error of a protected code's prevalence (persons holding it over
+    /// persons released, against the unprocessed data) a transformation should keep (1: no
+    /// ceiling). Ranked like the rows' floor: transformations within it before those beyond.
+    pub max_protected_error: f64,
 }
 
 impl Default for KmConfig {
@@ -198,6 +218,9 @@ impl Default for KmConfig {
             max_code_level: None,
             lift_rounds: 4,
             min_rows_released: 0.0,
+            protect: 0,
+            protect_level: 0,
+            max_protected_error: 1.0,
         }
     }
 }
@@ -301,6 +324,9 @@ pub struct KmOutcome {
     pub items_removed: usize,
     /// The loss.
     pub loss: KmLoss,
+    /// The largest relative error of a protected code's prevalence ([`KmConfig::protect`]; `None`
+    /// without protected codes).
+    pub protected_error: Option<f64>,
     /// The search.
     pub stats: KmStats,
 }
@@ -320,11 +346,13 @@ struct Evaluation {
     row_released: Vec<bool>,
     items_removed: usize,
     loss: KmLoss,
+    protected_error: Option<f64>,
 }
 
 impl Evaluation {
     /// What the search minimizes: the objective (at most 1), plus 1 and the shortfall when fewer
-    /// rows are released than the floor ([`KmConfig::min_rows_released`]).
+    /// rows are released than the floor ([`KmConfig::min_rows_released`]), plus 1 and the excess
+    /// when a protected code's prevalence errs beyond [`KmConfig::max_protected_error`].
     fn score(&self, cfg: &KmConfig) -> f64 {
         let rows = self.row_released.len();
         let released = self.row_released.iter().filter(|&&r| r).count();
@@ -334,7 +362,9 @@ impl Evaluation {
             released as f64 / rows as f64
         };
         let short = cfg.min_rows_released - share;
-        self.loss.objective + if short > 0.0 { 1.0 + short } else { 0.0 }
+        let excess = self.protected_error.unwrap_or(0.0) - cfg.max_protected_error;
+        let penalty = |x: f64| if x > 0.0 { 1.0 + x } else { 0.0 };
+        self.loss.objective + penalty(short) + penalty(excess)
     }
 }
 
@@ -585,6 +615,7 @@ impl SetValued {
             rows_removed,
             items_removed: e.items_removed,
             loss: e.loss,
+            protected_error: e.protected_error,
             stats,
         }
     }
@@ -677,6 +708,14 @@ impl SetValued {
             return None;
         }
         let item = self.items(node, cut);
+        let protection = Protection::new(self, cfg);
+        let guarded: HashSet<u32> = self
+            .rows
+            .iter()
+            .zip(&item)
+            .filter(|(r, _)| protection.holds(self, r))
+            .map(|(_, &it)| it)
+            .collect();
         // Each kept person's items, grouped by class.
         let mut held: Vec<Vec<u32>> = vec![Vec::new(); self.persons];
         for (r, &it) in self.rows.iter().zip(&item) {
@@ -703,7 +742,7 @@ impl SetValued {
                     .iter()
                     .map(|r| r.iter().map(|&(it, _)| it).collect())
                     .collect();
-                let gone = enforce(&mut sets, &rows, cfg.k, cfg.m);
+                let gone = enforce(&mut sets, &rows, cfg.k, cfg.m, &guarded);
                 m.iter()
                     .zip(gone)
                     .filter(|(_, g)| !g.is_empty())
@@ -729,11 +768,13 @@ impl SetValued {
             })
             .collect();
         let loss = self.loss(cfg, node, cut, &person_suppressed, &row_released);
+        let protected_error = protection.error(self, node, cut, &person_suppressed, &row_released);
         Some(Evaluation {
             person_suppressed,
             row_released,
             items_removed,
             loss,
+            protected_error,
         })
     }
 
@@ -940,13 +981,30 @@ fn lattice_size(heights: &[usize]) -> usize {
     heights.iter().fold(1usize, |a, &h| a.saturating_mul(h + 1))
 }
 
+/// What the hitting set weighs beside the holdings: the items standing for protected codes, and
+/// each item's holders in the class before enforcement.
+struct Guard<'a> {
+    protected: &'a HashSet<u32>,
+    before: HashMap<u32, usize>,
+}
+
 /// Enforces k^m on one class's item sets (sorted, distinct); returns, per member, the items removed
-/// (sorted).
-fn enforce(sets: &mut [Vec<u32>], rows: &[Vec<(u32, u32)>], k: usize, m: usize) -> Vec<Vec<u32>> {
+/// (sorted). Items in `protected` give up holdings last ([`cover`]).
+fn enforce(
+    sets: &mut [Vec<u32>],
+    rows: &[Vec<(u32, u32)>],
+    k: usize,
+    m: usize,
+    protected: &HashSet<u32>,
+) -> Vec<Vec<u32>> {
     let mut gone: Vec<Vec<u32>> = vec![Vec::new(); sets.len()];
     if m == 0 {
         return gone;
     }
+    let guard = Guard {
+        protected,
+        before: singletons(sets),
+    };
     loop {
         let support = singletons(sets);
         // Items held by fewer than k: removed from their holders.
@@ -968,9 +1026,9 @@ fn enforce(sets: &mut [Vec<u32>], rows: &[Vec<(u32, u32)>], k: usize, m: usize) 
             break;
         }
         let drops = if m == 2 {
-            pair_violations(sets, &support, k, Some(rows))
+            pair_violations(sets, &support, k, Some((rows, &guard)))
         } else {
-            set_violations(sets, &support, k, m, Some(rows))
+            set_violations(sets, &support, k, m, Some((rows, &guard)))
         };
         if drops.is_empty() {
             break;
@@ -1011,21 +1069,61 @@ fn runs(sorted: &[u32]) -> Vec<(u32, u32)> {
     out
 }
 
-/// The items a member drops to break its violating sets (a greedy hitting set). Each step takes
-/// the item that costs fewest holdings per set broken: 1 while it keeps at least `k` holders after
-/// the drops planned this round, else every holder left (it will go from all of them); then the
-/// item with more holders left, whose prevalence one holding changes least; then the one standing
-/// for fewer event rows, the larger id. Of a rare item and a frequent one that together are held
-/// by fewer than `k`, the frequent one gives up this holding: the rare one would lose a larger
-/// share of its holders (a top item held by 90 persons loses 1/90 of its prevalence per drop,
-/// one held by 5,000 loses 1/5,000), and no item is taken down that others still share.
+/// A class's rows per member and its [`Guard`], when the hitting set weighs them.
+type Weights<'a> = (&'a [Vec<(u32, u32)>], &'a Guard<'a>);
+
+/// How [`cover`] ranks an item it could drop.
+struct Key {
+    /// It stands for a protected code.
+    protected: bool,
+    /// Holdings the class would have lost of it with this drop, of its holders before.
+    lost: (usize, usize),
+    /// Holdings lost by this drop (every holder left when it falls below `k`).
+    cost: usize,
+    /// Violating sets it breaks.
+    sets: usize,
+    /// Holders left.
+    left: usize,
+    /// Event rows it stands for.
+    rows: u32,
+    id: u32,
+}
+
+impl Key {
+    fn better(&self, b: &Key) -> std::cmp::Ordering {
+        let both = self.protected && b.protected;
+        self.protected
+            .cmp(&b.protected)
+            .then_with(|| match both {
+                true => (self.lost.0 * b.lost.1).cmp(&(b.lost.0 * self.lost.1)),
+                false => std::cmp::Ordering::Equal,
+            })
+            .then((self.cost * b.sets).cmp(&(b.cost * self.sets)))
+            .then(b.left.cmp(&self.left))
+            .then(self.rows.cmp(&b.rows))
+            .then(b.id.cmp(&self.id))
+    }
+}
+
+/// The items a member drops to break its violating sets (a greedy hitting set). An item standing
+/// for a protected code goes only when every set left holds protected items alone; of those, the
+/// one that has lost the smallest share of the class's holders. Otherwise each step takes the item
+/// that costs fewest holdings per set broken: 1 while it keeps at least `k` holders after the drops
+/// planned this round, else every holder left (it will go from all of them); then the item with
+/// more holders left, whose prevalence one holding changes least; then the one standing for fewer
+/// event rows, the larger id. Of a rare item and a frequent one that together are held by fewer
+/// than `k`, the frequent one gives up this holding: the rare one would lose a larger share of its
+/// holders (a top item held by 90 persons loses 1/90 of its prevalence per drop, one held by 5,000
+/// loses 1/5,000), and no item is taken down that others still share.
 fn cover(
     violating: &[Vec<u32>],
-    rows: Option<&[(u32, u32)]>,
+    weights: Option<(&[(u32, u32)], &Guard)>,
     support: &HashMap<u32, usize>,
     planned: &mut HashMap<u32, usize>,
     k: usize,
 ) -> Vec<u32> {
+    let rows = weights.map(|w| w.0);
+    let guard = weights.map(|w| w.1);
     let weight = |it: u32| -> u32 {
         rows.and_then(|r| {
             r.binary_search_by_key(&it, |&(i, _)| i)
@@ -1034,24 +1132,31 @@ fn cover(
         })
         .unwrap_or(1)
     };
-    // (holdings lost, sets broken, holders left, rows, id); compared by holdings lost per set
-    // broken (exactly: cross-multiplied), then the rest.
-    type Key = (usize, usize, usize, u32, u32);
-    let key = |it: u32, n: usize, planned: &HashMap<u32, usize>| -> Key {
+    let key = |it: u32, sets: usize, planned: &HashMap<u32, usize>| -> Key {
         let left = support
             .get(&it)
             .copied()
             .unwrap_or(0)
             .saturating_sub(planned.get(&it).copied().unwrap_or(0));
         let cost = if left > k { 1 } else { left };
-        (cost, n, left, weight(it), it)
-    };
-    let better = |a: &Key, b: &Key| {
-        (a.0 * b.1)
-            .cmp(&(b.0 * a.1))
-            .then(b.2.cmp(&a.2))
-            .then(a.3.cmp(&b.3))
-            .then(b.4.cmp(&a.4))
+        let before = guard
+            .and_then(|g| g.before.get(&it).copied())
+            .unwrap_or(left)
+            .max(1);
+        let lost = if left > k {
+            before.saturating_sub(left) + 1
+        } else {
+            before
+        };
+        Key {
+            protected: guard.is_some_and(|g| g.protected.contains(&it)),
+            lost: (lost, before),
+            cost,
+            sets,
+            left,
+            rows: weight(it),
+            id: it,
+        }
     };
     let mut sets_of: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, set) in violating.iter().enumerate() {
@@ -1068,8 +1173,10 @@ fn cover(
             .iter()
             .filter(|&&(_, n)| n > 0)
             .map(|&(it, n)| key(it, n, planned))
-            .min_by(|a, b| better(a, b));
-        let Some(best) = best.map(|b| b.4) else { break };
+            .min_by(|a, b| a.better(b));
+        let Some(best) = best.map(|b| b.id) else {
+            break;
+        };
         *planned.entry(best).or_default() += 1;
         out.push(best);
         for &i in sets_of.get(&best).map_or(&[][..], Vec::as_slice) {
@@ -1092,7 +1199,7 @@ fn pair_violations(
     sets: &[Vec<u32>],
     support: &HashMap<u32, usize>,
     k: usize,
-    rows: Option<&[Vec<(u32, u32)>]>,
+    rows: Option<Weights>,
 ) -> Vec<(usize, u32)> {
     let mut index: Vec<u32> = support.keys().copied().collect();
     index.sort_unstable();
@@ -1143,7 +1250,7 @@ fn pair_violations(
             }
         }
         if !bad.is_empty() {
-            let mine = rows.map(|r| r[member].as_slice());
+            let mine = rows.map(|(r, g)| (r[member].as_slice(), g));
             let gone = cover(&bad, mine, support, &mut planned, k);
             drops.extend(gone.into_iter().map(|it| (member, it)));
         }
@@ -1159,7 +1266,7 @@ fn set_violations(
     support: &HashMap<u32, usize>,
     k: usize,
     m: usize,
-    rows: Option<&[Vec<(u32, u32)>]>,
+    rows: Option<Weights>,
 ) -> Vec<(usize, u32)> {
     let mut index: Vec<u32> = support.keys().copied().collect();
     index.sort_unstable();
@@ -1192,7 +1299,7 @@ fn set_violations(
     let mut planned = HashMap::new();
     for (member, b) in bad.iter().enumerate() {
         if !b.is_empty() {
-            let mine = rows.map(|r| r[member].as_slice());
+            let mine = rows.map(|(r, g)| (r[member].as_slice(), g));
             let gone = cover(b, mine, support, &mut planned, k);
             drops.extend(gone.into_iter().map(|it| (member, it)));
         }

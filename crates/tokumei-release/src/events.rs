@@ -39,6 +39,12 @@ pub struct EventProtection {
     pub rows_released: usize,
     /// The share of event rows the search was to release where a transformation could (0: none).
     pub min_rows_released: f64,
+    /// Per event kind, the codes held by the most persons that gave up events last (0: none).
+    pub protected_codes: usize,
+    /// The largest relative error of their prevalence the search was to keep (1: no ceiling).
+    pub max_protected_error: f64,
+    /// The largest relative error of their prevalence as released (`None`: none protected).
+    pub protected_error: Option<f64>,
     /// Event rows removed with a suppressed person.
     pub rows_of_suppressed_persons: usize,
     /// (person, item) pairs removed so that no set of m items is shared by fewer than k persons.
@@ -439,6 +445,9 @@ pub(crate) fn protect(
         qi_weight: preset.event_qi_weight,
         max_code_level: preset.event_max_code_level,
         min_rows_released: preset.event_min_rows_released,
+        protect: preset.event_protect,
+        protect_level: preset.event_protect_level,
+        max_protected_error: preset.event_max_protected_error,
         ..KmConfig::default()
     };
     let out = sv.anonymize(&cfg).map_err(|e| match e {
@@ -531,6 +540,9 @@ fn summary(
         rows_before,
         rows_released: rows_before - out.rows_removed,
         min_rows_released: cfg.min_rows_released,
+        protected_codes: cfg.protect,
+        max_protected_error: cfg.max_protected_error,
+        protected_error: out.protected_error,
         rows_of_suppressed_persons,
         items_removed: out.items_removed,
         loss: out.loss.clone(),

@@ -101,10 +101,27 @@ pub struct Preset {
     /// before those that do not (0: no floor).
     #[serde(default)]
     pub event_min_rows_released: f64,
+    /// Per event kind, the codes held by the most persons that the search keeps whole as far as it
+    /// can (the engine's `KmConfig::protect`; 0: none): the utility report's top conditions and
+    /// drugs.
+    #[serde(default)]
+    pub event_protect: usize,
+    /// The code level those codes are counted at (1: ICD-10 3-character categories, drug
+    /// ingredients).
+    #[serde(default = "first_level")]
+    pub event_protect_level: usize,
+    /// The largest relative error of a protected code's prevalence the search should keep:
+    /// transformations within it rank before those beyond (1: no ceiling).
+    #[serde(default = "one")]
+    pub event_max_protected_error: f64,
     /// Highest share of the release's persons singled out correctly by an intruder who knows their
     /// quasi-identifiers and `event_m` of their events (1 for none).
     #[serde(default = "one")]
     pub max_event_attack: f64,
+}
+
+fn first_level() -> usize {
+    1
 }
 
 fn one() -> f64 {
@@ -158,6 +175,7 @@ impl Preset {
             || !(0.0..=1.0).contains(&p.max_event_attack)
             || !(0.0..=1.0).contains(&p.event_qi_weight)
             || !(0.0..=1.0).contains(&p.event_min_rows_released)
+            || !(0.0..=1.0).contains(&p.event_max_protected_error)
         {
             return bad("risk thresholds are between 0 and 1");
         }
@@ -237,6 +255,8 @@ pub struct Overrides {
     pub max_event_attack: Option<f64>,
     /// The share of event rows the (k, k^m) search should release.
     pub event_min_rows_released: Option<f64>,
+    /// The largest relative error of a protected code's prevalence that search should keep.
+    pub event_max_protected_error: Option<f64>,
 }
 
 impl Overrides {
@@ -262,6 +282,10 @@ impl Overrides {
             ),
             (self.max_event_attack, &mut p.max_event_attack),
             (self.event_min_rows_released, &mut p.event_min_rows_released),
+            (
+                self.event_max_protected_error,
+                &mut p.event_max_protected_error,
+            ),
         ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {

@@ -128,6 +128,13 @@ fn events(r: &Release) -> Markup {
                 " of the event rows before those releasing fewer (coarser quasi-identifiers and dates rather than removed events). "
                 "探索は、イベント行の " (format!("{:.0} %", 100.0 * e.min_rows_released)) " 以上を提供する変換を優先しました。" }
         }
+        @if let Some(err) = e.protected_error {
+            p { "The " (e.protected_codes) " codes per event table held by the most persons gave up events last; the largest relative error of their prevalence is "
+                (format!("{:.1} %", 100.0 * err))
+                @if e.max_protected_error < 1.0 { " (the search's ceiling: " (format!("{:.0} %", 100.0 * e.max_protected_error)) ")" }
+                ". 最も多くの人が持つ上位 " (e.protected_codes) " コードは最後に削除され、その有病率の最大相対誤差は "
+                (format!("{:.1} %", 100.0 * err)) " です。" }
+        }
         @if let Some((persons, rows)) = previous {
             p { "The previous rule (k over the persons, at most 1 % unique trajectories) would have released "
                 (persons) " persons and " (rows) " event rows (" (share(rows)) ") of the same cohort. "

@@ -142,6 +142,86 @@ fn of_a_rare_and_a_frequent_item_the_frequent_one_gives_up_the_pair() {
 }
 
 #[test]
+fn a_protected_code_keeps_its_holders_when_a_pair_must_be_broken() {
+    // As above, and persons 0..10 also hold prescription B1, which makes B1 the prescriptions'
+    // most held code and leaves B0 unprotected. Protected, A0 keeps all 20 holders and B0 gives
+    // up the pair.
+    let mut persons = overlapping(24, 20, 18);
+    for p in persons.iter_mut().take(10) {
+        p.1.push((1, 5, 0));
+    }
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 3,
+        m: 2,
+        protect: 1,
+        ..KmConfig::default()
+    };
+    let removed = |out: &tokumei_anonymize::KmOutcome| -> Vec<usize> {
+        (0..out.row_released.len())
+            .filter(|&r| !out.row_released[r])
+            .collect()
+    };
+    // Rows: persons 0..10 hold A0 then B1 (rows 0..20), 10..18 A0 (20..28), 18 and 19 A0 then
+    // B0 (28..32), 20..24 B0.
+    let plain = d
+        .apply(
+            &KmConfig {
+                protect: 0,
+                ..cfg.clone()
+            },
+            &finest(),
+        )
+        .unwrap()
+        .expect("valid");
+    assert_eq!(
+        (removed(&plain), plain.protected_error),
+        (vec![28, 30], None)
+    );
+    let out = d.apply(&cfg, &finest()).unwrap().expect("valid");
+    assert_eq!(removed(&out), vec![29, 31]);
+    assert_eq!(out.protected_error, Some(0.0));
+    assert_eq!(violations(&d, &out, 3, 2), 0);
+}
+
+#[test]
+fn a_ceiling_on_the_protected_codes_error_trades_the_quasi_identifiers_for_their_prevalence() {
+    // Ten women and ten men all hold B0; five of each hold A0 too. With k = 6, A0 goes from both
+    // sexes: the least loss keeps sex and loses A0 (error 100 %); the ceiling keeps A0.
+    let persons: Persons = (0..20)
+        .map(|p| {
+            let mut e = vec![(1, 4, 0)];
+            if p % 10 < 5 {
+                e.push((0, 0, 0));
+            }
+            (u8::from(p >= 10), e)
+        })
+        .collect();
+    let d = data(&persons);
+    let cfg = KmConfig {
+        k: 6,
+        m: 1,
+        protect: 1,
+        ..KmConfig::default()
+    };
+    let least_loss = d.anonymize(&cfg).unwrap();
+    assert_eq!(
+        (least_loss.node.qi.clone(), least_loss.protected_error),
+        (vec![0], Some(1.0))
+    );
+    let ceiling = KmConfig {
+        max_protected_error: 0.05,
+        ..cfg
+    };
+    let kept = d.anonymize(&ceiling).unwrap();
+    assert_eq!(
+        (kept.node.qi.clone(), kept.protected_error),
+        (vec![1], Some(0.0))
+    );
+    assert_eq!(violations(&d, &kept, 6, 1), 0);
+}
+
+#[test]
 fn a_floor_on_the_rows_released_trades_the_quasi_identifiers_for_the_events() {
     // Ten women and ten men all hold B0; five of each hold A0 too. With k = 6, A0 goes from both
     // sexes (5 holders each), and 20 of 30 rows stay; only without sex does A0 stay.

@@ -138,6 +138,10 @@ pub struct BuildArgs {
     /// transformations that keep it rank before those that do not).
     #[arg(long)]
     event_min_rows_released: Option<f64>,
+    /// Override the largest relative error of a protected code's prevalence (the preset's top
+    /// conditions and drugs) the (k, k^m) search should keep (1: no ceiling).
+    #[arg(long)]
+    event_max_protected_error: Option<f64>,
     /// For evaluation on synthetic data only: write the pseudonym → person id map here.
     #[arg(long, hide = true)]
     evaluation_key: Option<PathBuf>,
@@ -258,6 +262,7 @@ fn preset(a: &BuildArgs, kind: tokumei_review::ReleaseKind) -> Result<Preset, Fa
         event_m: a.event_m,
         max_event_attack: a.max_event_attack,
         event_min_rows_released: a.event_min_rows_released,
+        event_max_protected_error: a.event_max_protected_error,
     };
     Preset::resolve(a.preset.as_deref(), kind, &overrides).map_err(|e| (EXIT_USAGE, e.to_string()))
 }
@@ -393,6 +398,15 @@ fn print_events(r: &Release) {
         println!(
             "    the search ranked transformations releasing at least {:.0} % of the event rows first",
             100.0 * e.min_rows_released
+        );
+    }
+    if let Some(err) = e.protected_error {
+        println!(
+            "    the {} codes per table held by the most persons: largest prevalence error {:.1} % \
+             (ceiling {:.0} %)",
+            e.protected_codes,
+            100.0 * err,
+            100.0 * e.max_protected_error
         );
     }
     if let Some(p) = &r.previous_rule {
