@@ -26,6 +26,7 @@ mod provider;
 mod quarantine;
 mod receive;
 mod review;
+mod serve;
 mod synth;
 mod table;
 mod user;
@@ -138,6 +139,9 @@ enum Command {
     /// patients, sealed to its recruitment key, each list a provision ledger entry.
     #[command(subcommand)]
     Recruit(feasibility::RecruitCommand),
+    /// Serve the public pages (each provider's notice, the register of releases) and their JSON
+    /// API over HTTPS, in Japanese and English.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -173,5 +177,6 @@ fn main() -> ExitCode {
         Command::Linkage(a) => linkage::run(a),
         Command::Feasibility(c) => feasibility::run(c),
         Command::Recruit(c) => feasibility::run_recruit(c),
+        Command::Serve(a) => serve::run(a),
     }
 }

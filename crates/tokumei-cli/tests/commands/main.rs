@@ -11,3 +11,4 @@ mod hardening;
 mod linkage;
 mod pipeline;
 mod review;
+mod serve;

@@ -1,0 +1,68 @@
+//! `tokumei serve` as an operator starts it: it says where it listens, writes the certificate it
+//! made for localhost, answers on that port, stops on Ctrl-C (SIGINT) with its start and stop in
+//! the audit log, and the log still verifies.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+
+const PASS: &str = "correct horse battery staple";
+
+#[test]
+fn serve_listens_writes_its_certificate_and_stops_on_interrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let init = Command::new(cargo_bin("tokumei"))
+        .env("TOKUMEI_PASSPHRASE", PASS)
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let mut child = Command::new(cargo_bin("tokumei"))
+        .env("TOKUMEI_PASSPHRASE", PASS)
+        .args(["serve", "--listen", "127.0.0.1:0", "--home"])
+        .arg(&home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("text");
+    let address = first
+        .strip_prefix("serving https://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    let second = lines.next().expect("a line").expect("text");
+    assert!(second.contains("web/localhost.crt"), "{second}");
+    let cert = std::fs::read_to_string(home.join("web/localhost.crt")).expect("certificate");
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        std::fs::read_dir(home.join("web")).expect("dir").count() == 1,
+        "only the certificate is written: the key stays in memory"
+    );
+    std::net::TcpStream::connect(&address).expect("it listens");
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "a clean stop on interrupt: {status}");
+    let verify = Command::new(cargo_bin("tokumei"))
+        .args(["audit", "verify", "--json", "--home"])
+        .arg(&home)
+        .output()
+        .expect("verify");
+    assert!(verify.status.success());
+    let log = std::fs::read_dir(home.join("audit"))
+        .expect("audit")
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect::<String>();
+    assert!(log.contains("web.serve") && log.contains("web.stop"));
+}
