@@ -42,8 +42,9 @@ pub(crate) fn run(a: ServeArgs) -> ExitCode {
 
 fn serve(a: ServeArgs) -> Result<(), Failure> {
     let home = open_home(&a.home)?;
-    // The operator's key signs the audit entries of public request counts.
-    operator::unlock(&home, &a.auth)?;
+    // The data key opens the web credentials; with it, the operator's key signs the server's
+    // audit entries.
+    let key = operator::unlock(&home, &a.auth)?;
     let certificate = match (a.cert, a.key) {
         (Some(cert), Some(key)) => tokumei_web::Certificate::Files { cert, key },
         (None, None) => tokumei_web::Certificate::Generated,
@@ -55,7 +56,7 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
         public_limit: a.public_limit,
         public_interval: Duration::from_secs(a.public_interval),
     };
-    tokumei_web::serve(home, opts, |ready| {
+    tokumei_web::serve(home, key, opts, |ready| {
         println!("serving https://{}/ (Ctrl-C stops)", ready.address);
         if let Some(cert) = &ready.certificate {
             println!(

@@ -40,6 +40,35 @@ pub enum UserCommand {
         #[command(flatten)]
         auth: AuthArgs,
     },
+    /// Invite a user to sign in on the web (`tokumei serve`): prints the invitation's id and its
+    /// one-time token (hand the token to the user; they type it into the enrolment page, with a
+    /// new password, and get their TOTP secret). A second technician approves it first. Needs a
+    /// technician and the home passphrase.
+    Invite {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The user's name.
+        #[arg(long)]
+        name: String,
+        /// Hours the invitation stays valid (1 to 168).
+        #[arg(long, default_value_t = 72)]
+        hours: u32,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Approve a web invitation (a technician other than the one who issued it). Needs the home
+    /// passphrase.
+    ApproveInvitation {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The invitation's id (`I-…`).
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
     /// Record the periodic review of a user's grant. Needs a technician and the home passphrase.
     Review {
         /// Operator home.
@@ -107,6 +136,29 @@ pub fn run_user(c: UserCommand) -> ExitCode {
             change_user(&home, &auth, &name, "user.revoke", users::revoke),
             |()| println!("user {name} revoked"),
         ),
+        UserCommand::Invite {
+            home,
+            name,
+            hours,
+            auth,
+        } => report(
+            web_auth(&home, &auth, "web.invite", |w, s| w.invite(s, &name, hours)),
+            |i| {
+                println!(
+                    "invitation {} for {}, valid until {}",
+                    i.id, i.user, i.expires_at
+                );
+                println!("token (give it to the user; shown once): {}", i.token);
+                println!(
+                    "a second technician approves it: tokumei user approve-invitation --id {}",
+                    i.id
+                );
+            },
+        ),
+        UserCommand::ApproveInvitation { home, id, auth } => report(
+            web_auth(&home, &auth, "web.invite.approve", |w, s| w.approve(s, &id)),
+            |()| println!("invitation {id} approved"),
+        ),
         UserCommand::Review { home, name, auth } => report(
             change_user(&home, &auth, &name, "user.review", users::review),
             |()| println!("review of user {name} recorded"),
@@ -160,6 +212,23 @@ fn change_user(
     let s = auth.session(&home, action, &[Role::Technician])?;
     unlock(&home, auth)?;
     f(&home, &s, name).map_err(fail)
+}
+
+/// Runs one web sign-in operation as a technician with the home unlocked.
+fn web_auth<T>(
+    home: &std::path::Path,
+    auth: &AuthArgs,
+    action: &str,
+    f: impl FnOnce(
+        &tokumei_vault::webauth::WebAuth,
+        &access::Session,
+    ) -> Result<T, tokumei_vault::VaultError>,
+) -> Result<T, Failure> {
+    let home = open_home(home)?;
+    let s = auth.session(&home, action, &[Role::Technician])?;
+    unlock(&home, auth)?;
+    let web = tokumei_vault::webauth::WebAuth::open(&home).map_err(fail)?;
+    f(&web, &s).map_err(fail)
 }
 
 fn user_add(a: UserAddArgs) -> Result<users::Registered, Failure> {

@@ -48,5 +48,6 @@ pub mod sealed;
 pub mod store;
 pub mod unpack;
 pub mod users;
+pub mod webauth;
 
 pub use home::{init, open, Home, VaultError};

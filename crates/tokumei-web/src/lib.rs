@@ -1,6 +1,7 @@
 //! The platform served over HTTPS: the public pages (each provider's notice (公表) with how to ask
 //! for a stop (停止の求め), and the register of releases), a JSON API documented as OpenAPI, in
-//! Japanese and English from one message catalogue.
+//! Japanese and English from one message catalogue; sign-in with a password and a TOTP code
+//! (`tokumei_vault::webauth`) into server-side sessions ([`session`]).
 //!
 //! The server adds no domain logic: every page reads the home through the same library calls as
 //! the CLI ([`public`]). Every response carries the security headers ([`routes::SECURITY_HEADERS`]);
@@ -14,6 +15,8 @@ mod openapi;
 pub mod pages;
 pub mod public;
 pub mod routes;
+pub mod session;
+mod signin;
 pub mod tls;
 
 use std::future::Future;
@@ -28,6 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokumei_vault::home::DataKey;
 use tokumei_vault::Home;
 use tower::ServiceExt;
 
@@ -75,9 +79,15 @@ pub struct Ready {
     pub certificate: Option<PathBuf>,
 }
 
-/// Serves until interrupted (Ctrl-C). The home's operator key must be unlocked (public counts are
-/// signed audit entries). `ready` is called once the socket is bound.
-pub fn serve(home: Home, opts: ServeOptions, ready: impl FnOnce(&Ready)) -> Result<(), WebError> {
+/// Serves until interrupted (Ctrl-C). `key` is the home's data key, unlocked with its passphrase
+/// (it also unlocks the operator's key, which signs the server's audit entries). `ready` is
+/// called once the socket is bound.
+pub fn serve(
+    home: Home,
+    key: DataKey,
+    opts: ServeOptions,
+    ready: impl FnOnce(&Ready),
+) -> Result<(), WebError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,26 +102,23 @@ pub fn serve(home: Home, opts: ServeOptions, ready: impl FnOnce(&Ready)) -> Resu
                 std::future::pending::<()>().await;
             }
         };
-        run(listener, home, &opts, ready, shutdown).await
+        let state = AppState::new(home, key, opts.public_limit);
+        run(listener, state, &opts, ready, shutdown).await
     })
 }
 
 /// Serves on a bound listener until `shutdown` completes; then closes the public interval.
 pub async fn run(
     listener: TcpListener,
-    home: Home,
+    state: AppState,
     opts: &ServeOptions,
     ready: impl FnOnce(&Ready),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WebError> {
-    let (tls, certificate) = tls::server_config(&opts.certificate, &home.root)?;
+    let (tls, certificate) = tls::server_config(&opts.certificate, &state.home.root)?;
     let address = listener
         .local_addr()
         .map_err(|e| error::io("listener", e))?;
-    let state = AppState {
-        home,
-        meter: Arc::new(meter::Meter::new(opts.public_limit)),
-    };
     let app = router(state.clone())?;
     audit(&state.home, "web.serve", format!("listening on {address}")).await?;
     ready(&Ready {

@@ -19,6 +19,8 @@ pub struct Counts {
     pub requests: u64,
     /// Requests refused over the rate limit.
     pub refused: u64,
+    /// Requests for signed-in pages without a live session (refused).
+    pub denied: u64,
     /// Distinct addresses.
     pub addresses: usize,
 }
@@ -27,8 +29,9 @@ impl Counts {
     /// The audit entry's object: counts only.
     pub fn describe(&self) -> String {
         format!(
-            "{} public requests ({} refused over the rate limit) from {} addresses since {}",
-            self.requests, self.refused, self.addresses, self.since
+            "{} public requests ({} refused over the rate limit) from {} addresses, and {} \
+             requests without a session refused, since {}",
+            self.requests, self.refused, self.addresses, self.denied, self.since
         )
     }
 }
@@ -37,6 +40,7 @@ struct Window {
     since: String,
     requests: u64,
     refused: u64,
+    denied: u64,
     per_address: HashMap<IpAddr, u32>,
 }
 
@@ -46,6 +50,7 @@ impl Window {
             since: crate::now(),
             requests: 0,
             refused: 0,
+            denied: 0,
             per_address: HashMap::new(),
         }
     }
@@ -86,14 +91,22 @@ impl Meter {
         ok
     }
 
+    /// Counts a request for a signed-in page without a live session.
+    pub fn deny(&self) {
+        if let Ok(mut w) = self.window.lock() {
+            w.denied += 1;
+        }
+    }
+
     /// Closes the interval: its counts when it had requests, and a new interval begins.
     pub fn close(&self) -> Option<Counts> {
         let mut w = self.window.lock().ok()?;
         let old = std::mem::replace(&mut *w, Window::new());
-        (old.requests > 0).then_some(Counts {
+        (old.requests + old.denied > 0).then_some(Counts {
             since: old.since,
             requests: old.requests,
             refused: old.refused,
+            denied: old.denied,
             addresses: old.per_address.len(),
         })
     }
@@ -111,11 +124,18 @@ mod tests {
             [m.admit(a), m.admit(a), m.admit(a), m.admit(b)],
             [true, true, false, true]
         );
+        m.deny();
         let c = m.close().expect("counts");
-        assert_eq!((c.requests, c.refused, c.addresses), (4, 1, 2));
+        assert_eq!((c.requests, c.refused, c.denied, c.addresses), (4, 1, 1, 2));
         assert!(!c.describe().contains("192.0.2"));
         assert!(m.admit(a), "a new interval starts afresh");
         assert!(m.close().is_some());
         assert_eq!(m.close(), None, "an idle interval writes nothing");
+        m.deny();
+        assert_eq!(
+            m.close().map(|c| c.denied),
+            Some(1),
+            "denials alone are counted too"
+        );
     }
 }

@@ -1,29 +1,42 @@
 //! The route table and the router built from it. Every route is in [`ROUTES`] with who may use it;
 //! the router is made from the table (a route without a handler is an error), so a test that walks
-//! the table walks every route the server answers.
+//! the table walks every route the server answers. One check ([`access`]) stands before every
+//! route: public routes are metered; signed-in routes need a live session and one of their roles,
+//! and each of their requests is audited as its user with the route's pattern (never the URL);
+//! requests without a session are counted as denials in the public interval (a flood cannot
+//! force signed entries), a wrong role is audited one by one.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use maud::Markup;
+use tokumei_vault::access::{Role, Session};
+use tokumei_vault::home::DataKey;
 use tokumei_vault::Home;
 
-use crate::i18n::Lang;
+use crate::i18n::{cookie, Lang};
 use crate::meter::Meter;
-use crate::{pages, public, WebError};
+use crate::session::{Sessions, WebSession, COOKIE};
+use crate::{pages, public, signin, WebError};
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, without signing in: rate-limited per address and counted per interval.
     Public,
+    /// A signed-in user with one of these roles.
+    SignedIn(&'static [Role]),
 }
+
+/// Largest request body (forms only; uploads have their own route and limit).
+const MAX_BODY: usize = 16 * 1024;
 
 /// One route.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +54,28 @@ pub struct Route {
 /// Every route the server answers.
 pub const ROUTES: &[Route] = &[
     route("/", "the home page"),
+    route("/signin", "the sign-in form"),
+    Route {
+        method: "POST",
+        ..route("/signin", "sign-in: password and TOTP code")
+    },
+    route("/enrol", "the enrolment form (an approved invitation)"),
+    Route {
+        method: "POST",
+        ..route(
+            "/enrol",
+            "enrolment: a password, and the TOTP secret shown once",
+        )
+    },
+    Route {
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/me", "who is signed in, and sign-out")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/signout", "sign-out")
+    },
     route("/notices", "the providers' notices"),
     route(
         "/notices/{provider}",
@@ -62,46 +97,84 @@ const fn route(path: &'static str, what: &'static str) -> Route {
     }
 }
 
-/// What every handler shares: the home and the public meter.
+/// What every handler shares: the home, its data key, the sessions and the public meter.
 #[derive(Clone)]
 pub struct AppState {
     /// The operator home.
     pub home: Home,
+    /// The data key (it opens the web credentials).
+    pub key: Arc<DataKey>,
+    /// Signed-in sessions.
+    pub sessions: Arc<Sessions>,
     /// Public requests of the current interval.
     pub meter: Arc<Meter>,
 }
 
-/// The router of [`ROUTES`], with the security headers on every response and the meter on public
-/// routes.
-pub fn router(state: AppState) -> Result<Router, WebError> {
-    let mut r: Router<AppState> = Router::new();
-    for route in ROUTES {
-        r = r.route(route.path, handler(route.path)?);
+impl AppState {
+    /// The state of a home whose data key is unlocked, letting each address make `public_limit`
+    /// public requests per interval.
+    pub fn new(home: Home, key: DataKey, public_limit: u32) -> AppState {
+        AppState {
+            home,
+            key: Arc::new(key),
+            sessions: Arc::new(Sessions::default()),
+            meter: Arc::new(Meter::new(public_limit)),
+        }
     }
-    Ok(r.fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), public_meter))
-        .layer(middleware::from_fn(security_headers))
-        .with_state(state))
 }
 
-fn handler(path: &str) -> Result<MethodRouter<AppState>, WebError> {
-    Ok(match path {
-        "/" => get(index),
-        "/notices" => get(notices),
-        "/notices/{provider}" => get(notice),
-        "/register" => get(register),
-        "/api/v1/notices" => get(api_notices),
-        "/api/v1/register" => get(api_register),
-        "/openapi.json" => get(openapi),
-        "/static/site.css" => get(css),
-        other => return Err(WebError::Route(other.to_string())),
+/// The router of [`ROUTES`]: [`access`] before every route, the security headers on every
+/// response, bodies bounded.
+pub fn router(state: AppState) -> Result<Router, WebError> {
+    let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    paths.dedup();
+    let mut r: Router<AppState> = Router::new();
+    for path in paths {
+        let mut methods: Option<MethodRouter<AppState>> = None;
+        for route in ROUTES.iter().filter(|r| r.path == path) {
+            let h = handler(route.method, route.path)?;
+            methods = Some(match methods {
+                Some(m) => m.merge(h),
+                None => h,
+            });
+        }
+        if let Some(m) = methods {
+            r = r.route(path, m);
+        }
+    }
+    Ok(
+        r.route_layer(middleware::from_fn_with_state(state.clone(), access))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(middleware::from_fn(security_headers))
+            .with_state(state),
+    )
+}
+
+fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError> {
+    Ok(match (method, path) {
+        ("GET", "/") => get(index),
+        ("GET", "/notices") => get(notices),
+        ("GET", "/notices/{provider}") => get(notice),
+        ("GET", "/register") => get(register),
+        ("GET", "/api/v1/notices") => get(api_notices),
+        ("GET", "/api/v1/register") => get(api_register),
+        ("GET", "/openapi.json") => get(openapi),
+        ("GET", "/static/site.css") => get(css),
+        ("GET", "/signin") => get(signin::signin_form),
+        ("POST", "/signin") => post(signin::signin),
+        ("GET", "/enrol") => get(signin::enrol_form),
+        ("POST", "/enrol") => post(signin::enrol),
+        ("GET", "/me") => get(signin::me),
+        ("POST", "/signout") => post(signin::signout),
+        _ => return Err(WebError::Route(format!("{method} {path}"))),
     })
 }
 
 /// The `lang` query of a page.
 #[derive(Debug, Default, serde::Deserialize)]
-struct LangQuery {
-    lang: Option<String>,
+pub(crate) struct LangQuery {
+    pub(crate) lang: Option<String>,
 }
 
 /// A page in the request's language; an explicit choice is kept in a cookie.
@@ -120,7 +193,7 @@ fn page(q: &LangQuery, status: StatusCode, markup: Markup) -> Response {
 }
 
 /// A rendered page as an HTML response.
-fn html(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn html(status: StatusCode, markup: Markup) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -145,7 +218,7 @@ async fn read<T: Send + 'static>(
 }
 
 /// A failure: logged by kind, answered with a page that says nothing of it.
-fn failed(lang: Lang, e: &WebError) -> Response {
+pub(crate) fn failed(lang: Lang, e: &WebError) -> Response {
     tracing::error!(error = %e, "a page could not be served");
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -224,25 +297,101 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn not_found(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    let l = lang(&q, &headers);
+async fn not_found(State(st): State<AppState>, req: Request) -> Response {
+    let l = Lang::of_request(None, req.headers());
+    if let Some(refused) = metered(&st, &req) {
+        return refused;
+    }
     html(StatusCode::NOT_FOUND, pages::message(l, "not_found"))
 }
 
-/// Public requests: counted, and refused with 429 beyond the address's limit for the interval.
-async fn public_meter(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Counts a public request; the 429 answer when it is beyond the address's limit.
+fn metered(st: &AppState, req: &Request) -> Option<Response> {
     let address = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     if st.meter.admit(address) {
-        return next.run(req).await;
+        return None;
     }
     let l = Lang::of_request(None, req.headers());
     let mut resp = html(StatusCode::TOO_MANY_REQUESTS, pages::message(l, "too_many"));
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-    resp
+    Some(resp)
+}
+
+/// The check before every route (see the module's documentation).
+async fn access(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let pattern = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let route = ROUTES
+        .iter()
+        .find(|r| r.method == method && Some(r.path) == pattern.as_deref());
+    let roles = match route.map(|r| r.access) {
+        Some(Access::SignedIn(roles)) => roles,
+        // Public, or a method the route does not have (answered 405 by the router).
+        _ => {
+            return match metered(&st, &req) {
+                Some(refused) => refused,
+                None => next.run(req).await,
+            };
+        }
+    };
+    let lang = Lang::of_request(None, req.headers());
+    let live = cookie(req.headers(), COOKIE).and_then(|t| st.sessions.get(t, Instant::now()));
+    let Some(ws) = live else {
+        st.meter.deny();
+        return if method == "GET" {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/signin")]).into_response()
+        } else {
+            html(
+                StatusCode::UNAUTHORIZED,
+                pages::message(lang, "sign_in_required"),
+            )
+        };
+    };
+    let object = format!("{method} {}", pattern.unwrap_or_default());
+    if !roles.contains(&ws.session.role) {
+        return match audit_as(
+            &st.home,
+            &ws.session,
+            "web.denied",
+            object,
+            "refused: role".into(),
+        )
+        .await
+        {
+            Ok(()) => html(StatusCode::FORBIDDEN, pages::message(lang, "forbidden")),
+            Err(e) => failed(lang, &e),
+        };
+    }
+    let session = ws.session.clone();
+    req.extensions_mut().insert::<WebSession>(ws);
+    let resp = next.run(req).await;
+    let outcome = resp.status().as_u16().to_string();
+    match audit_as(&st.home, &session, "web.request", object, outcome).await {
+        Ok(()) => resp,
+        Err(e) => failed(lang, &e),
+    }
+}
+
+/// Appends an entry as a signed-in user (server-derived fields only).
+async fn audit_as(
+    home: &Home,
+    s: &Session,
+    action: &'static str,
+    object: String,
+    outcome: String,
+) -> Result<(), WebError> {
+    let (home, s) = (home.clone(), s.clone());
+    tokio::task::spawn_blocking(move || s.audit(&home, action, &object, &outcome, None))
+        .await
+        .map_err(|e| WebError::Task(e.to_string()))?
+        .map_err(WebError::from)
 }
 
 /// The headers every response carries: HTTPS only, no framing, no sniffing, no referrer, and a

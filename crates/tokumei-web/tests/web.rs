@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokumei_review::{Provision, Review};
 use tokumei_vault::access;
 use tokumei_vault::catalog::Provider;
+use tokumei_vault::webauth::{current_code, WebAuth};
 use tokumei_vault::Home;
-use tokumei_web::meter::Meter;
 use tokumei_web::routes::{Access, SECURITY_HEADERS};
 use tokumei_web::{router, AppState, ServeOptions, ROUTES};
 use tower::ServiceExt;
@@ -62,10 +62,11 @@ fn setup() -> (tempfile::TempDir, Home) {
 }
 
 fn state(home: &Home, limit: u32) -> AppState {
-    AppState {
-        home: home.clone(),
-        meter: Arc::new(Meter::new(limit)),
-    }
+    AppState::new(
+        home.clone(),
+        home.unlock_data_key(PASS).expect("key"),
+        limit,
+    )
 }
 
 async fn get(
@@ -73,11 +74,32 @@ async fn get(
     uri: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let mut req = Request::builder().uri(uri);
+    send(app, "GET", uri, headers, "").await
+}
+
+fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A request from one address; a POST body is a form.
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    form: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if method == "POST" {
+        req = req.header("content-type", "application/x-www-form-urlencoded");
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut req = req.body(Body::empty()).expect("request");
+    let mut req = req.body(Body::from(form.to_string())).expect("request");
     req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
     let resp = app.clone().oneshot(req).await.expect("response");
@@ -95,33 +117,51 @@ fn concrete(path: &str) -> String {
 }
 
 #[tokio::test]
-async fn every_route_answers_with_the_security_headers_in_both_languages() {
+async fn every_route_answers_with_the_security_headers_and_signed_in_routes_need_a_session() {
     let (_dir, home) = setup();
-    let app = router(state(&home, 10_000)).expect("router");
+    let st = state(&home, 10_000);
+    let app = router(st.clone()).expect("router");
+    let mut signed_in = 0;
     for route in ROUTES {
-        // Every route is public so far; a route for signed-in users must be denied here without a
-        // session (and the denial audited) before this test may accept it.
-        assert_eq!(route.access, Access::Public, "{}", route.path);
-        assert_eq!(route.method, "GET");
-        for lang in ["ja", "en"] {
-            let uri = format!("{}?lang={lang}", concrete(route.path));
-            let (status, headers, body) = get(&app, &uri, &[]).await;
-            assert_eq!(status, StatusCode::OK, "{uri}");
-            for (name, value) in SECURITY_HEADERS {
-                assert_eq!(
-                    headers.get(*name).and_then(|v| v.to_str().ok()),
-                    Some(*value),
-                    "{uri} {name}"
-                );
+        let uri = concrete(route.path);
+        let (status, headers, body) = send(&app, route.method, &uri, &[], "").await;
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                headers.get(*name).and_then(|v| v.to_str().ok()),
+                Some(*value),
+                "{uri} {name}"
+            );
+        }
+        match (route.access, route.method) {
+            (Access::SignedIn(_), "GET") => {
+                signed_in += 1;
+                assert_eq!(status, StatusCode::SEE_OTHER, "{uri}");
+                assert_eq!(header(&headers, "location"), "/signin");
             }
-            if headers.get("content-type").and_then(|v| v.to_str().ok())
-                == Some("text/html; charset=utf-8")
-            {
-                assert!(body.contains(&format!("<html lang=\"{lang}\">")), "{uri}");
-                assert!(!body.contains('⟦'), "{uri}: a message key without text");
+            (Access::SignedIn(_), _) => {
+                signed_in += 1;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+            }
+            // A public form without its form token is refused.
+            (Access::Public, "POST") => assert!(status.is_client_error(), "{uri}: {status}"),
+            (Access::Public, _) => {
+                for lang in ["ja", "en"] {
+                    let uri = format!("{uri}?lang={lang}");
+                    let (status, headers, body) = get(&app, &uri, &[]).await;
+                    assert_eq!(status, StatusCode::OK, "{uri}");
+                    if header(&headers, "content-type") == "text/html; charset=utf-8" {
+                        assert!(body.contains(&format!("<html lang=\"{lang}\">")), "{uri}");
+                        assert!(!body.contains('⟦'), "{uri}: a message key without text");
+                    }
+                }
             }
         }
+        assert!(!body.contains('⟦'), "{uri}");
     }
+    assert!(signed_in >= 2);
+    // Requests without a session are counted in the interval's one entry, not one by one.
+    let counts = st.meter.close().expect("counts");
+    assert_eq!(counts.denied, signed_in);
 }
 
 #[tokio::test]
@@ -255,11 +295,11 @@ async fn https_end_to_end_with_a_generated_certificate() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let opts = ServeOptions::default();
-    let server_home = home.clone();
+    let server_state = state(&home, 600);
     let server = tokio::spawn(async move {
         tokumei_web::run(
             listener,
-            server_home,
+            server_state,
             &opts,
             |r| {
                 let _ = ready_tx.send(r.clone());
@@ -329,4 +369,182 @@ async fn https_end_to_end_with_a_generated_certificate() {
         "{}",
         last.object
     );
+}
+
+/// A user with a key wrapped by [`PASS`]; their command-line session.
+fn user(home: &Home, name: &str, role: access::Role) -> access::Session {
+    let (wrapped, public) = access::new_user_key(PASS, Some(2)).expect("key");
+    home.catalog()
+        .expect("catalog")
+        .add_user(&access::User {
+            name: name.into(),
+            role,
+            provider_id: None,
+            public_key: public,
+            requested_by: "総務部".into(),
+            approved_by: "部長".into(),
+            granted_at: "2026-01-01T00:00:00Z".into(),
+            reviewed_at: "2026-01-01T00:00:00Z".into(),
+            revoked_at: None,
+        })
+        .expect("user");
+    let path = home.root.join(format!("{name}.key"));
+    std::fs::write(&path, wrapped).expect("write");
+    access::authenticate(home, &access::open_user_key(&path, PASS).expect("open")).expect("session")
+}
+
+/// The value of a cookie a response sets.
+fn set_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+fn cookie_value(set: &str) -> String {
+    set.split(';').next().unwrap_or("").to_string()
+}
+
+/// The CSRF token of a page's form.
+fn csrf(body: &str) -> String {
+    let at = body.find("name=\"csrf\" value=\"").expect("a form") + 19;
+    body[at..].split('"').next().unwrap_or("").to_string()
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn enrol_sign_in_see_who_and_sign_out_through_the_pages() {
+    let (_dir, home) = setup();
+    let tech = access::authenticate(
+        &home,
+        &access::open_user_key(&home.default_user_key().expect("tech"), PASS).expect("key"),
+    )
+    .expect("session");
+    let tech2 = user(&home, "tech2", access::Role::Technician);
+    user(&home, "chair", access::Role::Committee);
+    let web = WebAuth::open(&home).expect("store");
+    let inv = web.invite(&tech, "chair", 24).expect("invite");
+    web.approve(&tech2, &inv.id).expect("approve");
+    let app = router(state(&home, 10_000)).expect("router");
+    let password = "a long web password";
+
+    // Enrolment: the form's token must come back with its cookie.
+    let (_, headers, body) = get(&app, "/enrol", &[]).await;
+    let form_cookie = cookie_value(&set_cookie(&headers, "__Host-form").expect("form cookie"));
+    let fields = [
+        ("token", inv.token.as_str()),
+        ("password", password),
+        ("again", password),
+    ];
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/enrol",
+        &[],
+        &form(&[&fields[..], &[("csrf", &csrf(&body))]].concat()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no form cookie");
+    let (status, _, page) = send(
+        &app,
+        "POST",
+        "/enrol",
+        &[("cookie", &form_cookie)],
+        &form(&[&fields[..], &[("csrf", &csrf(&body))]].concat()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let at = page.find("<code>").expect("secret") + 6;
+    let secret = page[at..].split('<').next().unwrap_or("").to_string();
+    assert_eq!(secret.len(), 32);
+
+    // Sign-in: a wrong code is refused without echoing anything typed; the right one starts a
+    // session in a strict cookie.
+    let now = chrono::Utc::now().timestamp();
+    let (_, headers, body) = get(&app, "/signin", &[]).await;
+    let form_cookie = cookie_value(&set_cookie(&headers, "__Host-form").expect("form cookie"));
+    let wrong = form(&[
+        ("user", "chair"),
+        ("password", password),
+        ("code", "000000"),
+        ("csrf", &csrf(&body)),
+    ]);
+    let (status, _, page) =
+        send(&app, "POST", "/signin", &[("cookie", &form_cookie)], &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!page.contains(password) && !page.contains("chair"));
+    let (_, headers, body) = get(&app, "/signin", &[]).await;
+    let form_cookie = cookie_value(&set_cookie(&headers, "__Host-form").expect("form cookie"));
+    let code = current_code(&secret, now).expect("code");
+    let right = form(&[
+        ("user", "chair"),
+        ("password", password),
+        ("code", &code),
+        ("csrf", &csrf(&body)),
+    ]);
+    let (status, headers, _) =
+        send(&app, "POST", "/signin", &[("cookie", &form_cookie)], &right).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(header(&headers, "location"), "/me");
+    let set = set_cookie(&headers, "__Host-session").expect("session cookie");
+    for part in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    let session = cookie_value(&set);
+
+    // The signed-in page, audited as the user with the route's pattern.
+    let (status, _, me) = get(&app, "/me?lang=en", &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(me.contains("chair") && me.contains("committee"));
+    let last = tokumei_audit::last_of(&home.audit_dir(), "web.request")
+        .expect("read")
+        .expect("entry");
+    assert_eq!(
+        (
+            last.actor.as_str(),
+            last.role.as_str(),
+            last.object.as_str(),
+            last.outcome.as_str()
+        ),
+        ("chair", "committee", "GET /me", "200")
+    );
+
+    // Sign-out needs the session's CSRF token; then the session is gone.
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/signout",
+        &[("cookie", &session)],
+        "csrf=forged",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let out = form(&[("csrf", &csrf(&me))]);
+    let (status, headers, _) = send(&app, "POST", "/signout", &[("cookie", &session)], &out).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&headers, "__Host-session").is_some_and(|c| c.contains("Max-Age=0")));
+    let (status, headers, _) = get(&app, "/me", &[("cookie", &session)]).await;
+    assert_eq!(
+        (status, header(&headers, "location")),
+        (StatusCode::SEE_OTHER, "/signin")
+    );
+    home.verify_audit(None).expect("the log verifies");
 }

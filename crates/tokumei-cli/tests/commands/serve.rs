@@ -66,3 +66,60 @@ fn serve_listens_writes_its_certificate_and_stops_on_interrupt() {
         .collect::<String>();
     assert!(log.contains("web.serve") && log.contains("web.stop"));
 }
+
+#[test]
+fn user_invite_prints_a_token_once_and_its_issuer_cannot_approve_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let tokumei = || {
+        let mut c = Command::new(cargo_bin("tokumei"));
+        c.env("TOKUMEI_PASSPHRASE", PASS);
+        c
+    };
+    let init = tokumei()
+        .args(["init", "--scrypt-log-n", "10", "--home"])
+        .arg(&home)
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let out = tokumei()
+        .args([
+            "user", "invite", "--name", "operator", "--hours", "2", "--home",
+        ])
+        .arg(&home)
+        .output()
+        .expect("invite");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text
+        .split_whitespace()
+        .find(|w| w.starts_with("I-"))
+        .expect("an invitation id")
+        .to_string();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token (give it to the user; shown once): "))
+        .expect("a token");
+    assert_eq!(token.len(), 40);
+    let out = tokumei()
+        .args(["user", "approve-invitation", "--id", &id, "--home"])
+        .arg(&home)
+        .output()
+        .expect("approve");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("second technician"));
+    let log = std::fs::read_dir(home.join("audit"))
+        .expect("audit")
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect::<String>();
+    assert!(
+        log.contains("web.invite") && !log.contains(token),
+        "the token is never logged"
+    );
+}

@@ -5,3 +5,4 @@ mod attacks;
 mod home;
 mod optout;
 mod receive;
+mod webauth;
