@@ -136,6 +136,11 @@ impl Screen {
                 d.decision.tally.0,
                 d.decision.tally.1
             ),
+            Event::WebUsers(w) => println!(
+                "  web sign-in for {} demo users: {} (tokumei serve --home … --passphrase-file …)",
+                w.users,
+                w.file.display()
+            ),
             Event::Released(b) => released(b),
             Event::Refused(why) => {
                 println!("  release refused by its checks, nothing written: {why}");

@@ -60,7 +60,12 @@ columns = ["code", "date", "days"]
 
 /// A synthetic committee member or researcher of the demo, with a key under the demo's
 /// passphrase in the home's `keys/users/`; returns their session.
-fn demo_user(home: &Home, name: &str, role: Role, pass: &str) -> Result<Session, DemoError> {
+pub(crate) fn demo_user(
+    home: &Home,
+    name: &str,
+    role: Role,
+    pass: &str,
+) -> Result<Session, DemoError> {
     let (wrapped, public) = access::new_user_key(pass, None)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     home.catalog()?.add_user(&User {

@@ -18,6 +18,7 @@ pub mod receipts;
 pub mod region;
 pub mod release;
 pub mod site;
+pub mod web;
 
 pub use receipts::Totals;
 
@@ -105,6 +106,8 @@ pub enum Event<'a> {
     Linked(&'a linkage::Linked),
     /// The committee decided on the application (step 5).
     Decided(&'a committee::Decided),
+    /// The demo's users can sign in on the web; their credentials are in a file (step 5).
+    WebUsers(&'a web::WebUsers),
     /// The release is built (step 6).
     Released(&'a release::Built),
     /// The release failed its checks and nothing was written: the rule working (step 6).
@@ -176,6 +179,7 @@ pub fn run(options: &Options, on: &Observer<'_>) -> Result<Finished, DemoError> 
     receipts::receive_all(&site, &options.dir, &region.out, on)?;
     linkage::link(&site, on)?;
     let decided = committee::approve(&site, &options.dir, on)?;
+    on(Event::WebUsers(&web::enrol_all(&site, &options.dir)?));
     release::build(&site, &options.dir, &decided, on)?;
     release::verify_log(&site, on)?;
     Ok(Finished {

@@ -166,33 +166,33 @@ impl WebAuth {
         })
     }
 
-    /// Approves an invitation: a technician other than the one who issued it.
+    /// Approves an invitation: a technician other than the one who issued it and the one invited.
     pub fn approve(&self, s: &Session, id: &str) -> Result<(), VaultError> {
         s.require(&self.home, "web.invite.approve", &[Role::Technician])?;
-        let issued_by: Option<String> = self
+        let found: Option<(String, String)> = self
             .conn
             .query_row(
-                "SELECT issued_by FROM invitations WHERE id = ?1 AND approved_by IS NULL",
+                "SELECT issued_by, user FROM invitations WHERE id = ?1 AND approved_by IS NULL",
                 params![id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some(issued_by) = issued_by else {
+        let Some((issued_by, invited)) = found else {
             return Err(VaultError::Refused(format!(
                 "no invitation {id} waits for approval"
             )));
         };
-        if issued_by == s.user {
+        if issued_by == s.user || invited == s.user {
             s.audit(
                 &self.home,
                 "web.invite.approve",
                 &format!("invitation {id}"),
-                "refused: the issuer cannot approve it",
+                "refused: the issuer or the invited user cannot approve it",
                 None,
             )?;
             return Err(VaultError::Denied(
-                "a second technician approves an invitation".into(),
+                "a second technician, not the one invited, approves an invitation".into(),
             ));
         }
         self.conn

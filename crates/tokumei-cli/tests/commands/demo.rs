@@ -194,6 +194,7 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
     assert!(figure(&["reid", "prosecutor_max"]) <= 0.1);
 
     feasibility_counts(&demo);
+    web_users(&demo);
 
     // Every step is audited and the log verifies.
     let verify = cmd()
@@ -203,6 +204,38 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
         .success();
     let text = String::from_utf8_lossy(&verify.get_output().stdout).to_string();
     assert!(text.contains("intact") || text.contains("ok"), "{text}");
+}
+
+/// The demo's users can sign in on the web with what `web-users.txt` (owner-only) holds.
+fn web_users(demo: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = demo.join("web-users.txt");
+    let mode = std::fs::metadata(&file)
+        .expect("web users")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "owner-only");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("user\t"))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let mut roles: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    roles.sort();
+    roles.dedup();
+    assert_eq!(roles, ["auditor", "committee", "researcher", "technician"]);
+    let pass = std::fs::read_to_string(demo.join("passphrase.txt")).expect("passphrase");
+    let home = tokumei_vault::open(&demo.join("home")).expect("home");
+    let key = home.unlock_data_key(pass.trim()).expect("unlock");
+    let web = tokumei_vault::webauth::WebAuth::open(&home).expect("web");
+    let chair = rows.iter().find(|r| r[0] == "chair").expect("chair");
+    let now = chrono::Utc::now().timestamp();
+    let code = tokumei_vault::webauth::current_code(chair[3], now).expect("code");
+    let s = web
+        .sign_in(&key, "chair", chair[2], &code, now)
+        .expect("the chair signs in");
+    assert_eq!(s.role, tokumei_vault::access::Role::Committee);
 }
 
 /// Every count in an answer (`{"shown": "count", "value", "range"}`), with its path.

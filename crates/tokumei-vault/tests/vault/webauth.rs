@@ -119,8 +119,13 @@ fn an_invitation_needs_a_second_technician_and_enrols_once() {
         .collect();
     assert!(outcomes.contains(&(
         "web.invite.approve".into(),
-        "refused: the issuer cannot approve it".into()
+        "refused: the issuer or the invited user cannot approve it".into()
     )));
+    let own = web.invite(&lab.tech, "tech2", 24).expect("invite");
+    assert!(
+        web.approve(&lab.tech2, &own.id).is_err(),
+        "nobody approves their own"
+    );
     assert!(
         outcomes
             .iter()
