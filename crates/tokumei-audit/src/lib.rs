@@ -750,6 +750,23 @@ pub fn verify_extends(
     Ok(verified)
 }
 
+/// Every entry of the log in `dir` with its sequence number, oldest first (read, not verified).
+pub fn entries(dir: &Path) -> Result<Vec<(u64, Entry)>, AuditError> {
+    let (lines, _) = read_lines(dir)?;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            serde_json::from_slice::<Line>(raw)
+                .map(|l| (l.seq, l.entry))
+                .map_err(|e| AuditError::Tampered {
+                    seq: i as u64,
+                    reason: format!("unreadable line: {e}"),
+                })
+        })
+        .collect()
+}
+
 /// The last entry of the log in `dir` whose action is `action` (the log is read, not verified).
 pub fn last_of(dir: &Path, action: &str) -> Result<Option<Entry>, AuditError> {
     Ok(entries_of(dir, &[action], true)?.pop())

@@ -211,3 +211,96 @@ mod tests {
         ));
     }
 }
+
+/// What an auditor looks for in the log: each part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Filter {
+    /// Actions that begin with this (`web.`, `release.build`).
+    pub action: Option<String>,
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// From this day (YYYY-MM-DD, UTC), inclusive.
+    pub from: Option<String>,
+    /// To this day, inclusive.
+    pub to: Option<String>,
+}
+
+impl Filter {
+    /// Whether the filter's parts are well formed (an action of letters, digits, `.`, `_` or `-`; a
+    /// user name; dates as YYYY-MM-DD).
+    pub fn valid(&self) -> bool {
+        let action = self.action.as_deref().is_none_or(|a| {
+            a.len() <= 64
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+        let actor = self
+            .actor
+            .as_deref()
+            .is_none_or(|a| a.is_empty() || crate::access::valid_name(a));
+        let date = |d: &Option<String>| {
+            d.as_deref().is_none_or(|d| {
+                d.is_empty() || chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
+            })
+        };
+        action && actor && date(&self.from) && date(&self.to)
+    }
+
+    fn keeps(&self, e: &tokumei_audit::Entry) -> bool {
+        fn given(o: &Option<String>) -> Option<&str> {
+            o.as_deref().filter(|v| !v.is_empty())
+        }
+        let day = e.time.get(..10).unwrap_or("");
+        given(&self.action).is_none_or(|a| e.action.starts_with(a))
+            && given(&self.actor).is_none_or(|a| e.actor == a)
+            && given(&self.from).is_none_or(|f| day >= f)
+            && given(&self.to).is_none_or(|t| day <= t)
+    }
+}
+
+/// What [`search`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Found {
+    /// The log verified as a whole (`None`: it does not verify, and why).
+    pub verified: Result<Verified, String>,
+    /// Entries matching, newest first, at most the limit.
+    pub entries: Vec<(u64, tokumei_audit::Entry)>,
+    /// Entries matching in all.
+    pub matched: usize,
+}
+
+/// Entries of the log matching `filter` (newest first, at most `limit`), with the whole log's
+/// verification: an auditor's or a technician's read, itself audited.
+pub fn search(
+    home: &Home,
+    session: &crate::access::Session,
+    filter: &Filter,
+    limit: usize,
+) -> Result<Found, LogError> {
+    use crate::access::Role;
+    session.require(home, "audit.search", &[Role::Auditor, Role::Technician])?;
+    if !filter.valid() {
+        return Err(LogError::Vault(VaultError::Refused(
+            "a filter is an action prefix, a user name and dates as YYYY-MM-DD".into(),
+        )));
+    }
+    let verified = verify(home, None).map_err(|e| e.to_string());
+    let all = tokumei_audit::entries(&home.audit_dir()).map_err(VaultError::from)?;
+    let mut matched: Vec<(u64, tokumei_audit::Entry)> =
+        all.into_iter().filter(|(_, e)| filter.keeps(e)).collect();
+    let total = matched.len();
+    matched.reverse();
+    matched.truncate(limit);
+    session.audit(
+        home,
+        "audit.search",
+        &format!("{total} entries matched"),
+        "ok",
+        None,
+    )?;
+    Ok(Found {
+        verified,
+        entries: matched,
+        matched: total,
+    })
+}

@@ -8,6 +8,7 @@
 //! public requests are rate-limited per address and audited as one count per interval
 //! ([`meter`]); no address, path or query is logged or written.
 
+mod audit;
 mod error;
 pub mod i18n;
 pub mod meter;

@@ -76,6 +76,10 @@ pub const ROUTES: &[Route] = &[
         access: Access::SignedIn(&Role::ALL),
         ..route("/signout", "sign-out")
     },
+    Route {
+        access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
+        ..route("/audit", "the audit log: verified, and searched")
+    },
     route("/notices", "the providers' notices"),
     route(
         "/notices/{provider}",
@@ -167,6 +171,7 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("POST", "/enrol") => post(signin::enrol),
         ("GET", "/me") => get(signin::me),
         ("POST", "/signout") => post(signin::signout),
+        ("GET", "/audit") => get(crate::audit::audit_log),
         _ => return Err(WebError::Route(format!("{method} {path}"))),
     })
 }

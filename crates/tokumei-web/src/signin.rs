@@ -232,12 +232,26 @@ pub async fn enrol(
 }
 
 /// `GET /me`: who is signed in, with the sign-out form.
-pub async fn me(Extension(ws): Extension<WebSession>, headers: HeaderMap) -> Response {
-    let lang = Lang::of_request(None, &headers);
+pub async fn me(
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
     let content = html! {
         table {
             tr { th { (lang.t("user_name")) } td { (ws.session.user) } }
             tr { th { (lang.t("role")) } td { (ws.session.role.code()) } }
+        }
+        @let mine: Vec<&crate::routes::Route> = crate::routes::ROUTES
+            .iter()
+            .filter(|r| r.method == "GET" && r.path != "/me")
+            .filter(|r| matches!(r.access, crate::routes::Access::SignedIn(roles) if roles.contains(&ws.session.role)))
+            .collect();
+        @if !mine.is_empty() {
+            h2 { (lang.t("your_pages")) }
+            // Each page's title is the message `page` + its path with `_` for `/` (`page_audit`).
+            ul { @for r in mine { li { a href=(r.path) { (lang.t(&format!("page{}", r.path.replace('/', "_")))) } } } }
         }
         form method="post" action="/signout" {
             input type="hidden" name="csrf" value=(ws.csrf);

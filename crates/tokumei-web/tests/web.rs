@@ -548,3 +548,93 @@ async fn enrol_sign_in_see_who_and_sign_out_through_the_pages() {
     );
     home.verify_audit(None).expect("the log verifies");
 }
+
+/// Registers `name` with `role`, enrols them (invited by `issuer`, approved by `approver`) and
+/// signs them in through the pages; their session cookie.
+async fn signed_in(
+    app: &axum::Router,
+    home: &Home,
+    (issuer, approver): (&access::Session, &access::Session),
+    name: &str,
+    role: access::Role,
+) -> String {
+    user(home, name, role);
+    let web = WebAuth::open(home).expect("store");
+    let inv = web.invite(issuer, name, 24).expect("invite");
+    web.approve(approver, &inv.id).expect("approve");
+    let key = home.unlock_data_key(PASS).expect("key");
+    let password = "a long web password";
+    let e = web.enrol(&key, &inv.token, password).expect("enrol");
+    let (_, headers, body) = get(app, "/signin", &[]).await;
+    let form_cookie = cookie_value(&set_cookie(&headers, "__Host-form").expect("form cookie"));
+    let code = current_code(&e.secret_base32, chrono::Utc::now().timestamp()).expect("code");
+    let fields = form(&[
+        ("user", name),
+        ("password", password),
+        ("code", &code),
+        ("csrf", &csrf(&body)),
+    ]);
+    let (status, headers, _) =
+        send(app, "POST", "/signin", &[("cookie", &form_cookie)], &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{name} signs in");
+    cookie_value(&set_cookie(&headers, "__Host-session").expect("session"))
+}
+
+#[tokio::test]
+async fn the_audit_log_is_searched_by_auditors_and_a_wrong_role_is_refused_and_audited() {
+    let (_dir, home) = setup();
+    let tech = access::authenticate(
+        &home,
+        &access::open_user_key(&home.default_user_key().expect("tech"), PASS).expect("key"),
+    )
+    .expect("session");
+    let tech2 = user(&home, "tech2", access::Role::Technician);
+    let app = router(state(&home, 10_000)).expect("router");
+    let chair = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "chair",
+        access::Role::Committee,
+    )
+    .await;
+    let (status, _, _) = get(&app, "/audit", &[("cookie", &chair)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let denied = tokumei_audit::last_of(&home.audit_dir(), "web.denied")
+        .expect("read")
+        .expect("entry");
+    assert_eq!(
+        (denied.actor.as_str(), denied.object.as_str()),
+        ("chair", "GET /audit")
+    );
+
+    let auditor = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "auditor",
+        access::Role::Auditor,
+    )
+    .await;
+    let (_, _, me) = get(&app, "/me?lang=en", &[("cookie", &auditor)]).await;
+    assert!(me.contains("href=\"/audit\"") && !me.contains('⟦'));
+    let (status, _, page) = get(
+        &app,
+        "/audit?action=web.signin&actor=chair&lang=en",
+        &[("cookie", &auditor)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("The whole log verifies"), "{page}");
+    assert!(page.contains("web.signin") && !page.contains("web.invite"));
+    assert!(!page.contains('⟦'));
+    let searched = tokumei_audit::last_of(&home.audit_dir(), "audit.search")
+        .expect("read")
+        .expect("entry");
+    assert_eq!(searched.actor, "auditor");
+    let (status, _, _) = get(&app, "/audit?from=2026-13-45", &[("cookie", &auditor)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, page) = get(&app, "/audit?actor=%3Cscript%3E", &[("cookie", &auditor)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!page.contains("<script>"));
+}
