@@ -1,18 +1,22 @@
-//! The auditors' page: the whole log verified, and a search of its entries by action, actor and
-//! days (`tokumei_vault::auditlog::search`, itself audited). Filters travel in the query: action
-//! names, operator user names and dates, never a person's data.
+//! The auditors' pages: the whole log verified, and a search of its entries by action, actor and
+//! days (`tokumei_vault::auditlog::search`, itself audited; filters travel in the query: action
+//! names, operator user names and dates, never a person's data); the users' grants with the
+//! reviews that are due; the provision ledger.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use maud::html;
+use tokumei_review::{Provision, Review};
+use tokumei_vault::access::Role;
 use tokumei_vault::auditlog::{self, Filter, Found, LogError};
+use tokumei_vault::users::{self, Grant};
 use tokumei_vault::VaultError;
 
 use crate::i18n::Lang;
 use crate::pages::layout;
-use crate::routes::{failed, html as page_html, AppState};
+use crate::routes::{failed, html as page_html, AppState, LangQuery};
 use crate::session::WebSession;
 use crate::WebError;
 
@@ -91,4 +95,92 @@ fn page(lang: Lang, f: &Filter, found: &Found) -> maud::Markup {
         }
     };
     layout(lang, "/audit", &lang.t("audit_title"), content)
+}
+
+/// `GET /users`: every user's grant, who requested and approved it, and the reviews that are due
+/// (`tokumei_vault::users::list`).
+pub async fn users(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
+    let (home, session) = (st.home.clone(), ws.session.clone());
+    match tokio::task::spawn_blocking(move || users::list(&home, &session)).await {
+        Ok(Ok(grants)) => page_html(StatusCode::OK, users_page(lang, &grants)),
+        Ok(Err(e)) => failed(lang, &WebError::Vault(e)),
+        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+    }
+}
+
+fn users_page(lang: Lang, grants: &[Grant]) -> maud::Markup {
+    let due = grants.iter().filter(|g| g.review_due).count();
+    let status = |g: &Grant| match (&g.user.revoked_at, g.review_due) {
+        (Some(_), _) => lang.t("status_revoked"),
+        (None, true) => lang.t("status_review_due"),
+        (None, false) => lang.t("status_active"),
+    };
+    let content = html! {
+        p.note { (lang.t("reviews_due")) ": " (due) }
+        table {
+            tr {
+                th { (lang.t("user_name")) } th { (lang.t("role")) } th { (lang.t("provider")) }
+                th { (lang.t("requested_by")) } th { (lang.t("approved_by")) } th { (lang.t("granted")) }
+                th { (lang.t("reviewed")) } th { (lang.t("status")) }
+            }
+            @for g in grants {
+                tr {
+                    td { (g.user.name) } td { (g.user.role.code()) } td { (g.user.provider_id.as_deref().unwrap_or("")) }
+                    td { (g.user.requested_by) } td { (g.user.approved_by) } td { (g.user.granted_at) }
+                    td { (g.user.reviewed_at) } td { (status(g)) }
+                }
+            }
+        }
+    };
+    layout(lang, "/users", &lang.t("page_users"), content)
+}
+
+/// Who may read the provision ledger (as `tokumei release list`).
+pub const LEDGER_ROLES: &[Role] = &[Role::Technician, Role::Auditor, Role::Committee];
+
+/// `GET /ledger`: every release provided, with its package's hash, contract and destruction.
+pub async fn ledger(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
+    let (home, session) = (st.home.clone(), ws.session.clone());
+    let read = tokio::task::spawn_blocking(move || -> Result<Vec<Provision>, WebError> {
+        session.require(&home, "release.list", LEDGER_ROLES)?;
+        Ok(Review::open(&home)?.provisions()?)
+    })
+    .await;
+    match read {
+        Ok(Ok(ledger)) => page_html(StatusCode::OK, ledger_page(lang, &ledger)),
+        Ok(Err(e)) => failed(lang, &e),
+        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+    }
+}
+
+fn ledger_page(lang: Lang, ledger: &[Provision]) -> maud::Markup {
+    let content = html! {
+        table {
+            tr {
+                th { (lang.t("release")) } th { (lang.t("application")) } th { (lang.t("recipient")) }
+                th { (lang.t("kind")) } th { (lang.t("date")) } th { (lang.t("contract_expiry")) }
+                th { (lang.t("package")) } th { (lang.t("destroyed")) }
+            }
+            @for p in ledger {
+                tr {
+                    td { (p.release_id) } td { (p.application_id) } td { (p.recipient) } td { (p.kind) }
+                    td { (p.provided_at) } td { (p.contract_expiry) } td { code { (p.package_sha256) } }
+                    td { (p.destroyed_at.as_deref().unwrap_or("—")) }
+                }
+            }
+        }
+    };
+    layout(lang, "/ledger", &lang.t("page_ledger"), content)
 }

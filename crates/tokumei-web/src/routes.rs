@@ -80,6 +80,14 @@ pub const ROUTES: &[Route] = &[
         access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
         ..route("/audit", "the audit log: verified, and searched")
     },
+    Route {
+        access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
+        ..route("/users", "users, their grants, and the reviews due")
+    },
+    Route {
+        access: Access::SignedIn(crate::audit::LEDGER_ROLES),
+        ..route("/ledger", "the provision ledger")
+    },
     route("/notices", "the providers' notices"),
     route(
         "/notices/{provider}",
@@ -172,6 +180,8 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("GET", "/me") => get(signin::me),
         ("POST", "/signout") => post(signin::signout),
         ("GET", "/audit") => get(crate::audit::audit_log),
+        ("GET", "/users") => get(crate::audit::users),
+        ("GET", "/ledger") => get(crate::audit::ledger),
         _ => return Err(WebError::Route(format!("{method} {path}"))),
     })
 }

@@ -637,4 +637,21 @@ async fn the_audit_log_is_searched_by_auditors_and_a_wrong_role_is_refused_and_a
     let (status, _, page) = get(&app, "/audit?actor=%3Cscript%3E", &[("cookie", &auditor)]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!page.contains("<script>"));
+
+    // The grants with their reviews, for auditors and technicians; the ledger, for the committee
+    // too.
+    let (status, _, page) = get(&app, "/users?lang=en", &[("cookie", &auditor)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("tech2") && page.contains("Grants due for review") && !page.contains('⟦')
+    );
+    let (status, _, _) = get(&app, "/users", &[("cookie", &chair)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for who in [&auditor, &chair] {
+        let (status, _, page) = get(&app, "/ledger?lang=en", &[("cookie", who)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("R-0001") && page.contains(&"0".repeat(64)) && !page.contains('⟦'));
+    }
+    let (_, _, me) = get(&app, "/me", &[("cookie", &chair)]).await;
+    assert!(me.contains("href=\"/ledger\"") && !me.contains("href=\"/audit\""));
 }
