@@ -557,8 +557,10 @@ impl SetValued {
             valid: 0,
             exhaustive: false,
         };
-        Ok(self.evaluate(cfg, node, &KmCut::none(self, node)).map(|e| {
-            let (cut, e) = self.lift(cfg, node, e);
+        let protection = Protection::new(self, cfg);
+        let first = self.evaluate(cfg, &protection, node, &KmCut::none(self, node));
+        Ok(first.map(|e| {
+            let (cut, e) = self.lift(cfg, &protection, node, e);
             self.outcome(node.clone(), cut, e, stats)
         }))
     }
@@ -571,6 +573,7 @@ impl SetValued {
         let mut search = Search {
             data: self,
             cfg,
+            protection: Protection::new(self, cfg),
             seen: HashMap::new(),
             best: None,
         };
@@ -594,12 +597,13 @@ impl SetValued {
             )));
         };
         let node = self.node_of(&levels);
+        let protection = &search.protection;
         let eval = self
-            .evaluate(cfg, &node, &KmCut::none(self, &node))
+            .evaluate(cfg, protection, &node, &KmCut::none(self, &node))
             .ok_or_else(|| {
                 AnonError::NoSolution("the chosen transformation is no longer valid".into())
             })?;
-        let (cut, eval) = self.lift(cfg, &node, eval);
+        let (cut, eval) = self.lift(cfg, protection, &node, eval);
         Ok(self.outcome(node, cut, eval, stats))
     }
 
@@ -699,7 +703,14 @@ impl SetValued {
     }
 
     /// The model enforced at a node by suppression; `None` beyond the persons' suppression limit.
-    fn evaluate(&self, cfg: &KmConfig, node: &KmNode, cut: &KmCut) -> Option<Evaluation> {
+    /// `protection` is [`Protection::new`] of the same `cfg` (made once per search).
+    fn evaluate(
+        &self,
+        cfg: &KmConfig,
+        protection: &Protection,
+        node: &KmNode,
+        cut: &KmCut,
+    ) -> Option<Evaluation> {
         let (class, sizes) = self.classes(node);
         let person_suppressed: Vec<bool> =
             class.iter().map(|&c| sizes[c as usize] < cfg.k).collect();
@@ -708,7 +719,6 @@ impl SetValued {
             return None;
         }
         let item = self.items(node, cut);
-        let protection = Protection::new(self, cfg);
         let guarded: HashSet<u32> = self
             .rows
             .iter()
@@ -850,7 +860,13 @@ impl SetValued {
     /// Lifts, round by round, the code labels whose events the suppression removes (their times
     /// first, then their codes up to the bound), and keeps the cut of least loss seen (a lift may
     /// pay off only a level further up).
-    fn lift(&self, cfg: &KmConfig, node: &KmNode, first: Evaluation) -> (KmCut, Evaluation) {
+    fn lift(
+        &self,
+        cfg: &KmConfig,
+        protection: &Protection,
+        node: &KmNode,
+        first: Evaluation,
+    ) -> (KmCut, Evaluation) {
         let none = KmCut::none(self, node);
         let mut current = (none.clone(), None::<Evaluation>);
         let mut best = (none, first);
@@ -865,7 +881,7 @@ impl SetValued {
             if next == current.0 {
                 break;
             }
-            let Some(e) = self.evaluate(cfg, node, &next) else {
+            let Some(e) = self.evaluate(cfg, protection, node, &next) else {
                 break;
             };
             if e.score(cfg) < best.1.score(cfg) {
@@ -1339,6 +1355,8 @@ fn walk(
 struct Search<'a> {
     data: &'a SetValued,
     cfg: &'a KmConfig,
+    /// The protected codes of `cfg`, found once for the whole search.
+    protection: Protection,
     seen: HashMap<Vec<usize>, Option<f64>>,
     best: Option<(Vec<usize>, f64)>,
 }
@@ -1352,7 +1370,12 @@ impl Search<'_> {
         let node = self.data.node_of(levels);
         let s = self
             .data
-            .evaluate(self.cfg, &node, &KmCut::none(self.data, &node))
+            .evaluate(
+                self.cfg,
+                &self.protection,
+                &node,
+                &KmCut::none(self.data, &node),
+            )
             .map(|e| e.score(self.cfg));
         self.seen.insert(levels.to_vec(), s);
         if let Some(x) = s {

@@ -442,7 +442,8 @@ fn totp_step(secret: &[u8], code: &str, now: i64) -> Option<i64> {
         .and_then(|s| i64::try_from(s).ok())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether two byte strings are equal, in time independent of where they differ (codes, tokens).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 

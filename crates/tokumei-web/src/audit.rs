@@ -16,7 +16,7 @@ use tokumei_vault::VaultError;
 
 use crate::i18n::Lang;
 use crate::pages::layout;
-use crate::routes::{failed, html as page_html, AppState, LangQuery};
+use crate::routes::{failed, html as page_html, read, AppState, LangQuery};
 use crate::session::WebSession;
 use crate::WebError;
 
@@ -40,12 +40,10 @@ pub async fn audit_log(
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
     let filter = q.filter;
-    let (home, session, f) = (st.home.clone(), ws.session.clone(), filter.clone());
-    let found =
-        tokio::task::spawn_blocking(move || auditlog::search(&home, &session, &f, LIMIT)).await;
-    match found {
-        Ok(Ok(found)) => page_html(StatusCode::OK, page(lang, &filter, &found)),
-        Ok(Err(LogError::Vault(VaultError::Refused(_)))) => page_html(
+    let (session, f) = (ws.session, filter.clone());
+    match read(&st.home, move |h| auditlog::search(h, &session, &f, LIMIT)).await {
+        Ok(found) => page_html(StatusCode::OK, page(lang, &filter, &found)),
+        Err(WebError::Log(LogError::Vault(VaultError::Refused(_)))) => page_html(
             StatusCode::BAD_REQUEST,
             page(
                 lang,
@@ -57,8 +55,7 @@ pub async fn audit_log(
                 },
             ),
         ),
-        Ok(Err(e)) => failed(lang, &WebError::Task(e.to_string())),
-        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+        Err(e) => failed(lang, &e),
     }
 }
 
@@ -106,11 +103,10 @@ pub async fn users(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
-    let (home, session) = (st.home.clone(), ws.session.clone());
-    match tokio::task::spawn_blocking(move || users::list(&home, &session)).await {
-        Ok(Ok(grants)) => page_html(StatusCode::OK, users_page(lang, &grants)),
-        Ok(Err(e)) => failed(lang, &WebError::Vault(e)),
-        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+    let session = ws.session;
+    match read(&st.home, move |h| users::list(h, &session)).await {
+        Ok(grants) => page_html(StatusCode::OK, users_page(lang, &grants)),
+        Err(e) => failed(lang, &e),
     }
 }
 
@@ -152,16 +148,14 @@ pub async fn ledger(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
-    let (home, session) = (st.home.clone(), ws.session.clone());
-    let read = tokio::task::spawn_blocking(move || -> Result<Vec<Provision>, WebError> {
-        session.require(&home, "release.list", LEDGER_ROLES)?;
-        Ok(Review::open(&home)?.provisions()?)
-    })
-    .await;
-    match read {
-        Ok(Ok(ledger)) => page_html(StatusCode::OK, ledger_page(lang, &ledger)),
-        Ok(Err(e)) => failed(lang, &e),
-        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+    let session = ws.session;
+    let ledger = read(&st.home, move |h| -> Result<Vec<Provision>, WebError> {
+        session.require(h, "release.list", LEDGER_ROLES)?;
+        Ok(Review::open(h)?.provisions()?)
+    });
+    match ledger.await {
+        Ok(ledger) => page_html(StatusCode::OK, ledger_page(lang, &ledger)),
+        Err(e) => failed(lang, &e),
     }
 }
 

@@ -14,6 +14,9 @@ pub enum WebError {
     /// The audit log.
     #[error(transparent)]
     Audit(#[from] tokumei_audit::AuditError),
+    /// The operator's audit-log operations (verification, search).
+    #[error(transparent)]
+    Log(#[from] tokumei_vault::auditlog::LogError),
     /// The certificate or its key.
     #[error("TLS: {0}")]
     Tls(String),

@@ -202,14 +202,12 @@ pub async fn close_interval(state: &AppState) -> Result<(), WebError> {
 
 /// Appends a system entry to the audit log (off the async workers).
 async fn audit(home: &Home, action: &'static str, object: String) -> Result<(), WebError> {
-    let home = home.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), WebError> {
+    routes::read(home, move |h| -> Result<(), WebError> {
         let entry = tokumei_audit::Entry::now("system", "system", action, &object, "ok", None);
-        home.audit()?.append(entry)?;
+        h.audit()?.append(entry)?;
         Ok(())
     })
     .await
-    .map_err(|e| WebError::Task(e.to_string()))?
 }
 
 /// Now, UTC, RFC 3339.

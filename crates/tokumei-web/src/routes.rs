@@ -221,13 +221,14 @@ fn lang(q: &LangQuery, headers: &HeaderMap) -> Lang {
     Lang::of_request(q.lang.as_deref(), headers)
 }
 
-/// Reads from the home off the async workers.
-async fn read<T: Send + 'static>(
+/// Runs a library call on the home off the async workers (every call of the server that reads
+/// or writes the home goes through here).
+pub(crate) async fn read<T: Send + 'static, E: Into<WebError> + Send + 'static>(
     home: &Home,
-    f: impl FnOnce(&Home) -> Result<T, WebError> + Send + 'static,
+    f: impl FnOnce(&Home) -> Result<T, E> + Send + 'static,
 ) -> Result<T, WebError> {
     let home = home.clone();
-    tokio::task::spawn_blocking(move || f(&home))
+    tokio::task::spawn_blocking(move || f(&home).map_err(Into::into))
         .await
         .map_err(|e| WebError::Task(e.to_string()))?
 }
@@ -402,11 +403,8 @@ async fn audit_as(
     object: String,
     outcome: String,
 ) -> Result<(), WebError> {
-    let (home, s) = (home.clone(), s.clone());
-    tokio::task::spawn_blocking(move || s.audit(&home, action, &object, &outcome, None))
-        .await
-        .map_err(|e| WebError::Task(e.to_string()))?
-        .map_err(WebError::from)
+    let s = s.clone();
+    read(home, move |h| s.audit(h, action, &object, &outcome, None)).await
 }
 
 /// The headers every response carries: HTTPS only, no framing, no sniffing, no referrer, and a

@@ -100,7 +100,7 @@ pub fn random_token() -> Option<String> {
 
 /// Whether two tokens are equal, in time independent of where they differ.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    tokumei_vault::webauth::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tokumei_vault::VaultError;
 
 use crate::i18n::{cookie, Lang};
 use crate::pages::layout;
-use crate::routes::{html as page_html, AppState, LangQuery};
+use crate::routes::{html as page_html, read, AppState, LangQuery};
 use crate::session::{random_token, same_token, WebSession, COOKIE};
 use crate::WebError;
 
@@ -140,25 +140,23 @@ pub async fn signin(
     if !form_token_ok(&headers, &f.csrf) {
         return signin_page(lang, Some("form_expired"), StatusCode::FORBIDDEN);
     }
-    let (home, key) = (st.home.clone(), st.key.clone());
+    let key = st.key.clone();
     let now = chrono::Utc::now().timestamp();
-    let signed = tokio::task::spawn_blocking(move || {
-        WebAuth::open(&home)?.sign_in(&key, &f.user, &f.password, &f.code, now)
-    })
-    .await;
-    match signed {
-        Ok(Ok(session)) => match st.sessions.create(session, Instant::now()) {
+    let signed = read(&st.home, move |h| {
+        WebAuth::open(h)?.sign_in(&key, &f.user, &f.password, &f.code, now)
+    });
+    match signed.await {
+        Ok(session) => match st.sessions.create(session, Instant::now()) {
             Some(token) => {
                 let resp = with_cookie(see_other("/me"), cookie_header(COOKIE, &token, 8 * 3600));
                 with_cookie(resp, cookie_header(FORM_COOKIE, "", 0))
             }
             None => failed(lang, &WebError::Task("no session token".into())),
         },
-        Ok(Err(VaultError::Denied(_))) => {
+        Err(WebError::Vault(VaultError::Denied(_))) => {
             signin_page(lang, Some("signin_failed"), StatusCode::UNAUTHORIZED)
         }
-        Ok(Err(e)) => failed(lang, &WebError::Vault(e)),
-        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+        Err(e) => failed(lang, &e),
     }
 }
 
@@ -200,13 +198,12 @@ pub async fn enrol(
     if !same_token(&f.password, &f.again) {
         return refuse("passwords_differ", StatusCode::BAD_REQUEST);
     }
-    let (home, key) = (st.home.clone(), st.key.clone());
-    let done = tokio::task::spawn_blocking(move || {
-        WebAuth::open(&home)?.enrol(&key, &f.token, &f.password)
-    })
-    .await;
-    match done {
-        Ok(Ok(e)) => {
+    let key = st.key.clone();
+    let done = read(&st.home, move |h| {
+        WebAuth::open(h)?.enrol(&key, &f.token, &f.password)
+    });
+    match done.await {
+        Ok(e) => {
             let content = html! {
                 p { (lang.t("enrol_done")) }
                 table {
@@ -224,10 +221,13 @@ pub async fn enrol(
                 cookie_header(FORM_COOKIE, "", 0),
             )
         }
-        Ok(Err(VaultError::Denied(_))) => refuse("enrol_refused", StatusCode::FORBIDDEN),
-        Ok(Err(VaultError::Refused(_))) => refuse("password_rule", StatusCode::BAD_REQUEST),
-        Ok(Err(e)) => failed(lang, &WebError::Vault(e)),
-        Err(e) => failed(lang, &WebError::Task(e.to_string())),
+        Err(WebError::Vault(VaultError::Denied(_))) => {
+            refuse("enrol_refused", StatusCode::FORBIDDEN)
+        }
+        Err(WebError::Vault(VaultError::Refused(_))) => {
+            refuse("password_rule", StatusCode::BAD_REQUEST)
+        }
+        Err(e) => failed(lang, &e),
     }
 }
 

@@ -27,9 +27,7 @@ fn setup() -> (tempfile::TempDir, Home) {
         .expect("init")
         .home;
     home.unlock_data_key(PASS).expect("unlock");
-    let key = home.default_user_key().expect("technician");
-    let tech = access::authenticate(&home, &access::open_user_key(&key, PASS).expect("key"))
-        .expect("session");
+    let tech = technician(&home);
     let provider_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let provider = Provider {
         id: "H01".into(),
@@ -393,6 +391,12 @@ fn user(home: &Home, name: &str, role: access::Role) -> access::Session {
     access::authenticate(home, &access::open_user_key(&path, PASS).expect("open")).expect("session")
 }
 
+/// The session of the home's first technician.
+fn technician(home: &Home) -> access::Session {
+    let key = home.default_user_key().expect("tech");
+    access::authenticate(home, &access::open_user_key(&key, PASS).expect("key")).expect("session")
+}
+
 /// The value of a cookie a response sets.
 fn set_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
@@ -433,11 +437,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn enrol_sign_in_see_who_and_sign_out_through_the_pages() {
     let (_dir, home) = setup();
-    let tech = access::authenticate(
-        &home,
-        &access::open_user_key(&home.default_user_key().expect("tech"), PASS).expect("key"),
-    )
-    .expect("session");
+    let tech = technician(&home);
     let tech2 = user(&home, "tech2", access::Role::Technician);
     user(&home, "chair", access::Role::Committee);
     let web = WebAuth::open(&home).expect("store");
@@ -583,11 +583,7 @@ async fn signed_in(
 #[tokio::test]
 async fn the_audit_log_is_searched_by_auditors_and_a_wrong_role_is_refused_and_audited() {
     let (_dir, home) = setup();
-    let tech = access::authenticate(
-        &home,
-        &access::open_user_key(&home.default_user_key().expect("tech"), PASS).expect("key"),
-    )
-    .expect("session");
+    let tech = technician(&home);
     let tech2 = user(&home, "tech2", access::Role::Technician);
     let app = router(state(&home, 10_000)).expect("router");
     let chair = signed_in(

@@ -184,11 +184,9 @@ fn a_protected_code_keeps_its_holders_when_a_pair_must_be_broken() {
     assert_eq!(violations(&d, &out, 3, 2), 0);
 }
 
-#[test]
-fn a_ceiling_on_the_protected_codes_error_trades_the_quasi_identifiers_for_their_prevalence() {
-    // Ten women and ten men all hold B0; five of each hold A0 too. With k = 6, A0 goes from both
-    // sexes: the least loss keeps sex and loses A0 (error 100 %); the ceiling keeps A0.
-    let persons: Persons = (0..20)
+/// Ten women and ten men all hold prescription B0; five of each hold diagnosis A0 too (January).
+fn half_hold_a0() -> Persons {
+    (0..20)
         .map(|p| {
             let mut e = vec![(1, 4, 0)];
             if p % 10 < 5 {
@@ -196,8 +194,14 @@ fn a_ceiling_on_the_protected_codes_error_trades_the_quasi_identifiers_for_their
             }
             (u8::from(p >= 10), e)
         })
-        .collect();
-    let d = data(&persons);
+        .collect()
+}
+
+#[test]
+fn a_ceiling_on_the_protected_codes_error_trades_the_quasi_identifiers_for_their_prevalence() {
+    // With k = 6, A0 goes from both sexes: the least loss keeps sex and loses A0 (error 100 %);
+    // the ceiling keeps A0.
+    let d = data(&half_hold_a0());
     let cfg = KmConfig {
         k: 6,
         m: 1,
@@ -223,18 +227,9 @@ fn a_ceiling_on_the_protected_codes_error_trades_the_quasi_identifiers_for_their
 
 #[test]
 fn a_floor_on_the_rows_released_trades_the_quasi_identifiers_for_the_events() {
-    // Ten women and ten men all hold B0; five of each hold A0 too. With k = 6, A0 goes from both
-    // sexes (5 holders each), and 20 of 30 rows stay; only without sex does A0 stay.
-    let persons: Persons = (0..20)
-        .map(|p| {
-            let mut e = vec![(1, 4, 0)];
-            if p % 10 < 5 {
-                e.push((0, 0, 0));
-            }
-            (u8::from(p >= 10), e)
-        })
-        .collect();
-    let d = data(&persons);
+    // With k = 6, A0 goes from both sexes (5 holders each), and 20 of 30 rows stay; only without
+    // sex does A0 stay.
+    let d = data(&half_hold_a0());
     let cfg = KmConfig {
         k: 6,
         m: 1,

@@ -9,19 +9,34 @@ use assert_cmd::cargo::cargo_bin;
 
 const PASS: &str = "correct horse battery staple";
 
+/// The binary, with the home passphrase in its environment.
+fn tokumei() -> Command {
+    let mut c = Command::new(cargo_bin("tokumei"));
+    c.env("TOKUMEI_PASSPHRASE", PASS);
+    c
+}
+
+/// The audit log's files as text.
+fn audit_text(home: &std::path::Path) -> String {
+    std::fs::read_dir(home.join("audit"))
+        .expect("audit")
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
 #[test]
 fn serve_listens_writes_its_certificate_and_stops_on_interrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let init = Command::new(cargo_bin("tokumei"))
-        .env("TOKUMEI_PASSPHRASE", PASS)
+    let init = tokumei()
         .args(["init", "--scrypt-log-n", "10", "--home"])
         .arg(&home)
         .output()
         .expect("init");
     assert!(init.status.success());
-    let mut child = Command::new(cargo_bin("tokumei"))
-        .env("TOKUMEI_PASSPHRASE", PASS)
+    let mut child = tokumei()
         .args(["serve", "--listen", "127.0.0.1:0", "--home"])
         .arg(&home)
         .stdout(Stdio::piped())
@@ -52,18 +67,13 @@ fn serve_listens_writes_its_certificate_and_stops_on_interrupt() {
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "a clean stop on interrupt: {status}");
-    let verify = Command::new(cargo_bin("tokumei"))
+    let verify = tokumei()
         .args(["audit", "verify", "--json", "--home"])
         .arg(&home)
         .output()
         .expect("verify");
     assert!(verify.status.success());
-    let log = std::fs::read_dir(home.join("audit"))
-        .expect("audit")
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .collect::<String>();
+    let log = audit_text(&home);
     assert!(log.contains("web.serve") && log.contains("web.stop"));
 }
 
@@ -71,11 +81,6 @@ fn serve_listens_writes_its_certificate_and_stops_on_interrupt() {
 fn user_invite_prints_a_token_once_and_its_issuer_cannot_approve_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let tokumei = || {
-        let mut c = Command::new(cargo_bin("tokumei"));
-        c.env("TOKUMEI_PASSPHRASE", PASS);
-        c
-    };
     let init = tokumei()
         .args(["init", "--scrypt-log-n", "10", "--home"])
         .arg(&home)
@@ -112,12 +117,7 @@ fn user_invite_prints_a_token_once_and_its_issuer_cannot_approve_it() {
         .expect("approve");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("second technician"));
-    let log = std::fs::read_dir(home.join("audit"))
-        .expect("audit")
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .collect::<String>();
+    let log = audit_text(&home);
     assert!(
         log.contains("web.invite") && !log.contains(token),
         "the token is never logged"
