@@ -137,6 +137,15 @@ pub struct SignedHead {
     pub signature: String,
 }
 
+/// Hex as the log writes it (lowercase); any other spelling is none, so that a hash or a
+/// signature has one form in the file and a changed letter case is a change found.
+fn lower_hex(text: &str) -> Option<Vec<u8>> {
+    let lower = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    lower.then(|| hex::decode(text).ok()).flatten()
+}
+
 fn head_message(size: u64, root: &Hash) -> Vec<u8> {
     format!("{HEAD_CONTEXT}\n{size}\n{}\n", hex::encode(root)).into_bytes()
 }
@@ -152,12 +161,12 @@ impl SignedHead {
 
     /// The root as bytes.
     pub fn root_hash(&self) -> Option<Hash> {
-        hex::decode(&self.root).ok()?.try_into().ok()
+        lower_hex(&self.root)?.try_into().ok()
     }
 
     /// Whether the signature is the operator's over this size and root.
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        let (Some(root), Ok(sig)) = (self.root_hash(), hex::decode(&self.signature)) else {
+        let (Some(root), Some(sig)) = (self.root_hash(), lower_hex(&self.signature)) else {
             return false;
         };
         let Ok(sig) = Signature::from_slice(&sig) else {
@@ -493,8 +502,8 @@ fn verify_lines(
                 ))
             }
             Some(signer) => {
-                let signer = public_key_from_hex(signer)
-                    .ok()
+                let signer = lower_hex(signer)
+                    .and_then(|_| public_key_from_hex(signer).ok())
                     .filter(|k| user(k, &line.entry) && line.head.verify(k));
                 if signer.is_none() {
                     return Err(bad(

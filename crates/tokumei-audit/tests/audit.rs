@@ -219,6 +219,30 @@ fn a_later_log_proves_it_extends_an_earlier_head() {
     ));
 }
 
+#[test]
+fn a_hex_letter_written_in_upper_case_is_a_change_found() {
+    // Hex decodes either case; the file holds one spelling, so the other is a change. The
+    // signature of a middle entry and the root of another have a letter turned upper case.
+    let (dir, key) = log_with(6);
+    let original = lines(dir.path());
+    for (line, field) in [(2usize, "\"signature\":\""), (4, "\"root\":\"")] {
+        let at = original[line].find(field).expect("field") + field.len();
+        let hex = &original[line][at..at + 128.min(original[line].len() - at)];
+        let letter = at
+            + hex
+                .find(|c: char| c.is_ascii_lowercase())
+                .expect("a letter");
+        let mut changed = original.clone();
+        let mut bytes = changed[line].clone().into_bytes();
+        bytes[letter] = bytes[letter].to_ascii_uppercase();
+        changed[line] = String::from_utf8(bytes).expect("ascii");
+        write_lines(dir.path(), &changed);
+        assert_eq!(first_bad(dir.path(), &key), Some(line as u64), "{field}");
+    }
+    write_lines(dir.path(), &original);
+    assert_eq!(first_bad(dir.path(), &key), None);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
