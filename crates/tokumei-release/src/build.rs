@@ -251,6 +251,12 @@ pub fn build(
     opts: &BuildOptions,
 ) -> Result<Release, ReleaseError> {
     s.require(home, "release.build", &[Role::Technician])?;
+    if scope.proposed && !opts.dry_run {
+        return Err(ReleaseError::Review(tokumei_review::ReviewError::Refused(
+            "a preview's scope is for a dry run only; a release needs the committee's approval"
+                .into(),
+        )));
+    }
     if opts.dry_run {
         // Reading the vault is an access: one entry, counts only; nothing else is written.
         let staging = staging_of(out);

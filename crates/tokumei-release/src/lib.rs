@@ -30,6 +30,7 @@ pub mod checks;
 pub mod events;
 mod persons;
 pub mod preset;
+pub mod preview;
 pub mod reid;
 pub mod reid_events;
 pub mod reid_test;

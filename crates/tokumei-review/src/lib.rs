@@ -18,6 +18,7 @@
 //! user's name and role.
 
 pub mod application;
+pub mod docket;
 
 use std::collections::BTreeSet;
 
@@ -28,6 +29,7 @@ use tokumei_vault::access::{Role, Session};
 use tokumei_vault::{Home, VaultError};
 
 pub use application::{Application, ReleaseKind};
+pub use docket::{Conflict, DocketItem, Figure, Meeting, Preview};
 
 /// Errors of the review workflow.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +310,9 @@ pub struct Scope {
     pub decision: Decision,
     /// SHA-256 of the decision.
     pub decision_sha256: String,
+    /// A preview's scope ([`Review::proposed_scope`]): every requested item, before any decision;
+    /// only a dry run may use it.
+    pub proposed: bool,
 }
 
 impl Scope {
@@ -424,6 +429,7 @@ impl Review {
     pub fn open(home: &Home) -> Result<Review, ReviewError> {
         let conn = Connection::open(home.root.join("catalog/review.sqlite")).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        conn.execute_batch(docket::SCHEMA).map_err(db)?;
         Ok(Review {
             home: home.clone(),
             conn,
@@ -1217,6 +1223,7 @@ impl Review {
             decision_sha256: decision.sha256(),
             application: st.application,
             decision,
+            proposed: false,
         })
     }
 

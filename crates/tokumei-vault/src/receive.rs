@@ -120,6 +120,31 @@ pub fn receive_with(
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<Outcome, VaultError> {
+    receive_checked(home, package, actor, key, None, progress)
+}
+
+/// [`receive_with`] for a package a provider's user uploaded: refused (audited) unless its manifest
+/// names that provider, so that one provider's user cannot deliver in another's name even with its
+/// signing key.
+pub fn receive_uploaded(
+    home: &Home,
+    package: &Path,
+    actor: &str,
+    key: &DataKey,
+    uploader: &str,
+    progress: &(dyn Fn(Stage) + Sync),
+) -> Result<Outcome, VaultError> {
+    receive_checked(home, package, actor, key, Some(uploader), progress)
+}
+
+fn receive_checked(
+    home: &Home,
+    package: &Path,
+    actor: &str,
+    key: &DataKey,
+    uploader: Option<&str>,
+    progress: &(dyn Fn(Stage) + Sync),
+) -> Result<Outcome, VaultError> {
     // One writer at a time: the recovery below must never remove what another receipt is writing.
     let _lock = crate::lock::writer(home, "receive", crate::lock::wait_from_env(), &|_| {
         progress(Stage::Waiting)
@@ -154,7 +179,15 @@ pub fn receive_with(
         .take(128)
         .collect();
     let mut begun = None;
-    let result = receive_inner(home, &catalog, package, actor, key, progress, &mut begun);
+    let result = receive_inner(
+        home,
+        &catalog,
+        (package, uploader),
+        actor,
+        key,
+        progress,
+        &mut begun,
+    );
     // The outcome closes the intent the receipt declared (if it got that far).
     let mut record = |entry: Entry| -> Result<(), VaultError> {
         match begun.take() {
@@ -241,13 +274,13 @@ fn refuse(msg: impl Into<String>, provider: Option<&str>) -> Failed {
 fn receive_inner(
     home: &Home,
     catalog: &Catalog,
-    package: &Path,
+    (package, uploader): (&Path, Option<&str>),
     actor: &str,
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
     begun: &mut Option<crate::intent::Pending>,
 ) -> Result<(Outcome, String), Failed> {
-    let opened = match open_package(home, catalog, package, key, progress)? {
+    let opened = match open_package(home, catalog, (package, uploader), key, progress)? {
         Opened::Fresh(o) => o,
         Opened::Again(outcome, pid) => return Ok((outcome, pid)),
     };
@@ -292,7 +325,7 @@ enum Opened {
 fn open_package(
     home: &Home,
     catalog: &Catalog,
-    package: &Path,
+    (package, uploader): (&Path, Option<&str>),
     key: &DataKey,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Result<Opened, Failed> {
@@ -323,6 +356,15 @@ fn open_package(
             .decrypt(std::iter::once(&identity as &dyn age::Identity))
             .map_err(|_| not_ours())?;
         let read = crate::unpack::read(reader, home.limits(), &mut |meta| {
+            let named = &meta.manifest.provider_id;
+            if uploader.is_some_and(|u| u != named) {
+                return Err(refuse(
+                    format!(
+                        "the package names provider {named}, not the provider that uploaded it"
+                    ),
+                    uploader,
+                ));
+            }
             provider = Some(check_signature(catalog, meta)?);
             previous = catalog
                 .receipt(&meta.manifest.package_id)

@@ -32,6 +32,9 @@ pub enum WebError {
     /// The route table names a route no handler serves.
     #[error("no handler for the route {0}")]
     Route(String),
+    /// An upload is refused (its size, its hash, its state).
+    #[error("upload refused: {0}")]
+    Upload(String),
     /// A background task ended abnormally.
     #[error("a server task failed: {0}")]
     Task(String),

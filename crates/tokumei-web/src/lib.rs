@@ -8,17 +8,22 @@
 //! public requests are rate-limited per address and audited as one count per interval
 //! ([`meter`]); no address, path or query is logged or written.
 
+mod applications;
 mod audit;
+mod committee;
 mod error;
+mod forms;
 pub mod i18n;
 pub mod meter;
 mod openapi;
 pub mod pages;
+mod provider;
 pub mod public;
 pub mod routes;
 pub mod session;
 mod signin;
 pub mod tls;
+pub mod upload;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -88,6 +88,117 @@ pub const ROUTES: &[Route] = &[
         access: Access::SignedIn(crate::audit::LEDGER_ROLES),
         ..route("/ledger", "the provision ledger")
     },
+    Route {
+        access: Access::SignedIn(crate::applications::READERS),
+        ..route(
+            "/applications",
+            "applications: a researcher's own, every one for the others",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::applications::WRITERS),
+        ..route("/applications/new", "the application form")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(crate::applications::WRITERS),
+        ..route(
+            "/applications",
+            "an application submitted (checked as the file is)",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::applications::READERS),
+        ..route(
+            "/applications/{id}",
+            "one application: its state, decision and preview",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route(
+            "/applications/{id}/preview",
+            "a preview of the release prepared (a dry run)",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::applications::READERS),
+        ..route(
+            "/api/v1/applications",
+            "the applications the user may see, as JSON",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::committee::READERS),
+        ..route("/committee", "the committee's meetings and roster")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Committee]),
+        ..route("/committee", "a meeting opened with the members present")
+    },
+    Route {
+        access: Access::SignedIn(crate::committee::READERS),
+        ..route("/committee/{meeting}", "a meeting's docket")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Committee]),
+        ..route(
+            "/committee/{meeting}/conflict",
+            "a conflict of interest declared",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Committee]),
+        ..route("/committee/{meeting}/vote", "a vote cast")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Committee]),
+        ..route("/committee/{meeting}/decide", "the decision recorded")
+    },
+    Route {
+        access: Access::SignedIn(crate::provider::UPLOADERS),
+        ..route(
+            "/uploads",
+            "uploads: a provider's own with the upload form; every one for technicians",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::ProviderAdmin]),
+        ..route(
+            "/api/v1/uploads",
+            "an upload declared: its size and SHA-256",
+        )
+    },
+    Route {
+        access: Access::SignedIn(&[Role::ProviderAdmin]),
+        ..route(
+            "/api/v1/uploads/{id}",
+            "an upload and its offset (to resume)",
+        )
+    },
+    Route {
+        method: "PATCH",
+        access: Access::SignedIn(&[Role::ProviderAdmin]),
+        ..route(
+            "/api/v1/uploads/{id}",
+            "the next piece of an upload, at its offset",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route(
+            "/uploads/{provider}/{id}/receive",
+            "a complete upload received",
+        )
+    },
+    route("/static/upload.js", "the upload page's script"),
     route("/notices", "the providers' notices"),
     route(
         "/notices/{provider}",
@@ -120,6 +231,10 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Public requests of the current interval.
     pub meter: Arc<Meter>,
+    /// Previews being prepared.
+    pub jobs: Arc<crate::committee::Jobs>,
+    /// Uploads a piece is being written to.
+    pub uploading: crate::upload::Busy,
 }
 
 impl AppState {
@@ -131,6 +246,8 @@ impl AppState {
             key: Arc::new(key),
             sessions: Arc::new(Sessions::default()),
             meter: Arc::new(Meter::new(public_limit)),
+            jobs: Arc::default(),
+            uploading: Default::default(),
         }
     }
 }
@@ -139,6 +256,7 @@ impl AppState {
 /// response, bodies bounded.
 pub fn router(state: AppState) -> Result<Router, WebError> {
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    paths.sort_unstable();
     paths.dedup();
     let mut r: Router<AppState> = Router::new();
     for path in paths {
@@ -182,6 +300,24 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("GET", "/audit") => get(crate::audit::audit_log),
         ("GET", "/users") => get(crate::audit::users),
         ("GET", "/ledger") => get(crate::audit::ledger),
+        ("GET", "/uploads") => get(crate::provider::uploads),
+        ("POST", "/api/v1/uploads") => post(crate::provider::create),
+        ("GET", "/api/v1/uploads/{id}") => get(crate::provider::status),
+        ("PATCH", "/api/v1/uploads/{id}") => axum::routing::patch(crate::provider::append),
+        ("POST", "/uploads/{provider}/{id}/receive") => post(crate::provider::receive),
+        ("GET", "/static/upload.js") => get(crate::provider::script),
+        ("GET", "/applications") => get(crate::applications::list),
+        ("POST", "/applications") => post(crate::applications::submit),
+        ("GET", "/applications/new") => get(crate::applications::new_form),
+        ("GET", "/applications/{id}") => get(crate::applications::show),
+        ("POST", "/applications/{id}/preview") => post(crate::committee::prepare),
+        ("GET", "/api/v1/applications") => get(crate::applications::api_list),
+        ("GET", "/committee") => get(crate::committee::meetings),
+        ("POST", "/committee") => post(crate::committee::open_meeting),
+        ("GET", "/committee/{meeting}") => get(crate::committee::docket),
+        ("POST", "/committee/{meeting}/conflict") => post(crate::committee::conflict),
+        ("POST", "/committee/{meeting}/vote") => post(crate::committee::vote),
+        ("POST", "/committee/{meeting}/decide") => post(crate::committee::decide),
         _ => return Err(WebError::Route(format!("{method} {path}"))),
     })
 }
@@ -408,7 +544,7 @@ async fn audit_as(
 }
 
 /// The headers every response carries: HTTPS only, no framing, no sniffing, no referrer, and a
-/// content security policy that allows the site's own stylesheet and nothing inline.
+/// content security policy that allows the site's own stylesheet and script and nothing inline.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -426,8 +562,8 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ),
     (
         "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),

@@ -245,7 +245,7 @@ pub async fn me(
         }
         @let mine: Vec<&crate::routes::Route> = crate::routes::ROUTES
             .iter()
-            .filter(|r| r.method == "GET" && r.path != "/me")
+            .filter(|r| r.method == "GET" && r.path != "/me" && !r.path.contains('{') && !r.path.starts_with("/api/"))
             .filter(|r| matches!(r.access, crate::routes::Access::SignedIn(roles) if roles.contains(&ws.session.role)))
             .collect();
         @if !mine.is_empty() {

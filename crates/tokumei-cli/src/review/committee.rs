@@ -90,6 +90,38 @@ pub enum CommitteeCommand {
     },
     /// Record the decision on an application (once; decisions are immutable).
     Decide(Box<DecideArgs>),
+    /// Prepare the preview of an undecided application for the committee (a technician): a dry
+    /// run of its release with every requested item and the kind's preset, whose figures (cohort,
+    /// suppression, risk, the re-identification battery, the utility goals) the docket shows;
+    /// nothing of a release is written.
+    Preview {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Application id.
+        #[arg(long, value_parser = crate::parse_id)]
+        application: String,
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// A meeting's docket: the applications open for a decision or decided at it, with the
+    /// conflicts declared, the votes cast and each one's preview.
+    Docket {
+        /// Operator home.
+        #[arg(long)]
+        home: PathBuf,
+        /// Meeting id.
+        #[arg(long, value_parser = crate::parse_id)]
+        meeting: String,
+        /// Print JSON (docs/json.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -204,6 +236,26 @@ pub fn run_committee(c: CommitteeCommand) -> ExitCode {
             })(),
             |()| println!("vote recorded"),
         ),
+        CommitteeCommand::Preview {
+            home,
+            application,
+            json,
+            auth,
+        } => report(preview(&home, &application, &auth), |p| {
+            render(json, &p, |p| preview_table(p).print())
+        }),
+        CommitteeCommand::Docket {
+            home,
+            meeting,
+            json,
+            auth,
+        } => report(
+            (|| {
+                let (r, _) = open(&home, &auth, "committee.docket", ANY)?;
+                r.docket(&meeting).map_err(rfail)
+            })(),
+            |items| render(json, &items, |items| docket_table(items).print()),
+        ),
         CommitteeCommand::Decide(a) => report(decide(&a), |d| {
             println!(
                 "decision on {}: {} (sha256 {})",
@@ -238,6 +290,77 @@ fn add_member(a: &AddMemberArgs) -> Result<(), Failure> {
         left_at: None,
     };
     r.add_member(&s, &m).map_err(rfail)
+}
+
+/// Prepares and records an application's preview (a technician, with the home passphrase).
+fn preview(
+    home: &std::path::Path,
+    application: &str,
+    auth: &AuthArgs,
+) -> Result<tokumei_review::Preview, Failure> {
+    let h = tokumei_vault::open(home).map_err(crate::operator::fail)?;
+    let s = auth.session(&h, "committee.preview", &[Role::Technician])?;
+    let key = h
+        .unlock_data_key(&auth.passphrase()?)
+        .map_err(crate::operator::fail)?;
+    let today = chrono::Utc::now().date_naive();
+    tokumei_release::preview::prepare(&h, &s, &key, application, today).map_err(|e| match e {
+        tokumei_release::ReleaseError::Review(x) => rfail(x),
+        tokumei_release::ReleaseError::Vault(x) => crate::operator::fail(x),
+        e => (crate::EXIT_FAILURE, e.to_string()),
+    })
+}
+
+fn preview_table(p: &tokumei_review::Preview) -> Table {
+    let mut t = Table::new(&["figure", "value", "target", "met"]);
+    for (name, value) in [
+        ("cohort", p.cohort),
+        ("opted_out", p.opted_out),
+        ("suppressed", p.suppressed),
+        ("persons", p.persons),
+    ] {
+        t.row(&[name, &value.to_string(), "", ""]);
+    }
+    for f in &p.figures {
+        let target = f.target.map(|v| format!("{v:.4}")).unwrap_or_default();
+        let met = f.met.map(|m| if m { "yes" } else { "NO" }).unwrap_or("");
+        t.row(&[f.name.as_str(), &format!("{:.4}", f.value), &target, met]);
+    }
+    for r in &p.refusals {
+        t.row(&["refusal", r.as_str(), "", ""]);
+    }
+    t
+}
+
+fn docket_table(items: &[tokumei_review::DocketItem]) -> Table {
+    let mut t = Table::new(&[
+        "application",
+        "title",
+        "state",
+        "conflicts",
+        "votes",
+        "preview",
+    ]);
+    let today = chrono::Utc::now().date_naive();
+    for i in items {
+        let votes: Vec<String> = i
+            .votes
+            .iter()
+            .map(|(m, v)| format!("{m}: {}", v.code()))
+            .collect();
+        let preview = i.preview.as_ref().map_or("—".to_string(), |p| {
+            format!("{} of {} persons", p.persons, p.cohort)
+        });
+        t.row(&[
+            i.status.id.as_str(),
+            &i.status.application.title,
+            i.status.state(today),
+            &i.conflicts.len().to_string(),
+            &votes.join(", "),
+            &preview,
+        ]);
+    }
+    t
 }
 
 /// Records the committee's decision on an application.

@@ -1249,6 +1249,7 @@ fn committee(s: &Site) -> String {
         .nth(1)
         .expect("meeting")
         .to_string();
+    preview_before_the_decision(s, &m);
     approve(
         s,
         &m,
@@ -1257,6 +1258,59 @@ fn committee(s: &Site) -> String {
         &["--drop-item", "persons.municipality"],
     );
     m
+}
+
+/// `committee preview`: a technician's dry run of the undecided A-0001 with every requested item,
+/// recorded for the docket; no release key, and a release still needs the decision.
+fn preview_before_the_decision(s: &Site, meeting: &str) {
+    let keys = || std::fs::read_dir(s.home.join("keys/releases")).map_or(0, |d| d.count());
+    let before = keys();
+    let p = json(
+        &cmd()
+            .args(["committee", "preview", "--application", "A-0001", "--json"])
+            .arg("--home")
+            .arg(&s.home)
+            .assert()
+            .success(),
+    );
+    assert!(
+        p["persons"].as_u64() > Some(0) && p["cohort"].as_u64() >= p["persons"].as_u64(),
+        "{p}"
+    );
+    let names: Vec<&str> = p["figures"]
+        .as_array()
+        .expect("figures")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    for name in [
+        "persons.min_class",
+        "reid.journalist_max",
+        "utility.rows_kept",
+    ] {
+        assert!(names.contains(&name), "{name} in {p}");
+    }
+    assert_eq!(keys(), before, "a preview draws no release key");
+    let docket = json(
+        &s.user("chair")
+            .args(["committee", "docket", "--meeting", meeting, "--json"])
+            .arg("--home")
+            .arg(&s.home)
+            .assert()
+            .success(),
+    );
+    let item = docket
+        .as_array()
+        .and_then(|d| d.iter().find(|i| i["status"]["id"] == "A-0001"))
+        .expect("A-0001 on the docket");
+    assert_eq!(item["preview"]["persons"], p["persons"], "{item}");
+    // A researcher cannot prepare one.
+    s.user("res")
+        .args(["committee", "preview", "--application", "A-0001"])
+        .arg("--home")
+        .arg(&s.home)
+        .assert()
+        .failure();
 }
 
 /// `committee roster --json`: the three members, the chair and the external one flagged.
