@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use tokumei_model::identity::IdentityRecord;
-use tokumei_vault::access::Session;
+use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
 use tokumei_vault::lock::WriterLock;
 use tokumei_vault::optout::{person_fingerprints, IndexKey, Request, Subject};
@@ -106,6 +106,17 @@ pub fn record_requests(
     requests: &[Request],
     lock: &WriterLock,
 ) -> Result<Recorded, LinkError> {
+    s.require(home, "optout.add", &[Role::Technician, Role::ProviderAdmin])?;
+    if let Some(why) = not_own(s, requests) {
+        s.audit(
+            home,
+            "optout.add",
+            "requests to stop",
+            &format!("refused: {why}"),
+            s.provider_id.as_deref(),
+        )?;
+        return Err(LinkError::Vault(tokumei_vault::VaultError::Refused(why)));
+    }
     let index = IndexKey::derive(key);
     let catalog = home.catalog()?;
     for r in requests {
@@ -123,6 +134,23 @@ pub fn record_requests(
         requests: requests.len(),
         purged,
     })
+}
+
+/// Why a provider's user may not record these requests: a provider records those of its own
+/// patients (by its patient id) only; a technician records any.
+fn not_own(s: &Session, requests: &[Request]) -> Option<String> {
+    if s.role != Role::ProviderAdmin {
+        return None;
+    }
+    let own = s.provider_id.as_deref()?;
+    let i = requests.iter().position(
+        |r| !matches!(&r.subject, Subject::Patient { provider_id, .. } if provider_id == own),
+    )?;
+    Some(format!(
+        "request {} names another provider's patient or insurance identifiers; a provider records \
+         requests of its own patients only",
+        i + 1
+    ))
 }
 
 /// Purges every record held that matches any request in the registry, with the persons linked to

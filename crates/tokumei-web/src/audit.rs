@@ -22,6 +22,8 @@ use crate::WebError;
 
 /// Entries shown at most.
 const LIMIT: usize = 500;
+/// Entries downloaded at most.
+const CSV_LIMIT: usize = 100_000;
 
 /// The page's query: the filter, and the language.
 #[derive(serde::Deserialize)]
@@ -177,4 +179,98 @@ fn ledger_page(lang: Lang, ledger: &[Provision]) -> maud::Markup {
         }
     };
     layout(lang, "/ledger", &lang.t("page_ledger"), content)
+}
+
+/// `GET /audit.csv`: the entries the filter finds, as CSV (the search audited as on the page).
+pub async fn audit_csv(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
+    let (session, f) = (ws.session, q.filter);
+    match read(&st.home, move |h| {
+        auditlog::search(h, &session, &f, CSV_LIMIT)
+    })
+    .await
+    {
+        Ok(found) => {
+            let rows: Vec<Vec<String>> = found
+                .entries
+                .iter()
+                .map(|(seq, e)| {
+                    vec![
+                        seq.to_string(),
+                        e.time.clone(),
+                        e.actor.clone(),
+                        e.role.clone(),
+                        e.action.clone(),
+                        e.object.clone(),
+                        e.outcome.clone(),
+                        e.provider.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let header = [
+                "seq", "time", "actor", "role", "action", "object", "outcome", "provider",
+            ];
+            crate::csv::download("audit.csv", crate::csv::table(&header, &rows))
+        }
+        Err(WebError::Log(LogError::Vault(VaultError::Refused(_)))) => page_html(
+            StatusCode::BAD_REQUEST,
+            crate::pages::message(lang, "bad_filter"),
+        ),
+        Err(e) => failed(lang, &e),
+    }
+}
+
+/// `GET /ledger.csv`: the provision ledger as CSV.
+pub async fn ledger_csv(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
+    let session = ws.session;
+    let ledger = read(&st.home, move |h| -> Result<Vec<Provision>, WebError> {
+        session.require(h, "release.list", LEDGER_ROLES)?;
+        Ok(Review::open(h)?.provisions()?)
+    });
+    match ledger.await {
+        Ok(ledger) => {
+            let rows: Vec<Vec<String>> = ledger
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.release_id.clone(),
+                        p.application_id.clone(),
+                        p.recipient.clone(),
+                        p.kind.clone(),
+                        p.provided_at.clone(),
+                        p.contract_expiry.clone(),
+                        p.package_sha256.clone(),
+                        p.decision_sha256.clone(),
+                        p.destroyed_at.clone().unwrap_or_default(),
+                        p.destruction_certificate_sha256.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let header = [
+                "release_id",
+                "application_id",
+                "recipient",
+                "kind",
+                "provided_at",
+                "contract_expiry",
+                "package_sha256",
+                "decision_sha256",
+                "destroyed_at",
+                "destruction_certificate_sha256",
+            ];
+            crate::csv::download("ledger.csv", crate::csv::table(&header, &rows))
+        }
+        Err(e) => failed(lang, &e),
+    }
 }

@@ -22,7 +22,7 @@ use tokumei_vault::access::{Role, Session};
 use crate::applications::see_other;
 use crate::forms::Fields;
 use crate::i18n::Lang;
-use crate::pages::{bars, layout};
+use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
 use crate::session::{same_token, WebSession};
 use crate::WebError;
@@ -357,7 +357,7 @@ pub fn preview_markup(lang: Lang, p: &Preview) -> Markup {
     ];
     html! {
         p { (lang.t("preview_by")) " " (p.prepared_by) " " (p.prepared_at) " · " (p.preset) }
-        (bars(&steps))
+        (tokumei_report::bars(&lang.t("preview"), &steps, p.cohort.max(1) as f64, &|v| format!("{v:.0}")))
         table {
             tr { th { (lang.t("figure")) } th { (lang.t("value")) } th { (lang.t("target")) } th { (lang.t("met")) } }
             @for f in &p.figures {

@@ -17,6 +17,12 @@ pub enum WebError {
     /// The operator's audit-log operations (verification, search).
     #[error(transparent)]
     Log(#[from] tokumei_vault::auditlog::LogError),
+    /// Requests to stop (recorded and purged by the linkage crate).
+    #[error(transparent)]
+    Link(#[from] tokumei_link::LinkError),
+    /// A feasibility count.
+    #[error(transparent)]
+    Feasibility(#[from] tokumei_feasibility::FeasibilityError),
     /// The certificate or its key.
     #[error("TLS: {0}")]
     Tls(String),

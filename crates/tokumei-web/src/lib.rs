@@ -11,7 +11,9 @@
 mod applications;
 mod audit;
 mod committee;
+pub mod csv;
 mod error;
+mod feasibility;
 mod forms;
 pub mod i18n;
 pub mod meter;
@@ -22,6 +24,7 @@ pub mod public;
 pub mod routes;
 pub mod session;
 mod signin;
+mod stops;
 pub mod tls;
 pub mod upload;
 

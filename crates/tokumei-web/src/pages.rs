@@ -122,26 +122,6 @@ pub fn register(lang: Lang, rows: &[Registered]) -> Markup {
     layout(lang, "/register", &lang.t("register_title"), content)
 }
 
-/// A horizontal bar chart in inline SVG (no script, no style attribute): one bar per step, its
-/// value written beside it, scaled to the largest.
-pub fn bars(steps: &[(String, f64)]) -> Markup {
-    const ROW: f64 = 26.0;
-    const LABEL: f64 = 190.0;
-    const WIDTH: f64 = 360.0;
-    let max = steps.iter().map(|s| s.1).fold(0.0_f64, f64::max).max(1.0);
-    let height = ROW * steps.len() as f64 + 4.0;
-    html! {
-        svg xmlns="http://www.w3.org/2000/svg" width=(LABEL + WIDTH + 90.0) height=(height) role="img" {
-            @for (i, (label, value)) in steps.iter().enumerate() {
-                @let y = ROW * i as f64 + 4.0;
-                text x="0" y=(y + 15.0) font-size="13" { (label) }
-                rect x=(LABEL) y=(y) width=(format!("{:.1}", WIDTH * value.max(0.0) / max)) height="18" fill="#12355b" {}
-                text x=(LABEL + WIDTH * value.max(0.0) / max + 6.0) y=(y + 15.0) font-size="13" { (value) }
-            }
-        }
-    }
-}
-
 /// A short page for an error status (never with the request's values).
 pub fn message(lang: Lang, key: &str) -> Markup {
     let text = lang.t(key);

@@ -199,6 +199,52 @@ pub const ROUTES: &[Route] = &[
         )
     },
     route("/static/upload.js", "the upload page's script"),
+    Route {
+        access: Access::SignedIn(crate::stops::RECORDERS),
+        ..route(
+            "/stop-requests",
+            "requests to stop: one by the form, many as CSV",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(crate::stops::RECORDERS),
+        ..route(
+            "/stop-requests",
+            "a request to stop recorded, the records held purged",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(crate::stops::RECORDERS),
+        ..route(
+            "/stop-requests/csv",
+            "the requests of a CSV recorded, the records held purged",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::feasibility::ASKERS),
+        ..route(
+            "/feasibility",
+            "feasibility counts under an approved application",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(crate::feasibility::ASKERS),
+        ..route(
+            "/feasibility",
+            "a count answered under the disclosure policy and the budget",
+        )
+    },
+    Route {
+        access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
+        ..route("/audit.csv", "the audit log's entries found, as CSV")
+    },
+    Route {
+        access: Access::SignedIn(crate::audit::LEDGER_ROLES),
+        ..route("/ledger.csv", "the provision ledger as CSV")
+    },
     route("/notices", "the providers' notices"),
     route(
         "/notices/{provider}",
@@ -306,6 +352,16 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("PATCH", "/api/v1/uploads/{id}") => axum::routing::patch(crate::provider::append),
         ("POST", "/uploads/{provider}/{id}/receive") => post(crate::provider::receive),
         ("GET", "/static/upload.js") => get(crate::provider::script),
+        ("GET", "/stop-requests") => get(crate::stops::form),
+        ("POST", "/stop-requests") => post(crate::stops::record_one),
+        ("POST", "/stop-requests/csv") => {
+            post(crate::stops::record_csv).layer(DefaultBodyLimit::max(crate::stops::MAX_CSV))
+        }
+        ("GET", "/feasibility") => get(crate::feasibility::form),
+        ("POST", "/feasibility") => post(crate::feasibility::count)
+            .layer(DefaultBodyLimit::max(crate::feasibility::MAX_FORM)),
+        ("GET", "/audit.csv") => get(crate::audit::audit_csv),
+        ("GET", "/ledger.csv") => get(crate::audit::ledger_csv),
         ("GET", "/applications") => get(crate::applications::list),
         ("POST", "/applications") => post(crate::applications::submit),
         ("GET", "/applications/new") => get(crate::applications::new_form),
