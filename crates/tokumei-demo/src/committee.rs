@@ -62,8 +62,7 @@ columns = ["code", "date", "days"]
 /// passphrase in the home's `keys/users/`; returns their session.
 pub(crate) fn demo_user(
     home: &Home,
-    name: &str,
-    role: Role,
+    (name, role, provider): (&str, Role, Option<&str>),
     pass: &str,
 ) -> Result<Session, DemoError> {
     let (wrapped, public) = access::new_user_key(pass, None)?;
@@ -71,7 +70,7 @@ pub(crate) fn demo_user(
     home.catalog()?.add_user(&User {
         name: name.into(),
         role,
-        provider_id: None,
+        provider_id: provider.map(str::to_string),
         public_key: public,
         requested_by: "demo".into(),
         approved_by: "demo".into(),
@@ -96,7 +95,7 @@ struct People {
 
 /// Registers the committee's members (put on the roster) and a researcher.
 fn committee(site: &Site, review: &Review) -> Result<People, DemoError> {
-    let user = |name: &str, role: Role| demo_user(&site.home, name, role, &site.passphrase);
+    let user = |name: &str, role: Role| demo_user(&site.home, (name, role, None), &site.passphrase);
     let members = [
         user("chair", Role::Committee)?,
         user("external", Role::Committee)?,

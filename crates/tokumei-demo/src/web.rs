@@ -23,14 +23,18 @@ pub struct WebUsers {
 }
 
 /// The users the demo enrols besides the first technician (already registered ones first).
-const USERS: [(&str, Role, bool); 6] = [
+const USERS: [(&str, Role, bool); 7] = [
     ("chair", Role::Committee, false),
     ("external", Role::Committee, false),
     ("member", Role::Committee, false),
     ("researcher", Role::Researcher, false),
     ("tech2", Role::Technician, true),
     ("auditor", Role::Auditor, true),
+    ("h01-staff", Role::ProviderAdmin, true),
 ];
+
+/// The provider the demo's provider user belongs to.
+const PROVIDER: &str = "H01";
 
 /// 12 random bytes, hex.
 fn random_password() -> Result<String, DemoError> {
@@ -39,13 +43,15 @@ fn random_password() -> Result<String, DemoError> {
     Ok(hex::encode(b))
 }
 
-/// Registers the second technician and the auditor, and enrols every demo user.
+/// Registers the second technician, the auditor and a user of the provider H01, and enrols every
+/// demo user.
 pub fn enrol_all(site: &Site, dir: &Path) -> Result<WebUsers, DemoError> {
     let web = WebAuth::open(&site.home)?;
     let mut tech2: Option<Session> = None;
     for (name, role, new) in USERS {
         if new {
-            let s = demo_user(&site.home, name, role, &site.passphrase)?;
+            let provider = (role == Role::ProviderAdmin).then_some(PROVIDER);
+            let s = demo_user(&site.home, (name, role, provider), &site.passphrase)?;
             if role == Role::Technician {
                 tech2 = Some(s);
             }

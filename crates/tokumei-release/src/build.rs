@@ -233,6 +233,21 @@ fn day(s: &str) -> Result<NaiveDate, ReleaseError> {
 
 use tokumei_link::linked::Clinical;
 
+/// Builds the release of an application the committee approved (the review gate, then [`build`]
+/// with the kind's preset unless `opts` names one): what the web's technicians call.
+pub fn build_approved(
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    application: &str,
+    out: &Path,
+    opts: &BuildOptions,
+) -> Result<Release, ReleaseError> {
+    s.require(home, "release.build", &[Role::Technician])?;
+    let scope = tokumei_review::Review::open(home)?.approved_scope(s, application, opts.today)?;
+    build(home, s, key, &scope, out, opts)
+}
+
 /// Builds the release of an approved scope into `out` (absent or empty), encrypts the package to
 /// the recipient and records the provision. Needs a technician.
 ///

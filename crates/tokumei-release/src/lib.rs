@@ -38,7 +38,7 @@ pub mod report;
 pub mod signed;
 pub mod utility;
 
-pub use build::{build, BuildOptions, Release};
+pub use build::{build, build_approved, BuildOptions, Release};
 pub use preset::Preset;
 
 /// Errors of a release build.

@@ -169,12 +169,16 @@ pub async fn show(
             (Some(st), Role::Committee | Role::Technician | Role::Auditor) => r.preview(&st.id)?,
             _ => None,
         };
-        Ok::<_, ReviewError>(st.map(|st| (st, preview)))
+        let built = st
+            .as_ref()
+            .map(|st| crate::releases::packages(h, &st.id))
+            .unwrap_or_default();
+        Ok::<_, ReviewError>(st.map(|st| (st, preview, built)))
     });
     match found.await {
-        Ok(Some((status, preview))) => page(
+        Ok(Some((status, preview, built))) => page(
             StatusCode::OK,
-            show_page(lang, &ws, &status, preview.as_ref(), &st),
+            show_page(lang, &ws, (&status, preview.as_ref(), &built), &st),
         ),
         Ok(None) => page(
             StatusCode::NOT_FOUND,
@@ -187,8 +191,11 @@ pub async fn show(
 fn show_page(
     lang: Lang,
     ws: &WebSession,
-    st: &Status,
-    preview: Option<&tokumei_review::Preview>,
+    (st, preview, built): (
+        &Status,
+        Option<&tokumei_review::Preview>,
+        &[crate::releases::Package],
+    ),
     app: &AppState,
 ) -> Markup {
     let a = &st.application;
@@ -211,6 +218,7 @@ fn show_page(
             h2 { (lang.t("decision")) }
             (crate::committee::decision_markup(lang, d))
         }
+        (release_markup(lang, ws, st, built, app))
         @if matches!(ws.session.role, Role::Committee | Role::Technician | Role::Auditor) {
             h2 { (lang.t("preview")) }
             @match preview {
@@ -236,6 +244,41 @@ fn show_page(
         &format!("{} {}", st.id, a.title),
         content,
     )
+}
+
+/// The release part of an application's page: its packages (a download for researchers and
+/// technicians), and for a technician the build of an approved application.
+fn release_markup(
+    lang: Lang,
+    ws: &WebSession,
+    st: &Status,
+    built: &[crate::releases::Package],
+    app: &AppState,
+) -> Markup {
+    let approved = matches!(st.state(today()), "approve" | "approve-with-conditions");
+    let (building, failure) = crate::releases::state(app, &st.id);
+    let downloads = crate::releases::DOWNLOADERS.contains(&ws.session.role);
+    html! {
+        @if approved || !built.is_empty() {
+            h2 { (lang.t("release")) }
+            @for (i, p) in built.iter().enumerate() {
+                p { code { (p.release_id) } " (" (p.size) " bytes) "
+                    @if i == 0 && downloads {
+                        a href=(format!("/applications/{}/package", st.id)) download { (lang.t("download")) }
+                    }
+                }
+            }
+            @if let Some(why) = failure { p.note { (lang.t("build_failed")) ": " (why) } }
+            @if building {
+                p.note { (lang.t("build_running")) }
+            } @else if approved && ws.session.role == Role::Technician {
+                form method="post" action=(format!("/applications/{}/build", st.id)) {
+                    input type="hidden" name="csrf" value=(ws.csrf);
+                    button type="submit" { (lang.t("build")) }
+                }
+            }
+        }
+    }
 }
 
 fn cohort_text(c: &Cohort) -> String {

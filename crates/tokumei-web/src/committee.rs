@@ -30,7 +30,7 @@ use crate::WebError;
 /// Who may read the committee's pages.
 pub const READERS: &[Role] = &[Role::Committee, Role::Technician, Role::Auditor];
 
-/// Previews being prepared, by application, and why the last one of each failed.
+/// Previews and builds being made, by key, and why the last one of each failed.
 #[derive(Default)]
 pub struct Jobs {
     running: Mutex<HashSet<String>>,
@@ -39,7 +39,7 @@ pub struct Jobs {
 
 impl Jobs {
     /// Marks a preview started; false when one already runs.
-    fn start(&self, id: &str) -> bool {
+    pub(crate) fn start(&self, id: &str) -> bool {
         if let Ok(mut f) = self.failed.lock() {
             f.remove(id);
         }
@@ -48,7 +48,7 @@ impl Jobs {
             .is_ok_and(|mut j| j.insert(id.to_string()))
     }
 
-    fn finish(&self, id: &str, failure: Option<String>) {
+    pub(crate) fn finish(&self, id: &str, failure: Option<String>) {
         if let (Some(why), Ok(mut f)) = (failure, self.failed.lock()) {
             f.insert(id.to_string(), why);
         }

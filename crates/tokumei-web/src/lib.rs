@@ -21,6 +21,7 @@ mod openapi;
 pub mod pages;
 mod provider;
 pub mod public;
+mod releases;
 pub mod routes;
 pub mod session;
 mod signin;

@@ -130,6 +130,21 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route(
+            "/applications/{id}/build",
+            "the release of an approved application built",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::releases::DOWNLOADERS),
+        ..route(
+            "/applications/{id}/package",
+            "the newest encrypted package of an application",
+        )
+    },
+    Route {
         access: Access::SignedIn(crate::committee::READERS),
         ..route("/committee", "the committee's meetings and roster")
     },
@@ -368,6 +383,8 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("GET", "/applications/{id}") => get(crate::applications::show),
         ("POST", "/applications/{id}/preview") => post(crate::committee::prepare),
         ("GET", "/api/v1/applications") => get(crate::applications::api_list),
+        ("POST", "/applications/{id}/build") => post(crate::releases::build),
+        ("GET", "/applications/{id}/package") => get(crate::releases::download),
         ("GET", "/committee") => get(crate::committee::meetings),
         ("POST", "/committee") => post(crate::committee::open_meeting),
         ("GET", "/committee/{meeting}") => get(crate::committee::docket),

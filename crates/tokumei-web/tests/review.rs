@@ -329,3 +329,108 @@ async fn a_technician_prepares_a_preview_in_the_background_and_sees_why_it_faile
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// A-0001 submitted by `res-tanaka` and approved by a committee of two (one external).
+async fn approved(app: &axum::Router, home: &tokumei_vault::Home, res: &str) {
+    let tech = technician(home);
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    let (_, _, page) = get(app, "/applications/new", &[("cookie", res)]).await;
+    let filed = application_form(&csrf(&page), "糖尿病の処方", &key);
+    send(app, "POST", "/applications", &[("cookie", res)], &filed).await;
+    let review = Review::open(home).expect("review");
+    let chair = user(home, "chair", Role::Committee);
+    let ext = user(home, "ext", Role::Committee);
+    review
+        .add_member(&tech, &member("chair", true, false))
+        .expect("chair");
+    review
+        .add_member(&tech, &member("ext", false, true))
+        .expect("ext");
+    let m = review
+        .open_meeting(&chair, "2026-12-06", &["chair".into(), "ext".into()])
+        .expect("meeting");
+    for s in [&chair, &ext] {
+        review
+            .vote(s, &m, "A-0001", tokumei_review::Vote::Approve)
+            .expect("vote");
+    }
+    review
+        .decide(
+            &chair,
+            &m,
+            "A-0001",
+            tokumei_review::Outcome::Approve,
+            "ok",
+            &[],
+            &[],
+        )
+        .expect("decided");
+}
+
+#[tokio::test]
+async fn a_technician_builds_and_the_researcher_downloads_the_encrypted_package() {
+    let (_dir, home) = setup();
+    let (tech, tech2) = (technician(&home), user(&home, "tech2", Role::Technician));
+    let st = state(&home, 10_000);
+    let app = tokumei_web::router(st.clone()).expect("router");
+    let res = signed_in(&app, &home, (&tech, &tech2), "res-tanaka", Role::Researcher).await;
+    let other = signed_in(&app, &home, (&tech, &tech2), "res-suzuki", Role::Researcher).await;
+    let t = signed_in(&app, &home, (&tech, &tech2), "tech3", Role::Technician).await;
+    approved(&app, &home, &res).await;
+    let (_, _, page) = get(&app, "/applications/A-0001?lang=en", &[("cookie", &t)]).await;
+    assert!(page.contains("Build the release"), "{page}");
+    let go = form(&[("csrf", &csrf(&page))]);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/applications/A-0001/build",
+        &[("cookie", &res)],
+        &go,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a researcher does not build");
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/applications/A-0001/build",
+        &[("cookie", &t)],
+        &go,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let mut waited = 0;
+    while st.jobs.running("build A-0001") && waited < 6000 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    // The home has no linked persons: the build fails, and the page says why.
+    let (_, _, page) = get(&app, "/applications/A-0001?lang=en", &[("cookie", &t)]).await;
+    assert!(page.contains("The build failed"), "{page}");
+    let (status, _, _) = get(&app, "/applications/A-0001/package", &[("cookie", &res)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing built yet");
+
+    // A package in place (as a build leaves it) is streamed to the researcher, whole.
+    let dir = home.root.join("web/releases/A-0001/20261206T101010000Z");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("R-0123456789ab.tar.age"), &bytes).expect("package");
+    let (_, _, page) = get(&app, "/applications/A-0001?lang=en", &[("cookie", &res)]).await;
+    assert!(page.contains("R-0123456789ab") && page.contains("/applications/A-0001/package"));
+    let (status, headers, body) = raw_bytes(&app, "/applications/A-0001/package", &res).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, bytes);
+    assert!(header(&headers, "content-disposition").contains("R-0123456789ab.tar.age"));
+    let (status, _, _) = get(&app, "/applications/A-0001/package", &[("cookie", &other)]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another researcher's application"
+    );
+    let (status, _, _) = get(
+        &app,
+        "/applications/..%2F..%2Fkeys/package",
+        &[("cookie", &res)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

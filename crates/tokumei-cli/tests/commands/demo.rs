@@ -224,7 +224,16 @@ fn web_users(demo: &Path) {
     let mut roles: Vec<&str> = rows.iter().map(|r| r[1]).collect();
     roles.sort();
     roles.dedup();
-    assert_eq!(roles, ["auditor", "committee", "researcher", "technician"]);
+    assert_eq!(
+        roles,
+        [
+            "auditor",
+            "committee",
+            "provider-admin",
+            "researcher",
+            "technician"
+        ]
+    );
     let pass = std::fs::read_to_string(demo.join("passphrase.txt")).expect("passphrase");
     let home = tokumei_vault::open(&demo.join("home")).expect("home");
     let key = home.unlock_data_key(pass.trim()).expect("unlock");

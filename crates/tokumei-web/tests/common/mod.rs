@@ -216,3 +216,23 @@ pub async fn signed_in(
     assert_eq!(status, StatusCode::SEE_OTHER, "{name} signs in");
     cookie_value(&set_cookie(&headers, "__Host-session").expect("session"))
 }
+
+/// A GET whose body is kept as bytes (downloads).
+pub async fn raw_bytes(
+    app: &axum::Router,
+    uri: &str,
+    cookie: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder()
+        .method("GET")
+        .uri(uri)
+        .header("cookie", cookie)
+        .body(Body::empty())
+        .expect("request");
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 26).await.expect("body");
+    (parts.status, parts.headers, bytes.to_vec())
+}
