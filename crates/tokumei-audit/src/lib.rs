@@ -655,20 +655,21 @@ pub fn verify_export(export: &ProviderExport, key: &VerifyingKey) -> Result<usiz
     Ok(export.entries.len())
 }
 
-/// A consistency proof that the log's current tree extends the tree of its first `old_size`
-/// entries (hex hashes), with the current signed head.
+/// A consistency proof that the tree of the operator's last signed head extends the tree of the
+/// log's first `old_size` entries (hex hashes), with that head. (A head a user's key signed after
+/// it is not the operator's and cannot be checked with the operator's key alone.)
 pub fn consistency(
     dir: &Path,
     key: &VerifyingKey,
     old_size: u64,
 ) -> Result<(SignedHead, Vec<String>), AuditError> {
     let verified = verify(dir, key)?;
-    let head = verified
-        .head
-        .ok_or(AuditError::Export("the log is empty".into()))?;
+    let head = verified.operator_head.ok_or(AuditError::Export(
+        "no tree head of the operator yet".into(),
+    ))?;
     let (lines, _) = read_lines(dir)?;
     let mut leaves = Vec::with_capacity(lines.len());
-    for (i, raw) in lines.iter().enumerate() {
+    for (i, raw) in lines.iter().take(head.size as usize).enumerate() {
         let line: Line = serde_json::from_slice(raw).map_err(|e| AuditError::Tampered {
             seq: i as u64,
             reason: e.to_string(),

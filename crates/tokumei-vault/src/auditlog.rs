@@ -72,6 +72,55 @@ pub fn write_checkpoint(home: &Home, out: &Path) -> Result<tokumei_audit::Signed
     Ok(head)
 }
 
+/// What [`consistent`] proved: the operator's last signed head extends an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Consistency {
+    /// The earlier head (kept outside the home).
+    pub old: tokumei_audit::SignedHead,
+    /// The operator's last signed head.
+    pub new: tokumei_audit::SignedHead,
+    /// The consistency proof (hex hashes), checked with the operator's public key alone.
+    pub proof: Vec<String>,
+}
+
+/// For an auditor or a technician: the whole log verified, then a consistency proof that the
+/// operator's last signed tree head extends `old` (an earlier head the operator signed, kept
+/// elsewhere), made and checked with nothing but the operator's public key. Audited either way.
+pub fn consistent(
+    home: &Home,
+    s: &Session,
+    old: &tokumei_audit::SignedHead,
+) -> Result<Consistency, LogError> {
+    s.require(
+        home,
+        "audit.consistency",
+        &[Role::Auditor, Role::Technician],
+    )?;
+    let object = format!("a head of {} entries", old.size);
+    let proved = (|| {
+        home.verify_audit(Some(old)).map_err(LogError::Broken)?;
+        let key = home.audit_public_key()?;
+        let (new, proof) = tokumei_audit::consistency(&home.audit_dir(), &key, old.size)
+            .map_err(|e| LogError::Broken(e.into()))?;
+        if !tokumei_audit::verify_consistency(old, &new, &proof, &key) {
+            return Err(LogError::Broken(VaultError::Refused(
+                "the consistency proof does not verify".into(),
+            )));
+        }
+        Ok(Consistency {
+            old: old.clone(),
+            new,
+            proof,
+        })
+    })();
+    let outcome = match &proved {
+        Ok(c) => format!("extended by the head of {} entries", c.new.size),
+        Err(e) => format!("refused: {e}"),
+    };
+    s.audit(home, "audit.consistency", &object, &outcome, None)?;
+    proved
+}
+
 /// What a provider export holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Exported {

@@ -274,3 +274,101 @@ pub async fn ledger_csv(
         Err(e) => failed(lang, &e),
     }
 }
+
+/// `GET /audit/consistency`: the operator's last signed tree head (to keep outside the home), and
+/// the form to check that the log extends an earlier one.
+pub async fn consistency_form(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::of_request(q.lang.as_deref(), &headers);
+    match read(&st.home, current_head).await {
+        Ok(head) => page_html(StatusCode::OK, consistency_page(lang, &ws, &head, "", None)),
+        Err(e) => failed(lang, &e),
+    }
+}
+
+/// The operator's last signed head as JSON (empty before there is one).
+fn current_head(h: &tokumei_vault::Home) -> Result<String, WebError> {
+    let v = h.verify_audit(None)?;
+    Ok(v.operator_head
+        .and_then(|head| serde_json::to_string_pretty(&head).ok())
+        .unwrap_or_default())
+}
+
+fn consistency_page(
+    lang: Lang,
+    ws: &WebSession,
+    head: &str,
+    earlier: &str,
+    result: Option<maud::Markup>,
+) -> maud::Markup {
+    let content = html! {
+        @if let Some(r) = result { div.note { (r) } }
+        h2 { (lang.t("consistency_current")) }
+        p { (lang.t("consistency_keep")) }
+        pre { code { (head) } }
+        h2 { (lang.t("consistency_check")) }
+        form method="post" action="/audit/consistency" {
+            input type="hidden" name="csrf" value=(ws.csrf);
+            p { label { (lang.t("consistency_earlier")) br;
+                textarea name="head" rows="8" cols="90" required { (earlier) } } }
+            p { button type="submit" { (lang.t("consistency_verify")) } }
+        }
+    };
+    layout(
+        lang,
+        "/audit/consistency",
+        &lang.t("page_audit_consistency"),
+        content,
+    )
+}
+
+/// `POST /audit/consistency`: the log checked against an earlier signed head.
+pub async fn consistency(
+    State(st): State<AppState>,
+    Extension(ws): Extension<WebSession>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let lang = Lang::of_request(None, &headers);
+    let f = crate::forms::Fields::parse(&body);
+    if !crate::session::same_token(&ws.csrf, &f.one("csrf")) {
+        return page_html(
+            StatusCode::FORBIDDEN,
+            crate::pages::message(lang, "form_expired"),
+        );
+    }
+    let earlier = f.one("head");
+    let (s, text) = (ws.session.clone(), earlier.clone());
+    let done = read(&st.home, move |h| -> Result<_, WebError> {
+        let proved = match tokumei_audit::read_checkpoint(text.as_bytes()) {
+            Ok(old) => auditlog::consistent(h, &s, &old).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok((proved, current_head(h)?))
+    });
+    let (proved, head) = match done.await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, &e),
+    };
+    let (status, result) = match proved {
+        Ok(c) => (
+            StatusCode::OK,
+            html! {
+                (lang.t("consistency_ok")) ": " (c.old.size) " → " (c.new.size) " · "
+                (lang.t("consistency_proof")) " " (c.proof.len())
+            },
+        ),
+        Err(why) => (
+            StatusCode::CONFLICT,
+            html! { (lang.t("consistency_failed")) ": " (why) },
+        ),
+    };
+    page_html(
+        status,
+        consistency_page(lang, &ws, &head, &earlier, Some(result)),
+    )
+}

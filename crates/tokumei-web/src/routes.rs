@@ -257,6 +257,21 @@ pub const ROUTES: &[Route] = &[
         ..route("/audit.csv", "the audit log's entries found, as CSV")
     },
     Route {
+        access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
+        ..route(
+            "/audit/consistency",
+            "the operator's signed tree head, and the form to check an earlier one",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
+        ..route(
+            "/audit/consistency",
+            "the log's consistency with an earlier signed tree head, proven",
+        )
+    },
+    Route {
         access: Access::SignedIn(crate::audit::LEDGER_ROLES),
         ..route("/ledger.csv", "the provision ledger as CSV")
     },
@@ -376,6 +391,8 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("POST", "/feasibility") => post(crate::feasibility::count)
             .layer(DefaultBodyLimit::max(crate::feasibility::MAX_FORM)),
         ("GET", "/audit.csv") => get(crate::audit::audit_csv),
+        ("GET", "/audit/consistency") => get(crate::audit::consistency_form),
+        ("POST", "/audit/consistency") => post(crate::audit::consistency),
         ("GET", "/ledger.csv") => get(crate::audit::ledger_csv),
         ("GET", "/applications") => get(crate::applications::list),
         ("POST", "/applications") => post(crate::applications::submit),

@@ -469,3 +469,82 @@ async fn the_audit_log_is_searched_by_auditors_and_a_wrong_role_is_refused_and_a
     let (_, _, me) = get(&app, "/me", &[("cookie", &chair)]).await;
     assert!(me.contains("href=\"/ledger\"") && !me.contains("href=\"/audit\""));
 }
+
+#[tokio::test]
+async fn an_auditor_proves_the_log_extends_a_head_kept_elsewhere() {
+    let (_dir, home) = setup();
+    let tech = technician(&home);
+    let tech2 = user(&home, "tech2", access::Role::Technician);
+    let app = router(state(&home, 10_000)).expect("router");
+    let auditor = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "auditor",
+        access::Role::Auditor,
+    )
+    .await;
+    let en = [("cookie", auditor.as_str()), ("accept-language", "en")];
+    let (status, _, page) = get(&app, "/audit/consistency?lang=en", &en).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains('⟦'));
+    let kept = page
+        .split("<pre><code>")
+        .nth(1)
+        .and_then(|r| r.split("</code></pre>").next())
+        .expect("the head")
+        .replace("&quot;", "\"");
+    let old: tokumei_audit::SignedHead = serde_json::from_str(&kept).expect("a signed head");
+    // The log grows; the earlier head is still extended by the operator's new one.
+    let _ = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "chair",
+        access::Role::Committee,
+    )
+    .await;
+    let token = csrf(&page);
+    let (status, _, page) = send(
+        &app,
+        "POST",
+        "/audit/consistency",
+        &en,
+        &form(&[("csrf", &token), ("head", &kept)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("extends the earlier one"), "{page}");
+    let new_size: u64 = page
+        .split(" → ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("size");
+    assert!(new_size > old.size);
+    let entry = tokumei_audit::last_of(&home.audit_dir(), "audit.consistency")
+        .expect("read")
+        .expect("entry");
+    assert!(entry.outcome.starts_with("extended") && entry.actor == "auditor");
+    // A head with another root (a rewritten past), or no head at all, is refused.
+    let forged = kept.replace(&old.root, &"0".repeat(64));
+    let (status, _, page) = send(
+        &app,
+        "POST",
+        "/audit/consistency",
+        &en,
+        &form(&[("csrf", &token), ("head", &forged)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("Not consistent"), "{page}");
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/audit/consistency",
+        &en,
+        &form(&[("csrf", &token), ("head", "<script>")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
