@@ -18,7 +18,7 @@ use crate::forms::Fields;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
-use crate::session::{same_token, WebSession};
+use crate::session::WebSession;
 use crate::WebError;
 
 /// Who may read applications.
@@ -110,14 +110,10 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     let mut problems = Vec::new();
     let a = application(&f, &mut problems);
     problems.extend(a.problems());
@@ -156,10 +152,7 @@ pub async fn show(
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
     if !crate::public::valid_id(&id) {
-        return page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        );
+        return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found");
     }
     let s = ws.session.clone();
     let found = read(&st.home, move |h| {
@@ -180,10 +173,7 @@ pub async fn show(
             StatusCode::OK,
             show_page(lang, &ws, (&status, preview.as_ref(), &built), &st),
         ),
-        Ok(None) => page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        ),
+        Ok(None) => crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found"),
         Err(e) => failed(lang, &e),
     }
 }

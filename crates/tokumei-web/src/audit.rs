@@ -333,14 +333,10 @@ pub async fn consistency(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = crate::forms::Fields::parse(&body);
-    if !crate::session::same_token(&ws.csrf, &f.one("csrf")) {
-        return page_html(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     let earlier = f.one("head");
     let (s, text) = (ws.session.clone(), earlier.clone());
     let done = read(&st.home, move |h| -> Result<_, WebError> {

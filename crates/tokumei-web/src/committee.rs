@@ -24,7 +24,7 @@ use crate::forms::Fields;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
-use crate::session::{same_token, WebSession};
+use crate::session::WebSession;
 use crate::WebError;
 
 /// Who may read the committee's pages.
@@ -39,7 +39,7 @@ pub struct Jobs {
 
 impl Jobs {
     /// Marks a preview started; false when one already runs.
-    pub(crate) fn start(&self, id: &str) -> bool {
+    fn start(&self, id: &str) -> bool {
         if let Ok(mut f) = self.failed.lock() {
             f.remove(id);
         }
@@ -48,13 +48,30 @@ impl Jobs {
             .is_ok_and(|mut j| j.insert(id.to_string()))
     }
 
-    pub(crate) fn finish(&self, id: &str, failure: Option<String>) {
+    fn finish(&self, id: &str, failure: Option<String>) {
         if let (Some(why), Ok(mut f)) = (failure, self.failed.lock()) {
             f.insert(id.to_string(), why);
         }
         if let Ok(mut j) = self.running.lock() {
             j.remove(id);
         }
+    }
+
+    /// Runs `work` off the async workers under `key`, unless a job of that key runs already; its
+    /// failure is kept for the page to show.
+    pub(crate) fn run<E: std::fmt::Display>(
+        self: &std::sync::Arc<Self>,
+        key: String,
+        work: impl FnOnce() -> Result<(), E> + Send + 'static,
+    ) {
+        if !self.start(&key) {
+            return;
+        }
+        let jobs = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let failure = work().err().map(|e| e.to_string());
+            jobs.finish(&key, failure);
+        });
     }
 
     /// Whether a preview of `id` is being prepared.
@@ -139,14 +156,10 @@ pub async fn open_meeting(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     let s = ws.session.clone();
     let opened = read(&st.home, move |h| {
         let r = Review::open(h)?;
@@ -205,10 +218,7 @@ async fn act(
     action: Option<(Action, Fields)>,
 ) -> Response {
     if !crate::public::valid_id(&meeting) {
-        return page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        );
+        return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found");
     }
     let (s, m) = (ws.session.clone(), meeting.clone());
     let done = read(&st.home, move |h| {
@@ -223,10 +233,7 @@ async fn act(
     let items = match docket {
         Ok(items) => items,
         Err(ReviewError::NotFound(_)) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                crate::pages::message(lang, "not_found"),
-            )
+            return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found")
         }
         Err(e) => return failed(lang, &WebError::Review(e)),
     };
@@ -438,14 +445,10 @@ async fn posted(
     body: Bytes,
     action: Action,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     act(&st, &ws, lang, meeting, Some((action, f))).await
 }
 
@@ -457,30 +460,17 @@ pub async fn prepare(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, _) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     if !crate::public::valid_id(&id) {
-        return page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        );
+        return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found");
     }
-    if st.jobs.start(&id) {
-        let (home, key, jobs, s) = (st.home.clone(), st.key.clone(), st.jobs.clone(), ws.session);
-        let job = id.clone();
-        tokio::task::spawn_blocking(move || {
-            let today = chrono::Utc::now().date_naive();
-            let failure = tokumei_release::preview::prepare(&home, &s, &key, &job, today)
-                .err()
-                .map(|e| e.to_string());
-            jobs.finish(&job, failure);
-        });
-    }
+    let (home, key, s, job) = (st.home.clone(), st.key.clone(), ws.session, id.clone());
+    st.jobs.run(id.clone(), move || {
+        let today = chrono::Utc::now().date_naive();
+        tokumei_release::preview::prepare(&home, &s, &key, &job, today).map(|_| ())
+    });
     see_other(&format!("/applications/{id}"))
 }

@@ -15,11 +15,10 @@ use tokumei_feasibility::{shown_text, CountAnswer, Definition, FeasibilityError,
 use tokumei_review::{ReleaseKind, Review, Status};
 use tokumei_vault::access::Role;
 
-use crate::forms::Fields;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
-use crate::session::{same_token, WebSession};
+use crate::session::WebSession;
 
 /// Who asks counts.
 pub const ASKERS: &[Role] = &[Role::Researcher, Role::Technician];
@@ -82,14 +81,10 @@ pub async fn count(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     let definition = f.one("definition");
     let (s, key, text, app) = (
         ws.session.clone(),

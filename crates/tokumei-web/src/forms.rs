@@ -2,7 +2,32 @@
 //! with the library's own types: text trimmed, lists split at commas, numbers parsed with a
 //! problem named for the field when they are not numbers.
 
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use tokumei_review::application::Problem;
+
+use crate::i18n::Lang;
+use crate::session::{same_token, WebSession};
+
+/// A signed-in form's fields with the request's language, if the form carries the session's CSRF
+/// token; the refusal (403) otherwise.
+pub(crate) fn checked(
+    ws: &WebSession,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Lang, Fields), Response> {
+    let lang = Lang::of_request(None, headers);
+    let f = Fields::parse(body);
+    if same_token(&ws.csrf, &f.one("csrf")) {
+        Ok((lang, f))
+    } else {
+        Err(crate::routes::refused(
+            lang,
+            StatusCode::FORBIDDEN,
+            "form_expired",
+        ))
+    }
+}
 
 /// The fields of a form, in order.
 #[derive(Debug, Default, Clone)]

@@ -31,6 +31,7 @@ pub fn layout(lang: Lang, path: &str, title: &str, content: Markup) -> Markup {
                     a href="/" { (lang.t("nav_home")) }
                     a href="/notices" { (lang.t("nav_notices")) }
                     a href="/register" { (lang.t("nav_register")) }
+                    a href="/me" { (lang.t("nav_me")) }
                     a href=(switch) hreflang=(lang.other().code()) { (lang.t("switch_language")) }
                 }
                 main { h1 { (title) } (content) }

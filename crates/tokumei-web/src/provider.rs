@@ -14,7 +14,6 @@ use tokio::io::AsyncWriteExt;
 use tokumei_vault::access::Role;
 use tokumei_vault::receive::Outcome;
 
-use crate::forms::Fields;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
@@ -236,13 +235,10 @@ pub async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    if !same_token(&ws.csrf, &Fields::parse(&body).one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let lang = match crate::forms::checked(&ws, &headers, &body) {
+        Ok((lang, _)) => lang,
+        Err(refused) => return refused,
+    };
     let (s, key) = (ws.session.clone(), st.key.clone());
     let done = read(&st.home, move |h| {
         let outcome = upload::receive(h, &s, &key, &provider, &id);

@@ -16,10 +16,9 @@ use tokumei_vault::access::Role;
 use tokumei_vault::Home;
 
 use crate::applications::see_other;
-use crate::forms::Fields;
 use crate::i18n::Lang;
-use crate::routes::{failed, html as page, read, AppState};
-use crate::session::{same_token, WebSession};
+use crate::routes::{failed, read, AppState};
+use crate::session::WebSession;
 use crate::WebError;
 
 /// Who may download a package.
@@ -85,35 +84,22 @@ pub async fn build(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    if !same_token(&ws.csrf, &Fields::parse(&body).one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let lang = match crate::forms::checked(&ws, &headers, &body) {
+        Ok((lang, _)) => lang,
+        Err(refused) => return refused,
+    };
     if !crate::public::valid_id(&id) {
-        return page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        );
+        return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found");
     }
     let key = job(&id);
-    if st.jobs.start(&key) {
-        let (home, data_key, jobs, s) =
-            (st.home.clone(), st.key.clone(), st.jobs.clone(), ws.session);
-        let application = id.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = folder(&home, &application)
-                .join(chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ").to_string());
-            let opts = tokumei_release::BuildOptions::default();
-            let failure =
-                tokumei_release::build_approved(&home, &s, &data_key, &application, &out, &opts)
-                    .err()
-                    .map(|e| e.to_string());
-            jobs.finish(&key, failure);
-        });
-    }
+    let (home, data_key, s, application) =
+        (st.home.clone(), st.key.clone(), ws.session, id.clone());
+    st.jobs.run(key, move || {
+        let out = folder(&home, &application)
+            .join(chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ").to_string());
+        let opts = tokumei_release::BuildOptions::default();
+        tokumei_release::build_approved(&home, &s, &data_key, &application, &out, &opts).map(|_| ())
+    });
     see_other(&format!("/applications/{id}"))
 }
 
@@ -126,10 +112,7 @@ pub async fn download(
 ) -> Response {
     let lang = Lang::of_request(None, &headers);
     if !crate::public::valid_id(&id) {
-        return page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        );
+        return crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found");
     }
     let s = ws.session;
     let found = read(&st.home, move |h| -> Result<Option<Package>, WebError> {
@@ -140,10 +123,7 @@ pub async fn download(
     });
     match found.await {
         Ok(Some(p)) => stream(&p).await.unwrap_or_else(|e| failed(lang, &e)),
-        Ok(None) => page(
-            StatusCode::NOT_FOUND,
-            crate::pages::message(lang, "not_found"),
-        ),
+        Ok(None) => crate::routes::refused(lang, StatusCode::NOT_FOUND, "not_found"),
         Err(e) => failed(lang, &e),
     }
 }

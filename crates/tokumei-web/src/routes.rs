@@ -459,6 +459,11 @@ pub(crate) async fn read<T: Send + 'static, E: Into<WebError> + Send + 'static>(
         .map_err(|e| WebError::Task(e.to_string()))?
 }
 
+/// A short page for a refusal (a message key; never the request's values).
+pub(crate) fn refused(lang: Lang, status: StatusCode, key: &str) -> Response {
+    html(status, pages::message(lang, key))
+}
+
 /// A failure: logged by kind, answered with a page that says nothing of it.
 pub(crate) fn failed(lang: Lang, e: &WebError) -> Response {
     tracing::error!(error = %e, "a page could not be served");

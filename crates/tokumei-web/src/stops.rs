@@ -19,7 +19,7 @@ use crate::forms::Fields;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
-use crate::session::{same_token, WebSession};
+use crate::session::WebSession;
 use crate::WebError;
 
 /// Who records requests to stop.
@@ -132,14 +132,10 @@ async fn record(
     body: Bytes,
     requests: Requests,
 ) -> Response {
-    let lang = Lang::of_request(None, &headers);
-    let f = Fields::parse(&body);
-    if !same_token(&ws.csrf, &f.one("csrf")) {
-        return page(
-            StatusCode::FORBIDDEN,
-            crate::pages::message(lang, "form_expired"),
-        );
-    }
+    let (lang, f) = match crate::forms::checked(&ws, &headers, &body) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
     let requests = match requests(&ws.session, &f) {
         Ok(r) => r,
         Err(e) => {

@@ -195,6 +195,7 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
 
     feasibility_counts(&demo);
     web_users(&demo);
+    crate::browser::walk(&demo);
 
     // Every step is audited and the log verifies.
     let verify = cmd()
