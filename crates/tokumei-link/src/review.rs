@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use tokumei_model::identity::IdentityRecord;
-use tokumei_vault::access::Session;
+use tokumei_vault::access::{Role, Session};
 use tokumei_vault::home::DataKey;
 use tokumei_vault::lock::WriterLock;
 use tokumei_vault::Home;
@@ -72,6 +72,7 @@ const FIELDS: [(&str, &str); 10] = [
 
 /// The pending pairs side by side: a technician's read of identified data, audited.
 pub fn pending(home: &Home, s: &Session, key: &DataKey) -> Result<Vec<PendingPair>, LinkError> {
+    s.require(home, "link.review", &[Role::Technician])?;
     let mpi = Mpi::read(home, key)?;
     let identities = tokumei_vault::store::read_all_identities(home, key)?;
     let by_id: HashMap<&str, &IdentityRecord> = identities
@@ -112,6 +113,7 @@ pub fn decide(
     decision: Decision,
     _lock: &WriterLock,
 ) -> Result<(), LinkError> {
+    s.require(home, "link.review", &[Role::Technician])?;
     let mut mpi = Mpi::read(home, key)?;
     let p = mpi
         .review

@@ -61,6 +61,7 @@ pub fn run(
     settings: &Settings,
     _lock: &WriterLock,
 ) -> Result<RunSummary, LinkError> {
+    s.require(home, "link.run", &[tokumei_vault::access::Role::Technician])?;
     let identities = ordered_identities(home, key)?;
     let mut summary = RunSummary::default();
     if identities.is_empty() {

@@ -33,7 +33,7 @@ pub struct Provider {
 }
 
 /// A package received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Receipt {
     /// Package id from its manifest.
     pub package_id: String,

@@ -58,6 +58,47 @@ pub fn list(
     Ok(rows)
 }
 
+/// A receipt with the number of its records in the quarantine (a count, never a record).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Counted {
+    /// The receipt (Art 55: date, provider, files and records of its manifest, batch hash).
+    #[serde(flatten)]
+    pub receipt: crate::catalog::Receipt,
+    /// Records (or messages, or whole files) quarantined.
+    pub quarantined: usize,
+}
+
+/// The receipts `s` may see, oldest first, each with its quarantine counted: a provider's user
+/// those of its provider, technicians and auditors every one. Audited (the count only).
+pub fn receipts(home: &Home, s: &Session, key: &DataKey) -> Result<Vec<Counted>, VaultError> {
+    let roles = [Role::Technician, Role::Auditor, Role::ProviderAdmin];
+    s.require(home, "receipt.list", &roles)?;
+    let catalog = home.catalog()?;
+    let mut out = Vec::new();
+    for id in catalog.receipt_ids()? {
+        let Some(receipt) = catalog.receipt(&id)? else {
+            continue;
+        };
+        if s.role == Role::ProviderAdmin && s.provider_id.as_deref() != Some(&receipt.provider_id) {
+            continue;
+        }
+        let quarantined = read_quarantine(home, key, &id)?.len();
+        out.push(Counted {
+            receipt,
+            quarantined,
+        });
+    }
+    let object = format!("{} receipt(s)", out.len());
+    s.audit(
+        home,
+        "receipt.list",
+        &object,
+        "ok",
+        s.provider_id.as_deref(),
+    )?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

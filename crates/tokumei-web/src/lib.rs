@@ -18,6 +18,7 @@ mod forms;
 pub mod i18n;
 pub mod meter;
 mod openapi;
+mod operations;
 pub mod pages;
 mod provider;
 pub mod public;

@@ -11,7 +11,8 @@ header{background:#12355b;color:#fff;padding:.8rem 1.5rem;display:flex;gap:1.5re
 header a{color:#fff}header .site{font-weight:bold;margin-right:auto}\
 main{max-width:60rem;margin:1.5rem auto;padding:0 1.5rem}\
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccd;padding:.4rem .6rem;text-align:left;vertical-align:top}\
-.note{background:#f3f6fa;border-left:4px solid #12355b;padding:.6rem 1rem}";
+.note{background:#f3f6fa;border-left:4px solid #12355b;padding:.6rem 1rem}\
+tr.differ td{background:#fff4e5}";
 
 /// A page: header with navigation and the language switch (to the same path), the content.
 pub fn layout(lang: Lang, path: &str, title: &str, content: Markup) -> Markup {

@@ -257,6 +257,37 @@ pub const ROUTES: &[Route] = &[
         ..route("/audit.csv", "the audit log's entries found, as CSV")
     },
     Route {
+        access: Access::SignedIn(crate::operations::RECEIPT_READERS),
+        ..route(
+            "/audit/export",
+            "a provider's audit entries with their inclusion proofs",
+        )
+    },
+    Route {
+        access: Access::SignedIn(crate::operations::RECEIPT_READERS),
+        ..route(
+            "/receipts",
+            "the receipts, each with its quarantine counted",
+        )
+    },
+    Route {
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route(
+            "/link",
+            "the link run and the clerical review, side by side",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/link/run", "a link run started")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/link/review/{pair}", "a decision on a pair")
+    },
+    Route {
         access: Access::SignedIn(&[Role::Auditor, Role::Technician]),
         ..route(
             "/audit/consistency",
@@ -391,6 +422,11 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("POST", "/feasibility") => post(crate::feasibility::count)
             .layer(DefaultBodyLimit::max(crate::feasibility::MAX_FORM)),
         ("GET", "/audit.csv") => get(crate::audit::audit_csv),
+        ("GET", "/audit/export") => get(crate::operations::export),
+        ("GET", "/receipts") => get(crate::operations::receipts),
+        ("GET", "/link") => get(crate::operations::link),
+        ("POST", "/link/run") => post(crate::operations::run),
+        ("POST", "/link/review/{pair}") => post(crate::operations::decide),
         ("GET", "/audit/consistency") => get(crate::audit::consistency_form),
         ("POST", "/audit/consistency") => post(crate::audit::consistency),
         ("GET", "/ledger.csv") => get(crate::audit::ledger_csv),

@@ -275,3 +275,58 @@ async fn a_package_in_another_providers_name_or_with_another_hash_is_refused() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn receipts_with_their_quarantine_counted_and_the_providers_own_audit_export() {
+    let (dir, home) = setup();
+    let (tech, tech2) = (technician(&home), user(&home, "tech2", Role::Technician));
+    let bytes = package(&home, dir.path(), "H01", 7);
+    let pkg = dir.path().join("received.tkm");
+    std::fs::write(&pkg, &bytes).expect("write");
+    let key = home.unlock_data_key(PASS).expect("key");
+    tokumei_vault::receive::receive(&home, &pkg, &tech.user, &key).expect("received");
+    let app = tokumei_web::router(state(&home, 10_000)).expect("router");
+    let prov = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "h01-staff",
+        Role::ProviderAdmin,
+    )
+    .await;
+    let (status, _, page) = get(&app, "/receipts?lang=en", &[("cookie", &prov)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<td>H01</td>") && !page.contains('⟦'),
+        "{page}"
+    );
+    assert!(page.contains("/audit/export?provider=H01"));
+    let (status, headers, json) =
+        get(&app, "/audit/export?provider=H01", &[("cookie", &prov)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header(&headers, "content-disposition").contains("audit-export.json"));
+    let export: tokumei_audit::ProviderExport = serde_json::from_str(&json).expect("an export");
+    let operator = home.audit_public_key().expect("key");
+    assert!(tokumei_audit::verify_export(&export, &operator).expect("verifies") > 0);
+    let (status, _, _) = get(&app, "/audit/export?provider=H02", &[("cookie", &prov)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another provider's entries");
+    let denied = tokumei_audit::last_of(&home.audit_dir(), "audit.export")
+        .expect("read")
+        .expect("entry");
+    assert_eq!(denied.outcome, "denied");
+    let (status, _, _) = get(
+        &app,
+        "/audit/export?provider=..%2Fkeys",
+        &[("cookie", &prov)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The link page: identified data, for technicians only.
+    let t = signed_in(&app, &home, (&tech, &tech2), "tech3", Role::Technician).await;
+    let (status, _, _) = get(&app, "/link", &[("cookie", &prov)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, page) = get(&app, "/link?lang=en", &[("cookie", &t)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Run the linkage") && !page.contains('⟦'));
+}

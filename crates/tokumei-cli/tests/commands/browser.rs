@@ -266,6 +266,7 @@ pub fn walk(demo: &Path) {
         committee_decides(&mut w, &id).await?;
         built_and_downloaded(&mut w, &id).await?;
         provider_uploads(&mut w, demo).await?;
+        clerical_review(&mut w).await?;
         auditor_verifies(&mut w).await?;
         for (_, c) in w.browsers.drain() {
             c.close().await?;
@@ -462,6 +463,31 @@ async fn provider_uploads(w: &mut Walk, demo: &Path) -> Result<()> {
         "{page}"
     );
     assert!(!page.contains("シケン"), "no record's value is shown");
+    Ok(())
+}
+
+/// The provider's receipts with their quarantine counted; the technician's clerical review, side
+/// by side, one pair decided.
+async fn clerical_review(w: &mut Walk) -> Result<()> {
+    let (_, page) = w.open("h01-staff", "/receipts", "receipts").await?;
+    assert!(
+        page.contains("<td>H01</td>") && page.contains("/audit/export?provider=H01"),
+        "{page}"
+    );
+    let technician = first_technician(w);
+    let (c, page) = w.open(&technician, "/link", "link").await?;
+    assert!(page.contains("Run the linkage"), "{page}");
+    let pending = |p: &str| p.matches("action=\"/link/review/").count();
+    let before = pending(&page);
+    if before > 0 {
+        navigating(&c, "form[action^='/link/review/'] button[type='submit']").await?;
+        w.shot(&c, "link-decided").await?;
+        // Fifty pairs are shown at once: one fewer only when fewer were pending.
+        if before < 100 {
+            let after = pending(&c.source().await?);
+            assert_eq!(after, before - 2, "one pair (two buttons) fewer");
+        }
+    }
     Ok(())
 }
 
