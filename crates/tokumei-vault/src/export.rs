@@ -100,6 +100,25 @@ impl Catalog {
             .map_err(db)
     }
 
+    /// Every export request, newest first.
+    pub fn export_requests(&self) -> Result<Vec<ExportRequest>, VaultError> {
+        self.ensure_exports()?;
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT id FROM exports ORDER BY id DESC")
+            .map_err(db)?;
+        let ids: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.export_request(id)?);
+        }
+        Ok(out)
+    }
+
     /// An export request by id.
     pub fn export_request(&self, id: i64) -> Result<Option<ExportRequest>, VaultError> {
         self.ensure_exports()?;

@@ -13,6 +13,7 @@ mod audit;
 mod committee;
 pub mod csv;
 mod error;
+mod exports;
 mod feasibility;
 mod forms;
 pub mod i18n;

@@ -278,6 +278,32 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/exports", "exports under the two-person rule")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/exports", "an export requested")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route(
+            "/exports/{id}/approve",
+            "an export approved by a second technician",
+        )
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/exports/{id}/run", "an approved export run, once")
+    },
+    Route {
+        access: Access::SignedIn(&[Role::Technician]),
+        ..route("/exports/{id}/file", "a run export's sealed file")
+    },
+    Route {
         method: "POST",
         access: Access::SignedIn(&[Role::Technician]),
         ..route("/link/run", "a link run started")
@@ -425,6 +451,11 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("GET", "/audit/export") => get(crate::operations::export),
         ("GET", "/receipts") => get(crate::operations::receipts),
         ("GET", "/link") => get(crate::operations::link),
+        ("GET", "/exports") => get(crate::exports::list),
+        ("POST", "/exports") => post(crate::exports::request),
+        ("POST", "/exports/{id}/approve") => post(crate::exports::approve),
+        ("POST", "/exports/{id}/run") => post(crate::exports::run),
+        ("GET", "/exports/{id}/file") => get(crate::exports::download),
         ("POST", "/link/run") => post(crate::operations::run),
         ("POST", "/link/review/{pair}") => post(crate::operations::decide),
         ("GET", "/audit/consistency") => get(crate::audit::consistency_form),

@@ -330,3 +330,78 @@ async fn receipts_with_their_quarantine_counted_and_the_providers_own_audit_expo
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Run the linkage") && !page.contains('⟦'));
 }
+
+#[tokio::test]
+async fn an_export_needs_a_second_technician_and_runs_once() {
+    let (dir, home) = setup();
+    let (tech, tech2) = (technician(&home), user(&home, "tech2", Role::Technician));
+    let bytes = package(&home, dir.path(), "H01", 7);
+    let pkg = dir.path().join("received.tkm");
+    std::fs::write(&pkg, &bytes).expect("write");
+    let key = home.unlock_data_key(PASS).expect("key");
+    let tokumei_vault::receive::Outcome::Received { manifest, .. } =
+        tokumei_vault::receive::receive(&home, &pkg, &tech.user, &key).expect("received")
+    else {
+        panic!("not received");
+    };
+    let app = tokumei_web::router(state(&home, 10_000)).expect("router");
+    let a = signed_in(&app, &home, (&tech, &tech2), "tech-a", Role::Technician).await;
+    let b = signed_in(&app, &home, (&tech, &tech2), "tech-b", Role::Technician).await;
+    let c = signed_in(&app, &home, (&tech, &tech2), "tech-c", Role::Technician).await;
+    let (status, _, page) = get(&app, "/exports?lang=en", &[("cookie", &a)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&manifest.package_id) && !page.contains('⟦'));
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let ask = form(&[
+        ("csrf", &common::csrf(&page)),
+        ("kind", "identities"),
+        ("package", &manifest.package_id),
+        ("recipient", &recipient),
+        ("purpose", "provider's correction query"),
+    ]);
+    let (status, _, _) = send(&app, "POST", "/exports", &[("cookie", &a)], &ask).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = get(&app, "/exports", &[("cookie", &a)]).await;
+    assert!(
+        !page.contains("/exports/1/approve"),
+        "the requester is not offered the approval"
+    );
+    let token = form(&[("csrf", &common::csrf(&page))]);
+    let (status, _, page) = send(
+        &app,
+        "POST",
+        "/exports/1/approve",
+        &[("cookie", &a)],
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("two-person rule"), "{page}");
+    let (status, _, _) = send(&app, "POST", "/exports/1/run", &[("cookie", &a)], &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not approved yet");
+    let (_, _, page) = get(&app, "/exports", &[("cookie", &b)]).await;
+    assert!(page.contains("/exports/1/approve"));
+    let token_b = form(&[("csrf", &common::csrf(&page))]);
+    let (status, _, _) = send(
+        &app,
+        "POST",
+        "/exports/1/approve",
+        &[("cookie", &b)],
+        &token_b,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = send(&app, "POST", "/exports/1/run", &[("cookie", &a)], &token).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = send(&app, "POST", "/exports/1/run", &[("cookie", &a)], &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "once");
+    let (status, _, body) = raw_bytes(&app, "/exports/1/file", &a).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with(b"age-encryption.org/v1"));
+    let (status, _, _) = raw_bytes(&app, "/exports/1/file", &c).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "neither requester nor approver"
+    );
+}

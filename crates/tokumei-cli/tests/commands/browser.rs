@@ -267,6 +267,7 @@ pub fn walk(demo: &Path) {
         built_and_downloaded(&mut w, &id).await?;
         provider_uploads(&mut w, demo).await?;
         clerical_review(&mut w).await?;
+        two_person_export(&mut w, demo).await?;
         auditor_verifies(&mut w).await?;
         for (_, c) in w.browsers.drain() {
             c.close().await?;
@@ -488,6 +489,41 @@ async fn clerical_review(w: &mut Walk) -> Result<()> {
             assert_eq!(after, before - 2, "one pair (two buttons) fewer");
         }
     }
+    Ok(())
+}
+
+/// An export of a package's quarantine: requested by the first technician, approved by the
+/// second, run by the first, its sealed file offered to them.
+async fn two_person_export(w: &mut Walk, demo: &Path) -> Result<()> {
+    let recipient = std::fs::read_to_string(demo.join("home/operator.recipient"))?;
+    let technician = first_technician(w);
+    let (c, _) = w.open(&technician, "/exports", "exports").await?;
+    type_into(&c, "recipient", recipient.trim()).await?;
+    type_into(
+        &c,
+        "purpose",
+        "return the unreadable records to the provider",
+    )
+    .await?;
+    submit(&c, "/exports").await?;
+    let page = c.source().await?;
+    let id = page
+        .split("<td>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .ok_or("the request's number")?
+        .to_string();
+    assert!(
+        !page.contains(&format!("/exports/{id}/approve")),
+        "not for the requester"
+    );
+    let (c2, _) = w.open("tech2", "/exports", "exports-to-approve").await?;
+    submit(&c2, &format!("/exports/{id}/approve")).await?;
+    let (c, _) = w.open(&technician, "/exports", "exports-approved").await?;
+    submit(&c, &format!("/exports/{id}/run")).await?;
+    w.shot(&c, "exports-run").await?;
+    let page = c.source().await?;
+    assert!(page.contains(&format!("/exports/{id}/file")), "{page}");
     Ok(())
 }
 
