@@ -32,8 +32,22 @@ pub(crate) struct ServeArgs {
     /// Seconds per interval of public requests (each closed interval is one audit entry).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     public_interval: u64,
+    /// The address the public reaches this server at (https://…), printed as a QR code on each
+    /// provider's notice poster; by default https://localhost:PORT.
+    #[arg(long, value_parser = public_url)]
+    public_url: Option<String>,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+/// An https URL of printable ASCII, without spaces, at most 200 characters.
+fn public_url(s: &str) -> Result<String, String> {
+    let ok = s.starts_with("https://")
+        && s.len() <= 200
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"'<>`".contains(&b));
+    ok.then(|| s.to_string())
+        .ok_or_else(|| "an https:// address of printable characters, at most 200".to_string())
 }
 
 pub(crate) fn run(a: ServeArgs) -> ExitCode {
@@ -55,6 +69,7 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
         certificate,
         public_limit: a.public_limit,
         public_interval: Duration::from_secs(a.public_interval),
+        public_url: a.public_url,
     };
     tokumei_web::serve(home, key, opts, |ready| {
         println!("serving https://{}/ (Ctrl-C stops)", ready.address);

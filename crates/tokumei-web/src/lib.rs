@@ -69,6 +69,9 @@ pub struct ServeOptions {
     pub public_limit: u32,
     /// The interval public requests are counted (and audited) over.
     pub public_interval: Duration,
+    /// The address the public reaches the server at (`https://…`), printed on the notices'
+    /// posters; by default `https://localhost:PORT`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -78,6 +81,7 @@ impl Default for ServeOptions {
             certificate: Certificate::Generated,
             public_limit: 600,
             public_interval: Duration::from_secs(600),
+            public_url: None,
         }
     }
 }
@@ -131,6 +135,11 @@ pub async fn run(
     let address = listener
         .local_addr()
         .map_err(|e| error::io("listener", e))?;
+    let url = match &opts.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!("https://localhost:{}", address.port()),
+    };
+    let _ = state.public_url.set(url);
     let app = router(state.clone())?;
     audit(&state.home, "web.serve", format!("listening on {address}")).await?;
     ready(&Ready {

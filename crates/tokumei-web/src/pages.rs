@@ -86,6 +86,7 @@ pub fn notice(lang: Lang, n: &Notice) -> Markup {
         p { (lang.t("notice_body")) }
         h2 { (lang.t("notice_stop_heading")) }
         p.note { (lang.t("notice_stop_body")) }
+        p { a href=(format!("/notices/{}/poster", n.id)) { (lang.t("poster_link")) } }
         table {
             tr { th { (lang.t("notice_contact")) } td { (n.name) } }
             tr { th { (lang.t("address")) } td { (n.address) } }
@@ -96,6 +97,36 @@ pub fn notice(lang: Lang, n: &Notice) -> Markup {
         }
     };
     layout(lang, &format!("/notices/{}", n.id), &n.name, content)
+}
+
+/// A QR code of `text` as inline SVG (black modules on white; nothing but the code).
+pub fn qr_svg(text: &str) -> Option<Markup> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build();
+    // The renderer's XML declaration does not belong inside HTML.
+    let start = svg.find("<svg")?;
+    Some(maud::PreEscaped(svg[start..].to_string()))
+}
+
+/// The poster: what the provider does with the patient's information, how to ask for a stop, and
+/// the QR code of its notice page (the patient reads the rest there).
+pub fn poster(lang: Lang, n: &Notice, url: &str) -> Markup {
+    let content = html! {
+        p { (lang.t("poster_body")) }
+        p.note { (lang.t("notice_stop_body")) }
+        @if let Some(qr) = qr_svg(url) { p { (qr) } }
+        p { code { (url) } }
+        p { (n.name) " · " (n.address) }
+    };
+    layout(
+        lang,
+        &format!("/notices/{}/poster", n.id),
+        &lang.t("poster_title"),
+        content,
+    )
 }
 
 /// The register of releases.

@@ -337,6 +337,10 @@ pub const ROUTES: &[Route] = &[
         "/notices/{provider}",
         "one provider's notice and how to ask for a stop",
     ),
+    route(
+        "/notices/{provider}/poster",
+        "a printable poster with a QR code of the provider's notice page",
+    ),
     route("/register", "the register of releases"),
     route("/api/v1/notices", "the notices as JSON"),
     route("/api/v1/register", "the register as JSON"),
@@ -368,6 +372,8 @@ pub struct AppState {
     pub jobs: Arc<crate::committee::Jobs>,
     /// Uploads a piece is being written to.
     pub uploading: crate::upload::Busy,
+    /// The address the public reaches the server at (set when it listens).
+    pub public_url: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {
@@ -381,6 +387,7 @@ impl AppState {
             meter: Arc::new(Meter::new(public_limit)),
             jobs: Arc::default(),
             uploading: Default::default(),
+            public_url: Arc::default(),
         }
     }
 }
@@ -419,6 +426,7 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("GET", "/") => get(index),
         ("GET", "/notices") => get(notices),
         ("GET", "/notices/{provider}") => get(notice),
+        ("GET", "/notices/{provider}/poster") => get(poster),
         ("GET", "/register") => get(register),
         ("GET", "/api/v1/notices") => get(api_notices),
         ("GET", "/api/v1/register") => get(api_register),
@@ -568,6 +576,33 @@ async fn notice(
     }
     match read(&st.home, move |h| public::notice(h, &provider)).await {
         Ok(Some(n)) => page(&q, StatusCode::OK, pages::notice(l, &n)),
+        Ok(None) => page(&q, StatusCode::NOT_FOUND, pages::message(l, "not_found")),
+        Err(e) => failed(l, &e),
+    }
+}
+
+/// A printable poster for the provider's waiting room: the notice in short, and a QR code of its
+/// page at the server's public address.
+async fn poster(
+    State(st): State<AppState>,
+    Path(provider): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let l = lang(&q, &headers);
+    if !public::valid_id(&provider) {
+        return page(&q, StatusCode::NOT_FOUND, pages::message(l, "not_found"));
+    }
+    let base = st
+        .public_url
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "https://localhost".into());
+    match read(&st.home, move |h| public::notice(h, &provider)).await {
+        Ok(Some(n)) => {
+            let url = format!("{base}/notices/{}", n.id);
+            page(&q, StatusCode::OK, pages::poster(l, &n, &url))
+        }
         Ok(None) => page(&q, StatusCode::NOT_FOUND, pages::message(l, "not_found")),
         Err(e) => failed(l, &e),
     }

@@ -548,3 +548,21 @@ async fn an_auditor_proves_the_log_extends_a_head_kept_elsewhere() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_provider_prints_a_poster_whose_qr_code_leads_to_its_notice() {
+    let (_dir, home) = setup();
+    let st = state(&home, 10_000);
+    let _ = st.public_url.set("https://tokumei.example.jp".into());
+    let app = router(st).expect("router");
+    let (status, _, page) = get(&app, "/notices/H01?lang=en", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("href=\"/notices/H01/poster\""));
+    let (status, _, page) = get(&app, "/notices/H01/poster?lang=ja", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<svg") && page.contains("<path"), "{page}");
+    assert!(page.contains("https://tokumei.example.jp/notices/H01"));
+    assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
+    let (status, _, _) = get(&app, "/notices/H99/poster", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -298,6 +298,13 @@ async fn resident(w: &mut Walk) -> Result<()> {
         page.contains("How to ask") || page.contains("stop"),
         "{page}"
     );
+    c.goto(&format!("{}/notices/H01/poster", w.base)).await?;
+    w.shot(&c, "poster").await?;
+    let page = c.source().await?;
+    assert!(
+        page.contains("<svg") && page.contains(&format!("{}/notices/H01", w.base)),
+        "{page}"
+    );
     c.goto(&format!("{}/register", w.base)).await?;
     w.shot(&c, "register").await?;
     c.close().await?;
