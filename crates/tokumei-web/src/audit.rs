@@ -142,6 +142,18 @@ fn users_page(lang: Lang, grants: &[Grant]) -> maud::Markup {
 /// Who may read the provision ledger (as `tokumei release list`).
 pub const LEDGER_ROLES: &[Role] = &[Role::Technician, Role::Auditor, Role::Committee];
 
+/// The provision ledger, for the roles that read it (as `tokumei release list`).
+async fn provisions(
+    st: &AppState,
+    session: tokumei_vault::access::Session,
+) -> Result<Vec<Provision>, WebError> {
+    read(&st.home, move |h| -> Result<Vec<Provision>, WebError> {
+        session.require(h, "release.list", LEDGER_ROLES)?;
+        Ok(Review::open(h)?.provisions()?)
+    })
+    .await
+}
+
 /// `GET /ledger`: every release provided, with its package's hash, contract and destruction.
 pub async fn ledger(
     State(st): State<AppState>,
@@ -150,12 +162,7 @@ pub async fn ledger(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
-    let session = ws.session;
-    let ledger = read(&st.home, move |h| -> Result<Vec<Provision>, WebError> {
-        session.require(h, "release.list", LEDGER_ROLES)?;
-        Ok(Review::open(h)?.provisions()?)
-    });
-    match ledger.await {
+    match provisions(&st, ws.session).await {
         Ok(ledger) => page_html(StatusCode::OK, ledger_page(lang, &ledger)),
         Err(e) => failed(lang, &e),
     }
@@ -233,12 +240,7 @@ pub async fn ledger_csv(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::of_request(q.lang.as_deref(), &headers);
-    let session = ws.session;
-    let ledger = read(&st.home, move |h| -> Result<Vec<Provision>, WebError> {
-        session.require(h, "release.list", LEDGER_ROLES)?;
-        Ok(Review::open(h)?.provisions()?)
-    });
-    match ledger.await {
+    match provisions(&st, ws.session).await {
         Ok(ledger) => {
             let rows: Vec<Vec<String>> = ledger
                 .iter()
