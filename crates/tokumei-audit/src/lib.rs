@@ -663,7 +663,18 @@ pub fn consistency(
     key: &VerifyingKey,
     old_size: u64,
 ) -> Result<(SignedHead, Vec<String>), AuditError> {
-    let verified = verify(dir, key)?;
+    consistency_with(dir, key, old_size, &|_, _| false)
+}
+
+/// [`consistency`] of a log holding entries signed by users' keys, accepted where `user(key,
+/// entry)` allows it (as [`verify_with`]).
+pub fn consistency_with(
+    dir: &Path,
+    key: &VerifyingKey,
+    old_size: u64,
+    user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
+) -> Result<(SignedHead, Vec<String>), AuditError> {
+    let verified = verify_with(dir, key, user)?;
     let head = verified.operator_head.ok_or(AuditError::Export(
         "no tree head of the operator yet".into(),
     ))?;

@@ -100,8 +100,7 @@ pub fn consistent(
     let proved = (|| {
         home.verify_audit(Some(old)).map_err(LogError::Broken)?;
         let key = home.audit_public_key()?;
-        let (new, proof) = tokumei_audit::consistency(&home.audit_dir(), &key, old.size)
-            .map_err(|e| LogError::Broken(e.into()))?;
+        let (new, proof) = home.audit_consistency(old.size).map_err(LogError::Broken)?;
         if !tokumei_audit::verify_consistency(old, &new, &proof, &key) {
             return Err(LogError::Broken(VaultError::Refused(
                 "the consistency proof does not verify".into(),

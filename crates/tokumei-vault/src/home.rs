@@ -586,6 +586,36 @@ impl Home {
             .collect())
     }
 
+    /// Which user-signed heads the log accepts: a user's key vouches for entries in that user's
+    /// name, or the system's entries the user's command wrote (recoveries, the authorization head,
+    /// a refused session) only.
+    fn registered_signers(
+        &self,
+    ) -> Result<impl Fn(&ed25519_dalek::VerifyingKey, &Entry) -> bool, VaultError> {
+        let users = self.user_keys()?;
+        Ok(move |k: &ed25519_dalek::VerifyingKey, e: &Entry| {
+            users.iter().any(|(key, name)| {
+                key == k && (e.actor == *name || e.actor == "system" || e.actor == "unknown")
+            })
+        })
+    }
+
+    /// A consistency proof from the log's first `old_size` entries to the operator's last signed
+    /// head, with that head (the log verified as [`Home::verify_audit`] does).
+    pub fn audit_consistency(
+        &self,
+        old_size: u64,
+    ) -> Result<(tokumei_audit::SignedHead, Vec<String>), VaultError> {
+        let key = self.audit_public_key()?;
+        let registered = self.registered_signers()?;
+        Ok(tokumei_audit::consistency_with(
+            &self.audit_dir(),
+            &key,
+            old_size,
+            &registered,
+        )?)
+    }
+
     /// Verifies the home's audit log: intact, begun by the home's creation (an emptied or
     /// replaced log is not), and, given a checkpoint held outside the home, extending it (a log
     /// cut back or rewritten is not).
@@ -594,14 +624,7 @@ impl Home {
         checkpoint: Option<&tokumei_audit::SignedHead>,
     ) -> Result<tokumei_audit::Verified, VaultError> {
         let key = self.audit_public_key()?;
-        let users = self.user_keys()?;
-        // A user's key vouches for entries in that user's name, or the system's entries the
-        // user's command wrote (recoveries, the authorization head, a refused session) only.
-        let registered = |k: &ed25519_dalek::VerifyingKey, e: &Entry| {
-            users.iter().any(|(key, name)| {
-                key == k && (e.actor == *name || e.actor == "system" || e.actor == "unknown")
-            })
-        };
+        let registered = self.registered_signers()?;
         let verified = match checkpoint {
             Some(c) => tokumei_audit::verify_extends(&self.audit_dir(), &key, c, &registered)?,
             None => tokumei_audit::verify_with(&self.audit_dir(), &key, &registered)?,

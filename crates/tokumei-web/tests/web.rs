@@ -495,12 +495,32 @@ async fn an_auditor_proves_the_log_extends_a_head_kept_elsewhere() {
         .expect("the head")
         .replace("&quot;", "\"");
     let old: tokumei_audit::SignedHead = serde_json::from_str(&kept).expect("a signed head");
-    // The log grows; the earlier head is still extended by the operator's new one.
+    // The log grows, with an entry signed by a user's own key (a command run without the home
+    // passphrase); the earlier head is still extended by the operator's new one.
     let _ = signed_in(
         &app,
         &home,
         (&tech, &tech2),
         "chair",
+        access::Role::Committee,
+    )
+    .await;
+    let own = tokumei_vault::open(&home.root).expect("the home, without its passphrase");
+    let key = own.root.join("tech2.key");
+    let s = access::authenticate(&own, &access::open_user_key(&key, PASS).expect("key"))
+        .expect("session");
+    s.audit(&own, "test.user-signed", "an entry", "ok", None)
+        .expect("signed by tech2");
+    let log = std::fs::read_to_string(home.audit_dir().join("entries.jsonl")).expect("log");
+    assert!(
+        log.lines().last().is_some_and(|l| l.contains("\"signer\"")),
+        "user-signed"
+    );
+    let _ = signed_in(
+        &app,
+        &home,
+        (&tech, &tech2),
+        "member",
         access::Role::Committee,
     )
     .await;

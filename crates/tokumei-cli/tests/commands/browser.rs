@@ -34,6 +34,7 @@ struct Walk {
     browsers: HashMap<String, Client>,
     shots: PathBuf,
     taken: usize,
+    log: PathBuf,
     scratch: tempfile::TempDir,
 }
 
@@ -134,6 +135,7 @@ impl Walk {
             browsers: HashMap::new(),
             shots,
             taken: 0,
+            log: demo.join("home/audit/entries.jsonl"),
             scratch: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -564,6 +566,12 @@ async fn auditor_verifies(w: &mut Walk) -> Result<()> {
     submit(&c, "/audit/consistency").await?;
     w.shot(&c, "consistent").await?;
     let page = c.source().await?;
-    assert!(page.contains("extends the earlier one"), "{page}");
+    let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+    let last: Vec<&str> = log.lines().rev().take(12).collect();
+    assert!(
+        page.contains("extends the earlier one"),
+        "{page}\nthe log's last lines:\n{}",
+        last.join("\n")
+    );
     Ok(())
 }
