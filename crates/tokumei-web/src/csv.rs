@@ -1,4 +1,4 @@
-//! CSV downloads: RFC 4180 quoting, a UTF-8 byte order mark (so that spreadsheet programs read
+//! CSV downloads (the `csv` crate): RFC 4180 quoting, a UTF-8 byte order mark (so that spreadsheet programs read
 //! Japanese text), and every cell that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`,
 //! a tab or a carriage return first) made inert by a leading apostrophe (OWASP's CSV injection
 //! advice).
@@ -14,25 +14,21 @@ pub fn inert(value: &str) -> String {
     }
 }
 
-/// A cell quoted when it holds a comma, a quote or a line end.
-fn quoted(value: &str) -> String {
-    let v = inert(value);
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
-}
-
-/// The whole file: the header, then each row, CRLF line ends, after a byte order mark.
+/// The whole file: the header, then each row (the `csv` crate's RFC 4180 quoting, CRLF line
+/// ends), after a byte order mark; every cell made inert first.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("\u{feff}");
-    let line = |cells: Vec<String>| cells.join(",") + "\r\n";
-    out.push_str(&line(header.iter().map(|h| quoted(h)).collect()));
-    for row in rows {
-        out.push_str(&line(row.iter().map(|c| quoted(c)).collect()));
+    let mut w = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(b"\xef\xbb\xbf".to_vec());
+    let written = std::iter::once(header.iter().map(|h| inert(h)).collect::<Vec<_>>())
+        .chain(rows.iter().map(|r| r.iter().map(|c| inert(c)).collect()))
+        .try_for_each(|record| w.write_record(&record));
+    // Writing into memory fails only on a bug; the file then ends where it failed.
+    if let Err(e) = written {
+        tracing::error!(error = %e, "a CSV download could not be written whole");
     }
-    out
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A download of `body` as `name` (a name the server chose).
