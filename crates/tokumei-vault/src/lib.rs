@@ -40,6 +40,7 @@ pub mod intent;
 pub mod lock;
 pub mod optout;
 pub mod package;
+pub mod passkey;
 pub mod provider;
 pub mod purge;
 pub mod quarantine;

@@ -31,7 +31,7 @@ pub const MAX_PASSWORD: usize = 256;
 /// A TOTP time step, in seconds.
 const STEP: u64 = 30;
 
-fn db(e: rusqlite::Error) -> VaultError {
+pub(crate) fn db(e: rusqlite::Error) -> VaultError {
     VaultError::Catalog(e.to_string())
 }
 
@@ -92,8 +92,8 @@ struct Credential {
 
 /// The web sign-in store of a home.
 pub struct WebAuth {
-    home: Home,
-    conn: Connection,
+    pub(crate) home: Home,
+    pub(crate) conn: Connection,
 }
 
 impl WebAuth {
@@ -110,7 +110,12 @@ impl WebAuth {
              CREATE TABLE IF NOT EXISTS credentials (
                  user TEXT PRIMARY KEY, sealed BLOB NOT NULL, enrolled_at TEXT NOT NULL,
                  failures INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0,
-                 last_step INTEGER NOT NULL DEFAULT 0);",
+                 last_step INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS passkey_handles (
+                 user TEXT PRIMARY KEY, handle TEXT NOT NULL UNIQUE);
+             CREATE TABLE IF NOT EXISTS passkeys (
+                 id TEXT PRIMARY KEY, user TEXT NOT NULL, sealed BLOB NOT NULL,
+                 label TEXT NOT NULL, created_at TEXT NOT NULL, last_used_at TEXT);",
         )
         .map_err(db)?;
         Ok(WebAuth {
@@ -284,6 +289,7 @@ impl WebAuth {
         code: &str,
         now: i64,
     ) -> Result<Session, VaultError> {
+        const METHOD: &str = "password and TOTP";
         let refused = |why: &str| VaultError::Denied(format!("sign-in refused: {why}"));
         if password.len() > MAX_PASSWORD || !crate::access::valid_name(user) {
             return Err(refused("the user name or password is wrong"));
@@ -302,12 +308,7 @@ impl WebAuth {
             return Err(refused("the user name or password is wrong"));
         };
         if locked_until > now {
-            self.as_user(
-                user,
-                "web.signin",
-                "password and TOTP",
-                "refused: locked out",
-            )?;
+            self.as_user(user, "web.signin", METHOD, "refused: locked out")?;
             return Err(refused("too many failed attempts; try again later"));
         }
         let cred: Credential = serde_json::from_slice(&open_sealed(key, &sealed)?)
@@ -326,26 +327,59 @@ impl WebAuth {
             .unwrap_or(false);
         let step = totp_step(&cred.totp, code, now).filter(|&s| s > last_step);
         let Some(step) = step.filter(|_| password_ok) else {
-            let failures = failures + 1;
-            let lock = if failures >= MAX_FAILURES {
-                now + LOCKOUT_SECONDS
-            } else {
-                0
-            };
-            self.conn
-                .execute(
-                    "UPDATE credentials SET failures = ?2, locked_until = ?3 WHERE user = ?1",
-                    params![user, if lock > 0 { 0 } else { failures }, lock],
-                )
-                .map_err(db)?;
-            self.as_user(
-                user,
-                "web.signin",
-                "password and TOTP",
-                "refused: wrong credentials",
-            )?;
+            self.count_failure(user, failures, now, METHOD)?;
             return Err(refused("the user name or password is wrong"));
         };
+        // The code is spent whatever follows.
+        self.conn
+            .execute(
+                "UPDATE credentials SET last_step = ?2 WHERE user = ?1",
+                params![user, step],
+            )
+            .map_err(db)?;
+        self.grant_session(user, METHOD)
+    }
+
+    /// Counts a failed sign-in of a known user (`failures` before it); [`MAX_FAILURES`] in a row
+    /// lock them out for [`LOCKOUT_SECONDS`]. Audited.
+    pub(crate) fn count_failure(
+        &self,
+        user: &str,
+        failures: u32,
+        now: i64,
+        method: &str,
+    ) -> Result<(), VaultError> {
+        let failures = failures + 1;
+        let lock = if failures >= MAX_FAILURES {
+            now + LOCKOUT_SECONDS
+        } else {
+            0
+        };
+        self.conn
+            .execute(
+                "UPDATE credentials SET failures = ?2, locked_until = ?3 WHERE user = ?1",
+                params![user, if lock > 0 { 0 } else { failures }, lock],
+            )
+            .map_err(db)?;
+        self.as_user(user, "web.signin", method, "refused: wrong credentials")
+    }
+
+    /// The failures in a row and the end of the lock-out (seconds since the epoch) of an
+    /// enrolled user; `None` for a user not enrolled.
+    pub(crate) fn lock_state(&self, user: &str) -> Result<Option<(u32, i64)>, VaultError> {
+        self.conn
+            .query_row(
+                "SELECT failures, locked_until FROM credentials WHERE user = ?1",
+                params![user],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// Once a user's credentials passed: the session of their current grant, the failures
+    /// cleared; refused (and audited) if the grant was revoked.
+    pub(crate) fn grant_session(&self, user: &str, method: &str) -> Result<Session, VaultError> {
         let grant = self
             .home
             .catalog()?
@@ -353,18 +387,15 @@ impl WebAuth {
             .into_iter()
             .find(|u| u.name == user);
         let Some(grant) = grant.filter(|u| u.revoked_at.is_none()) else {
-            self.as_user(
-                user,
-                "web.signin",
-                "password and TOTP",
-                "refused: no current grant",
-            )?;
-            return Err(refused("the user's grant was revoked"));
+            self.as_user(user, "web.signin", method, "refused: no current grant")?;
+            return Err(VaultError::Denied(
+                "sign-in refused: the user's grant was revoked".into(),
+            ));
         };
         self.conn
             .execute(
-                "UPDATE credentials SET failures = 0, locked_until = 0, last_step = ?2 WHERE user = ?1",
-                params![user, step],
+                "UPDATE credentials SET failures = 0, locked_until = 0 WHERE user = ?1",
+                params![user],
             )
             .map_err(db)?;
         let session = Session {
@@ -372,7 +403,7 @@ impl WebAuth {
             role: grant.role,
             provider_id: grant.provider_id,
         };
-        session.audit(&self.home, "web.signin", "password and TOTP", "ok", None)?;
+        session.audit(&self.home, "web.signin", method, "ok", None)?;
         Ok(session)
     }
 
@@ -397,14 +428,19 @@ impl WebAuth {
             .map_err(db)
     }
 
-    fn system(&self, action: &str, object: &str, outcome: &str) -> Result<(), VaultError> {
+    pub(crate) fn system(
+        &self,
+        action: &str,
+        object: &str,
+        outcome: &str,
+    ) -> Result<(), VaultError> {
         self.home.audit()?.append(Entry::now(
             "system", "system", action, object, outcome, None,
         ))?;
         Ok(())
     }
 
-    fn as_user(
+    pub(crate) fn as_user(
         &self,
         user: &str,
         action: &str,
@@ -457,7 +493,7 @@ fn check_password(p: &str) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn random<const N: usize>() -> Result<[u8; N], VaultError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], VaultError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| VaultError::Key(e.to_string()))?;
     Ok(b)
@@ -467,6 +503,6 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -21,6 +21,7 @@ pub mod meter;
 mod openapi;
 mod operations;
 pub mod pages;
+mod passkeys;
 mod provider;
 pub mod public;
 mod releases;
@@ -139,6 +140,12 @@ pub async fn run(
         Some(u) => u.trim_end_matches('/').to_string(),
         None => format!("https://localhost:{}", address.port()),
     };
+    match tokumei_vault::passkey::RelyingParty::for_origin(&url) {
+        Ok(rp) => {
+            let _ = state.party.set(rp);
+        }
+        Err(e) => tracing::warn!(error = %e, "passkeys are off"),
+    }
     let _ = state.public_url.set(url);
     let app = router(state.clone())?;
     audit(&state.home, "web.serve", format!("listening on {address}")).await?;

@@ -214,6 +214,43 @@ pub const ROUTES: &[Route] = &[
         )
     },
     route("/static/upload.js", "the upload page's script"),
+    route(
+        "/static/passkey.js",
+        "the passkey script (adding one, signing in with one)",
+    ),
+    Route {
+        method: "POST",
+        ..route(
+            "/signin/passkey/begin",
+            "sign-in with a passkey begun: the challenge",
+        )
+    },
+    Route {
+        method: "POST",
+        ..route(
+            "/signin/passkey/finish",
+            "sign-in with a passkey: the assertion checked",
+        )
+    },
+    Route {
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/passkeys", "the user's passkeys, to add and remove")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/passkeys/begin", "a passkey's registration begun")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/passkeys/finish", "a passkey registered")
+    },
+    Route {
+        method: "POST",
+        access: Access::SignedIn(&Role::ALL),
+        ..route("/passkeys/remove", "a passkey removed")
+    },
     Route {
         access: Access::SignedIn(crate::stops::RECORDERS),
         ..route(
@@ -374,6 +411,10 @@ pub struct AppState {
     pub uploading: crate::upload::Busy,
     /// The address the public reaches the server at (set when it listens).
     pub public_url: Arc<std::sync::OnceLock<String>>,
+    /// The passkeys' relying party: that address, when it has a domain name.
+    pub party: crate::passkeys::Party,
+    /// Passkey ceremonies under way.
+    pub pending: Arc<crate::passkeys::Pending>,
 }
 
 impl AppState {
@@ -388,6 +429,8 @@ impl AppState {
             jobs: Arc::default(),
             uploading: Default::default(),
             public_url: Arc::default(),
+            party: Arc::default(),
+            pending: Arc::default(),
         }
     }
 }
@@ -447,6 +490,13 @@ fn handler(method: &str, path: &str) -> Result<MethodRouter<AppState>, WebError>
         ("PATCH", "/api/v1/uploads/{id}") => axum::routing::patch(crate::provider::append),
         ("POST", "/uploads/{provider}/{id}/receive") => post(crate::provider::receive),
         ("GET", "/static/upload.js") => get(crate::provider::script),
+        ("GET", "/static/passkey.js") => get(crate::passkeys::script),
+        ("POST", "/signin/passkey/begin") => post(crate::passkeys::signin_begin),
+        ("POST", "/signin/passkey/finish") => post(crate::passkeys::signin_finish),
+        ("GET", "/passkeys") => get(crate::passkeys::list),
+        ("POST", "/passkeys/begin") => post(crate::passkeys::begin),
+        ("POST", "/passkeys/finish") => post(crate::passkeys::finish),
+        ("POST", "/passkeys/remove") => post(crate::passkeys::remove),
         ("GET", "/stop-requests") => get(crate::stops::form),
         ("POST", "/stop-requests") => post(crate::stops::record_one),
         ("POST", "/stop-requests/csv") => {

@@ -22,9 +22,9 @@ use crate::session::{random_token, same_token, WebSession, COOKIE};
 use crate::WebError;
 
 /// The pre-session form cookie.
-const FORM_COOKIE: &str = "__Host-form";
+pub(crate) const FORM_COOKIE: &str = "__Host-form";
 
-fn cookie_header(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+pub(crate) fn cookie_header(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
     ))
@@ -76,7 +76,7 @@ fn field(label: String, name: &str, kind: &str, autocomplete: &str) -> Markup {
     }
 }
 
-fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
+pub(crate) fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
     cookie(headers, FORM_COOKIE).is_some_and(|c| !sent.is_empty() && same_token(c, sent))
 }
 
@@ -86,6 +86,9 @@ fn signin_fields(lang: Lang) -> Markup {
         (field(lang.t("password"), "password", "password", "current-password"))
         (field(lang.t("totp_code"), "code", "text", "one-time-code"))
         p { button type="submit" { (lang.t("sign_in")) } }
+        p { button #passkey-signin type="button" { (lang.t("sign_in_passkey")) } }
+        p #passkey-status role="status" {}
+        script src="/static/passkey.js" {}
     }
 }
 

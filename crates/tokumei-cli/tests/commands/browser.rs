@@ -3,7 +3,9 @@
 //! `tokumei serve`: a resident reads a provider's notice; a researcher submits an application
 //! through the form; the committee opens a meeting, votes and decides; a technician builds the
 //! release and the researcher downloads its encrypted package; a provider's user uploads a sealed
-//! package that a technician then receives; an auditor verifies the log and proves its consistency.
+//! package that a technician then receives; an auditor verifies the log and proves its
+//! consistency, then adds a passkey (Chromium's virtual authenticator, with user verification) and
+//! signs in with it.
 //! Each user has a browser of their own (each signs in once with the password and TOTP code of
 //! `web-users.txt`). A screenshot of each page is kept in `target/browser-screenshots/`.
 
@@ -283,6 +285,7 @@ pub fn walk(demo: &Path) {
         clerical_review(&mut w).await?;
         two_person_export(&mut w, demo).await?;
         auditor_verifies(&mut w).await?;
+        passkey(&mut w).await?;
         for (_, c) in w.browsers.drain() {
             c.close().await?;
         }
@@ -573,5 +576,89 @@ async fn auditor_verifies(w: &mut Walk) -> Result<()> {
         "{page}\nthe log's last lines:\n{}",
         last.join("\n")
     );
+    Ok(())
+}
+
+/// Chromium's virtual authenticator (WebDriver's WebAuthn extension): a platform authenticator
+/// holding discoverable credentials, verifying its user.
+#[derive(Debug)]
+struct VirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for VirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Waits until the browser is at `path` (a script navigates there).
+async fn arrives(c: &Client, path: &str) -> Result<()> {
+    for _ in 0..400 {
+        if c.current_url().await?.path() == path {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = c
+        .find(Locator::Css("#passkey-status"))
+        .await?
+        .text()
+        .await
+        .unwrap_or_default();
+    Err(format!("not at {path}: {status}").into())
+}
+
+async fn passkey(w: &mut Walk) -> Result<()> {
+    let c = w.signed_in("auditor").await?;
+    c.issue_cmd(VirtualAuthenticator).await?;
+    c.goto(&format!("{}/passkeys", w.base)).await?;
+    type_into(&c, "label", "walk <laptop>").await?;
+    click(&c, "#passkey-add button[type='submit']").await?;
+    let page = until(
+        &c,
+        &format!("{}/passkeys", w.base),
+        &["walk &lt;laptop&gt;"],
+        Duration::from_secs(20),
+    )
+    .await?;
+    w.shot(&c, "passkey-added").await?;
+    assert!(page.contains("walk &lt;laptop&gt;"), "{page}");
+    c.goto(&format!("{}/me", w.base)).await?;
+    submit(&c, "/signout").await?;
+    c.goto(&format!("{}/signin", w.base)).await?;
+    click(&c, "#passkey-signin").await?;
+    arrives(&c, "/me").await?;
+    w.shot(&c, "passkey-signed-in").await?;
+    assert!(c.source().await?.contains("auditor"));
+    let log = std::fs::read_to_string(&w.log)?;
+    assert!(
+        log.lines().any(|l| l.contains("\"auditor\"")
+            && l.contains("\"web.signin\"")
+            && l.contains("\"passkey\"")
+            && l.contains("\"ok\"")),
+        "the passkey's sign-in is audited"
+    );
+    c.goto(&format!("{}/passkeys", w.base)).await?;
+    submit(&c, "/passkeys/remove").await?;
+    let page = c.source().await?;
+    assert!(page.contains("No passkey is registered"), "{page}");
     Ok(())
 }
