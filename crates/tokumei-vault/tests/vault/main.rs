@@ -4,5 +4,6 @@
 mod attacks;
 mod home;
 mod optout;
+mod passkey;
 mod receive;
 mod webauth;

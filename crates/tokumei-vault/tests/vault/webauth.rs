@@ -8,9 +8,9 @@ use tokumei_vault::webauth::{current_code, WebAuth, LOCKOUT_SECONDS, MAX_FAILURE
 use tokumei_vault::Home;
 
 const PASS: &str = "correct horse battery staple";
-const WEB_PASSWORD: &str = "長い合言葉 long enough";
+pub(crate) const WEB_PASSWORD: &str = "長い合言葉 long enough";
 
-fn user(home: &Home, name: &str, role: Role) -> Session {
+pub(crate) fn user(home: &Home, name: &str, role: Role) -> Session {
     let (wrapped, public) = access::new_user_key(PASS, Some(2)).expect("key");
     home.catalog()
         .expect("catalog")
@@ -31,15 +31,15 @@ fn user(home: &Home, name: &str, role: Role) -> Session {
     access::authenticate(home, &access::open_user_key(&path, PASS).expect("open")).expect("session")
 }
 
-struct Lab {
+pub(crate) struct Lab {
     _dir: tempfile::TempDir,
-    home: Home,
-    key: tokumei_vault::home::DataKey,
-    tech: Session,
-    tech2: Session,
+    pub(crate) home: Home,
+    pub(crate) key: tokumei_vault::home::DataKey,
+    pub(crate) tech: Session,
+    pub(crate) tech2: Session,
 }
 
-fn lab() -> Lab {
+pub(crate) fn lab() -> Lab {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = tokumei_vault::home::init(&dir.path().join("home"), PASS, Some(2))
         .expect("init")
@@ -62,7 +62,7 @@ fn lab() -> Lab {
 }
 
 /// Enrols `chair`; its TOTP secret.
-fn enrolled(lab: &Lab) -> String {
+pub(crate) fn enrolled(lab: &Lab) -> String {
     let web = WebAuth::open(&lab.home).expect("store");
     let inv = web.invite(&lab.tech, "chair", 24).expect("invite");
     web.approve(&lab.tech2, &inv.id).expect("approve");
