@@ -12,6 +12,7 @@ mod anonymize;
 mod args;
 mod audit;
 mod demo;
+mod dicom;
 mod export;
 mod feasibility;
 mod home;
@@ -139,6 +140,10 @@ enum Command {
     /// patients, sealed to its recruitment key, each list a provision ledger entry.
     #[command(subcommand)]
     Recruit(feasibility::RecruitCommand),
+    /// DICOM files: `inspect` summarizes them, `deid` de-identifies a folder of them under PS3.15
+    /// Annex E (the Basic Profile and its options).
+    #[command(subcommand)]
+    Dicom(dicom::DicomCommand),
     /// Serve the public pages (each provider's notice, the register of releases) and their JSON
     /// API over HTTPS, in Japanese and English.
     Serve(serve::ServeArgs),
@@ -178,5 +183,6 @@ fn main() -> ExitCode {
         Command::Feasibility(c) => feasibility::run(c),
         Command::Recruit(c) => feasibility::run_recruit(c),
         Command::Serve(a) => serve::run(a),
+        Command::Dicom(c) => dicom::run(c),
     }
 }

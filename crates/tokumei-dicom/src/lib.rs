@@ -1,12 +1,18 @@
 //! DICOM for the platform: files read from hostile bytes without trusting a length
 //! ([`read::parse`]), their Japanese text decoded and encoded under ISO 2022 code extensions
 //! ([`charset`]), and written back byte for byte where nothing changed ([`write::to_bytes`]).
-//! The dictionary of tags and value representations is dicom-rs's (`dicom-dictionary-std`).
+//! De-identification under PS3.15 Annex E ([`deid`], with the table and options of [`profile`])
+//! and the check of its output ([`check`]). The dictionary of tags and value representations is
+//! dicom-rs's (`dicom-dictionary-std`).
 
+pub mod batch;
 pub mod charset;
+pub mod check;
+pub mod deid;
 pub mod model;
 pub mod profile;
 pub mod read;
+pub mod summary;
 pub mod write;
 
 pub use model::{DataSet, DicomFile, Element, Syntax, Value};

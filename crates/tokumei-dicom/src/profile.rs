@@ -159,6 +159,9 @@ pub enum ProfileError {
     /// A line of the table that does not parse (the shipped table is checked by a test).
     #[error("Table E.1-1, line {0}: {1}")]
     Table(usize, String),
+    /// A profile file that does not parse or names an unknown option.
+    #[error("profile: {0}")]
+    File(String),
     /// Options that exclude each other.
     #[error("options {0} and {1} exclude each other")]
     Exclusive(&'static str, &'static str),
@@ -364,5 +367,70 @@ mod tests {
         ));
         let graphics = Profile::new(&[ProfileOption::CleanGraphics]).expect("graphics");
         assert_eq!(graphics.action(Tag(0x6000, 0x3000)), Some(Action::Clean));
+    }
+}
+
+/// A profile file: the options by DCM code, and the private elements safe to keep under
+/// 113111 (`[[safe_private]]` with `creator` and `element`, the element's low byte).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Options by DCM code (`"113107"`).
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Private elements listed safe.
+    #[serde(default)]
+    pub safe_private: Vec<SafePrivate>,
+}
+
+/// A private element listed safe: its private creator and element byte.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafePrivate {
+    /// The private creator's value.
+    pub creator: String,
+    /// The element's low byte (`0x01` for `(gggg,xx01)`).
+    pub element: u8,
+}
+
+/// The presets shipped: `basic` (the Basic Profile alone) and `research` (modified dates,
+/// patient characteristics and device identity retained, descriptors cleaned).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("basic", "options = []\n"),
+    (
+        "research",
+        "options = [\"113105\", \"113107\", \"113108\", \"113109\"]\n",
+    ),
+];
+
+impl ProfileFile {
+    /// Parses a profile file's text.
+    pub fn parse(text: &str) -> Result<ProfileFile, ProfileError> {
+        toml::from_str(text).map_err(|e| ProfileError::File(e.message().to_string()))
+    }
+
+    /// A preset by name.
+    pub fn preset(name: &str) -> Option<ProfileFile> {
+        PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, t)| ProfileFile::parse(t).ok())
+    }
+
+    /// The profile and the safe private list it names.
+    pub fn resolve(&self) -> Result<(Profile, Vec<(String, u8)>), ProfileError> {
+        let mut options = Vec::new();
+        for code in &self.options {
+            options.push(
+                ProfileOption::of_code(code)
+                    .ok_or_else(|| ProfileError::File(format!("unknown option {code}")))?,
+            );
+        }
+        let safe = self
+            .safe_private
+            .iter()
+            .map(|s| (s.creator.trim().to_string(), s.element))
+            .collect();
+        Ok((Profile::new(&options)?, safe))
     }
 }

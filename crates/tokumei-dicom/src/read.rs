@@ -41,7 +41,9 @@ const SEQUENCE_END: Tag = Tag(0xfffe, 0xe0dd);
 const PIXEL_DATA: Tag = Tag(0x7fe0, 0x0010);
 const UNDEFINED: u32 = 0xffff_ffff;
 
-/// Reads a file's bytes (the 128-byte preamble and `DICM`, or `DICM` first).
+/// Reads a file's bytes: PS3.10 (the 128-byte preamble and `DICM`, or `DICM` first), or a bare
+/// data set without file meta information (as older systems wrote them), whose syntax is told
+/// from its first element and whose meta group is made from it.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
     if bytes.len() as u64 > limits.max_file {
         return Err(DicomError::TooLarge(bytes.len() as u64));
@@ -50,6 +52,8 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
         132
     } else if bytes.get(..4) == Some(b"DICM") {
         4
+    } else if bytes.get(..2) == Some(&[0x08, 0x00]) {
+        return bare(bytes, limits);
     } else {
         return Err(DicomError::NotDicom);
     };
@@ -59,9 +63,12 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
     let uid = meta
         .text_ascii(Tag(0x0002, 0x0010))
         .ok_or_else(|| meta_reader.error(Tag(0x0002, 0x0010), "no transfer syntax"))?;
-    let syntax = Syntax::of_uid(&uid).ok_or(DicomError::Syntax(uid))?;
+    let mut syntax = Syntax::of_uid(&uid).ok_or(DicomError::Syntax(uid))?;
     let body_at = meta_reader.pos;
-    let counted = meta_reader.count;
+    // A data set in implicit VR under a meta group that says explicit: read as it is written.
+    if syntax == Syntax::ExplicitLittle && !explicit_at(bytes, body_at) {
+        syntax = Syntax::ImplicitLittle;
+    }
     let inflated;
     let body_bytes = if syntax == Syntax::Deflated {
         inflated = inflate(&bytes[body_at..], limits.max_inflated)?;
@@ -70,13 +77,44 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
         &bytes[body_at..]
     };
     let mut r = Reader::new(body_bytes, syntax, limits);
-    r.count = counted;
+    r.count = meta_reader.count;
     r.offset = if syntax == Syntax::Deflated {
         0
     } else {
         body_at
     };
     let body = r.data_set(body_bytes.len(), 0, false)?;
+    Ok(DicomFile { meta, syntax, body })
+}
+
+/// Whether the element at `at` has an explicit VR (two upper-case letters of a known VR); true
+/// at the end of the bytes.
+fn explicit_at(bytes: &[u8], at: usize) -> bool {
+    match bytes.get(at + 4..at + 6) {
+        Some(vr) => {
+            VR::from_binary([vr[0], vr[1]]).is_some() && vr.iter().all(u8::is_ascii_uppercase)
+        }
+        None => true,
+    }
+}
+
+/// A data set without file meta information, little endian.
+fn bare(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
+    let (syntax, uid) = if explicit_at(bytes, 0) {
+        (Syntax::ExplicitLittle, "1.2.840.10008.1.2.1")
+    } else {
+        (Syntax::ImplicitLittle, "1.2.840.10008.1.2")
+    };
+    let mut r = Reader::new(bytes, syntax, limits);
+    let body = r.data_set(bytes.len(), 0, false)?;
+    let mut meta = DataSet::default();
+    meta.put(Tag(0x0002, 0x0001), VR::OB, vec![0, 1]);
+    for (from, to) in [(0x0016, 0x0002), (0x0018, 0x0003)] {
+        if let Some(v) = body.bytes(Tag(0x0008, from)) {
+            meta.put(Tag(0x0002, to), VR::UI, v.to_vec());
+        }
+    }
+    meta.put(Tag(0x0002, 0x0010), VR::UI, uid.as_bytes().to_vec());
     Ok(DicomFile { meta, syntax, body })
 }
 
@@ -253,9 +291,14 @@ impl<'a> Reader<'a> {
             return Err(self.error(tag, "a delimiter where an element belongs"));
         }
         let (vr, len) = self.header(tag, end)?;
+        let implicit = self.syntax == Syntax::ImplicitLittle;
         let (vr, value) = if len == UNDEFINED {
             match vr {
                 VR::SQ => (vr, self.items_undefined(end, depth, tag)?),
+                // In implicit VR an undefined length is a sequence's (PS3.5 7.5.1).
+                _ if implicit && tag != PIXEL_DATA => {
+                    (VR::SQ, self.items_undefined(end, depth, tag)?)
+                }
                 // An unknown sequence of undefined length is implicit VR inside (PS3.5 6.2.2).
                 VR::UN => {
                     let outer = std::mem::replace(&mut self.syntax, Syntax::ImplicitLittle);

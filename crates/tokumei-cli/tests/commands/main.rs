@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod common;
 mod demo;
+mod dicom;
 mod frictions;
 mod hardening;
 mod linkage;
