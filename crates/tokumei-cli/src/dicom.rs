@@ -52,6 +52,14 @@ pub(crate) enum DicomCommand {
         /// The key file (64 hexadecimal digits); without it a random key, not kept.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Pixel cleaning rules by device signature (RSNA CTP's DicomPixelAnonymizer script
+        /// format), applied when the profile names Clean Pixel Data (113101).
+        #[arg(long)]
+        pixel_rules: Option<PathBuf>,
+        /// Modalities whose images are searched for burned-in text with Tesseract (`US,SC,XA`);
+        /// an image with text no rule cleans is withheld.
+        #[arg(long, value_delimiter = ',')]
+        ocr: Vec<String>,
     },
     /// Compare originals with another tool's (or this one's) de-identified copies, matched by
     /// path: how many Table E.1-1 attributes the profile would change were present, and how many
@@ -77,7 +85,9 @@ pub(crate) fn run(c: DicomCommand) -> ExitCode {
             out,
             profile,
             key,
-        } => deid(&input, &out, &profile, key),
+            pixel_rules,
+            ocr,
+        } => deid(&input, &out, &profile, key, (pixel_rules, ocr)),
         DicomCommand::Compare {
             original,
             output,
@@ -182,6 +192,18 @@ fn deid(
         Ok(k) => k,
         Err(e) => return fail(e),
     };
+    let rules = match &pixel_rules {
+        None => Ok(Vec::new()),
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+            .and_then(|t| {
+                tokumei_dicom::pixel::parse_script(&t).map_err(|e| format!("{}: {e}", p.display()))
+            }),
+    };
+    let pixel_rules = match rules {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     let total = batch::files_under(input).map(|f| f.len()).unwrap_or(0);
     let bar = crate::synth::progress_bar_of(total as u64, "files");
     let started = std::time::Instant::now();
@@ -190,6 +212,11 @@ fn deid(
         key,
         safe_private,
         limits: Limits::default(),
+        pixel_rules,
+        ocr: (!ocr.is_empty()).then(|| {
+            let modalities: Vec<&str> = ocr.iter().map(String::as_str).collect();
+            tokumei_dicom::ocr::Ocr::new(&modalities, &std::env::temp_dir())
+        }),
     };
     let report = batch::run(input, out, &b, &|| bar.inc(1));
     bar.finish_and_clear();

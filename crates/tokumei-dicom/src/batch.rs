@@ -30,6 +30,10 @@ pub struct Batch {
     pub safe_private: Vec<(String, u8)>,
     /// Bounds on each file.
     pub limits: Limits,
+    /// Pixel cleaning rules (under 113101).
+    pub pixel_rules: Vec<crate::pixel::Rule>,
+    /// The search for burned-in text.
+    pub ocr: Option<crate::ocr::Ocr>,
 }
 
 /// What became of one file.
@@ -221,6 +225,8 @@ fn settings(batch: &Batch, patient_id: &str) -> Settings {
         pseudonym: Some(format!("P-{}", hex(&p[..6]))),
         date_offset_days: -days,
         safe_private: batch.safe_private.clone(),
+        pixel_rules: batch.pixel_rules.clone(),
+        ocr: batch.ocr.clone(),
     }
 }
 

@@ -15,6 +15,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::model::{DataSet, DicomFile, Element, Value};
+use crate::ocr::Ocr;
+use crate::pixel::{clean, matching, Rule};
 use crate::profile::{Action, Profile, ProfileOption};
 
 /// What a release gives the de-identifier.
@@ -30,6 +32,10 @@ pub struct Settings {
     pub date_offset_days: i64,
     /// Private elements kept under Retain Safe Private: (private creator, element byte).
     pub safe_private: Vec<(String, u8)>,
+    /// Pixel cleaning rules by device signature (applied under Clean Pixel Data, 113101).
+    pub pixel_rules: Vec<Rule>,
+    /// The search for burned-in text, for the modalities it names.
+    pub ocr: Option<Ocr>,
 }
 
 /// What was done to one file.
@@ -43,6 +49,10 @@ pub struct Outcome {
     pub uids: usize,
     /// Dates and times shifted.
     pub shifted: usize,
+    /// Regions of pixel data blanked by a rule.
+    pub cleaned_regions: usize,
+    /// Characters of burned-in text found by OCR, when it ran.
+    pub ocr_characters: Option<usize>,
     /// Why the file is withheld, if it is (burned-in annotation).
     pub withheld: Option<String>,
 }
@@ -56,14 +66,7 @@ const BURNED_IN: Tag = Tag(0x0028, 0x0301);
 /// De-identifies a file in place.
 pub fn deidentify(file: &mut DicomFile, s: &Settings) -> Outcome {
     let mut out = Outcome::default();
-    if file
-        .body
-        .text_ascii(BURNED_IN)
-        .is_some_and(|v| v.eq_ignore_ascii_case("YES"))
-        && !s.profile.has(ProfileOption::CleanPixelData)
-    {
-        out.withheld = Some("Burned In Annotation is YES and no pixel rule cleans it".into());
-    }
+    pixels(file, s, &mut out);
     let mut w = Walker { s, out };
     w.data_set(&mut file.body, 0);
     let mut out = w.out;
@@ -77,6 +80,57 @@ pub fn deidentify(file: &mut DicomFile, s: &Settings) -> Outcome {
     }
     conformance(&mut file.body, s);
     out
+}
+
+/// Pixel data: under Clean Pixel Data a rule matching the device's signature blanks its
+/// regions (judged on the original values, before any is replaced); an image flagged with
+/// burned-in annotation that no rule cleans is withheld.
+fn pixels(file: &mut DicomFile, s: &Settings, out: &mut Outcome) {
+    let burned = file
+        .body
+        .text_ascii(BURNED_IN)
+        .is_some_and(|v| v.eq_ignore_ascii_case("YES"));
+    let rule = if s.profile.has(ProfileOption::CleanPixelData) {
+        matching(&s.pixel_rules, file).cloned()
+    } else {
+        None
+    };
+    match rule {
+        Some(rule) => match clean(file, &rule.regions) {
+            Ok(()) => {
+                out.cleaned_regions = rule.regions.len();
+                file.body.put(BURNED_IN, VR::CS, b"NO".to_vec());
+            }
+            Err(e) => out.withheld = Some(e.to_string()),
+        },
+        None if burned => {
+            out.withheld =
+                Some("Burned In Annotation is YES and no pixel rule matches its device".into())
+        }
+        None => {}
+    }
+    if let (None, Some(ocr)) = (&out.withheld, &s.ocr) {
+        if ocr.applies(file) {
+            read_pixels(file, ocr, out);
+        }
+    }
+}
+
+/// Searches the (cleaned) pixels for text: any found withholds the image.
+fn read_pixels(file: &DicomFile, ocr: &Ocr, out: &mut Outcome) {
+    static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("tokumei-ocr-{}-{n}", std::process::id());
+    match ocr.characters(file, &name) {
+        Ok(0) => out.ocr_characters = Some(0),
+        Ok(found) => {
+            out.ocr_characters = Some(found);
+            out.withheld = Some(format!(
+                "{found} characters of text found in the pixels that no rule cleans"
+            ));
+        }
+        Err(e) => out.withheld = Some(e.to_string()),
+    }
 }
 
 /// A UID derived from the release's key: `2.25.` and 128 bits of HMAC-SHA256 (PS3.5 B.2).

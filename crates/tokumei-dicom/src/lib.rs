@@ -10,6 +10,8 @@ pub mod charset;
 pub mod check;
 pub mod deid;
 pub mod model;
+pub mod ocr;
+pub mod pixel;
 pub mod profile;
 pub mod read;
 pub mod summary;

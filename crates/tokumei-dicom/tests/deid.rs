@@ -41,6 +41,8 @@ fn settings(options: &[ProfileOption], key: u8) -> Settings {
         pseudonym: Some("R-0007-3F9A".into()),
         date_offset_days: -12,
         safe_private: Vec::new(),
+        pixel_rules: Vec::new(),
+        ocr: None,
     }
 }
 

@@ -1,0 +1,235 @@
+//! Burned-in text: the first frame of native pixel data as 8-bit grey, searched for text by
+//! Tesseract (Debian's `tesseract-ocr` with `tesseract-ocr-jpn`, run as a program with a time
+//! limit), and text drawn into pixels (for test images and the synthetic region's, with the
+//! `font8x8` bitmap font). What Tesseract reads is never returned or logged (it may be a name):
+//! only how many characters it found.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dicom_core::Tag;
+use font8x8::UnicodeFonts;
+
+use crate::model::{DicomFile, Syntax, Value};
+use crate::pixel::PixelError;
+
+/// How text is looked for.
+#[derive(Debug, Clone)]
+pub struct Ocr {
+    /// The Tesseract program.
+    pub program: PathBuf,
+    /// Languages (`jpn+eng`).
+    pub languages: String,
+    /// Modalities whose images are searched (US, SC, XA ... where text is burned in).
+    pub modalities: Vec<String>,
+    /// Time limit per image.
+    pub limit: Duration,
+    /// Folder for the image handed to Tesseract (removed after).
+    pub scratch: PathBuf,
+}
+
+impl Ocr {
+    /// Tesseract from the path, Japanese and English, for the modalities given.
+    pub fn new(modalities: &[&str], scratch: &Path) -> Ocr {
+        Ocr {
+            program: PathBuf::from("tesseract"),
+            languages: "jpn+eng".into(),
+            modalities: modalities.iter().map(|m| m.to_string()).collect(),
+            limit: Duration::from_secs(30),
+            scratch: scratch.to_path_buf(),
+        }
+    }
+
+    /// Whether an image of this file is to be searched.
+    pub fn applies(&self, file: &DicomFile) -> bool {
+        let modality = file
+            .body
+            .text_ascii(Tag(0x0008, 0x0060))
+            .unwrap_or_default();
+        self.modalities.iter().any(|m| *m == modality)
+    }
+
+    /// How many letters and digits Tesseract reads in the first frame, in words of three or
+    /// more.
+    pub fn characters(&self, file: &DicomFile, name: &str) -> Result<usize, PixelError> {
+        let (w, h, grey) = grey8(file)?;
+        let path = self.scratch.join(format!("{name}.pgm"));
+        let mut pgm = format!("P5\n{w} {h}\n255\n").into_bytes();
+        pgm.extend_from_slice(&grey);
+        let run = |e: std::io::Error| PixelError::Unclean(format!("OCR: {e}"));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&pgm))
+            .map_err(run)?;
+        let out = self.tesseract(&path);
+        let _ = std::fs::remove_file(&path);
+        let text = out?;
+        Ok(text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(|w| w.chars().count())
+            .sum())
+    }
+
+    fn tesseract(&self, image: &Path) -> Result<String, PixelError> {
+        let fail = |why: String| PixelError::Unclean(format!("OCR: {why}"));
+        let mut child = Command::new(&self.program)
+            .arg(image)
+            .arg("stdout")
+            .args(["-l", &self.languages, "--psm", "11"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| fail(format!("{} cannot run: {e}", self.program.display())))?;
+        let start = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if start.elapsed() > self.limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail("over its time limit".into()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+        if !out.status.success() {
+            return Err(fail("it failed on the image".into()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The geometry of native pixel data.
+struct Geometry {
+    rows: usize,
+    cols: usize,
+    samples: usize,
+    bytes: usize,
+    planar: bool,
+}
+
+fn geometry(file: &DicomFile) -> Result<Geometry, PixelError> {
+    let bad = |why: &str| PixelError::Unclean(why.to_string());
+    let n = |t: u16| crate::pixel::number(file, Tag(0x0028, t));
+    let bits = n(0x0100).ok_or_else(|| bad("no Bits Allocated"))?;
+    if bits != 8 && bits != 16 {
+        return Err(bad("only 8 and 16 bits are rendered"));
+    }
+    Ok(Geometry {
+        rows: n(0x0010).ok_or_else(|| bad("no Rows"))?,
+        cols: n(0x0011).ok_or_else(|| bad("no Columns"))?,
+        samples: n(0x0002).unwrap_or(1),
+        bytes: bits / 8,
+        planar: n(0x0006).unwrap_or(0) == 1,
+    })
+}
+
+fn native(file: &DicomFile) -> Result<&[u8], PixelError> {
+    match file.body.get(Tag(0x7fe0, 0x0010)).map(|e| &e.value) {
+        Some(Value::Bytes(b)) => Ok(b),
+        Some(_) => Err(PixelError::Unclean(
+            "compressed pixel data without a codec".into(),
+        )),
+        None => Err(PixelError::Unclean("no pixel data".into())),
+    }
+}
+
+/// The first frame as 8-bit grey (the first sample), stretched between its minimum and maximum.
+pub fn grey8(file: &DicomFile) -> Result<(usize, usize, Vec<u8>), PixelError> {
+    let g = geometry(file)?;
+    let data = native(file)?;
+    let count = g.rows * g.cols;
+    if data.len() < count * g.samples * g.bytes {
+        return Err(PixelError::Unclean(
+            "pixel data shorter than its frame".into(),
+        ));
+    }
+    let big = file.syntax == Syntax::ExplicitBig;
+    let value = |i: usize| -> u32 {
+        let at = if g.planar {
+            i * g.bytes
+        } else {
+            i * g.samples * g.bytes
+        };
+        match (g.bytes, big) {
+            (1, _) => u32::from(data[at]),
+            (_, true) => u32::from(u16::from_be_bytes([data[at], data[at + 1]])),
+            _ => u32::from(u16::from_le_bytes([data[at], data[at + 1]])),
+        }
+    };
+    let (lo, hi) = (0..count)
+        .map(value)
+        .fold((u32::MAX, 0), |(l, h), v| (l.min(v), h.max(v)));
+    let span = hi.saturating_sub(lo).max(1);
+    let grey = (0..count)
+        .map(|i| ((value(i) - lo) * 255 / span) as u8)
+        .collect();
+    Ok((g.cols, g.rows, grey))
+}
+
+/// Draws text (ASCII) into the first sample of every frame at (x, y), each glyph 8 × 8 pixels
+/// scaled by `scale`, in the largest value the pixels hold.
+pub fn draw_text(
+    file: &mut DicomFile,
+    x: usize,
+    y: usize,
+    scale: usize,
+    text: &str,
+) -> Result<(), PixelError> {
+    let g = geometry(file)?;
+    let frames = crate::pixel::number(file, Tag(0x0028, 0x0008))
+        .unwrap_or(1)
+        .max(1);
+    let frame = g.rows * g.cols * g.samples * g.bytes;
+    let data = match file
+        .body
+        .elements
+        .iter_mut()
+        .find(|e| e.tag == Tag(0x7fe0, 0x0010))
+    {
+        Some(e) => match &mut e.value {
+            Value::Bytes(b) if b.len() >= frame * frames => b,
+            _ => {
+                return Err(PixelError::Unclean(
+                    "no native pixel data of its frames".into(),
+                ))
+            }
+        },
+        None => return Err(PixelError::Unclean("no pixel data".into())),
+    };
+    for (n, c) in text.chars().enumerate() {
+        let glyph = font8x8::BASIC_FONTS.get(c).unwrap_or([0; 8]);
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let px = x + (n * 8 + col) * scale + dx;
+                        let py = y + row * scale + dy;
+                        if px >= g.cols || py >= g.rows {
+                            continue;
+                        }
+                        for f in 0..frames {
+                            let i = py * g.cols + px;
+                            let at = f * frame
+                                + if g.planar {
+                                    i * g.bytes
+                                } else {
+                                    i * g.samples * g.bytes
+                                };
+                            data[at..at + g.bytes].fill(0xff);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
