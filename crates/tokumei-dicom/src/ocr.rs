@@ -48,7 +48,7 @@ impl Ocr {
             .body
             .text_ascii(Tag(0x0008, 0x0060))
             .unwrap_or_default();
-        self.modalities.iter().any(|m| *m == modality)
+        self.modalities.contains(&modality)
     }
 
     /// How many letters and digits Tesseract reads in the first frame, in words of three or
