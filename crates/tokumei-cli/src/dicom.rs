@@ -178,6 +178,7 @@ fn deid(
     out: &std::path::Path,
     profile: &str,
     key: Option<PathBuf>,
+    (pixel_rules, ocr): (Option<PathBuf>, Vec<String>),
 ) -> ExitCode {
     let made = profile_of(profile).and_then(|p| p.resolve().map_err(|e| e.to_string()));
     let (profile, safe_private) = match made {

@@ -160,3 +160,47 @@ fn a_folder_is_de_identified_consistently_and_the_same_key_gives_the_same_bytes(
         .assert()
         .code(1);
 }
+
+#[test]
+fn pixel_rules_and_ocr_are_taken_from_their_options() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("dir");
+    std::fs::write(input.join("burned.dcm"), ct("1.2.392.1.3", true)).expect("burned");
+    std::fs::write(input.join("plain.dcm"), ct("1.2.392.1.4", false)).expect("plain");
+    let profile = tmp.path().join("profile.toml");
+    std::fs::write(&profile, "options = [\"113101\"]\n").expect("profile");
+    let rules = tmp.path().join("rules.script");
+    std::fs::write(&rules, "{ [Modality].equals(\"CT\") }\n  (0,0,64,8)\n").expect("rules");
+    let out = tmp.path().join("out");
+    let run = tokumei()
+        .args(["dicom", "deid", "--in"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--pixel-rules")
+        .arg(&rules)
+        .args(["--ocr", "CT,US"])
+        .assert()
+        .code(1);
+    // These test images have no Rows: the rule matches but cannot blank them, so both are
+    // withheld, each with the reason.
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    assert!(stdout.contains("written 0 · withheld 2"), "{stdout}");
+    assert!(stdout.contains("no Rows"), "{stdout}");
+    let bad = tmp.path().join("bad.script");
+    std::fs::write(&bad, "{ [0008,0060].sounds(\"CT\") }").expect("bad");
+    let refused = tokumei()
+        .args(["dicom", "deid", "--in"])
+        .arg(&input)
+        .arg("--out")
+        .arg(tmp.path().join("out2"))
+        .arg("--pixel-rules")
+        .arg(&bad)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("line 1"), "{stderr}");
+}
