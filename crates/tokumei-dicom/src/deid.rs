@@ -268,7 +268,14 @@ impl Walker<'_> {
                 let old = String::from_utf8_lossy(b).into_owned();
                 let new: Vec<String> = old
                     .split('\\')
-                    .map(|u| map_uid(&self.s.uid_key, u))
+                    .map(|u| {
+                        let u = u.trim_end_matches(['\0', ' ']);
+                        if u.is_empty() {
+                            String::new()
+                        } else {
+                            map_uid(&self.s.uid_key, u)
+                        }
+                    })
                     .collect();
                 let mut bytes = new.join("\\").into_bytes();
                 if bytes.len() % 2 == 1 {
@@ -360,15 +367,29 @@ fn shift(vr: VR, bytes: &[u8], days: i64) -> Option<Vec<u8>> {
             values.push(String::new());
             continue;
         }
-        let date = NaiveDate::parse_from_str(v.get(..8)?, "%Y%m%d").ok()?;
-        let moved = date.checked_add_signed(Duration::days(days))?;
-        values.push(format!("{}{}", moved.format("%Y%m%d"), &v[8..]));
+        // A date range (`from-to`) has each end shifted (a DT's `-` starts its UTC offset).
+        if vr == VR::DA {
+            let ends: Option<Vec<String>> = v.split('-').map(|end| shift_one(end, days)).collect();
+            values.push(ends?.join("-"));
+        } else {
+            values.push(shift_one(v, days)?);
+        }
     }
     let mut out = values.join("\\").into_bytes();
     if out.len() % 2 == 1 {
         out.push(b' ');
     }
     Some(out)
+}
+
+/// One date or date-time (`YYYYMMDD…`, or empty) moved by `days`, its time and offset kept.
+fn shift_one(v: &str, days: i64) -> Option<String> {
+    if v.is_empty() {
+        return Some(String::new());
+    }
+    let date = NaiveDate::parse_from_str(v.get(..8)?, "%Y%m%d").ok()?;
+    let moved = date.checked_add_signed(Duration::days(days))?;
+    Some(format!("{}{}", moved.format("%Y%m%d"), v.get(8..)?))
 }
 
 /// The private creators of a data set: (group, block, creator).
@@ -401,14 +422,18 @@ fn code_item(value: &str, meaning: &str) -> DataSet {
 /// The attributes that say how the data set was de-identified (PS3.15 E.1.1 and E.3).
 fn conformance(body: &mut DataSet, s: &Settings) {
     body.put(Tag(0x0012, 0x0062), VR::CS, b"YES".to_vec());
-    let options: Vec<&str> = s.profile.options().iter().map(|o| o.code()).collect();
-    let method = format!(
-        "Tokumei {}; PS3.15 Annex E 113100{}{}",
-        env!("CARGO_PKG_VERSION"),
-        if options.is_empty() { "" } else { " " },
-        options.join(" ")
+    // LO values are at most 64 characters: the method is one value per part.
+    let mut method = vec![
+        format!("Tokumei {}", env!("CARGO_PKG_VERSION")),
+        "PS3.15 Annex E DCM 113100".to_string(),
+    ];
+    method.extend(
+        s.profile
+            .options()
+            .iter()
+            .map(|o| format!("DCM {}", o.code())),
     );
-    body.put(Tag(0x0012, 0x0063), VR::LO, method.into_bytes());
+    body.put(Tag(0x0012, 0x0063), VR::LO, method.join("\\").into_bytes());
     let mut items = vec![code_item(
         "113100",
         "Basic Application Confidentiality Profile",

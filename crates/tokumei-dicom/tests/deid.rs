@@ -181,6 +181,33 @@ fn each_option_does_what_the_table_says() {
         text(&modified, Tag(0x0028, 0x0303)).as_deref(),
         Some("MODIFIED")
     );
+    // Ranges and date-times with their offsets shift whole; an empty UID stays empty.
+    let mut f = original();
+    f.body
+        .put(Tag(0x0008, 0x0022), VR::DA, uid("20250301-20250310"));
+    f.body
+        .put(Tag(0x0008, 0x002a), VR::DT, uid("20250314101500-0500"));
+    f.body.put(Tag(0x0020, 0x0052), VR::UI, Vec::new());
+    deidentify(&mut f, &settings(&[ProfileOption::RetainModifiedDates], 1));
+    assert_eq!(
+        text(&f, Tag(0x0008, 0x0022)).as_deref(),
+        Some("20250217-20250226")
+    );
+    assert_eq!(
+        text(&f, Tag(0x0008, 0x002a)).as_deref(),
+        Some("20250302101500-0500")
+    );
+    assert_eq!(f.body.bytes(Tag(0x0020, 0x0052)), Some(&[][..]));
+    // The method: one value per part, each within LO's 64 characters.
+    let all: Vec<ProfileOption> = ProfileOption::ALL
+        .into_iter()
+        .filter(|o| *o != ProfileOption::RetainFullDates)
+        .collect();
+    let mut g = original();
+    deidentify(&mut g, &settings(&all, 1));
+    let method = text(&g, Tag(0x0012, 0x0063)).expect("method");
+    assert!(method.split('\\').all(|v| v.len() <= 64), "{method}");
+    assert_eq!(method.split('\\').count(), 2 + all.len());
     let uids = deidentified(&[ProfileOption::RetainUids]);
     assert_eq!(text(&uids, Tag(0x0020, 0x000d)).as_deref(), Some(STUDY_UID));
     let device = deidentified(&[ProfileOption::RetainDeviceIdentity]);
