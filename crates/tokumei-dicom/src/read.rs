@@ -52,7 +52,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
         132
     } else if bytes.get(..4) == Some(b"DICM") {
         4
-    } else if bytes.get(..2) == Some(&[0x08, 0x00]) {
+    } else if matches!(bytes.get(..2), Some([0x08, 0x00] | [0x00, 0x08])) {
         return bare(bytes, limits);
     } else {
         return Err(DicomError::NotDicom);
@@ -98,9 +98,12 @@ fn explicit_at(bytes: &[u8], at: usize) -> bool {
     }
 }
 
-/// A data set without file meta information, little endian.
+/// A data set without file meta information: group 0008 first, little endian (implicit or
+/// explicit VR) or explicit VR big endian.
 fn bare(bytes: &[u8], limits: &Limits) -> Result<DicomFile, DicomError> {
-    let (syntax, uid) = if explicit_at(bytes, 0) {
+    let (syntax, uid) = if bytes.get(..2) == Some(&[0x00, 0x08]) {
+        (Syntax::ExplicitBig, "1.2.840.10008.1.2.2")
+    } else if explicit_at(bytes, 0) {
         (Syntax::ExplicitLittle, "1.2.840.10008.1.2.1")
     } else {
         (Syntax::ImplicitLittle, "1.2.840.10008.1.2")

@@ -43,6 +43,14 @@ fn bare_data_sets_and_mislabelled_syntaxes_are_read_as_written() {
         bare.meta.text_ascii(Tag(0x0002, 0x0003)),
         implicit.body.text_ascii(Tag(0x0008, 0x0018))
     );
+    // The same, big endian.
+    let big = sample("1.2.840.10008.1.2.2", Syntax::ExplicitBig, native());
+    let bytes = to_bytes(&big).expect("write");
+    let meta_end =
+        132 + 12 + u32::from_le_bytes([bytes[140], bytes[141], bytes[142], bytes[143]]) as usize;
+    let bare = parse(&bytes[meta_end..], &Limits::default()).expect("bare big endian");
+    assert_eq!(bare.syntax, Syntax::ExplicitBig);
+    assert_eq!(bare.body, big.body);
     // A meta group that says explicit VR over a data set written in implicit VR.
     let mut mislabelled = implicit.clone();
     mislabelled
