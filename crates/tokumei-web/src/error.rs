@@ -41,6 +41,9 @@ pub enum WebError {
     /// An upload is refused (its size, its hash, its state).
     #[error("upload refused: {0}")]
     Upload(String),
+    /// Not enough free disk for a declared upload beside the open ones.
+    #[error("upload refused: {0}")]
+    NoRoom(String),
     /// A background task ended abnormally.
     #[error("a server task failed: {0}")]
     Task(String),

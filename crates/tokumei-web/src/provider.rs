@@ -114,6 +114,7 @@ pub async fn create(
     match read(&st.home, move |h| upload::create(h, &s, d.size, d.sha256)).await {
         Ok(up) => (StatusCode::CREATED, Json(up)).into_response(),
         Err(WebError::Upload(why)) => refused(StatusCode::BAD_REQUEST, &why),
+        Err(WebError::NoRoom(why)) => refused(StatusCode::INSUFFICIENT_STORAGE, &why),
         Err(e) => failed(Lang::En, &e),
     }
 }

@@ -77,7 +77,24 @@ fn meta(home: &Home, provider: &str, id: &str) -> PathBuf {
     root(home).join(provider).join(format!("{id}.json"))
 }
 
-/// Declares an upload for the session's provider.
+/// Free bytes kept on the home's file system whatever uploads are declared.
+pub const MARGIN: u64 = 512 << 20;
+
+/// Whether an upload of `size` bytes fits in `free` bytes beside `reserved` bytes still to come
+/// for the open uploads, leaving [`MARGIN`].
+pub fn fits(free: u64, reserved: u64, size: u64) -> bool {
+    free.saturating_sub(MARGIN) >= reserved.saturating_add(size)
+}
+
+/// Free bytes for an unprivileged writer on the file system of `dir`.
+fn free_space(dir: &Path) -> Result<u64, WebError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let s = rustix::fs::statvfs(dir).map_err(|e| io(dir, e.into()))?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Declares an upload for the session's provider: refused when it does not fit on the disk
+/// beside the open uploads (each provider may have [`MAX_OPEN`] open).
 pub fn create(
     home: &Home,
     s: &Session,
@@ -95,7 +112,16 @@ pub fn create(
             return Err(WebError::Upload("sha256 is 64 lowercase hex digits".into()));
         }
     }
-    if list(home, Some(provider))?.len() >= MAX_OPEN {
+    let open = list(home, None)?;
+    let reserved: u64 = open.iter().map(|u| u.size.saturating_sub(u.offset)).sum();
+    let free = free_space(&root(home))?;
+    if !fits(free, reserved, size) {
+        return Err(WebError::NoRoom(format!(
+            "{size} bytes do not fit: {free} bytes free, {reserved} promised to open uploads, \
+             {MARGIN} kept for the home"
+        )));
+    }
+    if open.iter().filter(|u| u.provider == provider).count() >= MAX_OPEN {
         return Err(WebError::Upload(format!(
             "at most {MAX_OPEN} uploads may be open at once"
         )));
@@ -262,5 +288,22 @@ impl Drop for Claim {
         if let Ok(mut set) = (self.0).0.lock() {
             set.remove(&self.1);
         }
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_fits_only_beside_what_open_ones_still_need_and_the_margin() {
+        let gib = 1u64 << 30;
+        let free = 10 * gib + MARGIN;
+        assert!(fits(free, 0, 10 * gib));
+        assert!(!fits(free, 0, 10 * gib + 1));
+        assert!(!fits(free, 4 * gib, 7 * gib));
+        assert!(fits(free, 4 * gib, 6 * gib));
+        assert!(!fits(MARGIN, 0, 1));
+        assert!(!fits(u64::MAX, u64::MAX, 1));
     }
 }
