@@ -38,6 +38,26 @@ impl Syntax {
     }
 }
 
+/// A 16-bit number in the data set's byte order (`b` holds at least two bytes).
+pub(crate) fn u16_in(b: &[u8], syntax: Syntax) -> u16 {
+    let two = [b[0], b[1]];
+    if syntax == Syntax::ExplicitBig {
+        u16::from_be_bytes(two)
+    } else {
+        u16::from_le_bytes(two)
+    }
+}
+
+/// A 32-bit number in the data set's byte order (`b` holds at least four bytes).
+pub(crate) fn u32_in(b: &[u8], syntax: Syntax) -> u32 {
+    let four = [b[0], b[1], b[2], b[3]];
+    if syntax == Syntax::ExplicitBig {
+        u32::from_be_bytes(four)
+    } else {
+        u32::from_le_bytes(four)
+    }
+}
+
 /// One value: bytes, a sequence's items, or encapsulated pixel data's fragments (the offset
 /// table first).
 #[derive(Debug, Clone, PartialEq, Eq)]

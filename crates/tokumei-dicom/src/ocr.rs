@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 use font8x8::UnicodeFonts;
 
-use crate::model::{DicomFile, Syntax, Value};
+use crate::model::{u16_in, DicomFile, Value};
 use crate::pixel::PixelError;
 
 /// How text is looked for.
@@ -149,17 +149,16 @@ pub fn grey8(file: &DicomFile) -> Result<(usize, usize, Vec<u8>), PixelError> {
             "pixel data shorter than its frame".into(),
         ));
     }
-    let big = file.syntax == Syntax::ExplicitBig;
     let value = |i: usize| -> u32 {
         let at = if g.planar {
             i * g.bytes
         } else {
             i * g.samples * g.bytes
         };
-        match (g.bytes, big) {
-            (1, _) => u32::from(data[at]),
-            (_, true) => u32::from(u16::from_be_bytes([data[at], data[at + 1]])),
-            _ => u32::from(u16::from_le_bytes([data[at], data[at + 1]])),
+        if g.bytes == 1 {
+            u32::from(data[at])
+        } else {
+            u32::from(u16_in(&data[at..], file.syntax))
         }
     };
     let (lo, hi) = (0..count)

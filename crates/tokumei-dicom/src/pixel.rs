@@ -18,7 +18,7 @@ use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
-use crate::model::{DataSet, DicomFile, Syntax, Value};
+use crate::model::{u16_in, u32_in, DataSet, DicomFile, Syntax, Value};
 
 /// Why a script or a cleaning failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -294,28 +294,12 @@ fn value_text(set: &DataSet, tag: Tag, syntax: Syntax) -> Option<String> {
         return None;
     };
     Some(match e.vr {
-        VR::US if b.len() >= 2 => u16_of(b, syntax).to_string(),
-        VR::UL if b.len() >= 4 => u32_of(b, syntax).to_string(),
+        VR::US if b.len() >= 2 => u16_in(b, syntax).to_string(),
+        VR::UL if b.len() >= 4 => u32_in(b, syntax).to_string(),
         _ => String::from_utf8_lossy(b)
             .trim_matches(['\0', ' '])
             .to_string(),
     })
-}
-
-fn u16_of(b: &[u8], syntax: Syntax) -> u16 {
-    if syntax == Syntax::ExplicitBig {
-        u16::from_be_bytes([b[0], b[1]])
-    } else {
-        u16::from_le_bytes([b[0], b[1]])
-    }
-}
-
-fn u32_of(b: &[u8], syntax: Syntax) -> u32 {
-    if syntax == Syntax::ExplicitBig {
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    } else {
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
 }
 
 /// The first rule whose signature the file matches.

@@ -7,6 +7,7 @@
 //! (113107) exclude each other.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dicom_core::Tag;
 
@@ -221,11 +222,13 @@ pub fn table() -> Result<Vec<Row>, ProfileError> {
 }
 
 /// The Basic Profile with chosen options: the action on each tag the table lists.
+///
+/// Cloning is cheap (each file of a batch takes one): the resolved table is shared.
 #[derive(Debug, Clone)]
 pub struct Profile {
     options: Vec<ProfileOption>,
-    exact: HashMap<u32, Action>,
-    patterns: Vec<(u32, u32, Action)>,
+    exact: Arc<HashMap<u32, Action>>,
+    patterns: Arc<[(u32, u32, Action)]>,
     private: Action,
 }
 
@@ -258,8 +261,8 @@ impl Profile {
         }
         Ok(Profile {
             options: chosen,
-            exact,
-            patterns,
+            exact: Arc::new(exact),
+            patterns: patterns.into(),
             private,
         })
     }

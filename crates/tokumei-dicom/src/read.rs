@@ -8,7 +8,7 @@ use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
-use crate::model::{DataSet, DicomFile, Element, Syntax, Value};
+use crate::model::{u16_in, u32_in, DataSet, DicomFile, Element, Syntax, Value};
 use crate::DicomError;
 
 /// Bounds on what one file may make the reader do.
@@ -216,20 +216,12 @@ impl<'a> Reader<'a> {
 
     fn u16(&mut self, end: usize, tag: Tag) -> Result<u16, DicomError> {
         let b = self.take(2, end, tag)?;
-        Ok(if self.syntax == Syntax::ExplicitBig {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
+        Ok(u16_in(b, self.syntax))
     }
 
     fn u32(&mut self, end: usize, tag: Tag) -> Result<u32, DicomError> {
         let b = self.take(4, end, tag)?;
-        Ok(if self.syntax == Syntax::ExplicitBig {
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-        } else {
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-        })
+        Ok(u32_in(b, self.syntax))
     }
 
     fn counted(&mut self, tag: Tag) -> Result<(), DicomError> {

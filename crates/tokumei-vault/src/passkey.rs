@@ -58,9 +58,10 @@ impl RelyingParty {
     }
 }
 
-/// A registration under way: the user it is for, and the challenge's state.
+/// A registration under way: the user it is for, their handle, and the challenge's state.
 pub struct PendingRegistration {
     user: String,
+    handle: Uuid,
     state: PasskeyRegistration,
 }
 
@@ -125,6 +126,7 @@ impl WebAuth {
         }
         let pending = PendingRegistration {
             user: s.user.clone(),
+            handle,
             state,
         };
         Ok((options, pending))
@@ -174,8 +176,7 @@ impl WebAuth {
             ));
         }
         let id = short_id(cred_id);
-        let handle = self.handle(&s.user)?;
-        let sealed = seal_passkey(key, &s.user, handle, &passkey)?;
+        let sealed = seal_passkey(key, &s.user, pending.handle, &passkey)?;
         let now = rfc3339(chrono::Utc::now());
         let added = self
             .conn

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::html;
@@ -20,7 +20,7 @@ use tokumei_vault::VaultError;
 use crate::i18n::Lang;
 use crate::pages::layout;
 use crate::routes::{failed, html as page_html, read, AppState, LangQuery};
-use crate::session::{same_token, WebSession, COOKIE};
+use crate::session::{csrf_header, same_token, WebSession};
 use crate::WebError;
 
 /// The passkey page's and the sign-in page's script.
@@ -66,14 +66,7 @@ impl Pending {
 pub type Party = Arc<std::sync::OnceLock<RelyingParty>>;
 
 fn json_error(status: StatusCode, lang: Lang, key: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": lang.t(key) }))).into_response()
-}
-
-fn csrf_header(headers: &HeaderMap) -> &str {
-    headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    crate::routes::json_refused(status, &lang.t(key))
 }
 
 /// What the browser sends to finish a ceremony.
@@ -253,18 +246,10 @@ pub async fn signin_finish(
     });
     match signed.await {
         Ok(session) => match st.sessions.create(session, Instant::now()) {
-            Some(token) => {
-                let mut resp = Json(serde_json::json!({ "to": "/me" })).into_response();
-                for (name, value, age) in [
-                    (COOKIE, token.as_str(), 8 * 3600),
-                    (crate::signin::FORM_COOKIE, "", 0),
-                ] {
-                    if let Some(v) = crate::signin::cookie_header(name, value, age) {
-                        resp.headers_mut().append(header::SET_COOKIE, v);
-                    }
-                }
-                resp
-            }
+            Some(token) => crate::signin::with_session(
+                Json(serde_json::json!({ "to": "/me" })).into_response(),
+                &token,
+            ),
             None => json_failed(lang, &WebError::Task("no session token".into())),
         },
         Err(WebError::Vault(VaultError::Denied(_) | VaultError::Refused(_))) => {
@@ -281,10 +266,5 @@ fn json_failed(lang: Lang, e: &WebError) -> Response {
 
 /// `GET /static/passkey.js`.
 pub async fn script() -> Response {
-    let mut resp = SCRIPT.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    resp
+    crate::routes::script(SCRIPT)
 }

@@ -16,6 +16,7 @@ use tokumei_vault::receive::Outcome;
 
 use crate::i18n::Lang;
 use crate::pages::layout;
+use crate::routes::json_refused as refused;
 use crate::routes::{failed, html as page, read, AppState, LangQuery};
 use crate::session::{same_token, WebSession};
 use crate::upload::{self, Upload};
@@ -88,15 +89,7 @@ pub struct Declared {
 }
 
 fn csrf_header_ok(ws: &WebSession, headers: &HeaderMap) -> bool {
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    same_token(&ws.csrf, sent)
-}
-
-fn refused(status: StatusCode, why: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": why }))).into_response()
+    same_token(&ws.csrf, crate::session::csrf_header(headers))
 }
 
 /// `POST /api/v1/uploads`: declares an upload (JSON `{size, sha256?}`, the CSRF token in
@@ -291,12 +284,5 @@ fn receipt(lang: Lang, o: &Outcome) -> Markup {
 
 /// `GET /static/upload.js`.
 pub async fn script() -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/javascript; charset=utf-8",
-        )],
-        SCRIPT,
-    )
-        .into_response()
+    crate::routes::script(SCRIPT)
 }

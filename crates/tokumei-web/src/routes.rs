@@ -584,6 +584,20 @@ pub(crate) async fn read<T: Send + 'static, E: Into<WebError> + Send + 'static>(
         .map_err(|e| WebError::Task(e.to_string()))?
 }
 
+/// A JSON refusal: `{"error": why}` (for the API and the pages' scripts).
+pub(crate) fn json_refused(status: StatusCode, why: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": why }))).into_response()
+}
+
+/// A page's script, served as JavaScript.
+pub(crate) fn script(body: &'static str) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
 /// A short page for a refusal (a message key; never the request's values).
 pub(crate) fn refused(lang: Lang, status: StatusCode, key: &str) -> Response {
     html(status, pages::message(lang, key))

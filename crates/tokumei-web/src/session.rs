@@ -91,6 +91,14 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The CSRF token a script sends in `X-CSRF-Token` (empty when absent).
+pub(crate) fn csrf_header(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 /// 32 random bytes, hex.
 pub fn random_token() -> Option<String> {
     let mut b = [0u8; 32];

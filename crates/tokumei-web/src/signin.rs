@@ -22,9 +22,9 @@ use crate::session::{random_token, same_token, WebSession, COOKIE};
 use crate::WebError;
 
 /// The pre-session form cookie.
-pub(crate) const FORM_COOKIE: &str = "__Host-form";
+const FORM_COOKIE: &str = "__Host-form";
 
-pub(crate) fn cookie_header(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+fn cookie_header(name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
     ))
@@ -36,6 +36,13 @@ fn with_cookie(mut resp: Response, value: Option<HeaderValue>) -> Response {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// A response that starts a new session: its cookie set (8 hours at most; the server ends it
+/// sooner when idle) and the pre-session form cookie cleared.
+pub(crate) fn with_session(resp: Response, token: &str) -> Response {
+    let resp = with_cookie(resp, cookie_header(COOKIE, token, 8 * 3600));
+    with_cookie(resp, cookie_header(FORM_COOKIE, "", 0))
 }
 
 fn see_other(to: &'static str) -> Response {
@@ -150,10 +157,7 @@ pub async fn signin(
     });
     match signed.await {
         Ok(session) => match st.sessions.create(session, Instant::now()) {
-            Some(token) => {
-                let resp = with_cookie(see_other("/me"), cookie_header(COOKIE, &token, 8 * 3600));
-                with_cookie(resp, cookie_header(FORM_COOKIE, "", 0))
-            }
+            Some(token) => with_session(see_other("/me"), &token),
             None => failed(lang, &WebError::Task("no session token".into())),
         },
         Err(WebError::Vault(VaultError::Denied(_))) => {
