@@ -249,6 +249,7 @@ fn settings(batch: &Batch, patient_id: &str) -> Settings {
         uid_key: keyed(&batch.key, "uid", ""),
         pseudonym: Some(format!("P-{}", hex(&p[..6]))),
         date_offset_days: -days,
+        date_granularity: crate::deid::Granularity::Day,
         safe_private: batch.safe_private.clone(),
         pixel_rules: batch.pixel_rules.clone(),
         ocr: batch.ocr.clone(),

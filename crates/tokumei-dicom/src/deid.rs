@@ -30,12 +30,27 @@ pub struct Settings {
     pub pseudonym: Option<String>,
     /// The person's date offset in days (Modified Dates: the same as the release's tables).
     pub date_offset_days: i64,
+    /// The granularity of the shifted dates (Modified Dates: the release's tables' rule; times are
+    /// emptied when coarser than a day).
+    pub date_granularity: Granularity,
     /// Private elements kept under Retain Safe Private: (private creator, element byte).
     pub safe_private: Vec<(String, u8)>,
     /// Pixel cleaning rules by device signature (applied under Clean Pixel Data, 113101).
     pub pixel_rules: Vec<Rule>,
     /// The search for burned-in text, for the modalities it names.
     pub ocr: Option<Ocr>,
+}
+
+/// How finely modified dates are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Granularity {
+    /// The day (`YYYYMMDD`).
+    #[default]
+    Day,
+    /// The month: the first of it (`YYYYMM01`).
+    Month,
+    /// The year: its first day (`YYYY0101`).
+    Year,
 }
 
 /// What was done to one file.
@@ -298,7 +313,8 @@ impl Walker<'_> {
         }
         let shifting = self.s.profile.has(ProfileOption::RetainModifiedDates);
         if let (true, Value::Bytes(b)) = (shifting, &mut e.value) {
-            if let Some(shifted) = shift(e.vr, b, self.s.date_offset_days) {
+            let how = (self.s.date_offset_days, self.s.date_granularity);
+            if let Some(shifted) = shift(e.vr, b, how) {
                 *b = shifted;
                 self.out.shifted += 1;
                 return;
@@ -350,11 +366,15 @@ fn dummy_value(vr: VR) -> Vec<u8> {
     s.to_vec()
 }
 
-/// A DA, DT or TM value shifted by `days` (times are kept: a day shift keeps them); `None` for
-/// another VR or a value that is not a date.
-fn shift(vr: VR, bytes: &[u8], days: i64) -> Option<Vec<u8>> {
+/// A DA, DT or TM value shifted by `days` and kept at a granularity (times are kept by a day's
+/// granularity, since a day shift keeps them, and emptied by a coarser one); `None` for another VR
+/// or a value that is not a date.
+fn shift(vr: VR, bytes: &[u8], (days, grain): (i64, Granularity)) -> Option<Vec<u8>> {
     if vr == VR::TM {
-        return Some(bytes.to_vec());
+        return Some(match grain {
+            Granularity::Day => bytes.to_vec(),
+            _ => Vec::new(),
+        });
     }
     if !matches!(vr, VR::DA | VR::DT) {
         return None;
@@ -369,10 +389,13 @@ fn shift(vr: VR, bytes: &[u8], days: i64) -> Option<Vec<u8>> {
         }
         // A date range (`from-to`) has each end shifted (a DT's `-` starts its UTC offset).
         if vr == VR::DA {
-            let ends: Option<Vec<String>> = v.split('-').map(|end| shift_one(end, days)).collect();
+            let ends: Option<Vec<String>> = v
+                .split('-')
+                .map(|end| shift_one(end, days, grain))
+                .collect();
             values.push(ends?.join("-"));
         } else {
-            values.push(shift_one(v, days)?);
+            values.push(shift_one(v, days, grain)?);
         }
     }
     let mut out = values.join("\\").into_bytes();
@@ -382,14 +405,20 @@ fn shift(vr: VR, bytes: &[u8], days: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One date or date-time (`YYYYMMDD…`, or empty) moved by `days`, its time and offset kept.
-fn shift_one(v: &str, days: i64) -> Option<String> {
+/// One date or date-time (`YYYYMMDD…`, or empty) moved by `days`; at a day's granularity its
+/// time and offset are kept, at a coarser one the date is the first day of its month or year and
+/// the time is dropped.
+fn shift_one(v: &str, days: i64, grain: Granularity) -> Option<String> {
     if v.is_empty() {
         return Some(String::new());
     }
     let date = NaiveDate::parse_from_str(v.get(..8)?, "%Y%m%d").ok()?;
     let moved = date.checked_add_signed(Duration::days(days))?;
-    Some(format!("{}{}", moved.format("%Y%m%d"), v.get(8..)?))
+    Some(match grain {
+        Granularity::Day => format!("{}{}", moved.format("%Y%m%d"), v.get(8..)?),
+        Granularity::Month => format!("{}01", moved.format("%Y%m")),
+        Granularity::Year => format!("{}0101", moved.format("%Y")),
+    })
 }
 
 /// The private creators of a data set: (group, block, creator).
@@ -468,4 +497,42 @@ fn conformance(body: &mut DataSet, s: &Settings) {
         b"REMOVED "
     };
     body.put(Tag(0x0028, 0x0303), VR::CS, temporal.to_vec());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modified_dates_follow_the_release_granularity() {
+        let day = (-3, Granularity::Day);
+        assert_eq!(
+            shift(VR::DA, b"20250301", day).as_deref(),
+            Some(&b"20250226"[..])
+        );
+        assert_eq!(
+            shift(VR::TM, b"101500", day).as_deref(),
+            Some(&b"101500"[..])
+        );
+        assert_eq!(
+            shift(VR::DT, b"20250301101500+0900", day).as_deref(),
+            Some(&b"20250226101500+0900 "[..])
+        );
+        let month = (-3, Granularity::Month);
+        assert_eq!(
+            shift(VR::DA, b"20250301", month).as_deref(),
+            Some(&b"20250201"[..])
+        );
+        assert_eq!(shift(VR::TM, b"101500", month).as_deref(), Some(&b""[..]));
+        assert_eq!(
+            shift(VR::DT, b"20250301101500", month).as_deref(),
+            Some(&b"20250201"[..])
+        );
+        let year = (0, Granularity::Year);
+        assert_eq!(
+            shift(VR::DA, b"20250301-20250402", year).as_deref(),
+            Some(&b"20250101-20250101 "[..])
+        );
+        assert_eq!(shift(VR::LO, b"20250301", year), None);
+    }
 }

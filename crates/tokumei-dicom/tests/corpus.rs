@@ -88,6 +88,7 @@ fn the_public_test_files_read_round_trip_and_de_identify_clean() {
             uid_key: [7; 32],
             pseudonym: Some("P-7F3A9C21".into()),
             date_offset_days: -30,
+            date_granularity: tokumei_dicom::deid::Granularity::Day,
             safe_private: Vec::new(),
             pixel_rules: Vec::new(),
             ocr: None,

@@ -40,6 +40,7 @@ fn settings(options: &[ProfileOption], key: u8) -> Settings {
         uid_key: [key; 32],
         pseudonym: Some("R-0007-3F9A".into()),
         date_offset_days: -12,
+        date_granularity: tokumei_dicom::deid::Granularity::Day,
         safe_private: Vec::new(),
         pixel_rules: Vec::new(),
         ocr: None,

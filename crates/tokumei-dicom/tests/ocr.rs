@@ -36,6 +36,7 @@ fn settings(scratch: &std::path::Path, rules: &str) -> Settings {
         uid_key: [5; 32],
         pseudonym: None,
         date_offset_days: 0,
+        date_granularity: tokumei_dicom::deid::Granularity::Day,
         safe_private: Vec::new(),
         pixel_rules: parse_script(rules).expect("rules"),
         ocr: Some(Ocr::new(&["US"], scratch)),

@@ -145,6 +145,7 @@ fn settings(options: &[ProfileOption]) -> Settings {
         uid_key: [3; 32],
         pseudonym: None,
         date_offset_days: 0,
+        date_granularity: tokumei_dicom::deid::Granularity::Day,
         safe_private: Vec::new(),
         pixel_rules: parse_script(SCRIPT).expect("script"),
         ocr: None,

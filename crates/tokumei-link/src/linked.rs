@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::NaiveDate;
-use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::events::{
+    Death, Diagnosis, Encounter, Image, LabResult, Prescription, Procedure,
+};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_vault::catalog::Catalog;
 use tokumei_vault::home::DataKey;
@@ -48,6 +50,9 @@ pub struct Clinical {
     pub labs: Vec<LabResult>,
     /// Deaths.
     pub deaths: Vec<Death>,
+    /// Images (the index; the files stay sealed in the identified zone,
+    /// `tokumei_vault::images::read`).
+    pub images: Vec<Image>,
 }
 
 /// The linked vault, read whole.
@@ -103,6 +108,7 @@ impl LinkedVault {
                 .extend(read_table(&dir.join("procedures.parquet"))?);
             c.labs.extend(read_table(&dir.join("lab_results.parquet"))?);
             c.deaths.extend(read_table(&dir.join("deaths.parquet"))?);
+            c.images.extend(read_table(&dir.join("images.parquet"))?);
         }
         Ok(LinkedVault {
             mpi,

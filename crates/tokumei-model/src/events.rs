@@ -150,6 +150,32 @@ crate::table! {
     }
 }
 
+crate::table! {
+    /// A medical image (one DICOM file) as received: what the clinical zone may know of it. The file
+    /// itself, whose header names the patient, is kept encrypted in the identified zone under `blob`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Image : "images" {
+        /// Event id.
+        pub event_id: String,
+        /// Record id of the source record of the image's patient.
+        pub record_id: String,
+        /// Opaque study id: the package's id and the study's number within it (never its UID).
+        pub study_id: String,
+        /// Study date, if the header states one.
+        pub study_date: Option<NaiveDate>,
+        /// Modality (CT, MR, CR, US, ...).
+        pub modality: Option<String>,
+        /// Body Part Examined.
+        pub body_part: Option<String>,
+        /// SOP Class UID (what kind of object it is; a well-known UID, never an instance's).
+        pub sop_class: Option<String>,
+        /// Name of the sealed file in the package's image folder of the identified zone.
+        pub blob: String,
+        /// Size of the file in bytes.
+        pub bytes: i64,
+    }
+}
+
 /// The clinical events that came with one source record.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventSet {

@@ -117,6 +117,8 @@ pub struct Release {
     pub cross_release: Vec<CrossRelease>,
     /// What the released event dates mean.
     pub dates: String,
+    /// The images released (when the `images` items are approved).
+    pub images: Option<crate::images::ImageSummary>,
     /// The preset's targets, in words.
     pub target: String,
     /// The period end the ages refer to.
@@ -1325,16 +1327,81 @@ fn declared_pseudonyms(
     preset: &Preset,
     opts: &BuildOptions,
     begun: &mut Option<tokumei_vault::intent::Pending>,
-) -> Result<(String, Pseudonyms), ReleaseError> {
+) -> Result<(String, Pseudonyms, [u8; 32]), ReleaseError> {
     let (mut release_key, release_id) = release_key_and_id()?;
     let made = pseudonyms(cohort, &release_key, preset.dates)?;
+    let image_key = derived_key(&release_key, b"dicom")?;
     if opts.dry_run {
         release_key.fill(0);
     } else {
         *begun = Some(declare(home, s, staging, out, &release_id)?);
         seal_release_key(home, key, &release_id, &mut release_key)?;
     }
-    Ok((release_id, made))
+    Ok((release_id, made, image_key))
+}
+
+/// The operator's pixel cleaning rules (RSNA CTP's script format) in `config/pixel-rules.script`
+/// of the home, if the file is there.
+fn pixel_rules(home: &Home) -> Result<Vec<tokumei_dicom::pixel::Rule>, ReleaseError> {
+    let path = home.root.join("config/pixel-rules.script");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => tokumei_dicom::pixel::parse_script(&text)
+            .map_err(|e| ReleaseError::Output(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// The images of the release when the `images` items are approved: de-identified and checked; a
+/// file with an identifying value or an unchanged listed attribute, or a table the machine checks
+/// refuse, refuses the release.
+fn release_images(
+    job: &crate::images::ImageJob<'_>,
+    preset: &Preset,
+    refusals: &mut Vec<String>,
+    opts: &BuildOptions,
+) -> Result<ImagesOut, ReleaseError> {
+    if job.columns.is_empty() {
+        return Ok((None, None, Vec::new()));
+    }
+    let result = crate::images::release(job);
+    let _ = std::fs::remove_dir_all(&job.scratch);
+    let (summary, table, files) = result?;
+    let violations = checks::check(preset, std::slice::from_ref(&table));
+    refuse(
+        refusals,
+        (!violations.is_empty()).then(|| violations.join("; ")),
+        opts,
+    )?;
+    let hits = (!summary.findings.is_empty()).then(|| {
+        let places: std::collections::BTreeSet<&str> = summary
+            .findings
+            .iter()
+            .map(|(_, at, _)| at.as_str())
+            .collect();
+        format!(
+            "{} finding(s) in released images: identifying values or unchanged attributes at {}",
+            summary.findings.len(),
+            places.into_iter().take(8).collect::<Vec<_>>().join(", ")
+        )
+    });
+    refuse(refusals, hits, opts)?;
+    Ok((Some(summary), Some(table), files))
+}
+
+/// What the images give the build: the summary, the `images` table and the files.
+type ImagesOut = (
+    Option<crate::images::ImageSummary>,
+    Option<Table>,
+    Vec<(String, Vec<u8>)>,
+);
+
+/// A key for one use derived from the release key (HMAC-SHA256 of the use's label).
+fn derived_key(release_key: &[u8; 32], label: &[u8]) -> Result<[u8; 32], ReleaseError> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(release_key)
+        .map_err(|e| ReleaseError::Output(e.to_string()))?;
+    mac.update(label);
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// The m-event intruder, release and initial, and the utility report.
@@ -1368,6 +1435,8 @@ fn release_key_and_id() -> Result<([u8; 32], String), ReleaseError> {
     Ok((release_key, format!("R-{}", hex::encode(rid))))
 }
 
+// Over 150 lines because it is the build's steps in their order, each one call on the values the
+// steps before it made; split, the same dozen values would be passed around instead.
 #[allow(clippy::too_many_arguments)]
 fn build_inner(
     home: &Home,
@@ -1389,12 +1458,12 @@ fn build_inner(
     let catalog = home.catalog()?;
     let vault = tokumei_link::linked::LinkedVault::read(home, key, &catalog)?;
     let (persons, excluded) = vault.persons(&catalog, key)?;
-    let tokumei_link::linked::LinkedVault { mpi, clinical, .. } = vault;
+    let (mpi, clinical, identities) = (vault.mpi, vault.clinical, vault.identities);
     let (mut cohort, cohort_size, opted_out) =
         select_cohort(app, &persons, &mpi, &clinical, &excluded, end)?;
     let (approved, removed_columns, person_cols) = approved_items(scope);
     // Per-release pseudonyms of the whole cohort (a suppressed person's is never written).
-    let (release_id, (pseudonym_all, shift)) =
+    let (release_id, (pseudonym_all, shift), image_key) =
         declared_pseudonyms(home, s, key, (staging, out), &cohort, &preset, opts, begun)?;
 
     // Index dates (presets with relative days): the person's first event in the release period.
@@ -1453,6 +1522,18 @@ fn build_inner(
     )?;
     refuse(&mut refusals, singled_out, opts)?;
     drop(raw);
+    let image_job = image_job(
+        (home, key),
+        &cx,
+        &pseudonym,
+        (&clinical, &identities),
+        (app, &approved),
+        (image_key, &release_id),
+    )?;
+    let (images, image_table, image_files) =
+        release_images(&image_job, &preset, &mut refusals, opts)?;
+    let mut tables = tables;
+    tables.extend(image_table);
     let (before, after) = (p.protected.before, p.protected.after);
     let (utility_goals, utility_before, utility_json, utility_html) = utility;
     let mut release = Release {
@@ -1489,6 +1570,7 @@ fn build_inner(
         reid_initial,
         cross_release,
         dates: dates_meaning(preset.dates).to_string(),
+        images,
         target: preset_target(&preset),
         period_to: app.period_to.clone(),
         warnings: checks::utility_warnings(&tables),
@@ -1501,18 +1583,16 @@ fn build_inner(
     }
     let written = Written {
         tables,
+        images: image_files,
         truth,
         pseudonym: &pseudonym,
         utility: [utility_json, utility_html],
     };
     let entry = write_and_record(
-        home,
-        s,
-        key,
+        (home, s, key),
         scope,
         &preset,
-        staging,
-        out,
+        (staging, out),
         opts,
         written,
         &mut release,
@@ -1520,10 +1600,41 @@ fn build_inner(
     Ok((release, Some(entry)))
 }
 
+/// What the images of a release need, from the build's context.
+fn image_job<'a>(
+    (home, key): (&'a Home, &'a DataKey),
+    cx: &EventContext<'a>,
+    released: &'a HashMap<String, String>,
+    (clinical, identities): (&'a Clinical, &'a [tokumei_model::identity::IdentityRecord]),
+    (app, approved): (&tokumei_review::Application, &BTreeMap<String, Vec<String>>),
+    (uid_key, release_id): ([u8; 32], &str),
+) -> Result<crate::images::ImageJob<'a>, ReleaseError> {
+    Ok(crate::images::ImageJob {
+        home,
+        key,
+        kind: app.kind,
+        images: &clinical.images,
+        person_of: &cx.mpi.person_of,
+        identities,
+        pseudonym: released,
+        request: app.images.clone().unwrap_or_default(),
+        period: (cx.from, cx.end),
+        dates: cx.dates,
+        shift: cx.shift,
+        index_date: cx.index_date,
+        uid_key,
+        columns: approved.get("images").cloned().unwrap_or_default(),
+        scratch: home.root.join(format!("work/ocr-{release_id}")),
+        pixel_rules: pixel_rules(home)?,
+    })
+}
+
 /// What a build writes besides its report: the tables, the pseudonym → person map of the
 /// snapshot, the pseudonyms (for an evaluation key) and the utility report (JSON, HTML).
 struct Written<'a> {
     tables: Vec<Table>,
+    /// The de-identified images: (path in the release, bytes).
+    images: Vec<(String, Vec<u8>)>,
     truth: HashMap<String, String>,
     pseudonym: &'a HashMap<String, String>,
     utility: [Vec<u8>; 2],
@@ -1531,15 +1642,11 @@ struct Written<'a> {
 
 /// Writes the release into its staging folder (tables, report, package; the utility report
 /// beside it, outside the package) and records it (snapshot, ledger entry); returns the entry.
-#[allow(clippy::too_many_arguments)]
 fn write_and_record(
-    home: &Home,
-    s: &Session,
-    key: &DataKey,
+    (home, s, key): (&Home, &Session, &DataKey),
     scope: &Scope,
     preset: &Preset,
-    staging: &Path,
-    out: &Path,
+    (staging, out): (&Path, &Path),
     opts: &BuildOptions,
     w: Written<'_>,
     release: &mut Release,
@@ -1557,7 +1664,7 @@ fn write_and_record(
     write_release(
         scope,
         preset,
-        &snapshot.tables,
+        (&snapshot.tables, w.images),
         staging,
         out,
         &signer,
@@ -1810,6 +1917,19 @@ fn dictionary(
             ("persons", "prefecture") => "prefecture code (JIS X 0401)".into(),
             ("persons", "death_month") => format!("death, {}", granularity("death_month")),
             (_, "date" | "start_date" | "end_date") => format!("date, {date}"),
+            ("images", "study_date") => format!("study date, {date}"),
+            ("images", "modality") => "DICOM Modality (CT, MR, CR, US ...)".into(),
+            ("images", "body_part") => "DICOM Body Part Examined".into(),
+            ("images", "file") => format!(
+                "the DICOM file in this release, de-identified under PS3.15 Annex E (the \
+                 release's pseudonym as Patient ID and Patient's Name; UIDs unrelated to any other \
+                 release; dates {date}{})",
+                if preset.dates == Dates::Relative {
+                    ", counted from 2000-01-01 in the file"
+                } else {
+                    ""
+                }
+            ),
             (_, "icd10") => {
                 "ICD-10 code (rare codes generalized to the 3-character category or the WHO chapter in Roman numerals, or `*`)"
                     .into()
@@ -1834,7 +1954,7 @@ fn dictionary(
 fn write_release(
     scope: &Scope,
     preset: &Preset,
-    tables: &[Table],
+    (tables, images): (&[Table], Vec<(String, Vec<u8>)>),
     staging: &Path,
     out: &Path,
     signer: &ed25519_dalek::SigningKey,
@@ -1845,6 +1965,7 @@ fn write_release(
         files.push((format!("tables/{}.csv", t.name), csv_bytes(t)?));
         files.push((format!("tables/{}.parquet", t.name), parquet_bytes(t)?));
     }
+    files.extend(images);
     let dict = serde_json::to_vec_pretty(&dictionary(tables, preset, &r.transformation))
         .map_err(|e| ReleaseError::Output(e.to_string()))?;
     files.push(("dictionary.json".into(), dict));

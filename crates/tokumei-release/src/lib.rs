@@ -28,6 +28,7 @@
 pub mod build;
 pub mod checks;
 pub mod events;
+pub mod images;
 mod persons;
 pub mod preset;
 pub mod preview;

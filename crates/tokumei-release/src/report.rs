@@ -181,6 +181,32 @@ fn utility(r: &Release) -> Markup {
     }
 }
 
+fn images(r: &Release) -> Markup {
+    let Some(i) = &r.images else {
+        return html! {};
+    };
+    let withheld: Vec<Vec<String>> = i
+        .withheld
+        .iter()
+        .map(|(why, n)| vec![why.clone(), n.to_string()])
+        .collect();
+    html! {
+        h2 { "画像 / Images (DICOM, PS3.15 Annex E)" }
+        p {
+            "Asked for: " (i.requested) "; released: " (i.released) " (" (i.studies) " studies of "
+            (i.persons) " persons); withheld: " (i.requested - i.released) ". Profile: Basic "
+            "Application Level Confidentiality Profile (113100) with options " (i.options.join(", "))
+            ". Burned-in text searched by OCR: " (if i.ocr { "yes" } else { "no" }) ". Every "
+            "released file was checked for each identifying value the vault holds for its person "
+            "and for the attributes of Table E.1-1 left unchanged: "
+            (i.findings.len()) " finding(s)."
+        }
+        @if !withheld.is_empty() {
+            (table(&["withheld because / 保留の理由", "images / 画像"], &withheld))
+        }
+    }
+}
+
 /// The report of a release as a self-contained HTML page.
 pub fn html(r: &Release, scope: &Scope) -> String {
     let body = html! {
@@ -195,6 +221,7 @@ pub fn html(r: &Release, scope: &Scope) -> String {
         (events(r))
         (maud::PreEscaped(crate::reid_events::html_section(&r.event_attack, &r.event_attack_initial)))
         (cross_release(r))
+        (images(r))
         (utility(r))
     };
     page(

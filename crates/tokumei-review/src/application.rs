@@ -118,6 +118,50 @@ pub struct Feasibility {
 
 impl Eq for Feasibility {}
 
+/// Which images a release carries (with the `images` items approved): any of the modalities, any
+/// of the body parts, studies in the period (each left out: all).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRequest {
+    /// DICOM Modality codes (`CT`, `MR`, `CR`, `US` ...).
+    #[serde(default)]
+    pub modalities: Vec<String>,
+    /// Body Part Examined codes (`CHEST`, `HEAD` ...).
+    #[serde(default)]
+    pub body_parts: Vec<String>,
+    /// First study date (YYYY-MM-DD); the application's period when left out.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last study date.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl ImageRequest {
+    /// Whether an image of this modality, body part and date is asked for (`period` bounds the
+    /// dates when the request names none).
+    pub fn wants(
+        &self,
+        modality: Option<&str>,
+        body_part: Option<&str>,
+        date: Option<chrono::NaiveDate>,
+        period: (chrono::NaiveDate, chrono::NaiveDate),
+    ) -> bool {
+        let day = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        };
+        let from = day(&self.from).unwrap_or(period.0).max(period.0);
+        let to = day(&self.to).unwrap_or(period.1).min(period.1);
+        let listed = |list: &[String], v: Option<&str>| {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|l| l.eq_ignore_ascii_case(v)))
+        };
+        listed(&self.modalities, modality)
+            && listed(&self.body_parts, body_part)
+            && date.is_some_and(|d| d >= from && d <= to)
+    }
+}
+
 /// An application as submitted (the TOML file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +199,9 @@ pub struct Application {
     /// For a feasibility application: who asks, and the budget.
     #[serde(default)]
     pub feasibility: Option<Feasibility>,
+    /// Which images, when the `images` items are asked for.
+    #[serde(default)]
+    pub images: Option<ImageRequest>,
 }
 
 /// Releasable tables and their columns. Direct identifiers (names, readings, addresses below the
@@ -187,7 +234,39 @@ pub const CATALOGUE: &[(&str, &[&str])] = &[
         &["code", "value_num", "value_text", "unit", "date"],
     ),
     ("deaths", &["date"]),
+    // One row per released image; `file` is the DICOM file itself, de-identified under PS3.15
+    // Annex E with the release's pseudonym as Patient ID.
+    ("images", &["modality", "body_part", "study_date", "file"]),
 ];
+
+/// The problems of an `[images]` table: codes as DICOM writes them (A–Z, 0–9, `_`, space; at most
+/// 16 characters), dates, and a period in order.
+fn image_problems(images: &ImageRequest, p: &mut Vec<Problem>) {
+    let code = |c: &String| {
+        !c.is_empty()
+            && c.len() <= 16
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ')
+    };
+    for (field, list) in [
+        ("images.modalities", &images.modalities),
+        ("images.body_parts", &images.body_parts),
+    ] {
+        if !list.iter().all(code) {
+            p.push(Problem::new(
+                field,
+                "codes as DICOM writes them: letters, digits, `_`, at most 16",
+            ));
+        }
+    }
+    let from = images.from.as_deref().map(|d| date(p, "images.from", d));
+    let to = images.to.as_deref().map(|d| date(p, "images.to", d));
+    if let (Some(Some(from)), Some(Some(to))) = (from, to) {
+        if to < from {
+            p.push(Problem::new("images.to", "before images.from"));
+        }
+    }
+}
 
 /// A `YYYY-MM-DD` date, or a problem recorded for `field`.
 fn date(p: &mut Vec<Problem>, field: &str, s: &str) -> Option<chrono::NaiveDate> {
@@ -302,6 +381,9 @@ impl Application {
             }
         }
         date(p, "contract_expiry", &self.contract_expiry);
+        if let Some(images) = &self.images {
+            image_problems(images, p);
+        }
     }
 
     fn item_problems(&self, p: &mut Vec<Problem>) {

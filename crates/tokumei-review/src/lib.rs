@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use tokumei_vault::access::{Role, Session};
 use tokumei_vault::{Home, VaultError};
 
-pub use application::{Application, ReleaseKind};
+pub use application::{Application, ImageRequest, ReleaseKind};
 pub use docket::{Conflict, DocketItem, Figure, Meeting, Preview};
 
 /// Errors of the review workflow.

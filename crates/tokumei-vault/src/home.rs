@@ -13,7 +13,8 @@
 //! H/keys/users/<name>.key       the first technician's key, wrapped by the passphrase (owner-only)
 //! H/catalog/catalog.sqlite      providers, receipts, users, opt-out registry, export requests
 //! H/vault/identity/             identifying fields, encrypted at rest under the data key
-//! H/vault/clinical/             clinical events (Parquet, keyed by opaque record ids)
+//! H/vault/clinical/             clinical events (Parquet, keyed by opaque record ids), the images' index
+//! H/vault/images/               DICOM files as received, each sealed under the data key
 //! H/packages/                   original packages as received (immutable)
 //! H/quarantine/                 records that could not be read, with file, line and reason
 //! H/audit/entries.jsonl         the audit log (see tokumei-audit)
@@ -233,10 +234,11 @@ const AUDIT_KEY: &str = "keys/audit.key.enc";
 const PLAIN_AUDIT_KEY: &str = "keys/audit.key";
 
 /// Folders of a home.
-const DIRS: [&str; 7] = [
+const DIRS: [&str; 8] = [
     "keys",
     "vault/identity",
     "vault/clinical",
+    "vault/images",
     "packages",
     "quarantine",
     "audit",

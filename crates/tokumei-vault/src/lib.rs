@@ -19,7 +19,9 @@
 //!   raw tar entries, plain files only, limits before a byte is read); [`receive`]: decrypt, verify,
 //!   refuse, read through `formats::any`, check counts, apply the opt-out registry and the notice
 //!   period, split identities from clinical events, quarantine, keep the original, commit by the
-//!   receipt row, audit;
+//!   receipt row, audit; [`images`]: DICOM files of an extract read as hostile bytes, tied to their
+//!   patient's record by the provider's patient id, sealed in the identified zone and indexed in the
+//!   clinical zone (no identifying value);
 //! - [`store`]: the identity vault (XChaCha20-Poly1305 under the data key) and the clinical store
 //!   (Parquet keyed by opaque record ids); [`catalog`]: SQLite (providers, receipts, users, opt-out
 //!   registry, export requests);
@@ -36,6 +38,7 @@ pub mod check;
 pub mod export;
 pub mod fault;
 pub mod home;
+pub mod images;
 pub mod intent;
 pub mod lock;
 pub mod optout;

@@ -150,9 +150,13 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), VaultError> {
     Ok((hex::encode(h.finalize()), n))
 }
 
-/// Recognises a file's format and counts its records (source formats the readers know).
+/// Recognises a file's format and counts its records (source formats the readers know; a DICOM
+/// file is one image).
 fn count_records(name: &str, path: &Path) -> Result<(Option<String>, Option<u64>), VaultError> {
     let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    if crate::images::is_dicom(name, &bytes) {
+        return Ok((Some("dicom".into()), Some(1)));
+    }
     Ok(
         match tokumei_formats::any::read_file(name, &bytes, "package") {
             Some(r) => (Some(r.kind.code().to_string()), Some(r.units() as u64)),

@@ -13,7 +13,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
+use tokumei_model::events::{
+    Death, Diagnosis, Encounter, Image, LabResult, Prescription, Procedure,
+};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::table::Table;
 
@@ -55,6 +57,24 @@ fn filter_table<T: Table>(
         write_atomic(path, &parquet_bytes(&kept)?)?;
     }
     Ok(removed)
+}
+
+/// Removes the images of `gone` from a package: their sealed files first, then their index rows
+/// (an interrupted purge finds the rows again and removes what is left).
+fn purge_images(paths: &PackagePaths, gone: &HashSet<String>) -> Result<usize, VaultError> {
+    let index = paths.clinical.join("images.parquet");
+    let Ok(bytes) = std::fs::read(&index) else {
+        return Ok(0);
+    };
+    let rows: Vec<Image> = read_parquet(bytes)?;
+    for r in rows.iter().filter(|r| gone.contains(&r.record_id)) {
+        let blob = paths.images.join(&r.blob);
+        match std::fs::remove_file(&blob) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&blob, e)),
+            _ => {}
+        }
+    }
+    filter_table::<Image>(&index, gone, |r| &r.record_id)
 }
 
 /// Removes from every received package the records whose blind index is in `indexes` (the whole
@@ -128,6 +148,7 @@ fn purge_where(
         events +=
             filter_table::<LabResult>(&c.join("lab_results.parquet"), &gone, |r| &r.record_id)?;
         events += filter_table::<Death>(&c.join("deaths.parquet"), &gone, |r| &r.record_id)?;
+        events += purge_images(&paths, &gone)?;
         // The identity table last: it is what makes a later purge find the record again.
         let kept: Vec<IdentityRecord> = identities
             .into_iter()

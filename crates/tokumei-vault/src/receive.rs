@@ -67,6 +67,10 @@ pub struct ReceiveReport {
     pub files: Vec<FileCount>,
     /// Files whose units read differ from the count their manifest states (audited).
     pub mismatched: Vec<String>,
+    /// Images (DICOM files) stored, tied to their patient's record.
+    pub images: usize,
+    /// Images refused with their patient (requests to stop, notice period).
+    pub images_refused: usize,
 }
 
 /// What was read from one file of a package.
@@ -458,14 +462,13 @@ fn land_package(
     });
     let Parsed {
         records,
-        quarantine,
-        originals,
+        mut quarantine,
+        mut originals,
         warnings,
-        counts,
-    } = parse_files(&files, &pid, progress);
-    drop(files);
+        mut counts,
+        images,
+    } = parse_files(files, &pid, progress);
     let read = records.len();
-    let mismatched = mismatched_counts(&manifest, &counts);
     let screened = screen(
         home,
         catalog,
@@ -474,17 +477,29 @@ fn land_package(
         records,
         (notice_start, extracted_on),
     )?;
+    let tied = crate::images::tie(images, &screened.kept, &screened.refused_patients);
+    for (q, bytes) in tied.quarantine {
+        if let Some(c) = counts.iter_mut().find(|c| c.path == q.file) {
+            (c.read, c.quarantined) = (0, 1);
+        }
+        originals.push((q.file.clone(), bytes));
+        quarantine.push(q);
+    }
+    let mismatched = mismatched_counts(&manifest, &counts);
     progress(Stage::Landing);
     let landed = store::land(
         home,
         key,
-        &manifest.package_id,
-        screened.kept,
-        &quarantine,
-        &originals,
-        &store::Original {
-            path: package.to_path_buf(),
-            sha256: batch_hash.clone(),
+        store::Landing {
+            package_id: &manifest.package_id,
+            records: screened.kept,
+            quarantine: &quarantine,
+            quarantine_originals: &originals,
+            images: &tied.images,
+            original: &store::Original {
+                path: package.to_path_buf(),
+                sha256: batch_hash.clone(),
+            },
         },
     )
     .map_err(|e| (e, Some(pid.clone())))?;
@@ -520,6 +535,8 @@ fn land_package(
                 warnings,
                 files: counts,
                 mismatched,
+                images: landed.images,
+                images_refused: tied.refused,
             },
         },
         pid,
@@ -581,6 +598,8 @@ struct Screened {
     refusals: Refusals,
     /// Fingerprints of the persons who asked to stop, for their records from other providers.
     fingerprints: std::collections::BTreeSet<String>,
+    /// The provider's patient ids of refused records (their images are refused with them).
+    refused_patients: std::collections::BTreeSet<String>,
 }
 
 /// Checks every record against the opt-out registry and the notice period (`dates`: its start and
@@ -603,8 +622,10 @@ fn screen(
         kept: Vec::with_capacity(records.len()),
         refusals: Refusals::default(),
         fingerprints: std::collections::BTreeSet::new(),
+        refused_patients: std::collections::BTreeSet::new(),
     };
     for r in records {
+        let patient = r.identity.local_patient_id.clone();
         let subjects = crate::optout::subjects_of(pid, &r.identity);
         if subjects
             .iter()
@@ -614,6 +635,7 @@ fn screen(
             // The person's fingerprints: their records from other providers are purged when linked.
             out.fingerprints
                 .extend(crate::optout::person_fingerprints(&index, &r.identity));
+            out.refused_patients.extend(patient);
             continue;
         }
         // RULES §4 item 37: extraction on or after max(notice start, first visit after it) + wait.
@@ -628,6 +650,7 @@ fn screen(
         let threshold = first_visit.max(notice_start).checked_add_days(wait);
         if threshold.is_none_or(|t| extracted_on < t) {
             out.refusals.too_early += 1;
+            out.refused_patients.extend(patient);
             continue;
         }
         out.kept.push(r);
@@ -660,26 +683,43 @@ struct Parsed {
     originals: Vec<(String, Vec<u8>)>,
     warnings: usize,
     counts: Vec<FileCount>,
+    /// DICOM files read, to be tied to their records.
+    images: Vec<crate::images::ImageIn>,
 }
 
-/// Reads every file of a package with the format readers (files in parallel, results in package
-/// order): records read, what could not be read (file, lines, reason), the originals of files with
-/// quarantined records, the warnings and each file's counts.
+/// What one file of a package gave.
+enum FileRead {
+    Records(Option<tokumei_formats::any::FileRead>),
+    Image(Result<crate::images::ImageIn, (String, Vec<u8>)>),
+}
+
+/// Reads every file of a package with the format readers, DICOM files with the DICOM reader (files
+/// in parallel, results in package order): records read, what could not be read (file, lines,
+/// reason), the originals of files with quarantined records, the warnings, each file's counts and
+/// the images.
 fn parse_files(
-    files: &[(String, Vec<u8>)],
+    files: Vec<(String, Vec<u8>)>,
     provider_id: &str,
     progress: &(dyn Fn(Stage) + Sync),
 ) -> Parsed {
     use rayon::prelude::*;
     let total = files.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let reads: Vec<Option<tokumei_formats::any::FileRead>> = files
-        .par_iter()
+    let reads: Vec<(String, Vec<u8>, FileRead)> = files
+        .into_par_iter()
         .map(|(name, bytes)| {
-            let r = tokumei_formats::any::read_file(name, bytes, provider_id);
+            let (bytes, r) = if crate::images::is_dicom(&name, &bytes) {
+                (
+                    Vec::new(),
+                    FileRead::Image(crate::images::read_image(&name, bytes)),
+                )
+            } else {
+                let r = tokumei_formats::any::read_file(&name, &bytes, provider_id);
+                (bytes, FileRead::Records(r))
+            };
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(Stage::Reading { done: n, total });
-            r
+            (name, bytes, r)
         })
         .collect();
     let mut out = Parsed {
@@ -687,46 +727,71 @@ fn parse_files(
         quarantine: Vec::new(),
         originals: Vec::new(),
         warnings: 0,
-        counts: Vec::with_capacity(files.len()),
+        counts: Vec::with_capacity(total),
+        images: Vec::new(),
     };
-    for ((name, bytes), read) in files.iter().zip(reads) {
-        let Some(r) = read else {
-            out.quarantine.push(Quarantined {
-                file: name.clone(),
-                first_line: 0,
-                last_line: 0,
-                reason: "not a supported format".into(),
-            });
-            out.originals.push((name.clone(), bytes.clone()));
-            out.counts.push(FileCount {
-                path: name.clone(),
-                read: 0,
-                quarantined: 1,
-            });
-            continue;
+    for (name, bytes, read) in reads {
+        out.add(name, bytes, read);
+    }
+    out
+}
+
+impl Parsed {
+    /// Adds what one file gave.
+    fn add(&mut self, name: String, bytes: Vec<u8>, read: FileRead) {
+        let r = match read {
+            FileRead::Image(Ok(image)) => {
+                self.counts.push(FileCount {
+                    path: name,
+                    read: 1,
+                    quarantined: 0,
+                });
+                self.images.push(image);
+                return;
+            }
+            FileRead::Image(Err((reason, bytes))) => return self.whole_file(name, bytes, reason),
+            FileRead::Records(None) => {
+                return self.whole_file(name, bytes, "not a supported format".into())
+            }
+            FileRead::Records(Some(r)) => r,
         };
-        out.warnings += r.warnings();
-        out.counts.push(FileCount {
+        self.warnings += r.warnings();
+        self.counts.push(FileCount {
             path: name.clone(),
             read: r.records.len() as u64,
             quarantined: r.rejected.len() as u64,
         });
-        if !r.rejected.is_empty() {
-            out.originals.push((name.clone(), bytes.clone()));
-        }
-        out.quarantine
-            .extend(r.rejected.into_iter().map(|q| Quarantined {
-                file: match q.entry {
+        self.quarantine
+            .extend(r.rejected.iter().map(|q| Quarantined {
+                file: match &q.entry {
                     Some(e) => format!("{name}#{e}"),
                     None => name.clone(),
                 },
                 first_line: q.rejected.first_line,
                 last_line: q.rejected.last_line,
-                reason: q.rejected.reason,
+                reason: q.rejected.reason.clone(),
             }));
-        out.records.extend(r.records);
+        if !r.rejected.is_empty() {
+            self.originals.push((name, bytes));
+        }
+        self.records.extend(r.records);
     }
-    out
+
+    /// A file quarantined whole (its original kept, encrypted).
+    fn whole_file(&mut self, name: String, bytes: Vec<u8>, reason: String) {
+        self.quarantine.push(Quarantined {
+            file: name.clone(),
+            first_line: 0,
+            last_line: 0,
+            reason,
+        });
+        self.counts.push(FileCount {
+            path: name.clone(),
+            read: 0,
+            quarantined: 1,
+        });
+        self.originals.push((name, bytes));
+    }
 }
 
 /// A reader that hashes every byte it passes on.

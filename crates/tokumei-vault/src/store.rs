@@ -107,6 +107,8 @@ pub struct Landed {
     pub events: usize,
     /// Records quarantined.
     pub quarantined: usize,
+    /// Images stored.
+    pub images: usize,
 }
 
 /// Paths of a package's files in the home.
@@ -121,6 +123,8 @@ pub struct PackagePaths {
     pub quarantine_files: PathBuf,
     /// The original package.
     pub original: PathBuf,
+    /// Encrypted DICOM files (their headers name the patient).
+    pub images: PathBuf,
 }
 
 impl PackagePaths {
@@ -132,6 +136,7 @@ impl PackagePaths {
             quarantine: home.root.join(format!("quarantine/{id}.json.enc")),
             quarantine_files: home.root.join(format!("quarantine/{id}")),
             original: home.root.join(format!("packages/{id}.age")),
+            images: home.root.join(format!("vault/images/{id}")),
         }
     }
 }
@@ -192,22 +197,40 @@ fn copy_verified(from: &Path, to: &Path, sha256: &str) -> Result<(), VaultError>
     Ok(())
 }
 
-/// Writes a package's records, quarantine and original into the home under staging names, then moves
-/// them into place (the caller records the receipt afterwards).
-pub fn land(
-    home: &Home,
-    key: &DataKey,
-    package_id: &str,
-    records: Vec<SourceRecord>,
-    quarantine: &[Quarantined],
-    quarantine_originals: &[(String, Vec<u8>)],
-    original: &Original,
-) -> Result<Landed, VaultError> {
+/// What one package lands.
+pub struct Landing<'a> {
+    /// The package's id.
+    pub package_id: &'a str,
+    /// Records that land.
+    pub records: Vec<SourceRecord>,
+    /// What could not be read.
+    pub quarantine: &'a [Quarantined],
+    /// The originals of files with quarantined records.
+    pub quarantine_originals: &'a [(String, Vec<u8>)],
+    /// Images, each with the index of its record in `records`.
+    pub images: &'a [(usize, crate::images::ImageIn)],
+    /// The package as received.
+    pub original: &'a Original,
+}
+
+/// Writes a package's records, images, quarantine and original into the home under staging names,
+/// then moves them into place (the caller records the receipt afterwards).
+pub fn land(home: &Home, key: &DataKey, landing: Landing<'_>) -> Result<Landed, VaultError> {
+    let Landing {
+        package_id,
+        records,
+        quarantine,
+        quarantine_originals,
+        images,
+        original,
+    } = landing;
     let paths = PackagePaths::of(home, package_id);
     let mut landed = Landed {
         quarantined: quarantine.len(),
+        images: images.len(),
         ..Landed::default()
     };
+    let mut record_ids: Vec<String> = Vec::with_capacity(records.len());
     let mut identities: Vec<IdentityRecord> = Vec::with_capacity(records.len());
     let mut encounters: Vec<Encounter> = Vec::new();
     let mut diagnoses: Vec<Diagnosis> = Vec::new();
@@ -265,10 +288,15 @@ pub fn land(
             deaths.push(e);
         }
         let mut id = r.identity;
-        id.record_id = record_id;
+        id.record_id = record_id.clone();
+        record_ids.push(record_id);
         identities.push(id);
     }
     landed.records = identities.len();
+    let image_rows = crate::images::index(package_id, images, &record_ids, &mut || {
+        counter += 1;
+        format!("{package_id}-{counter}")
+    });
 
     // Identity zone: one encrypted Parquet table.
     let sealed = seal(key, &parquet_bytes(&identities)?)?;
@@ -298,23 +326,18 @@ pub fn land(
         &parquet_bytes(&labs)?,
     )?;
     write_file(&clinical.join("deaths.parquet"), &parquet_bytes(&deaths)?)?;
-    // Quarantine: the report and the originals, encrypted (file and entry names of SS-MIX2 storage
-    // carry patient ids).
-    let report =
-        serde_json::to_vec_pretty(quarantine).map_err(|e| VaultError::Store(e.to_string()))?;
-    write_file(&staged(&paths.quarantine), &seal(key, &report)?)?;
-    let qdir = staged(&paths.quarantine_files);
-    let _ = std::fs::remove_dir_all(&qdir);
-    std::fs::create_dir_all(&qdir).map_err(|e| io(&qdir, e))?;
-    let names: Vec<&str> = quarantine_originals
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let names = serde_json::to_vec(&names).map_err(|e| VaultError::Store(e.to_string()))?;
-    write_file(&qdir.join("names.json.enc"), &seal(key, &names)?)?;
-    for (i, (_, bytes)) in quarantine_originals.iter().enumerate() {
-        write_file(&qdir.join(format!("{i}.enc")), &seal(key, bytes)?)?;
+    write_file(
+        &clinical.join("images.parquet"),
+        &parquet_bytes(&image_rows)?,
+    )?;
+    // Identified zone: each image sealed whole.
+    let idir = staged(&paths.images);
+    let _ = std::fs::remove_dir_all(&idir);
+    std::fs::create_dir_all(&idir).map_err(|e| io(&idir, e))?;
+    for (row, (_, image)) in image_rows.iter().zip(images) {
+        write_file(&idir.join(&row.blob), &seal(key, &image.bytes)?)?;
     }
+    let qdir = write_quarantine(key, &paths, quarantine, quarantine_originals)?;
     // The original package, read-only.
     let orig = staged(&paths.original);
     copy_verified(&original.path, &orig, &original.sha256)?;
@@ -330,6 +353,7 @@ pub fn land(
         (clinical, &paths.clinical),
         (staged(&paths.quarantine), &paths.quarantine),
         (qdir, &paths.quarantine_files),
+        (idir, &paths.images),
         (orig, &paths.original),
     ] {
         if to.is_dir() {
@@ -338,6 +362,29 @@ pub fn land(
         std::fs::rename(&from, to).map_err(|e| io(to, e))?;
     }
     Ok(landed)
+}
+
+/// Writes a package's quarantine under staging names: the report and the originals, encrypted (file
+/// and entry names of SS-MIX2 storage carry patient ids); returns the staged folder of originals.
+fn write_quarantine(
+    key: &DataKey,
+    paths: &PackagePaths,
+    quarantine: &[Quarantined],
+    originals: &[(String, Vec<u8>)],
+) -> Result<PathBuf, VaultError> {
+    let report =
+        serde_json::to_vec_pretty(quarantine).map_err(|e| VaultError::Store(e.to_string()))?;
+    write_file(&staged(&paths.quarantine), &seal(key, &report)?)?;
+    let qdir = staged(&paths.quarantine_files);
+    let _ = std::fs::remove_dir_all(&qdir);
+    std::fs::create_dir_all(&qdir).map_err(|e| io(&qdir, e))?;
+    let names: Vec<&str> = originals.iter().map(|(n, _)| n.as_str()).collect();
+    let names = serde_json::to_vec(&names).map_err(|e| VaultError::Store(e.to_string()))?;
+    write_file(&qdir.join("names.json.enc"), &seal(key, &names)?)?;
+    for (i, (_, bytes)) in originals.iter().enumerate() {
+        write_file(&qdir.join(format!("{i}.enc")), &seal(key, bytes)?)?;
+    }
+    Ok(qdir)
 }
 
 /// A package's quarantine report (decrypted).
@@ -393,9 +440,10 @@ pub fn read_all_identities(home: &Home, key: &DataKey) -> Result<Vec<IdentityRec
 }
 
 /// The names a package's files take in each folder of the home (after its id).
-pub(crate) const LAYOUT: [(&str, &[&str]); 4] = [
+pub(crate) const LAYOUT: [(&str, &[&str]); 5] = [
     ("vault/identity", &[".parquet.enc"]),
     ("vault/clinical", &[""]),
+    ("vault/images", &[""]),
     ("quarantine", &[".json.enc", ""]),
     ("packages", &[".age"]),
 ];

@@ -353,6 +353,8 @@ fn application(f: &Fields, p: &mut Vec<Problem>) -> Application {
             items(&f.all("item"))
         },
         feasibility,
+        // Images are asked for in the application file (`[images]`), not yet on this form.
+        images: None,
     }
 }
 

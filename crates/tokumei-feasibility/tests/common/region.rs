@@ -59,6 +59,7 @@ pub fn population(
             procedures: read_table(&dir.join("procedures.parquet"))?,
             labs: read_table(&dir.join("lab_results.parquet"))?,
             deaths: read_table(&dir.join("deaths.parquet"))?,
+            images: Vec::new(),
         };
         assembly.add(&identities, &clinical, &at);
         deaths.extend(

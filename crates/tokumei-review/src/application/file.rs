@@ -4,7 +4,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Applicant, Application, Certification, Cohort, Feasibility, Items, ReleaseKind};
+use super::{
+    Applicant, Application, Certification, Cohort, Feasibility, ImageRequest, Items, ReleaseKind,
+};
 use crate::ReviewError;
 
 /// A complete commented application file: every field, required or optional, with its meaning.
@@ -27,7 +29,11 @@ pub const KEYS: &[&str] = &[
     "cohort",
     "items",
     "feasibility",
+    "images",
 ];
+
+/// Keys of the `[images]` table.
+pub const IMAGES_KEYS: &[&str] = &["modalities", "body_parts", "from", "to"];
 
 /// Keys of the `[feasibility]` table (applications of kind `feasibility` only).
 pub const FEASIBILITY_KEYS: &[&str] = &["users", "epsilon", "recruitment"];
@@ -191,6 +197,7 @@ fn read(table: &toml::Table, problems: &mut Vec<Problem>) -> Application {
     let applicant = f.table("applicant");
     let cohort = f.table("cohort");
     let feasibility = f.table("feasibility");
+    let images = f.table("images");
     let kind = f
         .required::<Option<ReleaseKind>>("kind")
         .unwrap_or(ReleaseKind::Anonymized);
@@ -222,6 +229,10 @@ fn read(table: &toml::Table, problems: &mut Vec<Problem>) -> Application {
             .table
             .contains_key("feasibility")
             .then(|| read_feasibility(&feasibility, f.problems)),
+        images: f
+            .table
+            .contains_key("images")
+            .then(|| read_images(&images, f.problems)),
     };
     let items = if counts_only {
         f.optional::<Vec<toml::Value>>("items")
@@ -243,6 +254,21 @@ fn read_feasibility(table: &toml::Table, problems: &mut Vec<Problem>) -> Feasibi
         users: f.required("users"),
         epsilon: f.optional("epsilon"),
         recruitment: f.optional("recruitment"),
+    }
+}
+
+fn read_images(table: &toml::Table, problems: &mut Vec<Problem>) -> ImageRequest {
+    let mut f = Fields {
+        table,
+        prefix: "images.".into(),
+        problems,
+    };
+    f.unknown(IMAGES_KEYS);
+    ImageRequest {
+        modalities: f.optional("modalities"),
+        body_parts: f.optional("body_parts"),
+        from: f.optional("from"),
+        to: f.optional("to"),
     }
 }
 

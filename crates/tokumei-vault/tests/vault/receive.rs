@@ -366,3 +366,162 @@ fn files_left_by_an_interrupted_receipt_are_removed() {
     let log = std::fs::read_to_string(s.home.root.join("audit/entries.jsonl")).expect("log");
     assert!(log.contains("receive.recover"));
 }
+
+/// One explicit-VR little-endian element.
+fn element(out: &mut Vec<u8>, (group, elem): (u16, u16), vr: &[u8; 2], value: &[u8]) {
+    let mut v = value.to_vec();
+    if v.len() % 2 == 1 {
+        v.push(if vr == b"UI" { 0 } else { b' ' });
+    }
+    out.extend(group.to_le_bytes());
+    out.extend(elem.to_le_bytes());
+    out.extend(vr);
+    out.extend((v.len() as u16).to_le_bytes());
+    out.extend(v);
+}
+
+/// A small CT file of a patient (ASCII name `marker`), with its study.
+fn dicom(patient: &str, birth: &str, study_uid: &str, marker: &str) -> Vec<u8> {
+    let mut meta = Vec::new();
+    element(&mut meta, (2, 0x10), b"UI", b"1.2.840.10008.1.2.1");
+    let mut out = vec![0u8; 128];
+    out.extend(b"DICM");
+    element(&mut out, (2, 0), b"UL", &[0; 4]);
+    let len = (meta.len() as u32).to_le_bytes();
+    out[132 + 8..132 + 12].copy_from_slice(&len);
+    out.extend(meta);
+    element(&mut out, (8, 0x16), b"UI", b"1.2.840.10008.5.1.4.1.1.2");
+    element(&mut out, (8, 0x20), b"DA", b"20250301");
+    element(&mut out, (8, 0x60), b"CS", b"CT");
+    element(&mut out, (0x10, 0x10), b"PN", marker.as_bytes());
+    element(&mut out, (0x10, 0x20), b"LO", patient.as_bytes());
+    element(&mut out, (0x10, 0x30), b"DA", birth.as_bytes());
+    element(&mut out, (0x18, 0x15), b"CS", b"chest");
+    element(&mut out, (0x20, 0x0d), b"UI", study_uid.as_bytes());
+    out
+}
+
+#[test]
+fn images_are_tied_to_their_records_sealed_indexed_and_purged() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    let key = s.home.unlock_data_key(PASS).expect("unlock");
+    let index = tokumei_vault::optout::IndexKey::derive(&key);
+    s.home
+        .catalog()
+        .expect("catalog")
+        .add_optout(
+            &index,
+            &tokumei_vault::optout::Request {
+                subject: tokumei_vault::optout::Subject::Patient {
+                    provider_id: "M022012".into(),
+                    local_patient_id: "0000000002".into(),
+                },
+                requester: tokumei_vault::optout::Requester::Bereaved,
+                received_on: "2025-06-01".into(),
+                confirmed_on: None,
+            },
+        )
+        .expect("optout");
+    let dir = s.source.join("dicom/000001");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let files = [
+        (
+            "1.dcm",
+            dicom("0000000001", "19400412", "1.2.3.1", "SHIKEN^HANAKO"),
+        ),
+        (
+            "2.dcm",
+            dicom("0000000001", "19400412", "1.2.3.1", "SHIKEN^HANAKO"),
+        ),
+        (
+            "3.dcm",
+            dicom("0000000001", "19400413", "1.2.3.2", "SHIKEN^HANAKO"),
+        ),
+        (
+            "4.dcm",
+            dicom("0000000002", "19380102", "1.2.3.3", "SHIKEN^TARO"),
+        ),
+        (
+            "5.dcm",
+            dicom("0000000009", "19500101", "1.2.3.4", "SHIKEN^SABURO"),
+        ),
+        ("6.dcm", b"DICM but not really".to_vec()),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).expect("write");
+    }
+    let pkg = make(
+        &s,
+        &s.key,
+        &recipient,
+        "img.tkm",
+        &PackageOptions::default(),
+    );
+    let Outcome::Received {
+        manifest, report, ..
+    } = receive(&s.home, &pkg, "tech-1").expect("receive")
+    else {
+        panic!("not received");
+    };
+    // Two images of the kept patient land (one study); the wrong birth date, the unknown patient
+    // and the unreadable file are quarantined; the opted-out patient's image is refused.
+    assert_eq!((report.images, report.images_refused), (2, 1));
+    assert_eq!(report.quarantined, 1 + 3, "the bad record and three images");
+    assert!(report.mismatched.is_empty(), "{:?}", report.mismatched);
+    let q = tokumei_vault::store::read_quarantine(&s.home, &key, &manifest.package_id)
+        .expect("quarantine");
+    let reasons: Vec<&str> = q.iter().map(|q| q.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("birth date differs")),
+        "{reasons:?}"
+    );
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("no record of the package")));
+    assert!(
+        reasons.iter().any(
+            |r| r.starts_with("DICOM:") && r.contains("malformed") || r.contains("not a DICOM")
+        ),
+        "{reasons:?}"
+    );
+    // Indexed in the clinical zone under the patient's record, sealed in the identified zone.
+    let paths = tokumei_vault::store::PackagePaths::of(&s.home, &manifest.package_id);
+    let rows: Vec<tokumei_model::events::Image> = tokumei_vault::store::read_parquet(
+        std::fs::read(paths.clinical.join("images.parquet")).expect("index"),
+    )
+    .expect("rows");
+    let ids =
+        tokumei_vault::store::read_identities(&s.home, &key, &manifest.package_id).expect("ids");
+    let record = ids
+        .iter()
+        .find(|r| r.local_patient_id.as_deref() == Some("0000000001"))
+        .expect("record");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.record_id == record.record_id));
+    assert!(rows
+        .iter()
+        .all(|r| r.study_id == format!("{}-s1", manifest.package_id)));
+    assert_eq!(rows[0].modality.as_deref(), Some("CT"));
+    assert_eq!(rows[0].body_part.as_deref(), Some("CHEST"));
+    let back = tokumei_vault::images::read(&s.home, &key, &manifest.package_id, &rows[0].blob)
+        .expect("image");
+    assert_eq!(back, files[0].1);
+    // No name or patient id of an image in the clear anywhere under the home.
+    for marker in ["SHIKEN^", "0000000009"] {
+        assert!(
+            grep_home(&s.home.root, marker.as_bytes()).is_empty(),
+            "{marker}"
+        );
+    }
+    // A purge of the record removes its images too.
+    let gone = std::collections::HashSet::from([record.record_id.clone()]);
+    let purged = tokumei_vault::purge::purge_records(&s.home, &key, &gone).expect("purge");
+    assert!(purged.events >= 2);
+    let rows: Vec<tokumei_model::events::Image> = tokumei_vault::store::read_parquet(
+        std::fs::read(paths.clinical.join("images.parquet")).expect("index"),
+    )
+    .expect("rows");
+    assert!(rows.is_empty());
+    assert_eq!(std::fs::read_dir(&paths.images).expect("dir").count(), 0);
+}
