@@ -32,9 +32,9 @@ use crate::rng::{chance, rng_for, Stream, SynthRng, Weighted};
 use crate::Context;
 
 /// Share of outpatient visits at an SS-MIX2 hospital with an imaging study.
-const OUTPATIENT_SHARE: f64 = 0.03;
+const OUTPATIENT_SHARE: f64 = 0.005;
 /// Share of inpatient stays with an imaging study.
-const INPATIENT_SHARE: f64 = 0.25;
+const INPATIENT_SHARE: f64 = 0.08;
 /// Share of CR and US images with the patient number and name drawn into the pixels.
 const BURNED_CR: f64 = 0.15;
 const BURNED_US: f64 = 0.5;
@@ -194,6 +194,48 @@ const CHARSETS: &[&str] = &[
     "\\ISO 2022 IR 87\\ISO 2022 IR 159",
     "ISO_IR 192",
 ];
+
+/// Name of the regional health information network that issues Other Patient IDs.
+const NETWORK: &str = "あおもり医療情報ネットワーク";
+
+/// How a character stands to JIS X 0208 (rows 1–8 and 16–84, as EUC-JP codes them).
+#[derive(PartialEq)]
+enum Jis {
+    /// ASCII or JIS X 0208 proper.
+    In,
+    /// A vendor extension EUC-JP gives a code in rows JIS X 0208 leaves empty (NEC and IBM
+    /// kanji such as 髙, 﨑): a PACS writing ISO 2022 must not put it under IR 87.
+    Vendor,
+    /// Not codable in JIS X 0208 at all (鷗 is in JIS X 0212; 𠮷 in neither).
+    Out,
+}
+
+fn jis0208(c: char) -> Jis {
+    if c.is_ascii() {
+        return Jis::In;
+    }
+    let mut buf = [0u8; 4];
+    let (euc, _, bad) = encoding_rs::EUC_JP.encode(c.encode_utf8(&mut buf));
+    match (bad, euc.first()) {
+        (false, Some(0xa1..=0xa8 | 0xb0..=0xf4)) if euc.len() == 2 => Jis::In,
+        (false, Some(0xa9..=0xfe)) if euc.len() == 2 => Jis::Vendor,
+        _ => Jis::Out,
+    }
+}
+
+/// The character sets to try for a header holding these texts: IR 87 when JIS X 0208 holds every
+/// character; IR 87 with IR 159 when the others are outside JIS X 0208 (the encoder then finds
+/// them in JIS X 0212 or fails); UTF-8 when a vendor extension is needed or nothing else holds it.
+fn charsets_for(texts: &[&str]) -> &'static [&'static str] {
+    let chars = || texts.iter().flat_map(|t| t.chars());
+    if chars().all(|c| jis0208(c) == Jis::In) {
+        CHARSETS
+    } else if chars().all(|c| jis0208(c) != Jis::Vendor) {
+        &CHARSETS[1..]
+    } else {
+        &CHARSETS[2..]
+    }
+}
 
 /// The imaging studies of one person: for each SS-MIX2 hospital record, some of its encounters.
 pub fn studies(
@@ -390,9 +432,20 @@ fn surname_as_recorded(p: &LifePerson, id: &IdentityRecord, date: NaiveDate) -> 
 fn study(ctx: &Context, p: &LifePerson, id: &IdentityRecord, plan: &Plan) -> Option<Study> {
     let surname = surname_as_recorded(p, id, plan.date);
     let texts = Texts::new(ctx, p, id, plan, &surname);
+    let charsets = charsets_for(&[
+        &texts.patient_name,
+        &texts.doctor,
+        &texts.institution,
+        &texts.institution_address,
+        &texts.description,
+        texts.address.as_deref().unwrap_or(""),
+        texts.manufacturer,
+        texts.model,
+        NETWORK,
+    ]);
     let mut instances = Vec::with_capacity(plan.images.len());
     for (i, (sop_uid, burned, flag)) in plan.images.iter().enumerate() {
-        let body = CHARSETS.iter().find_map(|cs| {
+        let body = charsets.iter().find_map(|cs| {
             let rep = Repertoire::parse(cs).ok()?;
             header(plan, &texts, cs, &rep, i, sop_uid, *flag).ok()
         })?;
@@ -612,12 +665,7 @@ fn other_ids(plan: &Plan, t: &Texts, rep: &Repertoire) -> Result<Vec<DataSet>, C
     if let Some(other) = &plan.other_id {
         let mut item = DataSet::default();
         item.put_str(Tag(0x0010, 0x0020), VR::LO, other);
-        item.put_text(
-            Tag(0x0010, 0x0021),
-            VR::LO,
-            "あおもり医療情報ネットワーク",
-            rep,
-        )?;
+        item.put_text(Tag(0x0010, 0x0021), VR::LO, NETWORK, rep)?;
         item.put_str(Tag(0x0010, 0x0022), VR::CS, "TEXT");
         items.push(item);
     }
@@ -728,4 +776,47 @@ fn sector(x: usize, y: usize, rows: usize, cols: usize, phase: u32) -> u16 {
         return 0;
     }
     30 + (speckle(x, y, phase) % 90) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn romaji_is_made_from_the_reading() {
+        assert_eq!(romaji("タロウ"), "Tarou");
+        assert_eq!(romaji("シンイチ"), "Shin'ichi");
+        assert_eq!(romaji("キョウコ"), "Kyouko");
+        assert_eq!(romaji(""), "");
+    }
+
+    #[test]
+    fn names_have_three_component_groups() {
+        let n = |kanji: &str, kana: &str| Name {
+            kanji: kanji.into(),
+            kana: kana.into(),
+        };
+        assert_eq!(
+            person_name(&n("山田", "ヤマダ"), &n("太郎", "タロウ"), true),
+            "Yamada^Tarou=山田^太郎=やまだ^たろう"
+        );
+        assert_eq!(
+            person_name(&n("山田", "ヤマダ"), &n("太郎", "タロウ"), false),
+            "Yamada^Tarou=山田^太郎=ヤマダ^タロウ"
+        );
+    }
+
+    #[test]
+    fn the_character_set_fits_the_names() {
+        assert_eq!(charsets_for(&["Yamada^Tarou=山田^太郎"])[0], CHARSETS[0]);
+        assert_eq!(charsets_for(&["Mori^Ogai=森^鷗外"])[0], CHARSETS[1]);
+        // Vendor kanji (NEC and IBM rows) never go under IR 87: UTF-8.
+        assert_eq!(charsets_for(&["髙橋^一郎"])[0], CHARSETS[2]);
+        // 𠮷 is in no JIS set: IR 159 is tried and fails, UTF-8 holds it.
+        assert_eq!(charsets_for(&["𠮷田^花子"])[0], CHARSETS[1]);
+        let rep = Repertoire::parse(CHARSETS[1]).expect("charset");
+        assert!(rep
+            .encode("𠮷田", tokumei_dicom::charset::Text::PersonNames)
+            .is_err());
+    }
 }
