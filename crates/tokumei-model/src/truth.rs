@@ -176,3 +176,27 @@ crate::table! {
         pub field: String,
     }
 }
+
+crate::table! {
+    /// One DICOM image (instance) of an imaging study a hospital's PACS holds, and what burned-in
+    /// text its pixels carry.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TruthImage : "images" {
+        /// True person.
+        pub person_id: String,
+        /// Provider (hospital) holding the image.
+        pub provider_id: String,
+        /// File path relative to the provider's folder (`dicom/<study6>/<instance>.dcm`).
+        pub path: String,
+        /// Study date (the encounter's first day).
+        pub study_date: NaiveDate,
+        /// Modality (`CT`, `MR`, `CR`, `US`).
+        pub modality: String,
+        /// Body Part Examined (`CHEST`, `ABDOMEN`, `HEAD` ...).
+        pub body_part: String,
+        /// Whether the patient id and name are drawn into the pixels.
+        pub burned_in: bool,
+        /// What the header's Burned In Annotation (0028,0301) says (`YES`, `NO`), none if absent.
+        pub burned_in_flag: Option<String>,
+    }
+}

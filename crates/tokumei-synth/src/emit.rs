@@ -85,6 +85,8 @@ pub struct PersonOut {
     pub conditions: Vec<TruthCondition>,
     /// Records, in a deterministic order.
     pub records: Vec<EmittedRecord>,
+    /// Imaging studies at hospitals, encoded, in a deterministic order.
+    pub images: Vec<crate::imaging::Study>,
 }
 
 struct Fields {
@@ -466,6 +468,7 @@ pub fn person_out(
     for rec in &mut records {
         finish_record(ctx, p, rec, rng);
     }
+    let images = crate::imaging::studies(ctx, p, visits, &records);
     PersonOut {
         person: truth_person(ctx, hh_index, p, end),
         addresses: truth_addresses(ctx, p),
@@ -473,6 +476,7 @@ pub fn person_out(
         coverages: truth_coverages(p),
         conditions: truth_conditions(ctx, p),
         records,
+        images,
     }
 }
 

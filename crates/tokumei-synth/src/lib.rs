@@ -16,18 +16,26 @@
 //! DIR/summary.json                counts (deterministic: no timings)
 //! DIR/sources/<provider>/<table>.parquet
 //!     identities, encounters, diagnoses, prescriptions, procedures, lab_results, deaths
+//! DIR/sources/<provider>/...     native files: uke/, ssmix2.zip, fhir/, kenshin/, death/
+//! DIR/sources/H0n/dicom/<study, 6 digits>/<instance>.dcm
+//!                                 imaging studies of some encounters at the SS-MIX2 hospitals
 //! DIR/truth/persons.parquet       person_id, sex, birth_date, names, municipality_code, death_date ...
 //! DIR/truth/record_links.parquet  provider_id, source_kind, record_id, person_id (every record)
 //! DIR/truth/addresses.parquet     address history (moves)
 //! DIR/truth/name_changes.parquet  surname changes (marriage)
 //! DIR/truth/coverages.parquet     insurance history
 //! DIR/truth/conditions.parquet    true conditions with onset
+//! DIR/truth/native_links.parquet  where each record is in its native file
+//! DIR/truth/noise.parquet         noise injected into records
+//! DIR/truth/images.parquet        person, provider and path of every DICOM image, what it shows,
+//!                                 burned-in text and what the header says of it
 //! ```
 
 pub mod care;
 pub mod clinical;
 pub mod dates;
 pub mod emit;
+pub mod imaging;
 pub mod life;
 pub mod names;
 pub mod noise;
@@ -219,6 +227,10 @@ pub struct Summary {
     pub providers: u64,
     /// Native files written (claims files, death-record files).
     pub native_files: u64,
+    /// Imaging studies written (DICOM, at the SS-MIX2 hospitals).
+    pub imaging_studies: u64,
+    /// DICOM files written (images of those studies).
+    pub images: u64,
     #[serde(skip)]
     last_household: Option<String>,
 }

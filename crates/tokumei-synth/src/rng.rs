@@ -26,6 +26,10 @@ pub enum Stream {
     Region = 3,
     /// Care planning of one person.
     Care = 4,
+    /// Imaging studies of one person's hospital encounters.
+    Imaging = 5,
+    /// Hospital staff (referring physicians).
+    Staff = 6,
 }
 
 /// A generator for item `index` of `stream` under `seed`; independent of every other index.

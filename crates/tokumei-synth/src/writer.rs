@@ -13,8 +13,8 @@ use tokumei_formats::uke::Facility;
 use tokumei_model::events::{Death, Diagnosis, Encounter, LabResult, Prescription, Procedure};
 use tokumei_model::identity::IdentityRecord;
 use tokumei_model::truth::{
-    NativeLink, RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthNameChange,
-    TruthNoise, TruthPerson,
+    NativeLink, RecordLink, TruthAddress, TruthCondition, TruthCoverage, TruthImage,
+    TruthNameChange, TruthNoise, TruthPerson,
 };
 use tokumei_model::Table;
 
@@ -168,6 +168,7 @@ pub struct Writer {
     conditions: Sink<TruthCondition>,
     native_links: Sink<NativeLink>,
     noise: Sink<TruthNoise>,
+    images: Sink<TruthImage>,
     native: NativeFiles,
     event_counter: u64,
     id_rng: SynthRng,
@@ -196,6 +197,7 @@ impl Writer {
         Ok(Writer {
             native_links: Sink::new(&truth),
             noise: Sink::new(&truth),
+            images: Sink::new(&truth),
             native: NativeFiles::new(root, provider_ids, facilities, municipalities),
             providers,
             persons: Sink::new(&truth),
@@ -313,6 +315,24 @@ impl Writer {
             }
             self.event_counter = counter;
         }
+        for study in std::mem::take(&mut out.images) {
+            let paths = self.native.study(study.provider, &study.instances)?;
+            self.summary.imaging_studies += 1;
+            self.summary.images += paths.len() as u64;
+            let provider_id = self.native.ids.get(study.provider).cloned();
+            for (path, image) in paths.into_iter().zip(study.instances) {
+                self.images.push(TruthImage {
+                    person_id: person_id.clone(),
+                    provider_id: provider_id.clone().unwrap_or_default(),
+                    path,
+                    study_date: study.date,
+                    modality: study.modality.to_string(),
+                    body_part: study.body_part.to_string(),
+                    burned_in: image.burned_in,
+                    burned_in_flag: image.flag.map(str::to_string),
+                })?;
+            }
+        }
         out.person.person_id = person_id.clone();
         self.persons.push(out.person)?;
         for mut r in out.addresses {
@@ -353,6 +373,7 @@ impl Writer {
         sinks.push(&mut self.conditions);
         sinks.push(&mut self.native_links);
         sinks.push(&mut self.noise);
+        sinks.push(&mut self.images);
         let total: usize = sinks.iter().map(|s| s.buffered()).sum();
         if total <= BUFFER_BUDGET {
             return Ok(());
@@ -397,6 +418,7 @@ impl Writer {
             ("truth.conditions", self.conditions.finish()?),
             ("truth.native_links", self.native_links.finish()?),
             ("truth.noise", self.noise.finish()?),
+            ("truth.images", self.images.finish()?),
         ] {
             summary.rows.insert(name.into(), n);
         }
@@ -467,6 +489,8 @@ pub struct NativeFiles {
     archive_entries: u64,
     /// Last document number given in each archive.
     archive_serials: BTreeMap<String, u64>,
+    /// Imaging studies written per provider.
+    studies: Vec<u64>,
 }
 
 impl NativeFiles {
@@ -485,7 +509,33 @@ impl NativeFiles {
             archives: BTreeMap::new(),
             archive_entries: 0,
             archive_serials: BTreeMap::new(),
+            studies: vec![0; ids.len()],
         }
+    }
+
+    /// Writes the files of a provider's next imaging study under
+    /// `sources/<provider>/dicom/<study, 6 digits>/<instance>.dcm`; returns their paths relative to
+    /// the provider's folder.
+    fn study(
+        &mut self,
+        provider: usize,
+        instances: &[crate::imaging::Instance],
+    ) -> Result<Vec<String>, SynthError> {
+        let (Some(id), Some(n)) = (self.ids.get(provider), self.studies.get_mut(provider)) else {
+            return Err(SynthError::Internal("imaging study of an unknown provider"));
+        };
+        *n += 1;
+        let folder = format!("dicom/{:06}", *n);
+        let dir = self.root.join("sources").join(id).join(&folder);
+        std::fs::create_dir_all(&dir).map_err(|e| SynthError::io(&dir, e))?;
+        let mut paths = Vec::with_capacity(instances.len());
+        for (i, image) in instances.iter().enumerate() {
+            let name = format!("{}.dcm", i + 1);
+            let path = dir.join(&name);
+            std::fs::write(&path, &image.bytes).map_err(|e| SynthError::io(&path, e))?;
+            paths.push(format!("{folder}/{name}"));
+        }
+        Ok(paths)
     }
 
     fn part_path(&self, rel: &str) -> PathBuf {
