@@ -191,7 +191,7 @@ fn received(r: &tokumei_demo::receipts::Received) {
     println!(
         "  {} packages, {} files, {} records in the manifests: {} stored ({} clinical events), {} \
          quarantined (malformed on purpose, see truth/noise), {} refused by opt-out, {} refused by \
-         the notice period; {:.1} s",
+         the notice period, {} images stored and {} refused with their patient; {:.1} s",
         t.packages,
         t.files,
         t.records,
@@ -200,6 +200,8 @@ fn received(r: &tokumei_demo::receipts::Received) {
         t.quarantined,
         t.opted_out,
         t.too_early,
+        t.images,
+        t.images_refused,
         r.seconds
     );
 }
@@ -244,6 +246,17 @@ fn released(b: &tokumei_demo::release::Built) {
             e.rows_released,
             e.rows_before,
             kept(e.rows_released, e.rows_before)
+        );
+    }
+    if let Some(i) = &r.images {
+        let withheld: usize = i.withheld.values().sum();
+        println!(
+            "  images: {} of {} asked for released de-identified ({} studies), {withheld} withheld \
+             (burned-in text), {} finding(s) in the check of every file",
+            i.released,
+            i.requested,
+            i.studies,
+            i.findings.len()
         );
     }
     println!(

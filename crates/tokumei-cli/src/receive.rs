@@ -93,7 +93,7 @@ pub(crate) fn run_receive(a: ReceiveArgs) -> ExitCode {
                 println!(
                     "{}: received package {} of {} ({} files; {} records in the manifest): {} \
                      records stored, {} quarantined, {} refused by opt-out, {} refused by the notice \
-                     period",
+                     period; {} images stored, {} images refused with their patient",
                     p.display(),
                     manifest.package_id,
                     manifest.provider_id,
@@ -102,7 +102,9 @@ pub(crate) fn run_receive(a: ReceiveArgs) -> ExitCode {
                     report.stored,
                     report.quarantined,
                     report.refusals.opted_out,
-                    report.refusals.too_early
+                    report.refusals.too_early,
+                    report.images,
+                    report.images_refused
                 );
                 for f in &report.mismatched {
                     println!(
@@ -155,6 +157,8 @@ fn outcome_json(
             "quarantined": report.quarantined,
             "refused_opted_out": report.refusals.opted_out,
             "refused_notice_period": report.refusals.too_early,
+            "images": report.images,
+            "images_refused": report.images_refused,
             "count_mismatches": report.mismatched,
         }),
         Ok(Outcome::AlreadyReceived {

@@ -54,6 +54,15 @@ columns = ["icd10", "date"]
 [[items]]
 table = "prescriptions"
 columns = ["code", "date", "days"]
+
+[[items]]
+table = "images"
+columns = ["modality", "body_part", "study_date", "file"]
+
+# Chest and abdomen radiographs and CT only: no head images, whose pixels may show a face.
+[images]
+modalities = ["CR", "CT"]
+body_parts = ["CHEST", "ABDOMEN"]
 "#
     )
 }

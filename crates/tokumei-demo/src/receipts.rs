@@ -39,6 +39,10 @@ pub struct Totals {
     pub too_early: usize,
     /// Clinical events stored.
     pub events: usize,
+    /// Images (DICOM files) stored with their patient's record.
+    pub images: usize,
+    /// Images refused with their patient (requests to stop, notice period).
+    pub images_refused: usize,
 }
 
 /// What step 3 did.
@@ -151,6 +155,8 @@ fn receive_one(site: &Site, pkg: &Path, t: &mut Totals) -> Result<(), DemoError>
         t.opted_out += report.refusals.opted_out;
         t.too_early += report.refusals.too_early;
         t.events += report.events;
+        t.images += report.images;
+        t.images_refused += report.images_refused;
     }
     Ok(())
 }

@@ -513,12 +513,15 @@ impl Texts {
         };
         let (manufacturer, model) =
             plan.modality.devices[plan.provider % plan.modality.devices.len()];
+        let birth = id.birth_date.unwrap_or(p.birth);
         Texts {
             patient_name: person_name(surname, &p.given, hiragana_style),
             patient_id: id.local_patient_id.clone().unwrap_or_default(),
-            birth: p.birth.format("%Y%m%d").to_string(),
+            // The PACS takes the patient's details from the hospital's registration: its birth
+            // date, typing errors included.
+            birth: birth.format("%Y%m%d").to_string(),
             sex: p.sex.code(),
-            age: format!("{:03}Y", age_on(p.birth, plan.date).clamp(0, 999)),
+            age: format!("{:03}Y", age_on(birth, plan.date).clamp(0, 999)),
             address: plan.address.then(|| {
                 format!(
                     "{PREFECTURE}{}{}{chome}{}",

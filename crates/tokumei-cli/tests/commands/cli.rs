@@ -147,9 +147,10 @@ fn demo_runs_and_reruns_in_its_folder() {
             .split(|c: char| !c.is_ascii_digit())
             .filter_map(|w| w.parse().ok())
             .collect();
-        // packages, files, records, stored, events, quarantined, opted out, too early, seconds...
+        // packages, files, records, stored, events, quarantined, opted out, too early, images
+        // stored, images refused, seconds...
         assert!(n[2] > 0, "{line}");
-        assert_eq!(n[2], n[3] + n[5] + n[6] + n[7], "{line}");
+        assert_eq!(n[2], n[3] + n[5] + n[6] + n[7] + n[8] + n[9], "{line}");
         assert!(
             n[6] > 0,
             "the demo's requests to stop refuse records: {line}"

@@ -68,8 +68,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// `N records in the manifest): S records stored, Q quarantined, O refused by opt-out, T refused by
-/// the notice period` → (N, S, Q, O, T).
-fn counts(line: &str) -> (u64, u64, u64, u64, u64) {
+/// the notice period; I images stored, R images refused …` → ((N, S, Q, O, T), I + R): a DICOM
+/// file is a unit of the manifest too.
+fn counts_with_images(line: &str) -> ((u64, u64, u64, u64, u64), u64) {
     let num_before = |marker: &str| -> u64 {
         let at = line
             .find(marker)
@@ -81,11 +82,14 @@ fn counts(line: &str) -> (u64, u64, u64, u64, u64) {
             .unwrap_or_else(|| panic!("a number before {marker} in {line}"))
     };
     (
-        num_before(" records in the manifest"),
-        num_before(" records stored"),
-        num_before(" quarantined"),
-        num_before(" refused by opt-out"),
-        num_before(" refused by the notice period"),
+        (
+            num_before(" records in the manifest"),
+            num_before(" records stored"),
+            num_before(" quarantined"),
+            num_before(" refused by opt-out"),
+            num_before(" refused by the notice period"),
+        ),
+        num_before(" images stored") + num_before(" images refused"),
     )
 }
 
@@ -305,6 +309,7 @@ fn synth_package_receive_end_to_end() {
     cross_release_linkability(&s);
     let hipaa = refused_killed_and_other_presets(&s);
     pseudonymized_release(&s, &meeting, &pseudonym_sets);
+    images_release(&s, &meeting);
     reidentification_battery(&s, &linked, &victim, &opted.1);
     ledger(&s, &hipaa);
     revoked_users_and_the_audit_log(&s);
@@ -617,8 +622,8 @@ fn receive_all(s: &Site, packages: &[PathBuf], truth: &Truth) -> Counts {
                 .success(),
         );
         assert!(!out.contains("warning"), "{out}");
-        let c = counts(&out);
-        assert_eq!(c.0, c.1 + c.2 + c.3 + c.4, "{p}: {out}");
+        let (c, images) = counts_with_images(&out);
+        assert_eq!(c.0, c.1 + c.2 + c.3 + c.4 + images, "{p}: {out}");
         by_provider.insert(p, c);
     }
     // Line-based sources count one unit per record: the manifest equals the region's truth.
@@ -2418,4 +2423,192 @@ fn build_killed_after_its_ledger_entry(s: &Site) {
                 && l.contains("ok (recorded at recovery")),
         "the killed build's outcome is recorded"
     );
+}
+
+/// Images through the pipeline: the hospitals' DICOM studies were received with their extracts and
+/// tied to their persons; a pseudonymized application asks for the images table with its files; the
+/// release carries each image de-identified under the person's pseudonym, with no identifying value
+/// of any person of the region in any file, and never the pixels of an image with burned-in text.
+fn images_release(s: &Site, m: &str) {
+    let app = s.path("images.toml");
+    std::fs::write(
+        &app,
+        format!(
+            "title = \"Images\"\nkind = \"pseudonymized\"\npurpose = \"imaging study\"\n\
+             period_from = \"2018-04-01\"\nperiod_to = \"2025-03-31\"\n\
+             contract_expiry = \"2099-03-31\"\nrecipient_key = \"{}\"\nsecurity_plan = \"x\"\n\
+             [applicant]\norganisation = \"架空大学\"\ncertification = \"pseudo-user\"\n\
+             certification_id = \"PU-0002\"\ncertification_valid_until = \"2099-03-31\"\n\
+             responsible_researcher = \"r\"\n\
+             [[items]]\ntable = \"persons\"\ncolumns = [\"sex\", \"birth_year_month\"]\n\
+             [[items]]\ntable = \"images\"\n\
+             columns = [\"modality\", \"body_part\", \"study_date\", \"file\"]\n\
+             [images]\nmodalities = [\"CT\", \"MR\", \"CR\", \"US\"]\n",
+            other_recipient(s)
+        ),
+    )
+    .expect("application");
+    let submitted = stdout(
+        &s.user("res")
+            .args(["application", "submit", "--file"])
+            .arg(&app)
+            .arg("--home")
+            .arg(&s.home)
+            .assert()
+            .success(),
+    );
+    let id = submitted
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.starts_with("A-"))
+        .expect("application id")
+        .to_string();
+    approve(s, m, &id, "images for an imaging study", &[]);
+    let out = s.path("release-images");
+    cmd()
+        .args(["release", "build", "--application", &id, "--out"])
+        .arg(&out)
+        .arg("--home")
+        .arg(&s.home)
+        .assert()
+        .success();
+    let report = report_of(s, "release-images");
+    let summary = &report["images"];
+    let released = summary["released"].as_u64().expect("released");
+    let withheld: u64 = summary["withheld"]
+        .as_object()
+        .expect("withheld")
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert!(released > 0, "{summary}");
+    assert_eq!(summary["requested"].as_u64(), Some(released + withheld));
+    let originals = region_images(s);
+    assert!(
+        originals.iter().any(|(t, _)| t.burned_in) && withheld > 0,
+        "the region has images with burned-in text, and some are withheld: {summary}"
+    );
+    released_images_are_clean(&out, &originals, released);
+}
+
+/// The region's images with their truth, read from the providers' folders.
+fn region_images(s: &Site) -> Vec<(tokumei_model::truth::TruthImage, tokumei_dicom::DicomFile)> {
+    let truth: Vec<tokumei_model::truth::TruthImage> =
+        tokumei_synth::writer::read_table(&s.region.join("truth/images.parquet")).expect("truth");
+    truth
+        .into_iter()
+        .map(|t| {
+            let path = s.region.join("sources").join(&t.provider_id).join(&t.path);
+            let bytes = std::fs::read(&path).expect("image");
+            let file = tokumei_dicom::parse(&bytes, &tokumei_dicom::Limits::default())
+                .expect("a synthetic image reads");
+            (t, file)
+        })
+        .collect()
+}
+
+/// Every identifying value of the region's images: each group and longer component of Patient's
+/// Name (words), and the ids, birth dates and addresses (numbers and words).
+fn image_identifiers(
+    originals: &[(tokumei_model::truth::TruthImage, tokumei_dicom::DicomFile)],
+) -> (Vec<tokumei_dicom::check::Identifier>, BTreeSet<String>) {
+    use dicom_core::Tag;
+    let mut words = Vec::new();
+    let mut numbers = BTreeSet::new();
+    for (_, f) in originals {
+        let rep = f.body.repertoire(&Default::default()).expect("repertoire");
+        let text = |tag| {
+            f.body
+                .text(tag, &rep)
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        };
+        for group in text(Tag(0x0010, 0x0010)).split('=') {
+            let parts = group.split('^').filter(|p| !p.is_ascii() || p.len() >= 4);
+            for v in std::iter::once(group).chain(parts) {
+                words.push(tokumei_dicom::check::Identifier {
+                    kind: "name".into(),
+                    value: v.to_string(),
+                });
+            }
+        }
+        words.push(tokumei_dicom::check::Identifier {
+            kind: "address".into(),
+            value: text(Tag(0x0010, 0x1040)),
+        });
+        for tag in [
+            Tag(0x0010, 0x0020),
+            Tag(0x0010, 0x1000),
+            Tag(0x0010, 0x0030),
+        ] {
+            numbers.extend(
+                text(tag)
+                    .split('\\')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| v.len() >= 4),
+            );
+        }
+    }
+    words.retain(|w| w.value.trim().chars().count() >= 2);
+    (words, numbers)
+}
+
+/// Each released file: under its pseudonym, with the conformance attributes, no identifying value
+/// of any person (names decoded in the file's character sets; numbers as whole tokens of its
+/// bytes), and pixels unlike those of every original with burned-in text.
+fn released_images_are_clean(
+    out: &Path,
+    originals: &[(tokumei_model::truth::TruthImage, tokumei_dicom::DicomFile)],
+    released: u64,
+) {
+    use dicom_core::Tag;
+    let (words, numbers) = image_identifiers(originals);
+    let pixels =
+        |f: &tokumei_dicom::DicomFile| f.body.bytes(Tag(0x7fe0, 0x0010)).map(<[u8]>::to_vec);
+    let burned: HashSet<Vec<u8>> = originals
+        .iter()
+        .filter(|(t, _)| t.burned_in)
+        .filter_map(|(_, f)| pixels(f))
+        .collect();
+    let files: Vec<(PathBuf, Vec<u8>)> = tree(&out.join("images"))
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(files.len() as u64, released);
+    let finders: Vec<(String, memchr::memmem::Finder<'_>)> = numbers
+        .iter()
+        .map(|n| (n.clone(), memchr::memmem::Finder::new(n.as_bytes())))
+        .collect();
+    for (path, bytes) in &files {
+        let f = tokumei_dicom::parse(bytes, &tokumei_dicom::Limits::default()).expect("reads");
+        let folder = path
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().to_string());
+        assert_eq!(
+            f.body.text_ascii(Tag(0x0010, 0x0020)),
+            folder,
+            "Patient ID is the pseudonym"
+        );
+        assert_eq!(
+            f.body.text_ascii(Tag(0x0012, 0x0062)).as_deref(),
+            Some("YES")
+        );
+        let found = tokumei_dicom::check::identifiers(&f, &words);
+        assert!(found.is_empty(), "{}: {found:?}", path.display());
+        for (n, finder) in &finders {
+            let whole = finder.find_iter(bytes).any(|at| {
+                !bytes[..at].last().is_some_and(u8::is_ascii_alphanumeric)
+                    && !bytes
+                        .get(at + n.len())
+                        .is_some_and(u8::is_ascii_alphanumeric)
+            });
+            assert!(!whole, "an id or birth date in {}", path.display());
+        }
+        assert!(
+            pixels(&f).is_none_or(|p| !burned.contains(&p)),
+            "{}: the pixels of an image with burned-in text",
+            path.display()
+        );
+    }
 }
