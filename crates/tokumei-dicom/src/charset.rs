@@ -397,7 +397,11 @@ fn code_of(c: char, declared: &[Set], initial: Set) -> Option<(Set, Vec<u8>)> {
     if has(Set::Jis0208) {
         let mut buf = [0u8; 4];
         let (euc, _, bad) = EUC_JP.encode(c.encode_utf8(&mut buf));
-        if !bad && euc.len() == 2 && euc[0] >= 0xa1 {
+        // Rows 1–8 and 16–84 are JIS X 0208; the index also holds NEC's row 13 and the IBM
+        // extensions of rows 89–92 (髙, 﨑, ①), which are not, and which strict readers refuse.
+        let row = euc.first().map(|b| b.wrapping_sub(0xa0));
+        let standard = row.is_some_and(|r| (1..=8).contains(&r) || (16..=84).contains(&r));
+        if !bad && euc.len() == 2 && standard {
             return Some((Set::Jis0208, vec![euc[0] & 0x7f, euc[1] & 0x7f]));
         }
     }
@@ -537,5 +541,25 @@ mod tests {
         // A half pair of JIS X 0208 at the end.
         let r = Repertoire::parse("\\ISO 2022 IR 87").expect("parse");
         assert!(r.decode(b"\x1b$B;", Text::Values).is_err());
+    }
+
+    #[test]
+    fn vendor_kanji_are_not_written_as_jis_x_0208() {
+        let r87 = Repertoire::parse("\\ISO 2022 IR 87").expect("parse");
+        assert!(r87.encode("高橋", Text::PersonNames).is_ok());
+        for vendor in ["髙橋", "山﨑", "①"] {
+            assert!(
+                r87.encode(vendor, Text::PersonNames).is_err(),
+                "{vendor} is not in JIS X 0208"
+            );
+        }
+        let utf8 = Repertoire::parse("ISO_IR 192").expect("parse");
+        let bytes = utf8
+            .encode("髙橋", Text::PersonNames)
+            .expect("UTF-8 holds it");
+        assert_eq!(
+            utf8.decode(&bytes, Text::PersonNames).expect("decode"),
+            "髙橋"
+        );
     }
 }

@@ -198,43 +198,23 @@ const CHARSETS: &[&str] = &[
 /// Name of the regional health information network that issues Other Patient IDs.
 const NETWORK: &str = "あおもり医療情報ネットワーク";
 
-/// How a character stands to JIS X 0208 (rows 1–8 and 16–84, as EUC-JP codes them).
-#[derive(PartialEq)]
-enum Jis {
-    /// ASCII or JIS X 0208 proper.
-    In,
-    /// A vendor extension EUC-JP gives a code in rows JIS X 0208 leaves empty (NEC and IBM
-    /// kanji such as 髙, 﨑): a PACS writing ISO 2022 must not put it under IR 87.
-    Vendor,
-    /// Not codable in JIS X 0208 at all (鷗 is in JIS X 0212; 𠮷 in neither).
-    Out,
-}
-
-fn jis0208(c: char) -> Jis {
-    if c.is_ascii() {
-        return Jis::In;
-    }
-    let mut buf = [0u8; 4];
-    let (euc, _, bad) = encoding_rs::EUC_JP.encode(c.encode_utf8(&mut buf));
-    match (bad, euc.first()) {
-        (false, Some(0xa1..=0xa8 | 0xb0..=0xf4)) if euc.len() == 2 => Jis::In,
-        (false, Some(0xa9..=0xfe)) if euc.len() == 2 => Jis::Vendor,
-        _ => Jis::Out,
-    }
-}
-
-/// The character sets to try for a header holding these texts: IR 87 when JIS X 0208 holds every
-/// character; IR 87 with IR 159 when the others are outside JIS X 0208 (the encoder then finds
-/// them in JIS X 0212 or fails); UTF-8 when a vendor extension is needed or nothing else holds it.
+/// The character sets to try for a header holding these texts: from the first of [`CHARSETS`]
+/// whose encoder holds every text (IR 87 when JIS X 0208 holds every character; IR 87 with IR 159
+/// when JIS X 0212 holds the rest; UTF-8 for vendor kanji such as 髙 and 﨑, or what no JIS set
+/// holds).
 fn charsets_for(texts: &[&str]) -> &'static [&'static str] {
-    let chars = || texts.iter().flat_map(|t| t.chars());
-    if chars().all(|c| jis0208(c) == Jis::In) {
-        CHARSETS
-    } else if chars().all(|c| jis0208(c) != Jis::Vendor) {
-        &CHARSETS[1..]
-    } else {
-        &CHARSETS[2..]
-    }
+    let holds = |cs: &str| {
+        Repertoire::parse(cs).is_ok_and(|rep| {
+            texts
+                .iter()
+                .all(|t| rep.encode(t, tokumei_dicom::charset::Text::Free).is_ok())
+        })
+    };
+    let first = CHARSETS
+        .iter()
+        .position(|cs| holds(cs))
+        .unwrap_or(CHARSETS.len() - 1);
+    &CHARSETS[first..]
 }
 
 /// The imaging studies of one person: for each SS-MIX2 hospital record, some of its encounters.
@@ -815,8 +795,8 @@ mod tests {
         assert_eq!(charsets_for(&["Mori^Ogai=森^鷗外"])[0], CHARSETS[1]);
         // Vendor kanji (NEC and IBM rows) never go under IR 87: UTF-8.
         assert_eq!(charsets_for(&["髙橋^一郎"])[0], CHARSETS[2]);
-        // 𠮷 is in no JIS set: IR 159 is tried and fails, UTF-8 holds it.
-        assert_eq!(charsets_for(&["𠮷田^花子"])[0], CHARSETS[1]);
+        // 𠮷 is in no JIS set: UTF-8 holds it.
+        assert_eq!(charsets_for(&["𠮷田^花子"])[0], CHARSETS[2]);
         let rep = Repertoire::parse(CHARSETS[1]).expect("charset");
         assert!(rep
             .encode("𠮷田", tokumei_dicom::charset::Text::PersonNames)
