@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::{html, Markup};
 use tokumei_review::application::{Applicant, Certification, Cohort, Feasibility, Items, Problem};
-use tokumei_review::application::{ReleaseKind, CATALOGUE};
+use tokumei_review::application::{ImageRequest, ReleaseKind, CATALOGUE};
 use tokumei_review::{Application, Review, ReviewError, Status};
 use tokumei_vault::access::{Role, Session};
 
@@ -297,6 +297,19 @@ fn cohort_text(c: &Cohort) -> String {
     }
 }
 
+/// Which images the form asks for: when an `images` item is checked or a criterion is given.
+fn images(f: &Fields) -> Option<ImageRequest> {
+    let optional = |name: &str| Some(f.one(name)).filter(|v| !v.is_empty());
+    let request = ImageRequest {
+        modalities: f.list("image_modalities"),
+        body_parts: f.list("image_body_parts"),
+        from: optional("image_from"),
+        to: optional("image_to"),
+    };
+    let asked = f.all("item").iter().any(|i| i.starts_with("images."));
+    (asked || request != ImageRequest::default()).then_some(request)
+}
+
 /// The application the form's fields describe; fields that are not numbers or codes add problems.
 fn application(f: &Fields, p: &mut Vec<Problem>) -> Application {
     let kind = match f.one("kind").as_str() {
@@ -353,8 +366,7 @@ fn application(f: &Fields, p: &mut Vec<Problem>) -> Application {
             items(&f.all("item"))
         },
         feasibility,
-        // Images are asked for in the application file (`[images]`), not yet on this form.
-        images: None,
+        images: images(f),
     }
 }
 
@@ -450,6 +462,9 @@ fn form_page(lang: Lang, csrf: &str, f: &Fields, problems: &[Problem]) -> Markup
                     }
                 }
             }
+            h2 { (lang.t("images")) }
+            (text(lang, f, "image_modalities", "text")) (text(lang, f, "image_body_parts", "text"))
+            (text(lang, f, "image_from", "date")) (text(lang, f, "image_to", "date"))
             h2 { (lang.t("feasibility")) }
             (text(lang, f, "feasibility_users", "text"))
             (text(lang, f, "feasibility_epsilon", "text"))

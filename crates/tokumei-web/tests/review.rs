@@ -96,6 +96,53 @@ async fn a_researcher_applies_and_sees_only_their_own_applications() {
     assert_eq!(v[0]["id"], "A-0001");
     let (_, _, json) = get(&app, "/api/v1/applications", &[("cookie", &other)]).await;
     assert_eq!(json, "[]");
+    images_on_the_form(&app, &home, &res, &key).await;
+}
+
+/// The form asks for images: the `images` items and which ones; a bad date is named.
+async fn images_on_the_form(app: &axum::Router, home: &tokumei_vault::Home, res: &str, key: &str) {
+    let (_, _, page) = get(app, "/applications/new?lang=en", &[("cookie", res)]).await;
+    assert!(page.contains("images.file") && page.contains("image_modalities"));
+    let token = csrf(&page);
+    let base = application_form(&token, "images", key);
+    let with = |extra: &[(&str, &str)]| format!("{base}&{}", form(extra));
+    let bad = with(&[("item", "images.file"), ("image_from", "2022-13-01")]);
+    let (status, _, page) = send(app, "POST", "/applications", &[("cookie", res)], &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("<code>images.from</code>"), "{page}");
+    let good = with(&[
+        ("item", "images.modality"),
+        ("item", "images.file"),
+        ("image_modalities", "CT, MR"),
+        ("image_body_parts", "CHEST"),
+        ("image_from", "2022-04-01"),
+    ]);
+    let (status, headers, _) = send(app, "POST", "/applications", &[("cookie", res)], &good).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = header(&headers, "location")
+        .trim_start_matches("/applications/")
+        .to_string();
+    let st = Review::open(home)
+        .expect("review")
+        .status(&id)
+        .expect("read")
+        .expect("stored");
+    let images = st.application.images.expect("images asked for");
+    assert_eq!(
+        (images.modalities, images.body_parts),
+        (
+            vec!["CT".to_string(), "MR".into()],
+            vec!["CHEST".to_string()]
+        )
+    );
+    assert_eq!(
+        (images.from.as_deref(), images.to),
+        (Some("2022-04-01"), None)
+    );
+    assert!(st
+        .application
+        .item_names()
+        .contains(&"images.file".to_string()));
 }
 
 fn member(user: &str, chair: bool, external: bool) -> Member {
