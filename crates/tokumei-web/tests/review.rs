@@ -127,7 +127,7 @@ async fn images_on_the_form(app: &axum::Router, home: &tokumei_vault::Home, res:
         .status(&id)
         .expect("read")
         .expect("stored");
-    let images = st.application.images.expect("images asked for");
+    let images = st.application.images.clone().expect("images asked for");
     assert_eq!(
         (images.modalities, images.body_parts),
         (
