@@ -145,12 +145,17 @@ pub fn changed_listed(set: &DataSet, profile: &Profile) -> usize {
         .sum()
 }
 
-/// Whether the profile changes a tag's value (a day shift keeps a cleaned TM).
+/// Whether the profile surely changes a tag's value: a cleaned date or time under Modified Dates
+/// may come out as it went in (a day shift keeps a time; an offset of zero days, or a date already
+/// the first of its month or year at a coarser granularity, keeps a date).
 fn changes(profile: &Profile, tag: Tag, vr: VR) -> bool {
-    let kept_time = |act: Action| act == Action::Clean && vr == VR::TM;
+    let modified = profile.has(crate::profile::ProfileOption::RetainModifiedDates);
+    let by_rule = |act: Action| {
+        act == Action::Clean && (vr == VR::TM || (modified && matches!(vr, VR::DA | VR::DT)))
+    };
     profile
         .action(tag)
-        .is_some_and(|act| act != Action::Keep && !kept_time(act))
+        .is_some_and(|act| act != Action::Keep && !by_rule(act))
 }
 
 fn compare(a: &DataSet, b: &DataSet, profile: &Profile, prefix: &str, found: &mut Vec<Finding>) {

@@ -284,3 +284,32 @@ fn the_check_finds_what_a_careless_tool_leaves() {
     assert!(unchanged.iter().any(|f| f.path == "(0010,0020)"));
     let _ = DataSet::default();
 }
+
+#[test]
+fn a_modified_date_may_come_out_as_it_went_in() {
+    // The release's rule is the month: 2025-03-14 becomes 2025-03-01, and a study on the first of
+    // a month keeps its date; the check does not take that for a date left unchanged.
+    let options = [ProfileOption::RetainModifiedDates];
+    for (date, expected) in [("20250314", "20250301"), ("20250301", "20250301")] {
+        let mut before = original();
+        before.body.put(Tag(0x0008, 0x0020), VR::DA, uid(date));
+        let mut after = before.clone();
+        let s = Settings {
+            date_offset_days: 0,
+            date_granularity: tokumei_dicom::deid::Granularity::Month,
+            ..settings(&options, 1)
+        };
+        deidentify(&mut after, &s);
+        assert_eq!(
+            after.body.text_ascii(Tag(0x0008, 0x0020)).as_deref(),
+            Some(expected)
+        );
+        let profile = Profile::new(&options).expect("profile");
+        assert_eq!(unchanged(&before, &after, &profile), vec![], "{date}");
+    }
+    // Without Modified Dates the date is removed or emptied: one left as it was is a finding.
+    let before = original();
+    let basic = Profile::new(&[]).expect("basic");
+    let found = unchanged(&before, &before.clone(), &basic);
+    assert!(found.iter().any(|f| f.path == "(0008,0020)"), "{found:?}");
+}

@@ -1364,6 +1364,8 @@ fn release_images(
     if job.columns.is_empty() {
         return Ok((None, None, Vec::new()));
     }
+    // OCR's scratch images show burned-in text: in the home, owner-only, removed after.
+    tokumei_vault::home::make_private_dir(&job.scratch)?;
     let result = crate::images::release(job);
     let _ = std::fs::remove_dir_all(&job.scratch);
     let (summary, table, files) = result?;

@@ -245,6 +245,11 @@ const DIRS: [&str; 8] = [
     "catalog",
 ];
 
+/// Makes a folder (and its parents) readable and writable by its owner only.
+pub fn make_private_dir(path: &Path) -> Result<(), VaultError> {
+    make_dir(path)
+}
+
 fn make_dir(path: &Path) -> Result<(), VaultError> {
     std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
     #[cfg(unix)]

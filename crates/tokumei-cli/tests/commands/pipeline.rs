@@ -2481,6 +2481,13 @@ fn images_release(s: &Site, m: &str) {
         .filter_map(|v| v.as_u64())
         .sum();
     assert!(released > 0, "{summary}");
+    // Withheld for burned-in text only (flagged, or found by OCR), never because OCR failed.
+    for reason in summary["withheld"].as_object().expect("reasons").keys() {
+        assert!(
+            reason.contains("Burned In Annotation") || reason.contains("(OCR)"),
+            "{reason}"
+        );
+    }
     assert_eq!(summary["requested"].as_u64(), Some(released + withheld));
     let originals = region_images(s);
     assert!(
