@@ -75,6 +75,7 @@ fn demo_releases_under_the_exact_jp_anonymized_preset() {
     assert_eq!(report["preset"], "jp-anonymized");
     let persons_released = report["persons"].as_u64().expect("persons");
     assert!(persons_released >= 500, "{report}");
+    demo_images(&release, &report["images"]);
 
     // The preset's rules, checked independently on the Parquet tables.
     let (cols, persons) = parquet(&release.join("tables/persons.parquet"));
@@ -791,4 +792,47 @@ fn feasibility_budget(demo: &Path, definition: &Path, exact: &Path) {
     )
     .expect("put back");
     feasibility(demo, definition, None).assert().success();
+}
+
+/// The demo's chest and abdomen CR and CT: released de-identified with dates at the month, the
+/// burned-in ones withheld for that reason only, and no finding in any file.
+fn demo_images(release: &Path, summary: &serde_json::Value) {
+    use dicom_core::Tag;
+    let released = summary["released"].as_u64().expect("released");
+    assert!(released > 0, "{summary}");
+    assert_eq!(
+        summary["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+    for reason in summary["withheld"].as_object().expect("withheld").keys() {
+        assert!(
+            reason.contains("Burned In Annotation") || reason.contains("(OCR)"),
+            "{reason}"
+        );
+    }
+    let files: Vec<_> = crate::common::tree(&release.join("images"))
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(files.len() as u64, released);
+    for (path, bytes) in files {
+        let f = tokumei_dicom::parse(&bytes, &tokumei_dicom::Limits::default()).expect("reads");
+        let modality = f.body.text_ascii(Tag(0x0008, 0x0060)).unwrap_or_default();
+        assert!(
+            ["CR", "CT"].contains(&modality.as_str()),
+            "{}",
+            path.display()
+        );
+        let date = f.body.text_ascii(Tag(0x0008, 0x0020)).unwrap_or_default();
+        assert!(
+            date.is_empty() || date.ends_with("01"),
+            "{}: {date}",
+            path.display()
+        );
+        assert_eq!(
+            f.body.text_ascii(Tag(0x0012, 0x0062)).as_deref(),
+            Some("YES")
+        );
+    }
 }
