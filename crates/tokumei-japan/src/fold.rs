@@ -144,6 +144,18 @@ fn kana_vowel(c: char) -> Option<char> {
     None
 }
 
+/// Katakana in hiragana (ァ–ヶ to ぁ–ゖ), other characters unchanged: the phonetic group of a
+/// DICOM person name, as some systems write it.
+pub fn hiragana(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
 /// Kana readings in one katakana form.
 ///
 /// Steps: NFKC (half-width katakana), hiragana to katakana, stray combining sound marks dropped, spaces
@@ -324,6 +336,13 @@ pub fn to_half_width_ascii(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn katakana_reads_back_from_hiragana() {
+        assert_eq!(hiragana("ヤマダ タロウ"), "やまだ たろう");
+        assert_eq!(hiragana("ヴァ・ヶ月 Ab"), "ゔぁ・ゖ月 Ab");
+        assert_eq!(kana(&hiragana("キョウコ")), kana("キョウコ"));
+    }
 
     #[test]
     fn kana_variants_agree() {

@@ -364,16 +364,6 @@ fn date_out(job: &ImageJob<'_>, person: &str, d: NaiveDate) -> String {
     }
 }
 
-/// Katakana in hiragana (DICOM's phonetic group is often written in hiragana).
-fn hiragana(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{30A1}'..='\u{30F6}' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
-}
-
 /// Every identifying value the vault holds for each released person.
 fn person_identifiers<'a>(job: &'a ImageJob<'_>) -> HashMap<&'a str, Vec<Identifier>> {
     let mut out: HashMap<&str, Vec<Identifier>> = HashMap::new();
@@ -402,7 +392,7 @@ fn person_identifiers<'a>(job: &'a ImageJob<'_>) -> HashMap<&'a str, Vec<Identif
         add("name", r.given_kanji.clone());
         for kana in [&r.surname_kana, &r.given_kana] {
             add("name", kana.clone());
-            add("name", kana.as_deref().map(hiragana));
+            add("name", kana.as_deref().map(tokumei_japan::fold::hiragana));
         }
         add("id", r.local_patient_id.clone());
         add("id", r.insured_number.clone());

@@ -362,25 +362,12 @@ pub fn romaji(kana: &str) -> String {
     }
 }
 
-/// Katakana to hiragana (other characters unchanged).
-fn hiragana(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if ('ァ'..='ヶ').contains(&c) {
-                char::from_u32(c as u32 - 0x60).unwrap_or(c)
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// A person name in three component groups: `Romaji^Romaji=漢字^漢字=かな^かな`; the phonetic
 /// group in hiragana at some hospitals and katakana at others.
 pub fn person_name(surname: &Name, given: &Name, hiragana_style: bool) -> String {
     let kana = |s: &str| {
         if hiragana_style {
-            hiragana(s)
+            tokumei_japan::fold::hiragana(s)
         } else {
             s.to_string()
         }

@@ -71,18 +71,6 @@ fn half_width_kana(s: &str) -> String {
         .collect()
 }
 
-fn hiragana(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if ('ァ'..='ヶ').contains(&c) {
-                char::from_u32(c as u32 - 0x60).unwrap_or(c)
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 fn kana_typo(s: &str, rng: &mut SynthRng) -> Option<String> {
     const SWAPS: &[(char, char)] = &[
         ('ウ', 'ー'),
@@ -206,8 +194,11 @@ pub fn identity_noise(
                 field: "kana",
             });
         } else if kind != SourceKind::Claims && hit(rng, KANA_HIRAGANA) {
-            id.surname_kana = id.surname_kana.as_deref().map(hiragana);
-            id.given_kana = id.given_kana.as_deref().map(hiragana);
+            id.surname_kana = id
+                .surname_kana
+                .as_deref()
+                .map(tokumei_japan::fold::hiragana);
+            id.given_kana = id.given_kana.as_deref().map(tokumei_japan::fold::hiragana);
             out.push(Noise {
                 kind: "kana-hiragana",
                 field: "kana",
@@ -485,6 +476,6 @@ mod tests {
     fn kana_variants() {
         assert_eq!(half_width_kana("ガッコウ"), "ｶﾞｯｺｳ");
         assert_eq!(half_width_kana("サトウ"), "ｻﾄｳ");
-        assert_eq!(hiragana("サトウ"), "さとう");
+        assert_eq!(tokumei_japan::fold::hiragana("サトウ"), "さとう");
     }
 }

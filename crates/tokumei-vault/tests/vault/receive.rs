@@ -284,14 +284,12 @@ fn foreign_damaged_unsigned_and_replayed_packages_are_refused_and_audited() {
     .expect("audit verifies");
 }
 
-#[test]
-fn opted_out_and_too_early_patients_are_refused_at_receipt() {
-    let s = setup();
-    let recipient = s.home.recipient().expect("recipient");
-    let key = s.home.unlock_data_key(PASS).expect("unlock");
+/// The bereaved family of patient 0000000002 (試験 太郎) asks to stop.
+fn opt_out_taro(home: &Home) {
+    let key = home.unlock_data_key(PASS).expect("unlock");
     let index = tokumei_vault::optout::IndexKey::derive(&key);
-    let catalog = s.home.catalog().expect("catalog");
-    catalog
+    home.catalog()
+        .expect("catalog")
         .add_optout(
             &index,
             &tokumei_vault::optout::Request {
@@ -305,6 +303,13 @@ fn opted_out_and_too_early_patients_are_refused_at_receipt() {
             },
         )
         .expect("optout");
+}
+
+#[test]
+fn opted_out_and_too_early_patients_are_refused_at_receipt() {
+    let s = setup();
+    let recipient = s.home.recipient().expect("recipient");
+    opt_out_taro(&s.home);
     let pkg = make(&s, &s.key, &recipient, "p.tkm", &PackageOptions::default());
     let Outcome::Received { report, .. } = receive(&s.home, &pkg, "tech-1").expect("receive")
     else {
@@ -406,23 +411,7 @@ fn images_are_tied_to_their_records_sealed_indexed_and_purged() {
     let s = setup();
     let recipient = s.home.recipient().expect("recipient");
     let key = s.home.unlock_data_key(PASS).expect("unlock");
-    let index = tokumei_vault::optout::IndexKey::derive(&key);
-    s.home
-        .catalog()
-        .expect("catalog")
-        .add_optout(
-            &index,
-            &tokumei_vault::optout::Request {
-                subject: tokumei_vault::optout::Subject::Patient {
-                    provider_id: "M022012".into(),
-                    local_patient_id: "0000000002".into(),
-                },
-                requester: tokumei_vault::optout::Requester::Bereaved,
-                received_on: "2025-06-01".into(),
-                confirmed_on: None,
-            },
-        )
-        .expect("optout");
+    opt_out_taro(&s.home);
     let dir = s.source.join("dicom/000001");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let files = [
