@@ -757,14 +757,14 @@ fn index_dates(
 /// What writing an event needs: whose record it is, the person's pseudonym, and how dates are
 /// released.
 #[derive(Clone, Copy)]
-struct EventContext<'a> {
-    mpi: &'a Mpi,
-    pseudonym: &'a HashMap<String, String>,
-    index_date: &'a HashMap<String, NaiveDate>,
-    shift: &'a HashMap<String, i64>,
-    dates: Dates,
-    from: NaiveDate,
-    end: NaiveDate,
+pub(crate) struct EventContext<'a> {
+    pub(crate) mpi: &'a Mpi,
+    pub(crate) pseudonym: &'a HashMap<String, String>,
+    pub(crate) index_date: &'a HashMap<String, NaiveDate>,
+    pub(crate) shift: &'a HashMap<String, i64>,
+    pub(crate) dates: Dates,
+    pub(crate) from: NaiveDate,
+    pub(crate) end: NaiveDate,
 }
 
 impl EventContext<'_> {
@@ -773,7 +773,7 @@ impl EventContext<'_> {
     }
 
     /// A date as the preset releases it.
-    fn date_out(&self, record: &str, d: NaiveDate) -> String {
+    pub(crate) fn date_out(&self, record: &str, d: NaiveDate) -> String {
         match self.dates {
             Dates::Relative => {
                 let index = self
@@ -1526,7 +1526,7 @@ fn build_inner(
     drop(raw);
     let image_job = image_job(
         (home, key),
-        &cx,
+        cx,
         &pseudonym,
         (&clinical, &identities),
         (app, &approved),
@@ -1605,7 +1605,7 @@ fn build_inner(
 /// What the images of a release need, from the build's context.
 fn image_job<'a>(
     (home, key): (&'a Home, &'a DataKey),
-    cx: &EventContext<'a>,
+    cx: EventContext<'a>,
     released: &'a HashMap<String, String>,
     (clinical, identities): (&'a Clinical, &'a [tokumei_model::identity::IdentityRecord]),
     (app, approved): (&tokumei_review::Application, &BTreeMap<String, Vec<String>>),
@@ -1616,14 +1616,10 @@ fn image_job<'a>(
         key,
         kind: app.kind,
         images: &clinical.images,
-        person_of: &cx.mpi.person_of,
+        cx,
         identities,
         pseudonym: released,
         request: app.images.clone().unwrap_or_default(),
-        period: (cx.from, cx.end),
-        dates: cx.dates,
-        shift: cx.shift,
-        index_date: cx.index_date,
         uid_key,
         columns: approved.get("images").cloned().unwrap_or_default(),
         scratch: home.root.join(format!("work/ocr-{release_id}")),

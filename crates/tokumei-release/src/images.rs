@@ -70,15 +70,13 @@ pub(crate) struct ImageJob<'a> {
     pub key: &'a DataKey,
     pub kind: ReleaseKind,
     pub images: &'a [Image],
-    pub person_of: &'a BTreeMap<String, String>,
+    /// How the release's events are written: whose record, the period, the dates' rule, each
+    /// person's shift and index date (an image's date goes out as an event's does).
+    pub cx: crate::build::EventContext<'a>,
     pub identities: &'a [IdentityRecord],
     /// Person → pseudonym, of the persons released.
     pub pseudonym: &'a HashMap<String, String>,
     pub request: ImageRequest,
-    pub period: (NaiveDate, NaiveDate),
-    pub dates: Dates,
-    pub shift: &'a HashMap<String, i64>,
-    pub index_date: &'a HashMap<String, NaiveDate>,
     /// The release's key for UIDs and study names.
     pub uid_key: [u8; 32],
     /// The approved columns of the `images` table (`file` carries the files).
@@ -110,7 +108,7 @@ pub(crate) fn release(job: &ImageJob<'_>) -> Result<Released, ReleaseError> {
         uid_key: job.uid_key,
         pseudonym: None,
         date_offset_days: 0,
-        date_granularity: granularity(job.dates),
+        date_granularity: granularity(job.cx.dates),
         safe_private: Vec::new(),
         pixel_rules: job.pixel_rules.clone(),
         ocr: Some(tokumei_dicom::ocr::Ocr::new(OCR_MODALITIES, &job.scratch)),
@@ -175,14 +173,14 @@ fn choose<'a>(job: &'a ImageJob<'_>) -> Vec<Chosen<'a>> {
         .images
         .iter()
         .filter_map(|row| {
-            let person = job.person_of.get(&row.record_id)?;
+            let person = job.cx.mpi.person_of.get(&row.record_id)?;
             let pseudonym = job.pseudonym.get(person)?;
             job.request
                 .wants(
                     row.modality.as_deref(),
                     row.body_part.as_deref(),
                     row.study_date,
-                    job.period,
+                    (job.cx.from, job.cx.end),
                 )
                 .then_some(Chosen {
                     row,
@@ -209,7 +207,7 @@ fn profile(job: &ImageJob<'_>) -> Result<Profile, ReleaseError> {
         ProfileOption::CleanPixelData,
         ProfileOption::CleanDescriptors,
     ];
-    options.push(match job.dates {
+    options.push(match job.cx.dates {
         Dates::Day => ProfileOption::RetainFullDates,
         _ => ProfileOption::RetainModifiedDates,
     });
@@ -233,12 +231,12 @@ fn granularity(dates: Dates) -> Granularity {
 /// A person's offset in days: the release's shift, or the distance from the index date to the
 /// epoch of relative dates.
 fn offset(job: &ImageJob<'_>, person: &str) -> i64 {
-    match job.dates {
-        Dates::Shift => job.shift.get(person).copied().unwrap_or(0),
+    match job.cx.dates {
+        Dates::Shift => job.cx.shift.get(person).copied().unwrap_or(0),
         Dates::Relative => {
             let epoch =
                 NaiveDate::from_ymd_opt(RELATIVE_EPOCH.0, RELATIVE_EPOCH.1, RELATIVE_EPOCH.2);
-            match (epoch, job.index_date.get(person)) {
+            match (epoch, job.cx.index_date.get(person)) {
                 (Some(e), Some(i)) => (e - *i).num_days(),
                 _ => 0,
             }
@@ -335,7 +333,10 @@ fn study_name(key: &[u8; 32], study_id: &str) -> String {
 
 /// A row of the `images` table: the pseudonym and the approved columns.
 fn row(job: &ImageJob<'_>, c: &Chosen<'_>, study: &str, path: &str) -> Vec<Option<String>> {
-    let date = c.row.study_date.map(|d| date_out(job, c.person, d));
+    let date = c
+        .row
+        .study_date
+        .map(|d| job.cx.date_out(&c.row.record_id, d));
     std::iter::once(Some(c.pseudonym.to_string()))
         .chain(job.columns.iter().map(|col| match col.as_str() {
             "modality" => c.row.modality.clone(),
@@ -348,27 +349,11 @@ fn row(job: &ImageJob<'_>, c: &Chosen<'_>, study: &str, path: &str) -> Vec<Optio
         .collect()
 }
 
-/// A study date as the release's tables write dates.
-fn date_out(job: &ImageJob<'_>, person: &str, d: NaiveDate) -> String {
-    use chrono::Datelike;
-    match job.dates {
-        Dates::Day => d.to_string(),
-        Dates::Month => format!("{:04}-{:02}", d.year(), d.month()),
-        Dates::Year => d.year().to_string(),
-        Dates::Shift => (d + chrono::Duration::days(offset(job, person))).to_string(),
-        Dates::Relative => job
-            .index_date
-            .get(person)
-            .map(|i| (d - *i).num_days().to_string())
-            .unwrap_or_default(),
-    }
-}
-
 /// Every identifying value the vault holds for each released person.
 fn person_identifiers<'a>(job: &'a ImageJob<'_>) -> HashMap<&'a str, Vec<Identifier>> {
     let mut out: HashMap<&str, Vec<Identifier>> = HashMap::new();
     for r in job.identities {
-        let Some(person) = job.person_of.get(&r.record_id) else {
+        let Some(person) = job.cx.mpi.person_of.get(&r.record_id) else {
             continue;
         };
         if !job.pseudonym.contains_key(person) {
