@@ -3,14 +3,16 @@
 # tests of the web pages (crates/tokumei-cli/tests/commands/browser.rs), Tesseract with Japanese
 # for the burned-in text check of DICOM images (crates/tokumei-dicom/tests/ocr.rs), and the public
 # DICOM test files below. Installed when missing; the README's test command and .ci/run both call
-# this.
+# this. restic (the backup engine) and OpenSSH's server and client, for the backup tests
+# (crates/tokumei-cli/tests/commands/backup.rs: an sshd on loopback is the second site).
 set -euo pipefail
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 \
-  || ! command -v tesseract >/dev/null 2>&1 || [ ! -f /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata ]; then
+  || ! command -v tesseract >/dev/null 2>&1 || [ ! -f /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata ] \
+  || ! command -v restic >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-noto-cjk \
-    tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn
+    tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn restic openssh-server openssh-client
 fi
 # The public DICOM test files that the pydicom and deid-data packages ship (PyPI; MIT-licensed, the
 # files with their own notices), for crates/tokumei-dicom/tests/corpus.rs: fetched, never committed.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod anonymize;
 mod args;
 mod audit;
+mod backup;
 mod demo;
 mod dicom;
 mod export;
@@ -144,6 +145,17 @@ enum Command {
     /// Annex E (the Basic Profile and its options).
     #[command(subcommand)]
     Dicom(dicom::DicomCommand),
+    /// Backups of the whole home in encrypted, deduplicated generations (restic) on a folder or an
+    /// SFTP site: init, create, list, verify, prune. Needs a technician and the home passphrase.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
+    /// Key escrow: split the home's keys among custodians (k of n recover them), or recover them
+    /// when the passphrase is lost.
+    #[command(subcommand)]
+    Escrow(backup::EscrowCommand),
+    /// Restore a home at another site from a backup target, with the escrow shares and two
+    /// technicians.
+    Restore(backup::RestoreArgs),
     /// Serve the public pages (each provider's notice, the register of releases) and their JSON
     /// API over HTTPS, in Japanese and English.
     Serve(serve::ServeArgs),
@@ -184,5 +196,8 @@ fn main() -> ExitCode {
         Command::Recruit(c) => feasibility::run_recruit(c),
         Command::Serve(a) => serve::run(a),
         Command::Dicom(c) => dicom::run(c),
+        Command::Backup(c) => backup::run_backup(c),
+        Command::Escrow(c) => backup::run_escrow(c),
+        Command::Restore(a) => backup::run_restore(a),
     }
 }

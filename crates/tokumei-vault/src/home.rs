@@ -711,6 +711,47 @@ impl Home {
             .ok_or_else(|| VaultError::Key("the operator identity is damaged".into()))
     }
 
+    /// Unlocks the operator's key with a data key obtained without the passphrase (recovered from
+    /// key escrow): the key must open the sealed signing key, and that key must be the one whose
+    /// public half is `audit.pub`, or the key is refused.
+    pub fn unlock_with_key(&self, key: &DataKey) -> Result<(), VaultError> {
+        let path = self.root.join(AUDIT_KEY);
+        let sealed = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let bytes: [u8; 32] = crate::store::open_sealed(key, &sealed)
+            .map_err(|_| VaultError::Key("the key does not open this home".into()))?
+            .try_into()
+            .map_err(|_| VaultError::Key("the operator's signing key is damaged".into()))?;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&bytes);
+        if signing.verifying_key() != self.audit_public_key()? {
+            return Err(VaultError::Key(
+                "the key opens a signing key that is not this home's".into(),
+            ));
+        }
+        self.signer.set(Signer::Operator(signing), true);
+        Ok(())
+    }
+
+    /// Wraps the data key under a new passphrase (after a recovery from key escrow, or a change
+    /// of officers): `keys/data.key.age` is replaced whole, owner-only; the old passphrase no
+    /// longer opens it. The key is checked against the home first ([`Home::unlock_with_key`]).
+    pub fn rewrap_data_key(
+        &self,
+        key: &DataKey,
+        passphrase: &str,
+        scrypt_log_n: Option<u8>,
+    ) -> Result<(), VaultError> {
+        check_passphrase(passphrase)?;
+        self.unlock_with_key(key)?;
+        let wrapped = wrap_with_passphrase(key.bytes(), passphrase, scrypt_log_n)?;
+        let path = self.root.join("keys/data.key.age");
+        let staged = tokumei_fs::StagedFile::new(&path)?;
+        let _ = std::fs::remove_file(staged.path());
+        write_secret(staged.path(), &wrapped)?;
+        staged.commit()?;
+        self.unlocked.set(passphrase, key);
+        Ok(())
+    }
+
     /// Unlocks the data-encryption key with the passphrase (scrypt: about a second at the default
     /// cost; done once per process, later calls with the same passphrase return the key kept).
     pub fn unlock_data_key(&self, passphrase: &str) -> Result<DataKey, VaultError> {
@@ -744,6 +785,12 @@ impl DataKey {
     /// The key bytes.
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A key recovered without the passphrase (key escrow); check it with
+    /// [`Home::unlock_with_key`] before trusting it.
+    pub fn from_bytes(bytes: [u8; 32]) -> DataKey {
+        DataKey(bytes)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod anonymize;
 mod architecture;
+mod backup;
 mod browser;
 mod cli;
 mod common;
