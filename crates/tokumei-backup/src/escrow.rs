@@ -157,7 +157,8 @@ fn check_value(escrow: &str, secret: &[u8]) -> String {
 /// Splits the home's keys among `custodians` (registered, unrevoked users, each with a passphrase
 /// of at least 13 characters), `threshold` of whom recover them; writes one share file per
 /// custodian into `out` (which must not hold them already). A technician with the home passphrase
-/// (which unlocked `key`) does it; the custodians are named in the audit entry.
+/// (which unlocked `key`) does it; the custodians are named in the audit entry. `scrypt_log_n`
+/// overrides the work factor of the shares' wrapping (about a second by default).
 pub fn split(
     home: &Home,
     s: &Session,
@@ -165,6 +166,7 @@ pub fn split(
     threshold: u8,
     custodians: &[Custodian],
     out: &Path,
+    scrypt_log_n: Option<u8>,
 ) -> Result<Split, BackupError> {
     check_custodians(home, threshold, custodians)?;
     let secret = bundle(home, key)?;
@@ -190,7 +192,7 @@ pub fn split(
             check: check.clone(),
         };
         let path = out.join(format!("{escrow}-{}.share", c.name));
-        write_share(&path, header, share, &c.passphrase)?;
+        write_share(&path, header, share, &c.passphrase, scrypt_log_n)?;
         files.push(path);
     }
     let names: Vec<String> = custodians.iter().map(|c| c.name.clone()).collect();
@@ -265,13 +267,17 @@ fn write_share(
     header: Header,
     share: &blahaj::Share,
     passphrase: &str,
+    scrypt_log_n: Option<u8>,
 ) -> Result<(), BackupError> {
     let inner = Inner {
         header: header.clone(),
         share: hex::encode(Vec::from(share)),
     };
     let plain = serde_json::to_vec(&inner).map_err(|e| BackupError::Escrow(e.to_string()))?;
-    let recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
+    let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
+    if let Some(n) = scrypt_log_n {
+        recipient.set_work_factor(n);
+    }
     let enc = |e: &dyn std::fmt::Display| BackupError::Escrow(e.to_string());
     let encryptor =
         age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 
@@ -15,6 +15,8 @@ use crate::BackupError;
 pub const TAG: &str = "tokumei";
 /// Host name written into every snapshot (the machine's own name stays out of the repository).
 pub const HOST: &str = "tokumei";
+/// What restic says when another process holds the repository's lock.
+const LOCKED: &str = "repository is already locked";
 /// The most of restic's output kept for an error message.
 const KEEP_OUTPUT: usize = 4096;
 
@@ -117,15 +119,35 @@ impl Restic {
         c
     }
 
+    /// Runs restic until it is not refused for a lock, for at most `TOKUMEI_LOCK_WAIT` seconds
+    /// (60): a run killed a moment ago may leave a lock whose process the system has not yet
+    /// reaped; `unlock` removes it once it is stale.
+    fn output(&self, args: &[&str], cwd: Option<&Path>) -> Result<Output, BackupError> {
+        let wait = std::env::var("TOKUMEI_LOCK_WAIT")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+        loop {
+            let mut c = self.command(args);
+            if let Some(dir) = cwd {
+                c.current_dir(dir);
+            }
+            let out = c
+                .output()
+                .map_err(|e| BackupError::Engine(format!("cannot run restic: {e}")))?;
+            let locked = String::from_utf8_lossy(&out.stderr).contains(LOCKED);
+            if out.status.success() || !locked || std::time::Instant::now() > deadline {
+                return Ok(out);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let _ = self.command(&["unlock"]).output();
+        }
+    }
+
     /// Runs restic; its standard output on success, or what it said on failure.
     fn run(&self, args: &[&str], cwd: Option<&Path>) -> Result<Vec<u8>, BackupError> {
-        let mut c = self.command(args);
-        if let Some(dir) = cwd {
-            c.current_dir(dir);
-        }
-        let out = c
-            .output()
-            .map_err(|e| BackupError::Engine(format!("cannot run restic: {e}")))?;
+        let out = self.output(args, cwd)?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -183,16 +205,18 @@ impl Restic {
         if read_data {
             args.push("--read-data");
         }
-        let mut c = self.command(&args);
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let out = c
-            .output()
-            .map_err(|e| BackupError::Engine(format!("cannot run restic: {e}")))?;
+        let out = self.output(&args, None)?;
         if out.status.success() {
             return Ok(());
         }
         let mut said = out.stdout;
         said.extend_from_slice(&out.stderr);
+        if String::from_utf8_lossy(&said).contains(LOCKED) {
+            return Err(BackupError::Engine(format!(
+                "the repository is locked by another run: {}",
+                tail(&out.stderr)
+            )));
+        }
         Err(BackupError::Damaged(problems(&said)))
     }
 

@@ -280,6 +280,9 @@ pub enum EscrowCommand {
         /// Folder the share files are written to.
         #[arg(long)]
         out: PathBuf,
+        /// scrypt work factor (log2 N) of each share's wrapping; by default about a second of work.
+        #[arg(long)]
+        scrypt_log_n: Option<u8>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -332,6 +335,7 @@ pub fn run_escrow(c: EscrowCommand) -> ExitCode {
             custodian,
             custodian_passphrase_file,
             out,
+            scrypt_log_n,
             json,
             auth,
         } => report(
@@ -359,7 +363,7 @@ pub fn run_escrow(c: EscrowCommand) -> ExitCode {
                     &[Role::Technician],
                 )?;
                 let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
-                escrow::split(&home, &s, &key, threshold, &cs, &out).map_err(fail)
+                escrow::split(&home, &s, &key, threshold, &cs, &out, scrypt_log_n).map_err(fail)
             })(),
             |sp| {
                 render(json, &sp, |sp| {

@@ -335,7 +335,15 @@ fn first_site(d: &Path) -> (String, Vec<PathBuf>) {
         .success();
     let mut split = as_user(d, "relo-a", &pass);
     split
-        .args(["escrow", "split", "--threshold", "2", "--home"])
+        .args([
+            "escrow",
+            "split",
+            "--scrypt-log-n",
+            "10",
+            "--threshold",
+            "2",
+            "--home",
+        ])
         .arg(&home);
     for who in ["relo-a", "relo-b", "relo-officer"] {
         split
@@ -521,7 +529,15 @@ fn small_site(d: &Path, home: &Path) -> Vec<PathBuf> {
     secret_file(d, "new.pass", NEW_PASS);
     let mut split = as_user(d, "relo-a", PASS);
     split
-        .args(["escrow", "split", "--threshold", "2", "--home"])
+        .args([
+            "escrow",
+            "split",
+            "--scrypt-log-n",
+            "10",
+            "--threshold",
+            "2",
+            "--home",
+        ])
         .arg(home);
     for who in ["relo-a", "relo-b", "relo-officer"] {
         split
@@ -561,14 +577,21 @@ fn delays(seed: u64, n: usize, below: u64) -> Vec<u64> {
         .collect()
 }
 
+/// Runs `c` in its own process group and kills the whole group (the command and the restic it
+/// runs) with SIGKILL after `delay` milliseconds, as a job scheduler stopping the job would.
 fn killed_after(mut c: std::process::Command, delay: u64) {
+    use std::os::unix::process::CommandExt;
     let mut child = c
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
     std::thread::sleep(std::time::Duration::from_millis(delay));
-    let _ = child.kill();
+    let group = format!("-{}", child.id());
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status();
     let _ = child.wait();
 }
 
@@ -672,4 +695,58 @@ fn killed_restores_switch_nothing_and_a_rerun_completes() {
         );
         std::fs::remove_dir_all(&into).expect("again");
     }
+}
+
+#[test]
+fn a_damaged_chunk_is_named_and_the_restore_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let home = d.join("home");
+    let shares = small_site(d, &home);
+    for _ in 0..3 {
+        as_user(d, "relo-a", PASS)
+            .args(["backup", "create", "--target", "site2", "--home"])
+            .arg(&home)
+            .assert()
+            .success();
+    }
+    // Retention by audit sequence: the two newest generations stay.
+    let seqs = |gs: &[serde_json::Value]| gs.iter().map(|g| g["seq"].as_u64()).collect::<Vec<_>>();
+    let all = seqs(&generations(d, &home));
+    as_user(d, "relo-a", PASS)
+        .args([
+            "backup", "prune", "--keep", "2", "--target", "site2", "--home",
+        ])
+        .arg(&home)
+        .assert()
+        .success();
+    assert_eq!(seqs(&generations(d, &home)), all[1..].to_vec());
+    // One byte of one data pack changed on the target.
+    let packs: Vec<PathBuf> = files(&d.join("repo/data")).into_keys().collect();
+    let victim = d.join("repo/data").join(&packs[packs.len() / 2]);
+    let mut bytes = std::fs::read(&victim).expect("pack");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&victim, &bytes).expect("damage");
+    let name = victim
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+    let v = as_user(d, "relo-a", PASS)
+        .args(["backup", "verify", "--target", "site2", "--home"])
+        .arg(&home)
+        .assert()
+        .failure();
+    assert!(stderr(&v).contains(&name[..8]), "{}", stderr(&v));
+    let place = vec!["--repo".to_string(), d.join("repo").display().to_string()];
+    let given = [(shares[0].clone(), "relo-a"), (shares[1].clone(), "relo-b")];
+    let into = d.join("site2-home");
+    let r = Command::from_std(restore_cmd(d, &place, &into, &given))
+        .assert()
+        .failure();
+    assert!(stderr(&r).contains("damaged repository"), "{}", stderr(&r));
+    assert!(stderr(&r).contains(&name[..8]), "{}", stderr(&r));
+    assert!(!into.exists());
+    assert!(!d.join(".site2-home.restoring").exists());
 }
