@@ -225,14 +225,19 @@ fn deid(
         Ok(r) => {
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "written {} · withheld {} · refused {} · not read {} · {:.0} files/s",
+                "written {} · withheld {} · refused {} · not read {} · DICOMDIRs rebuilt {} · {:.0} files/s",
                 r.written,
                 r.withheld,
                 r.refused,
                 r.quarantined,
+                r.rebuilt,
                 r.files.len() as f64 / secs.max(1e-9)
             );
-            for f in r.files.iter().filter(|f| f.status != "written") {
+            for f in r
+                .files
+                .iter()
+                .filter(|f| !matches!(f.status, "written" | "rebuilt"))
+            {
                 println!(
                     "  {} {}: {}",
                     f.status,
@@ -240,8 +245,19 @@ fn deid(
                     f.reason.clone().unwrap_or_default()
                 );
             }
+            for d in &r.dicomdirs {
+                println!(
+                    "  DICOMDIR {}: {} files indexed, {} not",
+                    d.path,
+                    d.indexed,
+                    d.not_indexed.len()
+                );
+                for (path, why) in &d.not_indexed {
+                    println!("    not indexed {path}: {why}");
+                }
+            }
             println!("report: {}", out.join("deid-report.json").display());
-            if r.written == r.files.len() {
+            if r.written + r.rebuilt == r.files.len() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -3,9 +3,12 @@
 //! the profile changes must not be left as it was) and written under the same relative path, in
 //! parallel. Each person gets a pseudonym and a date offset derived from the key and their
 //! Patient ID, so that their files stay together within one run and unrelated across keys. A file
-//! that does not read is quarantined with its reason; an image with burned-in annotation, a
-//! DICOMDIR (its offsets would no longer hold) or a file the check refuses is not written. The
-//! report (`deid-report.json`) names files and reasons, never a value.
+//! that does not read is quarantined with its reason; an image with burned-in annotation or a
+//! file the check refuses is not written. A DICOMDIR is not copied (its offsets and identifiers
+//! would no longer hold): a new one is written in its folder, indexing the files written under
+//! that folder (and not under a deeper DICOMDIR's), their records taking the values of the files
+//! as written ([`crate::dicomdir`]). The report (`deid-report.json`) names files and reasons,
+//! never a value.
 
 use std::path::{Path, PathBuf};
 
@@ -41,7 +44,8 @@ pub struct Batch {
 pub struct FileReport {
     /// Its path under the input.
     pub path: String,
-    /// `written`, `withheld`, `refused` or `quarantined`.
+    /// `written`, `withheld`, `refused`, `quarantined`, or `rebuilt` for a DICOMDIR (a new one
+    /// is written in its folder).
     pub status: &'static str,
     /// Why, when it was not written.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,8 +62,10 @@ pub struct FileReport {
 pub struct Report {
     /// Files written.
     pub written: usize,
-    /// Files withheld (burned-in annotation, DICOMDIR).
+    /// Files withheld (burned-in annotation, text found, pixel data that cannot be cleaned).
     pub withheld: usize,
+    /// DICOMDIRs of the input, each replaced by one built from the output.
+    pub rebuilt: usize,
     /// Files the check refused.
     pub refused: usize,
     /// Files that did not read.
@@ -68,6 +74,19 @@ pub struct Report {
     pub listed: usize,
     /// Each file.
     pub files: Vec<FileReport>,
+    /// The DICOMDIRs written.
+    pub dicomdirs: Vec<DicomdirReport>,
+}
+
+/// A DICOMDIR written in the output.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DicomdirReport {
+    /// Its path under the output.
+    pub path: String,
+    /// Files indexed.
+    pub indexed: usize,
+    /// Files written under its folder and not indexed, with why.
+    pub not_indexed: Vec<(String, String)>,
 }
 
 /// Why a run could not start or finish.
@@ -163,10 +182,12 @@ pub fn run(
             }
             "withheld" => report.withheld += 1,
             "refused" => report.refused += 1,
+            "rebuilt" => report.rebuilt += 1,
             _ => report.quarantined += 1,
         }
         report.files.push(r);
     }
+    report.dicomdirs = dicomdirs(output, &report.files, &batch.key)?;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| BatchError::Output(e.to_string()))?;
     let path = output.join("deid-report.json");
     std::fs::write(&path, json).map_err(io(&path))?;
@@ -291,9 +312,9 @@ fn one(input: &Path, output: &Path, path: &Path, batch: &Batch) -> Result<FileRe
     put_pixels(&mut file, pixels);
     report.listed = listed(&original.body, &batch.profile);
     let media_class = original.meta.text_ascii(dicom_core::Tag(0x0002, 0x0002));
-    if media_class.as_deref() == Some("1.2.840.10008.1.3.10") {
-        report.status = "withheld";
-        report.reason = Some("a DICOMDIR is not copied: rebuild it from the output".into());
+    if media_class.as_deref() == Some(crate::dicomdir::DICOMDIR_CLASS) {
+        report.status = "rebuilt";
+        report.reason = Some("a DICOMDIR is not copied: a new one indexes the output".into());
         return Ok(report);
     }
     let id = original
@@ -335,6 +356,104 @@ fn one(input: &Path, output: &Path, path: &Path, batch: &Batch) -> Result<FileRe
     std::fs::rename(&tmp, &target).map_err(io(&target))?;
     report.status = "written";
     report.outcome = Some(outcome);
+    Ok(report)
+}
+
+/// The folders (relative, as components) that held a DICOMDIR.
+fn dicomdir_folders(files: &[FileReport]) -> Vec<Vec<String>> {
+    let mut folders: Vec<Vec<String>> = files
+        .iter()
+        .filter(|f| f.status == "rebuilt")
+        .map(|f| {
+            let mut c = components(&f.path);
+            c.pop();
+            c
+        })
+        .collect();
+    folders.sort();
+    folders.dedup();
+    folders
+}
+
+fn components(rel: &str) -> Vec<String> {
+    Path::new(rel)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Writes a DICOMDIR in each folder where the input had one, indexing the files written under
+/// it (each file in the deepest such folder above it), read back from the output.
+fn dicomdirs(
+    output: &Path,
+    files: &[FileReport],
+    key: &[u8; 32],
+) -> Result<Vec<DicomdirReport>, BatchError> {
+    let folders = dicomdir_folders(files);
+    let mut reports = Vec::new();
+    for folder in &folders {
+        let mine: Vec<Vec<String>> = files
+            .iter()
+            .filter(|f| f.status == "written")
+            .map(|f| components(&f.path))
+            .filter(|c| {
+                let deepest = folders
+                    .iter()
+                    .filter(|d| c.len() > d.len() && c.starts_with(d))
+                    .max_by_key(|d| d.len());
+                deepest == Some(folder)
+            })
+            .collect();
+        reports.push(one_dicomdir(output, folder, &mine, key)?);
+    }
+    Ok(reports)
+}
+
+fn one_dicomdir(
+    output: &Path,
+    folder: &[String],
+    files: &[Vec<String>],
+    key: &[u8; 32],
+) -> Result<DicomdirReport, BatchError> {
+    let dir: PathBuf = folder.iter().collect();
+    let rel = dir.join("DICOMDIR");
+    let mut report = DicomdirReport {
+        path: rel.to_string_lossy().into_owned(),
+        ..DicomdirReport::default()
+    };
+    let read: Vec<Result<crate::dicomdir::Instance, (String, String)>> = files
+        .par_iter()
+        .map(|c| {
+            let path: PathBuf = c.iter().collect();
+            let name = path.to_string_lossy().into_owned();
+            let fail = |why: String| (name.clone(), why);
+            let bytes = std::fs::read(output.join(&path)).map_err(|e| fail(e.to_string()))?;
+            let file = parse(&bytes, &Limits::default()).map_err(|e| fail(e.to_string()))?;
+            crate::dicomdir::instance(&file, c[folder.len()..].to_vec())
+                .map_err(|e| fail(e.to_string()))
+        })
+        .collect();
+    let mut instances = Vec::new();
+    for r in read {
+        match r {
+            Ok(i) => instances.push(i),
+            Err(why) => report.not_indexed.push(why),
+        }
+    }
+    report.indexed = instances.len();
+    let target = output.join(&rel);
+    if target.exists() {
+        report.indexed = 0;
+        report.not_indexed = vec![(report.path.clone(), "a file written has its path".into())];
+        return Ok(report);
+    }
+    let uid = crate::deid::map_uid(key, &format!("DICOMDIR {}", report.path));
+    let bytes = crate::dicomdir::build(instances, &uid)
+        .map_err(|e| BatchError::Output(format!("{}: {e}", report.path)))?;
+    std::fs::create_dir_all(output.join(&dir)).map_err(io(&dir))?;
+    let tmp = target.with_file_name("DICOMDIR.part");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &target).map_err(io(&target))?;
     Ok(report)
 }
 

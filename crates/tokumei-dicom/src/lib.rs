@@ -2,14 +2,19 @@
 //! ([`read::parse`]), their Japanese text decoded and encoded under ISO 2022 code extensions
 //! ([`charset`]), and written back byte for byte where nothing changed ([`write::to_bytes`]).
 //! De-identification under PS3.15 Annex E ([`deid`], with the table and options of [`profile`])
-//! and the check of its output ([`check`]). Files built from scratch ([`build`]). The dictionary of tags and value representations is
+//! and the check of its output ([`check`]). Compressed pixel data decoded by dicom-rs's codecs
+//! ([`codec`]) for pixel cleaning ([`pixel`]) and the search for burned-in text ([`ocr`]); a
+//! folder de-identified with its DICOMDIR rebuilt ([`batch`], [`dicomdir`]). Files built from
+//! scratch ([`build`]). The dictionary of tags and value representations is
 //! dicom-rs's (`dicom-dictionary-std`).
 
 pub mod batch;
 pub mod build;
 pub mod charset;
 pub mod check;
+pub mod codec;
 pub mod deid;
+pub mod dicomdir;
 pub mod model;
 pub mod ocr;
 pub mod pixel;

@@ -1,6 +1,8 @@
-//! Burned-in text: the first frame of native pixel data as 8-bit grey, searched for text by
-//! Tesseract (Debian's `tesseract-ocr` with `tesseract-ocr-jpn`, run as a program with a time
-//! limit), and text drawn into pixels (for test images and the synthetic region's, with the
+//! Burned-in text: every frame of the pixel data (compressed pixel data decoded by
+//! [`crate::codec`]) as 8-bit grey, searched for text by Tesseract (Debian's `tesseract-ocr`
+//! with `tesseract-ocr-jpn`, run as a program with a time limit per frame), frame after frame
+//! until one holds text. An image of more than [`MAX_OCR_FRAMES`] frames (or the bound set in
+//! [`Ocr::max_frames`]) is not searched and is refused, so that the caller withholds it. Text drawn into pixels (for test images and the synthetic region's, with the
 //! `font8x8` bitmap font). What Tesseract reads is never returned or logged (it may be a name):
 //! only how many characters it found.
 
@@ -12,8 +14,12 @@ use std::time::{Duration, Instant};
 use dicom_core::Tag;
 use font8x8::UnicodeFonts;
 
-use crate::model::{u16_in, DicomFile, Value};
+use crate::codec::{decode, encapsulated};
+use crate::model::{u16_in, DicomFile, Syntax, Value};
 use crate::pixel::PixelError;
+
+/// The most frames of one image that OCR reads (a longer cine loop is withheld).
+pub const MAX_OCR_FRAMES: usize = 32;
 
 /// How text is looked for.
 #[derive(Debug, Clone)]
@@ -24,8 +30,10 @@ pub struct Ocr {
     pub languages: String,
     /// Modalities whose images are searched (US, SC, XA ... where text is burned in).
     pub modalities: Vec<String>,
-    /// Time limit per image.
+    /// Time limit per frame.
     pub limit: Duration,
+    /// The most frames of an image that are read; an image of more is refused.
+    pub max_frames: usize,
     /// Folder for the image handed to Tesseract (removed after).
     pub scratch: PathBuf,
 }
@@ -38,6 +46,7 @@ impl Ocr {
             languages: "jpn+eng".into(),
             modalities: modalities.iter().map(|m| m.to_string()).collect(),
             limit: Duration::from_secs(30),
+            max_frames: MAX_OCR_FRAMES,
             scratch: scratch.to_path_buf(),
         }
     }
@@ -51,13 +60,25 @@ impl Ocr {
         self.modalities.contains(&modality)
     }
 
-    /// How many letters and digits Tesseract reads in the first frame, in words of three or
-    /// more.
+    /// How many letters and digits Tesseract reads in words of three or more, frame after
+    /// frame until a frame holds some (the image is withheld then, the other frames need not be
+    /// read).
     pub fn characters(&self, file: &DicomFile, name: &str) -> Result<usize, PixelError> {
-        let (w, h, grey) = grey8(file)?;
+        let image = Image::of(file, self.max_frames, false)?;
+        for f in 0..image.frames {
+            let found = self.frame_characters(&image, f, name)?;
+            if found > 0 {
+                return Ok(found);
+            }
+        }
+        Ok(0)
+    }
+
+    fn frame_characters(&self, image: &Image, f: usize, name: &str) -> Result<usize, PixelError> {
+        let (w, h) = (image.geometry.cols, image.geometry.rows);
         let path = self.scratch.join(format!("{name}.pgm"));
         let mut pgm = format!("P5\n{w} {h}\n255\n").into_bytes();
-        pgm.extend_from_slice(&grey);
+        pgm.extend_from_slice(&image.grey(f));
         let run = |e: std::io::Error| PixelError::Unclean(format!("OCR: {e}"));
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(&pgm))
@@ -114,61 +135,115 @@ struct Geometry {
 }
 
 fn geometry(file: &DicomFile) -> Result<Geometry, PixelError> {
-    let bad = |why: &str| PixelError::Unclean(why.to_string());
-    let n = |t: u16| crate::pixel::number(file, Tag(0x0028, t));
-    let bits = n(0x0100).ok_or_else(|| bad("no Bits Allocated"))?;
-    if bits != 8 && bits != 16 {
-        return Err(bad("only 8 and 16 bits are rendered"));
-    }
+    let g = crate::codec::geometry(file)?;
     Ok(Geometry {
-        rows: n(0x0010).ok_or_else(|| bad("no Rows"))?,
-        cols: n(0x0011).ok_or_else(|| bad("no Columns"))?,
-        samples: n(0x0002).unwrap_or(1),
-        bytes: bits / 8,
-        planar: n(0x0006).unwrap_or(0) == 1,
+        rows: g.rows,
+        cols: g.cols,
+        samples: g.samples,
+        bytes: g.bytes,
+        planar: crate::pixel::number(file, Tag(0x0028, 0x0006)).unwrap_or(0) == 1,
     })
 }
 
-fn native(file: &DicomFile) -> Result<&[u8], PixelError> {
-    match file.body.get(Tag(0x7fe0, 0x0010)).map(|e| &e.value) {
-        Some(Value::Bytes(b)) => Ok(b),
-        Some(_) => Err(PixelError::Unclean(
-            "compressed pixel data without a codec".into(),
-        )),
-        None => Err(PixelError::Unclean("no pixel data".into())),
+/// An image's frames ready to render: native pixel data as the file holds it, or decoded.
+struct Image<'a> {
+    geometry: Geometry,
+    data: std::borrow::Cow<'a, [u8]>,
+    big_endian: bool,
+    frames: usize,
+}
+
+impl<'a> Image<'a> {
+    /// The image's frames (only its first when `first_only`); refused when there are more than
+    /// `max_frames`.
+    fn of(
+        file: &'a DicomFile,
+        max_frames: usize,
+        first_only: bool,
+    ) -> Result<Image<'a>, PixelError> {
+        let mut g = geometry(file)?;
+        let frames = crate::pixel::number(file, Tag(0x0028, 0x0008))
+            .unwrap_or(1)
+            .max(1);
+        if frames > max_frames && !first_only {
+            return Err(PixelError::Unclean(format!(
+                "{frames} frames: OCR reads at most {max_frames} frames of an image"
+            )));
+        }
+        let frames = if first_only { 1 } else { frames };
+        if encapsulated(file) {
+            let decoded = decode(file, Some(frames))?;
+            g.planar = false;
+            return Ok(Image {
+                geometry: g,
+                frames: decoded.frames,
+                data: std::borrow::Cow::Owned(decoded.data),
+                big_endian: false,
+            });
+        }
+        let data = match file.body.get(Tag(0x7fe0, 0x0010)).map(|e| &e.value) {
+            Some(Value::Bytes(b)) => b,
+            _ => return Err(PixelError::Unclean("no pixel data".into())),
+        };
+        let frame = crate::codec::Geometry {
+            rows: g.rows,
+            cols: g.cols,
+            samples: g.samples,
+            bytes: g.bytes,
+            frames,
+        }
+        .frame_len()
+        .ok_or_else(|| PixelError::Unclean("absurd dimensions".into()))?;
+        if frame.checked_mul(frames).is_none_or(|n| n > data.len()) {
+            return Err(PixelError::Unclean(
+                "pixel data shorter than its frames".into(),
+            ));
+        }
+        Ok(Image {
+            geometry: g,
+            data: std::borrow::Cow::Borrowed(data),
+            big_endian: file.syntax == Syntax::ExplicitBig,
+            frames,
+        })
+    }
+
+    /// Frame `f` as 8-bit grey (its first sample), stretched between its minimum and maximum.
+    fn grey(&self, f: usize) -> Vec<u8> {
+        let g = &self.geometry;
+        let count = g.rows * g.cols;
+        let data = &self.data[f * count * g.samples * g.bytes..];
+        let syntax = if self.big_endian {
+            Syntax::ExplicitBig
+        } else {
+            Syntax::ExplicitLittle
+        };
+        let value = |i: usize| -> u32 {
+            let at = if g.planar {
+                i * g.bytes
+            } else {
+                i * g.samples * g.bytes
+            };
+            if g.bytes == 1 {
+                u32::from(data[at])
+            } else {
+                u32::from(u16_in(&data[at..], syntax))
+            }
+        };
+        let (lo, hi) = (0..count)
+            .map(value)
+            .fold((u32::MAX, 0), |(l, h), v| (l.min(v), h.max(v)));
+        let span = hi.saturating_sub(lo).max(1);
+        (0..count)
+            .map(|i| ((value(i) - lo) * 255 / span) as u8)
+            .collect()
     }
 }
 
-/// The first frame as 8-bit grey (the first sample), stretched between its minimum and maximum.
+/// The first frame as 8-bit grey (the first sample), stretched between its minimum and maximum;
+/// compressed pixel data is decoded.
 pub fn grey8(file: &DicomFile) -> Result<(usize, usize, Vec<u8>), PixelError> {
-    let g = geometry(file)?;
-    let data = native(file)?;
-    let count = g.rows * g.cols;
-    if data.len() < count * g.samples * g.bytes {
-        return Err(PixelError::Unclean(
-            "pixel data shorter than its frame".into(),
-        ));
-    }
-    let value = |i: usize| -> u32 {
-        let at = if g.planar {
-            i * g.bytes
-        } else {
-            i * g.samples * g.bytes
-        };
-        if g.bytes == 1 {
-            u32::from(data[at])
-        } else {
-            u32::from(u16_in(&data[at..], file.syntax))
-        }
-    };
-    let (lo, hi) = (0..count)
-        .map(value)
-        .fold((u32::MAX, 0), |(l, h), v| (l.min(v), h.max(v)));
-    let span = hi.saturating_sub(lo).max(1);
-    let grey = (0..count)
-        .map(|i| ((value(i) - lo) * 255 / span) as u8)
-        .collect();
-    Ok((g.cols, g.rows, grey))
+    let image = Image::of(file, 1, true)?;
+    Ok((image.geometry.cols, image.geometry.rows, image.grey(0)))
 }
 
 /// Draws text (ASCII) into the first sample of every frame at (x, y), each glyph 8 × 8 pixels
@@ -184,7 +259,11 @@ pub fn draw_text(
     let frames = crate::pixel::number(file, Tag(0x0028, 0x0008))
         .unwrap_or(1)
         .max(1);
-    let frame = g.rows * g.cols * g.samples * g.bytes;
+    let frame = g
+        .rows
+        .checked_mul(g.cols)
+        .and_then(|n| n.checked_mul(g.samples * g.bytes))
+        .ok_or_else(|| PixelError::Unclean("absurd dimensions".into()))?;
     let data = match file
         .body
         .elements
@@ -192,7 +271,7 @@ pub fn draw_text(
         .find(|e| e.tag == Tag(0x7fe0, 0x0010))
     {
         Some(e) => match &mut e.value {
-            Value::Bytes(b) if b.len() >= frame * frames => b,
+            Value::Bytes(b) if frame.checked_mul(frames).is_some_and(|n| b.len() >= n) => b,
             _ => {
                 return Err(PixelError::Unclean(
                     "no native pixel data of its frames".into(),

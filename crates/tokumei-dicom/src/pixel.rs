@@ -10,9 +10,10 @@
 //!
 //! Conditions name an element by tag (`[0008,0070]`) or keyword (`[Manufacturer]`) and test its
 //! value with `equals`, `contains`, `startsWith`, `endsWith` (each also `…IgnoreCase`) or
-//! `isBlank()`. Regions are blanked (set to zero) in every frame and sample of native pixel
-//! data; compressed pixel data is not decoded here and is refused, so that the caller withholds
-//! the image.
+//! `isBlank()`. Regions are blanked (set to zero) in every frame and sample. Compressed pixel
+//! data is decoded by [`crate::codec`] and written back native (Explicit VR Little Endian); a
+//! compressed syntax without a codec here, or an image over the decoding bound, is refused, so
+//! that the caller withholds the image.
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::{Tag, VR};
@@ -316,8 +317,24 @@ pub(crate) fn number(file: &DicomFile, tag: Tag) -> Option<usize> {
         .ok()
 }
 
-/// Blanks the regions in every frame and sample of native pixel data.
+/// Blanks the regions in every frame and sample of the pixel data. Encapsulated (compressed)
+/// pixel data is decoded first (see [`crate::codec`] for the syntaxes and bounds) and the file
+/// is written back as native Explicit VR Little Endian; a syntax without a codec here is refused,
+/// so that the caller withholds the image.
 pub fn clean(file: &mut DicomFile, regions: &[Region]) -> Result<(), PixelError> {
+    if crate::codec::encapsulated(file) {
+        let mut decoded = crate::codec::decode(file, None)?;
+        let g = decoded.geometry;
+        let shape = Shape {
+            rows: g.rows,
+            cols: g.cols,
+            samples: g.samples,
+            bytes: g.bytes,
+            planar: false,
+        };
+        blank(&mut decoded.data, &shape, g.frames, regions);
+        return crate::codec::to_native(file, decoded);
+    }
     let bad = |why: &str| PixelError::Unclean(why.to_string());
     let rows = number(file, Tag(0x0028, 0x0010)).ok_or_else(|| bad("no Rows"))?;
     let cols = number(file, Tag(0x0028, 0x0011)).ok_or_else(|| bad("no Columns"))?;
@@ -341,11 +358,35 @@ pub fn clean(file: &mut DicomFile, regions: &[Region]) -> Result<(), PixelError>
         .find(|e| e.tag == Tag(0x7fe0, 0x0010))
         .ok_or_else(|| bad("no pixel data"))?;
     let Value::Bytes(data) = &mut pixels.value else {
-        return Err(bad("compressed pixel data without a codec"));
+        return Err(bad("pixel data neither native nor encapsulated"));
     };
     if frame.checked_mul(frames).is_none_or(|n| n > data.len()) {
         return Err(bad("pixel data shorter than its frames"));
     }
+    let shape = Shape {
+        rows,
+        cols,
+        samples,
+        bytes,
+        planar,
+    };
+    blank(data, &shape, frames, regions);
+    Ok(())
+}
+
+/// How the samples of a frame lie.
+struct Shape {
+    rows: usize,
+    cols: usize,
+    samples: usize,
+    bytes: usize,
+    planar: bool,
+}
+
+/// Sets the regions to zero in `frames` frames of `data` (which holds at least that many).
+fn blank(data: &mut [u8], s: &Shape, frames: usize, regions: &[Region]) {
+    let (rows, cols, samples, bytes) = (s.rows, s.cols, s.samples, s.bytes);
+    let frame = rows * cols * samples * bytes;
     for f in 0..frames {
         let base = f * frame;
         for r in regions {
@@ -353,15 +394,16 @@ pub fn clean(file: &mut DicomFile, regions: &[Region]) -> Result<(), PixelError>
             let x2 = (r.x as usize).saturating_add(r.w as usize).min(cols);
             let y2 = (r.y as usize).saturating_add(r.h as usize).min(rows);
             for y in y1..y2 {
-                for s in 0..samples {
-                    let (start, step) = if planar {
+                for sample in 0..samples {
+                    // Planar: each sample's plane in turn; interleaved: a pixel's samples together.
+                    let (start, step) = if s.planar {
                         (
-                            base + s * rows * cols * bytes + (y * cols + x1) * bytes,
+                            base + sample * rows * cols * bytes + (y * cols + x1) * bytes,
                             bytes,
                         )
                     } else {
                         (
-                            base + ((y * cols + x1) * samples + s) * bytes,
+                            base + ((y * cols + x1) * samples + sample) * bytes,
                             samples * bytes,
                         )
                     };
@@ -373,5 +415,4 @@ pub fn clean(file: &mut DicomFile, regions: &[Region]) -> Result<(), PixelError>
             }
         }
     }
-    Ok(())
 }

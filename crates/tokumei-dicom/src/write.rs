@@ -55,6 +55,13 @@ pub fn to_bytes(file: &DicomFile) -> Result<Vec<u8>, DicomError> {
     Ok(out)
 }
 
+/// A data set's bytes alone, in a syntax (not deflated).
+pub(crate) fn data_set_bytes(set: &DataSet, syntax: Syntax) -> Result<Vec<u8>, DicomError> {
+    let mut out = Vec::new();
+    data_set(&mut out, set, syntax)?;
+    Ok(out)
+}
+
 fn unwritable(tag: Tag, why: &str) -> DicomError {
     DicomError::Unwritable {
         tag: format!("({:04X},{:04X})", tag.group(), tag.element()),

@@ -1,7 +1,8 @@
 //! Pixel cleaning by device signature (CTP's script format): scripts parse with their operators
 //! and refuse what they do not know with the line; a matching rule blanks its regions in every
 //! frame and sample, nothing outside them; an image with burned-in annotation is cleaned by its
-//! rule or withheld, and compressed pixel data is withheld (no codec here).
+//! rule or withheld, and encapsulated pixel data without a codec is withheld (the codecs are tested
+//! in `codec.rs`).
 
 mod common;
 
