@@ -52,6 +52,7 @@ fn home_with_split(dir: &Path, name: &str) -> (Home, Vec<PathBuf>) {
         2,
         &custodians,
         &dir.join(format!("{name}-shares")),
+        Some(10),
     )
     .expect("split");
     assert_eq!(split.custodians, ["ann", "ben", "cho"]);
