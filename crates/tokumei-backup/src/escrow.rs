@@ -13,10 +13,10 @@
 //! the same shares open the backups at the relocation site.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use age::secrecy::{ExposeSecret, SecretString};
+use age::secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokumei_vault::access::Session;
@@ -274,23 +274,12 @@ fn write_share(
         share: hex::encode(Vec::from(share)),
     };
     let plain = serde_json::to_vec(&inner).map_err(|e| BackupError::Escrow(e.to_string()))?;
-    let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
-    if let Some(n) = scrypt_log_n {
-        recipient.set_work_factor(n);
-    }
-    let enc = |e: &dyn std::fmt::Display| BackupError::Escrow(e.to_string());
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .map_err(|e| enc(&e))?;
-    let mut sealed = Vec::new();
-    let mut w = encryptor.wrap_output(&mut sealed).map_err(|e| enc(&e))?;
-    w.write_all(&plain).map_err(|e| enc(&e))?;
-    w.finish().map_err(|e| enc(&e))?;
+    let sealed = tokumei_vault::home::wrap_with_passphrase(&plain, passphrase, scrypt_log_n)?;
     let file = ShareFile {
         header,
         sealed: hex::encode(sealed),
     };
-    let text = serde_json::to_vec_pretty(&file).map_err(|e| enc(&e))?;
+    let text = serde_json::to_vec_pretty(&file).map_err(|e| BackupError::Escrow(e.to_string()))?;
     if path.exists() {
         return Err(BackupError::Refused(format!("{} exists", path.display())));
     }
@@ -336,13 +325,8 @@ fn open_share(path: &Path, passphrase: &str) -> Result<(Header, blahaj::Share), 
         ))
     };
     let sealed = hex::decode(&file.sealed).map_err(|_| bad())?;
-    let decryptor = age::Decryptor::new_buffered(&sealed[..]).map_err(|_| bad())?;
-    let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
-    let mut reader = decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|_| bad())?;
-    let mut plain = Vec::new();
-    reader.read_to_end(&mut plain).map_err(|_| bad())?;
+    let plain =
+        tokumei_vault::home::unwrap_with_passphrase(&sealed, passphrase).map_err(|_| bad())?;
     let inner: Inner = serde_json::from_slice(&plain).map_err(|_| bad())?;
     if inner.header != file.header {
         return Err(BackupError::Escrow(format!(

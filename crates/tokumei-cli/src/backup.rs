@@ -113,18 +113,17 @@ type Opened = (
 
 impl Named {
     fn open(&self, action: &str) -> Result<Opened, Failure> {
-        let home = open_home(&self.home)?;
-        let pass = self.auth.passphrase()?;
-        let s = crate::operator::session(
-            &home,
-            &self.auth.user,
-            Some(&pass),
-            action,
-            &[Role::Technician],
-        )?;
-        let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
-        Ok((home, s, key))
+        technician(&self.home, &self.auth, action)
     }
+}
+
+/// Opens the home as a technician and unlocks its data key with the home passphrase.
+fn technician(home: &std::path::Path, auth: &AuthArgs, action: &str) -> Result<Opened, Failure> {
+    let home = open_home(home)?;
+    let pass = auth.passphrase()?;
+    let s = crate::operator::session(&home, &auth.user, Some(&pass), action, &[Role::Technician])?;
+    let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
+    Ok((home, s, key))
 }
 
 pub fn run_backup(c: BackupCommand) -> ExitCode {
@@ -138,16 +137,7 @@ pub fn run_backup(c: BackupCommand) -> ExitCode {
             auth,
         } => report(
             (|| {
-                let home = open_home(&home)?;
-                let pass = auth.passphrase()?;
-                let s = crate::operator::session(
-                    &home,
-                    &auth.user,
-                    Some(&pass),
-                    "backup.init",
-                    &[Role::Technician],
-                )?;
-                let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
+                let (home, s, key) = technician(&home, &auth, "backup.init")?;
                 let t = place.target(&target);
                 let sealed = generation::init(&home, &s, &key, &t, site_recipient.as_deref())
                     .map_err(fail)?;
@@ -353,16 +343,7 @@ pub fn run_escrow(c: EscrowCommand) -> ExitCode {
                         passphrase: read_secret(file)?,
                     });
                 }
-                let home = open_home(&home)?;
-                let pass = auth.passphrase()?;
-                let s = crate::operator::session(
-                    &home,
-                    &auth.user,
-                    Some(&pass),
-                    "escrow.split",
-                    &[Role::Technician],
-                )?;
-                let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
+                let (home, s, key) = technician(&home, &auth, "escrow.split")?;
                 escrow::split(&home, &s, &key, threshold, &cs, &out, scrypt_log_n).map_err(fail)
             })(),
             |sp| {

@@ -290,8 +290,8 @@ pub fn check_passphrase(p: &str) -> Result<(), VaultError> {
 }
 
 /// Encrypts a secret to a passphrase (age scrypt; `log_n` overrides the work factor): the data key
-/// and every user key are kept this way.
-pub(crate) fn wrap_with_passphrase(
+/// and every user key are kept this way (and the key escrow's shares, under their custodians').
+pub fn wrap_with_passphrase(
     secret: &[u8],
     passphrase: &str,
     log_n: Option<u8>,
@@ -312,7 +312,8 @@ pub(crate) fn wrap_with_passphrase(
 }
 
 /// Why a passphrase-wrapped secret did not open.
-pub(crate) enum Unwrap {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwrap {
     /// Not an age file.
     NotWrapped,
     /// The passphrase does not open it.
@@ -322,7 +323,7 @@ pub(crate) enum Unwrap {
 }
 
 /// Decrypts what [`wrap_with_passphrase`] wrote.
-pub(crate) fn unwrap_with_passphrase(wrapped: &[u8], passphrase: &str) -> Result<Vec<u8>, Unwrap> {
+pub fn unwrap_with_passphrase(wrapped: &[u8], passphrase: &str) -> Result<Vec<u8>, Unwrap> {
     let decryptor = age::Decryptor::new_buffered(wrapped).map_err(|_| Unwrap::NotWrapped)?;
     let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
     let mut reader = decryptor

@@ -300,6 +300,46 @@ fn new_package_and_release(
     figures(&json(&out))
 }
 
+/// Two technicians and an officer registered (their key files in `d/keys`, passphrases and
+/// custody passphrases in files), and the home's keys in escrow among them, 2 of 3: the share files.
+fn officers_and_escrow(d: &Path, home: &Path, pass: &str) -> Vec<PathBuf> {
+    for (name, role) in [
+        ("relo-a", "technician"),
+        ("relo-b", "technician"),
+        ("relo-officer", "auditor"),
+    ] {
+        let mut c = tokumei();
+        c.env("TOKUMEI_PASSPHRASE", pass);
+        add_user(c, home, &d.join("keys"), name, role, &user_pass(name));
+        secret_file(d, &format!("{name}.pass"), &user_pass(name));
+        let custody = format!("custody-secret-of-{name}");
+        secret_file(d, &format!("{name}.custody"), &custody);
+    }
+    secret_file(d, "new.pass", NEW_PASS);
+    let mut split = as_user(d, "relo-a", pass);
+    split
+        .args([
+            "escrow",
+            "split",
+            "--scrypt-log-n",
+            "10",
+            "--threshold",
+            "2",
+        ])
+        .arg("--home")
+        .arg(home);
+    for who in ["relo-a", "relo-b", "relo-officer"] {
+        split
+            .args(["--custodian", who, "--custodian-passphrase-file"])
+            .arg(d.join(format!("{who}.custody")));
+    }
+    let split = split.arg("--out").arg(d.join("shares")).arg("--json");
+    let split = json(&split.assert().success());
+    (0..3)
+        .map(|i| PathBuf::from(split["files"][i].as_str().expect("share file")))
+        .collect()
+}
+
 /// The first site: the demo's home (received packages, linked persons, a release), a second
 /// release, officers, and the keys in escrow among three custodians (two needed). Returns the
 /// home passphrase and the share files.
@@ -312,19 +352,7 @@ fn first_site(d: &Path) -> (String, Vec<PathBuf>) {
     let home = d.join("demo/home");
     let pass = std::fs::read_to_string(d.join("demo/passphrase.txt")).expect("passphrase");
     let pass = pass.trim().to_string();
-    for (name, role) in [
-        ("relo-a", "technician"),
-        ("relo-b", "technician"),
-        ("relo-officer", "auditor"),
-    ] {
-        let mut c = tokumei();
-        c.env("TOKUMEI_PASSPHRASE", &pass);
-        add_user(c, &home, &d.join("keys"), name, role, &user_pass(name));
-        secret_file(d, &format!("{name}.pass"), &user_pass(name));
-        let custody = format!("custody-secret-of-{name}");
-        secret_file(d, &format!("{name}.custody"), &custody);
-    }
-    secret_file(d, "new.pass", NEW_PASS);
+    let shares = officers_and_escrow(d, &home, &pass);
     as_user(d, "relo-a", &pass)
         .args(["release", "build", "--application", "A-0001"])
         .args(["--max-cross-release-linkable", "1", "--home"])
@@ -333,28 +361,6 @@ fn first_site(d: &Path) -> (String, Vec<PathBuf>) {
         .arg(d.join("release-2"))
         .assert()
         .success();
-    let mut split = as_user(d, "relo-a", &pass);
-    split
-        .args([
-            "escrow",
-            "split",
-            "--scrypt-log-n",
-            "10",
-            "--threshold",
-            "2",
-            "--home",
-        ])
-        .arg(&home);
-    for who in ["relo-a", "relo-b", "relo-officer"] {
-        split
-            .args(["--custodian", who, "--custodian-passphrase-file"])
-            .arg(d.join(format!("{who}.custody")));
-    }
-    let split = split.arg("--out").arg(d.join("shares")).arg("--json");
-    let split = json(&split.assert().success());
-    let shares = (0..3)
-        .map(|i| PathBuf::from(split["files"][i].as_str().expect("share file")))
-        .collect();
     (pass, shares)
 }
 
@@ -509,59 +515,54 @@ fn small_site(d: &Path, home: &Path) -> Vec<PathBuf> {
         .arg(home)
         .assert()
         .success();
-    for (name, role) in [
-        ("relo-a", "technician"),
-        ("relo-b", "technician"),
-        ("relo-officer", "auditor"),
-    ] {
-        add_user(
-            tokumei(),
-            home,
-            &d.join("keys"),
-            name,
-            role,
-            &user_pass(name),
-        );
-        secret_file(d, &format!("{name}.pass"), &user_pass(name));
-        let custody = format!("custody-secret-of-{name}");
-        secret_file(d, &format!("{name}.custody"), &custody);
-    }
-    secret_file(d, "new.pass", NEW_PASS);
-    let mut split = as_user(d, "relo-a", PASS);
-    split
-        .args([
-            "escrow",
-            "split",
-            "--scrypt-log-n",
-            "10",
-            "--threshold",
-            "2",
-            "--home",
-        ])
-        .arg(home);
-    for who in ["relo-a", "relo-b", "relo-officer"] {
-        split
-            .args(["--custodian", who, "--custodian-passphrase-file"])
-            .arg(d.join(format!("{who}.custody")));
-    }
-    let split = json(
-        &split
-            .arg("--out")
-            .arg(d.join("shares"))
-            .arg("--json")
-            .assert()
-            .success(),
-    );
+    let shares = officers_and_escrow(d, home, PASS);
+    tokumei()
+        .args(["key", "new", "--name", "site2", "--out"])
+        .arg(d.join("site"))
+        .assert()
+        .success();
+    let recipient = std::fs::read_to_string(d.join("site/site2.recipient")).expect("recipient");
     as_user(d, "relo-a", PASS)
         .args(["backup", "init", "--target", "site2", "--home"])
         .arg(home)
         .arg("--repo")
         .arg(d.join("repo"))
+        .args(["--site-recipient", recipient.trim(), "--site-key-out"])
+        .arg(d.join("site/site2-repository.age"))
         .assert()
         .success();
-    (0..3)
-        .map(|i| PathBuf::from(split["files"][i].as_str().expect("share file")))
-        .collect()
+    shares
+}
+
+/// The relocation site opens the target with its own age key alone (restic, without Tokumei).
+fn site_opens_the_target(d: &Path) {
+    use std::io::Read;
+    let text = std::fs::read_to_string(d.join("site/site2.key")).expect("identity");
+    let identity = text
+        .lines()
+        .find_map(|l| l.trim().parse::<age::x25519::Identity>().ok())
+        .expect("an age identity");
+    let sealed = std::fs::read(d.join("site/site2-repository.age")).expect("sealed password");
+    let mut password = String::new();
+    age::Decryptor::new_buffered(&sealed[..])
+        .expect("age")
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .expect("sealed to the site")
+        .read_to_string(&mut password)
+        .expect("password");
+    let out = std::process::Command::new("restic")
+        .args(["--no-cache", "--json", "snapshots", "-r"])
+        .arg(d.join("repo"))
+        .env("RESTIC_PASSWORD", password)
+        .output()
+        .expect("restic");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 }
 
 /// Delays (milliseconds) from a fixed seed: the kill points of a run are the same every time.
@@ -721,6 +722,7 @@ fn a_damaged_chunk_is_named_and_the_restore_refused_before_anything_is_written()
         .assert()
         .success();
     assert_eq!(seqs(&generations(d, &home)), all[1..].to_vec());
+    site_opens_the_target(d);
     // One byte of one data pack changed on the target.
     let packs: Vec<PathBuf> = files(&d.join("repo/data")).into_keys().collect();
     let victim = d.join("repo/data").join(&packs[packs.len() / 2]);
