@@ -1524,7 +1524,7 @@ fn build_inner(
     )?;
     refuse(&mut refusals, singled_out, opts)?;
     drop(raw);
-    let image_job = image_job(
+    let mut image_job = image_job(
         (home, key),
         cx,
         &pseudonym,
@@ -1532,6 +1532,7 @@ fn build_inner(
         (app, &approved),
         (image_key, &release_id),
     )?;
+    image_job.options = preset.image_profile_options()?;
     let (images, image_table, image_files) =
         release_images(&image_job, &preset, &mut refusals, opts)?;
     let mut tables = tables;
@@ -1624,6 +1625,7 @@ fn image_job<'a>(
         columns: approved.get("images").cloned().unwrap_or_default(),
         scratch: home.root.join(format!("work/ocr-{release_id}")),
         pixel_rules: pixel_rules(home)?,
+        options: None,
     })
 }
 

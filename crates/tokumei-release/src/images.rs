@@ -85,6 +85,8 @@ pub(crate) struct ImageJob<'a> {
     pub scratch: PathBuf,
     /// The operator's pixel rules (RSNA CTP script), if any.
     pub pixel_rules: Vec<tokumei_dicom::pixel::Rule>,
+    /// The options the preset chose (none: the release kind's).
+    pub options: Option<Vec<ProfileOption>>,
 }
 
 /// The images released: the summary, the `images` table and the files (path in the release,
@@ -199,24 +201,27 @@ fn choose<'a>(job: &'a ImageJob<'_>) -> Vec<Chosen<'a>> {
     out
 }
 
-/// The profile: the Basic Profile with Clean Pixel Data and Clean Descriptors, dates under the
-/// release's rule; a pseudonymized release also keeps the patient's characteristics and the
-/// device's identity.
+/// The profile: the Basic Profile with the preset's options or, by default, Clean Pixel Data and
+/// Clean Descriptors (a pseudonymized release also keeps the patient's characteristics and the
+/// device's identity); dates under the release's rule.
 fn profile(job: &ImageJob<'_>) -> Result<Profile, ReleaseError> {
-    let mut options = vec![
-        ProfileOption::CleanPixelData,
-        ProfileOption::CleanDescriptors,
-    ];
+    let mut options = match &job.options {
+        Some(chosen) => chosen.clone(),
+        None if job.kind == ReleaseKind::Pseudonymized => vec![
+            ProfileOption::CleanPixelData,
+            ProfileOption::CleanDescriptors,
+            ProfileOption::RetainPatientCharacteristics,
+            ProfileOption::RetainDeviceIdentity,
+        ],
+        None => vec![
+            ProfileOption::CleanPixelData,
+            ProfileOption::CleanDescriptors,
+        ],
+    };
     options.push(match job.cx.dates {
         Dates::Day => ProfileOption::RetainFullDates,
         _ => ProfileOption::RetainModifiedDates,
     });
-    if job.kind == ReleaseKind::Pseudonymized {
-        options.extend([
-            ProfileOption::RetainPatientCharacteristics,
-            ProfileOption::RetainDeviceIdentity,
-        ]);
-    }
     Profile::new(&options).map_err(|e| ReleaseError::Output(format!("DICOM profile: {e}")))
 }
 

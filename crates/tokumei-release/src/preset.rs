@@ -118,6 +118,40 @@ pub struct Preset {
     /// quasi-identifiers and `event_m` of their events (1 for none).
     #[serde(default = "one")]
     pub max_event_attack: f64,
+    /// The PS3.15 Annex E options (DCM codes) applied to released images with the Basic Profile;
+    /// none: the release kind's (113101 Clean Pixel Data and 113105 Clean Descriptors, with 113108
+    /// and 113109 for a pseudonymized release). The dates option (113106 or 113107) follows `dates`
+    /// and is never listed; 113110 (retain UIDs) is refused: a release maps every UID under its own
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_options: Option<Vec<String>>,
+}
+
+/// The options named by DCM codes: each known, listed once, none of the dates' or UIDs'.
+fn image_options(codes: &[String]) -> Result<Vec<tokumei_dicom::profile::ProfileOption>, String> {
+    use tokumei_dicom::profile::ProfileOption;
+    let mut out: Vec<ProfileOption> = Vec::new();
+    for code in codes {
+        let o = ProfileOption::ALL
+            .into_iter()
+            .find(|o| o.code() == code.trim())
+            .ok_or_else(|| {
+                format!("{code} is not a DCM code of an Annex E option (113101–113112)")
+            })?;
+        match o {
+            ProfileOption::RetainFullDates | ProfileOption::RetainModifiedDates => {
+                return Err(format!("{code}: image dates follow the preset's `dates`"))
+            }
+            ProfileOption::RetainUids => {
+                return Err(format!(
+                    "{code}: a release maps every UID under its own key"
+                ))
+            }
+            _ if out.contains(&o) => return Err(format!("{code} is listed twice")),
+            _ => out.push(o),
+        }
+    }
+    Ok(out)
 }
 
 fn first_level() -> usize {
@@ -179,7 +213,24 @@ impl Preset {
         {
             return bad("risk thresholds are between 0 and 1");
         }
+        if let Some(codes) = &p.image_options {
+            if let Err(why) = image_options(codes) {
+                return bad(&format!("image_options: {why}"));
+            }
+        }
         Ok(p)
+    }
+
+    /// The image options this preset chooses, or none for the release kind's.
+    pub fn image_profile_options(
+        &self,
+    ) -> Result<Option<Vec<tokumei_dicom::profile::ProfileOption>>, ReleaseError> {
+        match &self.image_options {
+            None => Ok(None),
+            Some(codes) => image_options(codes)
+                .map(Some)
+                .map_err(|why| ReleaseError::Output(format!("image_options: {why}"))),
+        }
     }
 
     /// A shipped preset by name.
@@ -374,5 +425,28 @@ mod tests {
         )
         .expect_err("range");
         assert!(e.to_string().contains("between 0 and 1"), "{e}");
+        for (codes, why) in [
+            ("[\"113101\", \"113107\"]", "dates"),
+            ("[\"113110\"]", "UID"),
+            ("[\"113105\", \"113105\"]", "twice"),
+            ("[\"999999\"]", "not a DCM code"),
+        ] {
+            let e = Preset::parse(&format!("{text}\nimage_options = {codes}\n"), "x")
+                .expect_err("image options");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        let p = Preset::parse(
+            &format!("{text}\nimage_options = [\"113101\", \"113102\", \"113105\"]\n"),
+            "x",
+        )
+        .expect("options");
+        let codes: Vec<&str> = p
+            .image_profile_options()
+            .expect("options")
+            .expect("chosen")
+            .iter()
+            .map(|o| o.code())
+            .collect();
+        assert_eq!(codes, ["113101", "113102", "113105"]);
     }
 }
