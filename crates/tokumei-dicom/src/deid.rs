@@ -7,7 +7,10 @@
 //! shifted by the person's offset (Modified Dates), kept (Full Dates) or removed; and the
 //! conformance attributes are written: Patient Identity Removed (0012,0062) YES, De-identification
 //! Method (0012,0063) and its Code Sequence (0012,0064), Longitudinal Temporal Information Modified
-//! (0028,0303). An image flagged Burned In Annotation (0028,0301) YES is withheld.
+//! (0028,0303). An image flagged Burned In Annotation (0028,0301) YES is withheld; under Clean
+//! Recognizable Visual Features (113102) an image that may show a face (flagged Recognizable Visual
+//! Features YES, an external photograph, a CT, MR or PET of the head) is withheld: nothing here
+//! defaces, so the option is met by not releasing what it would clean.
 
 use chrono::{Duration, NaiveDate};
 use dicom_core::{Tag, VR};
@@ -101,6 +104,12 @@ pub fn deidentify(file: &mut DicomFile, s: &Settings) -> Outcome {
 /// regions (judged on the original values, before any is replaced); an image flagged with
 /// burned-in annotation that no rule cleans is withheld.
 fn pixels(file: &mut DicomFile, s: &Settings, out: &mut Outcome) {
+    if s.profile.has(ProfileOption::CleanVisualFeatures) {
+        if let Some(why) = recognizable(file) {
+            out.withheld = Some(why);
+            return;
+        }
+    }
     let burned = file
         .body
         .text_ascii(BURNED_IN)
@@ -129,6 +138,37 @@ fn pixels(file: &mut DicomFile, s: &Settings, out: &mut Outcome) {
             read_pixels(file, ocr, out);
         }
     }
+}
+
+/// Body parts whose cross-sectional images show a face that a volume rendering recovers.
+const HEAD_PARTS: [&str; 8] = [
+    "HEAD", "BRAIN", "SKULL", "FACE", "HEADNECK", "ORBIT", "IAC", "SINUS",
+];
+
+/// Under Clean Recognizable Visual Features (113102), which this engine meets by withholding
+/// rather than defacing: why an image may show a recognizable face, if it may (flagged
+/// Recognizable Visual Features YES, an external photograph, or a CT, MR or PET of the head).
+fn recognizable(file: &DicomFile) -> Option<String> {
+    let text = |g: u16, e: u16| {
+        file.body
+            .text_ascii(Tag(g, e))
+            .map(|v| v.trim().to_ascii_uppercase())
+    };
+    if text(0x0028, 0x0302).as_deref() == Some("YES") {
+        return Some(
+            "Recognizable Visual Features is YES: withheld under 113102 (no defacing)".into(),
+        );
+    }
+    let modality = text(0x0008, 0x0060).unwrap_or_default();
+    if modality == "XC" {
+        return Some("an external photograph: withheld under 113102 (no defacing)".into());
+    }
+    let part = text(0x0018, 0x0015).unwrap_or_default();
+    let head = HEAD_PARTS
+        .iter()
+        .any(|p| part.replace([' ', '_'], "") == *p);
+    (head && ["CT", "MR", "PT"].contains(&modality.as_str()))
+        .then(|| format!("a {modality} of the head: withheld under 113102 (no defacing)"))
 }
 
 /// Searches the (cleaned) pixels for text: any found withholds the image.

@@ -272,6 +272,34 @@ fn burned_in_annotation_is_withheld() {
 }
 
 #[test]
+fn under_113102_images_that_may_show_a_face_are_withheld() {
+    let visual = [ProfileOption::CleanVisualFeatures];
+    let with = |tags: &[(u16, u16, VR, &str)], options: &[ProfileOption]| {
+        let mut f = original();
+        for (g, e, vr, v) in tags {
+            f.body.put(Tag(*g, *e), *vr, uid(v));
+        }
+        deidentify(&mut f, &settings(options, 1)).withheld
+    };
+    let head_ct = [
+        (0x0008, 0x0060, VR::CS, "CT"),
+        (0x0018, 0x0015, VR::CS, "HEAD"),
+    ];
+    let why = with(&head_ct, &visual).expect("a head CT is withheld");
+    assert!(why.contains("113102"), "{why}");
+    assert!(with(&head_ct, &[]).is_none(), "only under the option");
+    let chest_ct = [
+        (0x0008, 0x0060, VR::CS, "CT"),
+        (0x0018, 0x0015, VR::CS, "CHEST"),
+    ];
+    assert!(with(&chest_ct, &visual).is_none());
+    let flagged = [(0x0028, 0x0302, VR::CS, "YES")];
+    assert!(with(&flagged, &visual).is_some());
+    let photo = [(0x0008, 0x0060, VR::CS, "XC")];
+    assert!(with(&photo, &visual).is_some());
+}
+
+#[test]
 fn the_check_finds_what_a_careless_tool_leaves() {
     // A "de-identifier" that only blanks the top-level name: the check finds the rest.
     let before = original();
