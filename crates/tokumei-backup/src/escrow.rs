@@ -403,25 +403,37 @@ pub fn recover(shares: &[(PathBuf, String)]) -> Result<Recovered, BackupError> {
 
 /// After a recovery at the home itself (the passphrase lost): checks the keys open this home,
 /// wraps the data key under `new_passphrase` and records who recovered it. The old passphrase no
-/// longer opens the home; split again so that the shares are fresh.
+/// longer opens the home; split again so that the shares are fresh. Returns the first technician
+/// whose key, wrapped by the old passphrase, stopped being the default
+/// ([`Home::rewrap_data_key`]).
 pub fn rekey(
     home: &Home,
     r: &Recovered,
     new_passphrase: &str,
     scrypt_log_n: Option<u8>,
-) -> Result<(), BackupError> {
+) -> Result<Option<String>, BackupError> {
     if r.bundle.audit_public_key != hex::encode(home.audit_public_key()?.to_bytes()) {
         return Err(BackupError::Escrow("the shares are of another home".into()));
     }
     let key = r.bundle.data_key()?;
-    home.rewrap_data_key(&key, new_passphrase, scrypt_log_n)?;
+    let dropped = home.rewrap_data_key(&key, new_passphrase, scrypt_log_n)?;
     audit(
         home,
         &format!("escrow:{}", r.custodians.join("+")),
         "custodian",
         "escrow.recover",
         &format!("escrow={} custodians={}", r.escrow, r.custodians.join(",")),
-        "ok: the data key is wrapped under a new passphrase",
+        &format!(
+            "ok: the data key is wrapped under a new passphrase{}",
+            dropped_note(dropped.as_deref())
+        ),
     )?;
-    Ok(())
+    Ok(dropped)
+}
+
+/// The audit outcome's note on a first technician no longer the default.
+pub(crate) fn dropped_note(dropped: Option<&str>) -> String {
+    dropped
+        .map(|u| format!("; {u}'s key, wrapped by the old passphrase, is no longer the default"))
+        .unwrap_or_default()
 }

@@ -74,6 +74,9 @@ pub struct Restored {
     pub lost_entries: u64,
     /// The technicians.
     pub approved_by: [String; 2],
+    /// The first technician whose key, wrapped by the first site's passphrase, is no longer the
+    /// default of commands (register a new key for that user).
+    pub default_user_dropped: Option<String>,
 }
 
 fn staging(into: &Path) -> Result<PathBuf, BackupError> {
@@ -120,7 +123,7 @@ pub fn site(req: &Request<'_>) -> Result<Restored, BackupError> {
     let verified = home.verify_audit(Some(&m.head))?;
     let lost_entries = against_checkpoint(&home, req.checkpoint.as_ref(), verified.entries)?;
     let approved_by = two_technicians(&home, req)?;
-    home.rewrap_data_key(&key, &req.new_passphrase, req.scrypt_log_n)?;
+    let dropped = home.rewrap_data_key(&key, &req.new_passphrase, req.scrypt_log_n)?;
     audit(
         &home,
         &approved_by[0],
@@ -136,7 +139,10 @@ pub fn site(req: &Request<'_>) -> Result<Restored, BackupError> {
             approved_by.join(","),
             req.allow_older
         ),
-        &format!("ok: restored at a new site; {lost_entries} later entries lost"),
+        &format!(
+            "ok: restored at a new site; {lost_entries} later entries lost{}",
+            crate::escrow::dropped_note(dropped.as_deref())
+        ),
     )?;
     tokumei_vault::fault::point("restore.before-switch");
     tokumei_fs::publish_dir(&stage, &req.into)?;
@@ -147,6 +153,7 @@ pub fn site(req: &Request<'_>) -> Result<Restored, BackupError> {
         entries: verified.entries,
         lost_entries,
         approved_by,
+        default_user_dropped: dropped,
     })
 }
 

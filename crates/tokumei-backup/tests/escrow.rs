@@ -89,7 +89,8 @@ fn any_two_of_three_recover_the_keys_and_rekey_the_home() {
     }
     let all =
         escrow::recover(&given(&files, &[(0, "ann"), (1, "ben"), (2, "cho")])).expect("three");
-    escrow::rekey(&home, &all, "a-new-home-passphrase", Some(10)).expect("rekey");
+    let dropped = escrow::rekey(&home, &all, "a-new-home-passphrase", Some(10)).expect("rekey");
+    assert_eq!(dropped.as_deref(), Some("first"), "its key is under the old passphrase");
     let reopened = tokumei_vault::open(&home.root).expect("open");
     assert!(
         reopened.unlock_data_key(PASS).is_err(),
@@ -98,6 +99,7 @@ fn any_two_of_three_recover_the_keys_and_rekey_the_home() {
     reopened
         .unlock_data_key("a-new-home-passphrase")
         .expect("the new one does");
+    assert_eq!(reopened.config.default_user, None);
     let last = tokumei_audit::last_of(&home.audit_dir(), "escrow.recover").expect("log");
     assert!(last
         .expect("entry")

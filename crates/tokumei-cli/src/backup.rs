@@ -369,16 +369,19 @@ pub fn run_escrow(c: EscrowCommand) -> ExitCode {
                 let r = shares.recover()?;
                 let pass = read_secret(&new_passphrase_file)?;
                 let home = open_home(&home)?;
-                escrow::rekey(&home, &r, &pass, None).map_err(fail)?;
-                Ok(r)
+                let dropped = escrow::rekey(&home, &r, &pass, None).map_err(fail)?;
+                Ok((r, dropped))
             })(),
-            |r| {
+            |(r, dropped)| {
                 println!(
                     "escrow {}: keys recovered by {}; the data key is wrapped under the new passphrase",
                     r.escrow,
                     r.custodians.join(", ")
                 );
                 println!("  split the keys again: the old shares still open the same key");
+                if let Some(u) = dropped {
+                    println!("  {u}'s key was wrapped by the old passphrase: it is no longer the default user; register a new key for {u}");
+                }
             },
         ),
     }
@@ -469,6 +472,9 @@ pub fn run_restore(a: RestoreArgs) -> ExitCode {
                     "  the audit log verifies and continues at entry {}",
                     r.entries
                 );
+                if let Some(u) = &r.default_user_dropped {
+                    println!("  {u}'s key was wrapped by the first site's passphrase: it is no longer the default user; register a new key for {u}");
+                }
                 if r.lost_entries > 0 {
                     println!("  {} entries of the checkpoint are later than this generation: lost with the first site", r.lost_entries);
                 }

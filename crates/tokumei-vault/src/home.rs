@@ -735,12 +735,15 @@ impl Home {
     /// Wraps the data key under a new passphrase (after a recovery from key escrow, or a change
     /// of officers): `keys/data.key.age` is replaced whole, owner-only; the old passphrase no
     /// longer opens it. The key is checked against the home first ([`Home::unlock_with_key`]).
+    /// The first technician's key, kept in the home under the home passphrase, stays wrapped by
+    /// the old one: unless the new passphrase opens it, that user stops being the default of
+    /// commands (`config.toml`), and its name is returned (register a new key for that user).
     pub fn rewrap_data_key(
         &self,
         key: &DataKey,
         passphrase: &str,
         scrypt_log_n: Option<u8>,
-    ) -> Result<(), VaultError> {
+    ) -> Result<Option<String>, VaultError> {
         check_passphrase(passphrase)?;
         self.unlock_with_key(key)?;
         let wrapped = wrap_with_passphrase(key.bytes(), passphrase, scrypt_log_n)?;
@@ -750,7 +753,19 @@ impl Home {
         write_secret(staged.path(), &wrapped)?;
         staged.commit()?;
         self.unlocked.set(passphrase, key);
-        Ok(())
+        let Some(user) = self.config.default_user.clone() else {
+            return Ok(None);
+        };
+        let file = self.root.join(format!("keys/users/{user}.key"));
+        if crate::access::open_user_key(&file, passphrase).is_ok() {
+            return Ok(None);
+        }
+        let config = Config {
+            default_user: None,
+            ..self.config.clone()
+        };
+        write_config(&self.root, &config)?;
+        Ok(Some(user))
     }
 
     /// Unlocks the data-encryption key with the passphrase (scrypt: about a second at the default

@@ -495,6 +495,12 @@ fn relocation_drill_over_sftp() {
         verified.contains(&format!("{} entries", entries + 1)),
         "{verified}"
     );
+    assert!(restored["default_user_dropped"].is_string(), "{restored}");
+    as_user(d, "relo-a", NEW_PASS)
+        .args(["home", "check", "--home"])
+        .arg(&s2)
+        .assert()
+        .success();
     assert!(
         state(&s2) == before,
         "the index, the releases and the catalog are intact"
