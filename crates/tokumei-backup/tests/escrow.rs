@@ -90,7 +90,11 @@ fn any_two_of_three_recover_the_keys_and_rekey_the_home() {
     let all =
         escrow::recover(&given(&files, &[(0, "ann"), (1, "ben"), (2, "cho")])).expect("three");
     let dropped = escrow::rekey(&home, &all, "a-new-home-passphrase", Some(10)).expect("rekey");
-    assert_eq!(dropped.as_deref(), Some("first"), "its key is under the old passphrase");
+    assert_eq!(
+        dropped.as_deref(),
+        Some("first"),
+        "its key is under the old passphrase"
+    );
     let reopened = tokumei_vault::open(&home.root).expect("open");
     assert!(
         reopened.unlock_data_key(PASS).is_err(),
