@@ -15,6 +15,7 @@
 
 pub mod merkle;
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -450,19 +451,19 @@ pub fn verify_with(
     key: &VerifyingKey,
     user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
 ) -> Result<Verified, AuditError> {
-    verify_lines(dir, key, user, 0).map(|(v, _)| v)
+    verify_lines(dir, key, user, &[]).map(|(v, _)| v)
 }
 
-/// [`verify_with`], also giving the tree's root after the first `root_at` entries (if the log
-/// holds that many and `root_at > 0`).
+/// [`verify_with`], also giving the tree's root after the first `n` entries for each `n` of
+/// `roots_at` (those the log holds, above 0).
 fn verify_lines(
     dir: &Path,
     key: &VerifyingKey,
     user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
-    root_at: u64,
-) -> Result<(Verified, Option<Hash>), AuditError> {
+    roots_at: &[u64],
+) -> Result<(Verified, BTreeMap<u64, Hash>), AuditError> {
     let (lines, incomplete_tail) = read_lines(dir)?;
-    let mut root_there = None;
+    let mut roots_there = BTreeMap::new();
     let mut frontier = Frontier::default();
     let mut head = None;
     let mut operator_head = None;
@@ -483,8 +484,8 @@ fn verify_lines(
             )));
         }
         frontier.push(line.entry.leaf_hash(seq));
-        if seq + 1 == root_at {
-            root_there = Some(frontier.root());
+        if roots_at.contains(&(seq + 1)) {
+            roots_there.insert(seq + 1, frontier.root());
         }
         if line.head.size != seq + 1 {
             return Err(bad("its tree head has the wrong size".into()));
@@ -531,7 +532,7 @@ fn verify_lines(
         operator_head,
         first_action,
     };
-    Ok((verified, root_there))
+    Ok((verified, roots_there))
 }
 
 /// One entry of a provider export with its inclusion proof.
@@ -740,33 +741,49 @@ pub fn verify_extends(
     checkpoint: &SignedHead,
     user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
 ) -> Result<Verified, AuditError> {
-    if !checkpoint.verify(key) {
+    verify_extends_all(dir, key, std::slice::from_ref(checkpoint), user)
+}
+
+/// [`verify_extends`] for several checkpoints, the log read and verified once.
+pub fn verify_extends_all(
+    dir: &Path,
+    key: &VerifyingKey,
+    checkpoints: &[SignedHead],
+    user: &dyn Fn(&VerifyingKey, &Entry) -> bool,
+) -> Result<Verified, AuditError> {
+    if checkpoints.iter().any(|c| !c.verify(key)) {
         return Err(AuditError::Export(
             "the checkpoint is not signed by the operator's audit key".into(),
         ));
     }
-    let (verified, root) = verify_lines(dir, key, user, checkpoint.size)?;
-    if verified.entries < checkpoint.size {
-        return Err(AuditError::Tampered {
-            seq: verified.entries,
-            reason: format!(
-                "the log holds {} entries but a checkpoint held elsewhere has {}: entries were \
-                 removed",
-                verified.entries, checkpoint.size
-            ),
-        });
-    }
-    // A checkpoint of an empty log holds the empty tree's root.
-    let root = root.unwrap_or_else(|| Frontier::default().root());
-    if checkpoint.root_hash() != Some(root) {
-        return Err(AuditError::Tampered {
-            seq: checkpoint.size.saturating_sub(1),
-            reason: format!(
-                "the first {} entries are not those of a checkpoint held elsewhere: the log was \
-                 rewritten",
-                checkpoint.size
-            ),
-        });
+    let sizes: Vec<u64> = checkpoints.iter().map(|c| c.size).collect();
+    let (verified, roots) = verify_lines(dir, key, user, &sizes)?;
+    for checkpoint in checkpoints {
+        if verified.entries < checkpoint.size {
+            return Err(AuditError::Tampered {
+                seq: verified.entries,
+                reason: format!(
+                    "the log holds {} entries but a checkpoint held elsewhere has {}: entries were \
+                     removed",
+                    verified.entries, checkpoint.size
+                ),
+            });
+        }
+        // A checkpoint of an empty log holds the empty tree's root.
+        let root = roots
+            .get(&checkpoint.size)
+            .copied()
+            .unwrap_or_else(|| Frontier::default().root());
+        if checkpoint.root_hash() != Some(root) {
+            return Err(AuditError::Tampered {
+                seq: checkpoint.size.saturating_sub(1),
+                reason: format!(
+                    "the first {} entries are not those of a checkpoint held elsewhere: the log \
+                     was rewritten",
+                    checkpoint.size
+                ),
+            });
+        }
     }
     Ok(verified)
 }

@@ -99,21 +99,11 @@ fn redact(repo: &str) -> String {
 }
 
 fn seal_to(recipient: &str, secret: &[u8]) -> Result<Vec<u8>, BackupError> {
-    use std::io::Write;
     let r: age::x25519::Recipient = recipient
         .trim()
         .parse()
         .map_err(|_| BackupError::Refused("the site's recipient is not an age1… key".into()))?;
-    let e = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-        .map_err(|e| BackupError::Engine(e.to_string()))?;
-    let mut out = Vec::new();
-    let mut w = e
-        .wrap_output(&mut out)
-        .map_err(|e| BackupError::Engine(e.to_string()))?;
-    w.write_all(secret)
-        .and_then(|_| w.finish().map(|_| ()))
-        .map_err(|e| BackupError::Engine(e.to_string()))?;
-    Ok(out)
+    tokumei_vault::sealed::seal_bytes(&r, secret).map_err(|e| BackupError::Engine(e.to_string()))
 }
 
 /// The `backup.create` entries of the home's log: snapshot id → (target, seq).
@@ -353,6 +343,7 @@ fn verify_repo(home: &Home, r: &Restic, name: &str) -> Result<Verified, BackupEr
         unrecorded: Vec::new(),
     };
     let public = hex::encode(home.audit_public_key()?.to_bytes());
+    let mut heads = Vec::new();
     for g in all {
         if !g.recorded {
             out.unrecorded.push(g.snapshot);
@@ -365,9 +356,11 @@ fn verify_repo(home: &Home, r: &Restic, name: &str) -> Result<Verified, BackupEr
                 g.snapshot
             )]));
         }
-        home.verify_audit(Some(&m.head))?;
+        heads.push(m.head);
         out.generations.push(g);
     }
+    // The live log extends every generation's head: read and verified once for all of them.
+    home.verify_audit_extends(&heads)?;
     Ok(out)
 }
 

@@ -17,6 +17,8 @@ use font8x8::UnicodeFonts;
 use crate::codec::{decode, encapsulated};
 use crate::model::{u16_in, DicomFile, Syntax, Value};
 use crate::pixel::PixelError;
+// The geometry of a frame to render: the pixel cleaner's shape.
+use crate::pixel::Shape as Geometry;
 
 /// The most frames of one image that OCR reads (a longer cine loop is withheld).
 pub const MAX_OCR_FRAMES: usize = 32;
@@ -123,15 +125,6 @@ impl Ocr {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
-}
-
-/// The geometry of native pixel data.
-struct Geometry {
-    rows: usize,
-    cols: usize,
-    samples: usize,
-    bytes: usize,
-    planar: bool,
 }
 
 fn geometry(file: &DicomFile) -> Result<Geometry, PixelError> {

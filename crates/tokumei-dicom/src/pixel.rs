@@ -374,13 +374,13 @@ pub fn clean(file: &mut DicomFile, regions: &[Region]) -> Result<(), PixelError>
     Ok(())
 }
 
-/// How the samples of a frame lie.
-struct Shape {
-    rows: usize,
-    cols: usize,
-    samples: usize,
-    bytes: usize,
-    planar: bool,
+/// How the samples of a frame lie (also what OCR renders from).
+pub(crate) struct Shape {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) samples: usize,
+    pub(crate) bytes: usize,
+    pub(crate) planar: bool,
 }
 
 /// Sets the regions to zero in `frames` frames of `data` (which holds at least that many).

@@ -10,7 +10,6 @@
 //! recipient, the sealed file's SHA-256) and an audit entry; the sponsor sees per-site counts only,
 //! through [`crate::count`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -214,15 +213,7 @@ fn seal(list: &List, recipient: &str) -> Result<Vec<u8>, FeasibilityError> {
         .parse()
         .map_err(|_| fail("the provider's recruitment key is not an age key"))?;
     let json = serde_json::to_vec(list).map_err(|_| fail("not serializable"))?;
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(&to as &dyn age::Recipient))
-        .map_err(|_| fail("no recipient"))?;
-    let mut sealed = Vec::new();
-    let mut w = encryptor
-        .wrap_output(&mut sealed)
-        .map_err(|_| fail("cannot encrypt"))?;
-    w.write_all(&json).map_err(|_| fail("cannot encrypt"))?;
-    w.finish().map_err(|_| fail("cannot encrypt"))?;
-    Ok(sealed)
+    tokumei_vault::sealed::seal_bytes(&to, &json).map_err(|_| fail("cannot encrypt"))
 }
 
 /// The recruitment lists in the provision ledger (technicians and auditors).

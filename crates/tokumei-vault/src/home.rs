@@ -631,12 +631,19 @@ impl Home {
         &self,
         checkpoint: Option<&tokumei_audit::SignedHead>,
     ) -> Result<tokumei_audit::Verified, VaultError> {
+        self.verify_audit_extends(checkpoint.map(std::slice::from_ref).unwrap_or_default())
+    }
+
+    /// [`Home::verify_audit`] against several checkpoints (each generation of a backup target), the
+    /// log read and verified once.
+    pub fn verify_audit_extends(
+        &self,
+        checkpoints: &[tokumei_audit::SignedHead],
+    ) -> Result<tokumei_audit::Verified, VaultError> {
         let key = self.audit_public_key()?;
         let registered = self.registered_signers()?;
-        let verified = match checkpoint {
-            Some(c) => tokumei_audit::verify_extends(&self.audit_dir(), &key, c, &registered)?,
-            None => tokumei_audit::verify_with(&self.audit_dir(), &key, &registered)?,
-        };
+        let verified =
+            tokumei_audit::verify_extends_all(&self.audit_dir(), &key, checkpoints, &registered)?;
         if verified.first_action.as_deref() != Some("home.init") {
             return Err(VaultError::Audit(AuditError::Tampered {
                 seq: 0,

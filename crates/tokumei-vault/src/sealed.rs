@@ -58,6 +58,19 @@ impl SealedTar {
     }
 }
 
+/// `bytes` encrypted with age to `recipient`, in memory: a small secret or list sealed to one
+/// holder (a provider's recruitment list, a backup repository's password for the relocation site).
+pub fn seal_bytes(recipient: &age::x25519::Recipient, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut sealed = Vec::new();
+    let mut w = encryptor.wrap_output(&mut sealed)?;
+    w.write_all(bytes)?;
+    w.finish()?;
+    Ok(sealed)
+}
+
 /// A new age X25519 key pair for a recipient: the secret identity (`AGE-SECRET-KEY-1…`, to keep
 /// owner-only) and its public recipient (`age1…`, to give to the operator).
 pub fn new_identity() -> (String, String) {
