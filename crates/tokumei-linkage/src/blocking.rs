@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::prepare::{Side, NULL};
 
 /// Missing key.
-const KEY_NULL: u128 = u128::MAX;
+pub(crate) const KEY_NULL: u128 = u128::MAX;
 
 /// A rule with its keys computed per node.
 pub(crate) struct RuleKeys {
@@ -109,16 +109,42 @@ fn runs(v: &[(u128, u32)]) -> Vec<(u128, usize, usize)> {
     out
 }
 
-/// Candidate pairs of rule `k` that no earlier rule produced. Link pairs are (left node, right node);
-/// dedupe pairs are (smaller node, larger node).
-pub(crate) fn generate(
-    rules: &mut [RuleKeys],
-    k: usize,
+/// The blocks of one rule that are kept, with the rule's entries sorted by key.
+pub(crate) struct BlockPlan {
+    left: Vec<(u128, u32)>,
+    right: Vec<(u128, u32)>,
+    self_join: bool,
+    blocks: Vec<Block>,
+}
+
+impl BlockPlan {
+    /// Pairs of a kept block.
+    fn pairs(&self, (_, (a, b), (c, d)): &Block) -> u64 {
+        let (nl, nr) = ((b - a) as u64, (d - c) as u64);
+        if self.self_join {
+            nl * nl.saturating_sub(1) / 2
+        } else {
+            nl * nr
+        }
+    }
+
+    /// Keys of the kept blocks with more than `threshold` pairs.
+    pub(crate) fn large_blocks(&self, threshold: u64) -> HashSet<u128> {
+        self.blocks
+            .iter()
+            .filter(|b| self.pairs(b) > threshold)
+            .map(|b| b.0)
+            .collect()
+    }
+}
+
+/// The blocks of rule `rule`: blocks over `max_block_pairs` are skipped (their keys recorded in the
+/// rule and counted in the statistics).
+pub(crate) fn plan(
+    rule: &mut RuleKeys,
     dedupe: bool,
     max_block_pairs: u64,
-) -> (Vec<u64>, RuleStats) {
-    let (earlier, rest) = rules.split_at_mut(k);
-    let rule = &mut rest[0];
+) -> (BlockPlan, RuleStats) {
     let left = sorted_entries(&rule.left);
     let self_join = dedupe && !rule.asymmetric;
     let right = if self_join {
@@ -126,7 +152,6 @@ pub(crate) fn generate(
     } else {
         sorted_entries(&rule.right)
     };
-    // Blocks as (left range, right range).
     let mut blocks: Vec<Block> = Vec::new();
     if self_join {
         for (key, a, b) in runs(&left) {
@@ -150,29 +175,42 @@ pub(crate) fn generate(
         name: rule.name.clone(),
         ..Default::default()
     };
-    blocks.retain(|(key, (a, b), (c, d))| {
-        let (nl, nr) = ((b - a) as u64, (d - c) as u64);
-        let pairs = if self_join {
-            nl * (nl - 1) / 2
-        } else {
-            nl * nr
-        };
+    let mut plan = BlockPlan {
+        left,
+        right,
+        self_join,
+        blocks: Vec::new(),
+    };
+    for block in blocks {
+        let (_, (a, b), (c, d)) = block;
+        let pairs = plan.pairs(&block);
         if pairs > max_block_pairs {
+            let records = if self_join { b - a } else { b - a + d - c } as u64;
             stats.skipped_blocks += 1;
             stats.skipped_pairs += pairs;
-            stats.largest_skipped_block =
-                stats
-                    .largest_skipped_block
-                    .max(if self_join { nl } else { nl + nr });
-            rule.skipped.insert(*key);
-            false
+            stats.largest_skipped_block = stats.largest_skipped_block.max(records);
+            rule.skipped.insert(block.0);
         } else {
-            true
+            plan.blocks.push(block);
         }
-    });
-    let rule = &*rule;
-    let earlier = &*earlier;
-    let chunks: Vec<Vec<u64>> = blocks
+    }
+    (plan, stats)
+}
+
+/// Candidate pairs of rule `k` that no earlier rule produced. Link pairs are (left node, right node);
+/// dedupe pairs are (smaller node, larger node).
+pub(crate) fn generate(
+    rules: &mut [RuleKeys],
+    k: usize,
+    dedupe: bool,
+    max_block_pairs: u64,
+) -> (Vec<u64>, RuleStats) {
+    let (plan, mut stats) = plan(&mut rules[k], dedupe, max_block_pairs);
+    let (earlier, rest) = rules.split_at(k);
+    let rule = &rest[0];
+    let (left, right, self_join) = (&plan.left, &plan.right, plan.self_join);
+    let chunks: Vec<Vec<u64>> = plan
+        .blocks
         .par_chunks(256)
         .map(|chunk| {
             let mut out = Vec::new();

@@ -1,7 +1,5 @@
 //! Comparison levels and string similarity.
 
-use std::borrow::Cow;
-
 use crate::prepare::{FxMap, Prepared, Side, NULL};
 use crate::settings::{ComparisonSpec, Transform};
 
@@ -65,109 +63,126 @@ fn default_label(kind: Kind) -> String {
     }
 }
 
-/// Compiles the comparisons (settings were validated) and computes term frequencies.
-pub(crate) fn compile(specs: &[ComparisonSpec], prep: &Prepared) -> Vec<Comparison> {
-    let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let mut levels = Vec::new();
-        for l in &spec.levels {
-            let cols = l.columns.as_ref().unwrap_or(&spec.columns);
-            let feats = cols
-                .iter()
-                .map(|c| prep.feature(c, Transform::Value))
-                .collect();
-            let kind = match l.kind.as_str() {
-                "null" => Kind::Null,
-                "exact" => Kind::Exact,
-                "jaro_winkler" => Kind::JaroWinkler(l.threshold.unwrap_or(1.0)),
-                "levenshtein" => Kind::Levenshtein(l.max.unwrap_or(0.0).max(0.0) as usize),
-                "swapped" => Kind::Swapped,
-                "date_transposed" => Kind::DateTransposed,
-                "date_typo" => Kind::DateTypo,
-                "date_within_days" => Kind::DateWithin(l.max.unwrap_or(0.0) as i64),
-                "numeric" => Kind::Numeric(l.max.unwrap_or(0.0)),
-                _ => Kind::Else,
-            };
-            let differ = l
-                .differ
-                .iter()
-                .flatten()
-                .map(|c| prep.feature(c, Transform::Value))
-                .collect();
-            levels.push(Level {
-                kind,
-                feats,
-                differ,
-                label: l.label.clone().unwrap_or_else(|| default_label(kind)),
-                fixed_m: l.m,
-                fixed_u: l.u,
-            });
-        }
-        if levels.last().map(|l| l.kind) != Some(Kind::Else) {
-            levels.push(Level {
-                kind: Kind::Else,
-                feats: Vec::new(),
-                differ: Vec::new(),
-                label: "else".into(),
-                fixed_m: None,
-                fixed_u: None,
-            });
-        }
-        let tf = if spec.tf_adjust {
-            levels
-                .iter()
-                .position(|l| l.kind == Kind::Exact)
-                .map(|level| {
-                    let feat = levels[level].feats[0];
-                    let mut counts: FxMap<u32, f64> = FxMap::default();
-                    let mut total: f64 = 0.0;
-                    // Counted over records (not profiles) of every side.
-                    for side in &prep.sides {
-                        for row_node in &side.node_of_row {
-                            let id = side.get(feat, *row_node as usize);
-                            if id != NULL {
-                                *counts.entry(id).or_insert(0.0) += 1.0;
-                                total += 1.0;
-                            }
-                        }
-                    }
-                    for v in counts.values_mut() {
-                        *v /= total.max(1.0);
-                    }
-                    Tf {
-                        level,
-                        feat,
-                        freq: counts,
-                        min_u: spec.tf_minimum_u.unwrap_or(1e-9),
-                    }
-                })
-        } else {
-            None
+/// Compiles the levels of one comparison, `feature` giving the index of a column's plain value.
+fn compile_levels(spec: &ComparisonSpec, feature: &impl Fn(&str) -> usize) -> Vec<Level> {
+    let mut levels = Vec::new();
+    for l in &spec.levels {
+        let cols = l.columns.as_ref().unwrap_or(&spec.columns);
+        let feats = cols.iter().map(|c| feature(c)).collect();
+        let kind = match l.kind.as_str() {
+            "null" => Kind::Null,
+            "exact" => Kind::Exact,
+            "jaro_winkler" => Kind::JaroWinkler(l.threshold.unwrap_or(1.0)),
+            "levenshtein" => Kind::Levenshtein(l.max.unwrap_or(0.0).max(0.0) as usize),
+            "swapped" => Kind::Swapped,
+            "date_transposed" => Kind::DateTransposed,
+            "date_typo" => Kind::DateTypo,
+            "date_within_days" => Kind::DateWithin(l.max.unwrap_or(0.0) as i64),
+            "numeric" => Kind::Numeric(l.max.unwrap_or(0.0)),
+            _ => Kind::Else,
         };
-        let jw_min = levels
-            .iter()
-            .filter_map(|l| match l.kind {
-                Kind::JaroWinkler(t) => Some(t),
-                _ => None,
-            })
-            .fold(1.0f64, f64::min);
-        let lev_max = levels
-            .iter()
-            .filter_map(|l| match l.kind {
-                Kind::Levenshtein(d) => Some(d),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        out.push(Comparison {
-            name: spec.name.clone(),
-            levels,
-            tf,
-            jw_min,
-            lev_max,
+        let differ = l.differ.iter().flatten().map(|c| feature(c)).collect();
+        levels.push(Level {
+            kind,
+            feats,
+            differ,
+            label: l.label.clone().unwrap_or_else(|| default_label(kind)),
+            fixed_m: l.m,
+            fixed_u: l.u,
         });
     }
-    out
+    if levels.last().map(|l| l.kind) != Some(Kind::Else) {
+        levels.push(Level {
+            kind: Kind::Else,
+            feats: Vec::new(),
+            differ: Vec::new(),
+            label: "else".into(),
+            fixed_m: None,
+            fixed_u: None,
+        });
+    }
+    levels
+}
+
+/// A comparison from its levels, without term frequencies.
+fn comparison(spec: &ComparisonSpec, levels: Vec<Level>) -> Comparison {
+    let jw_min = levels
+        .iter()
+        .filter_map(|l| match l.kind {
+            Kind::JaroWinkler(t) => Some(t),
+            _ => None,
+        })
+        .fold(1.0f64, f64::min);
+    let lev_max = levels
+        .iter()
+        .filter_map(|l| match l.kind {
+            Kind::Levenshtein(d) => Some(d),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    Comparison {
+        name: spec.name.clone(),
+        levels,
+        tf: None,
+        jw_min,
+        lev_max,
+    }
+}
+
+/// Term frequencies of the exact level's values, counted over records (not profiles) of every side.
+fn term_frequencies(spec: &ComparisonSpec, levels: &[Level], prep: &Prepared) -> Option<Tf> {
+    if !spec.tf_adjust {
+        return None;
+    }
+    let level = levels.iter().position(|l| l.kind == Kind::Exact)?;
+    let feat = levels[level].feats[0];
+    let mut counts: FxMap<u32, f64> = FxMap::default();
+    let mut total: f64 = 0.0;
+    for side in &prep.sides {
+        for row_node in &side.node_of_row {
+            let id = side.get(feat, *row_node as usize);
+            if id != NULL {
+                *counts.entry(id).or_insert(0.0) += 1.0;
+                total += 1.0;
+            }
+        }
+    }
+    for v in counts.values_mut() {
+        *v /= total.max(1.0);
+    }
+    Some(Tf {
+        level,
+        feat,
+        freq: counts,
+        min_u: spec.tf_minimum_u.unwrap_or(1e-9),
+    })
+}
+
+/// Compiles the comparisons (settings were validated) and computes term frequencies.
+pub(crate) fn compile(specs: &[ComparisonSpec], prep: &Prepared) -> Vec<Comparison> {
+    let feature = |c: &str| prep.feature(c, Transform::Value);
+    specs
+        .iter()
+        .map(|spec| {
+            let levels = compile_levels(spec, &feature);
+            let tf = term_frequencies(spec, &levels, prep);
+            Comparison {
+                tf,
+                ..comparison(spec, levels)
+            }
+        })
+        .collect()
+}
+
+/// Compiles the comparisons over values given column by column in `columns`' order (no term
+/// frequencies: they only enter the weights).
+pub(crate) fn compile_values(specs: &[ComparisonSpec], columns: &[String]) -> Vec<Comparison> {
+    let feature = |c: &str| columns.iter().position(|x| x == c).unwrap_or(usize::MAX);
+    specs
+        .iter()
+        .map(|spec| comparison(spec, compile_levels(spec, &feature)))
+        .collect()
 }
 
 /// Similarities computed once per pair and comparison.
@@ -177,6 +192,25 @@ struct Cache<'l> {
     lev: Option<(&'l [usize], usize)>,
 }
 
+/// The two records of a pair, feature by feature: interned ids ([`IdPair`]) or the values themselves
+/// ([`ValuePair`]). Both give the same levels: ids are equal exactly when values are.
+pub(crate) trait PairValues {
+    /// The left record's value of feature `f`.
+    fn left(&self, f: usize) -> Option<&str>;
+    /// The right record's value of feature `f`.
+    fn right(&self, f: usize) -> Option<&str>;
+    /// Whether the left value of `lf` and the right value of `rf` are both present and equal.
+    fn same(&self, lf: usize, rf: usize) -> bool;
+    /// Whether the left record has feature `f`.
+    fn left_present(&self, f: usize) -> bool {
+        self.left(f).is_some()
+    }
+    /// Whether the right record has feature `f`.
+    fn right_present(&self, f: usize) -> bool {
+        self.right(f).is_some()
+    }
+}
+
 /// The two records of a pair and where their values live.
 pub(crate) struct PairCtx<'a> {
     pub prep: &'a Prepared,
@@ -184,145 +218,187 @@ pub(crate) struct PairCtx<'a> {
     pub right: &'a Side,
 }
 
-impl PairCtx<'_> {
-    #[inline]
-    fn lv(&self, f: usize, a: u32) -> u32 {
-        self.left.get(f, a as usize)
-    }
-    #[inline]
-    fn rv(&self, f: usize, b: u32) -> u32 {
-        self.right.get(f, b as usize)
-    }
+/// A pair of nodes of a [`PairCtx`].
+struct IdPair<'c, 'a> {
+    ctx: &'c PairCtx<'a>,
+    a: u32,
+    b: u32,
+}
 
-    fn text(&self, feats: &[usize], side_left: bool, node: u32) -> Option<String> {
-        let mut out = String::new();
-        for f in feats {
-            let id = if side_left {
-                self.lv(*f, node)
-            } else {
-                self.rv(*f, node)
-            };
-            if id != NULL {
-                if !out.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(self.prep.dict.get(id));
-            }
+impl PairValues for IdPair<'_, '_> {
+    #[inline]
+    fn left(&self, f: usize) -> Option<&str> {
+        let id = self.ctx.left.get(f, self.a as usize);
+        (id != NULL).then(|| self.ctx.prep.dict.get(id))
+    }
+    #[inline]
+    fn right(&self, f: usize) -> Option<&str> {
+        let id = self.ctx.right.get(f, self.b as usize);
+        (id != NULL).then(|| self.ctx.prep.dict.get(id))
+    }
+    #[inline]
+    fn same(&self, lf: usize, rf: usize) -> bool {
+        let l = self.ctx.left.get(lf, self.a as usize);
+        l != NULL && l == self.ctx.right.get(rf, self.b as usize)
+    }
+    #[inline]
+    fn left_present(&self, f: usize) -> bool {
+        self.ctx.left.get(f, self.a as usize) != NULL
+    }
+    #[inline]
+    fn right_present(&self, f: usize) -> bool {
+        self.ctx.right.get(f, self.b as usize) != NULL
+    }
+}
+
+/// A pair given by its values, feature by feature.
+pub(crate) struct ValuePair<'v> {
+    pub left: &'v [Option<&'v str>],
+    pub right: &'v [Option<&'v str>],
+}
+
+impl PairValues for ValuePair<'_> {
+    #[inline]
+    fn left(&self, f: usize) -> Option<&str> {
+        self.left.get(f).copied().flatten()
+    }
+    #[inline]
+    fn right(&self, f: usize) -> Option<&str> {
+        self.right.get(f).copied().flatten()
+    }
+    #[inline]
+    fn same(&self, lf: usize, rf: usize) -> bool {
+        matches!((self.left(lf), self.right(rf)), (Some(x), Some(y)) if x == y)
+    }
+}
+
+/// The non-missing values of `feats` joined by a space (none when all are missing).
+fn text<'s>(feats: &[usize], value: impl Fn(usize) -> Option<&'s str>) -> Option<String> {
+    let mut out = String::new();
+    for v in feats.iter().filter_map(|f| value(*f)) {
+        if !out.is_empty() {
+            out.push(' ');
         }
-        (!out.is_empty()).then_some(out)
+        out.push_str(v);
     }
+    (!out.is_empty()).then_some(out)
+}
 
-    fn holds<'l>(
-        &self,
-        comp: &Comparison,
-        level: &'l Level,
-        a: u32,
-        b: u32,
-        cache: &mut Cache<'l>,
-    ) -> bool {
-        let f = &level.feats;
-        match level.kind {
-            Kind::Else => true,
-            Kind::Null => f
-                .iter()
-                .all(|x| self.lv(*x, a) == NULL || self.rv(*x, b) == NULL),
-            Kind::Exact => f.iter().all(|x| {
-                let l = self.lv(*x, a);
-                l != NULL && l == self.rv(*x, b)
-            }),
-            Kind::Swapped => {
-                let (l0, l1) = (self.lv(f[0], a), self.lv(f[1], a));
-                let (r0, r1) = (self.rv(f[0], b), self.rv(f[1], b));
-                l0 != NULL && l1 != NULL && l0 == r1 && l1 == r0
-            }
-            _ => {
-                let (sa, sb) = if f.len() == 1 {
-                    let (l, r) = (self.lv(f[0], a), self.rv(f[0], b));
-                    if l == NULL || r == NULL {
-                        return false;
-                    }
-                    if l == r {
-                        return !matches!(level.kind, Kind::DateTransposed | Kind::DateTypo);
-                    }
-                    (
-                        Cow::Borrowed(self.prep.dict.get(l)),
-                        Cow::Borrowed(self.prep.dict.get(r)),
-                    )
-                } else {
-                    match (self.text(f, true, a), self.text(f, false, b)) {
-                        (Some(x), Some(y)) => (Cow::Owned(x), Cow::Owned(y)),
-                        _ => return false,
-                    }
+/// Whether a similarity level holds for the two strings.
+fn similar<'l>(
+    comp: &Comparison,
+    level: &'l Level,
+    sa: &str,
+    sb: &str,
+    cache: &mut Cache<'l>,
+) -> bool {
+    let f = &level.feats;
+    match level.kind {
+        Kind::JaroWinkler(t) => {
+            let v = match cache.jw {
+                Some((feats, v)) if feats == f.as_slice() => v,
+                _ => {
+                    let ub = jaro_winkler_upper_bound(sa, sb);
+                    let v = if ub < comp.jw_min {
+                        ub
+                    } else {
+                        jaro_winkler(sa, sb)
+                    };
+                    cache.jw = Some((f.as_slice(), v));
+                    v
+                }
+            };
+            v >= t
+        }
+        Kind::Levenshtein(d) => {
+            let dist = match cache.lev {
+                Some((feats, v)) if feats == f.as_slice() => v,
+                _ => {
+                    let v = levenshtein_bounded(sa, sb, comp.lev_max);
+                    cache.lev = Some((f.as_slice(), v));
+                    v
+                }
+            };
+            dist <= d
+        }
+        Kind::DateTransposed => day_month_swapped(sa, sb),
+        Kind::DateTypo => one_digit_apart(sa, sb),
+        Kind::DateWithin(d) => match (day_number(sa), day_number(sb)) {
+            (Some(x), Some(y)) => (x - y).abs() <= d,
+            _ => false,
+        },
+        Kind::Numeric(t) => match (sa.trim().parse::<f64>(), sb.trim().parse::<f64>()) {
+            (Ok(x), Ok(y)) => (x - y).abs() <= t,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether `level` holds for the pair.
+fn holds<'l>(
+    comp: &Comparison,
+    level: &'l Level,
+    pair: &impl PairValues,
+    cache: &mut Cache<'l>,
+) -> bool {
+    let f = &level.feats;
+    match level.kind {
+        Kind::Else => true,
+        Kind::Null => f
+            .iter()
+            .all(|x| !pair.left_present(*x) || !pair.right_present(*x)),
+        Kind::Exact => f.iter().all(|x| pair.same(*x, *x)),
+        Kind::Swapped => pair.same(f[0], f[1]) && pair.same(f[1], f[0]),
+        _ => {
+            if f.len() == 1 {
+                if pair.same(f[0], f[0]) {
+                    return !matches!(level.kind, Kind::DateTransposed | Kind::DateTypo);
+                }
+                let (Some(sa), Some(sb)) = (pair.left(f[0]), pair.right(f[0])) else {
+                    return false;
                 };
-                match level.kind {
-                    Kind::JaroWinkler(t) => {
-                        let v = match cache.jw {
-                            Some((feats, v)) if feats == f.as_slice() => v,
-                            _ => {
-                                let ub = jaro_winkler_upper_bound(&sa, &sb);
-                                let v = if ub < comp.jw_min {
-                                    ub
-                                } else {
-                                    jaro_winkler(&sa, &sb)
-                                };
-                                cache.jw = Some((f.as_slice(), v));
-                                v
-                            }
-                        };
-                        v >= t
-                    }
-                    Kind::Levenshtein(d) => {
-                        let dist = match cache.lev {
-                            Some((feats, v)) if feats == f.as_slice() => v,
-                            _ => {
-                                let v = levenshtein_bounded(&sa, &sb, comp.lev_max);
-                                cache.lev = Some((f.as_slice(), v));
-                                v
-                            }
-                        };
-                        dist <= d
-                    }
-                    Kind::DateTransposed => day_month_swapped(&sa, &sb),
-                    Kind::DateTypo => one_digit_apart(&sa, &sb),
-                    Kind::DateWithin(d) => match (day_number(&sa), day_number(&sb)) {
-                        (Some(x), Some(y)) => (x - y).abs() <= d,
-                        _ => false,
-                    },
-                    Kind::Numeric(t) => {
-                        match (sa.trim().parse::<f64>(), sb.trim().parse::<f64>()) {
-                            (Ok(x), Ok(y)) => (x - y).abs() <= t,
-                            _ => false,
-                        }
-                    }
+                similar(comp, level, sa, sb, cache)
+            } else {
+                let sa = text(f, |x| pair.left(x));
+                let sb = text(f, |x| pair.right(x));
+                match (sa, sb) {
+                    (Some(x), Some(y)) => similar(comp, level, &x, &y, cache),
                     _ => false,
                 }
             }
         }
     }
+}
 
+/// The level index of every comparison for the pair.
+pub(crate) fn levels_of(comps: &[Comparison], pair: &impl PairValues, out: &mut [u8]) {
+    for (c, o) in comps.iter().zip(out.iter_mut()) {
+        let mut g = c.levels.len() - 1;
+        let mut cache = Cache::default();
+        for (i, l) in c.levels.iter().enumerate() {
+            if holds(c, l, pair, &mut cache)
+                && l.differ
+                    .iter()
+                    .all(|f| pair.left_present(*f) && pair.right_present(*f) && !pair.same(*f, *f))
+            {
+                g = i;
+                break;
+            }
+        }
+        *o = g as u8;
+    }
+}
+
+impl PairCtx<'_> {
     /// The level index of every comparison for the pair (a on the left, b on the right).
     pub fn levels(&self, comps: &[Comparison], a: u32, b: u32, out: &mut [u8]) {
-        for (c, o) in comps.iter().zip(out.iter_mut()) {
-            let mut g = c.levels.len() - 1;
-            let mut cache = Cache::default();
-            for (i, l) in c.levels.iter().enumerate() {
-                if self.holds(c, l, a, b, &mut cache)
-                    && l.differ.iter().all(|f| {
-                        let (x, y) = (self.lv(*f, a), self.rv(*f, b));
-                        x != NULL && y != NULL && x != y
-                    })
-                {
-                    g = i;
-                    break;
-                }
-            }
-            *o = g as u8;
-        }
+        levels_of(comps, &IdPair { ctx: self, a, b }, out);
     }
 
     /// Term frequency of the left value of a comparison's tf feature.
     pub fn tf(&self, tf: &Tf, a: u32) -> Option<f64> {
-        let id = self.lv(tf.feat, a);
+        let id = self.left.get(tf.feat, a as usize);
         tf.freq.get(&id).copied()
     }
 }

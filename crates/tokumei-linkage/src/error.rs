@@ -77,4 +77,10 @@ pub enum LinkageError {
         /// The limit.
         limit: u64,
     },
+    /// The engine that finds candidate pairs failed (a distributed engine's job).
+    #[error("linkage engine: {message}")]
+    Engine {
+        /// What went wrong (never a value of a record).
+        message: String,
+    },
 }

@@ -21,6 +21,7 @@ mod blocking;
 mod cluster;
 mod compare;
 pub mod dataset;
+mod engine;
 pub mod error;
 pub mod eval;
 mod model;
@@ -35,6 +36,7 @@ pub use blocking::RuleStats;
 pub use cluster::ClusterStats;
 pub use compare::{jaro_winkler, levenshtein_within};
 pub use dataset::Dataset;
+pub use engine::{engine_error, unpack_levels, KeySide, LevelFn, PairEngine, PairJob, PairSet};
 pub use error::LinkageError;
 pub use model::{probability, LevelParams, Model};
 pub use settings::{LinkType, Settings};
@@ -137,6 +139,19 @@ pub fn link_constrained(
     seed: Option<u64>,
     cannot_link: &[(u32, u32)],
 ) -> Result<LinkOutput, LinkageError> {
+    link_with_engine(None, settings, left, right, seed, cannot_link)
+}
+
+/// [`link_constrained`] with the candidate pairs and their levels found by `engine` (the embedded
+/// default when none). An engine that returns the pairs the embedded run finds gives the same output.
+pub fn link_with_engine(
+    engine: Option<&dyn PairEngine>,
+    settings: &Settings,
+    left: &Dataset,
+    right: Option<&Dataset>,
+    seed: Option<u64>,
+    cannot_link: &[(u32, u32)],
+) -> Result<LinkOutput, LinkageError> {
     let dedupe = settings.link_type == LinkType::Dedupe;
     let right = pipeline::right_table(settings, left, right)?;
     let seed = seed.unwrap_or(settings.seed);
@@ -154,13 +169,21 @@ pub fn link_constrained(
         "prepared"
     );
     let mut rules = pipeline::rule_keys(settings, &prep);
-    let (candidates, rule_stats) = pipeline::candidate_pairs(settings, &mut rules, dedupe)?;
-    tracing::info!(
-        pairs = candidates.len(),
-        secs = t0.elapsed().as_secs_f64(),
-        "candidate pairs"
-    );
-    let candidates = pipeline::Candidates::new(settings, dedupe, &prep, candidates);
+    let (candidates, rule_stats) = match engine {
+        None => {
+            let (pairs, stats) = pipeline::candidate_pairs(settings, &mut rules, dedupe)?;
+            tracing::info!(
+                pairs = pairs.len(),
+                secs = t0.elapsed().as_secs_f64(),
+                "candidate pairs"
+            );
+            (
+                pipeline::Candidates::new(settings, dedupe, &prep, pairs),
+                stats,
+            )
+        }
+        Some(engine) => engine_candidates(engine, settings, &prep, &mut rules, dedupe)?,
+    };
     tracing::info!(secs = t0.elapsed().as_secs_f64(), "levels");
     let deterministic = pipeline::Deterministic::new(settings, &prep);
     let fitted = candidates.fit(&rules, seed, t0);
@@ -194,6 +217,45 @@ pub fn link_constrained(
         review,
         thresholds: settings.thresholds.clone(),
     })
+}
+
+/// The candidates as `engine` finds them, with the rules' statistics.
+fn engine_candidates<'a>(
+    engine: &dyn PairEngine,
+    settings: &'a Settings,
+    prep: &'a prepare::Prepared,
+    rules: &mut [blocking::RuleKeys],
+    dedupe: bool,
+) -> Result<(pipeline::Candidates<'a>, Vec<RuleStats>), LinkageError> {
+    let (mut stats, large) = engine::plan_rules(settings, rules, dedupe);
+    let (values, columns) = engine::value_features(prep);
+    let job = PairJob {
+        settings,
+        prep,
+        rules,
+        large,
+        dedupe,
+        values,
+        level_fn: LevelFn::new(&settings.comparisons, columns),
+    };
+    let set = engine.pairs(&job)?;
+    if set.len() as u64 > settings.limits.max_candidate_pairs {
+        return Err(LinkageError::TooManyPairs {
+            limit: settings.limits.max_candidate_pairs,
+        });
+    }
+    if set.new_pairs.len() != stats.len()
+        || set.levels.len() != set.len() * settings.comparisons.len()
+    {
+        return Err(engine_error("the engine's pairs do not match the job"));
+    }
+    for (s, n) in stats.iter_mut().zip(&set.new_pairs) {
+        s.new_pairs = *n;
+    }
+    tracing::info!(engine = %engine.name(), pairs = set.len(), "candidate pairs");
+    let candidates =
+        pipeline::Candidates::from_levels(settings, dedupe, prep, set.pairs, set.levels);
+    Ok((candidates, stats))
 }
 
 impl LinkOutput {

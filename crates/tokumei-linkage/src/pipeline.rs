@@ -245,6 +245,31 @@ pub(crate) struct Candidates<'a> {
 }
 
 impl<'a> Candidates<'a> {
+    /// Candidates whose levels an engine computed.
+    pub(crate) fn from_levels(
+        settings: &'a Settings,
+        dedupe: bool,
+        prep: &'a Prepared,
+        pairs: Vec<u64>,
+        gamma: Vec<u8>,
+    ) -> Self {
+        let comps = compare::compile(&settings.comparisons, prep);
+        let (lside, rside) = prep.pair_sides();
+        let ctx = PairCtx {
+            prep,
+            left: lside,
+            right: rside,
+        };
+        Candidates {
+            settings,
+            dedupe,
+            comps,
+            ctx,
+            pairs,
+            gamma,
+        }
+    }
+
     /// Compiles the comparisons and computes the levels of every candidate pair (in parallel).
     pub(crate) fn new(
         settings: &'a Settings,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::LinkageError;
 use crate::normalize::Normalizer;
@@ -89,7 +89,7 @@ pub struct BlockingRule {
 }
 
 /// One comparison of the model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComparisonSpec {
     /// Name (also the column name in pairs.csv).
@@ -107,7 +107,7 @@ pub struct ComparisonSpec {
 }
 
 /// One comparison level.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelSpec {
     /// `null` (no column present on both sides), `exact`, `jaro_winkler`, `levenshtein`, `swapped`,
@@ -286,6 +286,10 @@ pub struct Limits {
     /// Linking fails when the candidate pairs exceed this.
     #[serde(default = "default_pairs")]
     pub max_candidate_pairs: u64,
+    /// A distributed engine spreads the pairs of a block with more pairs than this over several
+    /// tasks, so that one large block does not hold up one worker; the pairs are the same.
+    #[serde(default = "default_split_pairs")]
+    pub split_block_pairs: u64,
 }
 
 fn default_block_pairs() -> u64 {
@@ -294,12 +298,16 @@ fn default_block_pairs() -> u64 {
 fn default_pairs() -> u64 {
     400_000_000
 }
+fn default_split_pairs() -> u64 {
+    20_000
+}
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_block_pairs: default_block_pairs(),
             max_candidate_pairs: default_pairs(),
+            split_block_pairs: default_split_pairs(),
         }
     }
 }
