@@ -40,6 +40,8 @@ pub struct LinkArgs {
     passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     user: UserKeyArgs,
+    #[command(flatten)]
+    engine: crate::engine::EngineArgs,
 }
 
 #[derive(Subcommand)]
@@ -106,12 +108,17 @@ pub fn run(a: LinkArgs) -> ExitCode {
                     Some(p) => Settings::load(p).map_err(|e| (EXIT_USAGE, e.to_string()))?,
                     None => tokumei_link::default_settings().map_err(fail)?,
                 };
+                let engine = a
+                    .engine
+                    .pair_engine(&home_path.join("work").join("engine"))
+                    .map_err(|e| (EXIT_USAGE, e))?;
                 let pass = passphrase(a.passphrase_file.as_ref()).map_err(|e| (EXIT_USAGE, e))?;
                 let home = tokumei_vault::open(&home_path).map_err(crate::operator::fail)?;
                 let s = session(&home, &a.user, Some(&pass), "link.run", &[Role::Technician])?;
                 let lock = crate::writer_lock(&home, "link")?;
                 let key = home.unlock_data_key(&pass).map_err(crate::operator::fail)?;
-                tokumei_link::run(&home, &s, &key, &settings, &lock).map_err(fail)
+                tokumei_link::run_on(engine.as_deref(), &home, &s, &key, &settings, &lock)
+                    .map_err(fail)
             })(),
             |x| match a.json {
                 true => println!("{}", crate::args::json(&x)),

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use tokumei_linkage::eval::{self, Truth};
-use tokumei_linkage::{link_seeded, report, Dataset, LinkType, LinkageError, Settings};
+use tokumei_linkage::{
+    link_with_engine, report, Dataset, LinkType, LinkageError, PairEngine, Settings,
+};
 
 /// Arguments of `tokumei linkage`.
 #[derive(Args)]
@@ -45,6 +47,8 @@ struct RunArgs {
     /// Ground truth for the report: pairs of ids, or (record_id, entity_id).
     #[arg(long)]
     truth: Option<PathBuf>,
+    #[command(flatten)]
+    engine: crate::engine::EngineArgs,
 }
 
 #[derive(Args)]
@@ -66,7 +70,13 @@ struct EvaluateArgs {
 /// Runs `tokumei linkage`.
 pub fn run(args: LinkageArgs) -> ExitCode {
     let result = match args.command {
-        LinkageCommand::Run(a) => run_link(&a),
+        LinkageCommand::Run(a) => match a.engine.pair_engine(&a.out.join(".engine")) {
+            Ok(engine) => run_link(&a, engine.as_deref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(crate::EXIT_USAGE);
+            }
+        },
         LinkageCommand::Evaluate(a) => run_evaluate(&a),
     };
     match result {
@@ -94,7 +104,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LinkageError + '_ {
     }
 }
 
-fn run_link(a: &RunArgs) -> Result<(), LinkageError> {
+fn run_link(a: &RunArgs, engine: Option<&dyn PairEngine>) -> Result<(), LinkageError> {
     let start = Instant::now();
     let settings = Settings::load(&a.settings)?;
     let encoding = settings.encoding.clone().unwrap_or_else(|| "utf-8".into());
@@ -104,7 +114,7 @@ fn run_link(a: &RunArgs) -> Result<(), LinkageError> {
         None => None,
     };
     let read = start.elapsed();
-    let out = link_seeded(&settings, &left, right.as_ref(), a.seed)?;
+    let out = link_with_engine(engine, &settings, &left, right.as_ref(), a.seed, &[])?;
     let linked = start.elapsed();
     drop((left, right));
     std::fs::create_dir_all(&a.out).map_err(io_err(&a.out))?;

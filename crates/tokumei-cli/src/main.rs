@@ -14,6 +14,7 @@ mod audit;
 mod backup;
 mod demo;
 mod dicom;
+mod engine;
 mod export;
 mod feasibility;
 mod home;

@@ -25,7 +25,7 @@ pub mod purge;
 pub mod review;
 mod run;
 
-pub use run::{run, RunSummary};
+pub use run::{run, run_on, RunSummary};
 
 /// The Japanese identity settings shipped with Tokumei: the default of every link run.
 pub const JAPANESE: &str = include_str!("../settings/japanese.toml");

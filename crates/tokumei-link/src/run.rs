@@ -34,6 +34,8 @@ pub struct RunSummary {
     pub purged: usize,
     /// Candidate pairs scored.
     pub candidates: u64,
+    /// Where the candidate pairs were found (`embedded`, `ballista://host:port`).
+    pub engine: String,
 }
 
 /// Every identity record held, in an order fixed by content (vault record ids are random and
@@ -59,6 +61,19 @@ pub fn run(
     s: &Session,
     key: &DataKey,
     settings: &Settings,
+    lock: &WriterLock,
+) -> Result<RunSummary, LinkError> {
+    run_on(None, home, s, key, settings, lock)
+}
+
+/// [`run`] with the candidate pairs found by `engine` (a distributed engine; the embedded run when
+/// none): the master person index comes out the same. The audit entry names the engine.
+pub fn run_on(
+    engine: Option<&dyn tokumei_linkage::PairEngine>,
+    home: &Home,
+    s: &Session,
+    key: &DataKey,
+    settings: &Settings,
     _lock: &WriterLock,
 ) -> Result<RunSummary, LinkError> {
     s.require(home, "link.run", &[tokumei_vault::access::Role::Technician])?;
@@ -71,7 +86,8 @@ pub fn run(
     let data = dataset(settings, &identities)?;
     let mut mpi = Mpi::read(home, key)?;
     let rejected = rejected_rows(&mpi, &identities);
-    let out = tokumei_linkage::link_constrained(settings, &data, None, None, &rejected)?;
+    let out = tokumei_linkage::link_with_engine(engine, settings, &data, None, None, &rejected)?;
+    summary.engine = engine.map_or_else(|| "embedded".to_string(), |e| e.name());
     summary.candidates = out.candidates;
     let clusters = persons(&out, &mpi, &rejected, &mut summary);
     let direct = stopped(home, key, &identities, &clusters)?;
@@ -272,8 +288,12 @@ fn audit_run(
     runs: u64,
     records: usize,
 ) -> Result<(), LinkError> {
+    let on = match x.engine.as_str() {
+        "" | "embedded" => String::new(),
+        other => format!(" on {other}"),
+    };
     let object = format!(
-        "run {runs}: {records} records, {} candidate pairs",
+        "run {runs}: {records} records, {} candidate pairs{on}",
         x.candidates
     );
     let result = format!(

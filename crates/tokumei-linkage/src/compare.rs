@@ -272,6 +272,52 @@ impl PairValues for ValuePair<'_> {
     }
 }
 
+/// A pair given by sealed values (deterministic sealing, so equal values have equal bytes): equality is
+/// tested on the sealed bytes, and a value is opened only when a similarity level needs its text.
+pub(crate) struct SealedPair<'v> {
+    pub left: &'v [Option<&'v [u8]>],
+    pub right: &'v [Option<&'v [u8]>],
+    pub open: &'v dyn Fn(&[u8]) -> Option<String>,
+    pub opened_left: Vec<std::cell::OnceCell<Option<String>>>,
+    pub opened_right: Vec<std::cell::OnceCell<Option<String>>>,
+}
+
+impl SealedPair<'_> {
+    fn opened<'s>(
+        &'s self,
+        sealed: &[Option<&[u8]>],
+        cells: &'s [std::cell::OnceCell<Option<String>>],
+        f: usize,
+    ) -> Option<&'s str> {
+        let bytes = sealed.get(f).copied().flatten()?;
+        cells.get(f)?.get_or_init(|| (self.open)(bytes)).as_deref()
+    }
+}
+
+impl PairValues for SealedPair<'_> {
+    fn left(&self, f: usize) -> Option<&str> {
+        self.opened(self.left, &self.opened_left, f)
+    }
+    fn right(&self, f: usize) -> Option<&str> {
+        self.opened(self.right, &self.opened_right, f)
+    }
+    #[inline]
+    fn same(&self, lf: usize, rf: usize) -> bool {
+        matches!(
+            (self.left.get(lf).copied().flatten(), self.right.get(rf).copied().flatten()),
+            (Some(x), Some(y)) if x == y
+        )
+    }
+    #[inline]
+    fn left_present(&self, f: usize) -> bool {
+        self.left.get(f).copied().flatten().is_some()
+    }
+    #[inline]
+    fn right_present(&self, f: usize) -> bool {
+        self.right.get(f).copied().flatten().is_some()
+    }
+}
+
 /// The non-missing values of `feats` joined by a space (none when all are missing).
 fn text<'s>(feats: &[usize], value: impl Fn(usize) -> Option<&'s str>) -> Option<String> {
     let mut out = String::new();

@@ -76,8 +76,39 @@ impl LevelFn {
         let mut g = [0u8; 16];
         let n = self.comps.len().min(16);
         self.levels(left, right, &mut g[..n]);
-        g[..n].iter().fold(0u64, |acc, l| (acc << 4) | *l as u64)
+        pack_levels(&g[..n])
     }
+
+    /// The levels of a pair given by sealed values, packed: the sealing must be deterministic (equal
+    /// values, equal bytes), since equality is tested on the sealed bytes; `open` gives a value's text,
+    /// called only when a similarity level needs it (at most once per value and pair).
+    pub fn packed_sealed(
+        &self,
+        left: &[Option<&[u8]>],
+        right: &[Option<&[u8]>],
+        open: &dyn Fn(&[u8]) -> Option<String>,
+    ) -> u64 {
+        let cells = || {
+            (0..self.columns.len())
+                .map(|_| Default::default())
+                .collect()
+        };
+        let pair = compare::SealedPair {
+            left,
+            right,
+            open,
+            opened_left: cells(),
+            opened_right: cells(),
+        };
+        let mut g = [0u8; 16];
+        let n = self.comps.len().min(16);
+        compare::levels_of(&self.comps, &pair, &mut g[..n]);
+        pack_levels(&g[..n])
+    }
+}
+
+fn pack_levels(g: &[u8]) -> u64 {
+    g.iter().fold(0u64, |acc, l| (acc << 4) | *l as u64)
 }
 
 /// Unpacks levels packed by [`LevelFn::packed`].

@@ -29,6 +29,7 @@ pub mod normalize;
 mod pipeline;
 mod prepare;
 pub mod report;
+pub mod sample;
 pub mod settings;
 pub mod unionfind;
 

@@ -1,15 +1,53 @@
 //! The engine seam: an engine written against the public [`PairJob`] alone (every pair of nodes
 //! tested, levels from values) gives the embedded run's output byte for byte.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use tokumei_linkage::{
-    link_with_engine, Dataset, KeySide, LinkOutput, LinkageError, PairEngine, PairJob, PairSet,
+    link_with_engine, sample, KeySide, LinkOutput, LinkageError, PairEngine, PairJob, PairSet,
     Settings,
 };
 
 /// Tests every pair of nodes: slow, obviously right.
 struct BruteForce;
+
+/// The same, with values sealed (reversed bytes behind a marker) and levels from the sealed values.
+struct BruteForceSealed;
+
+fn seal(v: &str) -> Vec<u8> {
+    let mut b = b"sealed:".to_vec();
+    b.extend(v.bytes().rev());
+    b
+}
+
+fn open(b: &[u8]) -> Option<String> {
+    let mut v: Vec<u8> = b.strip_prefix(b"sealed:")?.to_vec();
+    v.reverse();
+    String::from_utf8(v).ok()
+}
+
+impl PairEngine for BruteForceSealed {
+    fn name(&self) -> String {
+        "brute force, sealed".into()
+    }
+
+    fn pairs(&self, job: &PairJob<'_>) -> Result<PairSet, LinkageError> {
+        let sealed = |side: usize, node: usize| -> Vec<Option<Vec<u8>>> {
+            values(job, side, node)
+                .iter()
+                .map(|v| v.map(seal))
+                .collect()
+        };
+        let rows = brute_force_rows(job)
+            .into_iter()
+            .map(|(a, b, rule, _)| {
+                let (l, r) = (sealed(0, a as usize), sealed(job.sides() - 1, b as usize));
+                let l: Vec<Option<&[u8]>> = l.iter().map(|v| v.as_deref()).collect();
+                let r: Vec<Option<&[u8]>> = r.iter().map(|v| v.as_deref()).collect();
+                (a, b, rule, job.level_fn().packed_sealed(&l, &r, &open))
+            })
+            .collect();
+        PairSet::from_rows(rows, job.rules(), job.level_fn().comparisons())
+    }
+}
 
 fn produced_by(job: &PairJob<'_>, rule: usize, a: usize, b: usize) -> bool {
     let hit = |x: Option<u128>, y: Option<u128>| matches!((x, y), (Some(x), Some(y)) if x == y && !job.skipped(rule, x));
@@ -62,81 +100,6 @@ fn brute_force_rows(job: &PairJob<'_>) -> Vec<(u32, u32, u32, u64)> {
     }
 }
 
-const GIVEN: &[&str] = &[
-    "taro", "hanako", "ichiro", "yuki", "ken", "emi", "sora", "riku",
-];
-const SUR: &[&str] = &[
-    "sato",
-    "suzuki",
-    "takahashi",
-    "tanaka",
-    "ito",
-    "watanabe",
-    "yamamoto",
-];
-
-/// One random FEBRL-style record of person `i`.
-fn person(rng: &mut ChaCha8Rng, i: usize) -> Vec<String> {
-    vec![
-        format!("rec-{i}-org"),
-        GIVEN[rng.random_range(0..GIVEN.len())].to_string(),
-        SUR[rng.random_range(0..SUR.len())].to_string(),
-        format!("{}", rng.random_range(1..60)),
-        format!("{} street", rng.random_range(1..9)),
-        String::new(),
-        "aomori".into(),
-        format!("{}", 3000 + rng.random_range(0..4)),
-        "aom".into(),
-        format!(
-            "19{:02}{:02}{:02}",
-            rng.random_range(40..99),
-            rng.random_range(1..13),
-            rng.random_range(1..29)
-        ),
-        format!("{}", 1_000_000 + i),
-    ]
-}
-
-/// A copy with typos, swapped names, missing values; some copies are exact.
-fn corrupt(rng: &mut ChaCha8Rng, rec: &[String], i: usize) -> Vec<String> {
-    let mut r = rec.to_vec();
-    r[0] = format!("rec-{i}-dup");
-    match rng.random_range(0..6) {
-        0 => r.swap(1, 2),
-        1 => r[9] = format!("{}{}{}", &r[9][..4], &r[9][6..8], &r[9][4..6]),
-        2 => r[2].push('h'),
-        3 => r[10] = String::new(),
-        4 => r[1] = r[1].chars().rev().collect(),
-        _ => {}
-    }
-    r
-}
-
-fn table(name: &str, rows: &[Vec<String>]) -> Dataset {
-    let header = [
-        "rec_id",
-        "given_name",
-        "surname",
-        "street_number",
-        "address_1",
-        "address_2",
-        "suburb",
-        "postcode",
-        "state",
-        "date_of_birth",
-        "soc_sec_id",
-    ];
-    let mut ds = Dataset::new(name, &header);
-    for r in rows {
-        let v: Vec<Option<&str>> = r
-            .iter()
-            .map(|s| (!s.is_empty()).then_some(s.as_str()))
-            .collect();
-        ds.push_row(&v).expect("row");
-    }
-    ds
-}
-
 fn settings(file: &str, limits: &str) -> Settings {
     let path = format!(
         "{}/../../settings/linkage/{file}",
@@ -158,13 +121,7 @@ const TIGHT: &str = "\n[limits]\nmax_block_pairs = 100\nsplit_block_pairs = 20\n
 
 #[test]
 fn dedupe_through_the_seam_equals_the_embedded_run() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut rows: Vec<Vec<String>> = (0..300).map(|i| person(&mut rng, i)).collect();
-    for i in 0..150 {
-        let copy = corrupt(&mut rng, &rows[i], i);
-        rows.push(copy);
-    }
-    let ds = table("dedupe", &rows);
+    let ds = sample::table("dedupe", &sample::dedupe_rows(300, 150, 5));
     let s = settings("febrl_dedupe.toml", TIGHT);
     let embedded = link_with_engine(None, &s, &ds, None, None, &[]).expect("embedded");
     let seam = link_with_engine(Some(&BruteForce), &s, &ds, None, None, &[]).expect("seam");
@@ -178,17 +135,16 @@ fn dedupe_through_the_seam_equals_the_embedded_run() {
 
 #[test]
 fn link_through_the_seam_equals_the_embedded_run() {
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let left: Vec<Vec<String>> = (0..250).map(|i| person(&mut rng, i)).collect();
-    let right: Vec<Vec<String>> = (0..250)
-        .map(|i| corrupt(&mut rng, &left[(i * 7) % 250], i))
-        .collect();
-    let (l, r) = (table("left", &left), table("right", &right));
+    let (left, right) = sample::link_rows(250, 9);
+    let (l, r) = (sample::table("left", &left), sample::table("right", &right));
     let s = settings("febrl.toml", TIGHT);
     let embedded = link_with_engine(None, &s, &l, Some(&r), None, &[]).expect("embedded");
     let seam = link_with_engine(Some(&BruteForce), &s, &l, Some(&r), None, &[]).expect("seam");
     assert!(embedded.pairs.len() > 100);
     assert_eq!(bytes(&embedded), bytes(&seam));
+    let sealed =
+        link_with_engine(Some(&BruteForceSealed), &s, &l, Some(&r), None, &[]).expect("sealed");
+    assert_eq!(bytes(&embedded), bytes(&sealed));
 }
 
 /// An engine that loses one pair is caught by the comparison (the tests above can fail).
@@ -207,13 +163,7 @@ impl PairEngine for Lossy {
 
 #[test]
 fn a_lost_pair_changes_the_output() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut rows: Vec<Vec<String>> = (0..120).map(|i| person(&mut rng, i)).collect();
-    for i in 0..60 {
-        let copy = corrupt(&mut rng, &rows[i], i);
-        rows.push(copy);
-    }
-    let ds = table("dedupe", &rows);
+    let ds = sample::table("dedupe", &sample::dedupe_rows(120, 60, 5));
     let s = settings("febrl_dedupe.toml", TIGHT);
     let embedded = link_with_engine(None, &s, &ds, None, None, &[]).expect("embedded");
     let lossy = link_with_engine(Some(&Lossy), &s, &ds, None, None, &[]).expect("lossy");

@@ -286,3 +286,37 @@ fn non_utf8_csv_names_file_line_and_column_not_the_value() {
         .assert()
         .success();
 }
+
+#[test]
+fn an_engine_this_build_lacks_or_a_bad_address_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_inputs(d);
+    std::fs::write(d.join("s.toml"), SETTINGS).expect("settings");
+    let mut cases = vec![
+        ("spark://x:7077", "ballista://HOST:PORT"),
+        ("ballista://x", "port is missing"),
+    ];
+    if !cfg!(feature = "distributed") {
+        cases.push(("ballista://localhost:50050", "--features distributed"));
+        cases.push(("datafusion", "--features distributed"));
+    }
+    for (engine, message) in cases {
+        let out = tokumei()
+            .args(["linkage", "run", "--settings"])
+            .arg(d.join("s.toml"))
+            .arg("--left")
+            .arg(d.join("a.csv"))
+            .arg("--right")
+            .arg(d.join("b.csv"))
+            .arg("--out")
+            .arg(d.join("out"))
+            .args(["--engine", engine])
+            .assert()
+            .failure()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(message), "{engine}: {err}");
+        assert!(!d.join("out").exists(), "nothing written for {engine}");
+    }
+}

@@ -1,0 +1,35 @@
+//! `--engine`: where the batch work runs (the embedded default, DataFusion in this process, or a
+//! Ballista cluster), for the commands that can run it elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use tokumei_distributed::Engine;
+use tokumei_linkage::PairEngine;
+
+/// The engine arguments.
+#[derive(Args, Clone)]
+pub struct EngineArgs {
+    /// Where the batch work runs: `embedded` (default), `datafusion` (DataFusion in this process) or
+    /// `ballista://HOST:PORT` (a cluster's scheduler; `scripts/local-cluster.sh` starts one). The last
+    /// two need a build with `--features distributed`; results are the same.
+    #[arg(long, default_value = "embedded")]
+    engine: String,
+    /// Folder of the engine's job files (values sealed), at the same path on every executor.
+    #[arg(long)]
+    engine_work: Option<PathBuf>,
+    /// Files per table and partitions per stage of the engine's jobs.
+    #[arg(long, default_value_t = 8)]
+    engine_partitions: usize,
+}
+
+impl EngineArgs {
+    /// The linkage's pair engine (none for the embedded default); job files under `default_work`
+    /// unless `--engine-work` names another folder.
+    pub fn pair_engine(&self, default_work: &Path) -> Result<Option<Box<dyn PairEngine>>, String> {
+        let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
+        let work = self.engine_work.as_deref().unwrap_or(default_work);
+        tokumei_distributed::pair_engine(&engine, work, self.engine_partitions)
+            .map_err(|e| e.to_string())
+    }
+}

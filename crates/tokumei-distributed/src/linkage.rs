@@ -1,0 +1,300 @@
+//! Candidate pairs and their comparison levels as DataFusion plans, in this process or on a Ballista
+//! cluster ([`DistributedPairs`], a [`PairEngine`] of the linkage).
+//!
+//! The job's nodes are written as Parquet with their values sealed (`tables`, `seal`), then one query
+//! runs:
+//! 1. for every blocking rule, an equi-join of the left nodes' keys with the right nodes' keys (skipped
+//!    blocks left out, dedupe pairs in one orientation as the embedded run keeps them); the blocks the
+//!    linkage marked large are joined on (key, salt) instead, the left node salted by its number and
+//!    the right node repeated once per salt, so one large block is spread over as many tasks as there
+//!    are salts;
+//! 2. each pair joined with both nodes' keys and values, kept only for the first rule that produces it
+//!    (so every pair appears once, under the rule the embedded run counts it for), and its levels
+//!    computed by `tk_levels`.
+//!
+//! The pairs come back to the driver, which sorts them; the linkage trains, scores and clusters them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{Int64Type, UInt32Type, UInt64Type};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use tokumei_linkage::{engine_error, LinkageError, PairEngine, PairJob, PairSet};
+
+use crate::tables::{self, Layout};
+use crate::{cluster, DistributedError, Engine};
+
+/// A [`PairEngine`] on DataFusion or Ballista.
+pub struct DistributedPairs {
+    engine: Engine,
+    work: PathBuf,
+    partitions: usize,
+    salts: u32,
+    timeout: Duration,
+}
+
+impl DistributedPairs {
+    /// Pairs found on `engine`, the job's tables written under `work` (a folder every executor reads at
+    /// the same path: a local folder for one machine, a shared mount for a cluster) in `partitions`
+    /// files per side; large blocks spread over `partitions` salts.
+    pub fn new(engine: Engine, work: &Path, partitions: usize) -> Result<Self, DistributedError> {
+        if engine == Engine::Embedded {
+            return Err(DistributedError::Engine(
+                "the embedded engine needs no distributed pairs".into(),
+            ));
+        }
+        let partitions = partitions.clamp(1, 4096);
+        Ok(DistributedPairs {
+            engine,
+            work: work.to_path_buf(),
+            partitions,
+            salts: partitions as u32,
+            timeout: Duration::from_secs(24 * 3600),
+        })
+    }
+
+    /// Fails a job that has not finished after `timeout` (default: a day), rather than wait for a
+    /// cluster that stopped answering.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn run(&self, job: &PairJob<'_>) -> Result<PairSet, DistributedError> {
+        let dir = JobDir::create(&self.work)?;
+        let key = cluster::random_key()?;
+        let layout = tables::write(job, &dir.0, self.partitions, self.salts, &key)?;
+        let ctx = cluster::context(&self.engine, self.partitions).await?;
+        register(&ctx, &layout).await?;
+        let mut rows = Vec::new();
+        for k in 0..job.rules() {
+            for large in [false, true] {
+                let sql = query(job, &layout, k, large, self.salts, &key);
+                self.collect(&ctx, &sql, &mut rows).await?;
+            }
+        }
+        PairSet::from_rows(rows, job.rules(), job.level_fn().comparisons())
+            .map_err(|e| DistributedError::Engine(e.to_string()))
+    }
+}
+
+impl DistributedPairs {
+    /// Runs one query and appends its pairs to `rows`.
+    async fn collect(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        rows: &mut Vec<(u32, u32, u32, u64)>,
+    ) -> Result<(), DistributedError> {
+        let df = ctx.sql(sql).await.map_err(df_error)?;
+        let batches = tokio::time::timeout(self.timeout, df.collect())
+            .await
+            .map_err(|_| DistributedError::Engine("the job did not finish in time".into()))?
+            .map_err(df_error)?;
+        for b in &batches {
+            let a = b.column(0).as_primitive::<UInt32Type>();
+            let bb = b.column(1).as_primitive::<UInt32Type>();
+            let rule = b.column(2).as_primitive::<Int64Type>();
+            let g = b.column(3).as_primitive::<UInt64Type>();
+            if a.null_count() + bb.null_count() + rule.null_count() + g.null_count() > 0 {
+                return Err(DistributedError::Engine(
+                    "a pair came back incomplete".into(),
+                ));
+            }
+            for i in 0..b.num_rows() {
+                let r = u32::try_from(rule.value(i))
+                    .map_err(|_| DistributedError::Engine("a pair names no rule".into()))?;
+                rows.push((a.value(i), bb.value(i), r, g.value(i)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PairEngine for DistributedPairs {
+    fn name(&self) -> String {
+        self.engine.to_string()
+    }
+
+    fn pairs(&self, job: &PairJob<'_>) -> Result<PairSet, LinkageError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| engine_error(format!("runtime: {e}")))?;
+        rt.block_on(self.run(job))
+            .map_err(|e| engine_error(e.to_string()))
+    }
+}
+
+/// A job's folder under the work folder, removed when dropped (its files are encrypted; the key is
+/// gone with the process anyway).
+struct JobDir(PathBuf);
+
+impl JobDir {
+    fn create(work: &Path) -> Result<Self, DistributedError> {
+        let name = format!("linkage-{}", hex(&cluster::random_key()?[..8]));
+        let dir = work.join(name);
+        std::fs::create_dir_all(&dir).map_err(|source| DistributedError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(JobDir(dir))
+    }
+}
+
+impl Drop for JobDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn df_error(e: datafusion::error::DataFusionError) -> DistributedError {
+    DistributedError::Engine(e.to_string())
+}
+
+/// Registers the sides and the salts.
+async fn register(ctx: &SessionContext, layout: &Layout) -> Result<(), DistributedError> {
+    for (s, folder) in layout.sides.iter().enumerate() {
+        let options = ParquetReadOptions::default();
+        ctx.register_parquet(format!("side{s}"), path_text(folder)?, options)
+            .await
+            .map_err(df_error)?;
+    }
+    ctx.register_parquet(
+        "salts",
+        path_text(&layout.salts)?,
+        ParquetReadOptions::default(),
+    )
+    .await
+    .map_err(df_error)?;
+    Ok(())
+}
+
+fn path_text(p: &Path) -> Result<String, DistributedError> {
+    p.to_str()
+        .map(|s| format!("{s}/"))
+        .ok_or_else(|| DistributedError::Engine("the work folder's path is not UTF-8".into()))
+}
+
+/// `a.{ak}` equals `b.{bk}` (both halves).
+fn key_eq(a: &str, ak: &str, b: &str, bk: &str) -> String {
+    format!("{a}.{ak}h = {b}.{bk}h AND {a}.{ak}l = {b}.{bk}l")
+}
+
+/// The right key's column stem and large flag of rule `j`.
+fn right_key(layout: &Layout, j: usize) -> (String, String) {
+    if layout.right_key[j] {
+        (format!("r{j}"), format!("rx{j}"))
+    } else {
+        (format!("l{j}"), format!("lx{j}"))
+    }
+}
+
+/// The table of right nodes.
+fn right_table(job: &PairJob<'_>) -> String {
+    format!("side{}", job.sides() - 1)
+}
+
+/// The pairs rule `k` emits from its large blocks (`large`) or its other blocks.
+fn emit(job: &PairJob<'_>, layout: &Layout, k: usize, large: bool, salts: u32) -> String {
+    let (rk, rx) = right_key(layout, k);
+    let r_table = right_table(job);
+    let (l_src, r_src, salt) = if large {
+        (
+            format!("(SELECT *, CAST(node AS BIGINT) % {salts} AS salt FROM side0 WHERE lx{k})"),
+            format!("(SELECT t.*, s.salt FROM {r_table} t CROSS JOIN salts s WHERE t.{rx})"),
+            " AND l.salt = r.salt",
+        )
+    } else {
+        (
+            format!("(SELECT * FROM side0 WHERE NOT lx{k})"),
+            format!("(SELECT * FROM {r_table} WHERE NOT {rx})"),
+            "",
+        )
+    };
+    let on = key_eq("l", &format!("l{k}"), "r", &rk);
+    let (select, cond) = if !job.dedupe() {
+        ("l.node AS a, r.node AS b".to_string(), String::new())
+    } else if !job.asymmetric(k) {
+        (
+            "l.node AS a, r.node AS b".to_string(),
+            " AND l.node < r.node".to_string(),
+        )
+    } else {
+        (
+            "least(l.node, r.node) AS a, greatest(l.node, r.node) AS b".to_string(),
+            format!(
+                " AND l.node <> r.node AND ((l.node < r.node) OR (r.l{k}h IS DISTINCT FROM l.r{k}h) \
+                 OR (r.l{k}l IS DISTINCT FROM l.r{k}l))"
+            ),
+        )
+    };
+    format!(
+        "SELECT {select}, CAST({k} AS BIGINT) AS rule FROM {l_src} l JOIN {r_src} r ON {on}{salt} \
+         WHERE NOT l.ls{k}{cond}"
+    )
+}
+
+/// Whether rule `j` produces the pair of left node `A` and right node `B` (the embedded
+/// `produced_by`).
+fn produced(job: &PairJob<'_>, layout: &Layout, j: usize) -> String {
+    let (rk, _) = right_key(layout, j);
+    let mut s = format!(
+        "coalesce({} AND NOT A.ls{j}, false)",
+        key_eq("A", &format!("l{j}"), "B", &rk)
+    );
+    if job.dedupe() && job.asymmetric(j) {
+        let _ = write!(
+            s,
+            " OR coalesce({} AND NOT B.ls{j}, false)",
+            key_eq("B", &format!("l{j}"), "A", &format!("r{j}"))
+        );
+    }
+    format!("({s})")
+}
+
+/// A SQL text literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The query of rule `k`'s large blocks (`large`) or its other blocks: `a`, `b`, `rule`, `g` (packed
+/// levels) of every candidate pair the rule produces first; the values are opened under `key` by
+/// `tk_levels`. (One query per rule and kind of block: Ballista 55's scheduler refuses the task
+/// metrics of a stage whose tasks ran different branches of a union, and the job then never ends.)
+pub(crate) fn query(
+    job: &PairJob<'_>,
+    layout: &Layout,
+    k: usize,
+    large: bool,
+    salts: u32,
+    key: &[u8; 16],
+) -> String {
+    let pairs = emit(job, layout, k, large, salts);
+    let first = (0..job.rules())
+        .map(|j| format!("WHEN {} THEN {j}", produced(job, layout, j)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let values: Vec<String> = ["A", "B"]
+        .iter()
+        .flat_map(|t| (0..layout.values).map(move |c| format!("{t}.v{c}")))
+        .collect();
+    format!(
+        "SELECT p.a, p.b, p.rule, tk_levels({spec}, '{key}', {values}) AS g FROM ({pairs}) p \
+         JOIN side0 A ON p.a = A.node JOIN {right} B ON p.b = B.node \
+         WHERE (CASE {first} ELSE -1 END) = p.rule",
+        spec = literal(&job.level_spec()),
+        key = hex(key),
+        values = values.join(", "),
+        right = right_table(job),
+    )
+}

@@ -1,0 +1,237 @@
+//! The distributed linkage gives the embedded run's output byte for byte: on DataFusion in this
+//! process, and on a local Ballista cluster of a scheduler and two executors (processes of this
+//! crate's binaries). An executor killed in the middle of a stage never yields a partial result.
+#![cfg(feature = "ballista")]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokumei_distributed::linkage::DistributedPairs;
+use tokumei_distributed::Engine;
+use tokumei_linkage::{link_with_engine, sample, Dataset, LinkOutput, PairEngine, Settings};
+
+fn settings(file: &str) -> Settings {
+    let path = format!(
+        "{}/../../settings/linkage/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // Small limits, so that common names make skipped blocks and large blocks are salted.
+    let text = std::fs::read_to_string(path).expect("settings")
+        + "\n[limits]\nmax_block_pairs = 100\nsplit_block_pairs = 20\n";
+    Settings::parse(&text, file).expect("parse")
+}
+
+fn bytes(out: &LinkOutput) -> (Vec<u8>, Vec<u8>, String) {
+    let (mut p, mut c) = (Vec::new(), Vec::new());
+    out.write_pairs(&mut p).expect("pairs");
+    out.write_clusters(&mut c).expect("clusters");
+    (p, c, format!("{:?} {:?}", out.model, out.blocking))
+}
+
+struct Task {
+    settings: Settings,
+    left: Dataset,
+    right: Option<Dataset>,
+}
+
+fn tasks() -> Vec<Task> {
+    let (l, r) = sample::link_rows(300, 9);
+    vec![
+        Task {
+            settings: settings("febrl_dedupe.toml"),
+            left: sample::table("dedupe", &sample::dedupe_rows(400, 200, 5)),
+            right: None,
+        },
+        Task {
+            settings: settings("febrl.toml"),
+            left: sample::table("left", &l),
+            right: Some(sample::table("right", &r)),
+        },
+    ]
+}
+
+fn run(
+    engine: Option<&dyn PairEngine>,
+    t: &Task,
+) -> Result<LinkOutput, tokumei_linkage::LinkageError> {
+    link_with_engine(engine, &t.settings, &t.left, t.right.as_ref(), None, &[])
+}
+
+fn assert_same(engine: &dyn PairEngine) {
+    for t in tasks() {
+        let embedded = run(None, &t).expect("embedded");
+        assert!(embedded.blocking.iter().any(|r| r.skipped_blocks > 0) || t.right.is_some());
+        let other = run(Some(engine), &t).expect("distributed");
+        assert_eq!(bytes(&embedded), bytes(&other), "{}", engine.name());
+    }
+}
+
+#[test]
+fn datafusion_in_process_gives_the_embedded_output() {
+    let work = tempfile::tempdir().expect("work");
+    for partitions in [1, 3] {
+        let engine =
+            DistributedPairs::new(Engine::DataFusion, work.path(), partitions).expect("engine");
+        assert_same(&engine);
+    }
+    // The job's files are gone.
+    assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
+}
+
+/// A free port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn wait_for(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scheduler and executors, killed when dropped.
+struct Cluster {
+    port: u16,
+    children: Vec<Child>,
+    _shm: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Memory for the executors' shuffle files (tmpfs where the machine has it).
+fn shm() -> (tempfile::TempDir, bool) {
+    match tempfile::tempdir_in("/dev/shm") {
+        Ok(d) if tokumei_distributed::cluster::on_tmpfs(d.path()) => (d, false),
+        _ => (tempfile::tempdir().expect("tmp"), true),
+    }
+}
+
+fn executor(port: u16, shm: &Path, on_disk: bool, n: usize, fault: Option<&str>) -> Child {
+    let (flight, grpc) = (free_port(), free_port());
+    let dir: PathBuf = shm.join(format!("executor{n}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokumei-executor"));
+    cmd.args(["--scheduler-port", &port.to_string()])
+        .args([
+            "--port",
+            &flight.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+        ])
+        .args(["--concurrent-tasks", "2", "--work-dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if on_disk {
+        cmd.arg("--work-dir-on-disk");
+    }
+    if let Some(point) = fault {
+        cmd.env("TOKUMEI_FAULT_POINT", point);
+    }
+    let child = cmd.spawn().expect("executor");
+    wait_for(flight);
+    child
+}
+
+fn cluster(faults: &[Option<&str>]) -> Cluster {
+    let port = free_port();
+    let scheduler = Command::new(env!("CARGO_BIN_EXE_tokumei-scheduler"))
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("scheduler");
+    wait_for(port);
+    let (dir, on_disk) = shm();
+    let mut children = vec![scheduler];
+    for (n, fault) in faults.iter().enumerate() {
+        children.push(executor(port, dir.path(), on_disk, n, *fault));
+    }
+    Cluster {
+        port,
+        children,
+        _shm: dir,
+    }
+}
+
+#[test]
+fn a_local_cluster_of_two_executors_gives_the_embedded_output() {
+    let c = cluster(&[None, None]);
+    let work = tempfile::tempdir().expect("work");
+    let engine = Engine::Ballista {
+        host: "localhost".into(),
+        port: c.port,
+    };
+    let engine = DistributedPairs::new(engine, work.path(), 4)
+        .expect("engine")
+        .with_timeout(Duration::from_secs(300));
+    assert_same(&engine);
+}
+
+#[test]
+fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
+    // The first executor aborts as soon as it computes levels; the second is sound.
+    let mut c = cluster(&[Some("executor.levels"), None]);
+    let work = tempfile::tempdir().expect("work");
+    let engine = Engine::Ballista {
+        host: "localhost".into(),
+        port: c.port,
+    };
+    let engine = DistributedPairs::new(engine, work.path(), 4)
+        .expect("engine")
+        .with_timeout(Duration::from_secs(300));
+    let t = &tasks()[0];
+    let embedded = run(None, t).expect("embedded");
+    let outcome = run(Some(&engine), t);
+    // Either the stage reran on the sound executor and the output is whole, or the job failed
+    // cleanly; never fewer pairs.
+    match &outcome {
+        Ok(out) => assert_eq!(bytes(&embedded), bytes(out)),
+        Err(e) => assert!(e.to_string().contains("linkage engine"), "{e}"),
+    }
+    let killed = c.children[1].try_wait().expect("status");
+    assert!(killed.is_some(), "the faulty executor died");
+    eprintln!(
+        "after an executor was killed: {}",
+        if outcome.is_ok() {
+            "the stage reran; whole result"
+        } else {
+            "the job failed cleanly"
+        }
+    );
+}
+
+/// Runs the tasks against the cluster at `TOKUMEI_TEST_CLUSTER` (a port on localhost), for looking at a
+/// cluster's logs by hand.
+#[test]
+#[ignore]
+fn against_a_running_cluster() {
+    let port: u16 = std::env::var("TOKUMEI_TEST_CLUSTER")
+        .expect("port")
+        .parse()
+        .expect("port");
+    let work = tempfile::tempdir().expect("work");
+    let engine = Engine::Ballista {
+        host: "localhost".into(),
+        port,
+    };
+    let engine = DistributedPairs::new(engine, work.path(), 4).expect("engine");
+    assert_same(&engine);
+}

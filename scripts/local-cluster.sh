@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A Ballista cluster on this machine, as processes: one scheduler and N executors, for tests and
+# demonstrations of `--engine ballista://localhost:PORT`. The executors keep their shuffle files in
+# memory (/dev/shm), because those files hold identity values in clear.
+#
+# usage: scripts/local-cluster.sh start [N=2] [PORT=50050] [CONCURRENT_TASKS=2]
+#        scripts/local-cluster.sh stop  [PORT=50050]
+# env:   TOKUMEI_CLUSTER_BIN=DIR   take tokumei-scheduler and tokumei-executor from DIR (default: build
+#                                  them, release, with the feature `ballista`)
+#        EXECUTOR_MEMORY=BYTES     memory pool of each executor's queries
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmd="${1:-}"; shift || true
+port_of() { echo "${1:-50050}"; }
+
+start() {
+  local n="${1:-2}" port; port=$(port_of "${2:-}"); local tasks="${3:-2}"
+  local bin="${TOKUMEI_CLUSTER_BIN:-}"
+  if [ -z "$bin" ]; then
+    cargo build --release --quiet -p tokumei-distributed --features ballista --bins
+    bin=target/release
+  fi
+  local run="target/local-cluster/$port" shm="/dev/shm/tokumei-cluster-$port"
+  [ -e "$run/pids" ] && { echo "a cluster on port $port is running ($run/pids); stop it first" >&2; exit 1; }
+  mkdir -p "$run" "$shm"; chmod 700 "$shm"
+  : > "$run/pids"
+  "$bin/tokumei-scheduler" --port "$port" > "$run/scheduler.log" 2>&1 &
+  echo $! >> "$run/pids"
+  wait_port "$port"
+  local memory=()
+  [ -n "${EXECUTOR_MEMORY:-}" ] && memory=(--memory-pool-size "$EXECUTOR_MEMORY")
+  for i in $(seq 1 "$n"); do
+    local flight=$((port + 2 * i)) grpc=$((port + 2 * i + 1))
+    mkdir -p "$shm/executor-$i"
+    "$bin/tokumei-executor" --scheduler-port "$port" --port "$flight" --grpc-port "$grpc" \
+      --work-dir "$shm/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
+      > "$run/executor-$i.log" 2>&1 &
+    echo $! >> "$run/pids"
+    wait_port "$flight"
+  done
+  echo "ballista://localhost:$port"
+}
+
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "port $1 never opened (logs in target/local-cluster/)" >&2
+  exit 1
+}
+
+stop() {
+  local port; port=$(port_of "${1:-}")
+  local run="target/local-cluster/$port"
+  if [ -e "$run/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$run/pids"
+    rm -f "$run/pids"
+  fi
+  rm -rf "/dev/shm/tokumei-cluster-$port"
+}
+
+case "$cmd" in
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
