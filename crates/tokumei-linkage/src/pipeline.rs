@@ -277,32 +277,21 @@ impl<'a> Candidates<'a> {
         prep: &'a Prepared,
         pairs: Vec<u64>,
     ) -> Self {
-        let comps = compare::compile(&settings.comparisons, prep);
-        let nc = comps.len();
-        let (lside, rside) = prep.pair_sides();
-        let ctx = PairCtx {
-            prep,
-            left: lside,
-            right: rside,
-        };
-        let mut gamma = vec![0u8; pairs.len() * nc];
+        let mut c = Candidates::from_levels(settings, dedupe, prep, pairs, Vec::new());
+        let nc = c.comps.len();
+        let mut gamma = vec![0u8; c.pairs.len() * nc];
+        let (ctx, comps) = (&c.ctx, &c.comps);
         gamma
             .par_chunks_mut(nc * 1024)
-            .zip(pairs.par_chunks(1024))
+            .zip(c.pairs.par_chunks(1024))
             .for_each(|(g, chunk)| {
                 for (i, p) in chunk.iter().enumerate() {
                     let (a, b) = unpack(*p);
-                    ctx.levels(&comps, a, b, &mut g[i * nc..(i + 1) * nc]);
+                    ctx.levels(comps, a, b, &mut g[i * nc..(i + 1) * nc]);
                 }
             });
-        Candidates {
-            settings,
-            dedupe,
-            comps,
-            ctx,
-            pairs,
-            gamma,
-        }
+        c.gamma = gamma;
+        c
     }
 
     /// Number of candidate pairs.
