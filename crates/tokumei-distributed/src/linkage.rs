@@ -134,7 +134,7 @@ struct JobDir(PathBuf);
 
 impl JobDir {
     fn create(work: &Path) -> Result<Self, DistributedError> {
-        let name = format!("linkage-{}", hex(&cluster::random_key()?[..8]));
+        let name = format!("linkage-{}", hex::encode(&cluster::random_key()?[..8]));
         let dir = work.join(name);
         std::fs::create_dir_all(&dir).map_err(|source| DistributedError::Io {
             path: dir.clone(),
@@ -148,13 +148,6 @@ impl Drop for JobDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn df_error(e: datafusion::error::DataFusionError) -> DistributedError {
@@ -293,7 +286,7 @@ pub(crate) fn query(
          JOIN side0 A ON p.a = A.node JOIN {right} B ON p.b = B.node \
          WHERE (CASE {first} ELSE -1 END) = p.rule",
         spec = literal(&job.level_spec()),
-        key = hex(key),
+        key = hex::encode(key),
         values = values.join(", "),
         right = right_table(job),
     )

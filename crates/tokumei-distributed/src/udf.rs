@@ -104,20 +104,12 @@ fn text_arg(v: Option<ColumnarValue>, what: &str) -> Result<String> {
     }
 }
 
-/// The job key from its hex text.
-fn job_key(hex: &str) -> Result<Vec<u8>> {
-    let bad = || DataFusionError::Execution("tk_levels: the key is not hex".into());
-    if !hex.len().is_multiple_of(2) || hex.len() > 128 {
-        return Err(bad());
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(bad)
-        })
-        .collect()
+/// The job key from its hex text (at most 64 bytes).
+fn job_key(text: &str) -> Result<Vec<u8>> {
+    hex::decode(text)
+        .ok()
+        .filter(|k| k.len() <= 64)
+        .ok_or_else(|| DataFusionError::Execution("tk_levels: the key is not hex".into()))
 }
 
 impl ScalarUDFImpl for Levels {

@@ -106,6 +106,19 @@ struct Cluster {
     _shm: tempfile::TempDir,
 }
 
+impl Cluster {
+    /// Pairs found on this cluster, job files under `work`, four partitions, five minutes at most.
+    fn engine(&self, work: &Path) -> DistributedPairs {
+        let engine = Engine::Ballista {
+            host: "localhost".into(),
+            port: self.port,
+        };
+        DistributedPairs::new(engine, work, 4)
+            .expect("engine")
+            .with_timeout(Duration::from_secs(300))
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -175,13 +188,7 @@ fn cluster(faults: &[Option<&str>]) -> Cluster {
 fn a_local_cluster_of_two_executors_gives_the_embedded_output() {
     let c = cluster(&[None, None]);
     let work = tempfile::tempdir().expect("work");
-    let engine = Engine::Ballista {
-        host: "localhost".into(),
-        port: c.port,
-    };
-    let engine = DistributedPairs::new(engine, work.path(), 4)
-        .expect("engine")
-        .with_timeout(Duration::from_secs(300));
+    let engine = c.engine(work.path());
     assert_same(&engine);
 }
 
@@ -190,13 +197,7 @@ fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
     // The first executor aborts as soon as it computes levels; the second is sound.
     let mut c = cluster(&[Some("executor.levels"), None]);
     let work = tempfile::tempdir().expect("work");
-    let engine = Engine::Ballista {
-        host: "localhost".into(),
-        port: c.port,
-    };
-    let engine = DistributedPairs::new(engine, work.path(), 4)
-        .expect("engine")
-        .with_timeout(Duration::from_secs(300));
+    let engine = c.engine(work.path());
     let t = &tasks()[0];
     let embedded = run(None, t).expect("embedded");
     let outcome = run(Some(&engine), t);
