@@ -33,6 +33,11 @@ pub(crate) struct SynthArgs {
     /// Scale of the injected data-entry noise: 0 for none, 1 for the default rates.
     #[arg(long, default_value_t = 1.0)]
     noise: f64,
+    /// Most entries in one part of a ZIP archive (SS-MIX2 storage, checkup submissions); a fuller
+    /// archive goes on in `<stem>-0002.zip`, `<stem>-0003.zip`, ... next to it.
+    #[arg(long, default_value_t = tokumei_synth::archives::PART_ENTRIES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    archive_entries: u64,
     /// Print the region's counts as JSON (docs/json.md) instead of the summary.
     #[arg(long)]
     json: bool,
@@ -115,6 +120,10 @@ pub(crate) fn run_synth(a: SynthArgs) -> ExitCode {
         out: a.out,
         force: a.force,
         noise: a.noise,
+        archives: tokumei_synth::archives::ArchiveLimits {
+            part_entries: a.archive_entries,
+            ..Default::default()
+        },
     };
     match generate(&config) {
         Ok((s, secs)) => {

@@ -91,7 +91,9 @@ fn main() {
             }
             let size: usize = entries.iter().map(|e| e.bytes.len()).sum();
             let n = entries.len();
-            if name.ends_with("ssmix2.zip") {
+            // SS-MIX2 storage, in one archive or in parts (`ssmix2.zip`, `ssmix2-0002.zip`, ...).
+            let file_name = name.rsplit('/').next().unwrap_or(&name);
+            if file_name.to_ascii_lowercase().contains("ssmix2") {
                 let t = Instant::now();
                 let reports = tokumei_formats::ssmix2::read_tree(entries, "bench");
                 let row = rows.entry("SS-MIX2 messages (HL7 v2.5)").or_default();

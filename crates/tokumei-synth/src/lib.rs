@@ -7,8 +7,9 @@
 //! the answer key under `DIR/truth/`.
 //!
 //! Generation streams: households are simulated independently from per-household random streams in
-//! parallel chunks and written in order, so memory stays bounded by the chunk size and the output is
-//! byte-identical for the same seed whatever the number of threads.
+//! parallel chunks and written in order, so memory stays bounded by the chunk size, the tables' row
+//! budget ([`writer::BUFFER_BUDGET`]) and the archives' entry budget ([`archives`]), whatever the
+//! population, and the output is byte-identical for the same seed whatever the number of threads.
 //!
 //! # Output layout (a public interface)
 //! ```text
@@ -16,7 +17,8 @@
 //! DIR/summary.json                counts (deterministic: no timings)
 //! DIR/sources/<provider>/<table>.parquet
 //!     identities, encounters, diagnoses, prescriptions, procedures, lab_results, deaths
-//! DIR/sources/<provider>/...     native files: uke/, ssmix2.zip, fhir/, kenshin/, death/
+//! DIR/sources/<provider>/...     native files: uke/, ssmix2.zip, fhir/, kenshin/, death/; ZIP
+//!                                 archives in parts: ssmix2.zip, ssmix2-0002.zip, ... ([`archives`])
 //! DIR/sources/H0n/dicom/<study, 6 digits>/<instance>.dcm
 //!                                 imaging studies of some encounters at the SS-MIX2 hospitals
 //! DIR/truth/persons.parquet       person_id, sex, birth_date, names, municipality_code, death_date ...
@@ -31,6 +33,7 @@
 //!                                 burned-in text and what the header says of it
 //! ```
 
+pub mod archives;
 pub mod care;
 pub mod clinical;
 pub mod dates;
@@ -146,6 +149,8 @@ pub struct Config {
     pub force: bool,
     /// Scale of the data-entry noise (0 for none, 1 for the default rates).
     pub noise: f64,
+    /// How large the parts of the ZIP archives may grow ([`archives`]).
+    pub archives: archives::ArchiveLimits,
 }
 
 impl Default for Config {
@@ -158,6 +163,7 @@ impl Default for Config {
             out: PathBuf::from("synth-out"),
             force: false,
             noise: 1.0,
+            archives: archives::ArchiveLimits::default(),
         }
     }
 }
@@ -304,6 +310,7 @@ pub fn validate(config: &Config) -> Result<Period, SynthError> {
             "--months must be between 1 and 240".into(),
         ));
     }
+    config.archives.validate()?;
     let (y, m) = dates::parse_year_month(&config.start).ok_or_else(|| {
         SynthError::InvalidArgument(format!("--start `{}` is not YYYY-MM", config.start))
     })?;
@@ -404,6 +411,7 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
         facilities,
         municipalities,
         config.seed,
+        config.archives,
     )?;
     let target = config.people;
 

@@ -18,6 +18,7 @@ use tokumei_model::truth::{
 };
 use tokumei_model::Table;
 
+use crate::archives::{ArchiveLimits, Archives};
 use crate::emit::{Native, PersonOut};
 use crate::rng::{rng_for, Stream, SynthRng};
 use crate::{Summary, SynthError};
@@ -185,6 +186,7 @@ impl Writer {
         facilities: Vec<Option<Facility>>,
         municipalities: Vec<String>,
         seed: u64,
+        limits: ArchiveLimits,
     ) -> Result<Self, SynthError> {
         let truth = root.join("truth");
         std::fs::create_dir_all(&truth).map_err(|e| SynthError::io(&truth, e))?;
@@ -198,7 +200,7 @@ impl Writer {
             native_links: Sink::new(&truth),
             noise: Sink::new(&truth),
             images: Sink::new(&truth),
-            native: NativeFiles::new(root, provider_ids, facilities, municipalities),
+            native: NativeFiles::new(root, provider_ids, facilities, municipalities, limits),
             providers,
             persons: Sink::new(&truth),
             links: Sink::new(&truth),
@@ -483,12 +485,8 @@ pub struct NativeFiles {
     municipalities: Vec<String>,
     facilities: Vec<Option<Facility>>,
     files: BTreeMap<(usize, Option<chrono::NaiveDate>, u8), NativeFile>,
-    /// ZIP archives being written, by path relative to the region folder.
-    archives: BTreeMap<String, zip::ZipWriter<std::io::BufWriter<File>>>,
-    /// Entries written to archives.
-    archive_entries: u64,
-    /// Last document number given in each archive.
-    archive_serials: BTreeMap<String, u64>,
+    /// ZIP archives being written (SS-MIX2 storage, checkup submissions), in parts.
+    archives: Archives,
     /// Imaging studies written per provider.
     studies: Vec<u64>,
 }
@@ -499,6 +497,7 @@ impl NativeFiles {
         ids: &[String],
         facilities: Vec<Option<Facility>>,
         municipalities: Vec<String>,
+        limits: ArchiveLimits,
     ) -> Self {
         NativeFiles {
             root: root.to_path_buf(),
@@ -506,9 +505,7 @@ impl NativeFiles {
             municipalities,
             facilities,
             files: BTreeMap::new(),
-            archives: BTreeMap::new(),
-            archive_entries: 0,
-            archive_serials: BTreeMap::new(),
+            archives: Archives::new(root, limits),
             studies: vec![0; ids.len()],
         }
     }
@@ -538,10 +535,6 @@ impl NativeFiles {
         Ok(paths)
     }
 
-    fn part_path(&self, rel: &str) -> PathBuf {
-        self.root.join(format!("{rel}.part"))
-    }
-
     /// Appends one record; returns the file (relative path) and the record's first and last line.
     fn append(
         &mut self,
@@ -559,43 +552,10 @@ impl NativeFiles {
                 files,
                 ..
             } => {
-                // Archive entries: appended now, linked as `ARCHIVE#ENTRY` (lines 0).
-                let rel = format!("sources/{id}/{archive}");
-                let path = self.root.join(&rel);
-                let zip = match self.archives.entry(rel.clone()) {
-                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        if let Some(dir) = path.parent() {
-                            std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
-                        }
-                        let f = File::create(&path).map_err(|e| SynthError::io(&path, e))?;
-                        v.insert(zip::ZipWriter::new(std::io::BufWriter::with_capacity(
-                            1 << 20,
-                            f,
-                        )))
-                    }
-                };
-                let options = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Stored)
-                    .last_modified_time(zip::DateTime::default());
-                let serial = self.archive_serials.entry(rel.clone()).or_default();
-                let mut link = link.clone();
-                for (name, bytes) in files {
-                    // Document numbers within the archive, given in order ({serial}, 6 digits).
-                    let name = if name.contains("{serial}") {
-                        *serial += 1;
-                        let n = format!("{:06}", *serial % 1_000_000);
-                        link = link.replace("{serial}", &n);
-                        name.replace("{serial}", &n)
-                    } else {
-                        name.clone()
-                    };
-                    zip.start_file(name.as_str(), options)
-                        .map_err(|e| SynthError::io(&path, std::io::Error::other(e)))?;
-                    std::io::Write::write_all(zip, bytes).map_err(|e| SynthError::io(&path, e))?;
-                    self.archive_entries += 1;
-                }
-                return Ok((format!("{rel}#{link}"), 0, 0));
+                // Archive entries: appended now, linked as `PART#ENTRY` (lines 0).
+                let base = format!("sources/{id}/{archive}");
+                let linked = self.archives.add(&base, link, files)?;
+                return Ok((linked, 0, 0));
             }
         };
         let facility = self.facilities.get(provider).cloned().flatten();
@@ -657,7 +617,7 @@ impl NativeFiles {
         let out = (file.rel.clone(), first, file.lines);
         if file.buf.len() >= NATIVE_BUFFER {
             let rel = file.rel.clone();
-            let path = self.part_path(&rel);
+            let path = body_path(&self.root, &rel);
             if let Some(file) = self.files.get_mut(&key) {
                 append_file(&path, &file.buf)?;
                 file.buf.clear();
@@ -667,56 +627,115 @@ impl NativeFiles {
         Ok(out)
     }
 
-    /// Writes every file (header, body, trailer) and returns how many were written.
-    fn finish(mut self) -> Result<u64, SynthError> {
-        let mut n = 0;
-        for (rel, zip) in std::mem::take(&mut self.archives) {
-            let path = self.root.join(&rel);
-            let mut inner = zip
-                .finish()
-                .map_err(|e| SynthError::io(&path, std::io::Error::other(e)))?;
-            std::io::Write::flush(&mut inner).map_err(|e| SynthError::io(&path, e))?;
-            n += 1;
-        }
+    /// Writes every file (header, body, trailer) and returns how many were written (archive parts
+    /// included).
+    fn finish(self) -> Result<u64, SynthError> {
+        let mut n = self.archives.finish()?;
         for file in self.files.values() {
-            let path = self.root.join(&file.rel);
-            let part = self.part_path(&file.rel);
-            let mut out = Vec::new();
-            match (&file.facility, file.month) {
-                (Some(f), Some(month)) => {
-                    out.extend(tokumei_formats::uke::to_sjis(
-                        &tokumei_formats::uke::header_line(f, month),
-                    ));
-                    out.extend_from_slice(b"\r\n");
-                }
-                _ if file.rel.ends_with(".ndjson") => {}
-                _ => out.extend(
-                    tokumei_formats::death::header_line()
-                        .map_err(|_| SynthError::Internal("death header"))?,
-                ),
-            }
-            if file.part_written {
-                out.extend(std::fs::read(&part).map_err(|e| SynthError::io(&part, e))?);
-                std::fs::remove_file(&part).map_err(|e| SynthError::io(&part, e))?;
-            }
-            out.extend_from_slice(&file.buf);
-            if file.month.is_some() {
-                out.extend(tokumei_formats::uke::to_sjis(
-                    &tokumei_formats::uke::trailer_line(file.records, file.points),
-                ));
-                out.extend_from_slice(b"\r\n\x1A");
-            }
-            if file.rel.ends_with("deaths.csv") && file.legacy {
-                out =
-                    tokumei_formats::death::encode(out, tokumei_formats::death::Encoding::ShiftJis);
-            }
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
-            }
-            std::fs::write(&path, out).map_err(|e| SynthError::io(&path, e))?;
+            write_native(&self.root, file)?;
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// Where the body of the native file `rel` is appended until the file is written whole.
+fn body_path(root: &Path, rel: &str) -> PathBuf {
+    root.join(format!("{rel}.part"))
+}
+
+/// Writes one native file: its header, its body streamed from the part file and the buffer, its
+/// trailer. Nothing larger than a read buffer is held, however large the file.
+fn write_native(root: &Path, file: &NativeFile) -> Result<(), SynthError> {
+    use std::io::{Read, Write};
+    let path = root.join(&file.rel);
+    let part = body_path(root, &file.rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+    }
+    let out = File::create(&path).map_err(|e| SynthError::io(&path, e))?;
+    let mut out = LineEncoder {
+        out: std::io::BufWriter::with_capacity(1 << 20, out),
+        // A legacy municipal system's death records are in Shift_JIS, header included.
+        legacy: file.rel.ends_with("deaths.csv") && file.legacy,
+        pending: Vec::new(),
+    };
+    let io = |e| SynthError::io(&path, e);
+    match (&file.facility, file.month) {
+        (Some(f), Some(month)) => {
+            let mut header =
+                tokumei_formats::uke::to_sjis(&tokumei_formats::uke::header_line(f, month));
+            header.extend_from_slice(b"\r\n");
+            out.write(&header).map_err(io)?;
+        }
+        _ if file.rel.ends_with(".ndjson") => {}
+        _ => {
+            let header = tokumei_formats::death::header_line()
+                .map_err(|_| SynthError::Internal("death header"))?;
+            out.write(&header).map_err(io)?;
+        }
+    }
+    if file.part_written {
+        let mut f = File::open(&part).map_err(|e| SynthError::io(&part, e))?;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let k = f.read(&mut chunk).map_err(|e| SynthError::io(&part, e))?;
+            if k == 0 {
+                break;
+            }
+            out.write(&chunk[..k]).map_err(io)?;
+        }
+        std::fs::remove_file(&part).map_err(|e| SynthError::io(&part, e))?;
+    }
+    out.write(&file.buf).map_err(io)?;
+    if file.month.is_some() {
+        let mut trailer = tokumei_formats::uke::to_sjis(&tokumei_formats::uke::trailer_line(
+            file.records,
+            file.points,
+        ));
+        trailer.extend_from_slice(b"\r\n\x1A");
+        out.write(&trailer).map_err(io)?;
+    }
+    let mut inner = out.finish().map_err(io)?;
+    inner.flush().map_err(io)
+}
+
+/// Writes bytes through, or for a legacy file re-encodes them to Shift_JIS a run of whole CR LF
+/// lines at a time ([`tokumei_formats::death::encode`] works line by line, so the result is that of
+/// encoding the whole file at once).
+struct LineEncoder {
+    out: std::io::BufWriter<File>,
+    legacy: bool,
+    /// Bytes after the last CR LF seen (legacy files).
+    pending: Vec<u8>,
+}
+
+impl LineEncoder {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if !self.legacy {
+            return self.out.write_all(bytes);
+        }
+        self.pending.extend_from_slice(bytes);
+        let Some(end) = self.pending.windows(2).rposition(|w| w == b"\r\n") else {
+            return Ok(());
+        };
+        let rest = self.pending.split_off(end + 2);
+        let lines = std::mem::replace(&mut self.pending, rest);
+        let encoded =
+            tokumei_formats::death::encode(lines, tokumei_formats::death::Encoding::ShiftJis);
+        self.out.write_all(&encoded)
+    }
+
+    fn finish(mut self) -> std::io::Result<std::io::BufWriter<File>> {
+        use std::io::Write;
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            let encoded =
+                tokumei_formats::death::encode(rest, tokumei_formats::death::Encoding::ShiftJis);
+            self.out.write_all(&encoded)?;
+        }
+        Ok(self.out)
     }
 }
 
