@@ -231,7 +231,8 @@ pub struct Summary {
     pub rows: BTreeMap<String, u64>,
     /// Providers.
     pub providers: u64,
-    /// Native files written (claims files, death-record files).
+    /// Native files written (claims files, FHIR exports, death-record files and every part of
+    /// the ZIP archives).
     pub native_files: u64,
     /// Imaging studies written (DICOM, at the SS-MIX2 hospitals).
     pub imaging_studies: u64,

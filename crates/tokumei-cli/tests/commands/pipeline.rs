@@ -322,8 +322,18 @@ fn setup() -> Site {
     let region = dir.path().join("region");
     let synth = json(
         &cmd()
+            // Small archive parts: the hospital's SS-MIX2 storage is packaged and received as
+            // several part archives, as large extracts are.
             .args([
-                "synth", "--people", "1500", "--seed", "7", "--json", "--out",
+                "synth",
+                "--people",
+                "1500",
+                "--seed",
+                "7",
+                "--archive-entries",
+                "500",
+                "--json",
+                "--out",
             ])
             .arg(&region)
             .assert()
@@ -366,6 +376,18 @@ fn synth_counts_match_the_truth(s: &Site, truth: &Truth) {
         .filter(|e| e.path().is_dir())
         .count();
     assert_eq!(s.synth["providers"].as_u64(), Some(folders as u64));
+    let h01 = s.region.join("sources/H01");
+    assert!(
+        h01.join("ssmix2.zip").is_file() && h01.join("ssmix2-0002.zip").is_file(),
+        "H01's storage is in parts"
+    );
+    assert!(
+        truth
+            .links
+            .iter()
+            .any(|l| l.path.starts_with("sources/H01/ssmix2-0002.zip#")),
+        "records are linked to the later parts"
+    );
 }
 
 /// Users: a second technician and an auditor, each with a key file and a passphrase.
