@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A Ballista cluster on this machine, as processes: one scheduler and N executors, for tests and
 # demonstrations of `--engine ballista://localhost:PORT`. The executors keep their shuffle files in
-# memory (/dev/shm), because those files hold identity values in clear.
+# memory (/dev/shm). Every connection is mutual TLS: the cluster's certificates (a scheduler, the
+# executors and one driver, signed by an authority whose key is not kept) are issued at start into
+# /dev/shm/tokumei-cluster-PORT/tls/; the driver's folder is printed for --engine-tls
+# (or TOKUMEI_ENGINE_TLS).
 #
 # usage: scripts/local-cluster.sh start [N=2] [PORT=50050] [CONCURRENT_TASKS=2]
 #        scripts/local-cluster.sh stop  [PORT=50050]
-# env:   TOKUMEI_CLUSTER_BIN=DIR   take tokumei-scheduler and tokumei-executor from DIR (default: build
+# env:   TOKUMEI_CLUSTER_BIN=DIR   take tokumei-scheduler, tokumei-executor and tokumei-cluster-certs from DIR (default: build
 #                                  them, release, with the feature `ballista`)
 #        EXECUTOR_MEMORY=BYTES     memory pool of each executor's queries
 set -euo pipefail
@@ -23,8 +26,12 @@ start() {
   local run="target/local-cluster/$port" shm="/dev/shm/tokumei-cluster-$port"
   [ -e "$run/pids" ] && { echo "a cluster on port $port is running ($run/pids); stop it first" >&2; exit 1; }
   mkdir -p "$run" "$shm"; chmod 700 "$shm"
+  local nodes=(scheduler driver)
+  for i in $(seq 1 "$n"); do nodes+=("executor-$i"); done
+  rm -rf "$shm/tls"
+  "$bin/tokumei-cluster-certs" --out "$shm/tls" "${nodes[@]}" > /dev/null
   : > "$run/pids"
-  "$bin/tokumei-scheduler" --port "$port" > "$run/scheduler.log" 2>&1 &
+  "$bin/tokumei-scheduler" --port "$port" --tls "$shm/tls/scheduler" > "$run/scheduler.log" 2>&1 &
   echo $! >> "$run/pids"
   wait_port "$port"
   local memory=()
@@ -33,12 +40,13 @@ start() {
     local flight=$((port + 2 * i)) grpc=$((port + 2 * i + 1))
     mkdir -p "$shm/executor-$i"
     "$bin/tokumei-executor" --scheduler-port "$port" --port "$flight" --grpc-port "$grpc" \
-      --work-dir "$shm/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
+      --work-dir "$shm/executor-$i" --tls "$shm/tls/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
       > "$run/executor-$i.log" 2>&1 &
     echo $! >> "$run/pids"
     wait_port "$flight"
   done
   echo "ballista://localhost:$port"
+  echo "TOKUMEI_ENGINE_TLS=$shm/tls/driver"
 }
 
 wait_port() {
@@ -63,5 +71,5 @@ stop() {
 case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

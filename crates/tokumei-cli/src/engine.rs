@@ -18,6 +18,10 @@ pub struct EngineArgs {
     /// Folder of the engine's job files (values sealed), at the same path on every executor.
     #[arg(long)]
     engine_work: Option<PathBuf>,
+    /// The driver's mutual-TLS folder for a Ballista cluster (`ca.crt`, `node.crt`, `node.key`, as
+    /// `tokumei-cluster-certs` writes them).
+    #[arg(long, env = "TOKUMEI_ENGINE_TLS")]
+    engine_tls: Option<PathBuf>,
     /// Files per table and partitions per stage of the engine's jobs.
     #[arg(long, default_value_t = 8)]
     engine_partitions: usize,
@@ -29,7 +33,12 @@ impl EngineArgs {
     pub fn pair_engine(&self, default_work: &Path) -> Result<Option<Box<dyn PairEngine>>, String> {
         let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
         let work = self.engine_work.as_deref().unwrap_or(default_work);
-        tokumei_distributed::pair_engine(&engine, work, self.engine_partitions)
-            .map_err(|e| e.to_string())
+        tokumei_distributed::pair_engine(
+            &engine,
+            self.engine_tls.as_deref(),
+            work,
+            self.engine_partitions,
+        )
+        .map_err(|e| e.to_string())
     }
 }

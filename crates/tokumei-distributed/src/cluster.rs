@@ -5,18 +5,27 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ballista::prelude::SessionContextExt;
-use ballista_core::extension::SessionConfigExt;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::error::BallistaError;
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::utils::default_session_builder;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
+use ballista_core::utils::{create_grpc_server, default_session_builder, GrpcServerConfig};
+use ballista_core::ConfigProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_executor::flight_service::BallistaFlightService;
+use ballista_executor::shutdown::Shutdown;
+use ballista_executor::ArrowFlightServerProvider;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
+use crate::tls::ClusterTls;
 use crate::{udf, DistributedError, Engine};
 
 /// Log lines of the scheduler and executors (Ballista logs through `log`) on standard error, at the
@@ -61,10 +70,12 @@ fn with_functions(mut state: SessionState) -> datafusion::error::Result<SessionS
     Ok(state)
 }
 
-/// A session on `engine` with `partitions` partitions per query stage.
+/// A session on `engine` with `partitions` partitions per query stage. A Ballista cluster is reached
+/// only over mutual TLS, with this driver's material (`tls`).
 pub async fn context(
     engine: &Engine,
     partitions: usize,
+    tls: Option<&ClusterTls>,
 ) -> Result<SessionContext, DistributedError> {
     let err = |e: datafusion::error::DataFusionError| DistributedError::Engine(e.to_string());
     match engine {
@@ -82,7 +93,17 @@ pub async fn context(
             ))
         }
         Engine::Ballista { host, port } => {
-            let mut config = SessionConfig::new_with_ballista().with_target_partitions(partitions);
+            let tls = tls.ok_or_else(|| {
+                DistributedError::Tls(
+                    "a Ballista cluster is reached only over mutual TLS: name the driver's \
+                     certificate folder (--engine-tls)"
+                        .into(),
+                )
+            })?;
+            let mut config = SessionConfig::new_with_ballista()
+                .with_target_partitions(partitions)
+                .with_ballista_use_tls(true)
+                .with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override());
             // Dynamic filters add metrics on some tasks of a stage and not others, which Ballista 55's
             // scheduler refuses (a task's metrics must match its stage's), leaving the job waiting.
             config
@@ -92,10 +113,10 @@ pub async fn context(
             let state = SessionStateBuilder::new()
                 .with_default_features()
                 .with_config(config)
-                .build();
-            let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state)
-                .await
+                .build()
+                .upgrade_for_ballista(format!("https://{host}:{port}"))
                 .map_err(err)?;
+            let ctx = SessionContext::new_with_state(state);
             // Ballista replaces the session's functions with its own list; add ours again.
             for f in udf::functions() {
                 ctx.register_udf(f.as_ref().clone());
@@ -123,11 +144,17 @@ pub struct SchedulerOptions {
     pub external_host: String,
     /// Port.
     pub port: u16,
+    /// The scheduler's TLS material: only clients and executors of the same authority connect.
+    pub tls: ClusterTls,
 }
 
-/// Runs a scheduler until the process ends.
+/// Largest gRPC message between the nodes.
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Runs a scheduler until the process ends: Ballista's scheduler service alone (no REST or Flight
+/// proxy), behind mutual TLS, with executors pulling their tasks.
 pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<(), DistributedError> {
-    let err = |e: ballista_core::error::BallistaError| DistributedError::Engine(e.to_string());
+    let err = |e: BallistaError| DistributedError::Engine(e.to_string());
     let addr = format!("{}:{}", opts.bind_host, opts.port)
         .parse()
         .map_err(|e| DistributedError::Engine(format!("scheduler address: {e}")))?;
@@ -135,6 +162,9 @@ pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<(), DistributedErr
         bind_host: opts.bind_host.clone(),
         external_host: opts.external_host.clone(),
         bind_port: opts.port,
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        use_tls: true,
+        override_create_grpc_client_endpoint: Some(opts.tls.endpoint_override()),
         // A finished job's shuffle files (identity values among them) are removed soon.
         finished_job_data_clean_up_interval_seconds: 10,
         ..Default::default()
@@ -142,12 +172,24 @@ pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<(), DistributedErr
     .with_override_session_builder(Arc::new(|config| {
         with_functions(default_session_builder(config)?)
     }));
+    config.validate().map_err(err)?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(err)?;
-    start_server(cluster, addr, Arc::new(config))
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(err)?;
+    let service = SchedulerGrpcServer::new(scheduler)
+        .max_encoding_message_size(MAX_MESSAGE)
+        .max_decoding_message_size(MAX_MESSAGE);
+    create_grpc_server(&GrpcServerConfig::default())
+        .tls_config(opts.tls.server())
+        .map_err(|e| DistributedError::Tls(e.to_string()))?
+        .add_service(service)
+        .serve(addr)
         .await
-        .map_err(err)
+        .map_err(|e| DistributedError::Engine(e.to_string()))
 }
 
 /// How an executor runs.
@@ -174,6 +216,9 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: usize,
     /// Memory pool of the executor's queries, in bytes (none: DataFusion's default).
     pub memory_pool_size: Option<u64>,
+    /// The executor's TLS material: for its Flight server, its connection to the scheduler and its
+    /// shuffle reads from other executors.
+    pub tls: ClusterTls,
 }
 
 /// Whether `path` is on tmpfs.
@@ -196,9 +241,20 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<(), DistributedError
         .to_str()
         .ok_or_else(|| DistributedError::Engine("the work folder's path is not UTF-8".into()))?
         .to_string();
+    // Behind TLS the scheduler cannot see the executor's address (Ballista 55 then panics in its
+    // poll handler), so the executor always says how it is reached.
+    let external_host = match (&opts.external_host, opts.bind_host.as_str()) {
+        (Some(h), _) => h.clone(),
+        (None, "0.0.0.0" | "::" | "[::]") => {
+            return Err(DistributedError::Engine(
+                "an executor bound to every address needs --external-host".into(),
+            ))
+        }
+        (None, bind) => bind.to_string(),
+    };
     let config = ExecutorProcessConfig {
         bind_host: opts.bind_host.clone(),
-        external_host: opts.external_host.clone(),
+        external_host: Some(external_host),
         port: opts.port,
         grpc_port: opts.grpc_port,
         scheduler_host: opts.scheduler_host.clone(),
@@ -208,10 +264,49 @@ pub async fn run_executor(opts: &ExecutorOptions) -> Result<(), DistributedError
         job_data_ttl_seconds: 3600,
         job_data_clean_up_interval_seconds: 60,
         memory_pool_size: opts.memory_pool_size,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(registry())),
+        override_create_grpc_client_endpoint: Some(opts.tls.endpoint_override()),
+        override_config_producer: Some(tls_config_producer(&opts.tls)),
+        override_arrow_flight_service: Some(tls_flight_server(&opts.tls)),
         ..Default::default()
     };
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| DistributedError::Engine(e.to_string()))
+}
+
+/// The session configuration of an executor's tasks: shuffle reads over mutual TLS.
+fn tls_config_producer(tls: &ClusterTls) -> ConfigProducer {
+    let endpoint = tls.endpoint_override();
+    Arc::new(move || {
+        SessionConfig::new_with_ballista()
+            .with_ballista_use_tls(true)
+            .with_ballista_override_create_grpc_client_endpoint(endpoint.clone())
+    })
+}
+
+/// The executor's Flight server (shuffle files and results) behind mutual TLS.
+fn tls_flight_server(tls: &ClusterTls) -> Arc<ArrowFlightServerProvider> {
+    let server = tls.server();
+    Arc::new(
+        move |work_dir: String,
+              addr: std::net::SocketAddr,
+              mut shutdown: Shutdown,
+              grpc: GrpcServerConfig| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let service = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+                    .max_encoding_message_size(MAX_MESSAGE)
+                    .max_decoding_message_size(MAX_MESSAGE);
+                create_grpc_server(&grpc)
+                    .tls_config(server)
+                    .map_err(BallistaError::TonicError)?
+                    .add_service(service)
+                    .serve_with_shutdown(addr, shutdown.recv())
+                    .await
+                    .map_err(BallistaError::TonicError)
+            })
+        },
+    )
 }

@@ -27,6 +27,8 @@ pub mod seal;
 #[cfg(feature = "ballista")]
 mod tables;
 #[cfg(feature = "ballista")]
+pub mod tls;
+#[cfg(feature = "ballista")]
 pub mod udf;
 
 use std::fmt;
@@ -72,6 +74,9 @@ pub enum DistributedError {
     /// The engine is not built in.
     #[error("engine `{0}` needs a build with the cargo feature `distributed` (cargo build --release --features distributed)")]
     NotBuilt(String),
+    /// TLS material missing, unreadable or refused.
+    #[error("cluster TLS: {0}")]
+    Tls(String),
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(String),
@@ -139,9 +144,11 @@ impl Engine {
 }
 
 /// The linkage's pair engine for `engine`: none for the embedded default; the job's encrypted files
-/// go under `work` (the same path on every executor) in `partitions` files per side.
+/// go under `work` (the same path on every executor) in `partitions` files per side. A Ballista
+/// cluster needs the driver's TLS folder `tls` (see [`tls`]).
 pub fn pair_engine(
     engine: &Engine,
+    tls: Option<&std::path::Path>,
     work: &std::path::Path,
     partitions: usize,
 ) -> Result<Option<Box<dyn tokumei_linkage::PairEngine>>, DistributedError> {
@@ -151,15 +158,23 @@ pub fn pair_engine(
     }
     #[cfg(feature = "ballista")]
     {
-        Ok(Some(Box::new(linkage::DistributedPairs::new(
-            engine.clone(),
-            work,
-            partitions,
-        )?)))
+        let mut pairs = linkage::DistributedPairs::new(engine.clone(), work, partitions)?;
+        match (engine, tls) {
+            (Engine::Ballista { .. }, None) => {
+                return Err(DistributedError::Tls(
+                    "a Ballista cluster is reached only over mutual TLS: name the driver's \
+                     certificate folder (--engine-tls)"
+                        .into(),
+                ))
+            }
+            (_, Some(dir)) => pairs = pairs.with_tls(tls::ClusterTls::load(dir)?),
+            _ => {}
+        }
+        Ok(Some(Box::new(pairs)))
     }
     #[cfg(not(feature = "ballista"))]
     {
-        let _ = (work, partitions);
+        let _ = (tls, work, partitions);
         Err(DistributedError::NotBuilt(engine.to_string()))
     }
 }

@@ -24,6 +24,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use tokumei_linkage::{engine_error, LinkageError, PairEngine, PairJob, PairSet};
 
 use crate::tables::{self, Layout};
+use crate::tls::ClusterTls;
 use crate::{cluster, DistributedError, Engine};
 
 /// A [`PairEngine`] on DataFusion or Ballista.
@@ -33,6 +34,7 @@ pub struct DistributedPairs {
     partitions: usize,
     salts: u32,
     timeout: Duration,
+    tls: Option<ClusterTls>,
 }
 
 impl DistributedPairs {
@@ -52,7 +54,14 @@ impl DistributedPairs {
             partitions,
             salts: partitions as u32,
             timeout: Duration::from_secs(24 * 3600),
+            tls: None,
         })
+    }
+
+    /// The driver's TLS material, which a Ballista cluster requires.
+    pub fn with_tls(mut self, tls: ClusterTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Fails a job that has not finished after `timeout` (default: a day), rather than wait for a
@@ -63,10 +72,11 @@ impl DistributedPairs {
     }
 
     async fn run(&self, job: &PairJob<'_>) -> Result<PairSet, DistributedError> {
+        // Connect first: no job file is written for a cluster that cannot be reached.
+        let ctx = cluster::context(&self.engine, self.partitions, self.tls.as_ref()).await?;
         let dir = JobDir::create(&self.work)?;
         let key = cluster::random_key()?;
         let layout = tables::write(job, &dir.0, self.partitions, self.salts, &key)?;
-        let ctx = cluster::context(&self.engine, self.partitions).await?;
         register(&ctx, &layout).await?;
         let mut rows = Vec::new();
         for k in 0..job.rules() {

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokumei_distributed::linkage::DistributedPairs;
+use tokumei_distributed::tls::ClusterTls;
 use tokumei_distributed::Engine;
 use tokumei_linkage::{link_with_engine, sample, Dataset, LinkOutput, PairEngine, Settings};
 
@@ -104,6 +105,8 @@ struct Cluster {
     port: u16,
     children: Vec<Child>,
     _shm: tempfile::TempDir,
+    /// The cluster's TLS material: a folder per node (`scheduler`, `executor-N`, `driver`).
+    tls: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -116,6 +119,11 @@ impl Cluster {
         DistributedPairs::new(engine, work, 4)
             .expect("engine")
             .with_timeout(Duration::from_secs(300))
+            .with_tls(ClusterTls::load(&self.node("driver")).expect("driver's TLS"))
+    }
+
+    fn node(&self, name: &str) -> PathBuf {
+        self.tls.path().join("tls").join(name)
     }
 }
 
@@ -136,7 +144,23 @@ fn shm() -> (tempfile::TempDir, bool) {
     }
 }
 
-fn executor(port: u16, shm: &Path, on_disk: bool, n: usize, fault: Option<&str>) -> Child {
+/// The TLS material of a scheduler, `executors` executors and a driver, in `DIR/tls/<node>`.
+fn issue_tls(executors: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tls");
+    let mut nodes = vec!["scheduler".to_string(), "driver".to_string()];
+    nodes.extend((0..executors).map(|n| format!("executor-{n}")));
+    tokumei_distributed::tls::issue(&dir.path().join("tls"), &nodes).expect("issue");
+    dir
+}
+
+fn executor(
+    port: u16,
+    shm: &Path,
+    on_disk: bool,
+    n: usize,
+    fault: Option<&str>,
+    tls: &Path,
+) -> Child {
     let (flight, grpc) = (free_port(), free_port());
     let dir: PathBuf = shm.join(format!("executor{n}"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -150,6 +174,8 @@ fn executor(port: u16, shm: &Path, on_disk: bool, n: usize, fault: Option<&str>)
         ])
         .args(["--concurrent-tasks", "2", "--work-dir"])
         .arg(&dir)
+        .arg("--tls")
+        .arg(tls)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if on_disk {
@@ -165,8 +191,12 @@ fn executor(port: u16, shm: &Path, on_disk: bool, n: usize, fault: Option<&str>)
 
 fn cluster(faults: &[Option<&str>]) -> Cluster {
     let port = free_port();
+    let tls = issue_tls(faults.len());
+    let node = |name: &str| tls.path().join("tls").join(name);
     let scheduler = Command::new(env!("CARGO_BIN_EXE_tokumei-scheduler"))
         .args(["--port", &port.to_string()])
+        .arg("--tls")
+        .arg(node("scheduler"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -175,12 +205,14 @@ fn cluster(faults: &[Option<&str>]) -> Cluster {
     let (dir, on_disk) = shm();
     let mut children = vec![scheduler];
     for (n, fault) in faults.iter().enumerate() {
-        children.push(executor(port, dir.path(), on_disk, n, *fault));
+        let own = node(&format!("executor-{n}"));
+        children.push(executor(port, dir.path(), on_disk, n, *fault, &own));
     }
     Cluster {
         port,
         children,
         _shm: dir,
+        tls,
     }
 }
 
@@ -190,6 +222,33 @@ fn a_local_cluster_of_two_executors_gives_the_embedded_output() {
     let work = tempfile::tempdir().expect("work");
     let engine = c.engine(work.path());
     assert_same(&engine);
+}
+
+#[test]
+fn the_cluster_admits_only_nodes_of_its_authority() {
+    let c = cluster(&[None]);
+    let engine = Engine::Ballista {
+        host: "localhost".into(),
+        port: c.port,
+    };
+    let t = &tasks()[0];
+    // Without TLS material the driver does not even try.
+    let work = tempfile::tempdir().expect("work");
+    let bare = DistributedPairs::new(engine.clone(), work.path(), 4).expect("engine");
+    let err = run(Some(&bare), t).expect_err("no TLS").to_string();
+    assert!(err.contains("mutual TLS"), "{err}");
+    // A driver whose certificate another authority signed is refused by the scheduler, and so is
+    // one that presents none; nothing comes back and the job folder is gone.
+    let foreign = issue_tls(0);
+    let stranger = ClusterTls::load(&foreign.path().join("tls").join("driver")).expect("tls");
+    let engine2 = DistributedPairs::new(engine, work.path(), 4)
+        .expect("engine")
+        .with_timeout(Duration::from_secs(120))
+        .with_tls(stranger);
+    assert!(run(Some(&engine2), t).is_err());
+    assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
+    // The cluster's own driver is served.
+    assert!(run(Some(&c.engine(work.path())), t).is_ok());
 }
 
 #[test]
@@ -228,11 +287,14 @@ fn against_a_running_cluster() {
         .expect("port")
         .parse()
         .expect("port");
+    let tls = std::env::var("TOKUMEI_TEST_CLUSTER_TLS").expect("the driver's TLS folder");
     let work = tempfile::tempdir().expect("work");
     let engine = Engine::Ballista {
         host: "localhost".into(),
         port,
     };
-    let engine = DistributedPairs::new(engine, work.path(), 4).expect("engine");
+    let engine = DistributedPairs::new(engine, work.path(), 4)
+        .expect("engine")
+        .with_tls(ClusterTls::load(Path::new(&tls)).expect("tls"));
     assert_same(&engine);
 }

@@ -9,6 +9,10 @@ use tokumei_distributed::cluster::{run_executor, ExecutorOptions};
 #[derive(Parser)]
 #[command(name = "tokumei-executor", version)]
 struct Args {
+    /// This node's mutual-TLS folder (`ca.crt`, `node.crt`, `node.key`, as `tokumei-cluster-certs`
+    /// writes them).
+    #[arg(long)]
+    tls: std::path::PathBuf,
     /// Scheduler host.
     #[arg(long, default_value = "localhost")]
     scheduler_host: String,
@@ -45,6 +49,13 @@ struct Args {
 async fn main() -> std::process::ExitCode {
     let a = Args::parse();
     tokumei_distributed::cluster::init_logging();
+    let tls = match tokumei_distributed::tls::ClusterTls::load(&a.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tokumei-executor: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let opts = ExecutorOptions {
         scheduler_host: a.scheduler_host,
         scheduler_port: a.scheduler_port,
@@ -56,6 +67,7 @@ async fn main() -> std::process::ExitCode {
         work_dir_on_disk: a.work_dir_on_disk,
         concurrent_tasks: a.concurrent_tasks,
         memory_pool_size: a.memory_pool_size,
+        tls,
     };
     match run_executor(&opts).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

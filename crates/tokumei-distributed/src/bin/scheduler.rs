@@ -7,6 +7,10 @@ use tokumei_distributed::cluster::{run_scheduler, SchedulerOptions};
 #[derive(Parser)]
 #[command(name = "tokumei-scheduler", version)]
 struct Args {
+    /// This node's mutual-TLS folder (`ca.crt`, `node.crt`, `node.key`, as `tokumei-cluster-certs`
+    /// writes them).
+    #[arg(long)]
+    tls: std::path::PathBuf,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
@@ -22,10 +26,18 @@ struct Args {
 async fn main() -> std::process::ExitCode {
     let a = Args::parse();
     tokumei_distributed::cluster::init_logging();
+    let tls = match tokumei_distributed::tls::ClusterTls::load(&a.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tokumei-scheduler: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let opts = SchedulerOptions {
         bind_host: a.bind_host,
         external_host: a.external_host,
         port: a.port,
+        tls,
     };
     match run_scheduler(&opts).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
