@@ -124,6 +124,7 @@ pub(crate) fn run_synth(a: SynthArgs) -> ExitCode {
             part_entries: a.archive_entries,
             ..Default::default()
         },
+        open_table_rows: tokumei_synth::writer::OPEN_ROWS,
     };
     match generate(&config) {
         Ok((s, secs)) => {

@@ -275,3 +275,31 @@ macro_rules! table {
         }
     };
 }
+
+/// The file of part `n` (from 1) of a table written in parts: part 1 is `first` itself, part `n` is
+/// `<stem>-NNNN.<ext>` next to it (`encounters.parquet`, `encounters-0002.parquet`, ...).
+pub fn part_path(first: &std::path::Path, n: u32) -> std::path::PathBuf {
+    if n <= 1 {
+        return first.to_path_buf();
+    }
+    let stem = first.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let name = match first.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("{stem}-{n:04}.{ext}"),
+        None => format!("{stem}-{n:04}"),
+    };
+    first.with_file_name(name)
+}
+
+/// Every file of a table written in parts, in order: `first`, then the parts that follow it while
+/// they exist (at most 9,999 parts).
+pub fn part_paths(first: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![first.to_path_buf()];
+    for n in 2..=9_999 {
+        let p = part_path(first, n);
+        if !p.is_file() {
+            break;
+        }
+        out.push(p);
+    }
+    out
+}

@@ -121,9 +121,12 @@ fn read_truth(p: &Path) -> Result<HashMap<String, String>, ReleaseError> {
 /// The population register: the synthetic truth's persons (Parquet) or a CSV.
 pub fn read_register(path: &Path) -> Result<Vec<RegisterPerson>, ReleaseError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        let bytes = std::fs::read(path).map_err(|e| input(path, e))?;
-        let persons: Vec<tokumei_model::truth::TruthPerson> =
-            tokumei_vault::store::read_parquet(bytes).map_err(|e| input(path, e))?;
+        // A large region's table is written in parts: persons.parquet, persons-0002.parquet, ...
+        let mut persons: Vec<tokumei_model::truth::TruthPerson> = Vec::new();
+        for part in tokumei_model::table::part_paths(path) {
+            let bytes = std::fs::read(&part).map_err(|e| input(&part, e))?;
+            persons.extend(tokumei_vault::store::read_parquet(bytes).map_err(|e| input(&part, e))?);
+        }
         return Ok(persons
             .into_iter()
             .map(|p| RegisterPerson {

@@ -8,15 +8,19 @@
 //!
 //! Generation streams: households are simulated independently from per-household random streams in
 //! parallel chunks and written in order, so memory stays bounded by the chunk size, the tables' row
-//! budget ([`writer::BUFFER_BUDGET`]) and the archives' entry budget ([`archives`]), whatever the
-//! population, and the output is byte-identical for the same seed whatever the number of threads.
+//! budget ([`writer::BUFFER_BUDGET`]), the rows of open Parquet files ([`writer::OPEN_ROWS`]: past
+//! it the largest tables go on in a new part) and the archives' entry budget ([`archives`]),
+//! whatever the population, and the output is byte-identical for the same seed whatever the number
+//! of threads.
 //!
 //! # Output layout (a public interface)
 //! ```text
 //! DIR/region.json                 providers and municipalities
 //! DIR/summary.json                counts (deterministic: no timings)
 //! DIR/sources/<provider>/<table>.parquet
-//!     identities, encounters, diagnoses, prescriptions, procedures, lab_results, deaths
+//!     identities, encounters, diagnoses, prescriptions, procedures, lab_results, deaths; in a
+//!     large region a table goes on in <table>-0002.parquet, ... (every table, truth included;
+//!     `writer::read_table` reads all parts)
 //! DIR/sources/<provider>/...     native files: uke/, ssmix2.zip, fhir/, kenshin/, death/; ZIP
 //!                                 archives in parts: ssmix2.zip, ssmix2-0002.zip, ... ([`archives`])
 //! DIR/sources/H0n/dicom/<study, 6 digits>/<instance>.dcm
@@ -151,6 +155,9 @@ pub struct Config {
     pub noise: f64,
     /// How large the parts of the ZIP archives may grow ([`archives`]).
     pub archives: archives::ArchiveLimits,
+    /// Rows the open Parquet files may hold together before the largest go on in a new part
+    /// ([`writer::OPEN_ROWS`]).
+    pub open_table_rows: u64,
 }
 
 impl Default for Config {
@@ -164,6 +171,7 @@ impl Default for Config {
             force: false,
             noise: 1.0,
             archives: archives::ArchiveLimits::default(),
+            open_table_rows: writer::OPEN_ROWS,
         }
     }
 }
@@ -413,6 +421,7 @@ pub fn generate(config: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<Summ
         municipalities,
         config.seed,
         config.archives,
+        config.open_table_rows,
     )?;
     let target = config.people;
 

@@ -36,12 +36,22 @@ fn props() -> WriterProperties {
         .build()
 }
 
-/// A Parquet file written in row groups as rows arrive.
+/// Rows in the open files of all tables together before the largest are finished and go on in a new
+/// part: what bounds the Parquet writers' metadata (row-group and page metadata kept until a file
+/// closes) whatever the population.
+pub const OPEN_ROWS: u64 = 1 << 25;
+
+/// A Parquet table written in row groups as rows arrive, in parts (`<table>.parquet`,
+/// `<table>-0002.parquet`, ...) when [`Writer`] finishes a file early to bound memory.
 pub struct Sink<T: Table> {
     path: PathBuf,
     rows: Vec<T>,
     writer: Option<ArrowWriter<File>>,
     written: u64,
+    /// Part being written (from 1).
+    part: u32,
+    /// Rows in the open part.
+    open_rows: u64,
 }
 
 impl<T: Table> Sink<T> {
@@ -52,6 +62,8 @@ impl<T: Table> Sink<T> {
             rows: Vec::new(),
             writer: None,
             written: 0,
+            part: 1,
+            open_rows: 0,
         }
     }
 
@@ -63,7 +75,8 @@ impl<T: Table> Sink<T> {
 
     fn writer(&mut self) -> Result<&mut ArrowWriter<File>, SynthError> {
         if self.writer.is_none() {
-            let file = File::create(&self.path).map_err(|e| SynthError::io(&self.path, e))?;
+            let path = tokumei_model::table::part_path(&self.path, self.part);
+            let file = File::create(&path).map_err(|e| SynthError::io(&path, e))?;
             self.writer = Some(ArrowWriter::try_new(file, T::schema(), Some(props()))?);
         }
         self.writer
@@ -77,6 +90,7 @@ impl<T: Table> Sink<T> {
         }
         let batch = T::to_batch(&self.rows)?;
         self.written += self.rows.len() as u64;
+        self.open_rows += self.rows.len() as u64;
         self.rows.clear();
         // The Arrow writer encodes the rows now and closes a row group every ROW_GROUP rows; between
         // those it holds only encoded pages, far smaller than the rows themselves.
@@ -84,10 +98,22 @@ impl<T: Table> Sink<T> {
         Ok(())
     }
 
+    /// Finishes the open part; the next rows go to a new part.
+    fn close_part(&mut self) -> Result<(), SynthError> {
+        if let Some(w) = self.writer.take() {
+            w.close()?;
+            self.part += 1;
+            self.open_rows = 0;
+        }
+        Ok(())
+    }
+
     /// Writes what is left and closes the file (an empty table still gets its schema).
     pub fn finish(mut self) -> Result<u64, SynthError> {
         self.flush()?;
-        self.writer()?;
+        if self.part == 1 {
+            self.writer()?;
+        }
         if let Some(w) = self.writer.take() {
             w.close()?;
         }
@@ -99,6 +125,8 @@ impl<T: Table> Sink<T> {
 trait Buffered: Send {
     fn buffered(&self) -> usize;
     fn flush_rows(&mut self) -> Result<(), SynthError>;
+    fn open_rows(&self) -> u64;
+    fn close_part(&mut self) -> Result<(), SynthError>;
 }
 
 impl<T: Table + Send> Buffered for Sink<T> {
@@ -107,6 +135,12 @@ impl<T: Table + Send> Buffered for Sink<T> {
     }
     fn flush_rows(&mut self) -> Result<(), SynthError> {
         self.flush()
+    }
+    fn open_rows(&self) -> u64 {
+        self.open_rows
+    }
+    fn close_part(&mut self) -> Result<(), SynthError> {
+        Sink::close_part(self)
     }
 }
 
@@ -174,6 +208,8 @@ pub struct Writer {
     event_counter: u64,
     id_rng: SynthRng,
     pushed_since_check: u32,
+    /// Rows the open files of all tables may hold together ([`OPEN_ROWS`]).
+    open_rows: u64,
     /// Running summary.
     pub summary: Summary,
 }
@@ -187,6 +223,7 @@ impl Writer {
         municipalities: Vec<String>,
         seed: u64,
         limits: ArchiveLimits,
+        open_rows: u64,
     ) -> Result<Self, SynthError> {
         let truth = root.join("truth");
         std::fs::create_dir_all(&truth).map_err(|e| SynthError::io(&truth, e))?;
@@ -211,6 +248,7 @@ impl Writer {
             event_counter: 0,
             id_rng: rng_for(seed, Stream::RecordIds, 0),
             pushed_since_check: 0,
+            open_rows: open_rows.max(1),
             summary: Summary::default(),
         })
     }
@@ -361,8 +399,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes out the largest buffers while more than [`BUFFER_BUDGET`] rows are buffered.
+    /// Writes out the largest buffers while more than [`BUFFER_BUDGET`] rows are buffered, then
+    /// finishes the largest open files while they hold more than the open-rows budget.
     fn enforce_budget(&mut self) -> Result<(), SynthError> {
+        let open_budget = self.open_rows;
         let mut sinks: Vec<&mut dyn Buffered> = Vec::new();
         for p in &mut self.providers {
             sinks.extend(p.all());
@@ -376,32 +416,21 @@ impl Writer {
         sinks.push(&mut self.native_links);
         sinks.push(&mut self.noise);
         sinks.push(&mut self.images);
-        let total: usize = sinks.iter().map(|s| s.buffered()).sum();
-        if total <= BUFFER_BUDGET {
-            return Ok(());
-        }
-        // Stable order: by size, then by position, so the output stays deterministic.
-        let mut order: Vec<(usize, usize)> = sinks
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.buffered(), i))
-            .collect();
-        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut left = total;
-        let mut chosen = vec![false; sinks.len()];
-        for (n, i) in order {
-            if left <= BUFFER_BUDGET / 2 {
-                break;
-            }
-            chosen[i] = true;
-            left -= n;
-        }
+        let sizes: Vec<u64> = sinks.iter().map(|s| s.buffered() as u64).collect();
+        let chosen = largest_over(&sizes, BUFFER_BUDGET as u64);
         // Each sink writes its own file: encode them in parallel.
         sinks
-            .into_par_iter()
+            .par_iter_mut()
             .zip(chosen)
             .filter(|(_, c)| *c)
-            .try_for_each(|(s, _)| s.flush_rows())
+            .try_for_each(|(s, _)| s.flush_rows())?;
+        let open: Vec<u64> = sinks.iter().map(|s| s.open_rows()).collect();
+        let chosen = largest_over(&open, open_budget);
+        sinks
+            .par_iter_mut()
+            .zip(chosen)
+            .filter(|(_, c)| *c)
+            .try_for_each(|(s, _)| s.close_part())
     }
 
     /// Closes every file and returns the summary.
@@ -428,16 +457,39 @@ impl Writer {
     }
 }
 
-/// Reads every row of a table written by a [`Sink`].
+/// When the sizes sum to more than `budget`: the largest (ties by position, so the choice is
+/// deterministic) until what is left is at most half the budget.
+fn largest_over(sizes: &[u64], budget: u64) -> Vec<bool> {
+    let mut chosen = vec![false; sizes.len()];
+    let mut left: u64 = sizes.iter().sum();
+    if left <= budget {
+        return chosen;
+    }
+    let mut order: Vec<(u64, usize)> = sizes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (n, i) in order {
+        if left <= budget / 2 || n == 0 {
+            break;
+        }
+        chosen[i] = true;
+        left -= n;
+    }
+    chosen
+}
+
+/// Reads every row of a table written by a [`Sink`]: the file at `path` and the parts that follow it
+/// ([`tokumei_model::table::part_paths`]).
 pub fn read_table<T: Table>(path: &Path) -> Result<Vec<T>, SynthError> {
-    let file = File::open(path).map_err(|e| SynthError::io(path, e))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-        .with_batch_size(ROW_GROUP)
-        .build()?;
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| SynthError::Model(e.into()))?;
-        out.extend(T::from_batch(&batch)?);
+    for part in tokumei_model::table::part_paths(path) {
+        let file = File::open(&part).map_err(|e| SynthError::io(&part, e))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+            .with_batch_size(ROW_GROUP)
+            .build()?;
+        for batch in reader {
+            let batch = batch.map_err(|e| SynthError::Model(e.into()))?;
+            out.extend(T::from_batch(&batch)?);
+        }
     }
     Ok(out)
 }
