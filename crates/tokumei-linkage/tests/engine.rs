@@ -269,7 +269,12 @@ fn settings_errors_are_typed() {
 #[test]
 fn shipped_settings_parse() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../settings/linkage");
-    for f in ["febrl.toml", "febrl_dedupe.toml", "febrl_scale.toml"] {
+    for f in [
+        "febrl.toml",
+        "febrl_dedupe.toml",
+        "febrl_scale.toml",
+        "febrl_10m.toml",
+    ] {
         Settings::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
 }
