@@ -68,15 +68,12 @@ impl ArchiveLimits {
 }
 
 /// Path (relative to the region folder) of part `part` (1-based) of the archive `base`:
-/// `base` itself for the first part, `<stem>-NNNN.zip` after it.
+/// `base` itself for the first part, `<stem>-NNNN.zip` after it (the parts of a table are named
+/// alike: [`tokumei_model::table::part_path`]).
 pub fn part_path(base: &str, part: u32) -> String {
-    if part <= 1 {
-        return base.to_string();
-    }
-    match base.strip_suffix(".zip") {
-        Some(stem) => format!("{stem}-{part:04}.zip"),
-        None => format!("{base}-{part:04}"),
-    }
+    tokumei_model::table::part_path(Path::new(base), part)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// One archive: its open part, if any, and the numbering that goes on across parts.
