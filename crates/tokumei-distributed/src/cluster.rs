@@ -93,13 +93,7 @@ pub async fn context(
             ))
         }
         Engine::Ballista { host, port } => {
-            let tls = tls.ok_or_else(|| {
-                DistributedError::Tls(
-                    "a Ballista cluster is reached only over mutual TLS: name the driver's \
-                     certificate folder (--engine-tls)"
-                        .into(),
-                )
-            })?;
+            let tls = tls.ok_or_else(DistributedError::tls_required)?;
             let mut config = SessionConfig::new_with_ballista()
                 .with_target_partitions(partitions)
                 .with_ballista_use_tls(true)

@@ -90,6 +90,18 @@ pub enum DistributedError {
     },
 }
 
+#[cfg(feature = "ballista")]
+impl DistributedError {
+    /// A Ballista engine named without the driver's TLS material.
+    pub(crate) fn tls_required() -> Self {
+        DistributedError::Tls(
+            "a Ballista cluster is reached only over mutual TLS: name the driver's certificate \
+             folder (--engine-tls)"
+                .into(),
+        )
+    }
+}
+
 impl Engine {
     /// Parses an engine address: `embedded`, `datafusion`, or `ballista://HOST:PORT` (a host name or
     /// address of letters, digits, `.`, `-` and `:` for IPv6 in brackets; a port from 1).
@@ -160,13 +172,7 @@ pub fn pair_engine(
     {
         let mut pairs = linkage::DistributedPairs::new(engine.clone(), work, partitions)?;
         match (engine, tls) {
-            (Engine::Ballista { .. }, None) => {
-                return Err(DistributedError::Tls(
-                    "a Ballista cluster is reached only over mutual TLS: name the driver's \
-                     certificate folder (--engine-tls)"
-                        .into(),
-                ))
-            }
+            (Engine::Ballista { .. }, None) => return Err(DistributedError::tls_required()),
             (_, Some(dir)) => pairs = pairs.with_tls(tls::ClusterTls::load(dir)?),
             _ => {}
         }
