@@ -97,6 +97,10 @@ pub async fn context(
             let mut config = SessionConfig::new_with_ballista()
                 .with_target_partitions(partitions)
                 .with_ballista_use_tls(true)
+                // The static planner: Ballista 55's adaptive planner (its default) loses track of a
+                // job when an executor is lost mid-stage ("Can't find active stage to update stage
+                // outputs") and the job never ends; the static one runs the lost tasks again.
+                .with_ballista_adaptive_query_planner(false)
                 .with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override());
             // Dynamic filters add metrics on some tasks of a stage and not others, which Ballista 55's
             // scheduler refuses (a task's metrics must match its stage's), leaving the job waiting.
@@ -140,6 +144,9 @@ pub struct SchedulerOptions {
     pub port: u16,
     /// The scheduler's TLS material: only clients and executors of the same authority connect.
     pub tls: ClusterTls,
+    /// Seconds without a poll after which an executor is taken for lost and its tasks, and the
+    /// stages whose output it held, run again on the others (a busy executor polls every 5 s).
+    pub executor_timeout: u64,
 }
 
 /// Largest gRPC message between the nodes.
@@ -161,6 +168,9 @@ pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<(), DistributedErr
         override_create_grpc_client_endpoint: Some(opts.tls.endpoint_override()),
         // A finished job's shuffle files (identity values among them) are removed soon.
         finished_job_data_clean_up_interval_seconds: 10,
+        executor_timeout_seconds: opts.executor_timeout,
+        expire_dead_executor_interval_seconds: (opts.executor_timeout / 5).max(1),
+        no_executors_grace_period_seconds: opts.executor_timeout,
         ..Default::default()
     }
     .with_override_session_builder(Arc::new(|config| {

@@ -42,14 +42,7 @@ pub struct RunSummary {
 /// packages arrive in any order): the same records link the same way on every run and machine.
 pub fn ordered_identities(home: &Home, key: &DataKey) -> Result<Vec<IdentityRecord>, LinkError> {
     let mut identities = tokumei_vault::store::read_all_identities(home, key)?;
-    identities.sort_by_cached_key(|r| {
-        let content: Vec<Option<String>> = IdentityRecord::COLUMNS
-            .iter()
-            .filter(|c| **c != "record_id")
-            .map(|c| r.column_text(c))
-            .collect();
-        (content, r.record_id.clone())
-    });
+    IdentityRecord::order_by_content(&mut identities);
     Ok(identities)
 }
 
@@ -109,21 +102,12 @@ pub fn run_on(
 
 /// The engine's table of the columns the settings use, id column first.
 fn dataset(settings: &Settings, identities: &[IdentityRecord]) -> Result<Dataset, LinkError> {
-    let columns = settings.used_columns();
-    let mut names: Vec<&str> = vec![settings.id_column.as_str()];
-    names.extend(
-        columns
-            .iter()
-            .map(String::as_str)
-            .filter(|c| *c != settings.id_column),
-    );
-    let mut data = Dataset::new("vault", &names);
-    for r in identities {
-        let row: Vec<Option<String>> = names.iter().map(|c| r.column_text(c)).collect();
-        let refs: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
-        data.push_row(&refs)?;
-    }
-    Ok(data)
+    Ok(Dataset::of_records(
+        "vault",
+        settings,
+        identities,
+        IdentityRecord::column_text,
+    )?)
 }
 
 /// Pairs a technician rejected, as rows: never linked again, directly or through other records.

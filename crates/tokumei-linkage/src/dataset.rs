@@ -106,6 +106,32 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// The table of the columns `settings` use, its id column first, one row per record: `text`
+    /// gives a record's value of a column (`None` when empty). How a caller's own records (the
+    /// vault's identity records, for one) become the linkage's input.
+    pub fn of_records<R>(
+        name: impl Into<String>,
+        settings: &crate::Settings,
+        records: &[R],
+        text: impl Fn(&R, &str) -> Option<String>,
+    ) -> Result<Self, LinkageError> {
+        let columns = settings.used_columns();
+        let mut names: Vec<&str> = vec![settings.id_column.as_str()];
+        names.extend(
+            columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| *c != settings.id_column),
+        );
+        let mut data = Dataset::new(name, &names);
+        for r in records {
+            let row: Vec<Option<String>> = names.iter().map(|c| text(r, c)).collect();
+            let refs: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
+            data.push_row(&refs)?;
+        }
+        Ok(data)
+    }
+
     /// Appends a row (one value per column, in column order).
     pub fn push_row(&mut self, values: &[Option<&str>]) -> Result<(), LinkageError> {
         if values.len() != self.columns.len() {

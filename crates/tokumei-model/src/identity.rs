@@ -89,6 +89,20 @@ impl IdentityRecord {
         "recorded_on",
     ];
 
+    /// Puts records in an order fixed by their content, then record id (vault record ids are random
+    /// and packages arrive in any order): the order every link run reads them in, so that the same
+    /// records link the same way on every run, machine and engine.
+    pub fn order_by_content(records: &mut [IdentityRecord]) {
+        records.sort_by_cached_key(|r| {
+            let content: Vec<Option<String>> = IdentityRecord::COLUMNS
+                .iter()
+                .filter(|c| **c != "record_id")
+                .map(|c| r.column_text(c))
+                .collect();
+            (content, r.record_id.clone())
+        });
+    }
+
     /// The value of a column as text (codes as their codes, dates as YYYY-MM-DD); `None` for an
     /// empty value or an unknown column.
     pub fn column_text(&self, column: &str) -> Option<String> {

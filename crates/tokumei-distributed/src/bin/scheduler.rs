@@ -20,6 +20,10 @@ struct Args {
     /// Port.
     #[arg(long, default_value_t = 50050)]
     port: u16,
+    /// Seconds without word from an executor before its tasks run again on the others (a busy
+    /// executor still polls every 5 seconds).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    executor_timeout: u64,
 }
 
 #[tokio::main]
@@ -38,6 +42,7 @@ async fn main() -> std::process::ExitCode {
         external_host: a.external_host,
         port: a.port,
         tls,
+        executor_timeout: a.executor_timeout,
     };
     match run_scheduler(&opts).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
