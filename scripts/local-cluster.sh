@@ -30,6 +30,8 @@ start() {
   for i in $(seq 1 "$n"); do nodes+=("executor-$i"); done
   rm -rf "$shm/tls"
   "$bin/tokumei-cluster-certs" --out "$shm/tls" "${nodes[@]}" > /dev/null
+  port_free "$port"
+  for i in $(seq 1 "$n"); do port_free $((port + 2 * i)); port_free $((port + 2 * i + 1)); done
   : > "$run/pids"
   "$bin/tokumei-scheduler" --port "$port" --tls "$shm/tls/scheduler" > "$run/scheduler.log" 2>&1 &
   echo $! >> "$run/pids"
@@ -49,6 +51,15 @@ start() {
   echo "TOKUMEI_ENGINE_TLS=$shm/tls/driver"
 }
 
+# Refuses a port something already listens on (a process of an earlier cluster, say): its answer would be
+# taken for the new process's.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is in use; stop what listens there first" >&2
+    exit 1
+  fi
+}
+
 wait_port() {
   for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -62,7 +73,17 @@ stop() {
   local port; port=$(port_of "${1:-}")
   local run="target/local-cluster/$port"
   if [ -e "$run/pids" ]; then
-    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$run/pids"
+    local pids; pids=$(cat "$run/pids")
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    # An executor finishes its running tasks before it exits, keeping its ports meanwhile: wait for every
+    # process (30 s), then kill what is left, so that a cluster started next on the same ports gets them.
+    for _ in $(seq 1 150); do
+      local alive=0
+      for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.2
+    done
+    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
     rm -f "$run/pids"
   fi
   rm -rf "/dev/shm/tokumei-cluster-$port"
