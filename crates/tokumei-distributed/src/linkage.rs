@@ -98,8 +98,8 @@ impl DistributedPairs {
     /// pairs to `rows`; the pairs of a failed attempt are dropped. A query's pairs are each other's
     /// strangers by construction (one rule, one kind of block), so a pair twice is a broken answer:
     /// when an executor is lost mid-stage, Ballista 55 runs its tasks again on the others and has
-    /// been seen to hand back a partition of the final stage twice. The job resumes at the query
-    /// that failed, with the pairs of the queries before it kept.
+    /// been seen to hand back some pairs twice. The job resumes at the query that failed, with the
+    /// pairs of the queries before it kept.
     async fn collect_whole(
         &self,
         ctx: &SessionContext,
