@@ -186,8 +186,6 @@ fn each_pair_once(rows: &[(u32, u32, u32, u64)]) -> Result<(), DistributedError>
     Ok(())
 }
 
-/// A job's folder under the work folder, removed when dropped (its files are encrypted; the key is
-/// gone with the process anyway).
 /// A job's folder under the work folder, `linkage-<16 hex>`, removed when the job ends. Beside it,
 /// `linkage-<16 hex>.lock` is held (`flock`) for the job's life: the operating system lets it go when
 /// the driver dies however it dies, so the next job removes the folders of dead drivers (their values
