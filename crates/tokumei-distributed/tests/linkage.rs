@@ -256,8 +256,8 @@ fn region_identities(people: u64) -> Vec<IdentityRecord> {
 
 /// The region's identities linked under the shipped Japanese settings, embedded and on a local
 /// cluster of two executors: the same persons (clusters), pairs and model, byte for byte. The
-/// region has `TOKUMEI_REGION_PEOPLE` persons (300 by default; the figures in BENCHMARKS.md are
-/// of 100,000, in release).
+/// region has `TOKUMEI_REGION_PEOPLE` persons (300 by default; BENCHMARKS.md has the same
+/// comparison at 100,000 persons, through `tokumei linkage run`).
 #[test]
 fn a_region_links_the_same_on_a_cluster() {
     let people = std::env::var("TOKUMEI_REGION_PEOPLE")
