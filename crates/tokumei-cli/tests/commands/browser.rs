@@ -617,13 +617,29 @@ async fn arrives(c: &Client, path: &str) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status = c
-        .find(Locator::Css("#passkey-status"))
-        .await?
-        .text()
-        .await
-        .unwrap_or_default();
+    let status = passkey_status(c).await;
     Err(format!("not at {path}: {status}").into())
+}
+
+/// Waits, without reloading, until the page holds `text` (a script loads the next page).
+async fn shows(c: &Client, text: &str) -> Result<String> {
+    for _ in 0..400 {
+        let page = c.source().await?;
+        if page.contains(text) {
+            return Ok(page);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = passkey_status(c).await;
+    Err(format!("the page never showed {text}: {status}").into())
+}
+
+/// What the passkey script reported, if it failed.
+async fn passkey_status(c: &Client) -> String {
+    match c.find(Locator::Css("#passkey-status")).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 async fn passkey(w: &mut Walk) -> Result<()> {
@@ -632,13 +648,9 @@ async fn passkey(w: &mut Walk) -> Result<()> {
     c.goto(&format!("{}/passkeys", w.base)).await?;
     type_into(&c, "label", "walk <laptop>").await?;
     click(&c, "#passkey-add button[type='submit']").await?;
-    let page = until(
-        &c,
-        &format!("{}/passkeys", w.base),
-        &["walk &lt;laptop&gt;"],
-        Duration::from_secs(20),
-    )
-    .await?;
+    // The page's script registers the passkey and then loads the list itself: reloading here
+    // would abort it mid-way.
+    let page = shows(&c, "walk &lt;laptop&gt;").await?;
     w.shot(&c, "passkey-added").await?;
     assert!(page.contains("walk &lt;laptop&gt;"), "{page}");
     c.goto(&format!("{}/me", w.base)).await?;
