@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokumei_distributed::Engine;
 use tokumei_linkage::PairEngine;
+use tokumei_model::register::SharedEngine;
 
 /// The engine arguments.
 #[derive(Args, Clone)]
@@ -34,6 +35,20 @@ impl EngineArgs {
         let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
         let work = self.engine_work.as_deref().unwrap_or(default_work);
         tokumei_distributed::pair_engine(
+            &engine,
+            self.engine_tls.as_deref(),
+            work,
+            self.engine_partitions,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The re-identification battery's register engine (none for the embedded default); job files
+    /// under `default_work` unless `--engine-work` names another folder.
+    pub fn register_engine(&self, default_work: &Path) -> Result<Option<SharedEngine>, String> {
+        let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
+        let work = self.engine_work.as_deref().unwrap_or(default_work);
+        tokumei_distributed::register_engine(
             &engine,
             self.engine_tls.as_deref(),
             work,

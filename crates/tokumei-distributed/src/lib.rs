@@ -21,7 +21,11 @@
 #[cfg(feature = "ballista")]
 pub mod cluster;
 #[cfg(feature = "ballista")]
+pub mod job;
+#[cfg(feature = "ballista")]
 pub mod linkage;
+#[cfg(feature = "ballista")]
+pub mod register;
 #[cfg(feature = "ballista")]
 pub mod seal;
 #[cfg(feature = "ballista")]
@@ -170,13 +174,51 @@ pub fn pair_engine(
     }
     #[cfg(feature = "ballista")]
     {
-        let mut pairs = linkage::DistributedPairs::new(engine.clone(), work, partitions)?;
-        match (engine, tls) {
-            (Engine::Ballista { .. }, None) => return Err(DistributedError::tls_required()),
-            (_, Some(dir)) => pairs = pairs.with_tls(tls::ClusterTls::load(dir)?),
-            _ => {}
-        }
-        Ok(Some(Box::new(pairs)))
+        let target = target(engine, tls, work, partitions)?;
+        Ok(Some(Box::new(linkage::DistributedPairs::new(target))))
+    }
+    #[cfg(not(feature = "ballista"))]
+    {
+        let _ = (tls, work, partitions);
+        Err(DistributedError::NotBuilt(engine.to_string()))
+    }
+}
+
+/// Where a job on `engine` (not the embedded one) runs: TLS material required for a cluster.
+#[cfg(feature = "ballista")]
+fn target(
+    engine: &Engine,
+    tls: Option<&std::path::Path>,
+    work: &std::path::Path,
+    partitions: usize,
+) -> Result<job::Target, DistributedError> {
+    let target = job::Target::new(engine.clone(), work, partitions)?;
+    match (engine, tls) {
+        (Engine::Ballista { .. }, None) => Err(DistributedError::tls_required()),
+        (_, Some(dir)) => Ok(target.with_tls(tls::ClusterTls::load(dir)?)),
+        _ => Ok(target),
+    }
+}
+
+/// The re-identification battery's register counts on `engine`: none for the embedded default;
+/// otherwise as [`pair_engine`].
+pub fn register_engine(
+    engine: &Engine,
+    tls: Option<&std::path::Path>,
+    work: &std::path::Path,
+    partitions: usize,
+) -> Result<Option<tokumei_model::register::SharedEngine>, DistributedError> {
+    engine.check_available()?;
+    if *engine == Engine::Embedded {
+        return Ok(None);
+    }
+    #[cfg(feature = "ballista")]
+    {
+        let target = target(engine, tls, work, partitions)?;
+        let counts = register::DistributedRegister::new(target);
+        Ok(Some(tokumei_model::register::SharedEngine(
+            std::sync::Arc::new(counts),
+        )))
     }
     #[cfg(not(feature = "ballista"))]
     {

@@ -20,6 +20,8 @@ use tokumei_linkage::LevelFn;
 
 use crate::seal::Sealer;
 
+mod register;
+
 /// Name of the level function.
 pub const LEVELS: &str = "tk_levels";
 
@@ -62,30 +64,30 @@ fn level_fn(spec: &str) -> Result<Arc<LevelFn>> {
 }
 
 /// Aborts the process when `TOKUMEI_FAULT_POINT` names `point` (tests of a worker killed mid-stage).
-fn fault(point: &str) {
+pub(crate) fn fault(point: &str) {
     if std::env::var_os("TOKUMEI_FAULT_POINT").is_some_and(|v| v == point) {
         std::process::abort();
     }
 }
 
 /// One column of sealed values, whatever its arrow type.
-enum Sealed<'a> {
+pub(crate) enum Sealed<'a> {
     Binary(&'a datafusion::arrow::array::BinaryArray),
     Large(&'a datafusion::arrow::array::LargeBinaryArray),
     View(&'a datafusion::arrow::array::BinaryViewArray),
 }
 
 impl<'a> Sealed<'a> {
-    fn new(a: &'a ArrayRef) -> Result<Self> {
+    pub(crate) fn new(a: &'a ArrayRef) -> Result<Self> {
         Ok(match a.data_type() {
             DataType::Binary => Sealed::Binary(a.as_binary::<i32>()),
             DataType::LargeBinary => Sealed::Large(a.as_binary::<i64>()),
             DataType::BinaryView => Sealed::View(a.as_binary_view()),
-            other => return exec_err!("tk_levels: a value column is {other}, not sealed bytes"),
+            other => return exec_err!("a value column is {other}, not sealed bytes"),
         })
     }
 
-    fn get(&self, i: usize) -> Option<&'a [u8]> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a [u8]> {
         match self {
             Sealed::Binary(a) => (!a.is_null(i)).then(|| a.value(i)),
             Sealed::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
@@ -95,21 +97,21 @@ impl<'a> Sealed<'a> {
 }
 
 /// A text literal argument.
-fn text_arg(v: Option<ColumnarValue>, what: &str) -> Result<String> {
+pub(crate) fn text_arg(v: Option<ColumnarValue>, what: &str) -> Result<String> {
     match v {
         Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))))
         | Some(ColumnarValue::Scalar(ScalarValue::Utf8View(Some(s))))
         | Some(ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(s)))) => Ok(s),
-        _ => exec_err!("tk_levels: the {what} must be a text literal"),
+        _ => exec_err!("the {what} must be a text literal"),
     }
 }
 
 /// The job key from its hex text (at most 64 bytes).
-fn job_key(text: &str) -> Result<Vec<u8>> {
+pub(crate) fn job_key(text: &str) -> Result<Vec<u8>> {
     hex::decode(text)
         .ok()
         .filter(|k| k.len() <= 64)
-        .ok_or_else(|| DataFusionError::Execution("tk_levels: the key is not hex".into()))
+        .ok_or_else(|| DataFusionError::Execution("the job key is not hex".into()))
 }
 
 impl ScalarUDFImpl for Levels {
@@ -157,5 +159,9 @@ impl ScalarUDFImpl for Levels {
 
 /// Every function Tokumei adds.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::from(Levels::default()))]
+    vec![
+        Arc::new(ScalarUDF::from(Levels::default())),
+        Arc::new(ScalarUDF::from(register::Classes::default())),
+        Arc::new(ScalarUDF::from(register::Score::default())),
+    ]
 }

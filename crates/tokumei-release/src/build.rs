@@ -18,6 +18,7 @@ use tokumei_vault::Home;
 use crate::checks::{self, Table, CODE_COLUMNS, FREE_TEXT, PERSON_QIS};
 use crate::preset::{Dates, Preset};
 use crate::ReleaseError;
+use tokumei_model::register::RegisterEngine;
 
 /// Parameters of a build.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct BuildOptions {
     /// release (no release key, no tables, no package, no snapshot, no ledger entry; `out` is not
     /// touched). The access to the vault is audited (one entry, counts only).
     pub dry_run: bool,
+    /// Where the battery's register counts run (in this process when none).
+    pub register_engine: Option<tokumei_model::register::SharedEngine>,
 }
 
 impl Default for BuildOptions {
@@ -41,6 +44,7 @@ impl Default for BuildOptions {
             today: chrono::Utc::now().date_naive(),
             evaluation_key: None,
             dry_run: false,
+            register_engine: None,
         }
     }
 }
@@ -593,8 +597,8 @@ type Battery = (
 /// refused, see [`refuse`]).
 #[allow(clippy::too_many_arguments)]
 fn battery(
-    home: &Home,
-    key: &DataKey,
+    (home, key): (&Home, &DataKey),
+    opts: &BuildOptions,
     preset: &Preset,
     kind: ReleaseKind,
     tables: &[Table],
@@ -620,11 +624,23 @@ fn battery(
         .iter()
         .map(|(p, ps)| (ps.clone(), p.clone()))
         .collect();
-    let reid = crate::reid::run(&tables[0], &tables[1..], &register, end, Some(&truth));
+    let engine = opts
+        .register_engine
+        .as_ref()
+        .map(|e| &*e.0 as &dyn RegisterEngine);
+    let reid = crate::reid::run_on_or_here(
+        engine,
+        &tables[0],
+        &tables[1..],
+        &register,
+        end,
+        Some(&truth),
+    )?;
     // The initial risk: the same attack on the same persons with their quasi-identifiers unprocessed
     // (sex, birth date, municipality), as EMA's report asks.
     let unprocessed = unprocessed_persons(cohort, pseudonym);
-    let reid_initial = crate::reid::run(&unprocessed, &[], &register, end, Some(&truth));
+    let reid_initial =
+        crate::reid::run_on_or_here(engine, &unprocessed, &[], &register, end, Some(&truth))?;
     // Cross-release linkability: this release joined to each earlier one of the same kind.
     let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
         .iter()
@@ -1515,7 +1531,15 @@ fn build_inner(
     refuse(&mut refusals, failed, opts)?;
 
     let (reid, reid_initial, cross_release, truth, broken) = battery(
-        home, key, &preset, kind, &tables, &persons, &cohort, &pseudonym, end,
+        (home, key),
+        opts,
+        &preset,
+        kind,
+        &tables,
+        &persons,
+        &cohort,
+        &pseudonym,
+        end,
     )?;
     refuse(&mut refusals, broken, opts)?;
     let prev = previous.as_ref().map(|(_, t)| t.as_slice());

@@ -70,6 +70,9 @@ pub enum ReleaseError {
     /// The release failed a machine check of its preset and was not written.
     #[error("the release fails its preset's checks and was not written: {0}")]
     Check(String),
+    /// The engine of the battery's register counts failed.
+    #[error(transparent)]
+    Register(#[from] tokumei_model::register::RegisterError),
     /// Nothing to release (empty cohort after the rules).
     #[error("{0}")]
     Empty(String),

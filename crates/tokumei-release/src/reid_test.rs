@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::checks::Table;
-use crate::reid::{cross_release_linkability, run, Linkability, RegisterPerson, ReidReport};
+use crate::reid::{
+    cross_release_linkability, run_on_or_here, Linkability, RegisterPerson, ReidReport,
+};
 use crate::ReleaseError;
 
 /// The event tables a release folder may hold, in the order the battery reads them.
@@ -49,11 +51,27 @@ pub struct Outcome {
 
 /// Runs the test. A missing or unusable file given by the caller is [`ReleaseError::Input`].
 pub fn test(inputs: &Inputs) -> Result<Outcome, ReleaseError> {
+    test_on(inputs, None)
+}
+
+/// Runs the test with the register's counts on `engine` (in this process when none): the figures
+/// of [`test`].
+pub fn test_on(
+    inputs: &Inputs,
+    engine: Option<&dyn tokumei_model::register::RegisterEngine>,
+) -> Result<Outcome, ReleaseError> {
     let end = period_end(&inputs.release)?;
     let tables = read_release(&inputs.release)?;
     let register = read_register(&inputs.population)?;
     let truth = inputs.truth.as_deref().map(read_truth).transpose()?;
-    let report = run(&tables[0], &tables[1..], &register, end, truth.as_ref());
+    let report = run_on_or_here(
+        engine,
+        &tables[0],
+        &tables[1..],
+        &register,
+        end,
+        truth.as_ref(),
+    )?;
     let cross_release = match &inputs.against {
         Some(dir) => {
             let other = read_release(dir)?;

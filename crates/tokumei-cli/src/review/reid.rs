@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use tokumei_model::register::RegisterEngine;
 use tokumei_release::reid::{Linkability, ReidReport, ThresholdCheck, Thresholds};
 use tokumei_release::{reid_test, ReleaseError};
 
@@ -61,6 +62,10 @@ pub struct ReidArgs {
     /// Print the figures as JSON (the breaches go to standard error) instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Where the register counts run (job files under the system's temporary folder unless
+    /// --engine-work names another).
+    #[command(flatten)]
+    engine: crate::engine::EngineArgs,
 }
 
 /// The JSON printed with `--against`.
@@ -235,7 +240,12 @@ fn battery(a: &ReidArgs) -> Result<(ReidReport, Option<Linkability>), Failure> {
         against: a.against.clone(),
         against_truth: a.against_truth.clone(),
     };
-    match reid_test::test(&inputs) {
+    let engine = a
+        .engine
+        .register_engine(&std::env::temp_dir().join("tokumei-engine"))
+        .map_err(|e| (EXIT_USAGE, e))?;
+    let engine = engine.as_ref().map(|e| &*e.0 as &dyn RegisterEngine);
+    match reid_test::test_on(&inputs, engine) {
         Ok(o) => Ok((o.report, o.cross_release)),
         Err(e @ ReleaseError::Input(_)) => Err((EXIT_USAGE, e.to_string())),
         Err(e) => Err((EXIT_FAILURE, e.to_string())),

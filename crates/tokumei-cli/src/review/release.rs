@@ -87,6 +87,9 @@ pub struct BuildArgs {
     /// Operator home.
     #[arg(long)]
     home: PathBuf,
+    /// Where the re-identification battery's register counts run.
+    #[command(flatten)]
+    engine: crate::engine::EngineArgs,
     /// Application id.
     #[arg(long, value_parser = crate::parse_id)]
     application: String,
@@ -281,9 +284,14 @@ fn build(a: &BuildArgs) -> Result<Release, Failure> {
     )?;
     let key = h.unlock_data_key(&pass).map_err(fail)?;
     let r = Review::open(&h).map_err(rfail)?;
+    let register_engine = a
+        .engine
+        .register_engine(&a.home.join("work").join("engine"))
+        .map_err(|e| (EXIT_USAGE, e))?;
     let mut opts = tokumei_release::BuildOptions {
         evaluation_key: a.evaluation_key.clone(),
         dry_run: a.dry_run,
+        register_engine,
         ..Default::default()
     };
     let scope = r

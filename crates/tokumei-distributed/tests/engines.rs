@@ -1,8 +1,9 @@
-//! The distributed linkage gives the embedded run's output byte for byte: on DataFusion in this
-//! process, and on a local Ballista cluster of a scheduler and two executors (processes of this
-//! crate's binaries), on FEBRL-style tasks and on a synthetic region's identity records under the
-//! shipped Japanese settings (what `tokumei link` runs). An executor killed in the middle of a stage
-//! never yields a partial result.
+//! The distributed linkage and the re-identification battery's register counts give the embedded
+//! run's output exactly: on DataFusion in this process, and on a local Ballista cluster of a
+//! scheduler and two executors (processes of this crate's binaries), on FEBRL-style tasks, on a
+//! synthetic region's identity records under the shipped Japanese settings (what `tokumei link`
+//! runs) and on a synthetic register against coarse and fine releases. An executor killed in the
+//! middle of a stage never yields a partial result.
 #![cfg(feature = "ballista")]
 
 use std::net::{TcpListener, TcpStream};
@@ -10,11 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokumei_distributed::job::Target;
 use tokumei_distributed::linkage::DistributedPairs;
+use tokumei_distributed::register::DistributedRegister;
 use tokumei_distributed::tls::ClusterTls;
 use tokumei_distributed::Engine;
 use tokumei_linkage::{link_with_engine, sample, Dataset, LinkOutput, PairEngine, Settings};
 use tokumei_model::identity::IdentityRecord;
+use tokumei_model::register::{self, ClassFinder, RegisterEngine, RegisterJob, RegisterPerson};
 
 fn settings(file: &str) -> Settings {
     let path = format!(
@@ -76,11 +80,100 @@ fn assert_same(engine: &dyn PairEngine) {
 fn datafusion_in_process_gives_the_embedded_output() {
     let work = tempfile::tempdir().expect("work");
     for partitions in [1, 3] {
-        let engine =
-            DistributedPairs::new(Engine::DataFusion, work.path(), partitions).expect("engine");
-        assert_same(&engine);
+        let target = Target::new(Engine::DataFusion, work.path(), partitions).expect("target");
+        assert_same(&DistributedPairs::new(target));
     }
     // The job's files are gone.
+    assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
+}
+
+/// A register of `n` persons (seeded), and the releases of every third of them: coarse (sex, age
+/// band, prefecture) and fine (sex, birth month, municipality, some blanks).
+struct Releases {
+    register: Vec<RegisterPerson>,
+    members: Vec<bool>,
+    finders: Vec<(ClassFinder, Vec<u64>)>,
+}
+
+fn releases(n: u64) -> Releases {
+    let mut state = 0x5eed_u64;
+    let mut next = move |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    let first = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).expect("date");
+    let register: Vec<RegisterPerson> = (0..n)
+        .map(|i| RegisterPerson {
+            id: format!("p{i}"),
+            sex: (next(50) > 0).then(|| if next(2) == 0 { "M" } else { "F" }.to_string()),
+            birth: first.checked_add_days(chrono::Days::new(next(365 * 90))),
+            municipality: Some(format!("{:02}{:04}", 1 + next(3), 10 * next(12))),
+        })
+        .collect();
+    let members: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
+    let end = chrono::NaiveDate::from_ymd_opt(2024, 3, 31).expect("date");
+    let coarse = move |p: &RegisterPerson| {
+        let age = p.birth.map(|b| tokumei_model::age_on(b, end) / 10 * 10);
+        vec![
+            p.sex.clone(),
+            age.map(|a| format!("{a}-{}", a + 9)),
+            p.municipality.as_ref().map(|m| m[..2].to_string()),
+        ]
+    };
+    let fine = |p: &RegisterPerson| {
+        vec![
+            p.sex.clone(),
+            p.birth.map(|b| b.format("%Y-%m").to_string()),
+            p.municipality.clone().filter(|m| !m.ends_with("0110")),
+        ]
+    };
+    let mut finders = Vec::new();
+    type Released<'a> = dyn Fn(&RegisterPerson) -> Vec<Option<String>> + 'a;
+    let kinds: [(&[&str], &Released); 2] = [
+        (&["sex", "age", "prefecture"], &coarse),
+        (&["sex", "birth_year_month", "municipality"], &fine),
+    ];
+    for (columns, release) in kinds {
+        let mut classes: std::collections::BTreeMap<Vec<Option<String>>, u64> = Default::default();
+        for (p, _) in register.iter().zip(&members).filter(|(_, m)| **m) {
+            *classes.entry(release(p)).or_default() += 1;
+        }
+        let (classes, sizes): (Vec<_>, Vec<_>) = classes.into_iter().unzip();
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        finders.push((ClassFinder::new(&columns, classes, end), sizes));
+    }
+    Releases {
+        register,
+        members,
+        finders,
+    }
+}
+
+/// Every release's register counts on `engine` are the embedded ones, with and without members.
+fn assert_same_counts(engine: &dyn RegisterEngine) {
+    let r = releases(3000);
+    for (finder, release) in &r.finders {
+        for members in [Some(&r.members[..]), None] {
+            let job = RegisterJob {
+                finder,
+                release,
+                register: &r.register,
+                members,
+            };
+            let embedded = register::counts(&job);
+            assert!(embedded.groups.iter().any(|g| *g > 1));
+            assert_eq!(engine.counts(&job).expect("counts"), embedded);
+        }
+    }
+}
+
+#[test]
+fn register_counts_on_datafusion_in_process_are_the_embedded_ones() {
+    let work = tempfile::tempdir().expect("work");
+    let target = Target::new(Engine::DataFusion, work.path(), 3).expect("target");
+    assert_same_counts(&DistributedRegister::new(target));
     assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
 }
 
@@ -113,16 +206,21 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Pairs found on this cluster, job files under `work`, four partitions, five minutes at most.
-    fn engine(&self, work: &Path) -> DistributedPairs {
+    /// Jobs on this cluster, job files under `work`, four partitions, `limit` at most.
+    fn target(&self, work: &Path, limit: Duration) -> Target {
         let engine = Engine::Ballista {
             host: "localhost".into(),
             port: self.port,
         };
-        DistributedPairs::new(engine, work, 4)
-            .expect("engine")
-            .with_timeout(Duration::from_secs(300))
+        Target::new(engine, work, 4)
+            .expect("target")
+            .with_timeout(limit)
             .with_tls(ClusterTls::load(&self.node("driver")).expect("driver's TLS"))
+    }
+
+    /// Pairs found on this cluster, job files under `work`, four partitions, five minutes at most.
+    fn engine(&self, work: &Path) -> DistributedPairs {
+        DistributedPairs::new(self.target(work, Duration::from_secs(300)))
     }
 
     fn node(&self, name: &str) -> PathBuf {
@@ -225,6 +323,8 @@ fn a_local_cluster_of_two_executors_gives_the_embedded_output() {
     let work = tempfile::tempdir().expect("work");
     let engine = c.engine(work.path());
     assert_same(&engine);
+    let counts = DistributedRegister::new(c.target(work.path(), Duration::from_secs(300)));
+    assert_same_counts(&counts);
 }
 
 /// Every identity record of a synthetic region of `people` persons (each provider's canonical
@@ -286,9 +386,7 @@ fn a_region_links_the_same_on_a_cluster() {
     assert!(embedded.pairs.iter().any(|p| !p.deterministic));
     let c = cluster(&[None, None]);
     let work = tempfile::tempdir().expect("work");
-    let engine = c
-        .engine(work.path())
-        .with_timeout(Duration::from_secs(4 * 3600));
+    let engine = DistributedPairs::new(c.target(work.path(), Duration::from_secs(4 * 3600)));
     let distributed = link(Some(&engine));
     assert_eq!(bytes(&embedded), bytes(&distributed));
     eprintln!(
@@ -309,17 +407,19 @@ fn the_cluster_admits_only_nodes_of_its_authority() {
     let t = &tasks()[0];
     // Without TLS material the driver does not even try.
     let work = tempfile::tempdir().expect("work");
-    let bare = DistributedPairs::new(engine.clone(), work.path(), 4).expect("engine");
+    let bare = DistributedPairs::new(Target::new(engine.clone(), work.path(), 4).expect("target"));
     let err = run(Some(&bare), t).expect_err("no TLS").to_string();
     assert!(err.contains("mutual TLS"), "{err}");
     // A driver whose certificate another authority signed is refused by the scheduler, and so is
     // one that presents none; nothing comes back and the job folder is gone.
     let foreign = issue_tls(0);
     let stranger = ClusterTls::load(&foreign.path().join("tls").join("driver")).expect("tls");
-    let engine2 = DistributedPairs::new(engine, work.path(), 4)
-        .expect("engine")
-        .with_timeout(Duration::from_secs(120))
-        .with_tls(stranger);
+    let engine2 = DistributedPairs::new(
+        Target::new(engine, work.path(), 4)
+            .expect("target")
+            .with_timeout(Duration::from_secs(120))
+            .with_tls(stranger),
+    );
     assert!(run(Some(&engine2), t).is_err());
     assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
     // The cluster's own driver is served.
@@ -327,21 +427,34 @@ fn the_cluster_admits_only_nodes_of_its_authority() {
 }
 
 /// The scheduler takes an executor that stopped polling for lost after 15 s (`--executor-timeout`)
-/// and runs its tasks, and the stages whose shuffle output it held, again on the sound one; a query
-/// whose answer comes back broken runs again. The job ends whole, the same as the embedded run.
+/// and runs its tasks, and the stages whose shuffle output it held, again on the sound ones; a query
+/// whose answer comes back broken runs again. Each job ends whole, the same as the embedded run: a
+/// linkage that loses an executor computing levels, then register counts that lose another.
 #[test]
 fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
-    // The first executor aborts as soon as it computes levels; the second is sound.
-    let mut c = cluster(&[Some("executor.levels"), None]);
+    let mut c = cluster(&[Some("executor.levels"), Some("executor.register"), None]);
     let work = tempfile::tempdir().expect("work");
     let engine = c.engine(work.path());
     let t = &tasks()[0];
     let embedded = run(None, t).expect("embedded");
     let outcome = run(Some(&engine), t);
     let killed = c.children[1].try_wait().expect("status");
-    assert!(killed.is_some(), "the faulty executor died");
-    let out = outcome.expect("the lost executor's stage ran again on the sound one");
+    assert!(killed.is_some(), "the first faulty executor died");
+    let out = outcome.expect("the lost executor's stage ran again on a sound one");
     assert_eq!(bytes(&embedded), bytes(&out));
+    let r = releases(3000);
+    let (finder, release) = &r.finders[0];
+    let job = RegisterJob {
+        finder,
+        release,
+        register: &r.register,
+        members: Some(&r.members),
+    };
+    let counts = DistributedRegister::new(c.target(work.path(), Duration::from_secs(300)));
+    let outcome = counts.counts(&job);
+    let killed = c.children[2].try_wait().expect("status");
+    assert!(killed.is_some(), "the second faulty executor died");
+    assert_eq!(outcome.expect("counted again"), register::counts(&job));
 }
 
 /// Runs the tasks against the cluster at `TOKUMEI_TEST_CLUSTER` (a port on localhost), for looking at a
@@ -359,8 +472,10 @@ fn against_a_running_cluster() {
         host: "localhost".into(),
         port,
     };
-    let engine = DistributedPairs::new(engine, work.path(), 4)
-        .expect("engine")
-        .with_tls(ClusterTls::load(Path::new(&tls)).expect("tls"));
+    let engine = DistributedPairs::new(
+        Target::new(engine, work.path(), 4)
+            .expect("target")
+            .with_tls(ClusterTls::load(Path::new(&tls)).expect("tls")),
+    );
     assert_same(&engine);
 }
