@@ -21,18 +21,10 @@ N="${2:-2}" PORT="${3:-50450}"
 ENGINES="${ENGINES:-embedded datafusion ballista}"
 SETTINGS="${SETTINGS:-$ROOT/settings/linkage/febrl_scale.toml}"
 PARTITIONS="${PARTITIONS:-8}"
-BIN="${TOKUMEI_CLUSTER_BIN:-}"
-if [ -z "$BIN" ]; then
-  (cd "$ROOT" && cargo build --release --quiet -p tokumei-cli --features distributed \
-    && cargo build --release --quiet -p tokumei-distributed --features ballista --bins) >&2
-  BIN="$ROOT/target/release"
-fi
+# shellcheck source=../engines-lib.sh
+. "$HERE/../engines-lib.sh"
 OUT="$TASK/engines"
 rm -rf "$OUT"; mkdir -p "$OUT"
-TIME=/usr/bin/time
-wall() { awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; printf "%.1f", s}' "$1"; }
-cpu() { awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.1f", u+s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident/{printf "%.2f GB", $2/1048576}' "$1"; }
 ROWS=()
 
 run_engine() {
@@ -50,28 +42,16 @@ run_engine() {
   ROWS+=("| $name | $(wall "$OUT/$name.time") s | $(cpu "$OUT/$name.time") s | $(rss "$OUT/$name.time") | $same |")
 }
 
-# Executor CPU seconds and peak memory from /proc (before the cluster stops).
-executor_figures() {
-  local pids="$ROOT/target/local-cluster/$PORT/pids" tick; tick=$(getconf CLK_TCK)
-  tail -n +2 "$pids" | while read -r pid; do
-    local hwm cpu_s
-    hwm=$(awk '/VmHWM/{printf "%.2f GB", $2/1048576}' "/proc/$pid/status")
-    cpu_s=$(awk -v t="$tick" '{printf "%.1f", ($14+$15)/t}' "/proc/$pid/stat")
-    echo "executor $pid: CPU $cpu_s s, peak memory $hwm"
-  done
-}
-
 for e in $ENGINES; do
   case "$e" in
     embedded) run_engine embedded ;;
     datafusion) run_engine datafusion --engine datafusion --engine-work "$OUT/work" ;;
     ballista)
-      TOKUMEI_CLUSTER_BIN="$BIN" "$ROOT/scripts/local-cluster.sh" start "$N" "$PORT" "${CONCURRENT_TASKS:-2}" >&2
-      trap '"$ROOT/scripts/local-cluster.sh" stop "$PORT"' EXIT
+      start_cluster
       run_engine "ballista-$N" --engine "ballista://localhost:$PORT" \
         --engine-tls "/dev/shm/tokumei-cluster-$PORT/tls/driver" --engine-work "$OUT/work" || true
       executor_figures > "$OUT/executors.txt"
-      "$ROOT/scripts/local-cluster.sh" stop "$PORT"; trap - EXIT
+      stop_cluster
       ;;
   esac
 done

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use indicatif::ProgressBar;
-use tokumei_demo::{DemoError, Event, Options, Step};
+use tokumei_demo::{DemoError, Engines, Event, Options, Step};
 
 use crate::synth::{print_summary, progress_bar, progress_bar_of};
 use crate::{EXIT_FAILURE, EXIT_USAGE};
@@ -22,16 +22,32 @@ pub(crate) struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Where the linkage's pairs and the battery's register counts run (job files under
+    /// DIR/engine unless --engine-work names another folder).
+    #[command(flatten)]
+    engine: crate::engine::EngineArgs,
 }
 
 pub(crate) fn run_demo(a: DemoArgs) -> ExitCode {
+    let work = a.dir.join("engine");
+    let engines = a.engine.pair_engine(&work).and_then(|pairs| {
+        let register = a.engine.register_engine(&work)?;
+        Ok(Engines { pairs, register })
+    });
+    let engines = match engines {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let options = Options {
         dir: a.dir,
         people: a.people,
         seed: a.seed,
     };
     let screen = Screen::default();
-    let finished = tokumei_demo::run(&options, &|e| screen.show(e));
+    let finished = tokumei_demo::run_on(&options, &engines, &|e| screen.show(e));
     screen.clear();
     match finished {
         Ok(f) => {

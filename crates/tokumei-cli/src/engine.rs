@@ -32,28 +32,26 @@ impl EngineArgs {
     /// The linkage's pair engine (none for the embedded default); job files under `default_work`
     /// unless `--engine-work` names another folder.
     pub fn pair_engine(&self, default_work: &Path) -> Result<Option<Box<dyn PairEngine>>, String> {
-        let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
-        let work = self.engine_work.as_deref().unwrap_or(default_work);
-        tokumei_distributed::pair_engine(
-            &engine,
-            self.engine_tls.as_deref(),
-            work,
-            self.engine_partitions,
-        )
-        .map_err(|e| e.to_string())
+        let (engine, work) = self.place(default_work)?;
+        tokumei_distributed::pair_engine(&engine, self.tls(), work, self.engine_partitions)
+            .map_err(|e| e.to_string())
     }
 
     /// The re-identification battery's register engine (none for the embedded default); job files
     /// under `default_work` unless `--engine-work` names another folder.
     pub fn register_engine(&self, default_work: &Path) -> Result<Option<SharedEngine>, String> {
+        let (engine, work) = self.place(default_work)?;
+        tokumei_distributed::register_engine(&engine, self.tls(), work, self.engine_partitions)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The engine named and the folder of its job files.
+    fn place<'a>(&'a self, default_work: &'a Path) -> Result<(Engine, &'a Path), String> {
         let engine = Engine::parse(&self.engine).map_err(|e| e.to_string())?;
-        let work = self.engine_work.as_deref().unwrap_or(default_work);
-        tokumei_distributed::register_engine(
-            &engine,
-            self.engine_tls.as_deref(),
-            work,
-            self.engine_partitions,
-        )
-        .map_err(|e| e.to_string())
+        Ok((engine, self.engine_work.as_deref().unwrap_or(default_work)))
+    }
+
+    fn tls(&self) -> Option<&Path> {
+        self.engine_tls.as_deref()
     }
 }

@@ -171,16 +171,35 @@ impl DemoError {
 /// Tells the caller what happens; called from the region's worker threads too.
 pub type Observer<'o> = dyn Fn(Event<'_>) + Sync + 'o;
 
+/// Where the demo's batch work runs: the linkage's candidate pairs and the re-identification
+/// battery's register counts (in this process when none). The results are the same.
+#[derive(Default)]
+pub struct Engines {
+    /// The linkage's pair engine.
+    pub pairs: Option<Box<dyn tokumei_linkage::PairEngine>>,
+    /// The battery's register engine.
+    pub register: Option<tokumei_model::register::SharedEngine>,
+}
+
 /// Runs the demo in `options.dir`: the seven steps, each reported to `on`.
 pub fn run(options: &Options, on: &Observer<'_>) -> Result<Finished, DemoError> {
+    run_on(options, &Engines::default(), on)
+}
+
+/// [`run`] with the batch work on `engines`.
+pub fn run_on(
+    options: &Options,
+    engines: &Engines,
+    on: &Observer<'_>,
+) -> Result<Finished, DemoError> {
     check_folder(&options.dir)?;
     let region = region::generate(options, on)?;
     let site = site::make(&options.dir, on)?;
     receipts::receive_all(&site, &options.dir, &region.out, on)?;
-    linkage::link(&site, on)?;
+    linkage::link(&site, engines.pairs.as_deref(), on)?;
     let decided = committee::approve(&site, &options.dir, on)?;
     on(Event::WebUsers(&web::enrol_all(&site, &options.dir)?));
-    release::build(&site, &options.dir, &decided, on)?;
+    release::build(&site, &options.dir, &decided, engines.register.clone(), on)?;
     release::verify_log(&site, on)?;
     Ok(Finished {
         region: region.out.clone(),

@@ -17,8 +17,13 @@ pub struct Linked {
     pub seconds: f64,
 }
 
-/// Links the vault, waiting for the writer lock if another command holds it.
-pub fn link(site: &Site, on: &Observer<'_>) -> Result<Linked, DemoError> {
+/// Links the vault (the candidate pairs on `engine`, in this process when none), waiting for the
+/// writer lock if another command holds it.
+pub fn link(
+    site: &Site,
+    engine: Option<&dyn tokumei_linkage::PairEngine>,
+    on: &Observer<'_>,
+) -> Result<Linked, DemoError> {
     on(Event::Begin(Step::Linkage));
     let started = Instant::now();
     let settings = tokumei_link::default_settings()?;
@@ -28,7 +33,14 @@ pub fn link(site: &Site, on: &Observer<'_>) -> Result<Linked, DemoError> {
         tokumei_vault::lock::wait_from_env(),
         &|holder| on(Event::Waiting(holder)),
     )?;
-    let summary = tokumei_link::run(&site.home, &site.session, &site.data_key, &settings, &lock)?;
+    let summary = tokumei_link::run_on(
+        engine,
+        &site.home,
+        &site.session,
+        &site.data_key,
+        &settings,
+        &lock,
+    )?;
     drop(lock);
     let linked = Linked {
         summary,

@@ -39,11 +39,15 @@ pub fn build(
     site: &Site,
     dir: &Path,
     decided: &Decided,
+    register_engine: Option<tokumei_model::register::SharedEngine>,
     on: &Observer<'_>,
 ) -> Result<Option<Built>, DemoError> {
     on(Event::Begin(Step::Release));
     let started = Instant::now();
-    let opts = BuildOptions::default();
+    let opts = BuildOptions {
+        register_engine,
+        ..Default::default()
+    };
     let scope = Review::open(&site.home)?.approved_scope(
         &site.session,
         &decided.application_id,

@@ -29,7 +29,7 @@ use tokumei_model::register::{
 
 use crate::job::{df_error, path_text, JobDir, Target};
 use crate::seal::Sealer;
-use crate::tables::part_of;
+use crate::tables::{engine, io, part_of};
 use crate::{cluster, DistributedError};
 
 /// The class every person is counted in once, beside their own (a check that each was read once).
@@ -99,17 +99,6 @@ impl RegisterEngine for DistributedRegister {
             .block_on(self.run(job))
             .map_err(|e| RegisterError(format!("{} engine: {e}", self.target.engine)))
     }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DistributedError + '_ {
-    move |source| DistributedError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn engine(e: impl std::fmt::Display) -> DistributedError {
-    DistributedError::Engine(e.to_string())
 }
 
 /// Writes `text` sealed to `path`.

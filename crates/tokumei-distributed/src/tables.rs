@@ -54,14 +54,14 @@ pub(crate) fn part_of(node: u32, parts: usize) -> usize {
     ((z ^ (z >> 31)) % parts.max(1) as u64) as usize
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DistributedError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DistributedError + '_ {
     move |source| DistributedError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn engine(e: impl std::fmt::Display) -> DistributedError {
+pub(crate) fn engine(e: impl std::fmt::Display) -> DistributedError {
     DistributedError::Engine(e.to_string())
 }
 

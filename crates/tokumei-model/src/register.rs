@@ -161,20 +161,16 @@ impl ClassFinder {
     /// numbered by their position; a class given twice keeps its first number.
     pub fn new(columns: &[String], classes: Vec<Class>, end: NaiveDate) -> Self {
         let mut distinct: Vec<Vec<Option<String>>> = vec![Vec::new(); columns.len()];
+        let mut numbers: Vec<HashMap<Option<&str>, u32>> = vec![HashMap::new(); columns.len()];
         let mut index = HashMap::with_capacity(classes.len());
         for (n, class) in classes.iter().enumerate() {
-            let ids: Vec<u32> = distinct
-                .iter_mut()
-                .enumerate()
-                .map(|(c, seen)| {
-                    let v = class.get(c).cloned().flatten();
-                    match seen.iter().position(|s| *s == v) {
-                        Some(i) => i as u32,
-                        None => {
-                            seen.push(v);
-                            (seen.len() - 1) as u32
-                        }
-                    }
+            let ids: Vec<u32> = (0..columns.len())
+                .map(|c| {
+                    let v = class.get(c).and_then(Option::as_deref);
+                    *numbers[c].entry(v).or_insert_with(|| {
+                        distinct[c].push(v.map(str::to_string));
+                        (distinct[c].len() - 1) as u32
+                    })
                 })
                 .collect();
             index.entry(ids).or_insert(n as u32);

@@ -628,7 +628,7 @@ fn battery(
         .register_engine
         .as_ref()
         .map(|e| &*e.0 as &dyn RegisterEngine);
-    let reid = crate::reid::run_on_or_here(
+    let reid = crate::reid::run_on(
         engine,
         &tables[0],
         &tables[1..],
@@ -640,7 +640,7 @@ fn battery(
     // (sex, birth date, municipality), as EMA's report asks.
     let unprocessed = unprocessed_persons(cohort, pseudonym);
     let reid_initial =
-        crate::reid::run_on_or_here(engine, &unprocessed, &[], &register, end, Some(&truth))?;
+        crate::reid::run_on(engine, &unprocessed, &[], &register, end, Some(&truth))?;
     // Cross-release linkability: this release joined to each earlier one of the same kind.
     let cross_release: Vec<CrossRelease> = earlier_releases(home, key, kind.code())?
         .iter()

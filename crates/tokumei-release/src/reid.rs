@@ -264,22 +264,9 @@ pub fn run(
     r
 }
 
-/// Runs the battery with the register's counts on `engine`: the figures of [`run`].
+/// Runs the battery with the register's counts on `engine` (in this process when none): the
+/// figures of [`run`].
 pub fn run_on(
-    engine: &dyn RegisterEngine,
-    persons: &Table,
-    events: &[Table],
-    register: &[RegisterPerson],
-    end: NaiveDate,
-    truth: Option<&HashMap<String, String>>,
-) -> Result<ReidReport, RegisterError> {
-    run_with(persons, events, register, end, truth, |job| {
-        engine.counts(job)
-    })
-}
-
-/// Runs the battery with the register's counts on `engine`, or in this process when none.
-pub fn run_on_or_here(
     engine: Option<&dyn RegisterEngine>,
     persons: &Table,
     events: &[Table],
@@ -288,7 +275,7 @@ pub fn run_on_or_here(
     truth: Option<&HashMap<String, String>>,
 ) -> Result<ReidReport, RegisterError> {
     match engine {
-        Some(e) => run_on(e, persons, events, register, end, truth),
+        Some(e) => run_with(persons, events, register, end, truth, |job| e.counts(job)),
         None => Ok(run(persons, events, register, end, truth)),
     }
 }

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::checks::Table;
-use crate::reid::{
-    cross_release_linkability, run_on_or_here, Linkability, RegisterPerson, ReidReport,
-};
+use crate::reid::{cross_release_linkability, run_on, Linkability, RegisterPerson, ReidReport};
 use crate::ReleaseError;
 
 /// The event tables a release folder may hold, in the order the battery reads them.
@@ -64,7 +62,7 @@ pub fn test_on(
     let tables = read_release(&inputs.release)?;
     let register = read_register(&inputs.population)?;
     let truth = inputs.truth.as_deref().map(read_truth).transpose()?;
-    let report = run_on_or_here(
+    let report = run_on(
         engine,
         &tables[0],
         &tables[1..],

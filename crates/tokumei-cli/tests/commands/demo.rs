@@ -58,6 +58,29 @@ fn is_year_month(v: &str) -> bool {
 }
 
 #[test]
+fn demo_on_an_engine_this_build_lacks_or_a_bad_address_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dir.path().join("demo");
+    let mut cases = vec![("ballista://x", "port is missing")];
+    if !cfg!(feature = "distributed") {
+        cases.push(("datafusion", "--features distributed"));
+    }
+    for (engine, message) in cases {
+        let out = cmd()
+            .arg("demo")
+            .arg("--dir")
+            .arg(&demo)
+            .args(["--people", "50", "--engine", engine])
+            .assert()
+            .failure()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(message), "{engine}: {err}");
+        assert!(!demo.exists(), "nothing written for {engine}");
+    }
+}
+
+#[test]
 fn demo_releases_under_the_exact_jp_anonymized_preset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = dir.path().join("demo");

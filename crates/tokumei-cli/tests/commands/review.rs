@@ -671,6 +671,42 @@ fn reid(release: &Path, population: &Path, extra: &[&str]) -> Command {
 }
 
 #[test]
+fn reid_test_on_an_engine_this_build_lacks_or_a_bad_address_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = release(dir.path(), &[("M", "1950-04", "022012", 10)]);
+    let population = dir.path().join("population.csv");
+    let mut cases = vec![("spark://x:7077", "ballista://HOST:PORT")];
+    if !cfg!(feature = "distributed") {
+        cases.push(("datafusion", "--features distributed"));
+    }
+    for (engine, message) in cases {
+        let out = reid(&r, &population, &["--engine", engine])
+            .assert()
+            .failure()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(message), "{engine}: {err}");
+    }
+    // The embedded default is the same with or without the flag.
+    let loose = [
+        "--json",
+        "--max-prosecutor-risk",
+        "1",
+        "--max-linkage-success",
+        "1",
+    ];
+    let plain = reid(&r, &population, &loose).assert().success();
+    let named = reid(
+        &r,
+        &population,
+        &[&loose[..], &["--engine", "embedded"]].concat(),
+    )
+    .assert()
+    .success();
+    assert_eq!(plain.get_output().stdout, named.get_output().stdout);
+}
+
+#[test]
 fn reid_test_prints_a_verdict_per_threshold_and_overall() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = release(
