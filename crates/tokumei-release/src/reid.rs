@@ -424,8 +424,11 @@ fn register_matches(
             by_id.entry(p.id.as_str()).or_default().push(p);
         }
     }
-    let (mut marketer, mut unmatched, mut min_group) = (0.0, 0usize, u64::MAX);
-    let mut success = 0.0;
+    // Per class: its release persons and those the attack finds among the look-alikes. The sums
+    // run over the classes in their order, so the figures do not depend on the rows' order (the
+    // release's pseudonyms).
+    let mut tally = vec![(0u64, 0u64); groups.len()];
+    let mut unmatched = 0usize;
     for row in &persons.rows {
         let key: Class = qis
             .iter()
@@ -437,15 +440,18 @@ fn register_matches(
             unmatched += 1;
             continue;
         };
-        min_group = min_group.min(g);
-        marketer += 1.0 / g as f64;
         let id = truth.and_then(|t| value(row, 0).and_then(|p| t.get(p)));
         let found = id
             .and_then(|id| by_id.get(id.as_str()))
             .is_some_and(|ps| ps.iter().any(|p| finder.agrees_with(n, p)));
-        if found {
-            success += 1.0 / g as f64;
-        }
+        tally[n].0 += 1;
+        tally[n].1 += u64::from(found);
+    }
+    let (mut marketer, mut success, mut min_group) = (0.0, 0.0, u64::MAX);
+    for ((k, found), g) in tally.iter().zip(groups).filter(|((k, _), _)| *k > 0) {
+        min_group = min_group.min(*g);
+        marketer += *k as f64 / *g as f64;
+        success += *found as f64 / *g as f64;
     }
     let n = persons.rows.len() as f64;
     r.marketer = marketer / n;

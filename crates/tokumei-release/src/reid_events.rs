@@ -577,8 +577,9 @@ fn prepared(v: &[Option<Option<Cover>>], i: u32) -> Option<&Cover> {
     v.get(i as usize)?.as_ref()?.as_ref()
 }
 
-/// The targets: release persons with a register entry, sorted by pseudonym, sampled (seeded) down
-/// to `max` when more; returns (person ids, sampled).
+/// The targets: release persons with a register entry, in the order of their register ids (then
+/// pseudonyms), so that neither the sample nor the draws depend on the release's pseudonym key;
+/// sampled (seeded) down to `max` when more; returns (person ids, sampled).
 fn targets(
     persons: &Persons,
     register: &HashMap<String, RegisterPerson>,
@@ -588,13 +589,17 @@ fn targets(
     let mut ids: Vec<u32> = (0..persons.pseudonyms.len() as u32)
         .filter(|&i| register.contains_key(persons.pseudonyms[i as usize]))
         .collect();
-    ids.sort_by_key(|&i| persons.pseudonyms[i as usize]);
+    let key = |i: &u32| {
+        let p = persons.pseudonyms[*i as usize];
+        (register.get(p).map(|r| r.id.as_str()), p)
+    };
+    ids.sort_by_key(key);
     if ids.len() <= max {
         return (ids, false);
     }
     SplitMix::new(seed, None).choose_front(&mut ids, max);
     ids.truncate(max);
-    ids.sort_by_key(|&i| persons.pseudonyms[i as usize]);
+    ids.sort_by_key(key);
     (ids, true)
 }
 
@@ -784,7 +789,10 @@ pub fn m_event_attack(
             continue;
         };
         let k = max_m.min(own.len());
-        SplitMix::new(seed, Some(pseudonym)).choose_front(&mut own, k);
+        // Drawn by the register id (the pseudonym when it has none): the same draws whatever the
+        // release's pseudonyms.
+        let domain = if p.id.is_empty() { pseudonym } else { &p.id };
+        SplitMix::new(seed, Some(domain)).choose_front(&mut own, k);
         let sets = attack.candidates(p, end, &own[..k]);
         for (j, &m) in ms.iter().enumerate() {
             if let [only] = sets[m.min(k)].as_slice() {
