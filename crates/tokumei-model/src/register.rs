@@ -325,20 +325,28 @@ impl std::fmt::Debug for SharedEngine {
 pub fn counts(job: &RegisterJob<'_>) -> RegisterCounts {
     let n = job.finder.classes().len();
     let mut groups = vec![0u64; n];
+    // Every person's classes, kept (one after another) when the scores need them again, so the
+    // finder runs once per person.
+    let keep = job.members.is_some();
+    let (mut all, mut ends) = (Vec::new(), Vec::new());
     let mut found = Vec::new();
     for p in job.register {
         job.finder.classes_of(p, &mut found);
         for c in &found {
             groups[*c as usize] += 1;
         }
+        if keep {
+            all.extend_from_slice(&found);
+            ends.push(all.len());
+        }
     }
     let scores = job.members.map(|members| {
         let ratios = ratios(job.release, &groups);
         let mut by_score: HashMap<u64, (u64, u64)> = HashMap::new();
-        for (p, member) in job.register.iter().zip(members) {
-            job.finder.classes_of(p, &mut found);
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        for ((start, end), member) in starts.zip(&ends).zip(members) {
             let e = by_score
-                .entry(score(&found, &ratios).to_bits())
+                .entry(score(&all[start..*end], &ratios).to_bits())
                 .or_default();
             if *member {
                 e.0 += 1;
