@@ -114,6 +114,8 @@ pub(crate) struct BlockPlan {
     left: Vec<(u128, u32)>,
     right: Vec<(u128, u32)>,
     self_join: bool,
+    /// Whether the right entries are another table's (link).
+    right_is_other_side: bool,
     blocks: Vec<Block>,
 }
 
@@ -126,6 +128,14 @@ impl BlockPlan {
         } else {
             nl * nr
         }
+    }
+
+    /// The pairs of the kept blocks: the rule's candidate pairs, exactly, unless the rule swaps
+    /// columns in a dedupe (its blocks then meet each pair in both orientations and each node with
+    /// itself).
+    pub(crate) fn kept_pairs(&self) -> Option<u64> {
+        let exact = self.self_join || self.right_is_other_side;
+        exact.then(|| self.blocks.iter().map(|b| self.pairs(b)).sum())
     }
 
     /// Keys of the kept blocks with more than `threshold` pairs.
@@ -179,6 +189,7 @@ pub(crate) fn plan(
         left,
         right,
         self_join,
+        right_is_other_side: !dedupe,
         blocks: Vec::new(),
     };
     for block in blocks {

@@ -67,11 +67,11 @@ pub struct ClusterStats {
 }
 
 /// Clusters `n` graph nodes. `edges` are (packed pair, weight) over graph nodes (link mode: right nodes
-/// offset by the left count); `negative` holds the sorted packed pairs that must not be joined.
+/// offset by the left count); `is_negative` says whether two nodes must not be joined.
 pub(crate) fn cluster(
     n: usize,
     mut edges: Vec<(u64, f64)>,
-    negative: &[u64],
+    is_negative: impl Fn(u32, u32) -> bool,
     conflicts: &Conflicts,
 ) -> (Vec<u32>, ClusterStats) {
     let mut stats = ClusterStats {
@@ -88,10 +88,6 @@ pub(crate) fn cluster(
             members.push(vec![root]);
         }
         slot[root as usize] as usize
-    };
-    let is_negative = |a: u32, b: u32| -> bool {
-        let key = ((a.min(b) as u64) << 32) | a.max(b) as u64;
-        negative.binary_search(&key).is_ok()
     };
     for (p, _) in edges {
         let (a, b) = unpack(p);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::blocking::{self, pack, RuleKeys, RuleStats, KEY_NULL};
 use crate::compare::{self, Comparison, ValuePair};
 use crate::prepare::{Prepared, NULL};
+use crate::score::{PairClass, ScoringJob};
 use crate::settings::{ComparisonSpec, Settings, Transform};
 use crate::LinkageError;
 
@@ -138,6 +139,12 @@ pub struct PairJob<'a> {
     pub(crate) dedupe: bool,
     pub(crate) values: Vec<usize>,
     pub(crate) level_fn: LevelFn,
+    /// The comparisons compiled over the prepared records (their term frequencies).
+    pub(crate) comps: Vec<Comparison>,
+    /// Per deterministic rule: its columns, as indices into the level function's columns.
+    pub(crate) deterministic: Vec<Vec<usize>>,
+    /// Per rule: its candidate pairs as planned, where the plan counts them exactly.
+    pub(crate) produced: Vec<Option<u64>>,
 }
 
 impl PairJob<'_> {
@@ -216,6 +223,62 @@ impl PairJob<'_> {
             .is_some_and(|r| r.skipped.contains(&key))
     }
 
+    /// The columns of each deterministic rule, as indices into the level function's columns: a pair
+    /// whose values agree on all of one rule's columns (none missing) is a certain match.
+    pub fn deterministic(&self) -> &[Vec<usize>] {
+        &self.deterministic
+    }
+
+    /// The level at which comparison `c` reads a term frequency.
+    pub fn tf_level(&self, c: usize) -> Option<u8> {
+        self.comps.get(c)?.tf.as_ref().map(|t| t.level as u8)
+    }
+
+    /// The term frequency comparison `c` reads for left node `node` at its term-frequency level.
+    pub fn tf(&self, c: usize, node: usize) -> Option<f64> {
+        let tf = self.comps.get(c)?.tf.as_ref()?;
+        let left = self.prep.pair_sides().0;
+        (node < left.len())
+            .then(|| tf.freq.get(&left.get(tf.feat, node)).copied())
+            .flatten()
+    }
+
+    /// Checks an engine's classes against the plan: every rule whose pairs the plan counts exactly
+    /// produces that many, and every class names a rule that produces it. A pair lost or counted
+    /// twice by the engine fails here (unless all its rules swap columns in a dedupe).
+    pub fn check_classes(&self, classes: &[PairClass]) -> Result<(), LinkageError> {
+        let rules = self.rules();
+        if rules > 64 {
+            return Err(engine_error(
+                "more than 64 blocking rules cannot be counted by class",
+            ));
+        }
+        let mut produced = vec![0u64; rules];
+        for class in classes {
+            let first = class.first as usize;
+            if first >= rules || class.produced >> first & 1 == 0 || class.produced >> rules > 0 {
+                return Err(engine_error(
+                    "a class of pairs names rules that do not produce it",
+                ));
+            }
+            for (j, n) in produced.iter_mut().enumerate() {
+                if class.produced >> j & 1 == 1 {
+                    *n += class.pairs;
+                }
+            }
+        }
+        for (j, n) in produced.iter().enumerate() {
+            if self.produced[j].is_some_and(|planned| planned != *n) {
+                return Err(engine_error(format!(
+                    "rule {} produced {n} candidate pairs where its blocks hold {}",
+                    j + 1,
+                    self.produced[j].unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the block of `key` under rule `rule` is large enough to be spread over several tasks
     /// (`split_block_pairs`); the pairs it yields are the same.
     pub fn large(&self, rule: usize, key: u128) -> bool {
@@ -287,23 +350,54 @@ pub trait PairEngine: Sync {
     fn name(&self) -> String;
     /// Every candidate pair of the job with its levels.
     fn pairs(&self, job: &PairJob<'_>) -> Result<PairSet, LinkageError>;
+    /// The job trained and scored where its pairs are, when the engine does that (only the classes'
+    /// counts and the pairs kept come back); none when it only finds pairs.
+    fn scoring<'s>(
+        &'s self,
+        job: &'s PairJob<'_>,
+    ) -> Result<Option<Box<dyn ScoringJob + 's>>, LinkageError> {
+        let _ = job;
+        Ok(None)
+    }
 }
 
-/// Plans every rule's blocks as the embedded run does (skipped blocks recorded in the rules). Returns
-/// the rules' statistics (no pairs counted yet) and the keys of each rule's large blocks.
-pub(crate) fn plan_rules(
-    settings: &Settings,
-    rules: &mut [RuleKeys],
-    dedupe: bool,
-) -> (Vec<RuleStats>, Vec<HashSet<u128>>) {
-    let mut stats = Vec::with_capacity(rules.len());
-    let mut large = Vec::with_capacity(rules.len());
+/// The rules as planned: their statistics (no pairs counted yet), the keys of each rule's large
+/// blocks and each rule's candidate pairs where the plan counts them exactly.
+pub(crate) struct RulePlan {
+    pub stats: Vec<RuleStats>,
+    pub large: Vec<HashSet<u128>>,
+    pub produced: Vec<Option<u64>>,
+}
+
+/// Plans every rule's blocks as the embedded run does (skipped blocks recorded in the rules).
+pub(crate) fn plan_rules(settings: &Settings, rules: &mut [RuleKeys], dedupe: bool) -> RulePlan {
+    let mut out = RulePlan {
+        stats: Vec::with_capacity(rules.len()),
+        large: Vec::with_capacity(rules.len()),
+        produced: Vec::with_capacity(rules.len()),
+    };
     for rule in rules.iter_mut() {
         let (plan, s) = blocking::plan(rule, dedupe, settings.limits.max_block_pairs);
-        large.push(plan.large_blocks(settings.limits.split_block_pairs));
-        stats.push(s);
+        out.large
+            .push(plan.large_blocks(settings.limits.split_block_pairs));
+        out.produced.push(plan.kept_pairs());
+        out.stats.push(s);
     }
-    (stats, large)
+    out
+}
+
+/// The columns of each deterministic rule as indices into `columns` (the level function's).
+pub(crate) fn deterministic_columns(settings: &Settings, columns: &[String]) -> Vec<Vec<usize>> {
+    settings
+        .deterministic
+        .iter()
+        .map(|d| {
+            d.columns
+                .iter()
+                .filter_map(|c| columns.iter().position(|x| x == c))
+                .collect()
+        })
+        .collect()
 }
 
 /// The plain-value features of the prepared records, with their columns.

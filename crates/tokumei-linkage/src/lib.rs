@@ -30,6 +30,7 @@ mod pipeline;
 mod prepare;
 pub mod report;
 pub mod sample;
+pub mod score;
 pub mod settings;
 pub mod unionfind;
 
@@ -40,6 +41,7 @@ pub use dataset::Dataset;
 pub use engine::{engine_error, unpack_levels, KeySide, LevelFn, PairEngine, PairJob, PairSet};
 pub use error::LinkageError;
 pub use model::{probability, LevelParams, Model};
+pub use score::{PairClass, Scoring, ScoringJob};
 pub use settings::{LinkType, Settings};
 pub use unionfind::UnionFind;
 
@@ -170,9 +172,27 @@ pub fn link_with_engine(
         "prepared"
     );
     let mut rules = pipeline::rule_keys(settings, &prep);
-    let (candidates, rule_stats) = match engine {
-        None => {
-            let (pairs, stats) = pipeline::candidate_pairs(settings, &mut rules, dedupe)?;
+    // The embedded run finds its pairs, an engine's job is planned; the rules stay fixed after.
+    let (embedded, job) = match engine {
+        None => (
+            Some(pipeline::candidate_pairs(settings, &mut rules, dedupe)?),
+            None,
+        ),
+        Some(_) => (None, Some(engine::plan_rules(settings, &mut rules, dedupe))),
+    };
+    let (job, planned) = match job {
+        Some(plan) => {
+            let job = pair_job(settings, &prep, &rules, plan.large, plan.produced, dedupe);
+            (Some(job), plan.stats)
+        }
+        None => (None, Vec::new()),
+    };
+    let mut scoring_job = match (engine, &job) {
+        (Some(e), Some(j)) => e.scoring(j)?,
+        _ => None,
+    };
+    let (mut candidates, rule_stats) = match (engine, &job, embedded) {
+        (_, _, Some((pairs, stats))) => {
             tracing::info!(
                 pairs = pairs.len(),
                 secs = t0.elapsed().as_secs_f64(),
@@ -183,20 +203,41 @@ pub fn link_with_engine(
                 stats,
             )
         }
-        Some(engine) => engine_candidates(engine, settings, &prep, &mut rules, dedupe)?,
+        (Some(e), Some(j), None) => match scoring_job.as_deref_mut() {
+            Some(s) => class_candidates(s, j, planned)?,
+            None => engine_candidates(e, j, planned)?,
+        },
+        _ => return Err(engine_error("no engine and no pairs")),
     };
     tracing::info!(secs = t0.elapsed().as_secs_f64(), "levels");
     let deterministic = pipeline::Deterministic::new(settings, &prep);
     let fitted = candidates.fit(&rules, seed, t0);
-    let weights = candidates.weights(&fitted, &deterministic);
+    let scoring = candidates.scoring(&fitted);
+    let (weights, histogram) = match scoring_job.as_deref_mut() {
+        None => {
+            let weights = candidates.weights(&scoring, &deterministic);
+            let histogram = pipeline::histogram(weights.iter().map(|w| (*w, 1)));
+            (weights, histogram)
+        }
+        Some(s) => {
+            let histogram = candidates.class_histogram(&scoring);
+            (
+                candidates.keep_scored(s, &scoring, &deterministic)?,
+                histogram,
+            )
+        }
+    };
     tracing::info!(
         secs = t0.elapsed().as_secs_f64(),
         prior = fitted.prior,
         iterations = fitted.em_iterations,
         "model"
     );
-    let histogram = pipeline::histogram(&weights);
-    let clusters = candidates.clusters(&weights, cannot_link);
+    let scored = scoring_job
+        .is_some()
+        .then_some((&rules[..], &scoring, &deterministic));
+    let clusters = candidates.clusters(&weights, cannot_link, scored);
+    drop(scoring_job);
     tracing::info!(secs = t0.elapsed().as_secs_f64(), "clusters");
     let (pairs, matches, review) = candidates.output_pairs(&weights, collapse);
     Ok(LinkOutput {
@@ -210,7 +251,7 @@ pub fn link_with_engine(
         comparison_names: candidates.comparison_names(),
         model: fitted,
         blocking: rule_stats,
-        candidates: candidates.len() as u64,
+        candidates: candidates.len(),
         nodes: prep.sides.iter().map(|s| s.len()).collect(),
         histogram,
         cluster_stats: clusters.stats,
@@ -220,26 +261,38 @@ pub fn link_with_engine(
     })
 }
 
-/// The candidates as `engine` finds them, with the rules' statistics.
-fn engine_candidates<'a>(
-    engine: &dyn PairEngine,
+/// The job an engine receives.
+fn pair_job<'a>(
     settings: &'a Settings,
     prep: &'a prepare::Prepared,
-    rules: &mut [blocking::RuleKeys],
+    rules: &'a [blocking::RuleKeys],
+    large: Vec<std::collections::HashSet<u128>>,
+    produced: Vec<Option<u64>>,
     dedupe: bool,
-) -> Result<(pipeline::Candidates<'a>, Vec<RuleStats>), LinkageError> {
-    let (mut stats, large) = engine::plan_rules(settings, rules, dedupe);
+) -> PairJob<'a> {
     let (values, columns) = engine::value_features(prep);
-    let job = PairJob {
+    PairJob {
         settings,
         prep,
         rules,
         large,
         dedupe,
         values,
+        deterministic: engine::deterministic_columns(settings, &columns),
+        comps: compare::compile(&settings.comparisons, prep),
+        produced,
         level_fn: LevelFn::new(&settings.comparisons, columns),
-    };
-    let set = engine.pairs(&job)?;
+    }
+}
+
+/// The candidates as `engine` finds them, with the rules' statistics.
+fn engine_candidates<'a>(
+    engine: &dyn PairEngine,
+    job: &PairJob<'a>,
+    mut stats: Vec<RuleStats>,
+) -> Result<(pipeline::Candidates<'a>, Vec<RuleStats>), LinkageError> {
+    let settings = job.settings;
+    let set = engine.pairs(job)?;
     if set.len() as u64 > settings.limits.max_candidate_pairs {
         return Err(LinkageError::TooManyPairs {
             limit: settings.limits.max_candidate_pairs,
@@ -255,7 +308,47 @@ fn engine_candidates<'a>(
     }
     tracing::info!(engine = %engine.name(), pairs = set.len(), "candidate pairs");
     let candidates =
-        pipeline::Candidates::from_levels(settings, dedupe, prep, set.pairs, set.levels);
+        pipeline::Candidates::from_levels(settings, job.dedupe, job.prep, set.pairs, set.levels);
+    Ok((candidates, stats))
+}
+
+/// The candidates as a scoring engine counts them by class, checked against the plan, with the
+/// rules' statistics.
+fn class_candidates<'a>(
+    scoring_job: &mut dyn ScoringJob,
+    job: &PairJob<'a>,
+    mut stats: Vec<RuleStats>,
+) -> Result<(pipeline::Candidates<'a>, Vec<RuleStats>), LinkageError> {
+    let settings = job.settings;
+    let classes = scoring_job.classes()?;
+    job.check_classes(&classes)?;
+    let nc = settings.comparisons.len();
+    for class in &classes {
+        let mut g = vec![0u8; nc];
+        unpack_levels(class.levels, nc, &mut g);
+        let known = g
+            .iter()
+            .zip(&job.comps)
+            .all(|(l, c)| (*l as usize) < c.levels.len());
+        if !known || class.tf.len() != nc {
+            return Err(engine_error(
+                "a class of pairs has levels the job does not have",
+            ));
+        }
+        stats[class.first as usize].new_pairs += class.pairs;
+    }
+    let total: u64 = classes.iter().map(|c| c.pairs).sum();
+    if total > settings.limits.max_candidate_pairs {
+        return Err(LinkageError::TooManyPairs {
+            limit: settings.limits.max_candidate_pairs,
+        });
+    }
+    tracing::info!(
+        classes = classes.len(),
+        pairs = total,
+        "candidate pairs by class"
+    );
+    let candidates = pipeline::Candidates::from_classes(settings, job.dedupe, job.prep, classes);
     Ok((candidates, stats))
 }
 

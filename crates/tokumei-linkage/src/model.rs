@@ -122,11 +122,17 @@ pub(crate) fn patterns(
             m
         })
         .collect();
+    class_patterns(maps.into_iter().flatten(), nc)
+}
+
+/// Distinct level patterns of (packed levels, pairs) counts, summed and sorted.
+pub(crate) fn class_patterns(
+    counted: impl Iterator<Item = (u64, u64)>,
+    nc: usize,
+) -> Vec<(Vec<u8>, u64)> {
     let mut counts: FxMap<u64, u64> = FxMap::default();
-    for m in maps {
-        for (k, n) in m {
-            *counts.entry(k).or_insert(0) += n;
-        }
+    for (k, n) in counted {
+        *counts.entry(k).or_insert(0) += n;
     }
     let mut keys: Vec<(u64, u64)> = counts.into_iter().collect();
     keys.sort_unstable();
@@ -326,23 +332,6 @@ pub(crate) fn assemble(
         em_iterations,
         u_sample_pairs,
     }
-}
-
-/// Match weight of a pair (log2 odds), with term-frequency adjustments.
-pub(crate) fn weight(model: &Model, comps: &[Comparison], ctx: &PairCtx, a: u32, g: &[u8]) -> f64 {
-    let mut w = model.prior_weight();
-    for (c, l) in g.iter().enumerate() {
-        let p = &model.comparisons[c].1[*l as usize];
-        w += p.weight;
-        if let Some(tf) = &comps[c].tf {
-            if tf.level == *l as usize {
-                if let Some(f) = ctx.tf(tf, a) {
-                    w += (p.u / f.max(tf.min_u)).log2();
-                }
-            }
-        }
-    }
-    w
 }
 
 /// Probability of a match weight.

@@ -11,6 +11,7 @@ use crate::cluster::{self, ClusterStats};
 use crate::compare::{self, Comparison, PairCtx};
 use crate::model::{self, probability, Model};
 use crate::prepare::{self, FeatureKey, Prepared, Side};
+use crate::score::{PairClass, Scoring, ScoringJob};
 use crate::settings::{self, parse_key, LinkType, Settings, Transform};
 use crate::{Dataset, Histogram, LinkageError, Pair};
 
@@ -187,22 +188,22 @@ impl Deterministic {
     }
 }
 
-/// Histogram of the match weights: 80 bins of width 1 from -30, the outer bins holding everything
-/// beyond them.
-pub(crate) fn histogram(weights: &[f64]) -> Histogram {
+/// Histogram of the match weights (each with its number of pairs): 80 bins of width 1 from -30, the
+/// outer bins holding everything beyond them.
+pub(crate) fn histogram(weights: impl Iterator<Item = (f64, u64)>) -> Histogram {
     let mut histogram = Histogram {
         start: -30.0,
         width: 1.0,
         counts: vec![0; 80],
     };
-    for w in weights {
+    for (w, n) in weights {
         let bin = ((w - histogram.start) / histogram.width).floor();
         let bin = if bin.is_nan() {
             0.0
         } else {
             bin.clamp(0.0, 79.0)
         };
-        histogram.counts[bin as usize] += 1;
+        histogram.counts[bin as usize] += n;
     }
     histogram
 }
@@ -242,6 +243,10 @@ pub(crate) struct Candidates<'a> {
     ctx: PairCtx<'a>,
     pairs: Vec<u64>,
     gamma: Vec<u8>,
+    /// Number of candidate pairs (`pairs` holds them all, or only those kept when `classes` is set).
+    total: u64,
+    /// The classes of the candidate pairs, when an engine scores them where they are.
+    classes: Option<Vec<PairClass>>,
 }
 
 impl<'a> Candidates<'a> {
@@ -265,9 +270,24 @@ impl<'a> Candidates<'a> {
             dedupe,
             comps,
             ctx,
+            total: pairs.len() as u64,
             pairs,
             gamma,
+            classes: None,
         }
+    }
+
+    /// Candidates an engine counted by class (it keeps the pairs until [`Candidates::keep_scored`]).
+    pub(crate) fn from_classes(
+        settings: &'a Settings,
+        dedupe: bool,
+        prep: &'a Prepared,
+        classes: Vec<PairClass>,
+    ) -> Self {
+        let mut c = Candidates::from_levels(settings, dedupe, prep, Vec::new(), Vec::new());
+        c.total = classes.iter().map(|k| k.pairs).sum();
+        c.classes = Some(classes);
+        c
     }
 
     /// Compiles the comparisons and computes the levels of every candidate pair (in parallel).
@@ -295,8 +315,28 @@ impl<'a> Candidates<'a> {
     }
 
     /// Number of candidate pairs.
-    pub(crate) fn len(&self) -> usize {
-        self.pairs.len()
+    pub(crate) fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// The level patterns of the candidate pairs rule `rule` produces (all of them when none), with
+    /// their counts, sorted.
+    fn patterns(&self, rule: Option<(usize, &RuleKeys)>) -> Vec<(Vec<u8>, u64)> {
+        let nc = self.nc();
+        match (&self.classes, rule) {
+            (Some(classes), _) => model::class_patterns(
+                classes
+                    .iter()
+                    .filter(|c| rule.is_none_or(|(k, _)| c.produced >> k & 1 == 1))
+                    .map(|c| (c.levels, c.pairs)),
+                nc,
+            ),
+            (None, None) => model::patterns(&self.gamma, nc, |_| true),
+            (None, Some((_, rule))) => model::patterns(&self.gamma, nc, |i| {
+                let (a, b) = unpack(self.pairs[i]);
+                blocking::produced_by(rule, a, b, self.dedupe)
+            }),
+        }
     }
 
     /// Comparison names.
@@ -352,7 +392,7 @@ impl<'a> Candidates<'a> {
         tracing::info!(secs = t0.elapsed().as_secs_f64(), "u sample");
         let u = model::estimate_u(&self.comps, &sample);
         let (mut m, m_n, mut em_iterations) = self.trained_m(rules, &u);
-        let pats = model::patterns(&self.gamma, self.nc(), |_| true);
+        let pats = self.patterns(None);
         em_iterations += self.train_untrained(&u, &mut m, &m_n, &pats);
         // The prior of a candidate pair, m and u held.
         let all = vec![true; self.nc()];
@@ -422,10 +462,7 @@ impl<'a> Candidates<'a> {
             if !active.iter().any(|a| *a) {
                 continue;
             }
-            let pats = model::patterns(&self.gamma, nc, |i| {
-                let (a, b) = unpack(self.pairs[i]);
-                blocking::produced_by(rule, a, b, self.dedupe)
-            });
+            let pats = self.patterns(Some((k, rule)));
             if pats.iter().map(|p| p.1).sum::<u64>() < 10 {
                 continue;
             }
@@ -488,32 +525,93 @@ impl<'a> Candidates<'a> {
             (Some(p), _) => p,
             (None, settings::PriorScope::Candidates) => candidate_prior,
             (None, settings::PriorScope::AllPairs) => {
-                (candidate_prior * self.pairs.len() as f64 / all_pairs.max(1.0)).clamp(1e-15, 0.5)
+                (candidate_prior * self.total as f64 / all_pairs.max(1.0)).clamp(1e-15, 0.5)
             }
         }
     }
 
-    /// The match weight of every candidate pair (infinite for deterministic matches), in parallel.
-    pub(crate) fn weights(&self, fitted: &Model, det: &Deterministic) -> Vec<f64> {
+    /// The fitted model's weight; an engine that scores keeps the pairs written or linked.
+    pub(crate) fn scoring(&self, fitted: &Model) -> Scoring {
+        let (link, _) = self.link_thresholds();
+        Scoring::new(
+            fitted,
+            &self.comps,
+            link.min(self.settings.thresholds.review_lower),
+        )
+    }
+
+    /// The weight of the pair of left node `a` and right node `b` at `levels`.
+    fn weight(&self, scoring: &Scoring, det: &Deterministic, a: u32, b: u32, g: &[u8]) -> f64 {
         let (lside, rside) = (self.ctx.left, self.ctx.right);
+        let deterministic = det.matches(lside, rside, a, b);
+        scoring.weight(g, deterministic, |c| {
+            self.comps[c].tf.as_ref().and_then(|tf| self.ctx.tf(tf, a))
+        })
+    }
+
+    /// The match weight of every candidate pair held (infinite for deterministic matches), in
+    /// parallel.
+    pub(crate) fn weights(&self, scoring: &Scoring, det: &Deterministic) -> Vec<f64> {
         self.pairs
             .par_iter()
             .enumerate()
             .with_min_len(4096)
             .map(|(i, p)| {
                 let (a, b) = unpack(*p);
-                if det.matches(lside, rside, a, b) {
-                    f64::INFINITY
-                } else {
-                    model::weight(fitted, &self.comps, &self.ctx, a, self.levels(i))
-                }
+                self.weight(scoring, det, a, b, self.levels(i))
             })
             .collect()
     }
 
+    /// The histogram of the weights of every candidate pair, from the classes.
+    pub(crate) fn class_histogram(&self, scoring: &Scoring) -> Histogram {
+        let classes = self.classes.as_deref().unwrap_or_default();
+        histogram(classes.iter().map(|c| (scoring.class_weight(c), c.pairs)))
+    }
+
+    /// Takes from the engine the pairs `scoring` keeps, checked against the classes: as many as the
+    /// classes count, each kept by the driver's own weight.
+    pub(crate) fn keep_scored(
+        &mut self,
+        job: &mut dyn ScoringJob,
+        scoring: &Scoring,
+        det: &Deterministic,
+    ) -> Result<Vec<f64>, LinkageError> {
+        let classes = self.classes.as_deref().unwrap_or_default();
+        let expected = classes
+            .iter()
+            .filter(|c| scoring.keeps(scoring.class_weight(c)))
+            .map(|c| c.pairs)
+            .sum::<u64>();
+        let set = job.kept(scoring, expected)?;
+        if set.len() as u64 != expected || set.levels.len() != set.len() * self.nc() {
+            return Err(crate::engine_error(format!(
+                "the engine kept {} pairs where its classes hold {expected}",
+                set.len()
+            )));
+        }
+        self.pairs = set.pairs;
+        self.gamma = set.levels;
+        let weights = self.weights(scoring, det);
+        if weights.iter().any(|w| !scoring.keeps(*w)) {
+            return Err(crate::engine_error(
+                "the engine kept a pair the model does not keep",
+            ));
+        }
+        Ok(weights)
+    }
+
     /// Clusters the graph nodes: links at or above the clustering threshold, refused between nodes
-    /// scored below the cannot-link threshold, given as `cannot_link` rows, or in conflict.
-    pub(crate) fn clusters(&self, weights: &[f64], cannot_link: &[(u32, u32)]) -> Clusters {
+    /// scored below the cannot-link threshold, given as `cannot_link` rows, or in conflict. With
+    /// `scored` (the pairs held are only those an engine kept), whether two nodes form a candidate
+    /// pair scored below the threshold is decided when the clustering asks, from the rules and the
+    /// model, as the embedded run's list of such pairs would answer.
+    pub(crate) fn clusters(
+        &self,
+        weights: &[f64],
+        cannot_link: &[(u32, u32)],
+        scored: Option<(&[RuleKeys], &Scoring, &Deterministic)>,
+    ) -> Clusters {
         let cl = &self.settings.clustering;
         let (lside, rside) = (self.ctx.left, self.ctx.right);
         let n_left = lside.len();
@@ -537,9 +635,64 @@ impl<'a> Candidates<'a> {
         } else {
             n_left + rside.len()
         };
-        let (roots, stats) = cluster::cluster(n_graph, edges, &negative, &conflicts);
+        let listed = |x: u32, y: u32| negative.binary_search(&pack(x.min(y), x.max(y))).is_ok();
+        let (roots, stats) = match scored {
+            None => cluster::cluster(n_graph, edges, listed, &conflicts),
+            Some((rules, scoring, det)) => {
+                let below = |x, y| self.scored_below(graph, rules, scoring, det, x, y);
+                cluster::cluster(
+                    n_graph,
+                    edges,
+                    |x, y| listed(x, y) || below(x, y),
+                    &conflicts,
+                )
+            }
+        };
         drop(negative);
         self.number_clusters(&roots, n_graph, stats)
+    }
+
+    /// Whether graph nodes `x` and `y` form a candidate pair (some rule produces it) scored below
+    /// the cannot-link threshold.
+    fn scored_below(
+        &self,
+        graph: Graph,
+        rules: &[RuleKeys],
+        scoring: &Scoring,
+        det: &Deterministic,
+        x: u32,
+        y: u32,
+    ) -> bool {
+        let n_left = graph.n_left as u32;
+        let (a, b) = if self.dedupe {
+            (x.min(y), x.max(y))
+        } else if (x < n_left) != (y < n_left) {
+            (x.min(y), x.max(y) - n_left)
+        } else {
+            return false;
+        };
+        if a == b && self.dedupe
+            || !rules
+                .iter()
+                .any(|r| blocking::produced_by(r, a, b, self.dedupe))
+        {
+            return false;
+        }
+        let mut g = vec![0u8; self.nc()];
+        self.ctx.levels(&self.comps, a, b, &mut g);
+        let p = probability(self.weight(scoring, det, a, b, &g));
+        let (link, cannot) = self.link_thresholds();
+        p < link && p < cannot
+    }
+
+    /// Pairs at or above the first probability are linked; pairs below the second (and not linked)
+    /// are never joined.
+    fn link_thresholds(&self) -> (f64, f64) {
+        let (t, cl) = (&self.settings.thresholds, &self.settings.clustering);
+        (
+            cl.threshold.unwrap_or(t.match_probability),
+            cl.cannot_link_below.unwrap_or(t.review_lower),
+        )
     }
 
     /// The links (packed graph pair, weight) and the sorted packed pairs that must not be joined.
@@ -549,10 +702,7 @@ impl<'a> Candidates<'a> {
         weights: &[f64],
         cannot_link: &[(u32, u32)],
     ) -> (Vec<(u64, f64)>, Vec<u64>) {
-        let t = &self.settings.thresholds;
-        let cl = &self.settings.clustering;
-        let link_threshold = cl.threshold.unwrap_or(t.match_probability);
-        let cannot = cl.cannot_link_below.unwrap_or(t.review_lower);
+        let (link_threshold, cannot) = self.link_thresholds();
         let mut edges = Vec::new();
         let mut negative = Vec::new();
         for (p, w) in self.pairs.iter().zip(weights) {

@@ -2,8 +2,8 @@
 //! tested, levels from values) gives the embedded run's output byte for byte.
 
 use tokumei_linkage::{
-    link_with_engine, sample, KeySide, LinkOutput, LinkageError, PairEngine, PairJob, PairSet,
-    Settings,
+    link_with_engine, sample, unpack_levels, KeySide, LinkOutput, LinkageError, PairClass,
+    PairEngine, PairJob, PairSet, Scoring, ScoringJob, Settings,
 };
 
 /// Tests every pair of nodes: slow, obviously right.
@@ -100,20 +100,33 @@ fn brute_force_rows(job: &PairJob<'_>) -> Vec<(u32, u32, u32, u64)> {
     }
 }
 
-fn settings(file: &str, limits: &str) -> Settings {
+fn settings_text(file: &str, limits: &str) -> String {
     let path = format!(
         "{}/../../settings/linkage/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(path).expect("settings") + limits;
-    Settings::parse(&text, file).expect("parse")
+    std::fs::read_to_string(path).expect("settings") + limits
+}
+
+fn settings(file: &str, limits: &str) -> Settings {
+    Settings::parse(&settings_text(file, limits), file).expect("parse")
 }
 
 fn bytes(out: &LinkOutput) -> (Vec<u8>, Vec<u8>, String) {
     let (mut p, mut c) = (Vec::new(), Vec::new());
     out.write_pairs(&mut p).expect("pairs");
     out.write_clusters(&mut c).expect("clusters");
-    (p, c, format!("{:?} {:?}", out.model, out.blocking))
+    let rest = format!(
+        "{:?} {:?} {:?} {:?} {} {} {}",
+        out.model,
+        out.blocking,
+        out.histogram,
+        out.cluster_stats,
+        out.candidates,
+        out.matches,
+        out.review
+    );
+    (p, c, rest)
 }
 
 /// Small blocks under `max_block_pairs` so that common names make skipped blocks.
@@ -175,4 +188,150 @@ fn duplicate_rows_from_an_engine_are_refused() {
     let rows = vec![(0, 1, 0, 0), (0, 1, 0, 0)];
     assert!(PairSet::from_rows(rows, 1, 1).is_err());
     assert!(PairSet::from_rows(vec![(0, 1, 3, 0)], 1, 1).is_err());
+}
+
+/// Scores where the pairs are, brute force: counts every pair by class, then returns the pairs the
+/// model keeps. `lose` drops one pair from the classes or from the pairs kept.
+struct ScoredBruteForce {
+    lose: Option<Phase>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Classes,
+    Kept,
+}
+
+impl PairEngine for ScoredBruteForce {
+    fn name(&self) -> String {
+        "brute force, scored".into()
+    }
+
+    fn pairs(&self, job: &PairJob<'_>) -> Result<PairSet, LinkageError> {
+        BruteForce.pairs(job)
+    }
+
+    fn scoring<'s>(
+        &'s self,
+        job: &'s PairJob<'_>,
+    ) -> Result<Option<Box<dyn ScoringJob + 's>>, LinkageError> {
+        Ok(Some(Box::new(BruteScoring {
+            job,
+            lose: self.lose,
+        })))
+    }
+}
+
+struct BruteScoring<'s, 'j> {
+    job: &'s PairJob<'j>,
+    lose: Option<Phase>,
+}
+
+impl BruteScoring<'_, '_> {
+    /// Every candidate pair with its class (one pair each).
+    fn classed(&self) -> Vec<((u32, u32, u32, u64), PairClass)> {
+        let job = self.job;
+        let nc = job.level_fn().comparisons();
+        brute_force_rows(job)
+            .into_iter()
+            .map(|row @ (a, b, first, g)| {
+                let (a, b) = (a as usize, b as usize);
+                let (l, r) = (values(job, 0, a), values(job, job.sides() - 1, b));
+                let deterministic = job
+                    .deterministic()
+                    .iter()
+                    .any(|cols| cols.iter().all(|c| l[*c].is_some() && l[*c] == r[*c]));
+                let mut levels = vec![0u8; nc];
+                unpack_levels(g, nc, &mut levels);
+                let tf = (0..nc)
+                    .map(|c| {
+                        (job.tf_level(c) == Some(levels[c]))
+                            .then(|| job.tf(c, a))
+                            .flatten()
+                    })
+                    .collect();
+                let produced = (0..job.rules())
+                    .filter(|j| produced_by(job, *j, a, b))
+                    .fold(0u64, |m, j| m | 1 << j);
+                let class = PairClass {
+                    first,
+                    produced,
+                    levels: g,
+                    deterministic,
+                    tf,
+                    pairs: 1,
+                };
+                (row, class)
+            })
+            .collect()
+    }
+}
+
+impl ScoringJob for BruteScoring<'_, '_> {
+    fn classes(&mut self) -> Result<Vec<PairClass>, LinkageError> {
+        let mut classes: Vec<PairClass> = self.classed().into_iter().map(|(_, c)| c).collect();
+        if self.lose == Some(Phase::Classes) {
+            classes.pop();
+        }
+        Ok(classes)
+    }
+
+    fn kept(&mut self, scoring: &Scoring, expected: u64) -> Result<PairSet, LinkageError> {
+        let mut rows: Vec<_> = self
+            .classed()
+            .into_iter()
+            .filter(|(_, c)| scoring.keeps(scoring.class_weight(c)))
+            .map(|(row, _)| row)
+            .collect();
+        assert_eq!(rows.len() as u64, expected);
+        if self.lose == Some(Phase::Kept) {
+            rows.pop();
+        }
+        PairSet::from_rows(rows, self.job.rules(), self.job.level_fn().comparisons())
+    }
+}
+
+#[test]
+fn scored_where_the_pairs_are_equals_the_embedded_run() {
+    let ds = sample::table("dedupe", &sample::dedupe_rows(300, 150, 5));
+    // Weak links chain records of different persons, and every pair below them refuses merges: the
+    // pairs the engine does not return decide the clusters (the test fails when they are ignored).
+    let text = settings_text("febrl_dedupe.toml", TIGHT).replace(
+        "[clustering]\n",
+        "[clustering]\nthreshold = 1e-40\ncannot_link_below = 1e-35\n",
+    );
+    let s = Settings::parse(&text, "weak links").expect("parse");
+    let embedded =
+        link_with_engine(None, &s, &ds, None, None, &[(0, 1), (2, 3)]).expect("embedded");
+    let scored = ScoredBruteForce { lose: None };
+    let seam =
+        link_with_engine(Some(&scored), &s, &ds, None, None, &[(0, 1), (2, 3)]).expect("seam");
+    assert!(
+        embedded.cluster_stats.refused > 0,
+        "{:?} {:?}",
+        embedded.cluster_stats,
+        embedded.histogram
+    );
+    assert!(embedded.pairs.len() > 100);
+    assert!((embedded.pairs.len() as u64) < embedded.candidates);
+    assert_eq!(bytes(&embedded), bytes(&seam));
+
+    let (left, right) = sample::link_rows(250, 9);
+    let (l, r) = (sample::table("left", &left), sample::table("right", &right));
+    let s = settings("febrl.toml", TIGHT);
+    let embedded = link_with_engine(None, &s, &l, Some(&r), None, &[]).expect("embedded");
+    let seam = link_with_engine(Some(&scored), &s, &l, Some(&r), None, &[]).expect("seam");
+    assert_eq!(bytes(&embedded), bytes(&seam));
+}
+
+#[test]
+fn a_pair_lost_by_a_scoring_engine_is_refused() {
+    let (left, right) = sample::link_rows(120, 9);
+    let (l, r) = (sample::table("left", &left), sample::table("right", &right));
+    let s = settings("febrl.toml", TIGHT);
+    for phase in [Phase::Classes, Phase::Kept] {
+        let lossy = ScoredBruteForce { lose: Some(phase) };
+        let e = link_with_engine(Some(&lossy), &s, &l, Some(&r), None, &[]).expect_err("refused");
+        assert!(matches!(e, LinkageError::Engine { .. }), "{e}");
+    }
 }
