@@ -20,16 +20,21 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Int64Type, UInt32Type, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use tokumei_linkage::{engine_error, LinkageError, PairEngine, PairJob, PairSet};
+use tokumei_linkage::{
+    engine_error, LinkageError, PairEngine, PairJob, PairSet, Scoring, ScoringJob,
+};
 
 use crate::job::{df_error, path_text, JobDir, Target};
 use crate::tables::{self, Layout};
 use crate::{cluster, DistributedError};
 
+mod scored;
+
 /// A [`PairEngine`] on DataFusion or Ballista.
 pub struct DistributedPairs {
     target: Target,
     salts: u32,
+    scores: bool,
 }
 
 impl DistributedPairs {
@@ -38,7 +43,19 @@ impl DistributedPairs {
     /// cluster) in its partitions' number of files per side; large blocks spread over as many salts.
     pub fn new(target: Target) -> Self {
         let salts = target.partitions as u32;
-        DistributedPairs { target, salts }
+        DistributedPairs {
+            target,
+            salts,
+            scores: true,
+        }
+    }
+
+    /// Every candidate pair comes back to the driver with its levels, which trains, scores and
+    /// clusters them (instead of the engine counting the pairs by class and returning only those
+    /// the model keeps).
+    pub fn pairs_only(mut self) -> Self {
+        self.scores = false;
+        self
     }
 
     async fn run(&self, job: &PairJob<'_>) -> Result<PairSet, DistributedError> {
@@ -69,7 +86,9 @@ impl DistributedPairs {
 }
 
 /// The pairs of one query's answer.
-fn pair_rows(batches: &[RecordBatch]) -> Result<Vec<(u32, u32, u32, u64)>, DistributedError> {
+pub(crate) fn pair_rows(
+    batches: &[RecordBatch],
+) -> Result<Vec<(u32, u32, u32, u64)>, DistributedError> {
     let mut rows = Vec::new();
     for b in batches {
         let a = b.column(0).as_primitive::<UInt32Type>();
@@ -100,10 +119,22 @@ impl PairEngine for DistributedPairs {
             .block_on(self.run(job))
             .map_err(|e| engine_error(e.to_string()))
     }
+
+    fn scoring<'s>(
+        &'s self,
+        job: &'s PairJob<'_>,
+    ) -> Result<Option<Box<dyn ScoringJob + 's>>, LinkageError> {
+        if !self.scores {
+            return Ok(None);
+        }
+        let scoring = scored::DistributedScoring::open(&self.target, self.salts, job)
+            .map_err(|e| engine_error(e.to_string()))?;
+        Ok(Some(Box::new(scoring)))
+    }
 }
 
 /// Fails when a pair appears twice in one query's answer.
-fn each_pair_once(rows: &[(u32, u32, u32, u64)]) -> Result<(), DistributedError> {
+pub(crate) fn each_pair_once(rows: &[(u32, u32, u32, u64)]) -> Result<(), DistributedError> {
     let mut keys: Vec<u64> = rows
         .iter()
         .map(|r| (u64::from(r.0) << 32) | u64::from(r.1))
@@ -118,7 +149,10 @@ fn each_pair_once(rows: &[(u32, u32, u32, u64)]) -> Result<(), DistributedError>
 }
 
 /// Registers the sides and the salts.
-async fn register(ctx: &SessionContext, layout: &Layout) -> Result<(), DistributedError> {
+pub(crate) async fn register(
+    ctx: &SessionContext,
+    layout: &Layout,
+) -> Result<(), DistributedError> {
     for (s, folder) in layout.sides.iter().enumerate() {
         let options = ParquetReadOptions::default();
         ctx.register_parquet(format!("side{s}"), path_text(folder)?, options)
@@ -229,6 +263,17 @@ pub(crate) fn query(
     salts: u32,
     key: &[u8; 16],
 ) -> String {
+    query_with(job, layout, (k, large, salts), key, "")
+}
+
+/// [`query`] with `extra` select expressions over the pair's nodes `A` and `B`.
+fn query_with(
+    job: &PairJob<'_>,
+    layout: &Layout,
+    (k, large, salts): (usize, bool, u32),
+    key: &[u8; 16],
+    extra: &str,
+) -> String {
     let pairs = emit(job, layout, k, large, salts);
     let first = (0..job.rules())
         .map(|j| format!("WHEN {} THEN {j}", produced(job, layout, j)))
@@ -239,12 +284,89 @@ pub(crate) fn query(
         .flat_map(|t| (0..layout.values).map(move |c| format!("{t}.v{c}")))
         .collect();
     format!(
-        "SELECT p.a, p.b, p.rule, tk_levels({spec}, '{key}', {values}) AS g FROM ({pairs}) p \
+        "SELECT p.a, p.b, p.rule, tk_levels({spec}, '{key}', {values}) AS g{extra} FROM ({pairs}) p \
          JOIN side0 A ON p.a = A.node JOIN {right} B ON p.b = B.node \
          WHERE (CASE {first} ELSE -1 END) = p.rule",
         spec = literal(&job.level_spec()),
         key = hex::encode(key),
         values = values.join(", "),
         right = right_table(job),
+    )
+}
+
+/// The pairs of [`query`] with what their class needs: `mask` (bit `j` when rule `j` produces the
+/// pair), `det` (a deterministic rule matches) and `t{c}` (the term frequency comparison `c` reads,
+/// when the pair sits at its term-frequency level).
+pub(crate) fn classed(
+    job: &PairJob<'_>,
+    layout: &Layout,
+    query: (usize, bool, u32),
+    key: &[u8; 16],
+) -> String {
+    let mask = (0..job.rules())
+        .map(|j| {
+            format!(
+                "CASE WHEN {} THEN {} ELSE 0 END",
+                produced(job, layout, j),
+                1u64 << j
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let det = job
+        .deterministic()
+        .iter()
+        .map(|cols| {
+            let eq: Vec<String> = cols.iter().map(|c| format!("A.v{c} = B.v{c}")).collect();
+            format!("({})", eq.join(" AND "))
+        })
+        .collect::<Vec<_>>();
+    let det = if det.is_empty() {
+        "false".to_string()
+    } else {
+        format!("coalesce({}, false)", det.join(" OR "))
+    };
+    let nc = job.level_fn().comparisons();
+    let mut extra = format!(", CAST({mask} AS BIGINT) AS mask, {det} AS det");
+    let mut tf = Vec::new();
+    for c in 0..nc {
+        match job.tf_level(c).filter(|_| layout.tf[c]) {
+            Some(level) => {
+                let _ = write!(extra, ", A.t{c} AS ta{c}");
+                let shift = 4 * (nc - 1 - c);
+                tf.push(format!(
+                    "CASE WHEN ((g >> CAST({shift} AS BIGINT UNSIGNED)) & CAST(15 AS BIGINT UNSIGNED)) \
+                     = {level} THEN ta{c} END AS t{c}"
+                ));
+            }
+            None => tf.push(format!("CAST(NULL AS DOUBLE) AS t{c}")),
+        }
+    }
+    let inner = query_with(job, layout, query, key, &extra);
+    format!(
+        "SELECT a, b, rule, g, mask, det, {} FROM ({inner}) q",
+        tf.join(", ")
+    )
+}
+
+/// The classes of one query's pairs, counted.
+pub(crate) fn class_query(job: &PairJob<'_>, classed: &str) -> String {
+    let t: Vec<String> = (0..job.level_fn().comparisons())
+        .map(|c| format!("t{c}"))
+        .collect();
+    let t = t.iter().map(|c| format!(", {c}")).collect::<String>();
+    format!(
+        "SELECT rule, mask, g, det{t}, count(*) AS n FROM ({classed}) c GROUP BY rule, mask, g, det{t}"
+    )
+}
+
+/// The pairs of one query that `scoring` keeps.
+pub(crate) fn kept_query(job: &PairJob<'_>, classed: &str, scoring: &Scoring) -> String {
+    let t: String = (0..job.level_fn().comparisons())
+        .map(|c| format!(", t{c}"))
+        .collect();
+    format!(
+        "SELECT a, b, rule, g FROM ({classed}) c WHERE tk_keep({}, g, det{t})",
+        literal(&scoring.spec())
     )
 }

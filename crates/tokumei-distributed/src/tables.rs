@@ -2,14 +2,16 @@
 //! `parts` files each, a node in the file of a hash of its number. The normalized identity values are
 //! sealed (`seal`) under a key made for the job and never written, so they are clear only in an
 //! executor's memory; node numbers and rule keys (numbers of values interned in the driver) say
-//! nothing without the driver's memory.
+//! nothing without the driver's memory. The left nodes also carry the term frequency of each value a
+//! weight reads (a share of the records, not a value).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int64Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, UInt32Builder,
+    UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -44,6 +46,9 @@ pub(crate) struct Layout {
     pub columns: Vec<Vec<RuleColumns>>,
     /// Whether the right key of rule `j` is its own column (link, or a dedupe rule with `on_right`).
     pub right_key: Vec<bool>,
+    /// Whether comparison `c` reads a term frequency: the first side then carries each node's as
+    /// `t{c}`.
+    pub tf: Vec<bool>,
 }
 
 /// The hash of a node that chooses its file (splitmix64).
@@ -89,13 +94,26 @@ pub(crate) fn layout(job: &PairJob<'_>, dir: &Path) -> Layout {
         values: job.level_fn().columns().len(),
         columns,
         right_key,
+        tf: (0..job.level_fn().comparisons())
+            .map(|c| job.tf_level(c).is_some())
+            .collect(),
     }
+}
+
+/// The comparisons whose term frequencies side `side` carries (the first side's nodes are the left
+/// nodes whose values a weight reads).
+fn tf_columns(layout: &Layout, side: usize) -> Vec<usize> {
+    let carried = |c: &usize| side == 0 && layout.tf[*c];
+    (0..layout.tf.len()).filter(carried).collect()
 }
 
 fn schema(layout: &Layout, side: usize) -> SchemaRef {
     let mut fields = vec![Field::new("node", DataType::UInt32, false)];
     for c in 0..layout.values {
         fields.push(Field::new(format!("v{c}"), DataType::Binary, true));
+    }
+    for c in tf_columns(layout, side) {
+        fields.push(Field::new(format!("t{c}"), DataType::Float64, true));
     }
     for (j, rc) in layout.columns[side].iter().enumerate() {
         if rc.left {
@@ -130,6 +148,13 @@ fn batch(
         let mut b = BinaryBuilder::new();
         for n in nodes {
             b.append_option(job.value(side, *n as usize, c).map(|v| sealer.seal(v)));
+        }
+        cols.push(Arc::new(b.finish()));
+    }
+    for c in tf_columns(layout, side) {
+        let mut b = Float64Builder::with_capacity(nodes.len());
+        for n in nodes {
+            b.append_option(job.tf(c, *n as usize));
         }
         cols.push(Arc::new(b.finish()));
     }

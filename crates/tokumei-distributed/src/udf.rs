@@ -20,6 +20,7 @@ use tokumei_linkage::LevelFn;
 
 use crate::seal::Sealer;
 
+mod keep;
 mod register;
 
 /// Name of the level function.
@@ -163,5 +164,6 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(Levels::default())),
         Arc::new(ScalarUDF::from(register::Classes::default())),
         Arc::new(ScalarUDF::from(register::Score::default())),
+        Arc::new(ScalarUDF::from(keep::Keep::default())),
     ]
 }

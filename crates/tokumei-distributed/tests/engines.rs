@@ -35,7 +35,17 @@ fn bytes(out: &LinkOutput) -> (Vec<u8>, Vec<u8>, String) {
     let (mut p, mut c) = (Vec::new(), Vec::new());
     out.write_pairs(&mut p).expect("pairs");
     out.write_clusters(&mut c).expect("clusters");
-    (p, c, format!("{:?} {:?}", out.model, out.blocking))
+    let rest = format!(
+        "{:?} {:?} {:?} {:?} {} {} {}",
+        out.model,
+        out.blocking,
+        out.histogram,
+        out.cluster_stats,
+        out.candidates,
+        out.matches,
+        out.review
+    );
+    (p, c, rest)
 }
 
 struct Task {
@@ -79,9 +89,11 @@ fn assert_same(engine: &dyn PairEngine) {
 #[test]
 fn datafusion_in_process_gives_the_embedded_output() {
     let work = tempfile::tempdir().expect("work");
-    for partitions in [1, 3] {
+    // Trained and scored on the engine (the default), then every pair back to the driver.
+    for (partitions, scored) in [(3, true), (1, false)] {
         let target = Target::new(Engine::DataFusion, work.path(), partitions).expect("target");
-        assert_same(&DistributedPairs::new(target));
+        let engine = DistributedPairs::new(target);
+        assert_same(&if scored { engine } else { engine.pairs_only() });
     }
     // The job's files are gone.
     assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
@@ -429,18 +441,27 @@ fn the_cluster_admits_only_nodes_of_its_authority() {
 /// The scheduler takes an executor that stopped polling for lost after 15 s (`--executor-timeout`)
 /// and runs its tasks, and the stages whose shuffle output it held, again on the sound ones; a query
 /// whose answer comes back broken runs again. Each job ends whole, the same as the embedded run: a
-/// linkage that loses an executor computing levels, then register counts that lose another.
+/// linkage that loses an executor computing levels (as it counts the pairs by class) and another
+/// choosing the pairs the model keeps, then register counts that lose a third.
 #[test]
 fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
-    let mut c = cluster(&[Some("executor.levels"), Some("executor.register"), None]);
+    let faults = [
+        Some("executor.levels"),
+        Some("executor.keep"),
+        Some("executor.register"),
+        None,
+    ];
+    let mut c = cluster(&faults);
     let work = tempfile::tempdir().expect("work");
     let engine = c.engine(work.path());
     let t = &tasks()[0];
     let embedded = run(None, t).expect("embedded");
     let outcome = run(Some(&engine), t);
-    let killed = c.children[1].try_wait().expect("status");
-    assert!(killed.is_some(), "the first faulty executor died");
-    let out = outcome.expect("the lost executor's stage ran again on a sound one");
+    for (n, what) in [(1, "counting"), (2, "keeping")] {
+        let killed = c.children[n].try_wait().expect("status");
+        assert!(killed.is_some(), "the executor faulty in {what} died");
+    }
+    let out = outcome.expect("the lost executors' stages ran again on sound ones");
     assert_eq!(bytes(&embedded), bytes(&out));
     let r = releases(3000);
     let (finder, release) = &r.finders[0];
@@ -452,8 +473,11 @@ fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
     };
     let counts = DistributedRegister::new(c.target(work.path(), Duration::from_secs(300)));
     let outcome = counts.counts(&job);
-    let killed = c.children[2].try_wait().expect("status");
-    assert!(killed.is_some(), "the second faulty executor died");
+    let killed = c.children[3].try_wait().expect("status");
+    assert!(
+        killed.is_some(),
+        "the executor faulty in the register counts died"
+    );
     assert_eq!(outcome.expect("counted again"), register::counts(&job));
 }
 
