@@ -12,7 +12,10 @@
 //!    (so every pair appears once, under the rule the embedded run counts it for), and its levels
 //!    computed by `tk_levels`.
 //!
-//! The pairs come back to the driver, which sorts them; the linkage trains, scores and clusters them.
+//! By default the linkage is trained and scored on the engine (`scored`): each query counts its pairs
+//! by class, and once the driver has fitted the model on the counts, returns only the pairs the model
+//! keeps. With [`DistributedPairs::pairs_only`], every pair comes back to the driver, which sorts
+//! them; the linkage then trains, scores and clusters them.
 
 use std::fmt::Write as _;
 
