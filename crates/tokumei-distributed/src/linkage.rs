@@ -354,10 +354,9 @@ pub(crate) fn classed(
 
 /// The classes of one query's pairs, counted.
 pub(crate) fn class_query(job: &PairJob<'_>, classed: &str) -> String {
-    let t: Vec<String> = (0..job.level_fn().comparisons())
-        .map(|c| format!("t{c}"))
+    let t: String = (0..job.level_fn().comparisons())
+        .map(|c| format!(", t{c}"))
         .collect();
-    let t = t.iter().map(|c| format!(", {c}")).collect::<String>();
     format!(
         "SELECT rule, mask, g, det{t}, count(*) AS n FROM ({classed}) c GROUP BY rule, mask, g, det{t}"
     )
