@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokumei_distributed::Engine;
 use tokumei_linkage::PairEngine;
+use tokumei_model::postings::SharedPostings;
 use tokumei_model::register::SharedEngine;
 
 /// The engine arguments.
@@ -42,6 +43,14 @@ impl EngineArgs {
     pub fn register_engine(&self, default_work: &Path) -> Result<Option<SharedEngine>, String> {
         let (engine, work) = self.place(default_work)?;
         tokumei_distributed::register_engine(&engine, self.tls(), work, self.engine_partitions)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The feasibility code index's postings engine (none for the embedded default); job files
+    /// under `default_work` unless `--engine-work` names another folder.
+    pub fn postings_engine(&self, default_work: &Path) -> Result<Option<SharedPostings>, String> {
+        let (engine, work) = self.place(default_work)?;
+        tokumei_distributed::postings_engine(&engine, self.tls(), work, self.engine_partitions)
             .map_err(|e| e.to_string())
     }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use tokumei_feasibility::budget::Balance;
+use tokumei_feasibility::counter::Counter;
 use tokumei_feasibility::{shown_text, CountAnswer, Definition, Policy};
 use tokumei_vault::access::Role;
 
@@ -41,6 +42,10 @@ pub(crate) enum FeasibilityCommand {
         json: bool,
         #[command(flatten)]
         auth: AuthArgs,
+        /// Where the code index's postings are built (job files under `HOME/work/engine` by
+        /// default); the counts are the same.
+        #[command(flatten)]
+        engine: crate::engine::EngineArgs,
     },
     /// Show the privacy budget spent and left (ε) under the policy: your own, or a named user's
     /// (technicians only). Audited.
@@ -81,10 +86,13 @@ fn count(
     definition: &std::path::Path,
     policy: Option<&PathBuf>,
     application: Option<&str>,
-    auth: &AuthArgs,
+    (auth, engine): (&AuthArgs, &crate::engine::EngineArgs),
 ) -> Result<CountAnswer, Failure> {
     let def = Definition::read(definition).map_err(fail)?;
     let policy = read_policy(policy)?;
+    let postings = engine
+        .postings_engine(&home.join("work").join("engine"))
+        .map_err(|e| (EXIT_USAGE, e))?;
     let home = open_home(home)?;
     let session = auth.session(
         &home,
@@ -92,7 +100,9 @@ fn count(
         &[Role::Technician, Role::Researcher],
     )?;
     let key = operator::unlock(&home, auth)?;
-    tokumei_feasibility::count(&home, &session, &key, &def, &policy, application).map_err(fail)
+    let counter = Counter::new(postings);
+    tokumei_feasibility::count(&home, &session, &key, &def, &policy, application, &counter)
+        .map_err(fail)
 }
 
 fn read_policy(policy: Option<&PathBuf>) -> Result<Policy, Failure> {
@@ -188,13 +198,14 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
             report: html,
             json,
             auth,
+            engine,
         } => {
             let answered = count(
                 &home,
                 &definition,
                 policy.as_ref(),
                 application.as_deref(),
-                &auth,
+                (&auth, &engine),
             )
             .and_then(|a| {
                 if let Some(path) = &html {

@@ -67,6 +67,9 @@ fn with_functions(mut state: SessionState) -> datafusion::error::Result<SessionS
     for f in udf::functions() {
         state.register_udf(f)?;
     }
+    for f in udf::aggregates() {
+        state.register_udaf(f)?;
+    }
     Ok(state)
 }
 
@@ -119,6 +122,9 @@ pub async fn context(
             for f in udf::functions() {
                 ctx.register_udf(f.as_ref().clone());
             }
+            for f in udf::aggregates() {
+                ctx.register_udaf(f.as_ref().clone());
+            }
             Ok(ctx)
         }
     }
@@ -129,6 +135,9 @@ pub fn registry() -> BallistaFunctionRegistry {
     let mut r = BallistaFunctionRegistry::default();
     for f in udf::functions() {
         r.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in udf::aggregates() {
+        r.aggregate_functions.insert(f.name().to_string(), f);
     }
     r
 }

@@ -11,8 +11,12 @@
 //! - `linkage` (feature `ballista`): the candidate pairs of every blocking rule as equi-joins on the
 //!   rules' keys, large blocks spread over several tasks by salting, each pair kept for the first rule
 //!   that produces it, and the comparison levels of every pair computed by the executors
-//!   (`tk_levels`, the linkage's own level code over values sealed for the job, `seal`). Training,
-//!   scoring and clustering run in the driver on what comes back, as in the embedded run.
+//!   (`tk_levels`, the linkage's own level code over values sealed for the job, `seal`); by default
+//!   the model trained and the pairs scored on the engine (`tk_keep`). Clustering runs in the driver
+//!   on what comes back, as in the embedded run.
+//! - `register` (feature `ballista`): the re-identification battery's register counts.
+//! - `postings` (feature `ballista`): the feasibility code index's sets of persons per term
+//!   (`tk_persons`, an aggregate building roaring bitmaps on the executors).
 //!
 //! The arrow version: DataFusion and Ballista bring their own `arrow` (59); the workspace's crates use
 //! theirs (60). No arrow type crosses this crate's boundary: data goes to the engine as Parquet files
@@ -24,6 +28,8 @@ pub mod cluster;
 pub mod job;
 #[cfg(feature = "ballista")]
 pub mod linkage;
+#[cfg(feature = "ballista")]
+pub mod postings;
 #[cfg(feature = "ballista")]
 pub mod register;
 #[cfg(feature = "ballista")]
@@ -218,6 +224,33 @@ pub fn register_engine(
         let counts = register::DistributedRegister::new(target);
         Ok(Some(tokumei_model::register::SharedEngine(
             std::sync::Arc::new(counts),
+        )))
+    }
+    #[cfg(not(feature = "ballista"))]
+    {
+        let _ = (tls, work, partitions);
+        Err(DistributedError::NotBuilt(engine.to_string()))
+    }
+}
+
+/// The feasibility code index's postings on `engine`: none for the embedded default; otherwise as
+/// [`pair_engine`].
+pub fn postings_engine(
+    engine: &Engine,
+    tls: Option<&std::path::Path>,
+    work: &std::path::Path,
+    partitions: usize,
+) -> Result<Option<tokumei_model::postings::SharedPostings>, DistributedError> {
+    engine.check_available()?;
+    if *engine == Engine::Embedded {
+        return Ok(None);
+    }
+    #[cfg(feature = "ballista")]
+    {
+        let target = target(engine, tls, work, partitions)?;
+        let postings = postings::DistributedPostings::new(target);
+        Ok(Some(tokumei_model::postings::SharedPostings(
+            std::sync::Arc::new(postings),
         )))
     }
     #[cfg(not(feature = "ballista"))]

@@ -6,6 +6,10 @@
 //! embedded run). The values are sealed (`seal`): equality is tested on the sealed bytes and a value is
 //! opened under `key` (hex, the job's key) only when a similarity needs its text. `spec` is the level
 //! function as text; both are literals of the query, and the function is compiled once per process.
+//!
+//! `tk_keep` (`keep`) is whether the linkage's model keeps a pair; `tk_register_classes` and
+//! `tk_register_score` (`register`) the battery's register counts; the aggregate `tk_persons`
+//! (`persons`) a group's persons as a roaring bitmap, for the feasibility code index.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,14 +18,18 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt64Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use tokumei_linkage::LevelFn;
 
 use crate::seal::Sealer;
 
 mod keep;
+mod persons;
 mod register;
+
+pub use persons::PERSONS;
 
 /// Name of the level function.
 pub const LEVELS: &str = "tk_levels";
@@ -71,7 +79,7 @@ pub(crate) fn fault(point: &str) {
     }
 }
 
-/// One column of sealed values, whatever its arrow type.
+/// One column of bytes (sealed values, serialized sets), whatever its arrow binary type.
 pub(crate) enum Sealed<'a> {
     Binary(&'a datafusion::arrow::array::BinaryArray),
     Large(&'a datafusion::arrow::array::LargeBinaryArray),
@@ -86,6 +94,15 @@ impl<'a> Sealed<'a> {
             DataType::BinaryView => Sealed::View(a.as_binary_view()),
             other => return exec_err!("a value column is {other}, not sealed bytes"),
         })
+    }
+
+    /// Rows of the column.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Sealed::Binary(a) => a.len(),
+            Sealed::Large(a) => a.len(),
+            Sealed::View(a) => a.len(),
+        }
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&'a [u8]> {
@@ -166,4 +183,9 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(register::Score::default())),
         Arc::new(ScalarUDF::from(keep::Keep::default())),
     ]
+}
+
+/// Every aggregate Tokumei adds.
+pub fn aggregates() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(AggregateUDF::from(persons::Persons::default()))]
 }

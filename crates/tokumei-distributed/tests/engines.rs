@@ -2,8 +2,9 @@
 //! run's output exactly: on DataFusion in this process, and on a local Ballista cluster of a
 //! scheduler and two executors (processes of this crate's binaries), on FEBRL-style tasks, on a
 //! synthetic region's identity records under the shipped Japanese settings (what `tokumei link`
-//! runs) and on a synthetic register against coarse and fine releases. An executor killed in the
-//! middle of a stage never yields a partial result.
+//! runs), on a synthetic register against coarse and fine releases, and on the feasibility code
+//! index's (person, term) rows. An executor killed in the middle of a stage never yields a partial
+//! result.
 #![cfg(feature = "ballista")]
 
 use std::net::{TcpListener, TcpStream};
@@ -13,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use tokumei_distributed::job::Target;
 use tokumei_distributed::linkage::DistributedPairs;
+use tokumei_distributed::postings::DistributedPostings;
 use tokumei_distributed::register::DistributedRegister;
 use tokumei_distributed::tls::ClusterTls;
 use tokumei_distributed::Engine;
 use tokumei_linkage::{link_with_engine, sample, Dataset, LinkOutput, PairEngine, Settings};
 use tokumei_model::identity::IdentityRecord;
+use tokumei_model::postings::{self, PostingsEngine};
 use tokumei_model::register::{self, ClassFinder, RegisterEngine, RegisterJob, RegisterPerson};
 
 fn settings(file: &str) -> Settings {
@@ -189,6 +192,51 @@ fn register_counts_on_datafusion_in_process_are_the_embedded_ones() {
     assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
 }
 
+/// (person, term) rows as a population's events give them (seeded): persons over several chunks of
+/// positions, terms of skewed frequency, a person holding a term more than once, and the last terms
+/// held by nobody.
+fn posting_rows() -> (u32, Vec<(u32, u32)>) {
+    let mut state = 0x1dea_u64;
+    let mut next = move |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % m) as u32
+    };
+    let rows = (0..150_000)
+        .map(|_| {
+            let term = next(8).min(next(64));
+            (next(300_000), term)
+        })
+        .collect();
+    (70, rows)
+}
+
+/// The postings built on `engine` are the embedded ones, and an input without rows gives none.
+fn assert_same_postings(engine: &dyn PostingsEngine) {
+    let (terms, rows) = posting_rows();
+    let embedded = postings::postings(terms, &mut rows.iter().copied()).expect("embedded");
+    let chunk = |p: Option<u32>| p.map(|p| p >> 16);
+    assert!(chunk(embedded[0].max()) > chunk(embedded[0].min()));
+    let distinct: u64 = embedded.iter().map(roaring::RoaringBitmap::len).sum();
+    assert!(embedded[69].is_empty() && distinct < rows.len() as u64);
+    let got = engine
+        .postings(terms, &mut rows.iter().copied())
+        .expect("postings");
+    assert_eq!(got, embedded);
+    let none = engine.postings(3, &mut std::iter::empty()).expect("empty");
+    assert_eq!(none, vec![roaring::RoaringBitmap::new(); 3]);
+    assert!(engine.postings(3, &mut [(1, 3)].into_iter()).is_err());
+}
+
+#[test]
+fn postings_on_datafusion_in_process_are_the_embedded_ones() {
+    let work = tempfile::tempdir().expect("work");
+    let target = Target::new(Engine::DataFusion, work.path(), 3).expect("target");
+    assert_same_postings(&DistributedPostings::new(target));
+    assert_eq!(std::fs::read_dir(work.path()).expect("dir").count(), 0);
+}
+
 /// A free port on loopback.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -337,6 +385,8 @@ fn a_local_cluster_of_two_executors_gives_the_embedded_output() {
     assert_same(&engine);
     let counts = DistributedRegister::new(c.target(work.path(), Duration::from_secs(300)));
     assert_same_counts(&counts);
+    let postings = DistributedPostings::new(c.target(work.path(), Duration::from_secs(300)));
+    assert_same_postings(&postings);
 }
 
 /// Every identity record of a synthetic region of `people` persons (each provider's canonical
@@ -442,13 +492,15 @@ fn the_cluster_admits_only_nodes_of_its_authority() {
 /// and runs its tasks, and the stages whose shuffle output it held, again on the sound ones; a query
 /// whose answer comes back broken runs again. Each job ends whole, the same as the embedded run: a
 /// linkage that loses an executor computing levels (as it counts the pairs by class) and another
-/// choosing the pairs the model keeps, then register counts that lose a third.
+/// choosing the pairs the model keeps, register counts that lose a third, and the code index's
+/// postings a fourth.
 #[test]
 fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
     let faults = [
         Some("executor.levels"),
         Some("executor.keep"),
         Some("executor.register"),
+        Some("executor.persons"),
         None,
     ];
     let mut c = cluster(&faults);
@@ -479,6 +531,13 @@ fn an_executor_killed_mid_stage_never_yields_a_partial_result() {
         "the executor faulty in the register counts died"
     );
     assert_eq!(outcome.expect("counted again"), register::counts(&job));
+    let (terms, rows) = posting_rows();
+    let engine = DistributedPostings::new(c.target(work.path(), Duration::from_secs(300)));
+    let outcome = engine.postings(terms, &mut rows.iter().copied());
+    let killed = c.children[4].try_wait().expect("status");
+    assert!(killed.is_some(), "the executor faulty in the postings died");
+    let embedded = postings::postings(terms, &mut rows.iter().copied()).expect("embedded");
+    assert_eq!(outcome.expect("built again"), embedded);
 }
 
 /// Runs the tasks against the cluster at `TOKUMEI_TEST_CLUSTER` (a port on localhost), for looking at a

@@ -366,7 +366,7 @@ fn main() {
         expected = Some(c);
     }
     let t = Instant::now();
-    let index = Index::build(population);
+    let index = Index::build(population).unwrap_or_else(|e| panic!("index: {e}"));
     let (bitmaps, bytes) = index.size();
     println!(
         "index: built in {:.1} s, {bitmaps} code bitmaps, {:.1} MB serialized",

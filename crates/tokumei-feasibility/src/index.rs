@@ -5,14 +5,15 @@
 //! evaluation as a full scan: the index prunes, it never decides, so its counts equal the scan's by
 //! construction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::Datelike;
 use roaring::RoaringBitmap;
+use tokumei_model::postings::{InProcess, PostingsEngine, PostingsError};
 
 use crate::definition::{ConceptSet, Definition};
-use crate::evaluate::{self, Counts, Kind, Population};
+use crate::evaluate::{self, Counts, Event, Kind, Population};
 
 /// The population with its code bitmaps.
 pub struct Index {
@@ -30,10 +31,30 @@ fn kind_key(k: Kind) -> u8 {
     }
 }
 
+/// One term of the postings: a (kind, code) in a calendar year.
+type Term = (u8, Arc<str>, i32);
+
+fn term_of(e: &Event) -> Term {
+    (kind_key(e.kind), e.code.clone(), e.date.year())
+}
+
 impl Index {
-    /// Indexes a population (persons numbered by their position; at most 2³² persons), its
-    /// persons' events put in the order counts read them when they are not.
-    pub fn build(mut population: Population) -> Index {
+    /// Indexes a population in this process (persons numbered by their position; at most 2³²
+    /// persons), its persons' events put in the order counts read them when they are not.
+    pub fn build(population: Population) -> Result<Index, PostingsError> {
+        Index::build_with(population, &InProcess)
+    }
+
+    /// Indexes a population with its postings built by `engine` (the same bitmaps wherever they are
+    /// built): every distinct term numbered in the order the events first show it, then each event
+    /// as a (person, term) row.
+    pub fn build_with(
+        mut population: Population,
+        engine: &dyn PostingsEngine,
+    ) -> Result<Index, PostingsError> {
+        if u32::try_from(population.persons.len()).is_err() {
+            return Err(PostingsError("more than 2³² persons".into()));
+        }
         for p in population.persons.iter_mut() {
             if !p
                 .events
@@ -42,19 +63,33 @@ impl Index {
                 p.order_events();
             }
         }
+        let mut ids: HashMap<Term, u32> = HashMap::new();
+        for e in population.persons.iter().flat_map(|p| &p.events) {
+            let next = u32::try_from(ids.len())
+                .map_err(|_| PostingsError("more than 2³² terms".into()))?;
+            ids.entry(term_of(e)).or_insert(next);
+        }
+        let terms = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let mut rows = population
+            .persons
+            .iter()
+            .zip(0u32..)
+            .flat_map(|(p, i)| p.events.iter().map(move |e| (i, e)))
+            .filter_map(|(i, e)| ids.get(&term_of(e)).map(|&t| (i, t)));
+        let bitmaps = engine.postings(terms, &mut rows)?;
+        if bitmaps.len() != ids.len() {
+            return Err(PostingsError(
+                "the engine gave another number of terms".into(),
+            ));
+        }
         let mut codes: BTreeMap<(u8, Arc<str>), BTreeMap<i32, RoaringBitmap>> = BTreeMap::new();
-        for (i, p) in population.persons.iter().enumerate() {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
-            for e in &p.events {
-                let key = (kind_key(e.kind), e.code.clone());
-                let years = match codes.get_mut(&key) {
-                    Some(y) => y,
-                    None => codes.entry(key).or_default(),
-                };
-                years.entry(e.date.year()).or_default().insert(i);
+        let mut bitmaps: Vec<Option<RoaringBitmap>> = bitmaps.into_iter().map(Some).collect();
+        for ((kind, code, year), t) in ids {
+            if let Some(b) = bitmaps.get_mut(t as usize).and_then(Option::take) {
+                codes.entry((kind, code)).or_default().insert(year, b);
             }
         }
-        Index { population, codes }
+        Ok(Index { population, codes })
     }
 
     /// The population indexed.

@@ -16,16 +16,20 @@
 //!   each figure's 95 % interval.
 //! - [`budget`]: the privacy budget per user and per application, an authenticated ledger in the
 //!   catalog.
-//! - [`index`]: code bitmaps that prune a count to the persons who may have an index event.
+//! - [`index`]: code bitmaps that prune a count to the persons who may have an index event, their
+//!   postings built in this process or on a distributed engine (`tokumei_model::postings`).
+//! - [`counter`]: the index held between counts, built again when the data change.
 //! - [`recruit`]: recruitment lists, each provider's own matching patients sealed to its key.
 //!
 //! [`count`] is the one operation: a technician's query, within the policy's quotas per minute and
 //! per week (counted from the audit log) and the privacy budget (charged before the answer is
-//! computed), read from the vault, answered with noise under the policy and audited with the
+//! computed), evaluated on the code index of the vault's population (held by the [`counter::Counter`]
+//! between counts of the same data), answered with noise under the policy and audited with the
 //! definition's hash (never its text), what was shown, the ε spent and the ledger row.
 
 pub mod budget;
 pub mod cache;
+pub mod counter;
 pub mod definition;
 pub mod disclosure;
 pub mod evaluate;
@@ -79,6 +83,9 @@ pub enum FeasibilityError {
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] tokumei_fs::IoError),
+    /// The code index could not be built.
+    #[error(transparent)]
+    Postings(#[from] tokumei_model::postings::PostingsError),
 }
 
 /// Writes the HTML report of an answer (whole or not at all).
@@ -118,6 +125,7 @@ pub fn count(
     def: &Definition,
     policy: &Policy,
     application: Option<&str>,
+    counter: &counter::Counter,
 ) -> Result<CountAnswer, FeasibilityError> {
     s.require(
         home,
@@ -129,7 +137,7 @@ pub fn count(
         None => format!("definition sha256 {}", def.hash()),
     };
     let result = allowed(home, s, def, policy, application)
-        .and_then(|grant| respond(home, s, key, def, policy, &grant));
+        .and_then(|grant| respond(home, s, key, (def, policy), &grant, counter));
     let outcome = match &result {
         Ok(a) if a.cached => format!("cached: total {}", shown_text(&a.answer.total)),
         Ok(a) => format!(
@@ -231,9 +239,9 @@ fn respond(
     home: &Home,
     s: &Session,
     key: &DataKey,
-    def: &Definition,
-    policy: &Policy,
+    (def, policy): (&Definition, &Policy),
     grant: &Grant,
+    counter: &counter::Counter,
 ) -> Result<CountAnswer, FeasibilityError> {
     let catalog = home.catalog()?;
     // The log read once: the data's version and the quotas both count entries of it.
@@ -241,7 +249,8 @@ fn respond(
     actions.push("feasibility.count");
     let log = tokumei_audit::entries_of(&home.root.join("audit"), &actions, false)
         .map_err(|e| FeasibilityError::Quota(format!("the audit log cannot be read: {e}")))?;
-    let k = cache::key(&cache::data_version(home, &catalog, &log)?, def, policy);
+    let version = cache::data_version(home, &catalog, &log)?;
+    let k = cache::key(&version, def, policy);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let limits = budget::Limits::of(policy, &now, grant.budget);
     if let Some(mut a) = cache::get(home, key, &k) {
@@ -263,13 +272,14 @@ fn respond(
         budget::last_logged(&log),
         &limits,
     )?;
+    let index = counter.index(home, key, &catalog, &version)?;
     let mut a = CountAnswer {
         definition_hash: def.hash(),
         name: def.name.clone(),
         cached: false,
         ledger_row: rows.last().map_or(0, |c| c.seq),
         balance: None,
-        answer: answer(home, key, &catalog, def, policy)?,
+        answer: answer(&index, &catalog, def, policy)?,
     };
     cache::put(home, key, &k, &a)?;
     a.balance = Some(budget::balance(&rows, &s.user, app(grant), policy, &limits));
@@ -352,17 +362,14 @@ fn within_quota(
 }
 
 fn answer(
-    home: &Home,
-    key: &DataKey,
+    index: &index::Index,
     catalog: &tokumei_vault::catalog::Catalog,
     def: &Definition,
     policy: &Policy,
 ) -> Result<Answer, FeasibilityError> {
-    let linked = tokumei_link::linked::LinkedVault::read(home, key, catalog)?;
-    let (population, _) = vault::population(&linked, catalog, key)?;
-    let counts = evaluate::count(def, &population);
+    let counts = index.count(def);
     let domains = noise::Domains {
-        areas: population.areas(),
+        areas: index.population().areas(),
         providers: catalog.providers()?.into_iter().map(|p| p.id).collect(),
     };
     let (noisy, widths) = noise::perturb(&counts, &domains, policy.epsilon_per_count)?;

@@ -3,9 +3,11 @@
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
+use roaring::RoaringBitmap;
 use tokumei_feasibility::evaluate::{count, members, Event, Facts, Kind, Population};
 use tokumei_feasibility::index::Index;
 use tokumei_feasibility::Definition;
+use tokumei_model::postings::{self, PostingsEngine, PostingsError};
 
 const CODES: [(Kind, &str); 8] = [
     (Kind::Diagnosis, "E119"),
@@ -103,7 +105,7 @@ proptest! {
         let def = definition(index, from, len, age, window);
         let scan = count(&def, &population);
         let scan_members = members(&def, &population);
-        let index = Index::build(population);
+        let index = Index::build(population).expect("index");
         prop_assert_eq!(index.count(&def), scan);
         prop_assert_eq!(index.members(&def), scan_members);
     }
@@ -119,8 +121,57 @@ fn only_holders_of_an_index_code_are_candidates() {
         ],
     };
     let def = definition("E11", 0, 1000, (20, 60), (0, 90));
-    let index = Index::build(population);
+    let index = Index::build(population).expect("index");
     let c: Vec<u32> = index.candidates(&def).iter().collect();
     assert_eq!(c, vec![0, 2]);
     assert_eq!(index.members(&def), vec![2]);
+}
+
+/// An engine that reads the rows in reverse order, as a cluster returns them in any order.
+struct Reversed;
+
+impl PostingsEngine for Reversed {
+    fn postings(
+        &self,
+        terms: u32,
+        rows: &mut dyn Iterator<Item = (u32, u32)>,
+    ) -> Result<Vec<RoaringBitmap>, PostingsError> {
+        let mut all: Vec<(u32, u32)> = rows.collect();
+        all.reverse();
+        postings::postings(terms, &mut all.into_iter())
+            .ok_or_else(|| PostingsError("unknown term".into()))
+    }
+}
+
+/// An engine that loses the last term.
+struct Short;
+
+impl PostingsEngine for Short {
+    fn postings(
+        &self,
+        terms: u32,
+        rows: &mut dyn Iterator<Item = (u32, u32)>,
+    ) -> Result<Vec<RoaringBitmap>, PostingsError> {
+        let mut v = postings::postings(terms, rows).unwrap_or_default();
+        v.pop();
+        Ok(v)
+    }
+}
+
+#[test]
+fn an_index_built_by_another_engine_counts_the_same_and_a_short_answer_is_refused() {
+    let people = || Population {
+        persons: vec![
+            person(vec![(0, 10, 0), (2, 40, 0)], 30, true),
+            person(vec![(3, 10, 0), (0, 400, 0)], 50, false),
+            person(vec![(1, 500, 0), (4, 510, 0)], 30, false),
+        ],
+    };
+    let def = definition("E11", 0, 1000, (20, 60), (0, 90));
+    let here = Index::build(people()).expect("index");
+    let there = Index::build_with(people(), &Reversed).expect("index");
+    assert_eq!(here.size(), there.size());
+    assert_eq!(here.candidates(&def), there.candidates(&def));
+    assert_eq!(here.count(&def), there.count(&def));
+    assert!(Index::build_with(people(), &Short).is_err());
 }

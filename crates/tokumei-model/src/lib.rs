@@ -18,6 +18,7 @@ pub mod codes;
 pub mod events;
 pub mod identity;
 pub mod ids;
+pub mod postings;
 pub mod register;
 pub mod table;
 pub mod truth;

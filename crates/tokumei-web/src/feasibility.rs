@@ -86,16 +86,18 @@ pub async fn count(
         Err(refused) => return refused,
     };
     let definition = f.one("definition");
-    let (s, key, text, app) = (
+    let (s, key, text, app, counter) = (
         ws.session.clone(),
         st.key.clone(),
         definition.clone(),
         f.optional("application"),
+        st.counter.clone(),
     );
     let done = read(&st.home, move |h| -> Result<_, crate::WebError> {
         let apps = Review::open(h)?.visible_to(&s)?;
         let answer = Definition::parse(&text, false).and_then(|def| {
-            tokumei_feasibility::count(h, &s, &key, &def, &Policy::ndb(), app.as_deref())
+            let policy = Policy::ndb();
+            tokumei_feasibility::count(h, &s, &key, &def, &policy, app.as_deref(), &counter)
         });
         Ok((apps, answer))
     });

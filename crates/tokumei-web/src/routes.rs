@@ -415,6 +415,8 @@ pub struct AppState {
     pub party: crate::passkeys::Party,
     /// Passkey ceremonies under way.
     pub pending: Arc<crate::passkeys::Pending>,
+    /// The feasibility code index, held between counts of the same data.
+    pub counter: Arc<tokumei_feasibility::counter::Counter>,
 }
 
 impl AppState {
@@ -431,6 +433,7 @@ impl AppState {
             public_url: Arc::default(),
             party: Arc::default(),
             pending: Arc::default(),
+            counter: Arc::default(),
         }
     }
 }

@@ -316,6 +316,20 @@ fn feasibility_counts(demo: &Path) {
         let out = c.arg("--json").assert().success();
         serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("json")
     };
+    // An engine this build lacks or a bad address: refused before anything is counted or spent.
+    let mut engines = vec![("spark://x:7077", "ballista://HOST:PORT")];
+    if !cfg!(feature = "distributed") {
+        engines.push(("datafusion", "--features distributed"));
+    }
+    for (engine, message) in engines {
+        let out = feasibility(demo, &definition, None)
+            .args(["--engine", engine])
+            .assert()
+            .failure()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(message), "{engine}: {err}");
+    }
     let ndb = count(None);
     // The same query on the same data: the same answer, from the cache.
     let again = count(None);
