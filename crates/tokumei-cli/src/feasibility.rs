@@ -86,7 +86,8 @@ fn count(
     definition: &std::path::Path,
     policy: Option<&PathBuf>,
     application: Option<&str>,
-    (auth, engine): (&AuthArgs, &crate::engine::EngineArgs),
+    auth: &AuthArgs,
+    engine: &crate::engine::EngineArgs,
 ) -> Result<CountAnswer, Failure> {
     let def = Definition::read(definition).map_err(fail)?;
     let policy = read_policy(policy)?;
@@ -205,7 +206,8 @@ pub(crate) fn run(c: FeasibilityCommand) -> ExitCode {
                 &definition,
                 policy.as_ref(),
                 application.as_deref(),
-                (&auth, &engine),
+                &auth,
+                &engine,
             )
             .and_then(|a| {
                 if let Some(path) = &html {

@@ -31,11 +31,40 @@ fn kind_key(k: Kind) -> u8 {
     }
 }
 
-/// One term of the postings: a (kind, code) in a calendar year.
-type Term = (u8, Arc<str>, i32);
+/// The distinct (kind, year, code) of a population's events, numbered in the order they first
+/// appear; an event's number is found without copying its code.
+struct Terms {
+    ids: HashMap<(u8, i32), HashMap<Arc<str>, u32>>,
+    order: Vec<(u8, i32, Arc<str>)>,
+}
 
-fn term_of(e: &Event) -> Term {
-    (kind_key(e.kind), e.code.clone(), e.date.year())
+impl Terms {
+    fn of(population: &Population) -> Result<Terms, PostingsError> {
+        let mut t = Terms {
+            ids: HashMap::new(),
+            order: Vec::new(),
+        };
+        for e in population.persons.iter().flat_map(|p| &p.events) {
+            let (kind, year) = (kind_key(e.kind), e.date.year());
+            let by_code = t.ids.entry((kind, year)).or_default();
+            if !by_code.contains_key(&*e.code) {
+                let next = u32::try_from(t.order.len())
+                    .map_err(|_| PostingsError("more than 2³² terms".into()))?;
+                by_code.insert(e.code.clone(), next);
+                t.order.push((kind, year, e.code.clone()));
+            }
+        }
+        Ok(t)
+    }
+
+    fn id(&self, e: &Event) -> Option<u32> {
+        let by_code = self.ids.get(&(kind_key(e.kind), e.date.year()))?;
+        by_code.get(&*e.code).copied()
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.order.len()).unwrap_or(u32::MAX)
+    }
 }
 
 impl Index {
@@ -46,8 +75,8 @@ impl Index {
     }
 
     /// Indexes a population with its postings built by `engine` (the same bitmaps wherever they are
-    /// built): every distinct term numbered in the order the events first show it, then each event
-    /// as a (person, term) row.
+    /// built): every distinct (kind, code, year) numbered in the order the events first show it,
+    /// then each event as a (person, term) row.
     pub fn build_with(
         mut population: Population,
         engine: &dyn PostingsEngine,
@@ -63,31 +92,22 @@ impl Index {
                 p.order_events();
             }
         }
-        let mut ids: HashMap<Term, u32> = HashMap::new();
-        for e in population.persons.iter().flat_map(|p| &p.events) {
-            let next = u32::try_from(ids.len())
-                .map_err(|_| PostingsError("more than 2³² terms".into()))?;
-            ids.entry(term_of(e)).or_insert(next);
-        }
-        let terms = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let terms = Terms::of(&population)?;
         let mut rows = population
             .persons
             .iter()
             .zip(0u32..)
             .flat_map(|(p, i)| p.events.iter().map(move |e| (i, e)))
-            .filter_map(|(i, e)| ids.get(&term_of(e)).map(|&t| (i, t)));
-        let bitmaps = engine.postings(terms, &mut rows)?;
-        if bitmaps.len() != ids.len() {
+            .filter_map(|(i, e)| terms.id(e).map(|t| (i, t)));
+        let bitmaps = engine.postings(terms.count(), &mut rows)?;
+        if bitmaps.len() != terms.order.len() {
             return Err(PostingsError(
                 "the engine gave another number of terms".into(),
             ));
         }
         let mut codes: BTreeMap<(u8, Arc<str>), BTreeMap<i32, RoaringBitmap>> = BTreeMap::new();
-        let mut bitmaps: Vec<Option<RoaringBitmap>> = bitmaps.into_iter().map(Some).collect();
-        for ((kind, code, year), t) in ids {
-            if let Some(b) = bitmaps.get_mut(t as usize).and_then(Option::take) {
-                codes.entry((kind, code)).or_default().insert(year, b);
-            }
+        for ((kind, year, code), b) in terms.order.into_iter().zip(bitmaps) {
+            codes.entry((kind, code)).or_default().insert(year, b);
         }
         Ok(Index { population, codes })
     }

@@ -137,7 +137,7 @@ pub fn count(
         None => format!("definition sha256 {}", def.hash()),
     };
     let result = allowed(home, s, def, policy, application)
-        .and_then(|grant| respond(home, s, key, (def, policy), &grant, counter));
+        .and_then(|grant| respond(home, s, key, def, policy, &grant, counter));
     let outcome = match &result {
         Ok(a) if a.cached => format!("cached: total {}", shown_text(&a.answer.total)),
         Ok(a) => format!(
@@ -239,7 +239,8 @@ fn respond(
     home: &Home,
     s: &Session,
     key: &DataKey,
-    (def, policy): (&Definition, &Policy),
+    def: &Definition,
+    policy: &Policy,
     grant: &Grant,
     counter: &counter::Counter,
 ) -> Result<CountAnswer, FeasibilityError> {

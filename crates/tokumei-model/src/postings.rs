@@ -60,10 +60,6 @@ impl PostingsEngine for InProcess {
     }
 }
 
-/// Persons per chunk of the positions: a distributed engine builds one bitmap per (term, chunk), so
-/// that no value it hands back exceeds 128 KiB (2²⁰ bits) however large the population.
-pub const CHUNK_BITS: u32 = 20;
-
 #[cfg(test)]
 mod tests {
     use super::*;
