@@ -11,6 +11,8 @@
 # env:   TOKUMEI_CLUSTER_BIN=DIR   take tokumei-scheduler, tokumei-executor and tokumei-cluster-certs from DIR (default: build
 #                                  them, release, with the feature `ballista`)
 #        EXECUTOR_MEMORY=BYTES     memory pool of each executor's queries
+#        SHUFFLE_DIR=DIR           keep the executors' shuffle files under DIR (on disk) instead of /dev/shm, for
+#                                  jobs whose shuffles do not fit in memory beside the driver and the executors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd="${1:-}"; shift || true
@@ -33,6 +35,7 @@ start() {
   port_free "$port"
   for i in $(seq 1 "$n"); do port_free $((port + 2 * i)); port_free $((port + 2 * i + 1)); done
   : > "$run/pids"
+  printf '%s\n' "${SHUFFLE_DIR:-}" > "$run/shuffle"
   "$bin/tokumei-scheduler" --port "$port" --tls "$shm/tls/scheduler" > "$run/scheduler.log" 2>&1 &
   echo $! >> "$run/pids"
   wait_port "$port"
@@ -40,9 +43,10 @@ start() {
   [ -n "${EXECUTOR_MEMORY:-}" ] && memory=(--memory-pool-size "$EXECUTOR_MEMORY")
   for i in $(seq 1 "$n"); do
     local flight=$((port + 2 * i)) grpc=$((port + 2 * i + 1))
-    mkdir -p "$shm/executor-$i"
+    local shuffle="${SHUFFLE_DIR:-$shm}/executor-$i"
+    mkdir -p "$shuffle"; chmod 700 "$shuffle"
     "$bin/tokumei-executor" --scheduler-port "$port" --port "$flight" --grpc-port "$grpc" \
-      --work-dir "$shm/executor-$i" --tls "$shm/tls/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
+      --work-dir "$shuffle" --tls "$shm/tls/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
       > "$run/executor-$i.log" 2>&1 &
     echo $! >> "$run/pids"
     wait_port "$flight"
@@ -86,11 +90,16 @@ stop() {
     for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
     rm -f "$run/pids"
   fi
+  if [ -s "$run/shuffle" ]; then
+    local dir; dir=$(cat "$run/shuffle")
+    [ -n "$dir" ] && rm -rf "$dir"/executor-*
+    rm -f "$run/shuffle"
+  fi
   rm -rf "/dev/shm/tokumei-cluster-$port"
 }
 
 case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -243,6 +243,14 @@ impl PairJob<'_> {
             .flatten()
     }
 
+    /// Whether the plan counts rule `rule`'s candidate pairs exactly, so that
+    /// [`Self::check_classes`] checks them. A dedupe rule whose sides differ (`on_right`) is not
+    /// counted: a pair can come from both sides' keys, and only the pairs themselves say how many
+    /// there are.
+    pub fn counted_exactly(&self, rule: usize) -> bool {
+        self.produced.get(rule).is_some_and(Option::is_some)
+    }
+
     /// Checks an engine's classes against the plan: every rule whose pairs the plan counts exactly
     /// produces that many, and every class names a rule that produces it. A pair lost or counted
     /// twice by the engine fails here (unless all its rules swap columns in a dedupe).

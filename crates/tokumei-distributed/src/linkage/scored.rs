@@ -87,12 +87,13 @@ impl<'s, 'j> DistributedScoring<'s, 'j> {
         for q in self.queries() {
             let sql = class_query(self.job, &self.classed(q));
             let nc = self.job.level_fn().comparisons();
-            let read = |b: &[RecordBatch]| {
-                let classes = class_rows(b, nc, q.0)?;
-                each_class_once(&classes)?;
-                Ok(classes)
-            };
-            out.push(self.target.whole(&self.ctx, &sql, read).await?);
+            let read = |b: &[RecordBatch]| each_class_once(class_rows(b, nc, q.0)?);
+            // The plan checks a rule's count when it knows it; otherwise two answers must agree.
+            out.push(if self.job.counted_exactly(q.0) {
+                self.target.whole(&self.ctx, &sql, read).await?
+            } else {
+                self.target.agreed(&self.ctx, &sql, read).await?
+            });
         }
         Ok(out)
     }
@@ -208,20 +209,19 @@ fn class_rows(
     Ok(out)
 }
 
-/// Fails when a class appears twice in one query's answer (a group counted once by construction).
-fn each_class_once(classes: &[PairClass]) -> Result<(), DistributedError> {
-    let mut keys: Vec<(u64, u64, bool, Vec<Option<u64>>)> = classes
-        .iter()
-        .map(|c| {
-            let tf = c.tf.iter().map(|t| t.map(f64::to_bits)).collect();
-            (c.produced, c.levels, c.deterministic, tf)
-        })
-        .collect();
-    keys.sort_unstable();
-    if keys.windows(2).any(|w| w[0] == w[1]) {
+/// One query's classes in the order of their keys; fails when a class appears twice (a group
+/// counted once by construction).
+fn each_class_once(mut classes: Vec<PairClass>) -> Result<Vec<PairClass>, DistributedError> {
+    type Key = (u64, u64, bool, Vec<Option<u64>>);
+    let key = |c: &PairClass| -> Key {
+        let tf = c.tf.iter().map(|t| t.map(f64::to_bits)).collect();
+        (c.produced, c.levels, c.deterministic, tf)
+    };
+    classes.sort_by_cached_key(key);
+    if classes.windows(2).any(|w| key(&w[0]) == key(&w[1])) {
         return Err(DistributedError::Engine(
             "a class of pairs came back twice".into(),
         ));
     }
-    Ok(())
+    Ok(classes)
 }
