@@ -12,7 +12,9 @@
 #                                  them, release, with the feature `ballista`)
 #        EXECUTOR_MEMORY=BYTES     memory pool of each executor's queries
 #        SHUFFLE_DIR=DIR           keep the executors' shuffle files under DIR (on disk) instead of /dev/shm, for
-#                                  jobs whose shuffles do not fit in memory beside the driver and the executors
+#                                  jobs whose shuffles do not fit in memory beside the driver and the executors;
+#                                  the executors are told DIR is an encrypted volume (--work-dir-on-disk): set it
+#                                  only where that is so, or for synthetic data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd="${1:-}"; shift || true
@@ -39,14 +41,15 @@ start() {
   "$bin/tokumei-scheduler" --port "$port" --tls "$shm/tls/scheduler" > "$run/scheduler.log" 2>&1 &
   echo $! >> "$run/pids"
   wait_port "$port"
-  local memory=()
-  [ -n "${EXECUTOR_MEMORY:-}" ] && memory=(--memory-pool-size "$EXECUTOR_MEMORY")
+  local extra=()
+  [ -n "${EXECUTOR_MEMORY:-}" ] && extra=(--memory-pool-size "$EXECUTOR_MEMORY")
+  [ -n "${SHUFFLE_DIR:-}" ] && extra+=(--work-dir-on-disk)
   for i in $(seq 1 "$n"); do
     local flight=$((port + 2 * i)) grpc=$((port + 2 * i + 1))
     local shuffle="${SHUFFLE_DIR:-$shm}/executor-$i"
     mkdir -p "$shuffle"; chmod 700 "$shuffle"
     "$bin/tokumei-executor" --scheduler-port "$port" --port "$flight" --grpc-port "$grpc" \
-      --work-dir "$shuffle" --tls "$shm/tls/executor-$i" --concurrent-tasks "$tasks" "${memory[@]}" \
+      --work-dir "$shuffle" --tls "$shm/tls/executor-$i" --concurrent-tasks "$tasks" "${extra[@]}" \
       > "$run/executor-$i.log" 2>&1 &
     echo $! >> "$run/pids"
     wait_port "$flight"
@@ -101,5 +104,5 @@ stop() {
 case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
