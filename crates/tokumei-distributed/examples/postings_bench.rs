@@ -3,6 +3,9 @@
 //! PERSONS EVENTS_PER_PERSON [PARTITIONS=8] [TERMS=2000]`. Rows are (person, term) with terms drawn
 //! Zipf-like (seed 7), as a population's (code, year) terms are; both engines must give the same
 //! bitmaps. Prints the rows, the time of each engine and their bitmaps' serialized size.
+//! `TOKUMEI_ENGINE=ballista://HOST:PORT` and `TOKUMEI_ENGINE_TLS=DIR` (the driver's TLS folder) build
+//! them on that cluster instead of DataFusion in this process (the job's files under the system's
+//! temporary folder, which the executors must read).
 
 use std::time::Instant;
 
@@ -10,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokumei_distributed::job::Target;
 use tokumei_distributed::postings::DistributedPostings;
+use tokumei_distributed::tls::ClusterTls;
 use tokumei_distributed::Engine;
 use tokumei_model::postings::{InProcess, PostingsEngine};
 
@@ -50,14 +54,20 @@ fn main() {
         bytes as f64 / 1e6
     );
     let work = std::env::temp_dir().join("tokumei-postings-bench");
-    let target =
-        Target::new(Engine::DataFusion, &work, partitions).unwrap_or_else(|e| panic!("{e}"));
+    let engine = std::env::var("TOKUMEI_ENGINE").unwrap_or_else(|_| "datafusion".into());
+    let engine = Engine::parse(&engine).unwrap_or_else(|e| panic!("{e}"));
+    let mut target =
+        Target::new(engine.clone(), &work, partitions).unwrap_or_else(|e| panic!("{e}"));
+    if let Ok(dir) = std::env::var("TOKUMEI_ENGINE_TLS") {
+        let tls = ClusterTls::load(std::path::Path::new(&dir)).unwrap_or_else(|e| panic!("{e}"));
+        target = target.with_tls(tls);
+    }
     let t = Instant::now();
     let there = DistributedPostings::new(target)
         .postings(terms, &mut rows.iter().copied())
         .unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "datafusion ({partitions} partitions): {:.2} s, equal: {}",
+        "{engine} ({partitions} partitions): {:.2} s, equal: {}",
         t.elapsed().as_secs_f64(),
         here == there
     );
