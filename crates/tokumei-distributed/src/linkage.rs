@@ -75,18 +75,18 @@ impl DistributedPairs {
                 // A query's pairs are each other's strangers by construction (one rule, one kind
                 // of block), so a pair twice is a broken answer; the job resumes at the query
                 // that failed, with the pairs of the queries before it kept.
-                // A rule whose count the plan does not know must give the same pairs twice.
+                // A rule whose count the plan does not know must give the same pairs twice (in
+                // order, to be compared).
+                let checked = job.counted_exactly(k);
                 let read = |b: &[RecordBatch]| {
                     let mut rows = pair_rows(b)?;
                     each_pair_once(&rows)?;
-                    rows.sort_unstable();
+                    if !checked {
+                        rows.sort_unstable();
+                    }
                     Ok(rows)
                 };
-                rows.append(&mut if job.counted_exactly(k) {
-                    self.target.whole(&ctx, &sql, read).await?
-                } else {
-                    self.target.agreed(&ctx, &sql, read).await?
-                });
+                rows.append(&mut self.target.settled(&ctx, &sql, checked, read).await?);
             }
         }
         PairSet::from_rows(rows, job.rules(), job.level_fn().comparisons())

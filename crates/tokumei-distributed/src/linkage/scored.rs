@@ -89,11 +89,8 @@ impl<'s, 'j> DistributedScoring<'s, 'j> {
             let nc = self.job.level_fn().comparisons();
             let read = |b: &[RecordBatch]| each_class_once(class_rows(b, nc, q.0)?);
             // The plan checks a rule's count when it knows it; otherwise two answers must agree.
-            out.push(if self.job.counted_exactly(q.0) {
-                self.target.whole(&self.ctx, &sql, read).await?
-            } else {
-                self.target.agreed(&self.ctx, &sql, read).await?
-            });
+            let checked = self.job.counted_exactly(q.0);
+            out.push(self.target.settled(&self.ctx, &sql, checked, read).await?);
         }
         Ok(out)
     }
